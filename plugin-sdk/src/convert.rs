@@ -1,0 +1,61 @@
+//! Conversions between the SDK's types and the generated WIT bindings.
+#![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+use crate::bindings::source::autoflow::plugin::types as wit;
+use crate::{Batch, Error, Metadata, Processed, Record};
+
+impl From<wit::Record> for Record {
+    fn from(r: wit::Record) -> Self {
+        Record { key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp }
+    }
+}
+
+impl From<Record> for wit::Record {
+    fn from(r: Record) -> Self {
+        wit::Record { key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp }
+    }
+}
+
+impl From<Error> for wit::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::InvalidConfig(m) => wit::Error::InvalidConfig(m),
+            Error::Retryable(m) => wit::Error::Retryable(m),
+            Error::Fatal(m) => wit::Error::Fatal(m),
+        }
+    }
+}
+
+impl From<Metadata> for wit::Metadata {
+    fn from(m: Metadata) -> Self {
+        wit::Metadata {
+            name: m.name,
+            version: m.version,
+            description: m.description,
+            config_schema: m.config_schema,
+        }
+    }
+}
+
+impl From<Batch> for wit::Batch {
+    fn from(b: Batch) -> Self {
+        wit::Batch { records: b.records.into_iter().map(Into::into).collect(), cursor: b.cursor }
+    }
+}
+
+impl From<Processed> for wit::Processed {
+    fn from(p: Processed) -> Self {
+        wit::Processed {
+            records: p.records.into_iter().map(Into::into).collect(),
+            rejected: p
+                .rejected
+                .into_iter()
+                .map(|(index, reason)| wit::Rejection { index, reason })
+                .collect(),
+        }
+    }
+}
+
+/// Converts a batch of generated records into SDK records.
+pub(crate) fn records_in(records: Vec<wit::Record>) -> Vec<Record> {
+    records.into_iter().map(Into::into).collect()
+}

@@ -1,0 +1,51 @@
+//! The Autoflow plugin SDK: write a source, transform or sink in Rust as one trait impl and one
+//! export macro, and unit-test it natively with [`testing::TestHost`].
+//!
+//! ```
+//! use autoflow_plugin_sdk::*;
+//!
+//! struct Upper;
+//! impl Transform for Upper {
+//!     type Config = serde_json::Value;
+//!     fn metadata() -> Metadata { Metadata::new("upper", "0.1.0", "Upper-cases values") }
+//!     fn open(_: Self::Config) -> Result<Self> { Ok(Upper) }
+//!     fn process(&mut self, r: Record, out: &mut Output) -> Result<()> {
+//!         out.emit(Record::new(r.value.to_ascii_uppercase()));
+//!         Ok(())
+//!     }
+//! }
+//! export_transform!(Upper);
+//! ```
+extern crate self as autoflow_plugin_sdk;
+
+pub use serde;
+pub use serde_json;
+pub use wit_bindgen;
+
+#[doc(hidden)]
+pub mod bindings;
+#[cfg(target_arch = "wasm32")]
+mod convert;
+mod error;
+pub mod host;
+#[cfg(target_arch = "wasm32")]
+mod instance;
+mod metadata;
+mod record;
+pub mod sink;
+pub mod source;
+pub mod testing;
+pub mod transform;
+
+pub use error::{Error, Result, parse_config};
+pub use host::Level;
+pub use metadata::Metadata;
+pub use record::Record;
+pub use sink::Sink;
+pub use source::{Batch, Source};
+pub use transform::{Output, Processed, Transform};
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::bindings;
+}

@@ -1,0 +1,102 @@
+//! Transforms: the trait a plugin implements, and its adapter to the `transform` export.
+use serde::de::DeserializeOwned;
+
+use crate::{Error, Metadata, Record};
+
+/// What a transform made of one batch: the records passed on, and `(index, reason)` for each
+/// input record it refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Processed {
+    /// Records passed downstream, in order.
+    pub records: Vec<Record>,
+    /// Refused input records: their index in the batch and why.
+    pub rejected: Vec<(u32, String)>,
+}
+
+/// Where a transform puts its results while it processes a batch.
+#[derive(Debug, Default)]
+pub struct Output {
+    current: u32,
+    processed: Processed,
+}
+
+impl Output {
+    /// Passes `record` downstream.
+    pub fn emit(&mut self, record: Record) {
+        self.processed.records.push(record);
+    }
+
+    /// Refuses the input record being processed; the host dead-letters it with `reason`.
+    pub fn reject(&mut self, reason: impl Into<String>) {
+        self.processed.rejected.push((self.current, reason.into()));
+    }
+}
+
+/// A transform plugin. Implement it and call [`export_transform!`](crate::export_transform).
+pub trait Transform: Sized + 'static {
+    /// The step's configuration, parsed from its JSON.
+    type Config: DeserializeOwned;
+
+    /// Name, version, description and config schema.
+    fn metadata() -> Metadata;
+
+    /// Builds the transform from its configuration.
+    fn open(config: Self::Config) -> Result<Self, Error>;
+
+    /// Handles one record: emit zero or more records, or reject it.
+    fn process(&mut self, record: Record, out: &mut Output) -> Result<(), Error>;
+}
+
+/// Runs `records` through `t` one by one, tracking each one's index for rejections.
+pub(crate) fn run_batch<T: Transform>(t: &mut T, records: Vec<Record>) -> Result<Processed, Error> {
+    let mut out = Output {
+        current: 0,
+        processed: Processed { records: Vec::with_capacity(records.len()), rejected: Vec::new() },
+    };
+    for (i, r) in records.into_iter().enumerate() {
+        out.current = i as u32;
+        t.process(r, &mut out)?;
+    }
+    Ok(out.processed)
+}
+
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod adapter {
+    use std::marker::PhantomData;
+
+    use super::{Transform, run_batch};
+    use crate::bindings::source::autoflow::plugin::types as wit;
+    use crate::bindings::transform::exports::autoflow::plugin::transform::Guest;
+    use crate::{convert, instance, parse_config};
+
+    /// Implements the generated `transform` export for any [`Transform`].
+    pub struct Adapter<T>(PhantomData<T>);
+
+    impl<T: Transform> Guest for Adapter<T> {
+        fn describe() -> wit::Metadata {
+            T::metadata().into()
+        }
+        fn open(config: String) -> Result<(), wit::Error> {
+            instance::set(T::open(parse_config(&config)?)?);
+            Ok(())
+        }
+        fn process(records: Vec<wit::Record>) -> Result<wit::Processed, wit::Error> {
+            let records = convert::records_in(records);
+            Ok(instance::with::<T, _>(|t| run_batch(t, records))?.into())
+        }
+    }
+}
+
+/// Exports a [`Transform`] implementation as this component's `transform` interface.
+#[macro_export]
+macro_rules! export_transform {
+    ($t:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        type __AutoflowTransformExport = $crate::transform::adapter::Adapter<$t>;
+        #[cfg(target_arch = "wasm32")]
+        $crate::__private::bindings::transform::__export_transform_world!(
+            __AutoflowTransformExport with_types_in $crate::__private::bindings::transform
+        );
+    };
+}
