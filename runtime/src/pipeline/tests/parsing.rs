@@ -1,0 +1,175 @@
+//! Parsing: both formats to the same model, round trips, defaults and parse error texts.
+
+use super::{FULL_JSON, FULL_YAML, parse_error};
+use crate::pipeline::{Catchup, Format, MountMode, Overlap, Pipeline, PipelineError, parse};
+use std::path::Path;
+
+#[test]
+fn yaml_and_json_give_the_same_model() {
+    let from_yaml = parse(FULL_YAML, None).unwrap();
+    let from_json = parse(FULL_JSON, None).unwrap();
+    assert_eq!(from_yaml, from_json);
+    assert_eq!(from_yaml.steps.len(), 3);
+    assert_eq!(from_yaml.steps[1].input.as_deref(), Some("read"));
+    assert_eq!(from_yaml.steps[2].mounts[0].mode, MountMode::Rw);
+    assert_eq!(from_yaml.schedule.as_ref().unwrap().catchup, Catchup::Once);
+    assert_eq!(from_yaml.schedule.as_ref().unwrap().overlap, Overlap::Queue);
+}
+
+#[test]
+fn round_trips_through_yaml_and_json() {
+    let pipeline = parse(FULL_YAML, None).unwrap();
+    let yaml = serde_yaml::to_string(&pipeline).unwrap();
+    assert_eq!(parse(&yaml, Some(Format::Yaml)).unwrap(), pipeline);
+    let json = serde_json::to_string_pretty(&pipeline).unwrap();
+    assert_eq!(parse(&json, None).unwrap(), pipeline);
+    let compact: Pipeline =
+        serde_json::from_str(&serde_json::to_string(&pipeline).unwrap()).unwrap();
+    assert_eq!(compact, pipeline);
+}
+
+#[test]
+fn defaults() {
+    let p = parse(
+        "name: p\nschedule: { cron: '* * * * * *' }\nsteps:\n  - id: a\n    plugin: x@1.0.0\n    \
+         config:\n    mounts: [{ host: d, guest: /d }]\n",
+        None,
+    )
+    .unwrap();
+    let schedule = p.schedule.as_ref().unwrap();
+    assert_eq!(schedule.timezone, "UTC");
+    assert_eq!(schedule.catchup, Catchup::Skip);
+    assert_eq!(schedule.overlap, Overlap::Skip);
+    assert_eq!(p.steps[0].config, serde_json::json!({}));
+    assert_eq!(p.steps[0].mounts[0].mode, MountMode::Ro);
+    assert!(p.steps[0].limits.is_empty() && p.limits.is_empty());
+    assert_eq!(p.batch_size, None);
+    assert_eq!(p.effective_batch_size(&p.steps[0]), 1024);
+    // No config at all is `{}` as well, and it is left out when written back.
+    let p = parse(
+        "{\"name\": \"p\", \"steps\": [{\"id\": \"a\", \"plugin\": \"x@1.0.0\"}]}",
+        None,
+    )
+    .unwrap();
+    assert_eq!(p.steps[0].config, serde_json::json!({}));
+    assert!(!serde_json::to_string(&p).unwrap().contains("config"));
+}
+
+#[test]
+fn catchup_accepts_booleans() {
+    let with = |value: &str| {
+        let text = format!("name: p\nschedule: {{ cron: x, catchup: {value} }}\nsteps: []\n");
+        parse(&text, None).unwrap().schedule.unwrap().catchup
+    };
+    assert_eq!(with("false"), Catchup::Skip);
+    assert_eq!(with("true"), Catchup::All);
+    assert_eq!(with("all"), Catchup::All);
+    assert_eq!(
+        parse_error("name: p\nschedule: { cron: x, catchup: maybe }\nsteps: []\n"),
+        "line 2, column 31: schedule.catchup: unknown variant `maybe`, expected one of `skip`, `once`, `all`"
+    );
+}
+
+#[test]
+fn format_detection_and_hints() {
+    assert_eq!(Format::detect("  \n {\"name\": 1}"), Format::Json);
+    assert_eq!(Format::detect("name: x"), Format::Yaml);
+    assert_eq!(Format::from_path(Path::new("a/p.YML")), Some(Format::Yaml));
+    assert_eq!(Format::from_path(Path::new("p.yaml")), Some(Format::Yaml));
+    assert_eq!(Format::from_path(Path::new("p.json")), Some(Format::Json));
+    assert_eq!(Format::from_path(Path::new("p.txt")), None);
+    // The hint wins over the content.
+    let yaml = "name: p\nsteps: []\n";
+    assert_eq!(
+        parse(yaml, Some(Format::Json)).unwrap_err().to_string(),
+        "line 1, column 2: expected ident"
+    );
+    assert!(parse(yaml, Some(Format::Yaml)).is_ok());
+    // A byte-order mark is skipped.
+    assert!(parse("\u{feff}{\"name\": \"p\", \"steps\": []}", None).is_ok());
+}
+
+#[test]
+fn unknown_field_yaml_names_the_place() {
+    let text = "name: p\nsteps:\n  - id: read\n    plugn: x@1.0.0\n";
+    assert_eq!(
+        parse_error(text),
+        "line 4, column 5: steps[0]: unknown field `plugn`, expected one of `id`, `plugin`, `config`, \
+         `input`, `inputs`, `mounts`, `limits`, `batch_size`, `secrets`, `allow_hosts`"
+    );
+    let text = "name: p\nsteps:\n  - id: r\n    plugin: x@1.0.0\n    mounts: [{ host: a, guest: /b, mod: ro }]\n";
+    assert_eq!(
+        parse_error(text),
+        "line 5, column 36: steps[0].mounts[0]: unknown field `mod`, expected one of `host`, `guest`, `mode`"
+    );
+    assert_eq!(
+        parse_error("name: p\nstep: []\n"),
+        "line 2, column 1: unknown field `step`, expected one of `name`, `description`, `schedule`, \
+         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`"
+    );
+}
+
+#[test]
+fn unknown_field_json_names_the_place() {
+    let text = "{\"name\": \"p\", \"steps\": [{\"id\": \"r\",\n  \"plugn\": \"x\"}]}";
+    assert_eq!(
+        parse_error(text),
+        "line 2, column 9: steps[0]: unknown field `plugn`, expected one of `id`, `plugin`, `config`, \
+         `input`, `inputs`, `mounts`, `limits`, `batch_size`, `secrets`, `allow_hosts`"
+    );
+    assert_eq!(
+        parse_error("{\"name\": \"p\", \"stepz\": []}"),
+        "line 1, column 21: unknown field `stepz`, expected one of `name`, `description`, `schedule`, \
+         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`"
+    );
+}
+
+#[test]
+fn wrong_types_and_missing_fields() {
+    assert_eq!(
+        parse_error("name: p\nsteps:\n  - id: r\n    plugin: x\n    limits: { memory_mb: -1 }\n"),
+        "line 5, column 26: steps[0].limits.memory_mb: invalid type: integer `-1`, expected u64"
+    );
+    assert_eq!(
+        parse_error(
+            "{\"name\": \"p\", \"steps\": [{\"id\": \"r\", \"plugin\": \"x\", \"batch_size\": \"big\"}]}"
+        ),
+        "line 1, column 70: steps[0].batch_size: invalid type: string \"big\", expected u32"
+    );
+    assert_eq!(
+        parse_error("name: a\nsteps:\n  - id: read\n"),
+        "line 3, column 5: steps[0]: missing field `plugin`"
+    );
+    assert_eq!(
+        parse_error("{\"name\": \"a\"}"),
+        "line 1, column 13: missing field `steps`"
+    );
+}
+
+#[test]
+fn malformed_text_gives_line_and_column() {
+    assert_eq!(
+        parse_error("name: a\nsteps:\n  - id: read\n    plugin: x\n   bad: indent\n"),
+        "line 5, column 4: did not find expected '-' indicator, while parsing a block collection at line 3 column 3"
+    );
+    assert_eq!(
+        parse_error("name: a\nsteps: [\n"),
+        "line 3, column 1: did not find expected node content, while parsing a flow node"
+    );
+    assert_eq!(
+        parse_error("{\"name\": \"a\", \"steps\": ["),
+        "line 1, column 24: steps: EOF while parsing a list"
+    );
+    assert_eq!(
+        parse_error("{\"name\": \"a\", \"steps\": []} x"),
+        "line 1, column 28: trailing characters"
+    );
+    assert_eq!(parse_error(" \n"), "the pipeline definition is empty");
+    match parse("{\"name\": 1}", None) {
+        Err(PipelineError::Parse {
+            location: Some(loc),
+            ..
+        }) => assert_eq!((loc.line, loc.column), (1, 10)),
+        other => panic!("unexpected {other:?}"),
+    }
+}
