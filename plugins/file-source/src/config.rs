@@ -1,0 +1,116 @@
+//! The config as written, its JSON Schema, and the settings resolved from it.
+use serde::Deserialize;
+
+/// JSON Schema (draft 2020-12) of [`Config`].
+pub const CONFIG_SCHEMA: &str = r##"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "file-source config",
+  "type": "object",
+  "properties": {
+    "path": {
+      "description": "File to read, as the plugin sees it (a path under a granted mount).",
+      "type": "string", "minLength": 1
+    },
+    "format": {
+      "description": "jsonl: one record per non-blank line, verbatim. csv: a header row, then one JSON object per row. Default: csv for a .csv extension, else jsonl.",
+      "enum": ["jsonl", "csv"]
+    },
+    "delimiter": {
+      "description": "CSV only: the field delimiter, one ASCII character (default \",\").",
+      "type": "string", "minLength": 1, "maxLength": 1, "default": ","
+    },
+    "infer_types": {
+      "description": "CSV only: cells written as JSON numbers or true/false become numbers and booleans; all else stays a string (default true).",
+      "type": "boolean", "default": true
+    }
+  },
+  "required": ["path"],
+  "additionalProperties": false
+}"##;
+
+/// The file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// JSON Lines: one record per non-blank line.
+    Jsonl,
+    /// CSV (RFC 4180) with a header row.
+    Csv,
+}
+
+/// The step's configuration, as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// File to read.
+    pub path: String,
+    /// Format; by default from the extension (`.csv` means CSV, anything else JSON Lines).
+    #[serde(default)]
+    pub format: Option<Format>,
+    /// CSV field delimiter (default `,`).
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// CSV: turn number and boolean cells into JSON numbers and booleans (default true).
+    #[serde(default)]
+    pub infer_types: Option<bool>,
+}
+
+/// The settings in force, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    /// File to read.
+    pub path: String,
+    /// Format.
+    pub format: Format,
+    /// CSV field delimiter.
+    pub delimiter: u8,
+    /// CSV type inference.
+    pub infer_types: bool,
+}
+
+/// The format a path implies: CSV for a `.csv` extension (any case), else JSON Lines.
+pub fn format_of(path: &str) -> Format {
+    match std::path::Path::new(path).extension() {
+        Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
+        _ => Format::Jsonl,
+    }
+}
+
+/// Checks a CSV delimiter: one ASCII character other than `"`, CR and LF.
+pub fn delimiter(text: &str) -> Result<u8, String> {
+    match text.as_bytes() {
+        [b] if b.is_ascii() && !matches!(b, b'"' | b'\r' | b'\n') => Ok(*b),
+        _ => Err(format!(
+            "delimiter must be one ASCII character other than a quote or line break, not {text:?}"
+        )),
+    }
+}
+
+impl Config {
+    /// Resolves defaults and checks the values.
+    pub fn settings(self) -> Result<Settings, String> {
+        if self.path.is_empty() {
+            return Err("path must not be empty".into());
+        }
+        let format = self.format.unwrap_or_else(|| format_of(&self.path));
+        if format == Format::Jsonl {
+            for (key, given) in [
+                ("delimiter", self.delimiter.is_some()),
+                ("infer_types", self.infer_types.is_some()),
+            ] {
+                if given {
+                    return Err(format!(
+                        "`{key}` applies only to format csv, and {} is read as jsonl",
+                        self.path
+                    ));
+                }
+            }
+        }
+        Ok(Settings {
+            delimiter: delimiter(self.delimiter.as_deref().unwrap_or(","))?,
+            infer_types: self.infer_types.unwrap_or(true),
+            format,
+            path: self.path,
+        })
+    }
+}
