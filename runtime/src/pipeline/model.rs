@@ -277,29 +277,7 @@ impl Limits {
 }
 
 /// The limits a step actually runs with, after merging step, pipeline and server defaults.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EffectiveLimits {
-    /// Linear memory cap, in MiB.
-    pub memory_mb: u64,
-    /// Wall-clock budget, in milliseconds.
-    pub timeout_ms: u64,
-    /// Fuel budget; `None` means fuel is not metered.
-    pub fuel: Option<u64>,
-    /// Largest output, in bytes.
-    pub max_output_bytes: u64,
-}
-
-impl Default for EffectiveLimits {
-    /// 64 MiB, 30 s, no fuel metering, 16 MiB of output.
-    fn default() -> Self {
-        EffectiveLimits {
-            memory_mb: 64,
-            timeout_ms: 30_000,
-            fuel: None,
-            max_output_bytes: 16 * 1024 * 1024,
-        }
-    }
-}
+pub type EffectiveLimits = crate::engine::StepLimits;
 
 /// How a failed run is retried, with exponential backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

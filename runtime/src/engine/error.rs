@@ -1,0 +1,121 @@
+//! How a step's call into its plugin can fail, each way with a stable name.
+use super::bindings::PluginError;
+use super::limits::LimitHit;
+
+/// A step's failure. [`StepError::kind`] is the stable name shown in runs and the API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    /// A call ran past its wall-clock budget.
+    #[error("timeout: the call did not finish within {timeout_ms} ms")]
+    Timeout {
+        /// The budget, ms.
+        timeout_ms: u64,
+    },
+    /// The instance tried to grow its memory past its cap.
+    #[error("{0}")]
+    MemoryLimitExceeded(String),
+    /// The instance burnt all its fuel.
+    #[error("fuel_exhausted: the plugin used up its fuel of {fuel}")]
+    FuelExhausted {
+        /// The fuel it had.
+        fuel: u64,
+    },
+    /// One call returned more record bytes than allowed.
+    #[error("output_too_large: one call returned {bytes} bytes of records, over the limit of {limit}")]
+    OutputTooLarge {
+        /// The limit, bytes.
+        limit: u64,
+        /// What it returned, bytes.
+        bytes: u64,
+    },
+    /// The guest's call stack overflowed (unbounded recursion).
+    #[error("stack_overflow: the plugin overflowed its call stack")]
+    StackOverflow,
+    /// The guest trapped (a panic, an abort, an out-of-bounds access, a host refusal).
+    #[error("trap: {message}")]
+    Trap {
+        /// The trap and the last lines the guest printed.
+        message: String,
+    },
+    /// The plugin returned `invalid-config`.
+    #[error("invalid_config: {0}")]
+    InvalidConfig(String),
+    /// The plugin returned `retryable`.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// The plugin returned `fatal`.
+    #[error("fatal: {0}")]
+    Fatal(String),
+    /// The plugin could not be instantiated, or was used against its kind.
+    #[error("instantiate: {0}")]
+    Instantiate(String),
+}
+
+impl StepError {
+    /// The stable name of this kind of failure (`timeout`, `memory_limit_exceeded`, ...).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StepError::Timeout { .. } => "timeout",
+            StepError::MemoryLimitExceeded(_) => "memory_limit_exceeded",
+            StepError::FuelExhausted { .. } => "fuel_exhausted",
+            StepError::OutputTooLarge { .. } => "output_too_large",
+            StepError::StackOverflow => "stack_overflow",
+            StepError::Trap { .. } => "trap",
+            StepError::InvalidConfig(_) => "invalid_config",
+            StepError::Retryable(_) => "retryable",
+            StepError::Fatal(_) => "fatal",
+            StepError::Instantiate(_) => "instantiate",
+        }
+    }
+
+    /// Whether trying the same call again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, StepError::Retryable(_))
+    }
+
+    /// Whether the instance is unusable after this error (the guest trapped).
+    pub fn poisons_instance(&self) -> bool {
+        !matches!(
+            self,
+            StepError::InvalidConfig(_) | StepError::Retryable(_) | StepError::Fatal(_) | StepError::OutputTooLarge { .. }
+        )
+    }
+
+    /// Names a trap raised while the guest ran; `output` is the tail of its stdout/stderr.
+    pub(crate) fn from_trap(err: wasmtime::Error, fuel: Option<u64>, output: &str) -> Self {
+        if let Some(hit) = err.downcast_ref::<LimitHit>() {
+            return match hit {
+                LimitHit::Timeout { timeout_ms } => StepError::Timeout { timeout_ms: *timeout_ms },
+                other => StepError::MemoryLimitExceeded(other.to_string()),
+            };
+        }
+        match err.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::OutOfFuel) => {
+                return StepError::FuelExhausted { fuel: fuel.unwrap_or(0) };
+            }
+            Some(wasmtime::Trap::StackOverflow) => return StepError::StackOverflow,
+            _ => {}
+        }
+        let mut message = format!("{err:#}");
+        // Keep the first line of wasmtime's report (the trap), not its backtrace.
+        if let Some(first) = message.lines().next() {
+            message = first.to_string();
+        }
+        let output = output.trim();
+        if !output.is_empty() {
+            message.push_str("; the plugin printed: ");
+            message.push_str(output);
+        }
+        StepError::Trap { message }
+    }
+}
+
+impl From<PluginError> for StepError {
+    fn from(e: PluginError) -> Self {
+        match e {
+            PluginError::InvalidConfig(m) => StepError::InvalidConfig(m),
+            PluginError::Retryable(m) => StepError::Retryable(m),
+            PluginError::Fatal(m) => StepError::Fatal(m),
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! One step's live instance: its own `Store` with its limits, made from the plugin's
+//! `InstancePre`, and the typed calls into it, each under a deadline.
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+
+use super::bindings::{
+    Batch, Metadata, PluginError, Processed, Record, sink::SinkPlugin, source::SourcePlugin,
+    transform::TransformPlugin,
+};
+use super::capture::Capture;
+use super::limits::{LimitHit, MemoryCap};
+use super::plugin::{Plugin, PluginPre};
+use super::{Engine, HostState, PluginKind, StepError, StepHost, StepLimits};
+
+/// How much of a guest's stdout/stderr is kept for error messages.
+const OUTPUT_TAIL: usize = 4096;
+/// Slack given to the epoch deadline before the watchdog abandons a call stuck in the host.
+const WATCHDOG_GRACE: Duration = Duration::from_millis(50);
+
+/// A host directory made visible to the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// The host directory (already checked against the allowed roots).
+    pub host: PathBuf,
+    /// Where the guest sees it (absolute).
+    pub guest: String,
+    /// Whether the guest may write there.
+    pub writable: bool,
+}
+
+/// Everything a step is granted: limits, mounts, and its host (log sink, state, secrets).
+pub struct Sandbox {
+    /// Resource limits.
+    pub limits: StepLimits,
+    /// Directories it may see.
+    pub mounts: Vec<Mount>,
+    /// Its plugin-facing host.
+    pub host: StepHost,
+}
+
+enum Exports {
+    Source(SourcePlugin),
+    Transform(TransformPlugin),
+    Sink(SinkPlugin),
+}
+
+/// A running step: one instance in one store.
+pub struct StepInstance {
+    store: Store<HostState>,
+    exports: Exports,
+    limits: StepLimits,
+    poisoned: Option<StepError>,
+}
+
+impl Engine {
+    /// Instantiates `plugin` in a fresh store under `sandbox`.
+    pub async fn instantiate(&self, plugin: &Plugin, sandbox: Sandbox) -> Result<StepInstance, StepError> {
+        let Sandbox { limits, mounts, host } = sandbox;
+        if limits.fuel.is_some() && !self.config().fuel {
+            return Err(StepError::Instantiate(
+                "a fuel limit needs an engine with fuel metering enabled".into(),
+            ));
+        }
+        if limits.memory_mb > self.config().max_memory_mb {
+            return Err(StepError::Instantiate(format!(
+                "memory_mb {} exceeds the engine maximum of {}",
+                limits.memory_mb,
+                self.config().max_memory_mb
+            )));
+        }
+        let output = Capture::new(OUTPUT_TAIL);
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(output.clone())
+            .stderr(output.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        for m in &mounts {
+            let perms = if m.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            wasi.preopened_dir(&m.host, &m.guest, perms).map_err(|e| {
+                StepError::Instantiate(format!("mount {} -> {}: {e:#}", m.host.display(), m.guest))
+            })?;
+        }
+        let state = HostState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            memory: MemoryCap { max_bytes: limits.memory_bytes() },
+            step: host,
+            deadline: Instant::now() + limits.timeout(),
+            output,
+        };
+        let mut store = Store::new(self.wasmtime(), state);
+        store.limiter(|s| &mut s.memory);
+        let timeout_ms = limits.timeout_ms;
+        store.epoch_deadline_callback(move |ctx| {
+            if Instant::now() >= ctx.data().deadline {
+                Err(LimitHit::Timeout { timeout_ms }.into())
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+        if self.config().fuel {
+            store
+                .set_fuel(limits.fuel.unwrap_or(u64::MAX))
+                .map_err(|e| StepError::Instantiate(format!("{e:#}")))?;
+        }
+        let instantiated = tokio::time::timeout(limits.timeout() + WATCHDOG_GRACE, async {
+            Ok::<_, wasmtime::Error>(match &plugin.pre {
+                PluginPre::Source(p) => Exports::Source(p.instantiate_async(&mut store).await?),
+                PluginPre::Transform(p) => Exports::Transform(p.instantiate_async(&mut store).await?),
+                PluginPre::Sink(p) => Exports::Sink(p.instantiate_async(&mut store).await?),
+            })
+        })
+        .await;
+        let exports = match instantiated {
+            Err(_) => return Err(StepError::Timeout { timeout_ms }),
+            Ok(Err(e)) => {
+                let printed = store.data().output.take();
+                return Err(StepError::from_trap(e, limits.fuel, &printed));
+            }
+            Ok(Ok(x)) => x,
+        };
+        Ok(StepInstance { store, exports, limits, poisoned: None })
+    }
+}
+
+impl StepInstance {
+    /// The world this instance implements.
+    pub fn kind(&self) -> PluginKind {
+        match self.exports {
+            Exports::Source(_) => PluginKind::Source,
+            Exports::Transform(_) => PluginKind::Transform,
+            Exports::Sink(_) => PluginKind::Sink,
+        }
+    }
+
+    /// The step's host: its counters, state and log budget.
+    pub fn host(&self) -> &StepHost {
+        &self.store.data().step
+    }
+
+    /// Fuel burnt so far, when metered.
+    pub fn fuel_used(&self) -> Option<u64> {
+        let left = self.store.get_fuel().ok()?;
+        Some(self.limits.fuel.unwrap_or(u64::MAX) - left)
+    }
+
+    /// Starts a call: refuses if an earlier trap poisoned the instance, and arms the deadline.
+    fn begin(&mut self) -> Result<(), StepError> {
+        if let Some(e) = &self.poisoned {
+            return Err(e.clone());
+        }
+        self.store.data_mut().deadline = Instant::now() + self.limits.timeout();
+        self.store.set_epoch_deadline(1);
+        Ok(())
+    }
+
+    fn watchdog(&self) -> Duration {
+        self.limits.timeout() + WATCHDOG_GRACE
+    }
+
+    /// Ends a call: names a trap or a timeout (and poisons the instance), or unwraps the
+    /// plugin's own result.
+    fn settle<T>(
+        &mut self,
+        res: Result<wasmtime::Result<Result<T, PluginError>>, tokio::time::error::Elapsed>,
+    ) -> Result<T, StepError> {
+        let err = match res {
+            Ok(Ok(Ok(v))) => return Ok(v),
+            Ok(Ok(Err(plugin))) => return Err(plugin.into()),
+            Ok(Err(trap)) => {
+                let printed = self.store.data().output.take();
+                StepError::from_trap(trap, self.limits.fuel, &printed)
+            }
+            Err(_) => StepError::Timeout { timeout_ms: self.limits.timeout_ms },
+        };
+        self.poisoned = Some(err.clone());
+        Err(err)
+    }
+
+    fn check_output<'a>(&self, records: impl Iterator<Item = &'a Record>) -> Result<(), StepError> {
+        let bytes: u64 = records.map(record_bytes).sum();
+        if bytes > self.limits.max_output_bytes {
+            return Err(StepError::OutputTooLarge { limit: self.limits.max_output_bytes, bytes });
+        }
+        Ok(())
+    }
+
+    fn wrong_kind(&self, call: &str) -> StepError {
+        StepError::Instantiate(format!("`{call}` called on a {} plugin", self.kind()))
+    }
+
+    /// Calls `describe`.
+    pub async fn describe(&mut self) -> Result<Metadata, StepError> {
+        self.begin()?;
+        let fut_timeout = self.watchdog();
+        let store = &mut self.store;
+        let res = match &self.exports {
+            Exports::Source(p) => {
+                tokio::time::timeout(fut_timeout, p.autoflow_plugin_source().call_describe(store)).await
+            }
+            Exports::Transform(p) => {
+                tokio::time::timeout(fut_timeout, p.autoflow_plugin_transform().call_describe(store)).await
+            }
+            Exports::Sink(p) => {
+                tokio::time::timeout(fut_timeout, p.autoflow_plugin_sink().call_describe(store)).await
+            }
+        };
+        self.settle(res.map(|r| r.map(Ok)))
+    }
+
+    /// Opens the plugin with its config (JSON text); `cursor` is passed to sources only.
+    pub async fn open(&mut self, config: &str, cursor: Option<&str>) -> Result<(), StepError> {
+        self.begin()?;
+        let fut_timeout = self.watchdog();
+        let store = &mut self.store;
+        let res = match &self.exports {
+            Exports::Source(p) => {
+                let call = p.autoflow_plugin_source().call_open(store, config, cursor);
+                tokio::time::timeout(fut_timeout, call).await
+            }
+            Exports::Transform(p) => {
+                let call = p.autoflow_plugin_transform().call_open(store, config);
+                tokio::time::timeout(fut_timeout, call).await
+            }
+            Exports::Sink(p) => {
+                tokio::time::timeout(fut_timeout, p.autoflow_plugin_sink().call_open(store, config)).await
+            }
+        };
+        self.settle(res)
+    }
+
+    /// A source's `next`: up to `max` records, `None` at the end.
+    pub async fn next(&mut self, max: u32) -> Result<Option<Batch>, StepError> {
+        self.begin()?;
+        let Exports::Source(p) = &self.exports else { return Err(self.wrong_kind("next")) };
+        let call = p.autoflow_plugin_source().call_next(&mut self.store, max);
+        let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
+        let batch = self.settle(res)?;
+        if let Some(b) = &batch {
+            self.check_output(b.records.iter())?;
+        }
+        Ok(batch)
+    }
+
+    /// A transform's `process`.
+    pub async fn process(&mut self, records: &[Record]) -> Result<Processed, StepError> {
+        self.begin()?;
+        let Exports::Transform(p) = &self.exports else { return Err(self.wrong_kind("process")) };
+        let call = p.autoflow_plugin_transform().call_process(&mut self.store, records);
+        let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
+        let processed = self.settle(res)?;
+        self.check_output(processed.records.iter())?;
+        Ok(processed)
+    }
+
+    /// A sink's `write`.
+    pub async fn write(&mut self, records: &[Record]) -> Result<(), StepError> {
+        self.begin()?;
+        let Exports::Sink(p) = &self.exports else { return Err(self.wrong_kind("write")) };
+        let call = p.autoflow_plugin_sink().call_write(&mut self.store, records);
+        let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
+        self.settle(res)
+    }
+
+    /// A sink's `flush`.
+    pub async fn flush(&mut self) -> Result<(), StepError> {
+        self.begin()?;
+        let Exports::Sink(p) = &self.exports else { return Err(self.wrong_kind("flush")) };
+        let call = p.autoflow_plugin_sink().call_flush(&mut self.store);
+        let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
+        self.settle(res)
+    }
+
+    /// Takes what the guest printed since the last call.
+    pub fn take_output(&self) -> String {
+        self.store.data().output.take()
+    }
+}
+
+/// Bytes a record occupies: key, value and headers.
+pub fn record_bytes(r: &Record) -> u64 {
+    let headers: usize = r.headers.iter().map(|(k, v)| k.len() + v.len()).sum();
+    (r.value.len() + r.key.as_ref().map_or(0, Vec::len) + headers) as u64
+}

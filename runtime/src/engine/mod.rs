@@ -1,0 +1,206 @@
+//! The wasmtime engine: component model, pooling allocator, epoch ticker, optional fuel, the
+//! linker with WASI and the `autoflow:plugin/host` imports, and loading of plugins.
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub mod bindings;
+mod capture;
+mod error;
+mod host;
+mod instance;
+mod limits;
+mod plugin;
+
+pub use capture::Capture;
+pub use error::StepError;
+pub use host::{HostState, LogLevel, LogLine, LogSink, StepHost};
+pub use instance::{Mount, Sandbox, StepInstance, record_bytes as instance_record_bytes};
+pub use limits::{LimitHit, StepLimits};
+pub use plugin::{Plugin, PluginKind};
+
+use crate::registry::cache::CompiledCache;
+
+/// Errors of building the engine or loading a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// wasmtime refused the engine configuration.
+    #[error("engine configuration: {0}")]
+    Config(String),
+    /// The bytes are not a loadable component, or not one of ours.
+    #[error("{0}")]
+    Invalid(String),
+    /// The compiled-artifact cache failed.
+    #[error("compiled cache: {0}")]
+    Cache(String),
+}
+
+/// `Result` with the engine [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How the engine is built.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Use the pooling allocator (fast instantiation); otherwise allocate on demand.
+    pub pooling: bool,
+    /// Instrument code with fuel, so steps can have a `fuel` limit.
+    pub fuel: bool,
+    /// Concurrent instances the pool holds.
+    pub max_instances: u32,
+    /// The largest `memory_mb` any step may have.
+    pub max_memory_mb: u64,
+    /// Period of the epoch ticker that enforces wall-clock deadlines.
+    pub epoch_tick: Duration,
+    /// Where compiled components are cached; `None` disables the disk cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            pooling: true,
+            fuel: false,
+            max_instances: 256,
+            max_memory_mb: 4096,
+            epoch_tick: Duration::from_millis(2),
+            cache_dir: None,
+        }
+    }
+}
+
+/// The shared engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: wasmtime::Engine,
+    linker: Linker<HostState>,
+    config: EngineConfig,
+    cache: Option<CompiledCache>,
+    loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    ticker_stop: Arc<AtomicBool>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.ticker_stop.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Engine {
+    /// Builds the engine, its linker and its epoch ticker.
+    pub fn new(config: EngineConfig) -> Result<Self> {
+        let engine = wasmtime::Engine::new(&wasmtime_config(&config)?)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        bindings::source::autoflow::plugin::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        bindings::source::autoflow::plugin::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        let cache = match &config.cache_dir {
+            Some(dir) => Some(CompiledCache::open(dir, &engine).map_err(|e| Error::Cache(e.to_string()))?),
+            None => None,
+        };
+        let ticker_stop = Arc::new(AtomicBool::new(false));
+        spawn_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+                cache,
+                loaded: Mutex::new(HashMap::new()),
+                ticker_stop,
+            }),
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.inner.engine
+    }
+
+    /// How this engine was built.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.config
+    }
+
+    /// Loads the component `bytes` whose sha256 is `digest` (hex): from memory if loaded
+    /// before, else from the compiled cache, else compiled (and cached). Checks that it exports
+    /// exactly one plugin world and imports nothing the host lacks.
+    pub fn load(&self, digest: &str, bytes: &[u8]) -> Result<Arc<Plugin>> {
+        if let Some(p) = self.lock_loaded().get(digest) {
+            return Ok(p.clone());
+        }
+        let component = self.compile(digest, bytes)?;
+        let plugin = Arc::new(Plugin::new(digest, component, &self.inner.linker, &self.inner.engine)?);
+        self.lock_loaded().insert(digest.to_string(), plugin.clone());
+        Ok(plugin)
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Plugin>>> {
+        self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn compile(&self, digest: &str, bytes: &[u8]) -> Result<Component> {
+        match &self.inner.cache {
+            Some(cache) => cache
+                .load_or_compile(&self.inner.engine, digest, bytes)
+                .map_err(|e| Error::Invalid(e.to_string())),
+            None => Component::new(&self.inner.engine, bytes)
+                .map_err(|e| Error::Invalid(format!("not a loadable component: {e:#}"))),
+        }
+    }
+}
+
+fn wasmtime_config(config: &EngineConfig) -> Result<Config> {
+    let mut c = Config::new();
+    c.wasm_component_model(true);
+    c.epoch_interruption(true);
+    c.consume_fuel(config.fuel);
+    c.max_wasm_stack(1 << 20);
+    c.async_stack_size(2 << 20);
+    if config.pooling {
+        let max_memory = usize::try_from(config.max_memory_mb << 20)
+            .map_err(|_| Error::Config("max_memory_mb too large".into()))?;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(config.max_instances)
+            .total_core_instances(config.max_instances * 16)
+            .total_memories(config.max_instances * 2)
+            .total_tables(config.max_instances * 4)
+            .total_stacks(config.max_instances)
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(8)
+            .max_tables_per_component(16)
+            .max_component_instance_size(1 << 20)
+            .max_core_instance_size(4 << 20)
+            .table_elements(limits::MAX_TABLE_ELEMENTS)
+            .max_memory_size(max_memory)
+            .linear_memory_keep_resident(64 << 10)
+            .table_keep_resident(64 << 10);
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    }
+    Ok(c)
+}
+
+/// Advances the engine's epoch every `tick` until `stop` is set: the clock behind deadlines.
+fn spawn_ticker(engine: wasmtime::Engine, tick: Duration, stop: Arc<AtomicBool>) {
+    let spawned = std::thread::Builder::new().name("autoflow-epoch".into()).spawn(move || {
+        while !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(tick);
+            engine.increment_epoch();
+        }
+    });
+    if let Err(e) = spawned {
+        tracing::error!("cannot start the epoch ticker: {e}; deadlines will not be enforced");
+    }
+}

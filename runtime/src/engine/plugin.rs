@@ -1,0 +1,123 @@
+//! A loaded plugin: a compiled component checked against the contract, and ready to
+//! instantiate (`InstancePre`) as a source, transform or sink.
+use std::fmt;
+
+use wasmtime::component::{Component, Linker, types::ComponentItem};
+
+use super::bindings::{sink::SinkPluginPre, source::SourcePluginPre, transform::TransformPluginPre};
+use super::{Error, HostState, Result};
+
+/// The WIT package version this host implements.
+pub const CONTRACT_VERSION: &str = "0.1.0";
+
+/// Which of the three plugin worlds a component implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    /// Exports `source`: reads records from outside.
+    Source,
+    /// Exports `transform`: turns batches into batches.
+    Transform,
+    /// Exports `sink`: writes records out.
+    Sink,
+}
+
+impl PluginKind {
+    /// `source`, `transform` or `sink`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Source => "source",
+            PluginKind::Transform => "transform",
+            PluginKind::Sink => "sink",
+        }
+    }
+
+    fn interface(self) -> String {
+        format!("autoflow:plugin/{}@{CONTRACT_VERSION}", self.as_str())
+    }
+}
+
+impl fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The pre-instantiated component, typed by world.
+pub(crate) enum PluginPre {
+    Source(SourcePluginPre<HostState>),
+    Transform(TransformPluginPre<HostState>),
+    Sink(SinkPluginPre<HostState>),
+}
+
+/// A compiled plugin, ready to instantiate cheaply many times.
+pub struct Plugin {
+    /// sha256 of the component bytes, hex.
+    pub digest: String,
+    /// Its world.
+    pub kind: PluginKind,
+    pub(crate) pre: PluginPre,
+}
+
+impl fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plugin").field("digest", &self.digest).field("kind", &self.kind).finish()
+    }
+}
+
+impl Plugin {
+    /// Checks `component` against the contract and pre-instantiates it with `linker`.
+    pub(crate) fn new(
+        digest: &str,
+        component: Component,
+        linker: &Linker<HostState>,
+        engine: &wasmtime::Engine,
+    ) -> Result<Self> {
+        let kind = world_of(&component, engine)?;
+        let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
+            Error::Invalid(format!("the component imports something the host does not provide: {e:#}"))
+        })?;
+        let invalid = |e: wasmtime::Error| Error::Invalid(format!("{e:#}"));
+        let pre = match kind {
+            PluginKind::Source => PluginPre::Source(SourcePluginPre::new(instance_pre).map_err(invalid)?),
+            PluginKind::Transform => {
+                PluginPre::Transform(TransformPluginPre::new(instance_pre).map_err(invalid)?)
+            }
+            PluginKind::Sink => PluginPre::Sink(SinkPluginPre::new(instance_pre).map_err(invalid)?),
+        };
+        Ok(Self { digest: digest.to_string(), kind, pre })
+    }
+}
+
+/// The one plugin world `component` exports, or why it is not a plugin.
+fn world_of(component: &Component, engine: &wasmtime::Engine) -> Result<PluginKind> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(engine)
+        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentInstance(_)))
+        .map(|(name, _)| name.to_string())
+        .collect();
+    let kinds: Vec<PluginKind> = [PluginKind::Source, PluginKind::Transform, PluginKind::Sink]
+        .into_iter()
+        .filter(|k| exports.iter().any(|e| *e == k.interface()))
+        .collect();
+    match kinds.as_slice() {
+        [one] => Ok(*one),
+        [] => {
+            let other_version = exports.iter().find(|e| e.starts_with("autoflow:plugin/"));
+            Err(Error::Invalid(match other_version {
+                Some(e) => format!(
+                    "the component exports {e}, but this host implements autoflow:plugin@{CONTRACT_VERSION}"
+                ),
+                None => format!(
+                    "the component exports none of autoflow:plugin/source, transform or sink @{CONTRACT_VERSION} (it exports: {})",
+                    if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                ),
+            }))
+        }
+        many => Err(Error::Invalid(format!(
+            "the component exports {} plugin interfaces; a plugin exports exactly one",
+            many.len()
+        ))),
+    }
+}

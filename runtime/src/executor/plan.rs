@@ -1,0 +1,83 @@
+//! A run's plan: the steps in topological order with their loaded plugins, configs, grants and
+//! limits, ready for the executor.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::{Mount, Plugin, StepLimits};
+
+/// One step, ready to run.
+#[derive(Debug, Clone)]
+pub struct PlannedStep {
+    /// Step id.
+    pub id: String,
+    /// The plugin, loaded and checked.
+    pub plugin: Arc<Plugin>,
+    /// The config handed to `open`, as JSON text.
+    pub config: String,
+    /// Indices (into [`Plan::steps`]) of the steps it reads from; always earlier steps.
+    pub inputs: Vec<usize>,
+    /// Its limits.
+    pub limits: StepLimits,
+    /// Directories it may see.
+    pub mounts: Vec<Mount>,
+    /// Secrets granted to it, by name.
+    pub secrets: BTreeMap<String, String>,
+    /// Its durable state as of the last run.
+    pub state: BTreeMap<String, Vec<u8>>,
+    /// For sources: the committed cursor to resume from.
+    pub cursor: Option<String>,
+    /// Records per batch.
+    pub batch_size: u32,
+}
+
+/// How failed calls are retried within a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetrySettings {
+    /// Attempts per call, the first included (1 = no retry).
+    pub max_attempts: u32,
+    /// Backoff before the first retry; doubles each time.
+    pub initial_backoff: Duration,
+    /// Longest backoff.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_attempts: 1,
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+impl RetrySettings {
+    /// The wait before retry number `retry` (0-based): exponential, capped, with jitter in
+    /// [50%, 100%] so that retries of many runs spread out.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        let base = self.initial_backoff.saturating_mul(1u32 << retry.min(20)).min(self.max_backoff);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let jitter = 0.5 + f64::from(nanos % 1000) / 2000.0;
+        base.mul_f64(jitter)
+    }
+}
+
+/// The steps of a run, in topological order.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Steps; each one's inputs come before it.
+    pub steps: Vec<PlannedStep>,
+    /// Retry settings for every step's calls.
+    pub retry: RetrySettings,
+}
+
+impl Plan {
+    /// Indices of the steps that read from step `i`.
+    pub fn consumers(&self, i: usize) -> Vec<usize> {
+        (0..self.steps.len()).filter(|&j| self.steps[j].inputs.contains(&i)).collect()
+    }
+}

@@ -1,0 +1,264 @@
+//! One step's task in a run: instantiate, open, then read, process or write batches until its
+//! input ends, retrying retryable failures, and report what it did.
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use tokio::sync::mpsc::{Receiver, Sender};
+
+use super::dead_letter::{DeadLetter, DeadLetterSink};
+use super::plan::{PlannedStep, RetrySettings};
+use super::report::{Outcome, StepCounters, StepErrorReport, StepReport};
+use crate::engine::bindings::{Processed, Record};
+use crate::engine::{Engine, LogLevel, LogSink, PluginKind, Sandbox, StepError, StepHost, StepInstance, instance_record_bytes};
+
+/// A batch as it travels between steps: shared, so fan-out does not copy it.
+pub type Chunk = Arc<Vec<Record>>;
+
+/// What every step task of a run shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub engine: Engine,
+    pub logs: LogSink,
+    pub dead_letters: DeadLetterSink,
+    pub retry: RetrySettings,
+    /// Set by the first step that fails; the others stop at their next batch.
+    pub failed: Arc<AtomicBool>,
+}
+
+/// A call into the plugin, for the retry loop.
+enum Call<'a> {
+    Open(Option<&'a str>),
+    Next(u32),
+    Process(&'a [Record]),
+    Write(&'a [Record]),
+    Flush,
+}
+
+enum Reply {
+    Batch(Option<crate::engine::bindings::Batch>),
+    Processed(Processed),
+    Done,
+}
+
+/// The running step: its instance, counters and retry count.
+struct Running<'a> {
+    inst: StepInstance,
+    step: &'a PlannedStep,
+    shared: &'a Shared,
+    counters: &'a StepCounters,
+    retries: u64,
+}
+
+impl Running<'_> {
+    fn log(&self, level: LogLevel, message: String) {
+        (self.shared.logs)(crate::engine::LogLine {
+            step: Some(self.step.id.as_str().into()),
+            level,
+            message,
+            at: std::time::SystemTime::now(),
+        });
+    }
+
+    /// Makes one call, retrying retryable failures with backoff.
+    async fn call(&mut self, call: Call<'_>) -> Result<Reply, StepError> {
+        let mut attempt = 1;
+        loop {
+            let started = Instant::now();
+            let result = match &call {
+                Call::Open(cursor) => self.inst.open(&self.step.config, *cursor).await.map(|()| Reply::Done),
+                Call::Next(max) => self.inst.next(*max).await.map(Reply::Batch),
+                Call::Process(records) => self.inst.process(records).await.map(Reply::Processed),
+                Call::Write(records) => self.inst.write(records).await.map(|()| Reply::Done),
+                Call::Flush => self.inst.flush().await.map(|()| Reply::Done),
+            };
+            StepCounters::add(&self.counters.busy_ns, started.elapsed().as_nanos() as u64);
+            StepCounters::add(&self.counters.calls, 1);
+            let printed = self.inst.take_output();
+            if !printed.trim().is_empty() {
+                self.log(LogLevel::Info, printed.trim_end().to_string());
+            }
+            match result {
+                Err(e) if e.is_retryable() && attempt < self.shared.retry.max_attempts => {
+                    let wait = self.shared.retry.backoff(attempt - 1);
+                    self.log(
+                        LogLevel::Warn,
+                        format!("attempt {attempt} failed ({e}); retrying in {} ms", wait.as_millis()),
+                    );
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                    self.retries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.shared.failed.load(Ordering::SeqCst)
+    }
+}
+
+/// Sends `chunk` to every consumer; waits while a consumer's queue is full (backpressure).
+async fn send_all(outputs: &[Sender<Chunk>], chunk: Chunk) {
+    for tx in outputs {
+        // A closed consumer has stopped because the run failed; the loop sees the flag.
+        let _ = tx.send(chunk.clone()).await;
+    }
+}
+
+fn bytes_of(records: &[Record]) -> u64 {
+    records.iter().map(instance_record_bytes).sum()
+}
+
+/// Runs step `step` to its end and reports. `input` is its merged input queue (none for
+/// sources); `outputs` are its consumers' queues.
+pub(crate) async fn run_step(
+    shared: Shared,
+    step: PlannedStep,
+    counters: Arc<StepCounters>,
+    input: Option<Receiver<Chunk>>,
+    outputs: Vec<Sender<Chunk>>,
+) -> StepReport {
+    let mut report = StepReport::starting(&step);
+    let result = drive(&shared, &step, &counters, input, outputs, &mut report).await;
+    match result {
+        Ok(outcome) => report.outcome = outcome,
+        Err(e) => {
+            shared.failed.store(true, Ordering::SeqCst);
+            (shared.logs)(crate::engine::LogLine {
+                step: Some(step.id.as_str().into()),
+                level: LogLevel::Error,
+                message: format!("step failed: {e}"),
+                at: std::time::SystemTime::now(),
+            });
+            report.outcome = Outcome::Failed;
+            report.error = Some(StepErrorReport::from(&e));
+        }
+    }
+    report.records_in = StepCounters::get(&counters.records_in);
+    report.records_out = StepCounters::get(&counters.records_out);
+    report.rejected = StepCounters::get(&counters.rejected);
+    report.bytes_in = StepCounters::get(&counters.bytes_in);
+    report.bytes_out = StepCounters::get(&counters.bytes_out);
+    report.calls = StepCounters::get(&counters.calls);
+    report.busy = std::time::Duration::from_nanos(StepCounters::get(&counters.busy_ns));
+    report
+}
+
+/// The body of a step; the outputs are dropped when it returns, which ends its consumers' input.
+async fn drive(
+    shared: &Shared,
+    step: &PlannedStep,
+    counters: &StepCounters,
+    input: Option<Receiver<Chunk>>,
+    outputs: Vec<Sender<Chunk>>,
+    report: &mut StepReport,
+) -> Result<Outcome, StepError> {
+    let mut host = StepHost::new(&step.id, shared.logs.clone());
+    host.state = step.state.clone();
+    host.secrets = step.secrets.clone();
+    let sandbox = Sandbox { limits: step.limits, mounts: step.mounts.clone(), host };
+    let inst = shared.engine.instantiate(&step.plugin, sandbox).await?;
+    let mut run = Running { inst, step, shared, counters, retries: 0 };
+    let outcome = body(&mut run, input, &outputs, report).await;
+    drop(outputs);
+    report.retries = run.retries;
+    report.fuel_used = run.inst.fuel_used();
+    report.counters = run.inst.host().counters.clone();
+    report.state = run.inst.host().state.clone();
+    let dropped = run.inst.host().dropped_lines();
+    if dropped > 0 {
+        run.log(LogLevel::Warn, format!("{dropped} log lines dropped: the step's log budget was spent"));
+    }
+    if outcome.is_err() {
+        shared.failed.store(true, Ordering::SeqCst);
+    }
+    outcome
+}
+
+async fn body(
+    run: &mut Running<'_>,
+    mut input: Option<Receiver<Chunk>>,
+    outputs: &[Sender<Chunk>],
+    report: &mut StepReport,
+) -> Result<Outcome, StepError> {
+    let counters = run.counters;
+    let cursor = run.step.cursor.clone();
+    run.call(Call::Open(cursor.as_deref())).await?;
+    match run.step.plugin.kind {
+        PluginKind::Source => loop {
+            if run.cancelled() {
+                return Ok(Outcome::Cancelled);
+            }
+            let Reply::Batch(batch) = run.call(Call::Next(run.step.batch_size)).await? else {
+                continue;
+            };
+            let Some(batch) = batch else { break };
+            let n = batch.records.len() as u64;
+            let bytes = bytes_of(&batch.records);
+            StepCounters::add(&counters.records_in, n);
+            StepCounters::add(&counters.bytes_in, bytes);
+            StepCounters::add(&counters.records_out, n);
+            StepCounters::add(&counters.bytes_out, bytes);
+            if batch.cursor.is_some() {
+                report.cursor = batch.cursor;
+            }
+            if n > 0 {
+                send_all(outputs, Arc::new(batch.records)).await;
+            }
+        },
+        PluginKind::Transform => {
+            let Some(rx) = input.as_mut() else { return Ok(Outcome::Succeeded) };
+            while let Some(chunk) = rx.recv().await {
+                if run.cancelled() {
+                    return Ok(Outcome::Cancelled);
+                }
+                StepCounters::add(&counters.records_in, chunk.len() as u64);
+                StepCounters::add(&counters.bytes_in, bytes_of(&chunk));
+                let Reply::Processed(out) = run.call(Call::Process(&chunk)).await? else { continue };
+                for rejection in out.rejected {
+                    let Some(record) = chunk.get(rejection.index as usize) else {
+                        return Err(StepError::Fatal(format!(
+                            "the plugin rejected record {} of a batch of {}",
+                            rejection.index,
+                            chunk.len()
+                        )));
+                    };
+                    StepCounters::add(&counters.rejected, 1);
+                    (run.shared.dead_letters)(DeadLetter {
+                        step: run.step.id.clone(),
+                        digest: run.step.plugin.digest.clone(),
+                        reason: rejection.reason,
+                        record: record.clone(),
+                    });
+                }
+                StepCounters::add(&counters.records_out, out.records.len() as u64);
+                StepCounters::add(&counters.bytes_out, bytes_of(&out.records));
+                if !out.records.is_empty() {
+                    send_all(outputs, Arc::new(out.records)).await;
+                }
+            }
+        }
+        PluginKind::Sink => {
+            if let Some(rx) = input.as_mut() {
+                while let Some(chunk) = rx.recv().await {
+                    if run.cancelled() {
+                        return Ok(Outcome::Cancelled);
+                    }
+                    let bytes = bytes_of(&chunk);
+                    StepCounters::add(&counters.records_in, chunk.len() as u64);
+                    StepCounters::add(&counters.bytes_in, bytes);
+                    run.call(Call::Write(&chunk)).await?;
+                    StepCounters::add(&counters.records_out, chunk.len() as u64);
+                    StepCounters::add(&counters.bytes_out, bytes);
+                }
+            }
+            if run.cancelled() {
+                return Ok(Outcome::Cancelled);
+            }
+            run.call(Call::Flush).await?;
+        }
+    }
+    Ok(if run.cancelled() { Outcome::Cancelled } else { Outcome::Succeeded })
+}

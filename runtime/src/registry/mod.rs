@@ -1,0 +1,4 @@
+//! Where plugin bytes come from: the built-ins embedded in the binary, files, and blobs by
+//! digest; and the compiled-artifact cache.
+pub mod builtin;
+pub mod cache;
