@@ -1,0 +1,203 @@
+//! Builds the test guests (the `tests/guests` workspace) for wasm32-wasip2 and writes
+//! `$OUT_DIR/guests.rs`: one `pub const NAME: &str` per guest, holding the absolute path of its
+//! component, the way wasmtime's `test-programs/artifacts` build script does.
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::{env, fs};
+
+/// Variables that cargo sets for this build script (or that configure the outer build) and that
+/// must not reach the nested cargo: they would give the guests the host's flags, cfgs or
+/// profile, or point it at the outer target dir, whose lock the outer cargo holds.
+const LEAKY: &[&str] = &[
+    "RUSTFLAGS",
+    "RUSTDOCFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_ENCODED_RUSTDOCFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_BUILD_RUSTDOCFLAGS",
+    "CARGO_BUILD_TARGET",
+    "CARGO_BUILD_TARGET_DIR",
+    "CARGO_BUILD_BUILD_DIR",
+    "CARGO_TARGET_DIR",
+    "CARGO_MANIFEST_DIR",
+    "CARGO_MANIFEST_PATH",
+    "CARGO_MANIFEST_LINKS",
+    "CARGO_PRIMARY_PACKAGE",
+    "CARGO_CRATE_NAME",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "RUSTC_LINKER",
+    "OUT_DIR",
+    "TARGET",
+    "HOST",
+    "NUM_JOBS",
+    "OPT_LEVEL",
+    "DEBUG",
+    "PROFILE",
+];
+
+/// Prefixes of the same kind: per-package cfgs, features, package metadata, profile overrides
+/// and `links` metadata.
+const LEAKY_PREFIXES: &[&str] = &[
+    "CARGO_CFG_",
+    "CARGO_FEATURE_",
+    "CARGO_PKG_",
+    "CARGO_PROFILE_",
+    "DEP_",
+];
+
+fn main() {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let root = manifest_dir
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let guests_dir = manifest_dir.join("guests");
+    let guests_manifest = guests_dir.join("Cargo.toml");
+
+    let guests = members(&guests_manifest);
+    for watched in [
+        guests_manifest.clone(),
+        guests_dir.join("Cargo.lock"),
+        root.join("plugin-sdk/src"),
+        root.join("plugin-sdk/Cargo.toml"),
+        root.join("wit"),
+    ] {
+        println!("cargo:rerun-if-changed={}", watched.display());
+    }
+    for guest in &guests {
+        println!(
+            "cargo:rerun-if-changed={}",
+            guests_dir.join(guest).join("src").display()
+        );
+        println!(
+            "cargo:rerun-if-changed={}",
+            guests_dir.join(guest).join("Cargo.toml").display()
+        );
+    }
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_DIR");
+
+    // The workspace target dir: $CARGO_TARGET_DIR (relative to the workspace root if relative),
+    // else <root>/target. The guests get their own directory in it.
+    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    }
+    .join("test-guests");
+
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+    ])
+    .arg(&guests_manifest)
+    .current_dir(&guests_dir);
+    for (key, _) in env::vars_os() {
+        if leaks(&key) {
+            cmd.env_remove(&key);
+        }
+    }
+    // Under Miri, RUSTC and RUSTC_WRAPPER are Miri's own driver, useless for building wasm.
+    if env::var_os("CARGO_CFG_MIRI").is_some() {
+        cmd.env_remove("RUSTC").env_remove("RUSTC_WRAPPER");
+    }
+    cmd.env("CARGO_TARGET_DIR", &target_dir);
+
+    let out = match cmd.output() {
+        Ok(out) => out,
+        Err(e) => fail(&format!("cannot run cargo to build the test guests: {e}")),
+    };
+    if !out.status.success() {
+        fail(&format!(
+            "building the test guests ({}) for wasm32-wasip2 failed ({}):\n{}",
+            guests_manifest.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+
+    let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
+    let mut code = String::new();
+    let mut all = String::from("/// Every test guest: (crate name, component path).\n");
+    all.push_str("pub const ALL: &[(&str, &str)] = &[\n");
+    for guest in &guests {
+        let file = wasm_dir.join(format!("{}.wasm", guest.replace('-', "_")));
+        if !file.is_file() {
+            fail(&format!(
+                "test guest {guest}: {} was not built",
+                file.display()
+            ));
+        }
+        let path = file.display().to_string();
+        let constant = guest.to_uppercase().replace('-', "_");
+        code.push_str(&format!(
+            "/// Path of the `{guest}` test guest component.\npub const {constant}: &str = {path:?};\n"
+        ));
+        all.push_str(&format!("    ({guest:?}, {constant}),\n"));
+    }
+    all.push_str("];\n");
+    code.push_str(&all);
+
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
+    if let Err(e) = fs::write(out_dir.join("guests.rs"), code) {
+        fail(&format!(
+            "cannot write {}: {e}",
+            out_dir.join("guests.rs").display()
+        ));
+    }
+}
+
+/// Whether the nested cargo must not inherit the variable `key`.
+fn leaks(key: &OsStr) -> bool {
+    let Some(key) = key.to_str() else {
+        return false;
+    };
+    LEAKY.contains(&key) || LEAKY_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+/// The member folders listed in the `members = [...]` array of the guests' workspace manifest.
+fn members(manifest: &Path) -> Vec<String> {
+    let text = match fs::read_to_string(manifest) {
+        Ok(text) => text,
+        Err(e) => fail(&format!("cannot read {}: {e}", manifest.display())),
+    };
+    let from_members: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("members"))
+        .collect();
+    let from_members = from_members.join("\n");
+    let Some(list) = from_members
+        .split_once('[')
+        .and_then(|(_, rest)| rest.split_once(']'))
+        .map(|(list, _)| list)
+    else {
+        fail(&format!(
+            "{}: no `members = [...]` list",
+            manifest.display()
+        ));
+    };
+    let members: Vec<String> = list
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or_default())
+        .flat_map(|l| l.split(','))
+        .map(|m| m.trim().trim_matches('"').to_string())
+        .filter(|m| !m.is_empty())
+        .collect();
+    if members.is_empty() {
+        fail(&format!(
+            "{}: the `members` list is empty",
+            manifest.display()
+        ));
+    }
+    members
+}
+
+/// Stops the build with `msg` on stderr, which cargo shows.
+fn fail(msg: &str) -> ! {
+    eprintln!("error: {msg}");
+    std::process::exit(1)
+}
