@@ -19,11 +19,6 @@ fn main() {
     for c in &crates {
         println!("cargo:rerun-if-changed={}", plugins.join(&c.0).join("src").display());
     }
-    if env::var_os("AUTOFLOW_DEV_NO_BUILTINS").is_some() {
-        let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap_or_default());
-        let _ = fs::write(out_dir.join("builtin_plugins.rs"), "pub const BUILTINS: &[(&str, &str, &[u8])] = &[];\n");
-        return;
-    }
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])

@@ -1,7 +1,23 @@
 //! `autoflow`: the server, the worker and the command-line client in one binary.
-mod engine;
-mod executor;
-mod pipeline;
-mod registry;
+use autoflow::cli;
+use clap::Parser;
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AUTOFLOW_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(cli::main(cli));
+    std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
+}

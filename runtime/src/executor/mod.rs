@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 pub mod dead_letter;
 pub mod plan;
+pub mod prepare;
 pub mod report;
 mod step;
 

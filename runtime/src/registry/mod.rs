@@ -2,3 +2,6 @@
 //! digest; and the compiled-artifact cache.
 pub mod builtin;
 pub mod cache;
+pub mod resolve;
+
+pub use resolve::{LocalPlugins, Resolved};

@@ -1,0 +1,129 @@
+//! Turns a validated pipeline into a [`Plan`]: resolves and loads every plugin, checks each
+//! step's plugin kind against its place in the DAG, and checks each config against the
+//! plugin's JSON Schema. Every problem is collected and named by its place.
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::plan::{Plan, PlannedStep, RetrySettings};
+use crate::engine::{Engine, Mount, Plugin, PluginKind, Sandbox, StepHost, StepLimits};
+use crate::pipeline::{MountMode, PipelineError, ValidatedPipeline, ValidationErrors};
+use crate::registry::LocalPlugins;
+
+/// Builds the plan of `pipeline`. `secrets` are the values of the secrets steps may be granted.
+pub async fn prepare(
+    engine: &Engine,
+    pipeline: &ValidatedPipeline,
+    plugins: &LocalPlugins,
+    base_dir: &Path,
+    secrets: &BTreeMap<String, String>,
+) -> Result<Plan, ValidationErrors> {
+    let mut problems = Vec::new();
+    let mut loaded: Vec<Option<Arc<Plugin>>> = Vec::new();
+    for (i, step) in pipeline.steps().iter().enumerate() {
+        let Some(resolved) = pipeline.resolved(i) else {
+            loaded.push(None);
+            continue;
+        };
+        let place = format!("steps[{i}].plugin");
+        let plugin = plugins
+            .resolve(&resolved.plugin, base_dir)
+            .and_then(|r| engine.load(&r.digest, &r.bytes).map_err(|e| e.to_string()));
+        match plugin {
+            Ok(p) => {
+                if let Some(problem) = kind_problem(p.kind, !resolved.inputs.is_empty(), !resolved.outputs.is_empty()) {
+                    problems.push(PipelineError::invalid(
+                        place,
+                        format!("\"{}\" is a {}; {problem}", step.plugin, p.kind),
+                    ));
+                }
+                loaded.push(Some(p));
+            }
+            Err(e) => {
+                problems.push(PipelineError::invalid(place, e));
+                loaded.push(None);
+            }
+        }
+    }
+    for (i, plugin) in loaded.iter().enumerate() {
+        if let (Some(plugin), Some(step)) = (plugin, pipeline.steps().get(i)) {
+            if let Err(e) = check_config(engine, plugin, &step.config).await {
+                problems.push(PipelineError::invalid(format!("steps[{i}].config"), e));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ValidationErrors(problems));
+    }
+    let mut steps = Vec::new();
+    let order = pipeline.topological_indices();
+    let position = |orig: usize| order.iter().position(|&o| o == orig).unwrap_or(orig);
+    for &i in order {
+        let (Some(step), Some(resolved), Some(Some(plugin))) =
+            (pipeline.steps().get(i), pipeline.resolved(i), loaded.get(i))
+        else {
+            continue;
+        };
+        steps.push(PlannedStep {
+            id: step.id.clone(),
+            plugin: plugin.clone(),
+            config: step.config.to_string(),
+            inputs: resolved.inputs.iter().map(|&j| position(j)).collect(),
+            limits: resolved.limits,
+            mounts: resolved
+                .mounts
+                .iter()
+                .map(|m| Mount { host: m.host.clone(), guest: m.guest.clone(), writable: m.mode == MountMode::Rw })
+                .collect(),
+            secrets: step
+                .secrets
+                .iter()
+                .filter_map(|name| secrets.get(name).map(|v| (name.clone(), v.clone())))
+                .collect(),
+            state: BTreeMap::new(),
+            cursor: None,
+            batch_size: resolved.batch_size,
+        });
+    }
+    let retry = pipeline.pipeline().retry.map(|r| RetrySettings {
+        max_attempts: r.max_attempts,
+        initial_backoff: std::time::Duration::from_millis(r.initial_backoff_ms),
+        max_backoff: std::time::Duration::from_millis(r.max_backoff_ms),
+    });
+    Ok(Plan { steps, retry: retry.unwrap_or_default() })
+}
+
+/// Why a plugin of `kind` cannot sit where a step with / without inputs and consumers sits.
+fn kind_problem(kind: PluginKind, has_inputs: bool, has_consumers: bool) -> Option<&'static str> {
+    match (kind, has_inputs, has_consumers) {
+        (PluginKind::Source, true, _) => Some("a source cannot have inputs"),
+        (PluginKind::Source, false, false) => Some("nothing reads from this source"),
+        (PluginKind::Transform, false, _) => Some("a transform needs an input"),
+        (PluginKind::Transform, true, false) => Some("nothing reads from this transform (add a sink)"),
+        (PluginKind::Sink, false, _) => Some("a sink needs an input"),
+        (PluginKind::Sink, true, true) => Some("a sink has no output to read from"),
+        _ => None,
+    }
+}
+
+/// Asks the plugin for its schema and checks `config` against it; the error lists every
+/// violation with its place in the config.
+async fn check_config(engine: &Engine, plugin: &Plugin, config: &serde_json::Value) -> Result<(), String> {
+    let logs: crate::engine::LogSink = Arc::new(|_| {});
+    let sandbox = Sandbox { limits: StepLimits::default(), mounts: Vec::new(), host: StepHost::new("describe", logs) };
+    let mut inst = engine.instantiate(plugin, sandbox).await.map_err(|e| format!("cannot describe the plugin: {e}"))?;
+    let meta = inst.describe().await.map_err(|e| format!("cannot describe the plugin: {e}"))?;
+    let Some(schema_text) = meta.config_schema else { return Ok(()) };
+    let schema: serde_json::Value = serde_json::from_str(&schema_text)
+        .map_err(|e| format!("the plugin's config schema is not JSON: {e}"))?;
+    let validator = jsonschema::validator_for(&schema)
+        .map_err(|e| format!("the plugin's config schema is invalid: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(config)
+        .map(|e| {
+            let at = e.instance_path.to_string();
+            if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+        })
+        .collect();
+    if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+}

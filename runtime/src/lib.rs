@@ -1,0 +1,7 @@
+//! Autoflow's runtime as a library: the engine, the executor, pipelines, the registry and the
+//! command line. The `autoflow` binary is a thin `main` over [`cli`].
+pub mod cli;
+pub mod engine;
+pub mod executor;
+pub mod pipeline;
+pub mod registry;
