@@ -1,0 +1,113 @@
+//! Bad pipeline files: each is refused before anything runs, with an error that names the
+//! file, the place and the reason, and exit code 2.
+use autoflow_tests::Project;
+
+/// A two-step pipeline with `steps` replaced; reads ./data/in.
+fn refused(yaml: &str) -> String {
+    let p = Project::new();
+    p.write("data/in/x.jsonl", "{}\n");
+    p.write("bad.yaml", yaml);
+    let out = p.run("bad.yaml", &[]);
+    assert_eq!(out.code, 2, "expected a refusal, got: {}", out.stderr);
+    assert!(!p.path().join("data/out/x.jsonl").exists(), "nothing may run");
+    out.stderr.trim_end().to_string()
+}
+
+const SOURCE: &str = "
+  - id: read
+    plugin: file-source@0.1.0
+    config: { path: /in/x.jsonl }
+    mounts: [{ host: ./data/in, guest: /in }]";
+
+#[test]
+fn unknown_input_step() {
+    let err = refused(&format!(
+        "name: p\nsteps:{SOURCE}\n  - id: out\n    plugin: log-sink@0.1.0\n    input: raed\n"
+    ));
+    assert_eq!(err, r#"bad.yaml: steps[1].input: no step "raed""#);
+}
+
+#[test]
+fn a_cycle() {
+    let err = refused(
+        "name: p\nsteps:
+  - id: a
+    plugin: json-filter@0.1.0
+    input: b
+    config: { field: x, op: exists }
+  - id: b
+    plugin: json-map@0.1.0
+    input: a
+",
+    );
+    assert_eq!(err, "bad.yaml: steps: cycle a -> b -> a");
+}
+
+#[test]
+fn an_unknown_plugin() {
+    let err = refused(&format!(
+        "name: p\nsteps:{SOURCE}\n  - id: out\n    plugin: no-such-sink@1.0.0\n    input: read\n"
+    ));
+    assert!(
+        err.starts_with(r#"bad.yaml: steps[1].plugin: unknown plugin "no-such-sink@1.0.0" (built-in plugins: "#),
+        "{err}"
+    );
+    assert!(err.contains("file-sink@0.1.0"), "{err}");
+}
+
+#[test]
+fn a_config_that_breaks_the_plugin_schema() {
+    let err = refused(&format!(
+        "name: p\nsteps:{SOURCE}\n  - id: keep\n    plugin: json-filter@0.1.0\n    input: read\n    config: {{ field: 7, equals: paid }}\n  - id: out\n    plugin: log-sink@0.1.0\n    input: keep\n    config: {{ level: loud }}\n"
+    ));
+    assert_eq!(
+        err,
+        concat!(
+            r#"bad.yaml: steps[1].config: {"equals":"paid","field":7} is not valid under any of the schemas listed in the 'oneOf' keyword"#,
+            "\n",
+            r#"bad.yaml: steps[2].config: /level: "loud" is not one of "trace", "debug" or 3 other candidates"#,
+        )
+    );
+}
+
+#[test]
+fn a_mount_outside_the_allowed_roots() {
+    let err = refused(
+        "name: p\nsteps:
+  - id: read
+    plugin: file-source@0.1.0
+    config: { path: /etc/passwd }
+    mounts: [{ host: /etc, guest: /etc }]
+  - id: out
+    plugin: log-sink@0.1.0
+    input: read
+",
+    );
+    assert_eq!(err, r#"bad.yaml: steps[0].mounts[0].host: "/etc" is outside the allowed mount roots (.)"#);
+}
+
+#[test]
+fn a_malformed_yaml_line() {
+    let err = refused("name: p\nsteps:\n  - id: read\n    plugin: file-source@0.1.0\n   config: {}\n");
+    assert_eq!(
+        err,
+        "bad.yaml: line 5, column 4: did not find expected '-' indicator, while parsing a block collection at line 3 column 3"
+    );
+}
+
+#[test]
+fn a_misspelt_field_is_named_with_its_place() {
+    let err = refused("name: p\nsteps:\n  - id: read\n    plugn: file-source@0.1.0\n");
+    assert!(err.starts_with("bad.yaml: line 4, column 5: steps[0]: unknown field `plugn`"), "{err}");
+}
+
+#[test]
+fn a_transform_without_a_sink_after_it() {
+    let err = refused(&format!(
+        "name: p\nsteps:{SOURCE}\n  - id: keep\n    plugin: json-filter@0.1.0\n    input: read\n    config: {{ field: a, op: exists }}\n"
+    ));
+    assert_eq!(
+        err,
+        r#"bad.yaml: steps[1].plugin: "json-filter@0.1.0" is a transform; nothing reads from this transform (add a sink)"#
+    );
+}

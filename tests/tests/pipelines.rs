@@ -1,0 +1,180 @@
+//! Pipelines end to end through `autoflow run`: filter + map with fan-out, CSV to JSON lines,
+//! dead letters; outputs compared record by record.
+use autoflow_tests::{Project, json_lines};
+use serde_json::{Value, json};
+
+/// 200 orders with a deterministic mix of statuses and amounts, plus two broken lines.
+fn orders() -> (String, Vec<Value>) {
+    let statuses = ["paid", "pending", "refunded", "paid", "failed"];
+    let mut text = String::new();
+    let mut values = Vec::new();
+    for i in 0..200u32 {
+        let v = json!({
+            "id": i,
+            "customer": format!("c{}", i % 17),
+            "status": statuses[(i % 5) as usize],
+            "amount": f64::from(i * 7 % 250) + 0.5,
+            "note": "x".repeat((i % 13) as usize),
+        });
+        text.push_str(&v.to_string());
+        text.push('\n');
+        if i == 50 || i == 150 {
+            text.push_str(&format!("broken line {i}\n"));
+        }
+        values.push(v);
+    }
+    (text, values)
+}
+
+#[test]
+fn filter_and_map_fan_out_to_two_sinks() {
+    let p = Project::new();
+    let (input, values) = orders();
+    p.write("data/in/orders.jsonl", &input);
+    p.write(
+        "pipeline.yaml",
+        r#"
+name: fan-out
+steps:
+  - id: read
+    plugin: file-source@0.1.0
+    config: { path: /in/orders.jsonl }
+    mounts: [{ host: ./data/in, guest: /in }]
+  - id: paid
+    plugin: json-filter@0.1.0
+    input: read
+    config: { field: status, equals: paid }
+  - id: slim
+    plugin: json-map@0.1.0
+    input: paid
+    config: { select: [id, customer, amount], rename: { amount: total }, set: { currency: EUR } }
+  - id: all-paid
+    plugin: file-sink@0.1.0
+    input: slim
+    config: { path: /out/paid.jsonl }
+    mounts: [{ host: ./data/out, guest: /out, mode: rw }]
+  - id: big
+    plugin: json-filter@0.1.0
+    input: slim
+    config: { all: [ { field: total, op: gte, value: 100 }, { not: { field: customer, equals: c3 } } ] }
+  - id: big-paid
+    plugin: file-sink@0.1.0
+    input: big
+    config: { path: /out/big.jsonl }
+    mounts: [{ host: ./data/out, guest: /out, mode: rw }]
+batch_size: 16
+"#,
+    );
+    let out = p.run("pipeline.yaml", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+
+    let expected_paid: Vec<Value> = values
+        .iter()
+        .filter(|v| v["status"] == "paid")
+        .map(|v| json!({ "id": v["id"], "customer": v["customer"], "total": v["amount"], "currency": "EUR" }))
+        .collect();
+    let expected_big: Vec<Value> = expected_paid
+        .iter()
+        .filter(|v| v["total"].as_f64().unwrap() >= 100.0 && v["customer"] != "c3")
+        .cloned()
+        .collect();
+    let paid = json_lines(&p.read("data/out/paid.jsonl"));
+    let big = json_lines(&p.read("data/out/big.jsonl"));
+    assert_eq!(paid.len(), expected_paid.len());
+    for (i, (got, want)) in paid.iter().zip(&expected_paid).enumerate() {
+        assert_eq!(got, want, "paid record {i}");
+    }
+    assert!(!expected_big.is_empty() && expected_big.len() < expected_paid.len());
+    assert_eq!(big, expected_big);
+    // Key order follows the map's `select`, then `set`.
+    let first = p.read("data/out/paid.jsonl").lines().next().unwrap().to_string();
+    assert!(first.starts_with(r#"{"id":0,"customer":"c0","total":0.5,"currency":"EUR"}"#), "{first}");
+    // The summary names every step with its counts.
+    assert!(out.stderr.contains("run fan-out: succeeded"), "{}", out.stderr);
+    let read_row = out.stderr.lines().find(|l| l.starts_with("read ")).unwrap();
+    assert!(read_row.contains(" 202 "), "{read_row}");
+}
+
+#[test]
+fn csv_to_json_lines() {
+    let p = Project::new();
+    p.write(
+        "data/in/people.csv",
+        "name,age,city,member\nAda,36,\"London, UK\",true\n\"Bob \"\"the\"\" Builder\",41,Paris,false\nCy,,\"multi\nline\",true\n",
+    );
+    p.write(
+        "csv.json",
+        r#"{
+  "name": "csv-to-jsonl",
+  "steps": [
+    { "id": "read", "plugin": "file-source@0.1.0", "config": { "path": "/in/people.csv" },
+      "mounts": [{ "host": "./data/in", "guest": "/in", "mode": "ro" }] },
+    { "id": "write", "plugin": "file-sink@0.1.0", "input": "read", "config": { "path": "/out/people.jsonl" },
+      "mounts": [{ "host": "./data/out", "guest": "/out", "mode": "rw" }] }
+  ]
+}"#,
+    );
+    let out = p.run("csv.json", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = p.read("data/out/people.jsonl");
+    let want = concat!(
+        r#"{"name":"Ada","age":36,"city":"London, UK","member":true}"#, "\n",
+        r#"{"name":"Bob \"the\" Builder","age":41,"city":"Paris","member":false}"#, "\n",
+        r#"{"name":"Cy","age":"","city":"multi\nline","member":true}"#, "\n",
+    );
+    assert_eq!(got, want);
+}
+
+#[test]
+fn rejected_records_land_in_the_dead_letter_file_with_reasons() {
+    let p = Project::new();
+    let (input, _) = orders();
+    p.write("data/in/orders.jsonl", &input);
+    p.write(
+        "dl.yaml",
+        r#"
+name: with-dead-letters
+steps:
+  - id: read
+    plugin: file-source@0.1.0
+    config: { path: /in/orders.jsonl }
+    mounts: [{ host: ./data/in, guest: /in }]
+  - id: paid
+    plugin: json-filter@0.1.0
+    input: read
+    config: { field: status, equals: paid }
+  - id: out
+    plugin: log-sink@0.1.0
+    input: paid
+    config: { level: debug }
+dead_letter: { path: ./rejected/orders.jsonl }
+"#,
+    );
+    let out = p.run("dl.yaml", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let letters = json_lines(&p.read("rejected/orders.jsonl"));
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    for (letter, n) in letters.iter().zip([50, 150]) {
+        assert_eq!(letter["step"], "paid");
+        assert_eq!(letter["value"], format!("broken line {n}"));
+        let reason = letter["reason"].as_str().unwrap();
+        assert!(reason.starts_with("value is not valid JSON"), "{reason}");
+        assert!(letter["plugin"].as_str().unwrap().starts_with("sha256:"));
+    }
+    assert!(out.stderr.contains("dead letters: 2 written to"), "{}", out.stderr);
+}
+
+#[test]
+fn the_shipped_example_runs_as_it_is() {
+    let root = autoflow_tests::workspace_root();
+    let p = Project::new();
+    for f in ["examples/orders-clean.yaml", "examples/data/in/orders.jsonl"] {
+        p.write(f, &std::fs::read_to_string(root.join(f)).unwrap());
+    }
+    std::fs::create_dir_all(p.path().join("examples/data/out")).unwrap();
+    let out = p.run("examples/orders-clean.yaml", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let paid = json_lines(&p.read("examples/data/out/paid.jsonl"));
+    assert!(!paid.is_empty());
+    assert!(paid.iter().all(|v| v.get("total").is_some() && v.get("status").is_none()));
+}
