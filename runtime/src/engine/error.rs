@@ -1,6 +1,6 @@
 //! How a step's call into its plugin can fail, each way with a stable name.
 use super::bindings::PluginError;
-use super::limits::LimitHit;
+use super::limits::{LimitHit, StepLimits};
 
 /// A step's failure. [`StepError::kind`] is the stable name shown in runs and the API.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,12 +21,13 @@ pub enum StepError {
         fuel: u64,
     },
     /// One call returned more record bytes than allowed.
-    #[error("output_too_large: one call returned {bytes} bytes of records, over the limit of {limit}")]
+    #[error("output_too_large: one call returned {}bytes of records, over the limit of {limit}", bytes.map(|b| format!("{b} ")).unwrap_or_else(|| "more ".into()))]
     OutputTooLarge {
         /// The limit, bytes.
         limit: u64,
-        /// What it returned, bytes.
-        bytes: u64,
+        /// What it returned, bytes, when it was counted (a return far over the limit is
+        /// stopped while being copied, before it is counted).
+        bytes: Option<u64>,
     },
     /// The guest's call stack overflowed (unbounded recursion).
     #[error("stack_overflow: the plugin overflowed its call stack")]
@@ -82,7 +83,7 @@ impl StepError {
     }
 
     /// Names a trap raised while the guest ran; `output` is the tail of its stdout/stderr.
-    pub(crate) fn from_trap(err: wasmtime::Error, fuel: Option<u64>, output: &str) -> Self {
+    pub(crate) fn from_trap(err: wasmtime::Error, limits: &StepLimits, output: &str) -> Self {
         if let Some(hit) = err.downcast_ref::<LimitHit>() {
             return match hit {
                 LimitHit::Timeout { timeout_ms } => StepError::Timeout { timeout_ms: *timeout_ms },
@@ -91,12 +92,17 @@ impl StepError {
         }
         match err.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::OutOfFuel) => {
-                return StepError::FuelExhausted { fuel: fuel.unwrap_or(0) };
+                return StepError::FuelExhausted { fuel: limits.fuel.unwrap_or(0) };
             }
             Some(wasmtime::Trap::StackOverflow) => return StepError::StackOverflow,
             _ => {}
         }
         let mut message = format!("{err:#}");
+        // wasmtime's cap on bytes copied out of the guest in one call, which the engine sets
+        // from `max_output_bytes` (its error type is private, so it is known by its text).
+        if message.contains("too much data is being copied between the host and the guest") {
+            return StepError::OutputTooLarge { limit: limits.max_output_bytes, bytes: None };
+        }
         // Keep the first line of wasmtime's report (the trap), not its backtrace.
         if let Some(first) = message.lines().next() {
             message = first.to_string();

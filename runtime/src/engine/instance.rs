@@ -104,6 +104,7 @@ impl Engine {
             }
         });
         store.set_epoch_deadline(1);
+        store.set_hostcall_fuel(hostcall_fuel(&limits));
         if self.config().fuel {
             store
                 .set_fuel(limits.fuel.unwrap_or(u64::MAX))
@@ -121,7 +122,7 @@ impl Engine {
             Err(_) => return Err(StepError::Timeout { timeout_ms }),
             Ok(Err(e)) => {
                 let printed = store.data().output.take();
-                return Err(StepError::from_trap(e, limits.fuel, &printed));
+                return Err(StepError::from_trap(e, &limits, &printed));
             }
             Ok(Ok(x)) => x,
         };
@@ -175,7 +176,7 @@ impl StepInstance {
             Ok(Ok(Err(plugin))) => return Err(plugin.into()),
             Ok(Err(trap)) => {
                 let printed = self.store.data().output.take();
-                StepError::from_trap(trap, self.limits.fuel, &printed)
+                StepError::from_trap(trap, &self.limits, &printed)
             }
             Err(_) => StepError::Timeout { timeout_ms: self.limits.timeout_ms },
         };
@@ -186,7 +187,7 @@ impl StepInstance {
     fn check_output<'a>(&self, records: impl Iterator<Item = &'a Record>) -> Result<(), StepError> {
         let bytes: u64 = records.map(record_bytes).sum();
         if bytes > self.limits.max_output_bytes {
-            return Err(StepError::OutputTooLarge { limit: self.limits.max_output_bytes, bytes });
+            return Err(StepError::OutputTooLarge { limit: self.limits.max_output_bytes, bytes: Some(bytes) });
         }
         Ok(())
     }
@@ -281,6 +282,12 @@ impl StepInstance {
     pub fn take_output(&self) -> String {
         self.store.data().output.take()
     }
+}
+
+/// Bytes wasmtime lets one call copy out of the guest: the output cap, with room for the
+/// records' own layout, so that a return far over the cap is stopped while being copied.
+fn hostcall_fuel(limits: &StepLimits) -> usize {
+    usize::try_from(limits.max_output_bytes.saturating_mul(2).saturating_add(16 << 20)).unwrap_or(usize::MAX)
 }
 
 /// Bytes a record occupies: key, value and headers.

@@ -1,0 +1,169 @@
+//! Hostile guests against the real engine: each limit ends the step with its named error,
+//! never a hang or a host crash, and the same engine then still runs a good plugin.
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use autoflow::engine::bindings::Record;
+use autoflow::engine::{Engine, EngineConfig, Mount, Plugin, Sandbox, StepError, StepHost, StepInstance, StepLimits};
+use autoflow::registry::cache::digest_of;
+use autoflow_tests::{Project, guests, target_dir};
+
+fn engine(fuel: bool) -> Engine {
+    Engine::new(EngineConfig {
+        fuel,
+        max_instances: 16,
+        cache_dir: Some(target_dir().join("autoflow-test-data").join("cache")),
+        ..EngineConfig::default()
+    })
+    .unwrap()
+}
+
+fn load(engine: &Engine, path: &str) -> Arc<Plugin> {
+    let bytes = std::fs::read(path).unwrap();
+    engine.load(&digest_of(&bytes), &bytes).unwrap()
+}
+
+fn record(text: &str) -> Record {
+    Record { key: None, value: text.as_bytes().to_vec(), headers: vec![], timestamp: None }
+}
+
+async fn opened(engine: &Engine, guest: &str, limits: StepLimits, mounts: Vec<Mount>, config: &str) -> StepInstance {
+    let host = StepHost::new("hostile", Arc::new(|_| {}));
+    let mut inst = engine.instantiate(&load(engine, guest), Sandbox { limits, mounts, host }).await.unwrap();
+    inst.open(config, None).await.unwrap();
+    inst
+}
+
+/// The engine is unharmed: a good plugin still instantiates and processes a batch.
+async fn good_plugin_still_runs(engine: &Engine) {
+    let mut inst = opened(engine, guests::GOOD_UPPER, StepLimits::default(), vec![], "{}").await;
+    let out = inst.process(&[record("{\"a\":\"b\"}")]).await.unwrap();
+    assert_eq!(out.records[0].value, b"{\"A\":\"B\"}");
+    assert_eq!(inst.host().counters.get("seen"), Some(&1));
+}
+
+fn limits(memory_mb: u64, timeout_ms: u64) -> StepLimits {
+    StepLimits { memory_mb, timeout_ms, ..StepLimits::default() }
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_at_its_deadline() {
+    let engine = engine(false);
+    let mut inst = opened(&engine, guests::SPIN_LOOP, limits(64, 300), vec![], "{}").await;
+    let started = Instant::now();
+    let err = inst.process(&[record("{}")]).await.unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err, StepError::Timeout { timeout_ms: 300 });
+    assert!(took >= Duration::from_millis(300), "stopped early: {took:?}");
+    assert!(took <= Duration::from_millis(400), "stopped late: {took:?}");
+    // The trapped instance refuses further calls with the same error.
+    assert_eq!(inst.process(&[record("{}")]).await.unwrap_err().kind(), "timeout");
+    good_plugin_still_runs(&engine).await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_is_refused_at_its_cap() {
+    let engine = engine(false);
+    let mut inst = opened(&engine, guests::MEMORY_BOMB, limits(32, 10_000), vec![], "{}").await;
+    let err = inst.process(&[record("{}")]).await.unwrap_err();
+    assert_eq!(err.kind(), "memory_limit_exceeded", "{err}");
+    assert!(err.to_string().contains("over its limit of 32 MiB"), "{err}");
+    good_plugin_still_runs(&engine).await;
+}
+
+#[tokio::test]
+async fn an_output_bomb_is_refused() {
+    let engine = engine(false);
+    let limits = StepLimits { memory_mb: 1024, timeout_ms: 20_000, fuel: None, max_output_bytes: 1 << 20 };
+    let mut inst = opened(&engine, guests::OUTPUT_BOMB, limits, vec![], "{}").await;
+    let err = inst.process(&[record("{}")]).await.unwrap_err();
+    assert_eq!(err.kind(), "output_too_large", "{err}");
+    assert!(err.to_string().contains("over the limit of 1048576"), "{err}");
+    good_plugin_still_runs(&engine).await;
+}
+
+#[tokio::test]
+async fn unbounded_recursion_overflows_the_guest_stack_only() {
+    let engine = engine(false);
+    let mut inst = opened(&engine, guests::DEEP_RECURSION, limits(64, 10_000), vec![], "{}").await;
+    let err = inst.process(&[record("{}")]).await.unwrap_err();
+    assert_eq!(err, StepError::StackOverflow);
+    good_plugin_still_runs(&engine).await;
+}
+
+#[tokio::test]
+async fn paths_outside_the_mounts_are_refused() {
+    let engine = engine(false);
+    let p = Project::new();
+    p.write("data/in/ok.txt", "granted");
+    let mounts = vec![Mount { host: p.path().join("data/in"), guest: "/in".into(), writable: false }];
+    let read = |path: &str| format!("{{\"path\":\"{path}\"}}");
+
+    let mut inst = opened(&engine, guests::ESCAPE_FS, limits(64, 5_000), mounts.clone(), &read("/in/ok.txt")).await;
+    let out = inst.process(&[record("{}")]).await.unwrap();
+    assert_eq!(out.records[0].value, b"granted");
+
+    for path in ["/etc/passwd", "/in/../../etc/passwd", "/in/../ok.txt"] {
+        let mut inst = opened(&engine, guests::ESCAPE_FS, limits(64, 5_000), mounts.clone(), &read(path)).await;
+        let err = inst.process(&[record("{}")]).await.unwrap_err();
+        assert_eq!(err.kind(), "fatal", "{path}: {err}");
+        assert!(err.to_string().contains(&format!("read {path}:")), "{err}");
+        assert!(!err.to_string().contains("root:"), "{err}");
+    }
+    good_plugin_still_runs(&engine).await;
+}
+
+#[tokio::test]
+async fn a_panic_fails_the_step_with_its_message() {
+    let engine = engine(false);
+    let mut inst = opened(&engine, guests::PANICKER, limits(64, 5_000), vec![], "{}").await;
+    let err = inst.process(&[record("{}")]).await.unwrap_err();
+    assert_eq!(err.kind(), "trap", "{err}");
+    assert!(err.to_string().contains("boom: the guest panicked on purpose"), "{err}");
+    good_plugin_still_runs(&engine).await;
+}
+
+#[tokio::test]
+async fn fuel_runs_out() {
+    let engine = engine(true);
+    let limits = StepLimits { fuel: Some(5_000_000), ..limits(64, 20_000) };
+    let mut inst = opened(&engine, guests::SPIN_LOOP, limits, vec![], "{}").await;
+    let err = inst.process(&[record("{}")]).await.unwrap_err();
+    assert_eq!(err, StepError::FuelExhausted { fuel: 5_000_000 });
+    good_plugin_still_runs(&engine).await;
+}
+
+#[test]
+fn a_run_with_a_runaway_step_fails_with_a_named_error() {
+    let p = Project::new();
+    p.write("data/in/x.jsonl", "{\"a\":1}\n");
+    p.write(
+        "spin.yaml",
+        &format!(
+            "name: runaway
+steps:
+  - id: read
+    plugin: file-source@0.1.0
+    config: {{ path: /in/x.jsonl }}
+    mounts: [{{ host: ./data/in, guest: /in }}]
+  - id: spin
+    plugin: {}
+    input: read
+    limits: {{ timeout_ms: 200 }}
+  - id: out
+    plugin: log-sink@0.1.0
+    input: spin
+",
+            guests::SPIN_LOOP
+        ),
+    );
+    let started = Instant::now();
+    let out = p.run("spin.yaml", &[]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(r#"run failed: step "spin": timeout: the call did not finish within 200 ms"#),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
