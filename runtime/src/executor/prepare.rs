@@ -46,10 +46,10 @@ pub async fn prepare(
         }
     }
     for (i, plugin) in loaded.iter().enumerate() {
-        if let (Some(plugin), Some(step)) = (plugin, pipeline.steps().get(i)) {
-            if let Err(e) = check_config(engine, plugin, &step.config).await {
-                problems.push(PipelineError::invalid(format!("steps[{i}].config"), e));
-            }
+        if let (Some(plugin), Some(step)) = (plugin, pipeline.steps().get(i))
+            && let Err(e) = check_config(engine, plugin, &step.config).await
+        {
+            problems.push(PipelineError::invalid(format!("steps[{i}].config"), e));
         }
     }
     if !problems.is_empty() {
