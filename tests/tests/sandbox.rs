@@ -167,3 +167,32 @@ steps:
     );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
+
+#[test]
+fn a_second_start_loads_compiled_code_from_the_cache() {
+    use autoflow::registry::cache::Origin;
+    let cache = tempfile::tempdir().unwrap();
+    let bytes = std::fs::read(guests::GOOD_UPPER).unwrap();
+    let digest = digest_of(&bytes);
+    let start = || {
+        Engine::new(EngineConfig { cache_dir: Some(cache.path().to_path_buf()), max_instances: 4, ..EngineConfig::default() })
+            .unwrap()
+    };
+    let first = start().load(&digest, &bytes).unwrap();
+    assert_eq!(first.origin, Origin::Compiled);
+    let cached: Vec<String> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    assert!(cached[0].starts_with(&format!("{digest}-")) && cached[0].ends_with(".cwasm"), "{cached:?}");
+    // A new engine (a restart) reads the cache instead of compiling, and the plugin works.
+    let engine = start();
+    let again = engine.load(&digest, &bytes).unwrap();
+    assert_eq!(again.origin, Origin::Cache);
+    tokio::runtime::Runtime::new().unwrap().block_on(good_plugin_still_runs(&engine));
+    // A different engine configuration has another fingerprint, so it compiles its own.
+    let fueled = Engine::new(EngineConfig { cache_dir: Some(cache.path().to_path_buf()), fuel: true, max_instances: 4, ..EngineConfig::default() }).unwrap();
+    assert_eq!(fueled.load(&digest, &bytes).unwrap().origin, Origin::Compiled);
+    assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
+}

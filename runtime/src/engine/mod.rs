@@ -24,7 +24,7 @@ pub use instance::{Mount, Sandbox, StepInstance, record_bytes as instance_record
 pub use limits::{LimitHit, StepLimits};
 pub use plugin::{Plugin, PluginKind};
 
-use crate::registry::cache::CompiledCache;
+use crate::registry::cache::{CompiledCache, Origin};
 
 /// Errors of building the engine or loading a plugin.
 #[derive(Debug, thiserror::Error)]
@@ -141,8 +141,13 @@ impl Engine {
         if let Some(p) = self.lock_loaded().get(digest) {
             return Ok(p.clone());
         }
-        let component = self.compile(digest, bytes)?;
-        let plugin = Arc::new(Plugin::new(digest, component, &self.inner.linker, &self.inner.engine)?);
+        let started = std::time::Instant::now();
+        let (component, origin) = self.compile(digest, bytes)?;
+        let mut plugin = Plugin::new(digest, component, &self.inner.linker, &self.inner.engine)?;
+        plugin.origin = origin;
+        plugin.load_time = started.elapsed();
+        tracing::debug!(digest, ?origin, ms = plugin.load_time.as_millis() as u64, "plugin loaded");
+        let plugin = Arc::new(plugin);
         self.lock_loaded().insert(digest.to_string(), plugin.clone());
         Ok(plugin)
     }
@@ -151,12 +156,13 @@ impl Engine {
         self.inner.loaded.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn compile(&self, digest: &str, bytes: &[u8]) -> Result<Component> {
+    fn compile(&self, digest: &str, bytes: &[u8]) -> Result<(Component, Origin)> {
         match &self.inner.cache {
             Some(cache) => cache
                 .load_or_compile(&self.inner.engine, digest, bytes)
                 .map_err(|e| Error::Invalid(e.to_string())),
             None => Component::new(&self.inner.engine, bytes)
+                .map(|c| (c, Origin::Compiled))
                 .map_err(|e| Error::Invalid(format!("not a loadable component: {e:#}"))),
         }
     }

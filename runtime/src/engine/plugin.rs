@@ -57,6 +57,10 @@ pub struct Plugin {
     /// Its world.
     pub kind: PluginKind,
     pub(crate) pre: PluginPre,
+    /// Whether its native code was compiled now or read from the cache.
+    pub origin: crate::registry::cache::Origin,
+    /// How long loading took (compiling, or reading the cache).
+    pub load_time: std::time::Duration,
 }
 
 impl fmt::Debug for Plugin {
@@ -85,7 +89,13 @@ impl Plugin {
             }
             PluginKind::Sink => PluginPre::Sink(SinkPluginPre::new(instance_pre).map_err(invalid)?),
         };
-        Ok(Self { digest: digest.to_string(), kind, pre })
+        Ok(Self {
+            digest: digest.to_string(),
+            kind,
+            pre,
+            origin: crate::registry::cache::Origin::Compiled,
+            load_time: std::time::Duration::ZERO,
+        })
     }
 }
 

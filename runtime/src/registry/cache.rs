@@ -23,6 +23,16 @@ pub enum CacheError {
     Compile(String),
 }
 
+/// Where a loaded component's native code came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// Compiled from the component bytes just now.
+    Compiled,
+    /// Read from the on-disk cache, without compiling.
+    Cache,
+}
+
 /// A directory of compiled components for one engine configuration.
 #[derive(Debug, Clone)]
 pub struct CompiledCache {
@@ -68,7 +78,7 @@ impl CompiledCache {
         engine: &wasmtime::Engine,
         digest: &str,
         bytes: &[u8],
-    ) -> Result<Component, CacheError> {
+    ) -> Result<(Component, Origin), CacheError> {
         let path = self.path_of(digest);
         if path.exists() {
             // SAFETY: files in this directory are written only by `store` below, from
@@ -76,7 +86,7 @@ impl CompiledCache {
             // the name); wasmtime also checks the header before using it.
             #[allow(unsafe_code)]
             match unsafe { Component::deserialize_file(engine, &path) } {
-                Ok(c) => return Ok(c),
+                Ok(c) => return Ok((c, Origin::Cache)),
                 Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e:#}", path.display()),
             }
         }
@@ -90,7 +100,7 @@ impl CompiledCache {
             }
             Err(e) => tracing::warn!("cannot serialize compiled plugin: {e:#}"),
         }
-        Ok(component)
+        Ok((component, Origin::Compiled))
     }
 
     fn store(&self, path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
