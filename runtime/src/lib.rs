@@ -1,7 +1,11 @@
-//! Autoflow's runtime as a library: the engine, the executor, pipelines, the registry and the
-//! command line. The `autoflow` binary is a thin `main` over [`cli`].
+//! Autoflow's runtime as a library: the engine, the executor, pipelines, the registry, the server
+//! (store, REST API, auth) and the command line. The `autoflow` binary is a thin `main` over [`cli`].
+pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod engine;
 pub mod executor;
 pub mod pipeline;
 pub mod registry;
+pub mod server;
+pub mod store;

@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod server;
+
 /// Absolute paths of the test guest components (`tests/guests`), built for wasm32-wasip2 by
 /// `build.rs`: one constant per guest, such as [`guests::SPIN_LOOP`], and [`guests::ALL`].
 pub mod guests {

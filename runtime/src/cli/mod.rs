@@ -3,8 +3,11 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod client;
 mod progress;
+pub mod remote;
 mod run;
+pub mod token;
 
 /// Autoflow: data pipelines whose every source, transform and sink is a sandboxed
 /// WebAssembly component.
@@ -21,6 +24,41 @@ pub struct Cli {
 pub enum Command {
     /// Run a pipeline file once, locally, without a server.
     Run(run::RunArgs),
+    /// Start the server: REST API, registry, executor.
+    Server(crate::server::ServerArgs),
+    /// Plugins in the server's registry.
+    Plugin {
+        /// Server and token.
+        #[command(flatten)]
+        client: client::ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: remote::PluginCommand,
+    },
+    /// Pipelines on the server.
+    Pipeline {
+        /// Server and token.
+        #[command(flatten)]
+        client: client::ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: remote::PipelineCommand,
+    },
+    /// Runs on the server.
+    Runs {
+        /// Server and token.
+        #[command(flatten)]
+        client: client::ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: remote::RunsCommand,
+    },
+    /// API tokens (made directly in the server's database).
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
 }
 
 /// Options shared by commands that keep files: where the data directory is.
@@ -35,5 +73,21 @@ pub struct DataDirArgs {
 pub async fn main(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run::run(args).await,
+        Command::Server(args) => report("server", crate::server::serve(args).await),
+        Command::Plugin { client, command } => report("plugin", remote::plugin(&client, command).await),
+        Command::Pipeline { client, command } => report("pipeline", remote::pipeline(&client, command).await),
+        Command::Runs { client, command } => report("runs", remote::runs(&client, command).await),
+        Command::Token { command } => report("token", token::token(command).await),
+    }
+}
+
+/// The exit code of a command's result; the error is printed.
+fn report(what: &str, result: anyhow::Result<()>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("autoflow {what}: {e:#}");
+            1
+        }
     }
 }

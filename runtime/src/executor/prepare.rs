@@ -109,10 +109,7 @@ fn kind_problem(kind: PluginKind, has_inputs: bool, has_consumers: bool) -> Opti
 /// Asks the plugin for its schema and checks `config` against it; the error lists every
 /// violation with its place in the config.
 async fn check_config(engine: &Engine, plugin: &Plugin, config: &serde_json::Value) -> Result<(), String> {
-    let logs: crate::engine::LogSink = Arc::new(|_| {});
-    let sandbox = Sandbox { limits: StepLimits::default(), mounts: Vec::new(), host: StepHost::new("describe", logs) };
-    let mut inst = engine.instantiate(plugin, sandbox).await.map_err(|e| format!("cannot describe the plugin: {e}"))?;
-    let meta = inst.describe().await.map_err(|e| format!("cannot describe the plugin: {e}"))?;
+    let meta = describe(engine, plugin).await?;
     let Some(schema_text) = meta.config_schema else { return Ok(()) };
     let schema: serde_json::Value = serde_json::from_str(&schema_text)
         .map_err(|e| format!("the plugin's config schema is not JSON: {e}"))?;
@@ -126,4 +123,13 @@ async fn check_config(engine: &Engine, plugin: &Plugin, config: &serde_json::Val
         })
         .collect();
     if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+}
+
+/// Instantiates `plugin` in a default sandbox with no grants and asks for its metadata. The
+/// error reads `cannot describe the plugin: ...`.
+pub async fn describe(engine: &Engine, plugin: &Plugin) -> Result<crate::engine::bindings::Metadata, String> {
+    let logs: crate::engine::LogSink = Arc::new(|_| {});
+    let sandbox = Sandbox { limits: StepLimits::default(), mounts: Vec::new(), host: StepHost::new("describe", logs) };
+    let mut inst = engine.instantiate(plugin, sandbox).await.map_err(|e| format!("cannot describe the plugin: {e}"))?;
+    inst.describe().await.map_err(|e| format!("cannot describe the plugin: {e}"))
 }

@@ -1,0 +1,119 @@
+//! The API's error: a kind, mapped to a status code, and a message; rendered as
+//! `{"error": kind, "message": text}`. Internal failures are logged, never shown.
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::auth::AuthError;
+use crate::store::StoreError;
+
+/// An error answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request is malformed.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid token.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the token's role is not enough.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: no such object (in this tenant).
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: it conflicts with what exists.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: the body is over the cap.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 415: the body's type is not accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: well-formed but invalid (a pipeline that does not validate, a plugin that is not one).
+    #[error("{0}")]
+    Invalid(String),
+    /// 500: something broke; the detail goes to the server log only.
+    #[error("internal error")]
+    Internal(String),
+}
+
+/// `Result` with [`ApiError`].
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    /// The stable kind and the status code.
+    pub fn kind(&self) -> (&'static str, StatusCode) {
+        match self {
+            ApiError::BadRequest(_) => ("bad_request", StatusCode::BAD_REQUEST),
+            ApiError::Unauthorized(_) => ("unauthorized", StatusCode::UNAUTHORIZED),
+            ApiError::Forbidden(_) => ("forbidden", StatusCode::FORBIDDEN),
+            ApiError::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
+            ApiError::Conflict(_) => ("conflict", StatusCode::CONFLICT),
+            ApiError::TooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
+            ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            ApiError::Invalid(_) => ("invalid", StatusCode::UNPROCESSABLE_ENTITY),
+            ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+
+    /// A 500 for `what`, logged with its detail.
+    pub fn internal(what: impl std::fmt::Display) -> Self {
+        ApiError::Internal(what.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (kind, status) = self.kind();
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!("internal error: {detail}");
+        }
+        let body = serde_json::json!({ "error": kind, "message": self.to_string() });
+        if matches!(self, ApiError::TooLarge(_)) {
+            // The rest of the body is not read: the connection cannot carry another request.
+            return (status, [(axum::http::header::CONNECTION, "close")], axum::Json(body)).into_response();
+        }
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Unauthenticated(m) => ApiError::Unauthorized(m.to_string()),
+            AuthError::Forbidden(_) => ApiError::Forbidden(e.to_string()),
+            AuthError::Store(e) => ApiError::internal(e),
+            AuthError::Random(m) => ApiError::internal(m),
+        }
+    }
+}
+
+/// Reads a whole body of at most `cap` bytes (413 beyond).
+pub async fn read_body(body: axum::body::Body, cap: usize) -> ApiResult<bytes::Bytes> {
+    axum::body::to_bytes(body, cap).await.map_err(|e| {
+        let mut too_large = false;
+        let mut cause: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(c) = cause {
+            too_large |= c.to_string().contains("length limit");
+            cause = c.source();
+        }
+        if too_large {
+            ApiError::TooLarge(format!("the body is larger than the limit of {cap} bytes"))
+        } else {
+            ApiError::BadRequest(format!("cannot read the body: {e}"))
+        }
+    })
+}
+
+/// Parses a JSON body of at most `cap` bytes into `T`.
+pub async fn json_body<T: serde::de::DeserializeOwned>(body: axum::body::Body, cap: usize) -> ApiResult<T> {
+    let bytes = read_body(body, cap).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+}

@@ -1,0 +1,155 @@
+//! `/v1/pipelines`: create, update (each change is a new immutable version), list, show,
+//! versions and rollback. The body is YAML or JSON, by `Content-Type`.
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiError, ApiResult, AppState, json_body, read_body};
+use crate::auth::{Auth, Role};
+use crate::pipeline::Format;
+use crate::server::apply;
+use crate::store::pipelines::{PipelineRow, VersionRow};
+
+/// The pipeline routes (runs of a pipeline are in [`super::runs`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/pipelines", post(create).get(list))
+        .route("/v1/pipelines/{name}", get(show).put(update))
+        .route("/v1/pipelines/{name}/versions", get(versions))
+        .route("/v1/pipelines/{name}/versions/{version}", get(version))
+        .route("/v1/pipelines/{name}/rollback", post(rollback))
+}
+
+/// The format a `Content-Type` names; detection by content when there is none.
+fn format_of(headers: &HeaderMap, text: &str) -> ApiResult<Format> {
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else { return Ok(Format::detect(text)) };
+    let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    match ct.as_str() {
+        "application/json" => Ok(Format::Json),
+        "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => Ok(Format::Yaml),
+        "" | "text/plain" | "application/octet-stream" => Ok(Format::detect(text)),
+        other => Err(ApiError::UnsupportedMediaType(format!(
+            "Content-Type {other:?}: send application/json or application/yaml"
+        ))),
+    }
+}
+
+async fn body_text(state: &AppState, body: Body) -> ApiResult<String> {
+    let bytes = read_body(body, state.settings.max_pipeline_bytes).await?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::BadRequest("the definition is not UTF-8".into()))
+}
+
+/// Checks, pins and stores a new version; 201 with it, or 200 with the newest version when
+/// nothing changed.
+async fn apply(state: &AppState, auth: &Auth, headers: &HeaderMap, body: Body, name: Option<&str>) -> ApiResult<Response> {
+    auth.require(Role::Editor)?;
+    let text = body_text(state, body).await?;
+    let format = format_of(headers, &text)?;
+    let (pipeline, json, pins) = apply::check(state, auth.tenant(), &text, format, name).await?;
+    let create_only = name.is_none();
+    if !create_only
+        && let Some(latest) = state.store.version(auth.tenant(), &pipeline.name, None).await?
+        && latest.definition == json
+        && same_pins(&latest, &pins)
+    {
+        return Ok((StatusCode::OK, Json(latest)).into_response());
+    }
+    store_version(state, auth, &pipeline.name, &json, &pins, create_only, "pipeline.apply").await
+}
+
+fn same_pins(v: &VersionRow, pins: &[crate::store::pipelines::Pin]) -> bool {
+    let mut a = v.plugins.clone();
+    let mut b = pins.to_vec();
+    a.sort_by(|x, y| x.step.cmp(&y.step));
+    b.sort_by(|x, y| x.step.cmp(&y.step));
+    a == b
+}
+
+async fn store_version(
+    state: &AppState,
+    auth: &Auth,
+    name: &str,
+    json: &serde_json::Value,
+    pins: &[crate::store::pipelines::Pin],
+    create_only: bool,
+    action: &str,
+) -> ApiResult<Response> {
+    let tenant = auth.tenant();
+    let created = state.store.create_version(tenant, name, json, pins, &auth.who.token_id, create_only).await?;
+    let n = created.map_err(|_| {
+        ApiError::Conflict(format!("pipeline {name:?} exists; PUT /v1/pipelines/{name} makes a new version"))
+    })?;
+    auth.audit(state, action, format!("{name}@{n}"), None).await;
+    let row = state.store.version(tenant, name, Some(n)).await?;
+    let row = row.ok_or_else(|| ApiError::internal("a version just stored is missing"))?;
+    Ok((StatusCode::CREATED, Json(row)).into_response())
+}
+
+async fn create(State(state): State<AppState>, auth: Auth, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    apply(&state, &auth, &headers, body, None).await
+}
+
+async fn update(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+    apply(&state, &auth, &headers, body, Some(&name)).await
+}
+
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<PipelineRow>>> {
+    Ok(Json(state.store.pipelines(auth.tenant()).await?))
+}
+
+fn no_pipeline(name: &str) -> ApiError {
+    ApiError::NotFound(format!("no pipeline {name:?}"))
+}
+
+async fn show(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    let p = state.store.pipeline(auth.tenant(), &name).await?.ok_or_else(|| no_pipeline(&name))?;
+    let latest = state.store.version(auth.tenant(), &name, None).await?;
+    Ok(Json(serde_json::json!({
+        "name": p.name, "latest_version": p.latest_version, "created_at": p.created_at,
+        "updated_at": p.updated_at, "latest": latest,
+    })))
+}
+
+async fn versions(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    let rows = state.store.versions(auth.tenant(), &name).await?;
+    if rows.is_empty() {
+        return Err(no_pipeline(&name));
+    }
+    let list: Vec<_> = rows
+        .into_iter()
+        .map(|(v, at, by)| serde_json::json!({ "version": v, "created_at": at, "created_by": by }))
+        .collect();
+    Ok(Json(serde_json::json!({ "pipeline": name, "versions": list })))
+}
+
+/// A version number from the path; 404 when it is not one.
+pub fn version_param(name: &str, raw: &str) -> ApiResult<i64> {
+    raw.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| ApiError::NotFound(format!("no version {raw:?} of pipeline {name:?}")))
+}
+
+async fn version(State(state): State<AppState>, auth: Auth, Path((name, raw)): Path<(String, String)>) -> ApiResult<Json<VersionRow>> {
+    let n = version_param(&name, &raw)?;
+    let row = state.store.version(auth.tenant(), &name, Some(n)).await?;
+    row.map(Json).ok_or_else(|| ApiError::NotFound(format!("no version {n} of pipeline {name:?}")))
+}
+
+/// Body of a rollback.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollback {
+    /// The version to make current again.
+    pub version: i64,
+}
+
+async fn rollback(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, body: Body) -> ApiResult<Response> {
+    auth.require(Role::Editor)?;
+    let req: Rollback = json_body(body, state.settings.max_pipeline_bytes).await?;
+    let old = state.store.version(auth.tenant(), &name, Some(req.version)).await?;
+    let old = old.ok_or_else(|| ApiError::NotFound(format!("no version {} of pipeline {name:?}", req.version)))?;
+    // The same definition and the same digests: exactly the bytes that version ran.
+    store_version(&state, &auth, &name, &old.definition, &old.plugins, false, "pipeline.rollback").await
+}

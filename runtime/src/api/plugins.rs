@@ -1,0 +1,172 @@
+//! `/v1/plugins`: the content-addressed registry. Upload (`POST ?name=&version=`, body = the
+//! component), list, show, download and delete by digest.
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiError, ApiResult, AppState, read_body};
+use crate::auth::{Auth, Role};
+use crate::pipeline::{PluginRef, PluginVersion};
+use crate::store::plugins::{DeleteRefused, PluginRow};
+use crate::store::{is_unique_violation, now_ms};
+
+/// The plugin routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/plugins", post(upload).get(list))
+        .route("/v1/plugins/{digest}", get(show).delete(delete))
+        .route("/v1/plugins/{digest}/content", get(content))
+}
+
+/// Query of an upload.
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    /// Plugin name.
+    pub name: Option<String>,
+    /// Semantic version.
+    pub version: Option<String>,
+}
+
+/// Checks `name` and `version` the way pipeline references are checked.
+fn check_name_version(q: &UploadQuery) -> ApiResult<(String, String)> {
+    let (Some(name), Some(version)) = (&q.name, &q.version) else {
+        return Err(ApiError::BadRequest("the query needs name=NAME&version=SEMVER".into()));
+    };
+    match format!("{name}@{version}").parse::<PluginRef>() {
+        Ok(PluginRef::Named { name: n, version: PluginVersion::Exact(v) }) if n == *name && v == *version => {
+            Ok((n, v))
+        }
+        _ => Err(ApiError::BadRequest(format!(
+            "invalid plugin name or version {name:?} {version:?} (name: a-z, 0-9, - and _, at most 63 characters; version: semver x.y.z)"
+        ))),
+    }
+}
+
+/// Checks `bytes` are a plugin this host can run and describes it (on a blocking thread:
+/// compiling takes time). The error is shown to the caller.
+pub async fn check_plugin(state: &AppState, digest: &str, bytes: bytes::Bytes) -> ApiResult<(String, crate::engine::bindings::Metadata)> {
+    let engine = state.engine.clone();
+    let d = digest.to_string();
+    let plugin = tokio::task::spawn_blocking(move || engine.load(&d, &bytes))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::Invalid(format!("not a valid plugin: {e}")))?;
+    let meta = crate::executor::prepare::describe(&state.engine, &plugin).await.map_err(ApiError::Invalid)?;
+    Ok((plugin.kind.as_str().to_string(), meta))
+}
+
+async fn upload(State(state): State<AppState>, auth: Auth, Query(q): Query<UploadQuery>, body: Body) -> ApiResult<Response> {
+    auth.require(Role::Editor)?;
+    let (name, version) = check_name_version(&q)?;
+    let bytes = read_body(body, state.settings.max_plugin_bytes).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::BadRequest("the body is empty (send the component's bytes)".into()));
+    }
+    let digest = crate::registry::cache::digest_of(&bytes);
+    if let Some(existing) = state.store.plugin(auth.tenant(), &name, &version).await? {
+        return if existing.digest == digest {
+            Ok((StatusCode::OK, Json(existing)).into_response())
+        } else {
+            Err(ApiError::Conflict(format!(
+                "{name}@{version} is already bound to sha256:{} (publish a new version)",
+                existing.digest
+            )))
+        };
+    }
+    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
+    let (kind, meta) = check_plugin(&state, &digest, bytes.clone()).await?;
+    let blobs = state.blobs.clone();
+    let stored = tokio::task::spawn_blocking(move || blobs.put(&bytes)).await.map_err(ApiError::internal)?;
+    stored.map_err(ApiError::internal)?;
+    state.store.insert_blob(&digest, size).await?;
+    let row = PluginRow {
+        name: name.clone(),
+        version: version.clone(),
+        digest: digest.clone(),
+        kind,
+        size,
+        description: meta.description,
+        config_schema: meta.config_schema,
+        builtin: false,
+        created_at: now_ms(),
+        created_by: Some(auth.who.token_id.clone()),
+    };
+    match state.store.insert_plugin(auth.tenant(), &row).await {
+        Ok(()) => {}
+        Err(e) if is_unique_violation(&e) => {
+            // Someone bound it meanwhile: same answer as if they had been first.
+            return match state.store.plugin(auth.tenant(), &name, &version).await? {
+                Some(existing) if existing.digest == digest => Ok((StatusCode::OK, Json(existing)).into_response()),
+                _ => Err(ApiError::Conflict(format!("{name}@{version} is already bound to other bytes"))),
+            };
+        }
+        Err(e) => return Err(e.into()),
+    }
+    auth.audit(&state, "plugin.upload", format!("{name}@{version}"), Some(format!("sha256:{digest}"))).await;
+    Ok((StatusCode::CREATED, Json(row)).into_response())
+}
+
+/// Query of the list.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Only this name.
+    pub name: Option<String>,
+}
+
+async fn list(State(state): State<AppState>, auth: Auth, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<PluginRow>>> {
+    Ok(Json(state.store.plugins(auth.tenant(), q.name.as_deref()).await?))
+}
+
+/// The digest in a path, with or without `sha256:`.
+fn digest_param(raw: &str) -> ApiResult<String> {
+    let hex = raw.strip_prefix("sha256:").unwrap_or(raw);
+    if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        Ok(hex.to_string())
+    } else {
+        Err(ApiError::NotFound(format!("no plugin with digest {raw:?}")))
+    }
+}
+
+async fn bindings(state: &AppState, auth: &Auth, raw: &str) -> ApiResult<(String, Vec<PluginRow>)> {
+    let digest = digest_param(raw)?;
+    let rows = state.store.plugins_by_digest(auth.tenant(), &digest).await?;
+    if rows.is_empty() {
+        return Err(ApiError::NotFound(format!("no plugin with digest sha256:{digest}")));
+    }
+    Ok((digest, rows))
+}
+
+async fn show(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    let (digest, rows) = bindings(&state, &auth, &raw).await?;
+    Ok(Json(serde_json::json!({ "digest": digest, "plugins": rows })))
+}
+
+async fn content(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> ApiResult<Response> {
+    let (digest, _) = bindings(&state, &auth, &raw).await?;
+    let blobs = state.blobs.clone();
+    let d = digest.clone();
+    let bytes = tokio::task::spawn_blocking(move || blobs.get(&d)).await.map_err(ApiError::internal)?;
+    let bytes = bytes.ok_or_else(|| ApiError::internal(format!("blob sha256:{digest} missing or corrupt")))?;
+    Ok(([(header::CONTENT_TYPE, "application/wasm")], bytes).into_response())
+}
+
+async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(Role::Editor)?;
+    let digest = digest_param(&raw)?;
+    match state.store.delete_plugin(auth.tenant(), &digest).await? {
+        Ok(n) => {
+            auth.audit(&state, "plugin.delete", format!("sha256:{digest}"), None).await;
+            Ok(Json(serde_json::json!({ "digest": digest, "deleted": n })))
+        }
+        Err(DeleteRefused::NotFound) => Err(ApiError::NotFound(format!("no plugin with digest sha256:{digest}"))),
+        Err(DeleteRefused::Builtin) => Err(ApiError::Conflict("built-in plugins cannot be deleted".into())),
+        Err(DeleteRefused::InUse(users)) => Err(ApiError::Conflict(format!(
+            "sha256:{digest} is used by pipeline versions {}",
+            users.join(", ")
+        ))),
+    }
+}

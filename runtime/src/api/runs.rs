@@ -1,0 +1,157 @@
+//! Runs: trigger (`POST /v1/pipelines/{name}/runs`, 202 once the run is committed), list,
+//! show (per-step records, bytes, time, fuel, errors, plugin digests) and logs, followed as
+//! server-sent events with `?follow=true`.
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiError, ApiResult, AppState, read_body};
+use crate::auth::{Auth, Role};
+use crate::store::runs::{LogRow, RunRow, is_final};
+
+/// The run routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/pipelines/{name}/runs", post(trigger).get(list))
+        .route("/v1/runs/{id}", get(show))
+        .route("/v1/runs/{id}/logs", get(logs))
+}
+
+/// Optional body of a trigger.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trigger {
+    /// Run this version instead of the newest.
+    pub version: Option<i64>,
+}
+
+async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, body: Body) -> ApiResult<Response> {
+    auth.require(Role::Editor)?;
+    let bytes = read_body(body, state.settings.max_pipeline_bytes).await?;
+    let req: Trigger = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Trigger::default()
+    } else {
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+    };
+    let version = match req.version {
+        Some(v) => {
+            let exists = state.store.version(auth.tenant(), &name, Some(v)).await?.is_some();
+            if !exists {
+                return Err(ApiError::NotFound(format!("no version {v} of pipeline {name:?}")));
+            }
+            v
+        }
+        None => {
+            let p = state.store.pipeline(auth.tenant(), &name).await?;
+            p.ok_or_else(|| ApiError::NotFound(format!("no pipeline {name:?}")))?.latest_version
+        }
+    };
+    let id = state.store.enqueue_run(auth.tenant(), &name, version, &auth.who.token_id).await?;
+    state.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id, "pipeline": name, "version": version, "status": "queued" }))).into_response())
+}
+
+/// Query of a run list.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Only runs with this status.
+    pub status: Option<String>,
+    /// At most this many (default 50, at most 1000).
+    pub limit: Option<i64>,
+}
+
+async fn list(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<RunRow>>> {
+    if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
+    }
+    if let Some(s) = &q.status
+        && !matches!(s.as_str(), "queued" | "running" | "succeeded" | "failed" | "cancelled")
+    {
+        return Err(ApiError::BadRequest(format!(
+            "status {s:?}: expected queued, running, succeeded, failed or cancelled"
+        )));
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    Ok(Json(state.store.runs(auth.tenant(), &name, q.status.as_deref(), limit).await?))
+}
+
+async fn get_run(state: &AppState, auth: &Auth, id: &str) -> ApiResult<RunRow> {
+    state.store.run(auth.tenant(), id).await?.ok_or_else(|| ApiError::NotFound(format!("no run {id:?}")))
+}
+
+async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<RunRow>> {
+    Ok(Json(get_run(&state, &auth, &id).await?))
+}
+
+/// Query of the logs.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    /// Only lines after this sequence number.
+    pub after: Option<i64>,
+    /// At most this many (default 1000, at most 10000); ignored when following.
+    pub limit: Option<i64>,
+    /// Stream lines as server-sent events until the run ends.
+    pub follow: Option<bool>,
+}
+
+async fn logs(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<LogQuery>) -> ApiResult<Response> {
+    get_run(&state, &auth, &id).await?;
+    let after = q.after.unwrap_or(0);
+    if q.follow != Some(true) {
+        let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
+        let lines = state.store.logs(auth.tenant(), &id, after, limit).await?;
+        return Ok(Json(lines).into_response());
+    }
+    let tenant = auth.tenant().to_string();
+    let stream = futures::stream::unfold((state, tenant, id, after, false), |(state, tenant, id, after, done)| async move {
+        if done {
+            return None;
+        }
+        let mut after = after;
+        loop {
+            let lines: Vec<LogRow> = match state.store.logs(&tenant, &id, after, 500).await {
+                Ok(l) => l,
+                Err(e) => {
+                    let ev = Event::default().event("error").data(e.to_string());
+                    return Some((vec![ev], (state, tenant, id, after, true)));
+                }
+            };
+            if !lines.is_empty() {
+                after = lines.last().map_or(after, |l| l.id);
+                let events = lines.iter().map(|l| line_event(l)).collect();
+                return Some((events, (state, tenant, id, after, false)));
+            }
+            let status = match state.store.run(&tenant, &id).await {
+                Ok(Some(r)) => r.status,
+                _ => "failed".to_string(),
+            };
+            if is_final(&status) {
+                // One more look: lines written just before the status changed.
+                if let Ok(rest) = state.store.logs(&tenant, &id, after, 10_000).await {
+                    let mut events: Vec<Event> = rest.iter().map(line_event).collect();
+                    events.push(Event::default().event("end").data(status));
+                    return Some((events, (state, tenant, id, after, true)));
+                }
+                return Some((vec![Event::default().event("end").data(status)], (state, tenant, id, after, true)));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let flat = futures::StreamExt::flat_map(stream, |events| {
+        futures::stream::iter(events.into_iter().map(Ok::<_, Infallible>))
+    });
+    Ok(Sse::new(flat).keep_alive(KeepAlive::default()).into_response())
+}
+
+fn line_event(l: &LogRow) -> Event {
+    let data = serde_json::to_string(l).unwrap_or_default();
+    Event::default().id(l.id.to_string()).event("log").data(data)
+}

@@ -1,0 +1,116 @@
+//! Tokens, tenants and the audit log. Tokens and the audit log are for a tenant's admins;
+//! creating a tenant is for the admins of tenant `default` (the operator's tenant).
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiError, ApiResult, AppState, json_body};
+use crate::auth::{Auth, Role, new_token};
+use crate::store::audit::AuditEntry;
+use crate::store::tokens::TokenRow;
+use crate::store::{is_unique_violation, now_ms};
+
+/// The operator's tenant, created at first start.
+pub const DEFAULT_TENANT: &str = "default";
+
+/// The token, tenant and audit routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/tokens", post(create).get(list))
+        .route("/v1/tokens/{id}", delete(revoke))
+        .route("/v1/tenants", post(create_tenant))
+        .route("/v1/audit", get(audit))
+}
+
+/// Body of a token creation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewToken {
+    /// A label.
+    pub name: String,
+    /// `admin`, `editor` or `viewer`.
+    pub role: Role,
+    /// Lifetime in seconds (none: no expiry).
+    pub expires_in_secs: Option<i64>,
+}
+
+async fn create(State(state): State<AppState>, auth: Auth, body: Body) -> ApiResult<Response> {
+    auth.require(Role::Admin)?;
+    let req: NewToken = json_body(body, state.settings.max_pipeline_bytes).await?;
+    if req.name.trim().is_empty() || req.name.len() > 200 {
+        return Err(ApiError::BadRequest("name: 1 to 200 characters".into()));
+    }
+    let expires_at = match req.expires_in_secs {
+        Some(s) if s <= 0 => return Err(ApiError::BadRequest("expires_in_secs must be positive".into())),
+        Some(s) => Some(now_ms().saturating_add(s.saturating_mul(1000))),
+        None => None,
+    };
+    let (text, row) = new_token(auth.tenant(), &req.name, req.role, expires_at, Some(auth.who.token_id.clone()))?;
+    state.store.insert_token(&row).await?;
+    auth.audit(&state, "token.create", row.id.clone(), Some(format!("role {}", row.role))).await;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "token": text, "info": row }))).into_response())
+}
+
+async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<TokenRow>>> {
+    auth.require(Role::Admin)?;
+    Ok(Json(state.store.tokens(auth.tenant()).await?))
+}
+
+async fn revoke(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(Role::Admin)?;
+    if !state.store.revoke_token(auth.tenant(), &id).await? {
+        return Err(ApiError::NotFound(format!("no active token {id:?}")));
+    }
+    auth.audit(&state, "token.revoke", id.clone(), None).await;
+    Ok(Json(serde_json::json!({ "id": id, "revoked": true })))
+}
+
+/// Body of a tenant creation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTenant {
+    /// Unique name (`a-z`, `0-9`, `-`, `_`).
+    pub name: String,
+}
+
+async fn create_tenant(State(state): State<AppState>, auth: Auth, body: Body) -> ApiResult<Response> {
+    auth.require(Role::Admin)?;
+    let default = state.store.tenant_by_name(DEFAULT_TENANT).await?;
+    if default.is_none_or(|t| t.id != auth.who.tenant_id) {
+        return Err(ApiError::Forbidden(format!("only admins of tenant {DEFAULT_TENANT:?} create tenants")));
+    }
+    let req: NewTenant = json_body(body, state.settings.max_pipeline_bytes).await?;
+    if !crate::pipeline::is_valid_name(&req.name) {
+        return Err(ApiError::BadRequest(format!("invalid tenant name {:?}", req.name)));
+    }
+    let tenant = match state.store.create_tenant(&req.name).await {
+        Ok(t) => t,
+        Err(e) if is_unique_violation(&e) => return Err(ApiError::Conflict(format!("tenant {:?} exists", req.name))),
+        Err(e) => return Err(e.into()),
+    };
+    crate::server::seed::register_builtins(&state, &tenant.id).await.map_err(ApiError::internal)?;
+    let (text, row) = new_token(&tenant.id, "admin", Role::Admin, None, Some(auth.who.token_id.clone()))?;
+    state.store.insert_token(&row).await?;
+    auth.audit(&state, "tenant.create", tenant.name.clone(), Some(format!("admin token {}", row.id))).await;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "tenant": tenant, "admin_token": text }))).into_response())
+}
+
+/// Query of the audit log.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Entries older than this id.
+    pub before: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+async fn audit(State(state): State<AppState>, auth: Auth, Query(q): Query<AuditQuery>) -> ApiResult<Json<Vec<AuditEntry>>> {
+    auth.require(Role::Admin)?;
+    let operator = state.store.tenant_by_name(DEFAULT_TENANT).await?.is_some_and(|t| t.id == auth.who.tenant_id);
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(state.store.audit_entries(auth.tenant(), operator, q.before, limit).await?))
+}

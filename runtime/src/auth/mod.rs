@@ -1,0 +1,153 @@
+//! Authentication and authorization: bearer API tokens, roles per tenant, and the audit log.
+//!
+//! A token reads `af_<id>_<secret>`: `id` is 12 hex digits (public, the row's key), `secret`
+//! is 32 random bytes in base64url. The database keeps only the sha256 of the whole text,
+//! compared in constant time; a token may expire and may be revoked.
+use std::fmt;
+use std::str::FromStr;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+pub mod audit;
+pub mod extract;
+
+pub use extract::Auth;
+
+use crate::store::tokens::TokenRow;
+use crate::store::{Store, StoreError, now_ms};
+
+/// Errors of authentication.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No token, a malformed one, an unknown one, or one that expired or was revoked.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// The token is valid but its role does not allow this.
+    #[error("this needs the {0} role")]
+    Forbidden(Role),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// No randomness for a new token.
+    #[error("no randomness available: {0}")]
+    Random(String),
+}
+
+/// What a token may do within its tenant. Each role includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read everything of the tenant.
+    Viewer,
+    /// Also upload plugins, apply pipelines, trigger runs.
+    Editor,
+    /// Also manage tokens and read the audit log.
+    Admin,
+}
+
+impl Role {
+    /// `admin`, `editor` or `viewer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("unknown role {other:?} (admin, editor, viewer)")),
+        }
+    }
+}
+
+/// Who is calling: the token's id, tenant and role.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// Token id.
+    pub token_id: String,
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Role.
+    pub role: Role,
+}
+
+impl Principal {
+    /// Refuses unless the role is at least `needed`.
+    pub fn require(&self, needed: Role) -> Result<(), AuthError> {
+        if self.role >= needed { Ok(()) } else { Err(AuthError::Forbidden(needed)) }
+    }
+}
+
+/// sha256 of the token text, hex.
+pub fn hash_token(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// A new token: its text (shown once) and the row to store.
+pub fn new_token(
+    tenant_id: &str,
+    name: &str,
+    role: Role,
+    expires_at: Option<i64>,
+    created_by: Option<String>,
+) -> Result<(String, TokenRow), AuthError> {
+    let mut id = [0u8; 6];
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut id).map_err(|e| AuthError::Random(e.to_string()))?;
+    getrandom::fill(&mut secret).map_err(|e| AuthError::Random(e.to_string()))?;
+    let id = hex::encode(id);
+    let text = format!("af_{id}_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret));
+    let row = TokenRow {
+        id,
+        tenant_id: tenant_id.to_string(),
+        name: name.to_string(),
+        role,
+        hash: hash_token(&text),
+        created_at: now_ms(),
+        created_by,
+        expires_at,
+        revoked_at: None,
+    };
+    Ok((text, row))
+}
+
+/// Checks a bearer token against the store.
+pub async fn verify(store: &Store, text: &str) -> Result<Principal, AuthError> {
+    let id = text
+        .strip_prefix("af_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(id, _)| id)
+        .filter(|id| id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or(AuthError::Unauthenticated("malformed token"))?;
+    let row = store.token_by_id(id).await?;
+    // Hash even when the id is unknown, so both paths take about the same time.
+    let presented = hash_token(text);
+    let stored = row.as_ref().map(|r| r.hash.clone()).unwrap_or_else(|| "0".repeat(64));
+    let matches: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
+    let Some(row) = row.filter(|_| matches) else {
+        return Err(AuthError::Unauthenticated("unknown token"));
+    };
+    if row.revoked_at.is_some() {
+        return Err(AuthError::Unauthenticated("token revoked"));
+    }
+    if row.expires_at.is_some_and(|t| t <= now_ms()) {
+        return Err(AuthError::Unauthenticated("token expired"));
+    }
+    Ok(Principal { token_id: row.id, tenant_id: row.tenant_id, role: row.role })
+}

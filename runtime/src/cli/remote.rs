@@ -1,0 +1,201 @@
+//! `autoflow plugin push|list`, `autoflow pipeline apply|list|run`, `autoflow runs
+//! list|show|logs`: thin commands over the REST API.
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+use futures::StreamExt;
+use reqwest::Method;
+
+use super::client::{Client, ClientArgs};
+
+/// `autoflow plugin ...`
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Upload a component into the registry as NAME@VERSION; prints its digest.
+    Push {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// Plugin name.
+        #[arg(long)]
+        name: String,
+        /// Semantic version.
+        #[arg(long)]
+        version: String,
+    },
+    /// List the registry.
+    List,
+}
+
+/// `autoflow pipeline ...`
+#[derive(Debug, Subcommand)]
+pub enum PipelineCommand {
+    /// Create or update a pipeline from a YAML or JSON file (a new version when it changed).
+    Apply {
+        /// The pipeline file.
+        file: PathBuf,
+    },
+    /// List pipelines.
+    List,
+    /// Trigger a run; prints the run id.
+    Run {
+        /// Pipeline name.
+        name: String,
+        /// Run this version instead of the newest.
+        #[arg(long)]
+        version: Option<i64>,
+        /// Wait for the run to end, printing its logs, and exit non-zero if it failed.
+        #[arg(long)]
+        wait: bool,
+    },
+}
+
+/// `autoflow runs ...`
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// A pipeline's runs, newest first.
+    List {
+        /// Pipeline name.
+        pipeline: String,
+        /// Only runs with this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One run, with its per-step report.
+    Show {
+        /// Run id.
+        id: String,
+    },
+    /// A run's log lines.
+    Logs {
+        /// Run id.
+        id: String,
+        /// Keep printing until the run ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+}
+
+fn print(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// Runs a plugin command.
+pub async fn plugin(args: &ClientArgs, cmd: PluginCommand) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    match cmd {
+        PluginCommand::Push { file, name, version } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let req = c.request(Method::POST, "/v1/plugins").query(&[("name", &name), ("version", &version)]).body(bytes);
+            let v = c.json(req).await?;
+            println!("{name}@{version} sha256:{}", v["digest"].as_str().unwrap_or("?"));
+        }
+        PluginCommand::List => {
+            let v = c.json(c.request(Method::GET, "/v1/plugins")).await?;
+            for p in v.as_array().into_iter().flatten() {
+                println!(
+                    "{:<24} {:<10} {:<9} sha256:{}",
+                    p["name"].as_str().unwrap_or(""),
+                    p["version"].as_str().unwrap_or(""),
+                    p["kind"].as_str().unwrap_or(""),
+                    p["digest"].as_str().unwrap_or("")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a pipeline command.
+pub async fn pipeline(args: &ClientArgs, cmd: PipelineCommand) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    match cmd {
+        PipelineCommand::Apply { file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let format = crate::pipeline::Format::from_path(&file).unwrap_or_else(|| crate::pipeline::Format::detect(&text));
+            let parsed = crate::pipeline::parse(&text, Some(format)).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let ct = match format {
+                crate::pipeline::Format::Json => "application/json",
+                crate::pipeline::Format::Yaml => "application/yaml",
+            };
+            let req = c.request(Method::PUT, &format!("/v1/pipelines/{}", parsed.name)).header("content-type", ct).body(text);
+            let v = c.json(req).await?;
+            println!("{} version {}", parsed.name, v["version"]);
+        }
+        PipelineCommand::List => {
+            let v = c.json(c.request(Method::GET, "/v1/pipelines")).await?;
+            for p in v.as_array().into_iter().flatten() {
+                println!("{:<32} v{}", p["name"].as_str().unwrap_or(""), p["latest_version"]);
+            }
+        }
+        PipelineCommand::Run { name, version, wait } => {
+            let body = serde_json::json!({ "version": version });
+            let req = c.request(Method::POST, &format!("/v1/pipelines/{name}/runs")).json(&body);
+            let v = c.json(req).await?;
+            let id = v["id"].as_str().unwrap_or("").to_string();
+            println!("{id}");
+            if wait {
+                follow(&c, &id).await?;
+                let run = c.json(c.request(Method::GET, &format!("/v1/runs/{id}"))).await?;
+                eprintln!("run {id}: {}", run["status"].as_str().unwrap_or("?"));
+                if run["status"] != "succeeded" {
+                    anyhow::bail!("run {id} {}", run["status"].as_str().unwrap_or("?"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_line(l: &serde_json::Value) {
+    let step = l["step"].as_str().unwrap_or("run");
+    println!("[{step}] {}: {}", l["level"].as_str().unwrap_or(""), l["message"].as_str().unwrap_or(""));
+}
+
+/// Prints a run's logs as they come (server-sent events) until it ends.
+async fn follow(c: &Client, id: &str) -> anyhow::Result<()> {
+    let resp = c.send(c.request(Method::GET, &format!("/v1/runs/{id}/logs?follow=true"))).await?;
+    let mut stream = resp.bytes_stream();
+    let mut buf = String::new();
+    while let Some(chunk) = stream.next().await {
+        buf.push_str(&String::from_utf8_lossy(&chunk?));
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            let kind = event.lines().find_map(|l| l.strip_prefix("event:")).map(str::trim).unwrap_or("");
+            let data = event.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim).unwrap_or("");
+            match kind {
+                "log" => print_line(&serde_json::from_str(data).unwrap_or_default()),
+                "end" => return Ok(()),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs a runs command.
+pub async fn runs(args: &ClientArgs, cmd: RunsCommand) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    match cmd {
+        RunsCommand::List { pipeline, status, limit } => {
+            let mut req = c.request(Method::GET, &format!("/v1/pipelines/{pipeline}/runs")).query(&[("limit", limit)]);
+            if let Some(s) = status {
+                req = req.query(&[("status", s)]);
+            }
+            let v = c.json(req).await?;
+            for r in v.as_array().into_iter().flatten() {
+                println!("{}  v{:<4} {:<10}", r["id"].as_str().unwrap_or(""), r["version"], r["status"].as_str().unwrap_or(""));
+            }
+        }
+        RunsCommand::Show { id } => print(&c.json(c.request(Method::GET, &format!("/v1/runs/{id}"))).await?),
+        RunsCommand::Logs { id, follow: true } => follow(&c, &id).await?,
+        RunsCommand::Logs { id, follow: false } => {
+            let v = c.json(c.request(Method::GET, &format!("/v1/runs/{id}/logs"))).await?;
+            v.as_array().into_iter().flatten().for_each(print_line);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! The audit log: who changed what, when and from where, and every failed authentication.
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Result, Store, now_ms};
+
+/// One audit entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// When, Unix ms.
+    pub at: i64,
+    /// Who: a token id, `anonymous`, `server` or `cli`.
+    pub actor: String,
+    /// What, such as `plugin.upload` or `auth.failed`.
+    pub action: String,
+    /// On what (a digest, `pipeline@version`, a token id).
+    pub target: Option<String>,
+    /// From where: the remote address.
+    pub remote: Option<String>,
+    /// More detail.
+    pub detail: Option<String>,
+}
+
+/// A new entry to record; `tenant` is `None` when no tenant is known (a failed login).
+#[derive(Debug, Clone, Default)]
+pub struct NewAudit<'a> {
+    /// Tenant id.
+    pub tenant: Option<&'a str>,
+    /// Who.
+    pub actor: &'a str,
+    /// What.
+    pub action: &'a str,
+    /// On what.
+    pub target: Option<String>,
+    /// From where.
+    pub remote: Option<String>,
+    /// More detail.
+    pub detail: Option<String>,
+}
+
+impl Store {
+    /// Appends to the audit log.
+    pub async fn audit(&self, e: NewAudit<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (tenant_id, at, actor, action, target, remote, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(e.tenant)
+        .bind(now_ms())
+        .bind(e.actor)
+        .bind(e.action)
+        .bind(e.target)
+        .bind(e.remote)
+        .bind(e.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The tenant's audit entries (failed authentications, which have no tenant, are shown
+    /// to `include_anonymous` callers too), newest first, before `before` if given.
+    pub async fn audit_entries(
+        &self,
+        tenant: &str,
+        include_anonymous: bool,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, remote, detail FROM audit_log \
+             WHERE (tenant_id = $1 OR ($2 = 1 AND tenant_id IS NULL)) AND id < $3 \
+             ORDER BY id DESC LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(i64::from(include_anonymous))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    remote: r.try_get("remote")?,
+                    detail: r.try_get("detail")?,
+                })
+            })
+            .collect()
+    }
+}

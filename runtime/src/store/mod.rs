@@ -1,0 +1,126 @@
+//! The server's database: one SQL text for SQLite and PostgreSQL through sqlx's `Any` driver
+//! (`$1` placeholders, `BIGINT` times in Unix milliseconds, `TEXT` ids), migrations embedded per
+//! database (`runtime/migrations/sqlite`, `runtime/migrations/postgres`).
+//!
+//! Every tenant-owned row carries `tenant_id`, and every function that reads or changes one
+//! takes the tenant and filters on it.
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub mod audit;
+pub mod pipelines;
+pub mod plugins;
+pub mod runs;
+pub mod tokens;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database URL names a database this server does not support.
+    #[error("unsupported database URL {0:?} (expected sqlite://... or postgres://...)")]
+    Url(String),
+    /// A row holds something it should not (a bad role, broken JSON).
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+/// `Result` with [`StoreError`].
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// The connection pool and what it talks to; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// The pool.
+    pub pool: AnyPool,
+    /// The database behind it.
+    pub backend: Backend,
+}
+
+/// The default database URL: SQLite file `autoflow.db` in `data_dir`.
+pub fn default_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("autoflow.db").display())
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`) and runs the migrations.
+    /// SQLite connections use WAL, `synchronous=FULL` and foreign keys.
+    pub async fn connect(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Url(url.to_string()));
+        };
+        let options = AnyConnectOptions::from_str(url)?;
+        let mut pool = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(30));
+        pool = match backend {
+            Backend::Sqlite => pool.max_connections(8).after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; \
+                         PRAGMA busy_timeout=10000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => pool.max_connections(16),
+        };
+        let pool = pool.connect_with(options).await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self { pool, backend })
+    }
+}
+
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `n` random bytes as lowercase hex (ids that cannot be guessed or enumerated).
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: fall back to time and a counter, still unique per process.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let seed = format!("{}-{c}-{}", now_ms(), std::process::id());
+        return crate::registry::cache::digest_of(seed.as_bytes())[..n * 2].to_string();
+    }
+    hex::encode(bytes)
+}
+
+/// Whether `e` is a unique-constraint violation (a row with that key exists).
+pub fn is_unique_violation(e: &StoreError) -> bool {
+    match e {
+        StoreError::Db(sqlx::Error::Database(d)) => d.is_unique_violation(),
+        _ => false,
+    }
+}

@@ -1,0 +1,227 @@
+//! Runs (a queue in the database: `queued` -> `running` -> `succeeded`/`failed`) and their
+//! log lines.
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, now_ms, random_hex};
+
+/// A run as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    /// Id (random hex).
+    pub id: String,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// The version it runs.
+    pub version: i64,
+    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    pub status: String,
+    /// When it was asked for, Unix ms.
+    pub created_at: i64,
+    /// Who asked.
+    pub created_by: Option<String>,
+    /// When it started.
+    pub started_at: Option<i64>,
+    /// When it ended.
+    pub finished_at: Option<i64>,
+    /// The executor's report (per step: records, bytes, time, fuel, errors, digests).
+    pub report: Option<serde_json::Value>,
+    /// Why it failed before or outside the steps.
+    pub error: Option<String>,
+}
+
+/// A run the executor claimed.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    /// Run id.
+    pub id: String,
+    /// Tenant id.
+    pub tenant: String,
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Version.
+    pub version: i64,
+}
+
+/// A stored log line.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogRow {
+    /// Sequence number (for paging and following).
+    pub id: i64,
+    /// When, Unix ms.
+    pub at: i64,
+    /// The step, if any.
+    pub step: Option<String>,
+    /// `trace` .. `error`.
+    pub level: String,
+    /// `plugin` (a plugin's log or stderr) or `host` (the server's events).
+    pub source: String,
+    /// The text.
+    pub message: String,
+}
+
+const COLUMNS: &str = "id, pipeline, version, status, created_at, created_by, started_at, finished_at, report, error";
+
+fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
+    let report: Option<String> = r.try_get("report")?;
+    Ok(RunRow {
+        id: r.try_get("id")?,
+        pipeline: r.try_get("pipeline")?,
+        version: r.try_get("version")?,
+        status: r.try_get("status")?,
+        created_at: r.try_get("created_at")?,
+        created_by: r.try_get("created_by")?,
+        started_at: r.try_get("started_at")?,
+        finished_at: r.try_get("finished_at")?,
+        report: report.map(|t| serde_json::from_str(&t)).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        error: r.try_get("error")?,
+    })
+}
+
+/// Whether `status` is final.
+pub fn is_final(status: &str) -> bool {
+    matches!(status, "succeeded" | "failed" | "cancelled")
+}
+
+impl Store {
+    /// Queues a run of version `version` of `pipeline`; returns its id once committed.
+    pub async fn enqueue_run(&self, tenant: &str, pipeline: &str, version: i64, created_by: &str) -> Result<String> {
+        let id = random_hex(12);
+        sqlx::query(
+            "INSERT INTO runs (id, tenant_id, pipeline, version, status, created_at, created_by) \
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6)",
+        )
+        .bind(&id)
+        .bind(tenant)
+        .bind(pipeline)
+        .bind(version)
+        .bind(now_ms())
+        .bind(created_by)
+        .execute(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Claims the oldest queued run, marking it running.
+    pub async fn claim_run(&self) -> Result<Option<Claimed>> {
+        let row = sqlx::query(
+            "UPDATE runs SET status = 'running', started_at = $1 \
+             WHERE seq = (SELECT seq FROM runs WHERE status = 'queued' ORDER BY seq LIMIT 1) AND status = 'queued' \
+             RETURNING id, tenant_id, pipeline, version",
+        )
+        .bind(now_ms())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(Claimed {
+                id: r.try_get("id")?,
+                tenant: r.try_get("tenant_id")?,
+                pipeline: r.try_get("pipeline")?,
+                version: r.try_get("version")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a run with `status`, its report and error.
+    pub async fn finish_run(&self, id: &str, status: &str, report: Option<&serde_json::Value>, error: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE runs SET status = $1, finished_at = $2, report = $3, error = $4 WHERE id = $5")
+            .bind(status)
+            .bind(now_ms())
+            .bind(report.map(|r| r.to_string()))
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Marks runs left `running` by a previous process as failed; returns how many.
+    pub async fn fail_interrupted_runs(&self) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE runs SET status = 'failed', finished_at = $1, error = 'interrupted: the server stopped during the run' \
+             WHERE status = 'running'",
+        )
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
+    /// The tenant's run `id`.
+    pub async fn run(&self, tenant: &str, id: &str) -> Result<Option<RunRow>> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND id = $2"))
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(run_of).transpose()
+    }
+
+    /// The tenant's runs of `pipeline`, newest first, optionally only those with `status`.
+    pub async fn runs(&self, tenant: &str, pipeline: &str, status: Option<&str>, limit: i64) -> Result<Vec<RunRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND pipeline = $2 AND ($3 IS NULL OR status = $3) \
+             ORDER BY seq DESC LIMIT $4"
+        ))
+        .bind(tenant)
+        .bind(pipeline)
+        .bind(status)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_of).collect()
+    }
+
+    /// Appends log lines `(at, step, level, source, message)` of a run, in one statement per
+    /// chunk of 200 lines.
+    pub async fn append_logs(
+        &self,
+        tenant: &str,
+        run: &str,
+        lines: &[(i64, Option<String>, String, String, String)],
+    ) -> Result<()> {
+        for chunk in lines.chunks(200) {
+            let mut sql = String::from("INSERT INTO run_logs (tenant_id, run_id, at, step, level, source, message) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 5 + 3;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("($1, $2, ${b}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+            }
+            let mut q = sqlx::query(&sql).bind(tenant).bind(run);
+            for (at, step, level, source, message) in chunk {
+                q = q.bind(*at).bind(step.clone()).bind(level.clone()).bind(source.clone()).bind(message.clone());
+            }
+            q.execute(&self.pool).await?;
+        }
+        Ok(())
+    }
+
+    /// Log lines of the tenant's run `run` after line `after`, oldest first.
+    pub async fn logs(&self, tenant: &str, run: &str, after: i64, limit: i64) -> Result<Vec<LogRow>> {
+        let rows = sqlx::query(
+            "SELECT id, at, step, level, source, message FROM run_logs \
+             WHERE tenant_id = $1 AND run_id = $2 AND id > $3 ORDER BY id LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(run)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(LogRow {
+                    id: r.try_get("id")?,
+                    at: r.try_get("at")?,
+                    step: r.try_get("step")?,
+                    level: r.try_get("level")?,
+                    source: r.try_get("source")?,
+                    message: r.try_get("message")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,153 @@
+//! Tenants and API tokens. A token row keeps only the sha256 of the secret; see
+//! [`crate::auth`] for the token format and the constant-time check.
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Result, Store, StoreError, now_ms, random_hex};
+use crate::auth::Role;
+
+/// A tenant.
+#[derive(Debug, Clone, Serialize)]
+pub struct Tenant {
+    /// Id (random hex).
+    pub id: String,
+    /// Unique name, such as `default`.
+    pub name: String,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+}
+
+/// A token as stored (never the secret).
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenRow {
+    /// Public id, part of the token text.
+    pub id: String,
+    /// The tenant it acts for.
+    pub tenant_id: String,
+    /// A label.
+    pub name: String,
+    /// What it may do.
+    pub role: Role,
+    /// sha256 of the whole token text, hex.
+    #[serde(skip)]
+    pub hash: String,
+    /// Creation time, Unix ms.
+    pub created_at: i64,
+    /// Who created it (a token id, or `cli`/`server`).
+    pub created_by: Option<String>,
+    /// Expiry, Unix ms.
+    pub expires_at: Option<i64>,
+    /// Revocation time, Unix ms.
+    pub revoked_at: Option<i64>,
+}
+
+const TOKEN_COLUMNS: &str = "id, tenant_id, name, role, hash, created_at, created_by, expires_at, revoked_at";
+
+fn token_of(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
+    let role: String = row.try_get("role")?;
+    Ok(TokenRow {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        name: row.try_get("name")?,
+        role: role.parse().map_err(|_| StoreError::Corrupt(format!("token role {role:?}")))?,
+        hash: row.try_get("hash")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+fn tenant_of(row: &sqlx::any::AnyRow) -> Result<Tenant> {
+    Ok(Tenant { id: row.try_get("id")?, name: row.try_get("name")?, created_at: row.try_get("created_at")? })
+}
+
+impl Store {
+    /// The tenant named `name`.
+    pub async fn tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
+        let row = sqlx::query("SELECT id, name, created_at FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(tenant_of).transpose()
+    }
+
+    /// Every tenant, by name.
+    pub async fn tenants(&self) -> Result<Vec<Tenant>> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY name").fetch_all(&self.pool).await?;
+        rows.iter().map(tenant_of).collect()
+    }
+
+    /// Creates tenant `name`; fails with a unique violation if it exists.
+    pub async fn create_tenant(&self, name: &str) -> Result<Tenant> {
+        let tenant = Tenant { id: random_hex(8), name: name.to_string(), created_at: now_ms() };
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
+            .bind(&tenant.id)
+            .bind(&tenant.name)
+            .bind(tenant.created_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(tenant)
+    }
+
+    /// Stores a new token row.
+    pub async fn insert_token(&self, t: &TokenRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO tokens (id, tenant_id, name, role, hash, created_at, created_by, expires_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+        )
+        .bind(&t.id)
+        .bind(&t.tenant_id)
+        .bind(&t.name)
+        .bind(t.role.as_str())
+        .bind(&t.hash)
+        .bind(t.created_at)
+        .bind(&t.created_by)
+        .bind(t.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The token with public id `id`, whatever its tenant (used to authenticate).
+    pub async fn token_by_id(&self, id: &str) -> Result<Option<TokenRow>> {
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token_of).transpose()
+    }
+
+    /// The tenant's tokens, newest first.
+    pub async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE tenant_id = $1 ORDER BY created_at DESC, id"
+        ))
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_of).collect()
+    }
+
+    /// Revokes the tenant's token `id`; whether it existed (and was not yet revoked).
+    pub async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tokens SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(tenant)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Whether the tenant has any token at all.
+    pub async fn has_tokens(&self, tenant: &str) -> Result<bool> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM tokens WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+}

@@ -1,0 +1,275 @@
+//! A real `autoflow server` process on loopback, on SQLite (a fresh data dir) or PostgreSQL (a
+//! fresh database per server, dropped at the end), and a small blocking HTTP client for it.
+//!
+//! PostgreSQL comes from `AUTOFLOW_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`). When it is unreachable, [`Server::start`] returns
+//! `None` and prints a note, unless `AUTOFLOW_REQUIRE_SERVICES=1`, where it fails.
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::{autoflow_bin, target_dir};
+
+/// Which database the server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite in the data dir.
+    Sqlite,
+    /// A fresh PostgreSQL database.
+    Postgres,
+}
+
+/// A running server.
+pub struct Server {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The admin token of tenant `default`.
+    pub admin: String,
+    /// The data dir.
+    pub data: tempfile::TempDir,
+    /// The database URL.
+    pub database: String,
+    /// Which database.
+    pub backend: Backend,
+    child: Child,
+    pg_name: Option<String>,
+    http: reqwest::blocking::Client,
+}
+
+/// An answer: status and body.
+#[derive(Debug)]
+pub struct Resp {
+    /// HTTP status.
+    pub status: u16,
+    /// Raw body.
+    pub bytes: Vec<u8>,
+}
+
+impl Resp {
+    /// The body as JSON (`Null` if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
+    }
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.bytes).into_owned()
+    }
+}
+
+fn pg_base_url() -> String {
+    std::env::var("AUTOFLOW_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Runs `sql` on the PostgreSQL test server; `Err` when it is unreachable.
+fn pg_exec(sql: &str) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&pg_base_url()).await.map_err(|e| e.to_string())?;
+        sqlx::raw_sql(sql).execute(&mut conn).await.map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+fn pg_url_for(db: &str) -> String {
+    let base = pg_base_url();
+    let (main, query) = base.split_once('?').map_or((base.as_str(), None), |(m, q)| (m, Some(q)));
+    let server = main.rsplit_once('/').filter(|(s, _)| s.ends_with(|c: char| c != '/')).map_or(main, |(s, _)| s);
+    match query {
+        Some(q) => format!("{server}/{db}?{q}"),
+        None => format!("{server}/{db}"),
+    }
+}
+
+impl Server {
+    /// Starts a server; `None` (with a note) when the backend is not available here.
+    pub fn start(backend: Backend) -> Option<Server> {
+        Self::start_with(backend, &[])
+    }
+
+    /// Starts a server with extra flags.
+    pub fn start_with(backend: Backend, extra: &[&str]) -> Option<Server> {
+        let data = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let (database, pg_name) = match backend {
+            Backend::Sqlite => (format!("sqlite://{}?mode=rwc", data.path().join("autoflow.db").display()), None),
+            Backend::Postgres => {
+                static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+                let name = format!("autoflow_t_{}_{n}_{nanos}", std::process::id());
+                if let Err(e) = pg_exec(&format!("CREATE DATABASE {name}")) {
+                    if std::env::var("AUTOFLOW_REQUIRE_SERVICES").as_deref() == Ok("1") {
+                        panic!("PostgreSQL at {} is required but unreachable: {e}", pg_base_url());
+                    }
+                    eprintln!("note: skipping a PostgreSQL test: {} unreachable: {e}", pg_base_url());
+                    return None;
+                }
+                (pg_url_for(&name), Some(name))
+            }
+        };
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, url) = spawn(data.path(), &database, &extra);
+        let admin = std::fs::read_to_string(data.path().join("admin-token"))
+            .unwrap_or_else(|e| panic!("admin-token: {e}"))
+            .trim()
+            .to_string();
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}"));
+        Some(Server { url, admin, data, database, backend, child, pg_name, http })
+    }
+
+    /// Kills the server (SIGKILL: no graceful shutdown) and starts it again on the same data.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, url) = spawn(self.data.path(), &self.database, &[]);
+        self.child = child;
+        self.url = url;
+    }
+
+    /// Sends a request with `token` (if any) and an optional body and content type.
+    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>) -> Resp {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some((ct, bytes)) = body {
+            req = req.header("content-type", ct).body(bytes);
+        }
+        let resp = req.send().unwrap_or_else(|e| panic!("{path}: {e}"));
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+        Resp { status, bytes }
+    }
+
+    /// GET with the admin token.
+    pub fn get(&self, path: &str) -> Resp {
+        self.call("GET", path, Some(&self.admin), None)
+    }
+
+    /// Uploads `bytes` as `name@version` with `token`.
+    pub fn push(&self, token: &str, name: &str, version: &str, bytes: Vec<u8>) -> Resp {
+        let path = format!("/v1/plugins?name={name}&version={version}");
+        self.call("POST", &path, Some(token), Some(("application/wasm", bytes)))
+    }
+
+    /// PUTs a YAML pipeline with `token`.
+    pub fn apply(&self, token: &str, name: &str, yaml: &str) -> Resp {
+        self.call("PUT", &format!("/v1/pipelines/{name}"), Some(token), Some(("application/yaml", yaml.as_bytes().to_vec())))
+    }
+
+    /// Triggers a run (optionally of `version`) and waits until it ends; returns the run.
+    pub fn run_and_wait(&self, token: &str, pipeline: &str, version: Option<i64>) -> Value {
+        let body = serde_json::json!({ "version": version }).to_string().into_bytes();
+        let r = self.call("POST", &format!("/v1/pipelines/{pipeline}/runs"), Some(token), Some(("application/json", body)));
+        assert_eq!(r.status, 202, "trigger: {}", r.text());
+        let id = r.json()["id"].as_str().unwrap_or_else(|| panic!("no id: {}", r.text())).to_string();
+        self.wait_run(token, &id)
+    }
+
+    /// Polls run `id` until it ends (60 s at most).
+    pub fn wait_run(&self, token: &str, id: &str) -> Value {
+        for _ in 0..600 {
+            let run = self.call("GET", &format!("/v1/runs/{id}"), Some(token), None).json();
+            if matches!(run["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
+                return run;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("run {id} did not end");
+    }
+
+    /// Creates tenant `name`; returns its admin token.
+    pub fn create_tenant(&self, name: &str) -> String {
+        let body = serde_json::json!({ "name": name }).to_string().into_bytes();
+        let r = self.call("POST", "/v1/tenants", Some(&self.admin), Some(("application/json", body)));
+        assert_eq!(r.status, 201, "create tenant: {}", r.text());
+        r.json()["admin_token"].as_str().unwrap_or_default().to_string()
+    }
+
+    /// Creates a token with `role` using admin token `admin`; returns (token, id).
+    pub fn create_token(&self, admin: &str, role: &str, expires_in_secs: Option<i64>) -> (String, String) {
+        let body = serde_json::json!({ "name": role, "role": role, "expires_in_secs": expires_in_secs }).to_string().into_bytes();
+        let r = self.call("POST", "/v1/tokens", Some(admin), Some(("application/json", body)));
+        assert_eq!(r.status, 201, "create token: {}", r.text());
+        let v = r.json();
+        (v["token"].as_str().unwrap_or_default().to_string(), v["info"]["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Files in the blob store.
+    pub fn blob_count(&self) -> usize {
+        std::fs::read_dir(self.data.path().join("blobs")).map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.'))).count()).unwrap_or(0)
+    }
+}
+
+/// Starts the binary and waits for its `listening on` line.
+fn spawn(data: &std::path::Path, database: &str, extra: &[String]) -> (Child, String) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(data.join("server.log"))
+        .unwrap_or_else(|e| panic!("server.log: {e}"));
+    let mut child = Command::new(autoflow_bin())
+        .arg("server")
+        .args(["--listen", "127.0.0.1:0", "--database", database, "--max-plugin-mb", "2"])
+        .arg("--data-dir")
+        .arg(data)
+        .args(extra)
+        .env("AUTOFLOW_CACHE_DIR", target_dir().join("autoflow-test-data").join("server-cache"))
+        .env("AUTOFLOW_LOG", "autoflow=info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.strip_prefix("autoflow server listening on ") {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(180)) {
+        Ok(url) => (child, url),
+        Err(_) => {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(data.join("server.log")).unwrap_or_default();
+            panic!("the server did not start:\n{log}");
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(name) = &self.pg_name {
+            let _ = pg_exec(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
+/// Defines `mod sqlite { #[test] fn NAME() }` and `mod postgres { ... }` for each scenario
+/// `fn NAME(s: &mut Server)`, so the same suite runs on both databases.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() {
+                if let Some(mut s) = $crate::server::Server::start($crate::server::Backend::Sqlite) { super::$name(&mut s) }
+            } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                if let Some(mut s) = $crate::server::Server::start($crate::server::Backend::Postgres) { super::$name(&mut s) }
+            } )*
+        }
+    };
+}

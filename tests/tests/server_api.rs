@@ -1,0 +1,327 @@
+//! The REST API against a real server process on loopback, on SQLite and on PostgreSQL (the
+//! same scenarios; see `autoflow_tests::server`): the registry, pipelines and versions, pinned
+//! runs, tenants, roles and tokens, restarts.
+// Test code: failing loudly is its job.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+use autoflow_tests::guests;
+use autoflow_tests::server::Server;
+use serde_json::{Value, json};
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    autoflow::registry::cache::digest_of(bytes)
+}
+
+/// generator -> up (a test transform, `up@latest`) -> log-sink.
+const UP_PIPELINE: &str = r#"
+name: upper
+steps:
+  - id: gen
+    plugin: generator@latest
+    config: { count: 5 }
+  - id: up
+    plugin: up@latest
+    input: gen
+  - id: show
+    plugin: log-sink@latest
+    input: up
+retry: { max_attempts: 3, initial_backoff_ms: 10, max_backoff_ms: 10 }
+"#;
+
+fn step_digest(run: &Value, step: &str) -> String {
+    let steps = run["report"]["steps"].as_array().unwrap_or_else(|| panic!("no report: {run}"));
+    let s = steps.iter().find(|s| s["id"] == step).unwrap_or_else(|| panic!("no step {step}: {run}"));
+    s["digest"].as_str().unwrap().to_string()
+}
+
+fn registry_upload_dedupe_conflict_download_delete(s: &mut Server) {
+    let upper = read(guests::GOOD_UPPER);
+    let digest = sha256_hex(&upper);
+    let r = s.push(&s.admin, "up", "1.0.0", upper.clone());
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["digest"], digest);
+    assert_eq!(r.json()["kind"], "transform");
+    let blobs = s.blob_count();
+    let again = s.push(&s.admin, "up", "1.0.0", upper.clone());
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["digest"], digest);
+    assert_eq!(s.blob_count(), blobs, "the same bytes are stored once");
+    let other = s.push(&s.admin, "up", "1.0.0", read(guests::RETRY_ONCE));
+    assert_eq!(other.status, 409, "{}", other.text());
+    assert_eq!(other.json()["error"], "conflict");
+    let content = s.get(&format!("/v1/plugins/{digest}/content"));
+    assert_eq!(content.status, 200);
+    assert_eq!(content.bytes, upper, "download gives the same bytes");
+    let list = s.get("/v1/plugins").json();
+    let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    for builtin in ["generator", "json-filter", "log-sink", "file-source", "file-sink", "json-map", "up"] {
+        assert!(names.contains(&builtin), "{builtin} missing from {names:?}");
+    }
+    // Used by a pipeline version: delete refused.
+    assert_eq!(s.apply(&s.admin, "upper", UP_PIPELINE).status, 201);
+    let del = s.call("DELETE", &format!("/v1/plugins/{digest}"), Some(&s.admin), None);
+    assert_eq!(del.status, 409, "{}", del.text());
+    assert!(del.json()["message"].as_str().unwrap().contains("upper@1"), "{}", del.text());
+    // Unused: deleted.
+    let spare = s.push(&s.admin, "spare", "0.1.0", read(guests::CONFIG_CHECK));
+    let spare_digest = spare.json()["digest"].as_str().unwrap().to_string();
+    let del = s.call("DELETE", &format!("/v1/plugins/{spare_digest}"), Some(&s.admin), None);
+    assert_eq!(del.status, 200, "{}", del.text());
+    assert_eq!(s.get(&format!("/v1/plugins/{spare_digest}")).status, 404);
+    // Built-ins stay.
+    let generator = list.as_array().unwrap().iter().find(|p| p["name"] == "generator").unwrap()["digest"].as_str().unwrap().to_string();
+    assert_eq!(s.call("DELETE", &format!("/v1/plugins/{generator}"), Some(&s.admin), None).status, 409);
+}
+
+fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
+    let upper = read(guests::GOOD_UPPER);
+    let core = wat::parse_str("(module (func (export \"f\")))").unwrap();
+    let other_world = wat::parse_str(
+        r#"(component
+            (core module $m (func (export "f")))
+            (core instance $i (instantiate $m))
+            (func $f (canon lift (core func $i "f")))
+            (export "run" (func $f)))"#,
+    )
+    .unwrap();
+    let unknown_import = wat::parse_str(
+        r#"(component
+            (import "acme:vault/secrets@1.0.0" (instance (export "get" (func))))
+            (instance $e)
+            (export "autoflow:plugin/transform@0.1.0" (instance $e)))"#,
+    )
+    .unwrap();
+    let blobs = s.blob_count();
+    let plugins = s.get("/v1/plugins").json().as_array().unwrap().len();
+    let cases: Vec<(&str, &str, &str, Vec<u8>, u16)> = vec![
+        ("empty", "bad", "1.0.0", vec![], 400),
+        ("truncated", "bad", "1.0.0", upper[..upper.len() / 2].to_vec(), 422),
+        ("not wasm", "bad", "1.0.0", b"#!/bin/sh\necho hi\n".to_vec(), 422),
+        ("core module", "bad", "1.0.0", core, 422),
+        ("another world", "bad", "1.0.0", other_world, 422),
+        ("unknown import", "bad", "1.0.0", unknown_import, 422),
+        ("over the cap", "bad", "1.0.0", vec![0u8; 3 << 20], 413),
+        ("bad name", "Bad_Name", "1.0.0", upper.clone(), 400),
+        ("bad version", "bad", "1.0", upper.clone(), 400),
+        ("no version", "bad", "", upper.clone(), 400),
+    ];
+    for (what, name, version, bytes, status) in cases {
+        let r = s.push(&s.admin, name, version, bytes);
+        assert_eq!(r.status, status, "{what}: {}", r.text());
+        let v = r.json();
+        assert!(v["error"].is_string(), "{what}: {}", r.text());
+        assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{what}: {}", r.text());
+    }
+    let msg = s.push(&s.admin, "bad", "1.0.0", wat::parse_str(r#"(component (import "acme:vault/secrets@1.0.0" (instance (export "get" (func)))) (instance $e) (export "autoflow:plugin/transform@0.1.0" (instance $e)))"#).unwrap());
+    assert!(msg.json()["message"].as_str().unwrap().contains("imports something the host does not provide"), "{}", msg.text());
+    assert_eq!(s.blob_count(), blobs, "no blob stored");
+    assert_eq!(s.get("/v1/plugins").json().as_array().unwrap().len(), plugins, "no plugin registered");
+}
+
+fn pipelines_versions_rollback_and_pinned_runs(s: &mut Server) {
+    let a = s.push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER)).json()["digest"].as_str().unwrap().to_string();
+    let v1 = s.apply(&s.admin, "upper", UP_PIPELINE);
+    assert_eq!(v1.status, 201, "{}", v1.text());
+    assert_eq!(v1.json()["version"], 1);
+    let pin = v1.json()["plugins"].as_array().unwrap().iter().find(|p| p["step"] == "up").unwrap().clone();
+    assert_eq!(pin["digest"], a);
+    assert_eq!(pin["reference"], "up@latest");
+    let same = s.apply(&s.admin, "upper", UP_PIPELINE);
+    assert_eq!((same.status, same.json()["version"].clone()), (200, json!(1)), "unchanged: no new version");
+    // A newer up@latest: the same text pins new bytes in a new version.
+    let b = s.push(&s.admin, "up", "1.1.0", read(guests::RETRY_ONCE)).json()["digest"].as_str().unwrap().to_string();
+    let v2 = s.apply(&s.admin, "upper", UP_PIPELINE);
+    assert_eq!((v2.status, v2.json()["version"].clone()), (201, json!(2)), "{}", v2.text());
+    let versions = s.get("/v1/pipelines/upper/versions").json();
+    let numbers: Vec<i64> = versions["versions"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, vec![2, 1]);
+    let old = s.get("/v1/pipelines/upper/versions/1").json();
+    assert_eq!(old["plugins"].as_array().unwrap().iter().find(|p| p["step"] == "up").unwrap()["digest"], a);
+    // Runs of each version run exactly their pinned bytes.
+    let run1 = s.run_and_wait(&s.admin, "upper", Some(1));
+    assert_eq!(run1["status"], "succeeded", "{run1}");
+    assert_eq!(step_digest(&run1, "up"), a);
+    let run2 = s.run_and_wait(&s.admin, "upper", None);
+    assert_eq!(run2["status"], "succeeded", "{run2}");
+    assert_eq!(run2["version"], 2);
+    assert_eq!(step_digest(&run2, "up"), b);
+    let up = run1["report"]["steps"].as_array().unwrap().iter().find(|s| s["id"] == "up").unwrap().clone();
+    assert_eq!((up["records_in"].clone(), up["records_out"].clone()), (json!(5), json!(5)));
+    // Rollback: a new version equal to version 1.
+    let rb = s.call("POST", "/v1/pipelines/upper/rollback", Some(&s.admin), Some(("application/json", br#"{"version": 1}"#.to_vec())));
+    assert_eq!((rb.status, rb.json()["version"].clone()), (201, json!(3)), "{}", rb.text());
+    let run3 = s.run_and_wait(&s.admin, "upper", None);
+    assert_eq!(step_digest(&run3, "up"), a);
+    // Runs listing and logs.
+    let listed = s.get("/v1/pipelines/upper/runs?status=succeeded&limit=2").json();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    assert_eq!(listed[0]["id"], run3["id"]);
+    let logs = s.get(&format!("/v1/runs/{}/logs", run1["id"].as_str().unwrap())).json();
+    let lines = logs.as_array().unwrap();
+    assert!(lines.iter().any(|l| l["source"] == "host" && l["message"].as_str().unwrap().starts_with("run started")), "{logs}");
+    assert!(lines.iter().filter(|l| l["source"] == "plugin" && l["step"] == "show").count() >= 5, "{logs}");
+    // POST creates only; JSON works too; bad definitions name the place.
+    let dup = s.call("POST", "/v1/pipelines", Some(&s.admin), Some(("application/yaml", UP_PIPELINE.as_bytes().to_vec())));
+    assert_eq!(dup.status, 409, "{}", dup.text());
+    let as_json = json!({"name": "j", "steps": [
+        {"id": "g", "plugin": "generator@0.1.0", "config": {"count": 1}},
+        {"id": "s", "plugin": "log-sink@latest", "input": "g"}]});
+    let created = s.call("POST", "/v1/pipelines", Some(&s.admin), Some(("application/json", as_json.to_string().into_bytes())));
+    assert_eq!(created.status, 201, "{}", created.text());
+    let bad = s.apply(&s.admin, "b", "name: b\nsteps:\n  - id: a\n    plugin: generator@latest\n  - id: s\n    plugin: log-sink@latest\n    input: raed\n");
+    assert_eq!(bad.status, 422);
+    assert!(bad.json()["message"].as_str().unwrap().contains("steps[1].input: no step \"raed\""), "{}", bad.text());
+    let mount = s.apply(&s.admin, "m", "name: m\nsteps:\n  - id: a\n    plugin: generator@latest\n    mounts: [{ host: /tmp, guest: /x }]\n  - id: s\n    plugin: log-sink@latest\n    input: a\n");
+    assert!(mount.json()["message"].as_str().unwrap().contains("mounts are not allowed on this server"), "{}", mount.text());
+    let unknown = s.apply(&s.admin, "u", "name: u\nsteps:\n  - id: a\n    plugin: nope@1.0.0\n  - id: s\n    plugin: log-sink@latest\n    input: a\n");
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.json()["message"].as_str().unwrap().contains("steps[0].plugin"), "{}", unknown.text());
+    let wrong_kind = s.apply(&s.admin, "k", "name: k\nsteps:\n  - id: a\n    plugin: log-sink@latest\n  - id: s\n    plugin: log-sink@latest\n    input: a\n");
+    assert_eq!(wrong_kind.status, 422, "{}", wrong_kind.text());
+}
+
+fn tenants_are_isolated_on_every_route(s: &mut Server) {
+    let digest = s.push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER)).json()["digest"].as_str().unwrap().to_string();
+    assert_eq!(s.apply(&s.admin, "upper", UP_PIPELINE).status, 201);
+    let run = s.run_and_wait(&s.admin, "upper", None);
+    let run_id = run["id"].as_str().unwrap();
+    let tokens = s.get("/v1/tokens").json();
+    let admin_id = tokens[0]["id"].as_str().unwrap().to_string();
+    let b = s.create_tenant("tenant-b");
+    let body = |t: &str| Some(("application/json", t.as_bytes().to_vec()));
+    let routes: Vec<(&str, String, Option<(&str, Vec<u8>)>)> = vec![
+        ("GET", format!("/v1/plugins/{digest}"), None),
+        ("GET", format!("/v1/plugins/{digest}/content"), None),
+        ("DELETE", format!("/v1/plugins/{digest}"), None),
+        ("GET", "/v1/pipelines/upper".into(), None),
+        ("GET", "/v1/pipelines/upper/versions".into(), None),
+        ("GET", "/v1/pipelines/upper/versions/1".into(), None),
+        ("POST", "/v1/pipelines/upper/rollback".into(), body(r#"{"version": 1}"#)),
+        ("POST", "/v1/pipelines/upper/runs".into(), None),
+        ("POST", "/v1/pipelines/upper/runs".into(), body(r#"{"version": 1}"#)),
+        ("GET", "/v1/pipelines/upper/runs".into(), None),
+        ("GET", format!("/v1/runs/{run_id}"), None),
+        ("GET", format!("/v1/runs/{run_id}/logs"), None),
+        ("GET", format!("/v1/runs/{run_id}/logs?follow=true"), None),
+        ("DELETE", format!("/v1/tokens/{admin_id}"), None),
+    ];
+    for (method, path, body) in routes {
+        let r = s.call(method, &path, Some(&b), body);
+        assert_eq!(r.status, 404, "{method} {path} with another tenant's token: {}", r.text());
+        assert_eq!(r.json()["error"], "not_found");
+    }
+    let theirs = s.call("GET", "/v1/plugins", Some(&b), None).json();
+    assert!(!theirs.as_array().unwrap().iter().any(|p| p["name"] == "up"), "{theirs}");
+    assert!(theirs.as_array().unwrap().iter().any(|p| p["name"] == "generator"), "built-ins in every tenant");
+    let pipelines = s.call("GET", "/v1/pipelines", Some(&b), None).json();
+    assert_eq!(pipelines, json!([]));
+    // The same name in tenant B is its own pipeline.
+    assert_eq!(s.push(&b, "up", "1.0.0", read(guests::RETRY_ONCE)).status, 201);
+    assert_eq!(s.apply(&b, "upper", UP_PIPELINE).json()["version"], 1);
+    assert_eq!(s.get("/v1/pipelines/upper").json()["latest_version"], 1);
+}
+
+fn roles_and_token_lifecycle(s: &mut Server) {
+    let (viewer, viewer_id) = s.create_token(&s.admin, "viewer", None);
+    let (editor, _) = s.create_token(&s.admin, "editor", None);
+    assert_eq!(s.call("GET", "/v1/plugins", Some(&viewer), None).status, 200);
+    assert_eq!(s.call("GET", "/v1/pipelines/demo", Some(&viewer), None).status, 200);
+    let upper = read(guests::GOOD_UPPER);
+    assert_eq!(s.push(&viewer, "up", "1.0.0", upper.clone()).status, 403);
+    assert_eq!(s.apply(&viewer, "upper", UP_PIPELINE).status, 403);
+    assert_eq!(s.call("POST", "/v1/pipelines/demo/runs", Some(&viewer), None).status, 403);
+    assert_eq!(s.call("POST", "/v1/pipelines/demo/rollback", Some(&viewer), Some(("application/json", br#"{"version":1}"#.to_vec()))).status, 403);
+    assert_eq!(s.call("GET", "/v1/tokens", Some(&viewer), None).status, 403);
+    assert_eq!(s.call("GET", "/v1/audit", Some(&viewer), None).status, 403);
+    assert_eq!(s.push(&editor, "up", "1.0.0", upper).status, 201);
+    assert_eq!(s.call("GET", "/v1/tokens", Some(&editor), None).status, 403);
+    // Revoked and expired tokens, and none at all: 401.
+    assert_eq!(s.call("DELETE", &format!("/v1/tokens/{viewer_id}"), Some(&s.admin), None).status, 200);
+    let r = s.call("GET", "/v1/plugins", Some(&viewer), None);
+    assert_eq!((r.status, r.json()["error"].clone()), (401, json!("unauthorized")));
+    let (short, _) = s.create_token(&s.admin, "viewer", Some(1));
+    assert_eq!(s.call("GET", "/v1/plugins", Some(&short), None).status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(s.call("GET", "/v1/plugins", Some(&short), None).status, 401);
+    assert_eq!(s.call("GET", "/v1/plugins", None, None).status, 401);
+    let forged = format!("{}x", &s.admin[..s.admin.len() - 1]);
+    assert_eq!(s.call("GET", "/v1/plugins", Some(&forged), None).status, 401);
+    assert_eq!(s.call("GET", "/v1/plugins", Some("af_nothing"), None).status, 401);
+    // The audit log has the changes and the failures, with the remote address.
+    let audit = s.get("/v1/audit?limit=1000").json();
+    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for a in ["token.create", "token.revoke", "plugin.upload", "auth.failed"] {
+        assert!(actions.contains(&a), "{a} not in {actions:?}");
+    }
+    let failed = audit.as_array().unwrap().iter().find(|e| e["action"] == "auth.failed").unwrap();
+    assert!(failed["remote"].as_str().unwrap().starts_with("127.0.0.1:"), "{failed}");
+}
+
+fn restart_keeps_plugins_versions_runs_and_logs(s: &mut Server) {
+    let digest = s.push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER)).json()["digest"].as_str().unwrap().to_string();
+    assert_eq!(s.apply(&s.admin, "upper", UP_PIPELINE).status, 201);
+    let run = s.run_and_wait(&s.admin, "upper", None);
+    let id = run["id"].as_str().unwrap().to_string();
+    let logs_before = s.get(&format!("/v1/runs/{id}/logs")).json();
+    let plugins_before = s.get("/v1/plugins").json();
+    let version_before = s.get("/v1/pipelines/upper/versions/1").json();
+    s.restart();
+    assert_eq!(s.get("/v1/plugins").json(), plugins_before);
+    assert_eq!(s.get(&format!("/v1/plugins/{digest}/content")).bytes, read(guests::GOOD_UPPER));
+    assert_eq!(s.get("/v1/pipelines/upper/versions/1").json(), version_before);
+    assert_eq!(s.get(&format!("/v1/runs/{id}")).json(), run);
+    assert_eq!(s.get(&format!("/v1/runs/{id}/logs")).json(), logs_before);
+    assert!(logs_before.as_array().unwrap().len() > 5);
+    let again = s.run_and_wait(&s.admin, "upper", None);
+    assert_eq!(again["status"], "succeeded");
+    assert_eq!(step_digest(&again, "up"), digest);
+}
+
+fn demo_runs_and_logs_follow_as_events(s: &mut Server) {
+    assert_eq!(s.call("GET", "/healthz", None, None).status, 200);
+    let missing = s.get("/v1/nothing");
+    assert_eq!((missing.status, missing.json()["error"].clone()), (404, json!("not_found")));
+    let r = s.call("POST", "/v1/pipelines/demo/runs", Some(&s.admin), None);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let events = s.get(&format!("/v1/runs/{id}/logs?follow=true")).text();
+    assert!(events.contains("event: end\ndata: succeeded"), "{events}");
+    assert!(events.contains("paid order: "), "{events}");
+    let run = s.get(&format!("/v1/runs/{id}")).json();
+    assert_eq!(run["status"], "succeeded");
+    let steps = run["report"]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["records_out"], 20);
+    assert!(steps.iter().all(|s| s["digest"].as_str().is_some_and(|d| d.len() == 64)));
+    assert!(steps.iter().all(|s| s["fuel_used"].is_number()), "{run}");
+}
+
+autoflow_tests::on_both_databases!(
+    registry_upload_dedupe_conflict_download_delete,
+    bad_uploads_are_refused_and_nothing_is_stored,
+    pipelines_versions_rollback_and_pinned_runs,
+    tenants_are_isolated_on_every_route,
+    roles_and_token_lifecycle,
+    restart_keeps_plugins_versions_runs_and_logs,
+    demo_runs_and_logs_follow_as_events,
+);
+
+/// Every route of the OpenAPI document is served (none answers "no such route").
+#[test]
+fn openapi_lists_only_served_routes() {
+    let Some(s) = Server::start(autoflow_tests::server::Backend::Sqlite) else { return };
+    let doc = s.call("GET", "/openapi.json", None, None).json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 15);
+    for (path, ops) in paths {
+        let concrete = path.replace("{digest}", &"0".repeat(64)).replace("{name}", "x").replace("{version}", "1").replace("{id}", "x");
+        for method in ops.as_object().unwrap().keys() {
+            let r = s.call(&method.to_uppercase(), &concrete, Some(&s.admin), None);
+            assert_ne!(r.json()["message"], "no such route", "{method} {path}");
+            assert_ne!(r.status, 405, "{method} {path}");
+        }
+    }
+}
