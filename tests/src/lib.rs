@@ -29,8 +29,12 @@ pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// The `autoflow` binary that `cargo test --workspace` built beside these tests.
+/// The `autoflow` binary that `cargo test --workspace` built beside these tests, or the one
+/// `AUTOFLOW_BIN` names (useful when several worktrees share one target folder).
 pub fn autoflow_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("AUTOFLOW_BIN") {
+        return PathBuf::from(bin);
+    }
     let bin = target_dir().join("debug").join("autoflow");
     assert!(
         bin.exists(),

@@ -192,7 +192,8 @@ fn tenants_are_isolated_on_every_route(s: &mut Server) {
     let admin_id = tokens[0]["id"].as_str().unwrap().to_string();
     let b = s.create_tenant("tenant-b");
     let body = |t: &str| Some(("application/json", t.as_bytes().to_vec()));
-    let routes: Vec<(&str, String, Option<(&str, Vec<u8>)>)> = vec![
+    type Route<'a> = (&'a str, String, Option<(&'a str, Vec<u8>)>);
+    let routes: Vec<Route> = vec![
         ("GET", format!("/v1/plugins/{digest}"), None),
         ("GET", format!("/v1/plugins/{digest}/content"), None),
         ("DELETE", format!("/v1/plugins/{digest}"), None),

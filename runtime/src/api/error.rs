@@ -95,21 +95,34 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// Reads a whole body of at most `cap` bytes (413 beyond).
+/// Bytes of an oversized body read and thrown away before answering 413, so that the client
+/// has finished sending and reads the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 64 << 20;
+
+/// Reads a whole body of at most `cap` bytes (413 beyond, after draining what follows up to
+/// [`DRAIN_LIMIT`] for at most 10 seconds).
 pub async fn read_body(body: axum::body::Body, cap: usize) -> ApiResult<bytes::Bytes> {
-    axum::body::to_bytes(body, cap).await.map_err(|e| {
-        let mut too_large = false;
-        let mut cause: Option<&dyn std::error::Error> = Some(&e);
-        while let Some(c) = cause {
-            too_large |= c.to_string().contains("length limit");
-            cause = c.source();
+    use futures::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        if buf.len() + chunk.len() > cap {
+            let mut seen = buf.len() + chunk.len();
+            let drain = async {
+                while let Some(Ok(c)) = stream.next().await {
+                    seen += c.len();
+                    if seen > DRAIN_LIMIT {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
+            return Err(ApiError::TooLarge(format!("the body is larger than the limit of {cap} bytes")));
         }
-        if too_large {
-            ApiError::TooLarge(format!("the body is larger than the limit of {cap} bytes"))
-        } else {
-            ApiError::BadRequest(format!("cannot read the body: {e}"))
-        }
-    })
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
 }
 
 /// Parses a JSON body of at most `cap` bytes into `T`.

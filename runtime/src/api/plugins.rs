@@ -60,9 +60,10 @@ pub async fn check_plugin(state: &AppState, digest: &str, bytes: bytes::Bytes) -
 }
 
 async fn upload(State(state): State<AppState>, auth: Auth, Query(q): Query<UploadQuery>, body: Body) -> ApiResult<Response> {
+    // The body first: every answer then reaches a client that is still sending.
+    let bytes = read_body(body, state.settings.max_plugin_bytes).await?;
     auth.require(Role::Editor)?;
     let (name, version) = check_name_version(&q)?;
-    let bytes = read_body(body, state.settings.max_plugin_bytes).await?;
     if bytes.is_empty() {
         return Err(ApiError::BadRequest("the body is empty (send the component's bytes)".into()));
     }

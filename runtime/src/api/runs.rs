@@ -126,7 +126,7 @@ async fn logs(State(state): State<AppState>, auth: Auth, Path(id): Path<String>,
             };
             if !lines.is_empty() {
                 after = lines.last().map_or(after, |l| l.id);
-                let events = lines.iter().map(|l| line_event(l)).collect();
+                let events = lines.iter().map(line_event).collect();
                 return Some((events, (state, tenant, id, after, false)));
             }
             let status = match state.store.run(&tenant, &id).await {

@@ -60,6 +60,6 @@ impl Client {
 
     /// Sends `req` and reads a JSON answer.
     pub async fn json(&self, req: RequestBuilder) -> anyhow::Result<serde_json::Value> {
-        Ok(self.send(req).await?.json().await.context("the answer is not JSON")?)
+        self.send(req).await?.json().await.context("the answer is not JSON")
     }
 }
