@@ -3,7 +3,8 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::cond::{Condition, Path, Test};
+use crate::cond::{Condition, Test};
+use crate::fields::{Fields, Path};
 
 /// JSON Schema (draft 2020-12) of the config, which is one [`RawCondition`].
 pub const CONFIG_SCHEMA: &str = r##"{
@@ -124,8 +125,9 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
 }
 
-/// Compiles `raw` (found at `at`, such as `all[1].not`, for messages) into a [`Condition`].
-pub fn compile(raw: RawCondition, at: &str) -> Result<Condition, String> {
+/// Compiles `raw` (found at `at`, such as `all[1].not`, for messages) into a [`Condition`],
+/// adding the paths it reads to `fields`.
+pub fn compile(raw: RawCondition, at: &str, fields: &mut Fields) -> Result<Condition, String> {
     let here = |msg: &str| {
         if at.is_empty() {
             msg.to_string()
@@ -169,18 +171,18 @@ pub fn compile(raw: RawCondition, at: &str) -> Result<Condition, String> {
         let cs = all
             .into_iter()
             .enumerate()
-            .map(|(i, c)| compile(c, &sub("all", Some(i))));
+            .map(|(i, c)| compile(c, &sub("all", Some(i)), fields));
         return cs.collect::<Result<_, _>>().map(Condition::All);
     }
     if let Some(any) = raw.any {
         let cs = any
             .into_iter()
             .enumerate()
-            .map(|(i, c)| compile(c, &sub("any", Some(i))));
+            .map(|(i, c)| compile(c, &sub("any", Some(i)), fields));
         return cs.collect::<Result<_, _>>().map(Condition::Any);
     }
     if let Some(not) = raw.not {
-        return compile(*not, &sub("not", None)).map(|c| Condition::Not(Box::new(c)));
+        return compile(*not, &sub("not", None), fields).map(|c| Condition::Not(Box::new(c)));
     }
     let Some(field) = raw.field else {
         return Err(here("a comparison needs `field`"));
@@ -197,7 +199,10 @@ pub fn compile(raw: RawCondition, at: &str) -> Result<Condition, String> {
         (None, None, _) => return Err(here(&format!("field {field:?} needs `op` or `equals`"))),
         (Some(op), None, value) => test(op, value).map_err(|e| here(&e))?,
     };
-    Ok(Condition::Cmp { path, test })
+    Ok(Condition::Cmp {
+        slot: fields.slot(path),
+        test,
+    })
 }
 
 /// The test of `op` with its operand, checked.

@@ -135,7 +135,7 @@ impl Plan {
         if let Some(select) = &self.select {
             let mut kept = Map::with_capacity(select.len());
             for p in select {
-                if let Some(v) = p.take(&mut root) {
+                if let Some(v) = p.take_unordered(&mut root) {
                     p.set(&mut kept, v)?;
                 }
             }
