@@ -25,11 +25,23 @@ pub const CONFIG_SCHEMA: &str = r##"{
     },
     "delimiter": {
       "description": "CSV only: the field delimiter, one ASCII character (default \",\").",
-      "type": "string", "minLength": 1, "maxLength": 1, "default": ","
+      "type": "string", "pattern": "^[\\x00-\\x7F]$", "not": { "enum": ["\"", "\r", "\n"] }, "default": ","
     }
   },
   "required": ["path"],
-  "additionalProperties": false
+  "additionalProperties": false,
+  "allOf": [
+    {
+      "description": "The csv-only keys are refused when the file is jsonl (by format, or by extension when format is absent).",
+      "if": {
+        "anyOf": [
+          { "required": ["format"], "properties": { "format": { "const": "jsonl" } } },
+          { "not": { "required": ["format"] }, "properties": { "path": { "not": { "pattern": "[^/]\\.[cC][sS][vV]$" } } } }
+        ]
+      },
+      "then": { "properties": { "columns": false, "delimiter": false } }
+    }
+  ]
 }"##;
 
 /// The file format.

@@ -17,7 +17,7 @@ pub const CONFIG_SCHEMA: &str = r##"{
     },
     "delimiter": {
       "description": "CSV only: the field delimiter, one ASCII character (default \",\").",
-      "type": "string", "minLength": 1, "maxLength": 1, "default": ","
+      "type": "string", "pattern": "^[\\x00-\\x7F]$", "not": { "enum": ["\"", "\r", "\n"] }, "default": ","
     },
     "infer_types": {
       "description": "CSV only: cells written as JSON numbers or true/false become numbers and booleans; all else stays a string (default true).",
@@ -25,7 +25,19 @@ pub const CONFIG_SCHEMA: &str = r##"{
     }
   },
   "required": ["path"],
-  "additionalProperties": false
+  "additionalProperties": false,
+  "allOf": [
+    {
+      "description": "The csv-only keys are refused when the file is jsonl (by format, or by extension when format is absent).",
+      "if": {
+        "anyOf": [
+          { "required": ["format"], "properties": { "format": { "const": "jsonl" } } },
+          { "not": { "required": ["format"] }, "properties": { "path": { "not": { "pattern": "[^/]\\.[cC][sS][vV]$" } } } }
+        ]
+      },
+      "then": { "properties": { "delimiter": false, "infer_types": false } }
+    }
+  ]
 }"##;
 
 /// The file format.

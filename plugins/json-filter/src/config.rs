@@ -10,65 +10,43 @@ use crate::fields::{Fields, Path};
 pub const CONFIG_SCHEMA: &str = r##"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "title": "json-filter config",
-  "description": "A condition; records whose JSON value matches it are kept.",
+  "description": "A condition; records whose JSON value matches it are kept. One of: {field, op, value}, {field, equals}, {all: [...]}, {any: [...]}, {not: ...}.",
   "$ref": "#/$defs/condition",
   "$defs": {
-    "path": {
-      "description": "Dotted path into nested objects (\"customer.country\"); a numeric segment indexes an array.",
-      "type": "string", "minLength": 1
-    },
     "condition": {
-      "oneOf": [
-        { "$ref": "#/$defs/comparison" },
-        { "$ref": "#/$defs/equals" },
-        { "$ref": "#/$defs/all" },
-        { "$ref": "#/$defs/any" },
-        { "$ref": "#/$defs/not" }
-      ]
-    },
-    "comparison": {
       "type": "object",
       "properties": {
-        "field": { "$ref": "#/$defs/path" },
+        "field": {
+          "description": "Dotted path into nested objects (\"customer.country\"); a numeric segment indexes an array.",
+          "type": "string", "pattern": "^[^.]+(\\.[^.]+)*$"
+        },
         "op": { "enum": ["eq", "ne", "gt", "gte", "lt", "lte", "contains", "exists", "in"] },
-        "value": { "description": "Operand; required except for exists (where it is an optional boolean)." }
+        "value": { "description": "Operand of op; required except for exists (where it is an optional boolean)." },
+        "equals": { "description": "Shorthand for op eq with this value." },
+        "all": { "type": "array", "items": { "$ref": "#/$defs/condition" } },
+        "any": { "type": "array", "items": { "$ref": "#/$defs/condition" } },
+        "not": { "$ref": "#/$defs/condition" }
       },
-      "required": ["field", "op"],
       "additionalProperties": false,
+      "minProperties": 1,
+      "dependentRequired": { "op": ["field"], "equals": ["field"], "value": ["field", "op"] },
+      "dependentSchemas": {
+        "field": { "anyOf": [{ "required": ["op"] }, { "required": ["equals"] }] },
+        "equals": { "not": { "required": ["op"] } },
+        "all": { "maxProperties": 1 },
+        "any": { "maxProperties": 1 },
+        "not": { "maxProperties": 1 }
+      },
       "allOf": [
-        { "if": { "properties": { "op": { "const": "exists" } } },
-          "then": { "properties": { "value": { "type": "boolean" } } },
-          "else": { "required": ["value"] } },
-        { "if": { "properties": { "op": { "const": "in" } } },
+        { "if": { "required": ["op"], "properties": { "op": { "const": "exists" } } },
+          "then": { "properties": { "value": { "type": "boolean" } } } },
+        { "if": { "required": ["op"], "properties": { "op": { "not": { "const": "exists" } } } },
+          "then": { "required": ["value"] } },
+        { "if": { "required": ["op"], "properties": { "op": { "const": "in" } } },
           "then": { "properties": { "value": { "type": "array" } } } },
-        { "if": { "properties": { "op": { "enum": ["gt", "gte", "lt", "lte"] } } },
+        { "if": { "required": ["op"], "properties": { "op": { "enum": ["gt", "gte", "lt", "lte"] } } },
           "then": { "properties": { "value": { "type": ["number", "string"] } } } }
       ]
-    },
-    "equals": {
-      "description": "Shorthand for op eq.",
-      "type": "object",
-      "properties": { "field": { "$ref": "#/$defs/path" }, "equals": {} },
-      "required": ["field", "equals"],
-      "additionalProperties": false
-    },
-    "all": {
-      "type": "object",
-      "properties": { "all": { "type": "array", "items": { "$ref": "#/$defs/condition" } } },
-      "required": ["all"],
-      "additionalProperties": false
-    },
-    "any": {
-      "type": "object",
-      "properties": { "any": { "type": "array", "items": { "$ref": "#/$defs/condition" } } },
-      "required": ["any"],
-      "additionalProperties": false
-    },
-    "not": {
-      "type": "object",
-      "properties": { "not": { "$ref": "#/$defs/condition" } },
-      "required": ["not"],
-      "additionalProperties": false
     }
   }
 }"##;

@@ -213,11 +213,14 @@ fn metadata_and_schema() {
         ("json-filter", "0.1.0")
     );
     let schema: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
-    let defs = schema["$defs"].as_object().unwrap();
-    for def in ["comparison", "equals", "all", "any", "not"] {
-        assert_eq!(defs[def]["additionalProperties"], false, "{def}");
-    }
-    let ops: Vec<&str> = defs["comparison"]["properties"]["op"]["enum"]
+    let cond = &schema["$defs"]["condition"];
+    assert_eq!(cond["additionalProperties"], false);
+    let props: Vec<&String> = cond["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        props,
+        ["field", "op", "value", "equals", "all", "any", "not"]
+    );
+    let ops: Vec<&str> = cond["properties"]["op"]["enum"]
         .as_array()
         .unwrap()
         .iter()
