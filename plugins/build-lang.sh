@@ -111,7 +111,10 @@ build_c() {
     echo "c: $name"
     local world; world="$(world_of "$src")"
     local bind="$work/$world"
-    [ -d "$bind" ] || wit-bindgen c "$WIT" -w "$world" --out-dir "$bind" >/dev/null
+    if [ ! -d "$bind" ]; then
+      wit-bindgen c "$WIT" -w "$world" --out-dir "$bind" >"$work/wit-bindgen.log" 2>&1 \
+        || { cat "$work/wit-bindgen.log" >&2; die "wit-bindgen c failed for $world"; }
+    fi
     clang --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Werror -I "$bind" \
       -o "$work/$name.core.wasm" "$src" "$bind"/*.c "$bind"/*_component_type.o
     wasm-tools component new "$work/$name.core.wasm" \
