@@ -15,6 +15,7 @@ use crate::registry::cache::digest_of;
 pub struct CheckArgs {
     /// The component (.wasm).
     pub file: PathBuf,
+    /// Where the compiled cache is.
     #[command(flatten)]
     pub data: DataDirArgs,
     /// Print the findings as JSON.
