@@ -7,7 +7,7 @@ use autoflow_plugin_sdk::*;
 
 /// Its configuration.
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(crate = "autoflow_plugin_sdk::serde", deny_unknown_fields)]
 pub struct Config {
     /// The file to append to, as the plugin sees it (such as `/out/records.jsonl`).
     path: String,

@@ -4,7 +4,7 @@ use autoflow_plugin_sdk::*;
 
 /// Its configuration.
 #[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(crate = "autoflow_plugin_sdk::serde", deny_unknown_fields)]
 pub struct Config {
     /// How many records in all (default 3).
     #[serde(default = "three")]
