@@ -1,8 +1,9 @@
-//! The command line: `autoflow run FILE` and the other subcommands.
+//! The command line: `autoflow run FILE`, `autoflow plugin check|new` and the other subcommands.
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+pub mod plugin;
 mod progress;
 mod run;
 
@@ -21,6 +22,9 @@ pub struct Cli {
 pub enum Command {
     /// Run a pipeline file once, locally, without a server.
     Run(run::RunArgs),
+    /// Tools for plugin authors: check a component, start a new plugin.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 /// Options shared by commands that keep files: where the data directory is.
@@ -35,5 +39,6 @@ pub struct DataDirArgs {
 pub async fn main(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run::run(args).await,
+        Command::Plugin(command) => plugin::run(command).await,
     }
 }

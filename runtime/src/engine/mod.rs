@@ -22,7 +22,7 @@ pub use error::StepError;
 pub use host::{HostState, LogLevel, LogLine, LogSink, StepHost};
 pub use instance::{Mount, Sandbox, StepInstance, record_bytes as instance_record_bytes};
 pub use limits::{LimitHit, StepLimits};
-pub use plugin::{Plugin, PluginKind};
+pub use plugin::{CONTRACT_VERSION, Plugin, PluginKind};
 
 use crate::registry::cache::{CompiledCache, Origin};
 
