@@ -35,6 +35,9 @@ pub fn build(root: &Path, target_dir: &Path, scrub: impl Fn(&mut Command)) -> St
             };
             if !error.is_empty() {
                 println!("cargo:warning=building the {lang} {set} failed: {}", error.lines().last().unwrap_or_default());
+                // A path that never exists: the next build tries again (the toolchain may be
+                // installed by then) instead of keeping this failure.
+                println!("cargo:rerun-if-changed={}", out.join(".retry-after-failure").display());
             }
             let dir = out.join(lang).display().to_string();
             let _ = writeln!(code, "    ({set:?}, {lang:?}, {dir:?}, {:?}),", error.trim());
