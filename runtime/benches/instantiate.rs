@@ -7,7 +7,9 @@
 //! is what Autoflow's sandbox setup adds per instance.
 //!
 //! One iteration = build the sandbox, instantiate, make the call(s), drop the instance (which
-//! returns its slot to the pool). Run: `cargo bench -p autoflow --bench instantiate`.
+//! returns its slot to the pool). Every cell is measured in blocks of `BLOCK` iterations, and
+//! the blocks of all cells are interleaved round-robin, so that a slow spell of the machine hits
+//! every cell alike. Run: `cargo bench -p autoflow --bench instantiate`.
 //! Env: `AUTOFLOW_BENCH_ITERS` (measured iterations per cell, default 20000).
 use std::future::Future;
 use std::sync::Arc;
@@ -20,8 +22,8 @@ use autoflow::engine::bindings::transform::TransformPluginPre;
 use autoflow::engine::bindings::{Level, Record};
 use autoflow::engine::{Capture, Engine, EngineConfig, Plugin, Sandbox, StepHost, StepLimits};
 use autoflow::registry::{builtin, cache::digest_of};
-use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 mod common;
@@ -30,8 +32,13 @@ use common::{cpus, loadavg, minor_faults, quantile, sorted};
 /// The issue's goal: median of a fresh pooled instance plus one call.
 const GOAL_US: f64 = 10.0;
 const FILTER_CONFIG: &str = r#"{"field":"status","equals":"paid"}"#;
+/// Untimed iterations of every cell before measuring.
 const WARMUP: usize = 2_000;
-/// Measured iterations are taken in this many repetitions, interleaved across cells.
+/// Iterations per block; blocks of all cells are interleaved.
+const BLOCK: usize = 50;
+/// Untimed calls on a warm instance after instantiating it.
+const WARM_CALLS: usize = 10;
+/// Batches of the no-wasm breakdown.
 const REPS: usize = 5;
 
 /// Store data of the raw variant: WASI and nothing else.
@@ -42,7 +49,10 @@ struct Raw {
 
 impl WasiView for Raw {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -105,16 +115,26 @@ impl RawSetup {
         wit_types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
         let component = Component::new(engine, bytes)?;
         let pre = TransformPluginPre::new(linker.instantiate_pre(&component)?)?;
-        Ok(Self { engine: engine.clone(), pre })
+        Ok(Self {
+            engine: engine.clone(),
+            pre,
+        })
     }
 }
 
 impl Setup {
     fn new(pooling: bool, bytes: &[u8]) -> Result<Self> {
-        let engine = Engine::new(EngineConfig { pooling, ..EngineConfig::default() })?;
+        let engine = Engine::new(EngineConfig {
+            pooling,
+            ..EngineConfig::default()
+        })?;
         let plugin = engine.load(&digest_of(bytes), bytes)?;
         let raw = RawSetup::new(engine.wasmtime(), bytes)?;
-        Ok(Self { engine, plugin, raw })
+        Ok(Self {
+            engine,
+            plugin,
+            raw,
+        })
     }
 
     /// One Autoflow iteration.
@@ -141,13 +161,15 @@ impl Setup {
         drop(inst);
         Ok(())
     }
-
 }
 
 impl RawSetup {
     /// One raw-wasmtime iteration.
     async fn fresh(&self, call: Call, record: &[Record]) -> Result<()> {
-        let state = Raw { wasi: WasiCtx::builder().build(), table: ResourceTable::new() };
+        let state = Raw {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        };
         let mut store = Store::new(&self.engine, state);
         // The shared engine has epoch interruption on; keep the raw store clear of it.
         store.set_epoch_deadline(1 << 40);
@@ -159,9 +181,13 @@ impl RawSetup {
                 t.call_describe(&mut store).await?;
             }
             Call::OpenProcess => {
-                t.call_open(&mut store, FILTER_CONFIG).await?.map_err(|e| anyhow!("open: {e:?}"))?;
-                let out =
-                    t.call_process(&mut store, record).await?.map_err(|e| anyhow!("process: {e:?}"))?;
+                t.call_open(&mut store, FILTER_CONFIG)
+                    .await?
+                    .map_err(|e| anyhow!("open: {e:?}"))?;
+                let out = t
+                    .call_process(&mut store, record)
+                    .await?
+                    .map_err(|e| anyhow!("process: {e:?}"))?;
                 if out.records.len() + out.rejected.len() != 1 {
                     bail!("unexpected process result");
                 }
@@ -207,6 +233,11 @@ impl Samples {
         (quantile(&s, 0.5), quantile(&s, 0.99))
     }
 
+    fn cell(&self) -> String {
+        let (m, p) = self.stats();
+        format!("{m:.1} / {p:.1}")
+    }
+
     fn faults_per_iter(&self) -> f64 {
         self.faults as f64 / self.us.len().max(1) as f64
     }
@@ -224,8 +255,14 @@ where
 }
 
 impl Setup {
-    /// Calls on one already-instantiated Autoflow instance: `WARMUP` untimed, then `n` timed.
-    async fn autoflow_warm(&self, call: Call, record: &[Record], n: usize, out: &mut Samples) -> Result<()> {
+    /// `n` timed calls on one Autoflow instance made for them (after `WARM_CALLS` untimed).
+    async fn autoflow_warm(
+        &self,
+        call: Call,
+        record: &[Record],
+        n: usize,
+        out: &mut Samples,
+    ) -> Result<()> {
         let sandbox = Sandbox {
             limits: StepLimits::default(),
             mounts: vec![],
@@ -233,8 +270,8 @@ impl Setup {
         };
         let mut inst = self.engine.instantiate(&self.plugin, sandbox).await?;
         let mut faults = None;
-        for i in 0..WARMUP + n {
-            if i == WARMUP {
+        for i in 0..WARM_CALLS + n {
+            if i == WARM_CALLS {
                 faults = minor_faults();
             }
             let t = Instant::now();
@@ -248,27 +285,29 @@ impl Setup {
                     inst.process(record).await?;
                 }
             }
-            if i >= WARMUP {
+            if i >= WARM_CALLS {
                 out.us.push(t.elapsed().as_secs_f64() * 1e6);
             }
         }
         out.add_faults(faults);
         Ok(())
     }
-
 }
 
 impl RawSetup {
-    /// Calls on one already-instantiated raw-wasmtime instance.
+    /// The same on one raw-wasmtime instance.
     async fn warm(&self, call: Call, record: &[Record], n: usize, out: &mut Samples) -> Result<()> {
-        let state = Raw { wasi: WasiCtx::builder().build(), table: ResourceTable::new() };
+        let state = Raw {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        };
         let mut store = Store::new(&self.engine, state);
         store.set_epoch_deadline(1 << 40);
         let plugin = self.pre.instantiate_async(&mut store).await?;
         let t = plugin.autoflow_plugin_transform();
         let mut faults = None;
-        for i in 0..WARMUP + n {
-            if i == WARMUP {
+        for i in 0..WARM_CALLS + n {
+            if i == WARM_CALLS {
                 faults = minor_faults();
             }
             let started = Instant::now();
@@ -278,11 +317,15 @@ impl RawSetup {
                     t.call_describe(&mut store).await?;
                 }
                 Call::OpenProcess => {
-                    t.call_open(&mut store, FILTER_CONFIG).await?.map_err(|e| anyhow!("open: {e:?}"))?;
-                    t.call_process(&mut store, record).await?.map_err(|e| anyhow!("process: {e:?}"))?;
+                    t.call_open(&mut store, FILTER_CONFIG)
+                        .await?
+                        .map_err(|e| anyhow!("open: {e:?}"))?;
+                    t.call_process(&mut store, record)
+                        .await?
+                        .map_err(|e| anyhow!("process: {e:?}"))?;
                 }
             }
-            if i >= WARMUP {
+            if i >= WARM_CALLS {
                 out.us.push(started.elapsed().as_secs_f64() * 1e6);
             }
         }
@@ -307,13 +350,34 @@ fn micro(n: usize, mut f: impl FnMut()) -> f64 {
     common::median(&per_rep)
 }
 
-/// One measured cell.
+/// One cell of the main tables: Autoflow against raw wasmtime on the same engine.
 struct Cell {
-    pooling: bool,
+    setup: usize,
     warm: bool,
     call: Call,
     autoflow: Samples,
     raw: Samples,
+}
+
+/// One cell of the experiments: raw wasmtime on a differently configured pool.
+struct ExpCell {
+    variant: usize,
+    call: Call,
+    samples: Samples,
+}
+
+/// An engine of the experiments, with its epoch ticker (like Autoflow's, so the process has
+/// the same threads).
+struct Variant {
+    label: &'static str,
+    raw: RawSetup,
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for Variant {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 fn main() -> Result<()> {
@@ -321,91 +385,162 @@ fn main() -> Result<()> {
         Ok(v) => v.parse().context("AUTOFLOW_BENCH_ITERS")?,
         Err(_) => 20_000,
     };
-    let per_rep = iters.div_ceil(REPS);
+    let blocks = iters.div_ceil(BLOCK);
     let filter = builtin::all()
         .find(|b| b.name == "json-filter")
         .ok_or_else(|| anyhow!("no built-in json-filter"))?;
     let mut value = String::new();
     generator::write_order(&mut value, 1, 0);
-    let record = [Record { key: None, value: value.into_bytes(), headers: vec![], timestamp: None }];
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let record = [Record {
+        key: None,
+        value: value.into_bytes(),
+        headers: vec![],
+        timestamp: None,
+    }];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let fresh_calls = [Call::None, Call::Describe, Call::OpenProcess];
     let warm_calls = [Call::Describe, Call::OpenProcess];
+    let exp_calls = [Call::None, Call::Describe, Call::OpenProcess];
 
-    println!("# instantiate: fresh instance of built-in json-filter ({} bytes) + one call", filter.bytes.len());
     println!(
-        "# {} measured iterations per cell ({REPS} interleaved repetitions, {WARMUP} warm-up), tokio current_thread, {} CPUs, load average {} at start",
-        per_rep * REPS,
+        "# instantiate: fresh instance of built-in json-filter ({} bytes) + one call",
+        filter.bytes.len()
+    );
+    println!(
+        "# {} measured iterations per cell in blocks of {BLOCK} interleaved across cells, {WARMUP} warm-up; tokio current_thread; {} CPUs; load average {} at start",
+        blocks * BLOCK,
         cpus(),
         loadavg()
     );
 
+    let setups = [
+        Setup::new(true, filter.bytes)?,
+        Setup::new(false, filter.bytes)?,
+    ];
     let mut cells: Vec<Cell> = Vec::new();
-    let mut breakdown = Vec::new();
-    for pooling in [true, false] {
-        let setup = Setup::new(pooling, filter.bytes)?;
-        let mut mine: Vec<Cell> = fresh_calls
-            .iter()
-            .map(|&call| (false, call))
-            .chain(warm_calls.iter().map(|&call| (true, call)))
-            .map(|(warm, call)| Cell { pooling, warm, call, autoflow: Samples::default(), raw: Samples::default() })
-            .collect();
-        rt.block_on(async {
-            for c in mine.iter().filter(|c| !c.warm) {
-                warm(|| setup.autoflow(c.call, &record)).await?;
-                warm(|| setup.raw.fresh(c.call, &record)).await?;
-            }
-            for _ in 0..REPS {
-                for c in &mut mine {
-                    let call = c.call;
-                    if c.warm {
-                        setup.autoflow_warm(call, &record, per_rep, &mut c.autoflow).await?;
-                        setup.raw.warm(call, &record, per_rep, &mut c.raw).await?;
-                    } else {
-                        c.autoflow.run(per_rep, || setup.autoflow(call, &record)).await?;
-                        c.raw.run(per_rep, || setup.raw.fresh(call, &record)).await?;
-                    }
-                }
-            }
-            Ok::<_, anyhow::Error>(())
-        })?;
-        cells.extend(mine);
-        if pooling {
-            breakdown = rt.block_on(async { breakdown_of(&setup) });
+    for setup in 0..setups.len() {
+        for &call in &fresh_calls {
+            cells.push(Cell {
+                setup,
+                warm: false,
+                call,
+                autoflow: Samples::default(),
+                raw: Samples::default(),
+            });
+        }
+        for &call in &warm_calls {
+            cells.push(Cell {
+                setup,
+                warm: true,
+                call,
+                autoflow: Samples::default(),
+                raw: Samples::default(),
+            });
         }
     }
+    let variants = variants(filter.bytes)?;
+    let mut exp: Vec<ExpCell> = (0..variants.len())
+        .flat_map(|variant| {
+            exp_calls.iter().map(move |&call| ExpCell {
+                variant,
+                call,
+                samples: Samples::default(),
+            })
+        })
+        .collect();
 
-    let find = |pooling: bool, warm: bool, call: Call| {
-        cells.iter().find(|c| c.pooling == pooling && c.warm == warm && c.call == call)
+    rt.block_on(async {
+        for c in cells.iter().filter(|c| !c.warm) {
+            let s = &setups[c.setup];
+            warm(|| s.autoflow(c.call, &record)).await?;
+            warm(|| s.raw.fresh(c.call, &record)).await?;
+        }
+        for c in &exp {
+            let v = &variants[c.variant];
+            warm(|| v.raw.fresh(c.call, &record)).await?;
+        }
+        for _ in 0..blocks {
+            for c in &mut cells {
+                let (s, call) = (&setups[c.setup], c.call);
+                if c.warm {
+                    s.autoflow_warm(call, &record, BLOCK, &mut c.autoflow)
+                        .await?;
+                    s.raw.warm(call, &record, BLOCK, &mut c.raw).await?;
+                } else {
+                    c.autoflow.run(BLOCK, || s.autoflow(call, &record)).await?;
+                    c.raw.run(BLOCK, || s.raw.fresh(call, &record)).await?;
+                }
+            }
+            for c in &mut exp {
+                let (v, call) = (&variants[c.variant], c.call);
+                c.samples.run(BLOCK, || v.raw.fresh(call, &record)).await?;
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let breakdown = rt.block_on(async { breakdown_of(&setups[0]) });
+    let labels: Vec<&str> = variants.iter().map(|v| v.label).collect();
+    drop(variants);
+
+    let find = |setup: usize, warm: bool, call: Call| {
+        cells
+            .iter()
+            .find(|c| c.setup == setup && c.warm == warm && c.call == call)
     };
     let header = |first: &str| {
         println!(
             "| {:<40} | {:>18} | {:>18} | {:>6} | {:>18} | {:>18} | {:>6} |",
-            first, "autoflow pooling", "raw pooling", "ratio", "autoflow on-demand", "raw on-demand", "ratio"
+            first,
+            "autoflow pooling",
+            "raw pooling",
+            "ratio",
+            "autoflow on-demand",
+            "raw on-demand",
+            "ratio"
         );
-        println!("|{:-<42}|{:->20}|{:->20}|{:->8}|{:->20}|{:->20}|{:->8}|", "", "", "", "", "", "", "");
+        println!(
+            "|{:-<42}|{:->20}|{:->20}|{:->8}|{:->20}|{:->20}|{:->8}|",
+            "", "", "", "", "", "", ""
+        );
     };
     let mut goal_median = f64::NAN;
     for (warm, title, calls) in [
-        (false, "fresh instance + call(s), then drop: median / p99 µs per iteration", &fresh_calls[..]),
-        (true, "call(s) on an already-instantiated instance: median / p99 µs per iteration", &warm_calls[..]),
+        (
+            false,
+            "fresh instance + call(s), then drop: median / p99 µs per iteration",
+            &fresh_calls[..],
+        ),
+        (
+            true,
+            "call(s) on an already-instantiated instance: median / p99 µs per iteration",
+            &warm_calls[..],
+        ),
     ] {
         println!();
         println!("{title}");
         header(if warm { "warm instance" } else { "iteration" });
         for &call in calls {
-            let mut line = format!("| {:<40} |", if warm { call.label().trim_start_matches("instantiate + ") } else { call.label() });
-            for pooling in [true, false] {
-                let Some(c) = find(pooling, warm, call) else { continue };
-                let (am, ap) = c.autoflow.stats();
-                let (rm, rp) = c.raw.stats();
-                if pooling && !warm && call == Call::Describe {
+            let label = if warm {
+                call.label().trim_start_matches("instantiate + ")
+            } else {
+                call.label()
+            };
+            let mut line = format!("| {label:<40} |");
+            for setup in 0..setups.len() {
+                let Some(c) = find(setup, warm, call) else {
+                    continue;
+                };
+                let (am, _) = c.autoflow.stats();
+                let (rm, _) = c.raw.stats();
+                if setup == 0 && !warm && call == Call::Describe {
                     goal_median = am;
                 }
                 line.push_str(&format!(
                     " {:>18} | {:>18} | {:>5.2}x |",
-                    format!("{am:.1} / {ap:.1}"),
-                    format!("{rm:.1} / {rp:.1}"),
+                    c.autoflow.cell(),
+                    c.raw.cell(),
                     am / rm
                 ));
             }
@@ -418,13 +553,18 @@ fn main() -> Result<()> {
     for (warm, calls) in [(false, &fresh_calls[..]), (true, &warm_calls[..])] {
         for &call in calls {
             let label = if warm {
-                format!("warm: {}", call.label().trim_start_matches("instantiate + "))
+                format!(
+                    "warm: {}",
+                    call.label().trim_start_matches("instantiate + ")
+                )
             } else {
                 call.label().to_string()
             };
             let mut line = format!("| {label:<40} |");
-            for pooling in [true, false] {
-                let Some(c) = find(pooling, warm, call) else { continue };
+            for setup in 0..setups.len() {
+                let Some(c) = find(setup, warm, call) else {
+                    continue;
+                };
                 line.push_str(&format!(
                     " {:>18.1} | {:>18.1} | {:>6} |",
                     c.autoflow.faults_per_iter(),
@@ -435,7 +575,29 @@ fn main() -> Result<()> {
             println!("{line}");
         }
     }
-    experiments(&rt, filter.bytes, &record, per_rep)?;
+
+    println!();
+    println!(
+        "experiments: raw wasmtime, fresh instance (+ call) then drop, on a pooling engine like Autoflow's with one change: median / p99 µs (minor faults per iteration)"
+    );
+    println!(
+        "| {:<56} | {:>24} | {:>24} | {:>24} |",
+        "pool config", "instantiate only", "+ describe()", "+ open() + process()"
+    );
+    println!("|{:-<58}|{:->26}|{:->26}|{:->26}|", "", "", "", "");
+    for label in VARIANTS {
+        let i = labels.iter().position(|l| *l == label);
+        let mut line = format!("| {label:<56} |");
+        for &call in &exp_calls {
+            let text = match exp.iter().find(|c| Some(c.variant) == i && c.call == call) {
+                Some(c) => format!("{} ({:.1})", c.samples.cell(), c.samples.faults_per_iter()),
+                None => "unavailable here".into(),
+            };
+            line.push_str(&format!(" {text:>24} |"));
+        }
+        println!("{line}");
+    }
+
     println!();
     println!("breakdown (pooling engine, no wasm; µs per operation, median of {REPS} batches):");
     for (what, us) in &breakdown {
@@ -444,14 +606,18 @@ fn main() -> Result<()> {
     println!();
     println!(
         "goal: fresh pooled instance + one call (describe) <= {GOAL_US} µs median; measured {goal_median:.1} µs -> {}",
-        if goal_median <= GOAL_US { "MET" } else { "NOT MET" }
+        if goal_median <= GOAL_US {
+            "MET"
+        } else {
+            "NOT MET"
+        }
     );
     println!("load average at end: {}", loadavg());
     Ok(())
 }
 
 /// Autoflow's pooling configuration for `EngineConfig::default()` (a copy of the private
-/// `engine::wasmtime_config`), with `tweak` applied to the pool.
+/// `engine::wasmtime_config` as of commit 6fc1aee), with `tweak` applied to the pool.
 fn pooled_engine(tweak: &dyn Fn(&mut PoolingAllocationConfig)) -> Result<wasmtime::Engine> {
     let d = EngineConfig::default();
     let n = d.max_instances;
@@ -474,76 +640,64 @@ fn pooled_engine(tweak: &dyn Fn(&mut PoolingAllocationConfig)) -> Result<wasmtim
         .max_core_instance_size(4 << 20)
         .table_elements(1 << 20)
         .max_memory_size(usize::try_from(d.max_memory_mb << 20)?)
-        .linear_memory_keep_resident(64 << 10)
+        .linear_memory_keep_resident(2 << 20)
+        .pagemap_scan(Enabled::Auto)
         .table_keep_resident(64 << 10);
     tweak(&mut pool);
     c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Ok(wasmtime::Engine::new(&c)?)
 }
 
-type Tweak = (&'static str, Box<dyn Fn(&mut PoolingAllocationConfig)>);
+/// The pool configurations of the experiments (raw wasmtime on pooling engines that differ from
+/// Autoflow's in one setting): Autoflow's, then one change each. They show what resetting a
+/// memory slot between instances costs the next instance.
+const VARIANTS: [&str; 4] = [
+    "as Autoflow (keep_resident 2 MiB, pagemap_scan Auto)",
+    "pagemap_scan(No): memset the 2 MiB kept resident",
+    "keep_resident 64 KiB, madvise the rest (before 6fc1aee)",
+    "keep_resident 64 KiB + decommit_batch_size(64)",
+];
 
-/// Raw wasmtime, fresh instance + call, on pooling engines that differ from Autoflow's in one
-/// setting: what the per-instance memory reset costs, and what would avoid it.
-fn experiments(rt: &tokio::runtime::Runtime, bytes: &[u8], record: &[Record], per_rep: usize) -> Result<()> {
-    let tweaks: Vec<Tweak> = vec![
-        ("as Autoflow (keep_resident 64 KiB, madvise the rest)", Box::new(|_| {})),
-        ("+ decommit_batch_size(64)", Box::new(|p| {
-            p.decommit_batch_size(64);
-        })),
-        ("+ linear_memory_keep_resident(2 MiB) (memset)", Box::new(|p| {
-            p.linear_memory_keep_resident(2 << 20);
-        })),
-        ("+ keep_resident 2 MiB + pagemap_scan(Yes)", Box::new(|p| {
-            p.linear_memory_keep_resident(2 << 20).pagemap_scan(Enabled::Yes);
-        })),
-    ];
-    println!();
-    println!("experiments: raw wasmtime, fresh instance + call then drop, on a pooling engine like Autoflow's with one change");
-    println!("| {:<54} | {:>18} | {:>8} | {:>18} | {:>8} |", "pool config", "describe µs", "faults", "open+process µs", "faults");
-    println!("|{:-<56}|{:->20}|{:->10}|{:->20}|{:->10}|", "", "", "", "", "");
-    for (label, tweak) in &tweaks {
-        let engine = match pooled_engine(tweak.as_ref()) {
-            Ok(e) => e,
-            Err(e) => {
-                println!("| {label:<54} | unavailable: {e:#}");
-                continue;
-            }
-        };
-        // An epoch ticker like Autoflow's: the same threads in the process.
-        let stop = Arc::new(AtomicBool::new(false));
-        let ticker = {
-            let (engine, stop) = (engine.clone(), stop.clone());
-            std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_millis(2));
-                    engine.increment_epoch();
-                }
-            })
-        };
-        let raw = RawSetup::new(&engine, bytes)?;
-        let (mut d, mut op) = (Samples::default(), Samples::default());
-        rt.block_on(async {
-            warm(|| raw.fresh(Call::Describe, record)).await?;
-            warm(|| raw.fresh(Call::OpenProcess, record)).await?;
-            for _ in 0..REPS {
-                d.run(per_rep, || raw.fresh(Call::Describe, record)).await?;
-                op.run(per_rep, || raw.fresh(Call::OpenProcess, record)).await?;
-            }
-            Ok::<_, anyhow::Error>(())
-        })?;
-        stop.store(true, Ordering::Relaxed);
-        let _ = ticker.join();
-        let ((dm, dp), (om, opp)) = (d.stats(), op.stats());
-        println!(
-            "| {label:<54} | {:>18} | {:>8.1} | {:>18} | {:>8.1} |",
-            format!("{dm:.1} / {dp:.1}"),
-            d.faults_per_iter(),
-            format!("{om:.1} / {opp:.1}"),
-            op.faults_per_iter()
-        );
+fn tweak(i: usize, p: &mut PoolingAllocationConfig) {
+    match i {
+        1 => {
+            p.pagemap_scan(Enabled::No);
+        }
+        2 => {
+            p.linear_memory_keep_resident(64 << 10)
+                .pagemap_scan(Enabled::No);
+        }
+        3 => {
+            p.linear_memory_keep_resident(64 << 10)
+                .pagemap_scan(Enabled::No)
+                .decommit_batch_size(64);
+        }
+        _ => {}
     }
-    Ok(())
+}
+
+/// The experiments' engines; a configuration the system refuses is left out.
+fn variants(bytes: &[u8]) -> Result<Vec<Variant>> {
+    let mut out = Vec::new();
+    for (i, label) in VARIANTS.iter().enumerate() {
+        let Ok(engine) = pooled_engine(&|p| tweak(i, p)) else {
+            continue;
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let (e, s) = (engine.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(2));
+                e.increment_epoch();
+            }
+        });
+        out.push(Variant {
+            label,
+            raw: RawSetup::new(&engine, bytes)?,
+            stop,
+        });
+    }
+    Ok(out)
 }
 
 /// Costs of the pieces Autoflow's `instantiate` builds around the instance, measured alone.
@@ -560,7 +714,11 @@ fn breakdown_of(setup: &Setup) -> Vec<(String, f64)> {
         micro(n, || {
             let output = Capture::new(4096);
             let mut b = WasiCtxBuilder::new();
-            b.stdout(output.clone()).stderr(output).allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+            b.stdout(output.clone())
+                .stderr(output)
+                .allow_tcp(false)
+                .allow_udp(false)
+                .allow_ip_name_lookup(false);
             drop(std::hint::black_box(b.build()));
         }),
     ));
@@ -570,7 +728,12 @@ fn breakdown_of(setup: &Setup) -> Vec<(String, f64)> {
     ));
     out.push((
         "StepHost::new(\"bench\", Arc::new(|_| {})) + drop".to_string(),
-        micro(n, || drop(std::hint::black_box(StepHost::new("bench", Arc::new(|_| {}))))),
+        micro(n, || {
+            drop(std::hint::black_box(StepHost::new(
+                "bench",
+                Arc::new(|_| {}),
+            )))
+        }),
     ));
     out.push((
         "tokio::time::timeout(30 s, <ready future>).await (poll once)".to_string(),
@@ -582,6 +745,11 @@ fn breakdown_of(setup: &Setup) -> Vec<(String, f64)> {
             let _ = std::hint::black_box(fut.as_mut().poll(&mut cx));
         }),
     ));
-    out.push(("Instant::now()".to_string(), micro(n * 10, || { std::hint::black_box(Instant::now()); })));
+    out.push((
+        "Instant::now()".to_string(),
+        micro(n * 10, || {
+            std::hint::black_box(Instant::now());
+        }),
+    ));
     out
 }

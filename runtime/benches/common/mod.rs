@@ -25,7 +25,11 @@ pub fn median(v: &[f64]) -> f64 {
         return f64::NAN;
     }
     let n = s.len();
-    if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 }
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        (s[n / 2 - 1] + s[n / 2]) / 2.0
+    }
 }
 
 /// CPU time (user + system) of this process so far, all threads, from `/proc/self/stat`
