@@ -8,7 +8,9 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let root = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
     let plugins = root.join("plugins");
-    for watched in ["plugins", "plugin-sdk/src", "plugin-sdk/Cargo.toml", "wit"] {
+    // Not the whole plugins/ folder: it also holds plugins/js/node_modules and the other
+    // languages' examples, which are no built-ins. Each member's src is watched below.
+    for watched in ["plugins/Cargo.toml", "plugins/Cargo.lock", "plugin-sdk/src", "plugin-sdk/Cargo.toml", "wit"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = env::var_os("CARGO_TARGET_DIR")
@@ -18,6 +20,7 @@ fn main() {
     let crates = plugin_crates(&plugins);
     for c in &crates {
         println!("cargo:rerun-if-changed={}", plugins.join(&c.0).join("src").display());
+        println!("cargo:rerun-if-changed={}", plugins.join(&c.0).join("Cargo.toml").display());
     }
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);

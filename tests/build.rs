@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs};
 
+#[path = "build_lang.rs"]
+mod build_lang;
+
 /// Variables that cargo sets for this build script (or that configure the outer build) and that
 /// must not reach the nested cargo: they would give the guests the host's flags, cfgs or
 /// profile, or point it at the outer target dir, whose lock the outer cargo holds.
@@ -79,11 +82,11 @@ fn main() {
 
     // The workspace target dir: $CARGO_TARGET_DIR (relative to the workspace root if relative),
     // else <root>/target. The guests get their own directory in it.
-    let target_dir = match env::var_os("CARGO_TARGET_DIR") {
+    let workspace_target = match env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => root.join(dir),
         None => root.join("target"),
-    }
-    .join("test-guests");
+    };
+    let target_dir = workspace_target.join("test-guests");
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
@@ -143,11 +146,34 @@ fn main() {
     code.push_str(&all);
 
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").unwrap_or_default());
-    if let Err(e) = fs::write(out_dir.join("guests.rs"), code) {
-        fail(&format!(
-            "cannot write {}: {e}",
-            out_dir.join("guests.rs").display()
-        ));
+    write(&out_dir.join("guests.rs"), &code);
+
+    // Plugins in other languages; the C ones need wasmtime's preview1 reactor adapter.
+    let adapter = out_dir.join("wasi_snapshot_preview1.reactor.wasm");
+    write_bytes(
+        &adapter,
+        wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
+    );
+    let lang = build_lang::build(&root, &workspace_target, |cmd| {
+        for (key, _) in env::vars_os() {
+            if leaks(&key) {
+                cmd.env_remove(&key);
+            }
+        }
+        cmd.env("AUTOFLOW_WASI_ADAPTER", &adapter);
+    });
+    write(&out_dir.join("lang.rs"), &lang);
+}
+
+/// Writes `text` to `path`, or stops the build.
+fn write(path: &Path, text: &str) {
+    write_bytes(path, text.as_bytes());
+}
+
+/// Writes `bytes` to `path`, or stops the build.
+fn write_bytes(path: &Path, bytes: &[u8]) {
+    if let Err(e) = fs::write(path, bytes) {
+        fail(&format!("cannot write {}: {e}", path.display()));
     }
 }
 

@@ -57,8 +57,10 @@ impl TestHost {
         self
     }
 
-    /// Runs `f` with this host installed for the current thread, then takes it back.
-    fn install<R>(&mut self, f: impl FnOnce() -> R) -> R {
+    /// Runs `f` with this host installed for the current thread, then takes it back: host
+    /// calls made by plugin code inside `f` (logs, counters, state, secrets) land here. Use it
+    /// to drive a plugin's trait methods directly, batch by batch.
+    pub fn run<R>(&mut self, f: impl FnOnce() -> R) -> R {
         CURRENT.with(|c| *c.borrow_mut() = Some(std::mem::take(self)));
         let out = f();
         CURRENT.with(|c| {
@@ -75,7 +77,7 @@ impl TestHost {
         config: &str,
         records: Vec<Record>,
     ) -> Result<Processed, Error> {
-        self.install(|| {
+        self.run(|| {
             let mut t = T::open(parse_config(config)?)?;
             crate::transform::run_batch(&mut t, records)
         })
@@ -89,7 +91,7 @@ impl TestHost {
         cursor: Option<String>,
         max: u32,
     ) -> Result<Vec<Batch>, Error> {
-        self.install(|| {
+        self.run(|| {
             let mut s = S::open(parse_config(config)?, cursor)?;
             let mut batches = Vec::new();
             while let Some(b) = s.next(max)? {
@@ -101,7 +103,7 @@ impl TestHost {
 
     /// Opens sink `S` with `config`, writes `records` as one batch and flushes.
     pub fn sink<S: Sink>(&mut self, config: &str, records: Vec<Record>) -> Result<(), Error> {
-        self.install(|| {
+        self.run(|| {
             let mut s = S::open(parse_config(config)?)?;
             s.write(records)?;
             s.flush()

@@ -45,6 +45,13 @@ pub trait Transform: Sized + 'static {
 
     /// Handles one record: emit zero or more records, or reject it.
     fn process(&mut self, record: Record, out: &mut Output) -> Result<(), Error>;
+
+    /// Called after the last record of each batch: emit what was held back (aggregates),
+    /// or report per-batch metrics with one host call. Does nothing by default.
+    fn end_batch(&mut self, out: &mut Output) -> Result<(), Error> {
+        let _ = out;
+        Ok(())
+    }
 }
 
 /// Runs `records` through `t` one by one, tracking each one's index for rejections.
@@ -57,6 +64,7 @@ pub(crate) fn run_batch<T: Transform>(t: &mut T, records: Vec<Record>) -> Result
         out.current = i as u32;
         t.process(r, &mut out)?;
     }
+    t.end_batch(&mut out)?;
     Ok(out.processed)
 }
 

@@ -13,6 +13,39 @@ pub mod guests {
     include!(concat!(env!("OUT_DIR"), "/guests.rs"));
 }
 
+/// Components written in Python, JavaScript, C and Rust, built from `plugins/` and
+/// `tests/guests/lang` by `plugins/build-lang.sh` at build time (`build_lang.rs`).
+pub mod lang {
+    include!(concat!(env!("OUT_DIR"), "/lang.rs"));
+
+    /// The languages of the examples, Rust first (it needs nothing but cargo).
+    pub const ALL: &[&str] = &["rust", "python", "js", "c"];
+}
+
+/// The component `name` written in `lang`, from the example plugins (`set` = `"plugins"`) or
+/// the test guests (`"guests"`). When its toolchain was missing at build time the test fails
+/// under CI (`CI=true`, where `.ci/run` installs every toolchain); elsewhere this prints why
+/// and returns `None`, and the caller skips that language.
+pub fn lang_component(set: &str, lang: &str, name: &str) -> Option<PathBuf> {
+    let Some(&(_, _, dir, error)) = lang::BUILDS.iter().find(|b| b.0 == set && b.1 == lang) else {
+        panic!("no {lang} {set} are built: is tests/build_lang.rs up to date?");
+    };
+    if !error.is_empty() {
+        let msg = format!(
+            "the {lang} {set} could not be built (install the toolchain as .ci/run does, then rerun \
+             `cargo test --workspace`):\n{error}"
+        );
+        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+            panic!("{msg}");
+        }
+        eprintln!("SKIPPED {lang}: {msg}");
+        return None;
+    }
+    let path = Path::new(dir).join(format!("{name}.wasm"));
+    assert!(path.is_file(), "{} was not built", path.display());
+    Some(path)
+}
+
 /// The workspace's target folder.
 pub fn target_dir() -> PathBuf {
     match std::env::var_os("CARGO_TARGET_DIR") {

@@ -217,3 +217,21 @@ steps:
     let a_ids: Vec<u64> = json_lines(&text).iter().filter(|v| v["from"] == "a").map(|v| v["id"].as_u64().unwrap()).collect();
     assert!(a_ids.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[test]
+fn a_forty_step_chain_runs() {
+    let p = Project::new();
+    let mut yaml = String::from(
+        "name: chain\nsteps:\n  - { id: s0, plugin: generator@0.1.0, config: { count: 500, seed: 7 } }\n",
+    );
+    for i in 1..39 {
+        yaml.push_str(&format!("  - {{ id: s{i}, plugin: json-map@0.1.0, input: s{}, config: {{ set: {{ hop: {i} }} }} }}\n", i - 1));
+    }
+    yaml.push_str("  - { id: out, plugin: file-sink@0.1.0, input: s38, config: { path: /out/chain.jsonl }, mounts: [{ host: ./data/out, guest: /out, mode: rw }] }\n");
+    p.write("chain.yaml", &yaml);
+    let out = p.run("chain.yaml", &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows = json_lines(&p.read("data/out/chain.jsonl"));
+    assert_eq!(rows.len(), 500);
+    assert!(rows.iter().all(|r| r["hop"] == 38));
+}

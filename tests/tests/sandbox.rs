@@ -1,37 +1,16 @@
 //! Hostile guests against the real engine: each limit ends the step with its named error,
 //! never a hang or a host crash, and the same engine then still runs a good plugin.
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use autoflow::engine::bindings::Record;
-use autoflow::engine::{Engine, EngineConfig, Mount, Plugin, Sandbox, StepError, StepHost, StepInstance, StepLimits};
+use autoflow::engine::{Engine, EngineConfig, Mount, StepError, StepInstance, StepLimits};
 use autoflow::registry::cache::digest_of;
-use autoflow_tests::{Project, guests, target_dir};
+use autoflow_tests::{Project, guests};
+use common::{engine, limits, record};
 
-fn engine(fuel: bool) -> Engine {
-    Engine::new(EngineConfig {
-        fuel,
-        max_instances: 16,
-        cache_dir: Some(target_dir().join("autoflow-test-data").join("cache")),
-        ..EngineConfig::default()
-    })
-    .unwrap()
-}
-
-fn load(engine: &Engine, path: &str) -> Arc<Plugin> {
-    let bytes = std::fs::read(path).unwrap();
-    engine.load(&digest_of(&bytes), &bytes).unwrap()
-}
-
-fn record(text: &str) -> Record {
-    Record { key: None, value: text.as_bytes().to_vec(), headers: vec![], timestamp: None }
-}
+mod common;
 
 async fn opened(engine: &Engine, guest: &str, limits: StepLimits, mounts: Vec<Mount>, config: &str) -> StepInstance {
-    let host = StepHost::new("hostile", Arc::new(|_| {}));
-    let mut inst = engine.instantiate(&load(engine, guest), Sandbox { limits, mounts, host }).await.unwrap();
-    inst.open(config, None).await.unwrap();
-    inst
+    common::opened_at(engine, guest, limits, mounts, config, None).await
 }
 
 /// The engine is unharmed: a good plugin still instantiates and processes a batch.
@@ -40,10 +19,6 @@ async fn good_plugin_still_runs(engine: &Engine) {
     let out = inst.process(&[record("{\"a\":\"b\"}")]).await.unwrap();
     assert_eq!(out.records[0].value, b"{\"A\":\"B\"}");
     assert_eq!(inst.host().counters.get("seen"), Some(&1));
-}
-
-fn limits(memory_mb: u64, timeout_ms: u64) -> StepLimits {
-    StepLimits { memory_mb, timeout_ms, ..StepLimits::default() }
 }
 
 #[tokio::test]

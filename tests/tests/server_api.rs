@@ -76,6 +76,26 @@ fn registry_upload_dedupe_conflict_download_delete(s: &mut Server) {
     assert_eq!(s.call("DELETE", &format!("/v1/plugins/{generator}"), Some(&s.admin), None).status, 409);
 }
 
+/// Percent-encodes a query value (every byte outside `A-Za-z0-9-._~`).
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+/// A component that exports `exports` (each an empty instance) and imports `imports`.
+fn component(imports: &[&str], exports: &[&str]) -> Vec<u8> {
+    let mut wat = String::from("(component\n");
+    for (i, name) in imports.iter().enumerate() {
+        wat += &format!("(import \"{name}\" (instance $i{i} (export \"get\" (func))))\n");
+    }
+    for (i, name) in exports.iter().enumerate() {
+        wat += &format!("(instance $e{i}) (export \"{name}\" (instance $e{i}))\n");
+    }
+    wat += ")";
+    wat::parse_str(&wat).unwrap()
+}
+
 fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
     let upper = read(guests::GOOD_UPPER);
     let core = wat::parse_str("(module (func (export \"f\")))").unwrap();
@@ -87,38 +107,81 @@ fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
             (export "run" (func $f)))"#,
     )
     .unwrap();
-    let unknown_import = wat::parse_str(
-        r#"(component
-            (import "acme:vault/secrets@1.0.0" (instance (export "get" (func))))
-            (instance $e)
-            (export "autoflow:plugin/transform@0.1.0" (instance $e)))"#,
-    )
-    .unwrap();
+    let with = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = upper.clone();
+        f(&mut b);
+        b
+    };
+    let cap = 2 << 20; // the test server runs with --max-plugin-mb 2
     let blobs = s.blob_count();
     let plugins = s.get("/v1/plugins").json().as_array().unwrap().len();
-    let cases: Vec<(&str, &str, &str, Vec<u8>, u16)> = vec![
-        ("empty", "bad", "1.0.0", vec![], 400),
-        ("truncated", "bad", "1.0.0", upper[..upper.len() / 2].to_vec(), 422),
-        ("not wasm", "bad", "1.0.0", b"#!/bin/sh\necho hi\n".to_vec(), 422),
-        ("core module", "bad", "1.0.0", core, 422),
-        ("another world", "bad", "1.0.0", other_world, 422),
-        ("unknown import", "bad", "1.0.0", unknown_import, 422),
-        ("over the cap", "bad", "1.0.0", vec![0u8; 3 << 20], 413),
-        ("bad name", "Bad_Name", "1.0.0", upper.clone(), 400),
-        ("bad version", "bad", "1.0", upper.clone(), 400),
-        ("no version", "bad", "", upper.clone(), 400),
+    let (ok_name, ok_version) = ("bad", "1.0.0");
+    let body_cases: Vec<(&str, Vec<u8>, u16)> = vec![
+        ("empty", vec![], 400),
+        ("one byte", b"x".to_vec(), 422),
+        ("truncated in half", upper[..upper.len() / 2].to_vec(), 422),
+        ("truncated by one byte", upper[..upper.len() - 1].to_vec(), 422),
+        ("only the magic", b"\0asm".to_vec(), 422),
+        ("not wasm", b"#!/bin/sh\necho hi\n".to_vec(), 422),
+        ("JSON", br#"{"name": "bad"}"#.to_vec(), 422),
+        ("WAT text", b"(component)".to_vec(), 422),
+        ("gzip magic", with(&|b| b.splice(0..0, [0x1f, 0x8b, 8, 0]).for_each(drop)), 422),
+        ("an unknown wasm version", with(&|b| b[4] = 0x7f), 422),
+        ("trailing garbage", with(&|b| b.extend_from_slice(b"garbage")), 422),
+        ("an empty core module", b"\0asm\x01\0\0\0".to_vec(), 422),
+        ("a core module", core, 422),
+        ("an empty component", b"\0asm\x0d\0\x01\0".to_vec(), 422),
+        ("another world", other_world, 422),
+        ("an unknown import", component(&["acme:vault/secrets@1.0.0"], &["autoflow:plugin/transform@0.1.0"]), 422),
+        ("two worlds", component(&[], &["autoflow:plugin/transform@0.1.0", "autoflow:plugin/sink@0.1.0"]), 422),
+        ("an unsupported WIT version", component(&[], &["autoflow:plugin/transform@0.2.0"]), 422),
+        ("a world with no functions", component(&[], &["autoflow:plugin/transform@0.1.0"]), 422),
+        ("over the cap", vec![0u8; 3 << 20], 413),
+        ("one byte over the cap", vec![0u8; cap + 1], 413),
     ];
-    for (what, name, version, bytes, status) in cases {
-        let r = s.push(&s.admin, name, version, bytes);
+    let query_cases: Vec<(&str, String, u16)> = vec![
+        ("no query", String::new(), 400),
+        ("no version", "?name=bad".into(), 400),
+        ("no name", "?version=1.0.0".into(), 400),
+        ("an empty name", "?name=&version=1.0.0".into(), 400),
+        ("an empty version", "?name=bad&version=".into(), 400),
+        ("capitals in the name", "?name=Bad_Name&version=1.0.0".into(), 400),
+        ("a name starting with a dash", "?name=-bad&version=1.0.0".into(), 400),
+        ("a slash in the name", format!("?name={}&version=1.0.0", encode("a/b")), 400),
+        ("an @ in the name", format!("?name={}&version=1.0.0", encode("a@b")), 400),
+        ("a space in the name", format!("?name={}&version=1.0.0", encode("a b")), 400),
+        ("a non-ASCII name", format!("?name={}&version=1.0.0", encode("caf\u{e9}")), 400),
+        ("a 64-character name", format!("?name={}&version=1.0.0", "a".repeat(64)), 400),
+        ("version 1", "?name=bad&version=1".into(), 400),
+        ("version 1.0", "?name=bad&version=1.0".into(), 400),
+        ("version v1.0.0", "?name=bad&version=v1.0.0".into(), 400),
+        ("version 01.0.0", "?name=bad&version=01.0.0".into(), 400),
+        ("version 1.0.0.0", "?name=bad&version=1.0.0.0".into(), 400),
+        ("version 1.0.x", "?name=bad&version=1.0.x".into(), 400),
+        ("version latest", "?name=bad&version=latest".into(), 400),
+        ("an empty pre-release", "?name=bad&version=1.0.0-".into(), 400),
+        ("a space in the version", format!("?name=bad&version={}", encode(" 1.0.0")), 400),
+    ];
+    let total = body_cases.len() + query_cases.len();
+    assert!(total >= 40, "{total} cases");
+    let query = format!("?name={ok_name}&version={ok_version}");
+    let cases = body_cases
+        .into_iter()
+        .map(|(what, bytes, status)| (what, query.clone(), bytes, status))
+        .chain(query_cases.into_iter().map(|(what, q, status)| (what, q, upper.clone(), status)));
+    for (what, query, bytes, status) in cases {
+        let r = s.call("POST", &format!("/v1/plugins{query}"), Some(&s.admin), Some(("application/wasm", bytes)));
         assert_eq!(r.status, status, "{what}: {}", r.text());
         let v = r.json();
         assert!(v["error"].is_string(), "{what}: {}", r.text());
         assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{what}: {}", r.text());
     }
-    let msg = s.push(&s.admin, "bad", "1.0.0", wat::parse_str(r#"(component (import "acme:vault/secrets@1.0.0" (instance (export "get" (func)))) (instance $e) (export "autoflow:plugin/transform@0.1.0" (instance $e)))"#).unwrap());
+    let msg = s.push(&s.admin, "bad", "1.0.0", component(&["acme:vault/secrets@1.0.0"], &["autoflow:plugin/transform@0.1.0"]));
     assert!(msg.json()["message"].as_str().unwrap().contains("imports something the host does not provide"), "{}", msg.text());
     assert_eq!(s.blob_count(), blobs, "no blob stored");
     assert_eq!(s.get("/v1/plugins").json().as_array().unwrap().len(), plugins, "no plugin registered");
+    // The good bytes under the same query are accepted afterwards: nothing was half-stored.
+    assert_eq!(s.push(&s.admin, ok_name, ok_version, upper).status, 201);
 }
 
 fn pipelines_versions_rollback_and_pinned_runs(s: &mut Server) {
@@ -181,8 +244,24 @@ fn pipelines_versions_rollback_and_pinned_runs(s: &mut Server) {
     assert!(unknown.json()["message"].as_str().unwrap().contains("steps[0].plugin"), "{}", unknown.text());
     let wrong_kind = s.apply(&s.admin, "k", "name: k\nsteps:\n  - id: a\n    plugin: log-sink@latest\n  - id: s\n    plugin: log-sink@latest\n    input: a\n");
     assert_eq!(wrong_kind.status, 422, "{}", wrong_kind.text());
+    // Every stored version has its audit entry (written in the version's own transaction);
+    // refused ones have none.
+    let audit = s.get("/v1/audit?limit=1000").json();
+    let targets: Vec<String> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"].as_str().unwrap().starts_with("pipeline."))
+        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .collect();
+    for expected in ["pipeline.apply upper@1", "pipeline.apply upper@2", "pipeline.rollback upper@3", "pipeline.apply j@1"] {
+        assert!(targets.iter().any(|t| t == expected), "{expected} not in {targets:?}");
+    }
+    assert!(!targets.iter().any(|t| t.ends_with(" b@1") || t.ends_with(" k@1")), "{targets:?}");
 }
 
+/// Every route of the API (from `/openapi.json`, which is generated from the router) that names
+/// an object answers 404 to another tenant's token; the listing routes show none of them.
 fn tenants_are_isolated_on_every_route(s: &mut Server) {
     let digest = s.push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER)).json()["digest"].as_str().unwrap().to_string();
     assert_eq!(s.apply(&s.admin, "upper", UP_PIPELINE).status, 201);
@@ -191,34 +270,59 @@ fn tenants_are_isolated_on_every_route(s: &mut Server) {
     let tokens = s.get("/v1/tokens").json();
     let admin_id = tokens[0]["id"].as_str().unwrap().to_string();
     let b = s.create_tenant("tenant-b");
-    let body = |t: &str| Some(("application/json", t.as_bytes().to_vec()));
-    type Route<'a> = (&'a str, String, Option<(&'a str, Vec<u8>)>);
-    let routes: Vec<Route> = vec![
-        ("GET", format!("/v1/plugins/{digest}"), None),
-        ("GET", format!("/v1/plugins/{digest}/content"), None),
-        ("DELETE", format!("/v1/plugins/{digest}"), None),
-        ("GET", "/v1/pipelines/upper".into(), None),
-        ("GET", "/v1/pipelines/upper/versions".into(), None),
-        ("GET", "/v1/pipelines/upper/versions/1".into(), None),
-        ("POST", "/v1/pipelines/upper/rollback".into(), body(r#"{"version": 1}"#)),
-        ("POST", "/v1/pipelines/upper/runs".into(), None),
-        ("POST", "/v1/pipelines/upper/runs".into(), body(r#"{"version": 1}"#)),
-        ("GET", "/v1/pipelines/upper/runs".into(), None),
-        ("GET", format!("/v1/runs/{run_id}"), None),
-        ("GET", format!("/v1/runs/{run_id}/logs"), None),
-        ("GET", format!("/v1/runs/{run_id}/logs?follow=true"), None),
-        ("DELETE", format!("/v1/tokens/{admin_id}"), None),
-    ];
-    for (method, path, body) in routes {
-        let r = s.call(method, &path, Some(&b), body);
-        assert_eq!(r.status, 404, "{method} {path} with another tenant's token: {}", r.text());
-        assert_eq!(r.json()["error"], "not_found");
+    let doc = s.call("GET", "/openapi.json", None, None).json();
+    let mut walked = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        if !path.contains('{') {
+            continue;
+        }
+        let concrete = path
+            .replace("{digest}", &digest)
+            .replace("{name}", "upper")
+            .replace("{version}", "1")
+            .replace("{id}", if path.starts_with("/v1/tokens") { &admin_id } else { run_id });
+        assert!(!concrete.contains('{'), "a parameter of {path} this test does not know");
+        for method in ops.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            if method == "PUT" {
+                // PUT /v1/pipelines/{name} creates or updates the caller's own pipeline of that
+                // name: tenant B's "upper" is checked below to be B's own.
+                continue;
+            }
+            // Each with a body the route would accept from tenant A.
+            let mut variants = vec![];
+            if method != "POST" || concrete.ends_with("/runs") {
+                variants.push((concrete.clone(), None));
+            }
+            if method == "POST" {
+                variants.push((concrete.clone(), Some(("application/json", br#"{"version": 1}"#.to_vec()))));
+            }
+            if concrete.ends_with("/logs") {
+                variants.push((format!("{concrete}?follow=true"), None));
+            }
+            for (path, body) in variants {
+                let r = s.call(&method, &path, Some(&b), body);
+                assert_eq!(r.status, 404, "{method} {path} with another tenant's token: {}", r.text());
+                assert_eq!(r.json()["error"], "not_found");
+                walked += 1;
+            }
+        }
     }
+    assert!(walked >= 14, "walked {walked} routes");
+    // Tenant A's objects are all still there.
+    assert_eq!(s.get(&format!("/v1/plugins/{digest}")).status, 200);
+    assert_eq!(s.get(&format!("/v1/runs/{run_id}")).status, 200);
+    assert_eq!(s.get("/v1/pipelines/upper").json()["latest_version"], 1);
+    assert_eq!(s.get("/v1/tokens").json().as_array().unwrap().iter().filter(|t| t["revoked_at"].is_null()).count(), tokens.as_array().unwrap().iter().filter(|t| t["revoked_at"].is_null()).count());
     let theirs = s.call("GET", "/v1/plugins", Some(&b), None).json();
     assert!(!theirs.as_array().unwrap().iter().any(|p| p["name"] == "up"), "{theirs}");
     assert!(theirs.as_array().unwrap().iter().any(|p| p["name"] == "generator"), "built-ins in every tenant");
     let pipelines = s.call("GET", "/v1/pipelines", Some(&b), None).json();
     assert_eq!(pipelines, json!([]));
+    let their_tokens = s.call("GET", "/v1/tokens", Some(&b), None).json();
+    assert!(!their_tokens.as_array().unwrap().iter().any(|t| t["id"] == admin_id.as_str()), "{their_tokens}");
+    let their_audit = s.call("GET", "/v1/audit?limit=1000", Some(&b), None).json();
+    assert!(!their_audit.as_array().unwrap().iter().any(|e| e["action"] == "plugin.upload" && e["target"] == "up@1.0.0"), "{their_audit}");
     // The same name in tenant B is its own pipeline.
     assert_eq!(s.push(&b, "up", "1.0.0", read(guests::RETRY_ONCE)).status, 201);
     assert_eq!(s.apply(&b, "upper", UP_PIPELINE).json()["version"], 1);
@@ -245,8 +349,12 @@ fn roles_and_token_lifecycle(s: &mut Server) {
     assert_eq!((r.status, r.json()["error"].clone()), (401, json!("unauthorized")));
     let (short, _) = s.create_token(&s.admin, "viewer", Some(1));
     assert_eq!(s.call("GET", "/v1/plugins", Some(&short), None).status, 200);
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    assert_eq!(s.call("GET", "/v1/plugins", Some(&short), None).status, 401);
+    // It expires one second after its creation: poll until then, with a deadline.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.call("GET", "/v1/plugins", Some(&short), None).status != 401 {
+        assert!(std::time::Instant::now() < deadline, "the token did not expire");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     assert_eq!(s.call("GET", "/v1/plugins", None, None).status, 401);
     let forged = format!("{}x", &s.admin[..s.admin.len() - 1]);
     assert_eq!(s.call("GET", "/v1/plugins", Some(&forged), None).status, 401);

@@ -25,22 +25,26 @@ pub const CONFIG_SCHEMA: &str = r##"{
     },
     "delimiter": {
       "description": "CSV only: the field delimiter, one ASCII character (default \",\").",
-      "type": "string", "minLength": 1, "maxLength": 1, "default": ","
+      "type": "string", "pattern": "^[\\x00-\\x7F]$", "not": { "enum": ["\"", "\r", "\n"] }, "default": ","
     }
   },
   "required": ["path"],
-  "additionalProperties": false
+  "additionalProperties": false,
+  "allOf": [
+    {
+      "description": "The csv-only keys are refused when the file is jsonl (by format, or by extension when format is absent).",
+      "if": {
+        "anyOf": [
+          { "required": ["format"], "properties": { "format": { "const": "jsonl" } } },
+          { "not": { "required": ["format"] }, "properties": { "path": { "not": { "pattern": "[^/]\\.[cC][sS][vV]$" } } } }
+        ]
+      },
+      "then": { "properties": { "columns": false, "delimiter": false } }
+    }
+  ]
 }"##;
 
-/// The file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// JSON Lines: each value on its own line.
-    Jsonl,
-    /// CSV (RFC 4180) with a header row.
-    Csv,
-}
+pub use file_format::Format;
 
 /// The step's configuration, as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -83,25 +87,13 @@ impl Config {
         if self.path.is_empty() {
             return Err("path must not be empty".into());
         }
-        let format =
-            self.format
-                .unwrap_or_else(|| match std::path::Path::new(&self.path).extension() {
-                    Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
-                    _ => Format::Jsonl,
-                });
-        if format == Format::Jsonl {
-            for (key, given) in [
-                ("columns", self.columns.is_some()),
-                ("delimiter", self.delimiter.is_some()),
-            ] {
-                if given {
-                    return Err(format!(
-                        "`{key}` applies only to format csv, and {} is written as jsonl",
-                        self.path
-                    ));
-                }
-            }
-        }
+        let format = file_format::resolve(self.format, &self.path);
+        file_format::refuse_csv_keys(
+            format,
+            &self.path,
+            "written",
+            &[("columns", self.columns.is_some()), ("delimiter", self.delimiter.is_some())],
+        )?;
         if let Some(columns) = &self.columns {
             if columns.is_empty() {
                 return Err("columns must not be empty".into());
@@ -115,15 +107,7 @@ impl Config {
                 }
             }
         }
-        let text = self.delimiter.as_deref().unwrap_or(",");
-        let delimiter = match text.as_bytes() {
-            [b] if b.is_ascii() && !matches!(b, b'"' | b'\r' | b'\n') => *b,
-            _ => {
-                return Err(format!(
-                    "delimiter must be one ASCII character other than a quote or line break, not {text:?}"
-                ));
-            }
-        };
+        let delimiter = file_format::delimiter(self.delimiter.as_deref().unwrap_or(","))?;
         Ok(Settings {
             path: self.path,
             format,

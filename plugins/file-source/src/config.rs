@@ -17,7 +17,7 @@ pub const CONFIG_SCHEMA: &str = r##"{
     },
     "delimiter": {
       "description": "CSV only: the field delimiter, one ASCII character (default \",\").",
-      "type": "string", "minLength": 1, "maxLength": 1, "default": ","
+      "type": "string", "pattern": "^[\\x00-\\x7F]$", "not": { "enum": ["\"", "\r", "\n"] }, "default": ","
     },
     "infer_types": {
       "description": "CSV only: cells written as JSON numbers or true/false become numbers and booleans; all else stays a string (default true).",
@@ -25,18 +25,22 @@ pub const CONFIG_SCHEMA: &str = r##"{
     }
   },
   "required": ["path"],
-  "additionalProperties": false
+  "additionalProperties": false,
+  "allOf": [
+    {
+      "description": "The csv-only keys are refused when the file is jsonl (by format, or by extension when format is absent).",
+      "if": {
+        "anyOf": [
+          { "required": ["format"], "properties": { "format": { "const": "jsonl" } } },
+          { "not": { "required": ["format"] }, "properties": { "path": { "not": { "pattern": "[^/]\\.[cC][sS][vV]$" } } } }
+        ]
+      },
+      "then": { "properties": { "delimiter": false, "infer_types": false } }
+    }
+  ]
 }"##;
 
-/// The file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    /// JSON Lines: one record per non-blank line.
-    Jsonl,
-    /// CSV (RFC 4180) with a header row.
-    Csv,
-}
+pub use file_format::Format;
 
 /// The step's configuration, as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -68,46 +72,21 @@ pub struct Settings {
     pub infer_types: bool,
 }
 
-/// The format a path implies: CSV for a `.csv` extension (any case), else JSON Lines.
-pub fn format_of(path: &str) -> Format {
-    match std::path::Path::new(path).extension() {
-        Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
-        _ => Format::Jsonl,
-    }
-}
-
-/// Checks a CSV delimiter: one ASCII character other than `"`, CR and LF.
-pub fn delimiter(text: &str) -> Result<u8, String> {
-    match text.as_bytes() {
-        [b] if b.is_ascii() && !matches!(b, b'"' | b'\r' | b'\n') => Ok(*b),
-        _ => Err(format!(
-            "delimiter must be one ASCII character other than a quote or line break, not {text:?}"
-        )),
-    }
-}
-
 impl Config {
     /// Resolves defaults and checks the values.
     pub fn settings(self) -> Result<Settings, String> {
         if self.path.is_empty() {
             return Err("path must not be empty".into());
         }
-        let format = self.format.unwrap_or_else(|| format_of(&self.path));
-        if format == Format::Jsonl {
-            for (key, given) in [
-                ("delimiter", self.delimiter.is_some()),
-                ("infer_types", self.infer_types.is_some()),
-            ] {
-                if given {
-                    return Err(format!(
-                        "`{key}` applies only to format csv, and {} is read as jsonl",
-                        self.path
-                    ));
-                }
-            }
-        }
+        let format = file_format::resolve(self.format, &self.path);
+        file_format::refuse_csv_keys(
+            format,
+            &self.path,
+            "read",
+            &[("delimiter", self.delimiter.is_some()), ("infer_types", self.infer_types.is_some())],
+        )?;
         Ok(Settings {
-            delimiter: delimiter(self.delimiter.as_deref().unwrap_or(","))?,
+            delimiter: file_format::delimiter(self.delimiter.as_deref().unwrap_or(","))?,
             infer_types: self.infer_types.unwrap_or(true),
             format,
             path: self.path,

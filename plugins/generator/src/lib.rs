@@ -99,7 +99,7 @@ impl Source for Generator {
             return Ok(None);
         }
         let n = (self.config.count - self.next).min(u64::from(max.max(1)));
-        let mut records = Vec::with_capacity(n as usize);
+        let mut records = Vec::with_capacity(n.min(4096) as usize);
         for i in self.next..self.next + n {
             let mut text = String::with_capacity(order::CAPACITY);
             write_order(&mut text, self.config.seed, self.config.start + i);

@@ -1,6 +1,4 @@
 //! The synthetic order record: its fields, and writing it as JSON text.
-use std::fmt::Write;
-
 use crate::rng::SplitMix64;
 
 /// Capacity to reserve for one record's text; records are about 300 bytes.
@@ -57,15 +55,34 @@ pub fn write_order(out: &mut String, seed: u64, id: u64) {
     // About one order every 7 seconds from 2026-01-01, with jitter; wraps after ~2,000 years.
     let secs = BASE_TIME + ((id % 9_000_000_000) * 7 + rng.below(7)) as i64;
     let start = out.len();
-    // Writing to a String cannot fail.
-    let _ = write!(
-        out,
-        r#"{{"id":{id},"user":"user-{user:05}","email":"{first}.{last}{n}@{domain}","status":"{status}","amount":{}.{:02},"currency":"{currency}","country":"{country}","items":{items},"created_at":""#,
-        cents / 100,
-        cents % 100,
-        n = user % 100,
-    );
-    write_time(out, secs);
+    out.push_str(r#"{"id":"#);
+    push_num(out, id, 1);
+    out.push_str(r#","user":"user-"#);
+    push_num(out, user, 5);
+    out.push_str(r#"","email":""#);
+    for part in [first, ".", last] {
+        out.push_str(part);
+    }
+    push_num(out, user % 100, 1);
+    out.push('@');
+    out.push_str(domain);
+    out.push_str(r#"","status":""#);
+    out.push_str(status);
+    out.push_str(r#"","amount":"#);
+    push_num(out, cents / 100, 1);
+    out.push('.');
+    push_num(out, cents % 100, 2);
+    for (key, value) in [
+        (r#","currency":""#, currency),
+        (r#"","country":""#, country),
+    ] {
+        out.push_str(key);
+        out.push_str(value);
+    }
+    out.push_str(r#"","items":"#);
+    push_num(out, items, 1);
+    out.push_str(r#","created_at":""#);
+    push_time(out, secs);
     out.push_str(r#"","note":""#);
     let mut first_word = true;
     while out.len() - start < TARGET_LEN - 2 {
@@ -78,17 +95,36 @@ pub fn write_order(out: &mut String, seed: u64, id: u64) {
     out.push_str("\"}");
 }
 
+/// Appends `n` in decimal, zero-padded to at least `width` digits.
+fn push_num(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = [b'0'; 20];
+    let mut i = digits.len();
+    while n > 0 || digits.len() - i < width {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    for d in &digits[i..] {
+        out.push(char::from(*d));
+    }
+}
+
 /// Appends `secs` (seconds since the Unix epoch, non-negative) as `YYYY-MM-DDTHH:MM:SSZ`.
-fn write_time(out: &mut String, secs: i64) {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+fn push_time(out: &mut String, secs: i64) {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400) as u64);
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
+    push_num(out, y.max(0) as u64, 4);
+    for (sep, n) in [
+        ('-', u64::from(m)),
+        ('-', u64::from(d)),
+        ('T', rem / 3600),
+        (':', rem % 3600 / 60),
+        (':', rem % 60),
+    ] {
+        out.push(sep);
+        push_num(out, n, 2);
+    }
+    out.push('Z');
 }
 
 /// The proleptic Gregorian date of `days` since 1970-01-01 (H. Hinnant's algorithm).

@@ -1,34 +1,7 @@
-//! Compiled conditions and their evaluation against a parsed JSON value.
+//! Compiled conditions and their evaluation against the fields read from a record.
 use std::cmp::Ordering;
 
 use serde_json::{Number, Value};
-
-/// A dotted path, split once: object keys, or array indexes for numeric segments.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Path(Vec<(String, Option<usize>)>);
-
-impl Path {
-    /// Parses `customer.country` or `items.0.sku`; empty segments are refused.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        if text.split('.').any(str::is_empty) {
-            return Err(format!("invalid field path {text:?}: empty segment"));
-        }
-        Ok(Path(
-            text.split('.')
-                .map(|s| (s.to_string(), s.parse().ok()))
-                .collect(),
-        ))
-    }
-
-    /// The value at this path in `v`, if any.
-    pub fn lookup<'v>(&self, v: &'v Value) -> Option<&'v Value> {
-        self.0.iter().try_fold(v, |cur, (key, index)| match cur {
-            Value::Object(m) => m.get(key),
-            Value::Array(a) => a.get((*index)?),
-            _ => None,
-        })
-    }
-}
 
 /// What a comparison checks of the field's value.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,10 +29,11 @@ pub enum Test {
 /// A compiled condition.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
-    /// The field at `path` passes `test`; a missing field fails every test but `exists: false`.
+    /// The field in `slot` (see [`crate::Fields`]) passes `test`; a missing field fails every
+    /// test but `exists: false`.
     Cmp {
-        /// Where the field is.
-        path: Path,
+        /// Where the field's value is put when a record is read.
+        slot: usize,
         /// What it must satisfy.
         test: Test,
     },
@@ -72,17 +46,19 @@ pub enum Condition {
 }
 
 impl Condition {
-    /// Whether `v` matches.
-    pub fn matches(&self, v: &Value) -> bool {
+    /// Whether the record whose fields were read into `slots` matches.
+    pub fn matches(&self, slots: &[Option<Value>]) -> bool {
         match self {
-            Condition::All(cs) => cs.iter().all(|c| c.matches(v)),
-            Condition::Any(cs) => cs.iter().any(|c| c.matches(v)),
-            Condition::Not(c) => !c.matches(v),
-            Condition::Cmp { path, test } => match (path.lookup(v), test) {
-                (found, Test::Exists(want)) => found.is_some() == *want,
-                (None, _) => false,
-                (Some(f), test) => passes(f, test),
-            },
+            Condition::All(cs) => cs.iter().all(|c| c.matches(slots)),
+            Condition::Any(cs) => cs.iter().any(|c| c.matches(slots)),
+            Condition::Not(c) => !c.matches(slots),
+            Condition::Cmp { slot, test } => {
+                match (slots.get(*slot).and_then(Option::as_ref), test) {
+                    (found, Test::Exists(want)) => found.is_some() == *want,
+                    (None, _) => false,
+                    (Some(f), test) => passes(f, test),
+                }
+            }
         }
     }
 }

@@ -3,71 +3,50 @@
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
-use crate::cond::{Condition, Path, Test};
+use crate::cond::{Condition, Test};
+use crate::fields::{Fields, Path};
 
 /// JSON Schema (draft 2020-12) of the config, which is one [`RawCondition`].
 pub const CONFIG_SCHEMA: &str = r##"{
   "$schema": "https://json-schema.org/draft/2020-12/schema",
   "title": "json-filter config",
-  "description": "A condition; records whose JSON value matches it are kept.",
+  "description": "A condition; records whose JSON value matches it are kept. One of: {field, op, value}, {field, equals}, {all: [...]}, {any: [...]}, {not: ...}.",
   "$ref": "#/$defs/condition",
   "$defs": {
-    "path": {
-      "description": "Dotted path into nested objects (\"customer.country\"); a numeric segment indexes an array.",
-      "type": "string", "minLength": 1
-    },
     "condition": {
-      "oneOf": [
-        { "$ref": "#/$defs/comparison" },
-        { "$ref": "#/$defs/equals" },
-        { "$ref": "#/$defs/all" },
-        { "$ref": "#/$defs/any" },
-        { "$ref": "#/$defs/not" }
-      ]
-    },
-    "comparison": {
       "type": "object",
       "properties": {
-        "field": { "$ref": "#/$defs/path" },
+        "field": {
+          "description": "Dotted path into nested objects (\"customer.country\"); a numeric segment indexes an array.",
+          "type": "string", "pattern": "^[^.]+(\\.[^.]+)*$"
+        },
         "op": { "enum": ["eq", "ne", "gt", "gte", "lt", "lte", "contains", "exists", "in"] },
-        "value": { "description": "Operand; required except for exists (where it is an optional boolean)." }
+        "value": { "description": "Operand of op; required except for exists (where it is an optional boolean)." },
+        "equals": { "description": "Shorthand for op eq with this value." },
+        "all": { "type": "array", "items": { "$ref": "#/$defs/condition" } },
+        "any": { "type": "array", "items": { "$ref": "#/$defs/condition" } },
+        "not": { "$ref": "#/$defs/condition" }
       },
-      "required": ["field", "op"],
       "additionalProperties": false,
+      "minProperties": 1,
+      "dependentRequired": { "op": ["field"], "equals": ["field"], "value": ["field", "op"] },
+      "dependentSchemas": {
+        "field": { "anyOf": [{ "required": ["op"] }, { "required": ["equals"] }] },
+        "equals": { "not": { "required": ["op"] } },
+        "all": { "maxProperties": 1 },
+        "any": { "maxProperties": 1 },
+        "not": { "maxProperties": 1 }
+      },
       "allOf": [
-        { "if": { "properties": { "op": { "const": "exists" } } },
-          "then": { "properties": { "value": { "type": "boolean" } } },
-          "else": { "required": ["value"] } },
-        { "if": { "properties": { "op": { "const": "in" } } },
+        { "if": { "required": ["op"], "properties": { "op": { "const": "exists" } } },
+          "then": { "properties": { "value": { "type": "boolean" } } } },
+        { "if": { "required": ["op"], "properties": { "op": { "not": { "const": "exists" } } } },
+          "then": { "required": ["value"] } },
+        { "if": { "required": ["op"], "properties": { "op": { "const": "in" } } },
           "then": { "properties": { "value": { "type": "array" } } } },
-        { "if": { "properties": { "op": { "enum": ["gt", "gte", "lt", "lte"] } } },
+        { "if": { "required": ["op"], "properties": { "op": { "enum": ["gt", "gte", "lt", "lte"] } } },
           "then": { "properties": { "value": { "type": ["number", "string"] } } } }
       ]
-    },
-    "equals": {
-      "description": "Shorthand for op eq.",
-      "type": "object",
-      "properties": { "field": { "$ref": "#/$defs/path" }, "equals": {} },
-      "required": ["field", "equals"],
-      "additionalProperties": false
-    },
-    "all": {
-      "type": "object",
-      "properties": { "all": { "type": "array", "items": { "$ref": "#/$defs/condition" } } },
-      "required": ["all"],
-      "additionalProperties": false
-    },
-    "any": {
-      "type": "object",
-      "properties": { "any": { "type": "array", "items": { "$ref": "#/$defs/condition" } } },
-      "required": ["any"],
-      "additionalProperties": false
-    },
-    "not": {
-      "type": "object",
-      "properties": { "not": { "$ref": "#/$defs/condition" } },
-      "required": ["not"],
-      "additionalProperties": false
     }
   }
 }"##;
@@ -124,8 +103,9 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
     Value::deserialize(d).map(Some)
 }
 
-/// Compiles `raw` (found at `at`, such as `all[1].not`, for messages) into a [`Condition`].
-pub fn compile(raw: RawCondition, at: &str) -> Result<Condition, String> {
+/// Compiles `raw` (found at `at`, such as `all[1].not`, for messages) into a [`Condition`],
+/// adding the paths it reads to `fields`.
+pub fn compile(raw: RawCondition, at: &str, fields: &mut Fields) -> Result<Condition, String> {
     let here = |msg: &str| {
         if at.is_empty() {
             msg.to_string()
@@ -169,18 +149,18 @@ pub fn compile(raw: RawCondition, at: &str) -> Result<Condition, String> {
         let cs = all
             .into_iter()
             .enumerate()
-            .map(|(i, c)| compile(c, &sub("all", Some(i))));
+            .map(|(i, c)| compile(c, &sub("all", Some(i)), fields));
         return cs.collect::<Result<_, _>>().map(Condition::All);
     }
     if let Some(any) = raw.any {
         let cs = any
             .into_iter()
             .enumerate()
-            .map(|(i, c)| compile(c, &sub("any", Some(i))));
+            .map(|(i, c)| compile(c, &sub("any", Some(i)), fields));
         return cs.collect::<Result<_, _>>().map(Condition::Any);
     }
     if let Some(not) = raw.not {
-        return compile(*not, &sub("not", None)).map(|c| Condition::Not(Box::new(c)));
+        return compile(*not, &sub("not", None), fields).map(|c| Condition::Not(Box::new(c)));
     }
     let Some(field) = raw.field else {
         return Err(here("a comparison needs `field`"));
@@ -197,7 +177,10 @@ pub fn compile(raw: RawCondition, at: &str) -> Result<Condition, String> {
         (None, None, _) => return Err(here(&format!("field {field:?} needs `op` or `equals`"))),
         (Some(op), None, value) => test(op, value).map_err(|e| here(&e))?,
     };
-    Ok(Condition::Cmp { path, test })
+    Ok(Condition::Cmp {
+        slot: fields.slot(path),
+        test,
+    })
 }
 
 /// The test of `op` with its operand, checked.

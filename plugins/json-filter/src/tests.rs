@@ -213,11 +213,14 @@ fn metadata_and_schema() {
         ("json-filter", "0.1.0")
     );
     let schema: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
-    let defs = schema["$defs"].as_object().unwrap();
-    for def in ["comparison", "equals", "all", "any", "not"] {
-        assert_eq!(defs[def]["additionalProperties"], false, "{def}");
-    }
-    let ops: Vec<&str> = defs["comparison"]["properties"]["op"]["enum"]
+    let cond = &schema["$defs"]["condition"];
+    assert_eq!(cond["additionalProperties"], false);
+    let props: Vec<&String> = cond["properties"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        props,
+        ["field", "op", "value", "equals", "all", "any", "not"]
+    );
+    let ops: Vec<&str> = cond["properties"]["op"]["enum"]
         .as_array()
         .unwrap()
         .iter()
@@ -232,4 +235,87 @@ fn metadata_and_schema() {
         );
     }
     assert_eq!(ops.len(), 9);
+}
+
+/// Reasons for the records `config` rejects out of `values`.
+fn rejections(config: &str, values: &[&[u8]]) -> Vec<String> {
+    let records = values.iter().map(|v| Record::new(*v)).collect();
+    let out = TestHost::new()
+        .transform::<JsonFilter>(config, records)
+        .unwrap();
+    out.rejected.into_iter().map(|(_, r)| r).collect()
+}
+
+#[test]
+fn invalid_json_anywhere_is_rejected_even_in_fields_not_read() {
+    let cfg = r#"{"field":"status","equals":"paid"}"#;
+    let bad: &[&[u8]] = &[
+        br#"{"status":"paid","x":[1,}"#,
+        br#"{"status":"paid"} trailing"#,
+        br#"{"status":"paid","x":tru}"#,
+        b"{\"status\":\"paid\",\"x\":\"caf\xe9\"}",
+        br#"{"status":"paid","x":"a"#,
+        b"",
+    ];
+    let reasons = rejections(cfg, bad);
+    assert_eq!(reasons.len(), bad.len(), "{reasons:?}");
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.starts_with("value is not valid JSON")),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn repeated_keys_keep_the_last_like_a_parsed_value() {
+    let records = vec![
+        Record::new(r#"{"c":{"x":1},"c":{"y":2}}"#),
+        Record::new(r#"{"s":"paid","s":"failed"}"#),
+        Record::new(r#"{"s":"failed","s":"paid"}"#),
+    ];
+    let cfg = r#"{"any":[{"field":"c.x","op":"exists"},{"field":"s","equals":"paid"}]}"#;
+    let out = TestHost::new()
+        .transform::<JsonFilter>(cfg, records.clone())
+        .unwrap();
+    assert_eq!(out.records, vec![records[2].clone()]);
+}
+
+#[test]
+fn a_path_and_a_path_inside_it_both_work() {
+    let cfg = r#"{"all":[{"field":"customer","op":"exists"},{"field":"customer.country","equals":"DE"},
+                         {"field":"items.1","equals":{"sku":"B"}},{"field":"items.1.sku","equals":"B"}]}"#;
+    let records = vec![
+        Record::new(r#"{"customer":{"country":"DE"},"items":[{"sku":"A"},{"sku":"B"}]}"#),
+        Record::new(r#"{"customer":{"country":"FR"},"items":[{"sku":"A"},{"sku":"B"}]}"#),
+    ];
+    let out = TestHost::new()
+        .transform::<JsonFilter>(cfg, records.clone())
+        .unwrap();
+    assert_eq!(out.records, vec![records[0].clone()]);
+}
+
+#[test]
+fn reading_only_some_fields_agrees_with_a_full_parse() {
+    use super::{Fields, Path};
+    let docs = [
+        r#"{"a":{"b":[1,{"c":"x"}],"d":null},"e":[[0,1],[2]],"f":"g","0":5}"#,
+        r#"[{"a":1},{"b":{"c":[true]}}]"#,
+        r#"{"a":[],"e":{"1":"obj key"},"f":{"g":{"h":1}}}"#,
+        "42",
+    ];
+    let paths = [
+        "a", "a.b", "a.b.1.c", "a.d", "e.0.1", "e.1", "f", "f.g.h", "0", "1.b.c.0", "0.a", "zz",
+    ];
+    let mut fields = Fields::default();
+    let parsed: Vec<Path> = paths.iter().map(|p| Path::parse(p).unwrap()).collect();
+    let slots: Vec<usize> = parsed.iter().map(|p| fields.slot(p.clone())).collect();
+    let mut got = Vec::new();
+    for doc in docs {
+        fields.extract(doc, &mut got).unwrap();
+        let full: Value = serde_json::from_str(doc).unwrap();
+        for (p, s) in parsed.iter().zip(&slots) {
+            assert_eq!(got[*s].as_ref(), p.lookup(&full), "{doc} at {p:?}");
+        }
+    }
 }

@@ -17,11 +17,12 @@ pub const CONFIG_SCHEMA: &str = r##"{
     },
     "rename": {
       "description": "Move the value at each key path to the path given as its value.",
-      "type": "object", "additionalProperties": { "$ref": "#/$defs/path" }
+      "type": "object", "propertyNames": { "$ref": "#/$defs/path" },
+      "additionalProperties": { "$ref": "#/$defs/path" }
     },
     "set": {
       "description": "Put these constant JSON values at these paths, creating objects as needed.",
-      "type": "object"
+      "type": "object", "propertyNames": { "$ref": "#/$defs/path" }
     },
     "drop": {
       "description": "Remove these paths.",
@@ -135,7 +136,7 @@ impl Plan {
         if let Some(select) = &self.select {
             let mut kept = Map::with_capacity(select.len());
             for p in select {
-                if let Some(v) = p.take(&mut root) {
+                if let Some(v) = p.take_unordered(&mut root) {
                     p.set(&mut kept, v)?;
                 }
             }

@@ -59,6 +59,12 @@ impl Path {
         self.parent_mut(root)?.shift_remove(self.split().1)
     }
 
+    /// Removes and returns the value at this path; the order of the other keys may change
+    /// (cheaper, for an object about to be dropped).
+    pub fn take_unordered(&self, root: &mut Map<String, Value>) -> Option<Value> {
+        self.parent_mut(root)?.swap_remove(self.split().1)
+    }
+
     /// Puts `value` at this path, creating missing objects; a key already there keeps its
     /// position. Fails if a parent exists but is not an object.
     pub fn set(&self, root: &mut Map<String, Value>, value: Value) -> Result<(), String> {

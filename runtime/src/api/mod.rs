@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::get;
 
 mod error;
 pub mod openapi;
@@ -14,6 +13,7 @@ pub mod runs;
 pub mod tokens;
 
 pub use error::{ApiError, ApiResult, json_body, read_body};
+pub use openapi::ApiRouter;
 
 use crate::engine::Engine;
 use crate::pipeline::ValidationPolicy;
@@ -48,19 +48,25 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
 }
 
-/// The whole API.
-pub fn app(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/openapi.json", get(openapi::serve))
-        .merge(plugins::router())
-        .merge(pipelines::router())
-        .merge(runs::router())
-        .merge(tokens::router())
-        .fallback(not_found)
-        .with_state(state)
+/// Every route of the API, each with its documentation.
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .get("/healthz", None, "Liveness and database check", healthz)
+        .merge(plugins::routes())
+        .merge(pipelines::routes())
+        .merge(runs::routes())
+        .merge(tokens::routes())
 }
 
+/// The whole API, with `/openapi.json` generated from [`routes`].
+pub fn app(state: AppState) -> Router {
+    let api = routes().get("/openapi.json", None, "This document", openapi::serve);
+    let (router, docs) = api.into_parts();
+    router
+        .fallback(not_found)
+        .layer(axum::Extension(Arc::new(openapi::document(&docs))))
+        .with_state(state)
+}
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiResult<&'static str> {
     sqlx::query("SELECT 1").execute(&state.store.pool).await.map_err(ApiError::internal)?;
     Ok("ok")

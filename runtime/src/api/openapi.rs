@@ -1,58 +1,122 @@
-//! `GET /openapi.json`: an OpenAPI 3.1 document built from [`ROUTES`], the table of every
-//! route with its role and summary. A test checks that each route in the table is served, so
-//! the document cannot drift from the routers. (Schemas of the bodies are not described yet.)
-use axum::Json;
+//! `GET /openapi.json` generated from the routers themselves: every route is registered through
+//! [`ApiRouter`], which records its method, path, least role and summary as it adds the handler,
+//! so the document lists exactly the routes that are served. (Body schemas are not described.)
+use axum::Router;
+use axum::handler::Handler;
+use axum::routing::{self, MethodRouter};
 use serde_json::{Value, json};
 
-/// Every API route: method, path, least role (`none` for public), summary.
-pub const ROUTES: &[(&str, &str, &str, &str)] = &[
-    ("get", "/healthz", "none", "Liveness and database check"),
-    ("get", "/openapi.json", "none", "This document"),
-    ("post", "/v1/plugins", "editor", "Upload a component (?name=&version=); answers its digest"),
-    ("get", "/v1/plugins", "viewer", "List the registry"),
-    ("get", "/v1/plugins/{digest}", "viewer", "The bindings of a digest"),
-    ("delete", "/v1/plugins/{digest}", "editor", "Delete a plugin (409 while a pipeline version uses it)"),
-    ("get", "/v1/plugins/{digest}/content", "viewer", "Download the component bytes"),
-    ("post", "/v1/pipelines", "editor", "Create a pipeline (YAML or JSON)"),
-    ("get", "/v1/pipelines", "viewer", "List pipelines"),
-    ("get", "/v1/pipelines/{name}", "viewer", "A pipeline and its newest version"),
-    ("put", "/v1/pipelines/{name}", "editor", "A new version of a pipeline"),
-    ("get", "/v1/pipelines/{name}/versions", "viewer", "A pipeline's versions"),
-    ("get", "/v1/pipelines/{name}/versions/{version}", "viewer", "One version with its pinned digests"),
-    ("post", "/v1/pipelines/{name}/rollback", "editor", "A new version equal to an older one"),
-    ("post", "/v1/pipelines/{name}/runs", "editor", "Queue a run; 202 with its id"),
-    ("get", "/v1/pipelines/{name}/runs", "viewer", "A pipeline's runs (?status=&limit=)"),
-    ("get", "/v1/runs/{id}", "viewer", "A run and its per-step report"),
-    ("get", "/v1/runs/{id}/logs", "viewer", "A run's log lines (?after=&limit=; ?follow=true streams events)"),
-    ("post", "/v1/tokens", "admin", "Create a token (shown once)"),
-    ("get", "/v1/tokens", "admin", "List the tenant's tokens"),
-    ("delete", "/v1/tokens/{id}", "admin", "Revoke a token"),
-    ("post", "/v1/tenants", "admin", "Create a tenant (admins of tenant default)"),
-    ("get", "/v1/audit", "admin", "The audit log"),
-];
+use super::AppState;
+use crate::auth::Role;
 
-/// The document.
-pub fn document() -> Value {
+/// One served route, as the document shows it.
+#[derive(Debug, Clone)]
+pub struct RouteDoc {
+    /// `get`, `post`, `put` or `delete`.
+    pub method: &'static str,
+    /// The path, with `{param}` segments.
+    pub path: &'static str,
+    /// The least role the route needs; `None` when it needs no token.
+    pub role: Option<Role>,
+    /// What the route does.
+    pub summary: &'static str,
+}
+
+/// An axum router that documents each route it serves.
+pub struct ApiRouter {
+    router: Router<AppState>,
+    docs: Vec<RouteDoc>,
+}
+
+impl Default for ApiRouter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+macro_rules! method {
+    ($name:ident) => {
+        #[doc = concat!("Serves `", stringify!($name), " path` with `handler`, documented with `role` and `summary`.")]
+        pub fn $name<H, T>(self, path: &'static str, role: Option<Role>, summary: &'static str, handler: H) -> Self
+        where
+            H: Handler<T, AppState>,
+            T: 'static,
+        {
+            self.add(stringify!($name), path, role, summary, routing::$name(handler))
+        }
+    };
+}
+
+impl ApiRouter {
+    /// No routes yet.
+    pub fn new() -> Self {
+        Self { router: Router::new(), docs: Vec::new() }
+    }
+
+    method!(get);
+    method!(post);
+    method!(put);
+    method!(delete);
+
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        role: Option<Role>,
+        summary: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        self.router = self.router.route(path, handler);
+        self.docs.push(RouteDoc { method, path, role, summary });
+        self
+    }
+
+    /// Adds the routes of `other`.
+    pub fn merge(mut self, other: ApiRouter) -> Self {
+        self.router = self.router.merge(other.router);
+        self.docs.extend(other.docs);
+        self
+    }
+
+    /// The routes served so far.
+    pub fn docs(&self) -> &[RouteDoc] {
+        &self.docs
+    }
+
+    /// The axum router and the documentation of its routes.
+    pub fn into_parts(self) -> (Router<AppState>, Vec<RouteDoc>) {
+        (self.router, self.docs)
+    }
+}
+
+/// Serves the document that [`super::app`] built and put in an extension.
+pub async fn serve(axum::Extension(document): axum::Extension<std::sync::Arc<Value>>) -> axum::Json<Value> {
+    axum::Json(Value::clone(&document))
+}
+
+/// The OpenAPI 3.1 document of `routes`.
+pub fn document(routes: &[RouteDoc]) -> Value {
     let mut paths = serde_json::Map::new();
-    for (method, path, role, summary) in ROUTES {
-        let params: Vec<Value> = path
+    for r in routes {
+        let params: Vec<Value> = r
+            .path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
             .collect();
         let mut op = json!({
-            "summary": summary,
+            "summary": r.summary,
             "parameters": params,
-            "x-autoflow-role": role,
+            "x-autoflow-role": r.role.map_or("none", Role::as_str),
             "responses": {
                 "default": { "description": "An error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
             }
         });
-        if *role != "none" {
+        if r.role.is_some() {
             op["security"] = json!([{ "bearer": [] }]);
         }
-        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
-        entry[*method] = op;
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method] = op;
     }
     json!({
         "openapi": "3.1.0",
@@ -66,9 +130,4 @@ pub fn document() -> Value {
             } }
         }
     })
-}
-
-/// Serves [`document`].
-pub async fn serve() -> Json<Value> {
-    Json(document())
 }

@@ -4,24 +4,25 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, AppState, json_body, read_body};
+use super::{ApiError, ApiResult, ApiRouter, AppState, json_body, read_body};
 use crate::auth::{Auth, Role};
 use crate::pipeline::Format;
 use crate::server::apply;
 use crate::store::pipelines::{PipelineRow, VersionRow};
 
 /// The pipeline routes (runs of a pipeline are in [`super::runs`]).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/pipelines", post(create).get(list))
-        .route("/v1/pipelines/{name}", get(show).put(update))
-        .route("/v1/pipelines/{name}/versions", get(versions))
-        .route("/v1/pipelines/{name}/versions/{version}", get(version))
-        .route("/v1/pipelines/{name}/rollback", post(rollback))
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .post("/v1/pipelines", Some(Role::Editor), "Create a pipeline (YAML or JSON)", create)
+        .get("/v1/pipelines", Some(Role::Viewer), "List pipelines", list)
+        .get("/v1/pipelines/{name}", Some(Role::Viewer), "A pipeline and its newest version", show)
+        .put("/v1/pipelines/{name}", Some(Role::Editor), "A new version of a pipeline", update)
+        .get("/v1/pipelines/{name}/versions", Some(Role::Viewer), "A pipeline's versions", versions)
+        .get("/v1/pipelines/{name}/versions/{version}", Some(Role::Viewer), "One version with its pinned digests", version)
+        .post("/v1/pipelines/{name}/rollback", Some(Role::Editor), "A new version equal to an older one", rollback)
 }
 
 /// The format a `Content-Type` names; detection by content when there is none.
@@ -79,11 +80,11 @@ async fn store_version(
     action: &str,
 ) -> ApiResult<Response> {
     let tenant = auth.tenant();
-    let created = state.store.create_version(tenant, name, json, pins, &auth.who.token_id, create_only).await?;
+    let audit = auth.entry(action, "", None);
+    let created = state.store.create_version(tenant, name, json, pins, &auth.who.token_id, create_only, audit).await?;
     let n = created.map_err(|_| {
         ApiError::Conflict(format!("pipeline {name:?} exists; PUT /v1/pipelines/{name} makes a new version"))
     })?;
-    auth.audit(state, action, format!("{name}@{n}"), None).await;
     let row = state.store.version(tenant, name, Some(n)).await?;
     let row = row.ok_or_else(|| ApiError::internal("a version just stored is missing"))?;
     Ok((StatusCode::CREATED, Json(row)).into_response())

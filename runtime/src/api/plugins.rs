@@ -4,22 +4,23 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, AppState, read_body};
+use super::{ApiError, ApiResult, ApiRouter, AppState, read_body};
 use crate::auth::{Auth, Role};
 use crate::pipeline::{PluginRef, PluginVersion};
 use crate::store::plugins::{DeleteRefused, PluginRow};
 use crate::store::{is_unique_violation, now_ms};
 
 /// The plugin routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/plugins", post(upload).get(list))
-        .route("/v1/plugins/{digest}", get(show).delete(delete))
-        .route("/v1/plugins/{digest}/content", get(content))
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .post("/v1/plugins", Some(Role::Editor), "Upload a component (?name=&version=); answers its digest", upload)
+        .get("/v1/plugins", Some(Role::Viewer), "List the registry", list)
+        .get("/v1/plugins/{digest}", Some(Role::Viewer), "The bindings of a digest", show)
+        .delete("/v1/plugins/{digest}", Some(Role::Editor), "Delete a plugin (409 while a pipeline version uses it)", delete)
+        .get("/v1/plugins/{digest}/content", Some(Role::Viewer), "Download the component bytes", content)
 }
 
 /// Query of an upload.
@@ -96,7 +97,8 @@ async fn upload(State(state): State<AppState>, auth: Auth, Query(q): Query<Uploa
         created_at: now_ms(),
         created_by: Some(auth.who.token_id.clone()),
     };
-    match state.store.insert_plugin(auth.tenant(), &row).await {
+    let audit = auth.entry("plugin.upload", format!("{name}@{version}"), Some(format!("sha256:{digest}")));
+    match state.store.insert_plugin(auth.tenant(), &row, &audit).await {
         Ok(()) => {}
         Err(e) if is_unique_violation(&e) => {
             // Someone bound it meanwhile: same answer as if they had been first.
@@ -107,7 +109,6 @@ async fn upload(State(state): State<AppState>, auth: Auth, Query(q): Query<Uploa
         }
         Err(e) => return Err(e.into()),
     }
-    auth.audit(&state, "plugin.upload", format!("{name}@{version}"), Some(format!("sha256:{digest}"))).await;
     Ok((StatusCode::CREATED, Json(row)).into_response())
 }
 
@@ -158,9 +159,9 @@ async fn content(State(state): State<AppState>, auth: Auth, Path(raw): Path<Stri
 async fn delete(State(state): State<AppState>, auth: Auth, Path(raw): Path<String>) -> ApiResult<Json<serde_json::Value>> {
     auth.require(Role::Editor)?;
     let digest = digest_param(&raw)?;
-    match state.store.delete_plugin(auth.tenant(), &digest).await? {
+    let audit = auth.entry("plugin.delete", format!("sha256:{digest}"), None);
+    match state.store.delete_plugin(auth.tenant(), &digest, &audit).await? {
         Ok(n) => {
-            auth.audit(&state, "plugin.delete", format!("sha256:{digest}"), None).await;
             Ok(Json(serde_json::json!({ "digest": digest, "deleted": n })))
         }
         Err(DeleteRefused::NotFound) => Err(ApiError::NotFound(format!("no plugin with digest sha256:{digest}"))),

@@ -9,20 +9,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, AppState, read_body};
+use super::{ApiError, ApiResult, ApiRouter, AppState, read_body};
 use crate::auth::{Auth, Role};
 use crate::store::runs::{LogRow, RunRow, is_final};
 
 /// The run routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/pipelines/{name}/runs", post(trigger).get(list))
-        .route("/v1/runs/{id}", get(show))
-        .route("/v1/runs/{id}/logs", get(logs))
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .post("/v1/pipelines/{name}/runs", Some(Role::Editor), "Queue a run; 202 with its id", trigger)
+        .get("/v1/pipelines/{name}/runs", Some(Role::Viewer), "A pipeline's runs (?status=&limit=)", list)
+        .get("/v1/runs/{id}", Some(Role::Viewer), "A run and its per-step report", show)
+        .get("/v1/runs/{id}/logs", Some(Role::Viewer), "A run's log lines (?after=&limit=; ?follow=true streams events)", logs)
 }
 
 /// Optional body of a trigger.

@@ -4,11 +4,10 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, AppState, json_body};
+use super::{ApiError, ApiResult, ApiRouter, AppState, json_body};
 use crate::auth::{Auth, Role, new_token};
 use crate::store::audit::AuditEntry;
 use crate::store::tokens::TokenRow;
@@ -18,12 +17,13 @@ use crate::store::{is_unique_violation, now_ms};
 pub const DEFAULT_TENANT: &str = "default";
 
 /// The token, tenant and audit routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/tokens", post(create).get(list))
-        .route("/v1/tokens/{id}", delete(revoke))
-        .route("/v1/tenants", post(create_tenant))
-        .route("/v1/audit", get(audit))
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .post("/v1/tokens", Some(Role::Admin), "Create a token (shown once)", create)
+        .get("/v1/tokens", Some(Role::Admin), "List the tenant's tokens", list)
+        .delete("/v1/tokens/{id}", Some(Role::Admin), "Revoke a token", revoke)
+        .post("/v1/tenants", Some(Role::Admin), "Create a tenant (admins of tenant default)", create_tenant)
+        .get("/v1/audit", Some(Role::Admin), "The audit log", audit)
 }
 
 /// Body of a token creation.
@@ -50,8 +50,8 @@ async fn create(State(state): State<AppState>, auth: Auth, body: Body) -> ApiRes
         None => None,
     };
     let (text, row) = new_token(auth.tenant(), &req.name, req.role, expires_at, Some(auth.who.token_id.clone()))?;
-    state.store.insert_token(&row).await?;
-    auth.audit(&state, "token.create", row.id.clone(), Some(format!("role {}", row.role))).await;
+    let audit = auth.entry("token.create", row.id.clone(), Some(format!("role {}", row.role)));
+    state.store.insert_token(&row, &audit).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "token": text, "info": row }))).into_response())
 }
 
@@ -62,10 +62,9 @@ async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<T
 
 async fn revoke(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
     auth.require(Role::Admin)?;
-    if !state.store.revoke_token(auth.tenant(), &id).await? {
+    if !state.store.revoke_token(auth.tenant(), &id, &auth.entry("token.revoke", id.clone(), None)).await? {
         return Err(ApiError::NotFound(format!("no active token {id:?}")));
     }
-    auth.audit(&state, "token.revoke", id.clone(), None).await;
     Ok(Json(serde_json::json!({ "id": id, "revoked": true })))
 }
 
@@ -94,8 +93,8 @@ async fn create_tenant(State(state): State<AppState>, auth: Auth, body: Body) ->
     };
     crate::server::seed::register_builtins(&state, &tenant.id).await.map_err(ApiError::internal)?;
     let (text, row) = new_token(&tenant.id, "admin", Role::Admin, None, Some(auth.who.token_id.clone()))?;
-    state.store.insert_token(&row).await?;
-    auth.audit(&state, "tenant.create", tenant.name.clone(), Some(format!("admin token {}", row.id))).await;
+    let audit = auth.entry("tenant.create", tenant.name.clone(), Some(format!("admin token {}", row.id)));
+    state.store.insert_token(&row, &audit).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "tenant": tenant, "admin_token": text }))).into_response())
 }
 

@@ -1,31 +1,7 @@
-//! Recording audit entries from request handlers: the change is already committed, so a
-//! failure to record is logged loudly rather than undoing it.
+//! Recording failed authentications in the audit log. (Changes are recorded by the store, in
+//! the transaction of the change: see [`super::Auth::entry`].)
 use crate::store::Store;
 use crate::store::audit::NewAudit;
-
-use super::Principal;
-
-/// Records `action` on `target` by `who` from `remote`.
-pub async fn record(
-    store: &Store,
-    who: &Principal,
-    remote: Option<String>,
-    action: &str,
-    target: impl Into<String>,
-    detail: Option<String>,
-) {
-    let entry = NewAudit {
-        tenant: Some(&who.tenant_id),
-        actor: &who.token_id,
-        action,
-        target: Some(target.into()),
-        remote,
-        detail,
-    };
-    if let Err(e) = store.audit(entry).await {
-        tracing::error!("cannot write the audit log ({action}): {e}");
-    }
-}
 
 /// Records a failed authentication.
 pub async fn failed_auth(store: &Store, remote: Option<String>, reason: &str) {

@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 
 use super::{AuthError, Principal, Role};
 use crate::api::{ApiError, AppState};
+use crate::store::audit::NewAudit;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -28,9 +29,17 @@ impl Auth {
         &self.who.tenant_id
     }
 
-    /// Records a change made by this caller in the audit log.
-    pub async fn audit(&self, state: &AppState, action: &str, target: impl Into<String>, detail: Option<String>) {
-        super::audit::record(&state.store, &self.who, self.remote.clone(), action, target, detail).await;
+    /// The audit entry of a change this caller makes; the store records it in the change's
+    /// own transaction.
+    pub fn entry<'a>(&'a self, action: &'a str, target: impl Into<String>, detail: Option<String>) -> NewAudit<'a> {
+        NewAudit {
+            tenant: Some(&self.who.tenant_id),
+            actor: &self.who.token_id,
+            action,
+            target: Some(target.into()),
+            remote: self.remote.clone(),
+            detail,
+        }
     }
 }
 

@@ -1,9 +1,10 @@
-//! The command line: `autoflow run FILE` and the other subcommands.
+//! The command line: `autoflow run FILE`, `autoflow plugin check|new` and the other subcommands.
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
 pub mod client;
+pub mod plugin;
 mod progress;
 pub mod remote;
 mod run;
@@ -26,15 +27,10 @@ pub enum Command {
     Run(run::RunArgs),
     /// Start the server: REST API, registry, executor.
     Server(crate::server::ServerArgs),
-    /// Plugins in the server's registry.
-    Plugin {
-        /// Server and token.
-        #[command(flatten)]
-        client: client::ClientArgs,
-        /// What to do.
-        #[command(subcommand)]
-        command: remote::PluginCommand,
-    },
+    /// Plugins: the server's registry (`push`, `list`) and tools for plugin authors (`check`,
+    /// `new`).
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
     /// Pipelines on the server.
     Pipeline {
         /// Server and token.
@@ -74,7 +70,7 @@ pub async fn main(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Server(args) => report("server", crate::server::serve(args).await),
-        Command::Plugin { client, command } => report("plugin", remote::plugin(&client, command).await),
+        Command::Plugin(command) => plugin::run(command).await,
         Command::Pipeline { client, command } => report("pipeline", remote::pipeline(&client, command).await),
         Command::Runs { client, command } => report("runs", remote::runs(&client, command).await),
         Command::Token { command } => report("token", token::token(command).await),
@@ -82,7 +78,7 @@ pub async fn main(cli: Cli) -> i32 {
 }
 
 /// The exit code of a command's result; the error is printed.
-fn report(what: &str, result: anyhow::Result<()>) -> i32 {
+pub(crate) fn report(what: &str, result: anyhow::Result<()>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {

@@ -9,11 +9,14 @@ use reqwest::Method;
 
 use super::client::{Client, ClientArgs};
 
-/// `autoflow plugin ...`
+/// `autoflow plugin push|list`: the registry's side of `autoflow plugin`.
 #[derive(Debug, Subcommand)]
-pub enum PluginCommand {
-    /// Upload a component into the registry as NAME@VERSION; prints its digest.
+pub enum RegistryCommand {
+    /// Upload a component into the server's registry as NAME@VERSION; prints its digest.
     Push {
+        /// Server and token.
+        #[command(flatten)]
+        client: ClientArgs,
         /// The component (.wasm).
         file: PathBuf,
         /// Plugin name.
@@ -23,8 +26,12 @@ pub enum PluginCommand {
         #[arg(long)]
         version: String,
     },
-    /// List the registry.
-    List,
+    /// List the server's registry.
+    List {
+        /// Server and token.
+        #[command(flatten)]
+        client: ClientArgs,
+    },
 }
 
 /// `autoflow pipeline ...`
@@ -84,16 +91,17 @@ fn print(v: &serde_json::Value) {
 }
 
 /// Runs a plugin command.
-pub async fn plugin(args: &ClientArgs, cmd: PluginCommand) -> anyhow::Result<()> {
-    let c = Client::new(args)?;
+pub async fn plugin(cmd: RegistryCommand) -> anyhow::Result<()> {
     match cmd {
-        PluginCommand::Push { file, name, version } => {
+        RegistryCommand::Push { client, file, name, version } => {
+            let c = Client::new(&client)?;
             let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let req = c.request(Method::POST, "/v1/plugins").query(&[("name", &name), ("version", &version)]).body(bytes);
             let v = c.json(req).await?;
             println!("{name}@{version} sha256:{}", v["digest"].as_str().unwrap_or("?"));
         }
-        PluginCommand::List => {
+        RegistryCommand::List { client } => {
+            let c = Client::new(&client)?;
             let v = c.json(c.request(Method::GET, "/v1/plugins")).await?;
             for p in v.as_array().into_iter().flatten() {
                 println!(

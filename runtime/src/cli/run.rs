@@ -70,7 +70,8 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
     let fuel = validated.resolved_steps().iter().any(|s| s.limits.fuel.is_some());
     let engine = Engine::new(EngineConfig {
         fuel,
-        max_instances: 64,
+        // Every step holds one instance while the run goes; config checks use one more each.
+        max_instances: u32::try_from(validated.steps().len() * 2 + 8).unwrap_or(u32::MAX),
         cache_dir: Some(args.data.data_dir.join("cache")),
         ..EngineConfig::default()
     })

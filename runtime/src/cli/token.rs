@@ -58,17 +58,15 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     };
     let expires = args.expires_in.map(|s| now_ms().saturating_add(s.saturating_mul(1000)));
     let (text, row) = new_token(&tenant.id, &args.name, role, expires, Some("cli".into()))?;
-    store.insert_token(&row).await?;
-    store
-        .audit(NewAudit {
-            tenant: Some(&tenant.id),
-            actor: "cli",
-            action: "token.create",
-            target: Some(row.id.clone()),
-            remote: Some("local".into()),
-            detail: Some(format!("role {role}")),
-        })
-        .await?;
+    let audit = NewAudit {
+        tenant: Some(&tenant.id),
+        actor: "cli",
+        action: "token.create",
+        target: Some(row.id.clone()),
+        remote: Some("local".into()),
+        detail: Some(format!("role {role}")),
+    };
+    store.insert_token(&row, &audit).await?;
     println!("{text}");
     Ok(())
 }

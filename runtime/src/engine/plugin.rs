@@ -61,6 +61,8 @@ pub struct Plugin {
     pub origin: crate::registry::cache::Origin,
     /// How long loading took (compiling, or reading the cache).
     pub load_time: std::time::Duration,
+    /// The names of the interfaces and functions the component imports, in its order.
+    pub imports: Vec<String>,
 }
 
 impl fmt::Debug for Plugin {
@@ -78,6 +80,7 @@ impl Plugin {
         engine: &wasmtime::Engine,
     ) -> Result<Self> {
         let kind = world_of(&component, engine)?;
+        let imports = component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect();
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
             Error::Invalid(format!("the component imports something the host does not provide: {e:#}"))
         })?;
@@ -95,6 +98,7 @@ impl Plugin {
             pre,
             origin: crate::registry::cache::Origin::Compiled,
             load_time: std::time::Duration::ZERO,
+            imports,
         })
     }
 }

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::plan::{Plan, PlannedStep, RetrySettings};
+use crate::engine::bindings::Metadata;
 use crate::engine::{Engine, Mount, Plugin, PluginKind, Sandbox, StepHost, StepLimits};
 use crate::pipeline::{MountMode, PipelineError, ValidatedPipeline, ValidationErrors};
 use crate::registry::LocalPlugins;
@@ -110,11 +111,7 @@ fn kind_problem(kind: PluginKind, has_inputs: bool, has_consumers: bool) -> Opti
 /// violation with its place in the config.
 async fn check_config(engine: &Engine, plugin: &Plugin, config: &serde_json::Value) -> Result<(), String> {
     let meta = describe(engine, plugin).await?;
-    let Some(schema_text) = meta.config_schema else { return Ok(()) };
-    let schema: serde_json::Value = serde_json::from_str(&schema_text)
-        .map_err(|e| format!("the plugin's config schema is not JSON: {e}"))?;
-    let validator = jsonschema::validator_for(&schema)
-        .map_err(|e| format!("the plugin's config schema is invalid: {e}"))?;
+    let Some(validator) = config_validator(&meta)? else { return Ok(()) };
     let errors: Vec<String> = validator
         .iter_errors(config)
         .map(|e| {
@@ -125,11 +122,21 @@ async fn check_config(engine: &Engine, plugin: &Plugin, config: &serde_json::Val
     if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
 }
 
-/// Instantiates `plugin` in a default sandbox with no grants and asks for its metadata. The
-/// error reads `cannot describe the plugin: ...`.
-pub async fn describe(engine: &Engine, plugin: &Plugin) -> Result<crate::engine::bindings::Metadata, String> {
+/// Instantiates `plugin` in a throwaway sandbox (default limits, no grants) and calls `describe`.
+pub async fn describe(engine: &Engine, plugin: &Plugin) -> Result<Metadata, String> {
     let logs: crate::engine::LogSink = Arc::new(|_| {});
     let sandbox = Sandbox { limits: StepLimits::default(), mounts: Vec::new(), host: StepHost::new("describe", logs) };
     let mut inst = engine.instantiate(plugin, sandbox).await.map_err(|e| format!("cannot describe the plugin: {e}"))?;
     inst.describe().await.map_err(|e| format!("cannot describe the plugin: {e}"))
+}
+
+/// The validator of the plugin's config schema, `None` when it publishes none; an error when
+/// the schema is not JSON or not a valid JSON Schema.
+pub fn config_validator(meta: &Metadata) -> Result<Option<jsonschema::Validator>, String> {
+    let Some(schema_text) = &meta.config_schema else { return Ok(None) };
+    let schema: serde_json::Value = serde_json::from_str(schema_text)
+        .map_err(|e| format!("the plugin's config schema is not JSON: {e}"))?;
+    jsonschema::validator_for(&schema)
+        .map(Some)
+        .map_err(|e| format!("the plugin's config schema is invalid: {e}"))
 }

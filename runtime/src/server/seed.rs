@@ -8,6 +8,7 @@ use crate::api::AppState;
 use crate::api::tokens::DEFAULT_TENANT;
 use crate::auth::{Role, new_token};
 use crate::registry::builtin;
+use crate::store::audit::NewAudit;
 use crate::store::now_ms;
 use crate::store::plugins::PluginRow;
 
@@ -55,7 +56,15 @@ pub async fn register_builtins(state: &AppState, tenant: &str) -> anyhow::Result
             created_at: now_ms(),
             created_by: Some("server".into()),
         };
-        state.store.insert_plugin(tenant, &row).await?;
+        let audit = NewAudit {
+            tenant: Some(tenant),
+            actor: "server",
+            action: "plugin.builtin",
+            target: Some(format!("{}@{}", row.name, row.version)),
+            remote: None,
+            detail: Some(format!("sha256:{}", row.digest)),
+        };
+        state.store.insert_plugin(tenant, &row, &audit).await?;
     }
     Ok(())
 }
@@ -73,7 +82,15 @@ pub async fn seed(state: &AppState, data_dir: &Path) -> anyhow::Result<()> {
         let (text, row) = new_token(&tenant.id, "admin", Role::Admin, None, Some("server".into()))?;
         let path = data_dir.join("admin-token");
         write_secret(&path, &text)?;
-        state.store.insert_token(&row).await?;
+        let audit = NewAudit {
+            tenant: Some(&tenant.id),
+            actor: "server",
+            action: "token.create",
+            target: Some(row.id.clone()),
+            remote: None,
+            detail: Some("bootstrap admin token".into()),
+        };
+        state.store.insert_token(&row, &audit).await?;
         println!("admin token (shown once; also written to {}):\n{text}", path.display());
         let _ = std::io::stdout().flush();
     }
@@ -82,7 +99,8 @@ pub async fn seed(state: &AppState, data_dir: &Path) -> anyhow::Result<()> {
             crate::server::apply::check(state, &tenant.id, DEMO_PIPELINE, crate::pipeline::Format::Yaml, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("demo pipeline: {e}"))?;
-        let _ = state.store.create_version(&tenant.id, &pipeline.name, &json, &pins, "server", true).await?;
+        let audit = NewAudit { tenant: Some(&tenant.id), actor: "server", action: "pipeline.create", ..NewAudit::default() };
+        let _ = state.store.create_version(&tenant.id, &pipeline.name, &json, &pins, "server", true, audit).await?;
     }
     Ok(())
 }

@@ -40,23 +40,30 @@ pub struct NewAudit<'a> {
     pub detail: Option<String>,
 }
 
+/// Appends `e` through `conn`: a change's transaction passes its own connection, so the entry
+/// commits, or rolls back, with the change it records.
+pub(super) async fn insert(conn: &mut sqlx::AnyConnection, e: &NewAudit<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, at, actor, action, target, remote, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(e.tenant)
+    .bind(now_ms())
+    .bind(e.actor)
+    .bind(e.action)
+    .bind(e.target.as_deref())
+    .bind(e.remote.as_deref())
+    .bind(e.detail.as_deref())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
-    /// Appends to the audit log.
+    /// Appends to the audit log an entry that goes with no change (a failed authentication).
     pub async fn audit(&self, e: NewAudit<'_>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (tenant_id, at, actor, action, target, remote, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(e.tenant)
-        .bind(now_ms())
-        .bind(e.actor)
-        .bind(e.action)
-        .bind(e.target)
-        .bind(e.remote)
-        .bind(e.detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        insert(&mut conn, &e).await
     }
 
     /// The tenant's audit entries (failed authentications, which have no tenant, are shown

@@ -2,6 +2,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::audit::NewAudit;
 use super::{Result, Store, now_ms};
 
 /// A pipeline: its name and newest version.
@@ -60,7 +61,9 @@ pub struct AlreadyExists;
 
 impl Store {
     /// Stores a new version of `name` (creating the pipeline when needed; refused when
-    /// `create_only` and it exists) and returns its number.
+    /// `create_only` and it exists) and returns its number. `audit` is recorded in the same
+    /// transaction, with `name@version` as its target.
+    #[allow(clippy::too_many_arguments)]
     pub async fn create_version(
         &self,
         tenant: &str,
@@ -69,6 +72,7 @@ impl Store {
         pins: &[Pin],
         created_by: &str,
         create_only: bool,
+        audit: NewAudit<'_>,
     ) -> Result<Result<i64, AlreadyExists>> {
         let now = now_ms();
         let mut tx = self.pool.begin().await?;
@@ -130,6 +134,8 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let audit = NewAudit { target: Some(format!("{name}@{version}")), ..audit };
+        super::audit::insert(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(Ok(version))
     }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::audit::NewAudit;
 use super::{Result, Store, now_ms};
 
 /// A registered plugin version.
@@ -71,8 +72,10 @@ impl Store {
         Ok(())
     }
 
-    /// Binds `name@version` to a digest in `tenant`; a unique violation if it is bound.
-    pub async fn insert_plugin(&self, tenant: &str, p: &PluginRow) -> Result<()> {
+    /// Binds `name@version` to a digest in `tenant`, recording `audit` in the same
+    /// transaction; a unique violation if it is bound.
+    pub async fn insert_plugin(&self, tenant: &str, p: &PluginRow, audit: &NewAudit<'_>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(&format!(
             "INSERT INTO plugins (tenant_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
@@ -87,8 +90,10 @@ impl Store {
         .bind(i64::from(p.builtin))
         .bind(p.created_at)
         .bind(&p.created_by)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        super::audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -131,8 +136,9 @@ impl Store {
     }
 
     /// Deletes the tenant's bindings of `digest`, unless a pipeline version pins it or it is
-    /// built in. The bytes stay in the blob store (other tenants may hold them).
-    pub async fn delete_plugin(&self, tenant: &str, digest: &str) -> Result<Result<usize, DeleteRefused>> {
+    /// built in, recording `audit` with the deletion. The bytes stay in the blob store (other
+    /// tenants may hold them).
+    pub async fn delete_plugin(&self, tenant: &str, digest: &str, audit: &NewAudit<'_>) -> Result<Result<usize, DeleteRefused>> {
         let mut tx = self.pool.begin().await?;
         // Write first: on SQLite this takes the write lock before reading.
         let deleted = sqlx::query("DELETE FROM plugins WHERE tenant_id = $1 AND digest = $2 AND builtin = 0")
@@ -172,6 +178,7 @@ impl Store {
                 Ok(Err(why))
             }
             None => {
+                super::audit::insert(&mut tx, audit).await?;
                 tx.commit().await?;
                 Ok(Ok(usize::try_from(deleted).unwrap_or(usize::MAX)))
             }

@@ -3,6 +3,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::audit::NewAudit;
 use super::{Result, Store, StoreError, now_ms, random_hex};
 use crate::auth::Role;
 
@@ -90,8 +91,9 @@ impl Store {
         Ok(tenant)
     }
 
-    /// Stores a new token row.
-    pub async fn insert_token(&self, t: &TokenRow) -> Result<()> {
+    /// Stores a new token row, recording `audit` in the same transaction.
+    pub async fn insert_token(&self, t: &TokenRow, audit: &NewAudit<'_>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO tokens (id, tenant_id, name, role, hash, created_at, created_by, expires_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
@@ -104,8 +106,10 @@ impl Store {
         .bind(t.created_at)
         .bind(&t.created_by)
         .bind(t.expires_at)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        super::audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -129,17 +133,24 @@ impl Store {
         rows.iter().map(token_of).collect()
     }
 
-    /// Revokes the tenant's token `id`; whether it existed (and was not yet revoked).
-    pub async fn revoke_token(&self, tenant: &str, id: &str) -> Result<bool> {
+    /// Revokes the tenant's token `id`, recording `audit` with it; whether it existed (and was
+    /// not yet revoked).
+    pub async fn revoke_token(&self, tenant: &str, id: &str, audit: &NewAudit<'_>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE tokens SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
         )
         .bind(now_ms())
         .bind(tenant)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        Ok(done.rows_affected() > 0)
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        super::audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Whether the tenant has any token at all.

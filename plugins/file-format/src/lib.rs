@@ -1,0 +1,71 @@
+//! What the file plugins share: the file format, its default from the path's extension, and
+//! the checks of the CSV-only options.
+use serde::Deserialize;
+
+/// The file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// JSON Lines: one value per line.
+    Jsonl,
+    /// CSV (RFC 4180) with a header row.
+    Csv,
+}
+
+/// The format a path implies: CSV for a `.csv` extension (any case), else JSON Lines.
+pub fn format_of(path: &str) -> Format {
+    match std::path::Path::new(path).extension() {
+        Some(ext) if ext.eq_ignore_ascii_case("csv") => Format::Csv,
+        _ => Format::Jsonl,
+    }
+}
+
+/// The format in force: `given`, else what the path implies.
+pub fn resolve(given: Option<Format>, path: &str) -> Format {
+    given.unwrap_or_else(|| format_of(path))
+}
+
+/// Checks a CSV delimiter: one ASCII character other than `"`, CR and LF.
+pub fn delimiter(text: &str) -> Result<u8, String> {
+    match text.as_bytes() {
+        [b] if b.is_ascii() && !matches!(b, b'"' | b'\r' | b'\n') => Ok(*b),
+        _ => Err(format!(
+            "delimiter must be one ASCII character other than a quote or line break, not {text:?}"
+        )),
+    }
+}
+
+/// Refuses CSV-only keys (`(name, given)`) for a file in JSON Lines; `verb` says what the
+/// plugin does with the file ("read", "written").
+pub fn refuse_csv_keys(format: Format, path: &str, verb: &str, keys: &[(&str, bool)]) -> Result<(), String> {
+    if format == Format::Jsonl
+        && let Some((key, _)) = keys.iter().find(|(_, given)| *given)
+    {
+        return Err(format!("`{key}` applies only to format csv, and {path} is {verb} as jsonl"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_extension_unless_given() {
+        assert_eq!(resolve(None, "/out/a.CSV"), Format::Csv);
+        assert_eq!(resolve(None, "/out/a.jsonl"), Format::Jsonl);
+        assert_eq!(resolve(None, "/out/.csv"), Format::Jsonl);
+        assert_eq!(resolve(Some(Format::Csv), "/out/a.txt"), Format::Csv);
+    }
+
+    #[test]
+    fn delimiters_and_csv_only_keys_are_checked() {
+        assert_eq!(delimiter(";"), Ok(b';'));
+        assert!(delimiter("\"").is_err() && delimiter(",,").is_err());
+        assert_eq!(
+            refuse_csv_keys(Format::Jsonl, "/a.jsonl", "read", &[("delimiter", false), ("infer_types", true)]),
+            Err("`infer_types` applies only to format csv, and /a.jsonl is read as jsonl".into())
+        );
+        assert_eq!(refuse_csv_keys(Format::Csv, "/a.csv", "read", &[("delimiter", true)]), Ok(()));
+    }
+}
