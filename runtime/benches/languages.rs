@@ -61,7 +61,7 @@ fn sandbox() -> Sandbox {
 }
 
 fn record(i: usize) -> Record {
-    let value = format!("{{\"id\":{i},\"user\":\"u{}\",\"amount\":{},\"paid\":{}}}", i % 7, i * 37 % 1000, i % 3 == 0);
+    let value = format!("{{\"id\":{i},\"user\":\"u{}\",\"amount\":{},\"paid\":{}}}", i % 7, i * 37 % 1000, i.is_multiple_of(3));
     Record { key: None, value: value.into_bytes(), headers: vec![], timestamp: None }
 }
 

@@ -1,4 +1,6 @@
 //! The binary starts and describes itself (and makes cargo build it for the workspace tests).
+// Test code: failing loudly is its job.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use std::process::Command;
 
 #[test]

@@ -1,5 +1,7 @@
 //! Bad pipeline files: each is refused before anything runs, with an error that names the
 //! file, the place and the reason, and exit code 2.
+// Test code: failing loudly is its job.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use autoflow_tests::Project;
 
 /// A two-step pipeline with `steps` replaced; reads ./data/in.

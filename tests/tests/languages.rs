@@ -4,6 +4,8 @@
 //!
 //! The components are built from source by the tests' build script (`build_lang.rs`); a
 //! language whose toolchain is missing fails these tests under CI and is skipped elsewhere.
+// Test code: failing loudly is its job.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use std::time::{Duration, Instant};
 
 use autoflow::engine::StepError;

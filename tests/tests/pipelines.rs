@@ -1,5 +1,7 @@
 //! Pipelines end to end through `autoflow run`: filter + map with fan-out, CSV to JSON lines,
 //! dead letters; outputs compared record by record.
+// Test code: failing loudly is its job.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use autoflow_tests::{Project, json_lines};
 use serde_json::{Value, json};
 

@@ -1,5 +1,7 @@
 //! The built-in plugins' own unit tests (plugins/ is a separate workspace built for wasm), run
 //! natively through the SDK's test host, so that `cargo test --workspace` covers them too.
+// Test code: failing loudly is its job.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use std::process::Command;
 
 use autoflow_tests::{target_dir, workspace_root};

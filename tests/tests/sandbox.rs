@@ -1,5 +1,7 @@
 //! Hostile guests against the real engine: each limit ends the step with its named error,
 //! never a hang or a host crash, and the same engine then still runs a good plugin.
+// Test code: failing loudly is its job.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use std::time::{Duration, Instant};
 
 use autoflow::engine::{Engine, EngineConfig, Mount, StepError, StepInstance, StepLimits};

@@ -1,6 +1,8 @@
 //! `autoflow plugin new`: a scaffolded plugin of each language builds and passes its own test
 //! (`test.sh`: build the component, run it in a pipeline, compare the output); and
 //! `autoflow plugin check` describes a good component and names what is wrong with a bad one.
+// Test code: failing loudly is its job.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
