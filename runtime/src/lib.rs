@@ -7,5 +7,6 @@ pub mod engine;
 pub mod executor;
 pub mod pipeline;
 pub mod registry;
+pub mod scheduler;
 pub mod server;
 pub mod store;

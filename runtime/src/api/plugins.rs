@@ -82,9 +82,10 @@ async fn upload(State(state): State<AppState>, auth: Auth, Query(q): Query<Uploa
     let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
     let (kind, meta) = check_plugin(&state, &digest, bytes.clone()).await?;
     let blobs = state.blobs.clone();
-    let stored = tokio::task::spawn_blocking(move || blobs.put(&bytes)).await.map_err(ApiError::internal)?;
+    let kept = bytes.clone();
+    let stored = tokio::task::spawn_blocking(move || blobs.put(&kept)).await.map_err(ApiError::internal)?;
     stored.map_err(ApiError::internal)?;
-    state.store.insert_blob(&digest, size).await?;
+    state.store.insert_blob(&digest, &bytes).await?;
     let row = PluginRow {
         name: name.clone(),
         version: version.clone(),

@@ -1,6 +1,7 @@
 //! Runs: trigger (`POST /v1/pipelines/{name}/runs`, 202 once the run is committed), list,
-//! show (per-step records, bytes, time, fuel, errors, plugin digests) and logs, followed as
-//! server-sent events with `?follow=true`.
+//! show (per-step records, bytes, time, fuel, errors, plugin digests), attempts, cancel, and
+//! logs, followed as server-sent events with `?follow=true`; a pipeline's schedule fires and
+//! checkpoints; the workers.
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -14,7 +15,11 @@ use serde::Deserialize;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, read_body};
 use crate::auth::{Auth, Role};
+use crate::store::checkpoints::Checkpoint;
+use crate::store::queue::{AttemptRow, CancelOutcome, NewRun};
 use crate::store::runs::{LogRow, RunRow, is_final};
+use crate::store::schedules::FireRow;
+use crate::store::workers::WorkerRow;
 
 /// The run routes.
 pub fn routes() -> ApiRouter {
@@ -23,6 +28,11 @@ pub fn routes() -> ApiRouter {
         .get("/v1/pipelines/{name}/runs", Some(Role::Viewer), "A pipeline's runs (?status=&limit=)", list)
         .get("/v1/runs/{id}", Some(Role::Viewer), "A run and its per-step report", show)
         .get("/v1/runs/{id}/logs", Some(Role::Viewer), "A run's log lines (?after=&limit=; ?follow=true streams events)", logs)
+        .get("/v1/runs/{id}/attempts", Some(Role::Viewer), "A run's attempts: worker, times, outcome", attempts)
+        .post("/v1/runs/{id}/cancel", Some(Role::Editor), "Cancel a queued or running run", cancel)
+        .get("/v1/pipelines/{name}/fires", Some(Role::Viewer), "The schedule's recorded slots, newest first (?limit=)", fires)
+        .get("/v1/pipelines/{name}/checkpoints", Some(Role::Viewer), "Each step's committed cursor and state", checkpoints)
+        .get("/v1/workers", Some(Role::Viewer), "Workers seen in the last minute, with their labels and runs", workers)
 }
 
 /// Optional body of a trigger.
@@ -41,20 +51,25 @@ async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<Str
     } else {
         serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
     };
-    let version = match req.version {
-        Some(v) => {
-            let exists = state.store.version(auth.tenant(), &name, Some(v)).await?.is_some();
-            if !exists {
-                return Err(ApiError::NotFound(format!("no version {v} of pipeline {name:?}")));
-            }
-            v
-        }
-        None => {
-            let p = state.store.pipeline(auth.tenant(), &name).await?;
-            p.ok_or_else(|| ApiError::NotFound(format!("no pipeline {name:?}")))?.latest_version
-        }
+    let row = state.store.version(auth.tenant(), &name, req.version).await?;
+    let row = row.ok_or_else(|| match req.version {
+        Some(v) => ApiError::NotFound(format!("no version {v} of pipeline {name:?}")),
+        None => ApiError::NotFound(format!("no pipeline {name:?}")),
+    })?;
+    let version = row.version;
+    let pipeline = crate::pipeline::parse(&row.definition.to_string(), Some(crate::pipeline::Format::Json))
+        .map_err(|e| ApiError::internal(format!("stored version {version} of {name:?} does not parse: {e}")))?;
+    let spec = crate::scheduler::run_spec(&pipeline);
+    let run = NewRun {
+        tenant: auth.tenant(),
+        pipeline: &name,
+        version,
+        created_by: &auth.who.token_id,
+        spec: &spec,
+        trigger: "api",
+        fire_at: None,
     };
-    let id = state.store.enqueue_run(auth.tenant(), &name, version, &auth.who.token_id).await?;
+    let id = state.store.enqueue(&run).await?;
     state.wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id, "pipeline": name, "version": version, "status": "queued" }))).into_response())
 }
@@ -154,4 +169,49 @@ async fn logs(State(state): State<AppState>, auth: Auth, Path(id): Path<String>,
 fn line_event(l: &LogRow) -> Event {
     let data = serde_json::to_string(l).unwrap_or_default();
     Event::default().id(l.id.to_string()).event("log").data(data)
+}
+
+async fn attempts(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Vec<AttemptRow>>> {
+    get_run(&state, &auth, &id).await?;
+    Ok(Json(state.store.attempts(auth.tenant(), &id).await?))
+}
+
+async fn cancel(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    auth.require(Role::Editor)?;
+    let (status, what) = match state.store.cancel(auth.tenant(), &id).await? {
+        CancelOutcome::Cancelled => (StatusCode::OK, "cancelled"),
+        CancelOutcome::Requested => (StatusCode::ACCEPTED, "cancelling"),
+        CancelOutcome::AlreadyEnded => {
+            let run = get_run(&state, &auth, &id).await?;
+            return Err(ApiError::Conflict(format!("run {id} already ended: {}", run.status)));
+        }
+        CancelOutcome::NotFound => return Err(ApiError::NotFound(format!("no run {id:?}"))),
+    };
+    Ok((status, Json(serde_json::json!({ "id": id, "status": what }))).into_response())
+}
+
+/// Query of the fires.
+#[derive(Debug, Deserialize)]
+pub struct FiresQuery {
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+async fn fires(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, Query(q): Query<FiresQuery>) -> ApiResult<Json<Vec<FireRow>>> {
+    if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    Ok(Json(state.store.fires(auth.tenant(), &name, limit).await?))
+}
+
+async fn checkpoints(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Vec<Checkpoint>>> {
+    if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
+    }
+    Ok(Json(state.store.checkpoints(auth.tenant(), &name).await?))
+}
+
+async fn workers(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<Vec<WorkerRow>>> {
+    Ok(Json(state.store.workers(crate::store::now_ms() - 60_000).await?))
 }

@@ -25,8 +25,10 @@ pub struct Cli {
 pub enum Command {
     /// Run a pipeline file once, locally, without a server.
     Run(run::RunArgs),
-    /// Start the server: REST API, registry, executor.
+    /// Start the server: REST API, registry, scheduler and a worker.
     Server(crate::server::ServerArgs),
+    /// Run only a worker: claim and run queued runs from a shared database.
+    Worker(crate::server::WorkerCommandArgs),
     /// Plugins: the server's registry (`push`, `list`) and tools for plugin authors (`check`,
     /// `new`).
     #[command(subcommand)]
@@ -70,6 +72,7 @@ pub async fn main(cli: Cli) -> i32 {
     match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Server(args) => report("server", crate::server::serve(args).await),
+        Command::Worker(args) => report("worker", crate::server::work(args).await),
         Command::Plugin(command) => plugin::run(command).await,
         Command::Pipeline { client, command } => report("pipeline", remote::pipeline(&client, command).await),
         Command::Runs { client, command } => report("runs", remote::runs(&client, command).await),

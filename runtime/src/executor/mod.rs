@@ -39,6 +39,19 @@ pub async fn execute(
     sinks: RunSinks,
     counters: &[Arc<StepCounters>],
 ) -> RunReport {
+    let (_keep, never) = tokio::sync::watch::channel(false);
+    execute_until(engine, plan, sinks, counters, never).await
+}
+
+/// [`execute`], stopped when `cancel` turns true: every step is aborted where it is (a call in
+/// progress included) and the run ends `cancelled`, with the counters as they were.
+pub async fn execute_until(
+    engine: &Engine,
+    plan: &Plan,
+    sinks: RunSinks,
+    counters: &[Arc<StepCounters>],
+    mut cancel: tokio::sync::watch::Receiver<bool>,
+) -> RunReport {
     let started = Instant::now();
     let shared = Shared {
         engine: engine.clone(),
@@ -75,10 +88,29 @@ pub async fn execute(
     }
     // Each queue is held only by its producers from here on.
     drop(senders);
+    let aborts: Vec<_> = tasks.iter().map(tokio::task::JoinHandle::abort_handle).collect();
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let cancelled = cancelled.clone();
+        tokio::spawn(async move {
+            while !*cancel.borrow_and_update() {
+                if cancel.changed().await.is_err() {
+                    return; // nobody can cancel any more
+                }
+            }
+            cancelled.store(true, std::sync::atomic::Ordering::SeqCst);
+            aborts.iter().for_each(tokio::task::AbortHandle::abort);
+        })
+    };
     let mut steps = Vec::with_capacity(n);
     for (i, task) in tasks.into_iter().enumerate() {
         match task.await {
             Ok(report) => steps.push(report),
+            Err(e) if e.is_cancelled() => {
+                let mut report = StepReport::starting(&plan.steps[i]);
+                report.outcome = Outcome::Cancelled;
+                steps.push(report);
+            }
             Err(e) => {
                 let mut report = StepReport::starting(&plan.steps[i]);
                 report.outcome = Outcome::Failed;
@@ -90,7 +122,10 @@ pub async fn execute(
             }
         }
     }
-    let outcome = if steps.iter().any(|s| s.outcome == Outcome::Failed) {
+    watcher.abort();
+    let outcome = if cancelled.load(std::sync::atomic::Ordering::SeqCst) {
+        Outcome::Cancelled
+    } else if steps.iter().any(|s| s.outcome == Outcome::Failed) {
         Outcome::Failed
     } else if steps.iter().any(|s| s.outcome == Outcome::Cancelled) {
         Outcome::Cancelled

@@ -26,6 +26,11 @@
 //! | `name: invalid name "..." (use a-z, 0-9, - and _, at most 63 characters)` | name not `[a-z0-9][a-z0-9-_]{0,62}` |
 //! | `schedule.cron: must not be empty` | blank cron expression |
 //! | `schedule.timezone: must not be empty` | blank time zone |
+//! | `schedule.cron: invalid cron expression "..." (...)` | not six or seven cron fields |
+//! | `schedule.timezone: unknown time zone "..." (an IANA name such as Europe/Paris)` | |
+//! | `schedule.max_catchup: must be at least 1` | |
+//! | `concurrency: must be at least 1` | |
+//! | `labels[0]: invalid label ...` | a worker label with other characters |
 //! | `steps: a pipeline needs at least one step` | `steps: []` |
 //! | `steps[i].id: invalid id "..." (use a-z, 0-9, - and _)` | id not `[a-z0-9][a-z0-9-_]*` |
 //! | `steps[i].id: duplicate id "..."` | on every step but the first with that id |
@@ -73,9 +78,10 @@ mod tests;
 pub use error::{Location, PipelineError, ValidationErrors};
 pub use graph::{ResolvedMount, ResolvedStep, ValidatedPipeline};
 pub use model::{
-    Catchup, DEFAULT_BATCH_SIZE, DeadLetter, EffectiveLimits, Limits, MAX_BATCH_SIZE, Mount,
+    Catchup, DEFAULT_BATCH_SIZE, DEFAULT_MAX_CATCHUP, DeadLetter, EffectiveLimits, Limits, MAX_BATCH_SIZE, Mount,
     MountMode, Overlap, Pipeline, RetryPolicy, Schedule, Step,
 };
 pub use parse::{Format, parse};
 pub use plugin_ref::{InvalidPluginRef, PluginRef, PluginVersion, is_valid_id, is_valid_name};
 pub use policy::{ValidationPolicy, resolve_path};
+pub use validate::is_valid_label;

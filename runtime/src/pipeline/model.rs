@@ -40,6 +40,12 @@ pub struct Pipeline {
     /// Where records refused by a step are kept; absent means the server's default store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter: Option<DeadLetter>,
+    /// At most this many runs of the pipeline at once (absent: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<u32>,
+    /// Labels a worker must advertise to run this pipeline (what it can reach or do).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 /// A cron schedule for a pipeline. The cron expression is kept as text here; the scheduler
@@ -58,7 +64,14 @@ pub struct Schedule {
     /// What to do when a tick comes while the previous run is still going (default `skip`).
     #[serde(default)]
     pub overlap: Overlap,
+    /// With `catchup: all`, at most this many missed ticks are run, the newest ones (default
+    /// [`DEFAULT_MAX_CATCHUP`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_catchup: Option<u32>,
 }
+
+/// Missed ticks run by `catchup: all` when `max_catchup` is not given.
+pub const DEFAULT_MAX_CATCHUP: u32 = 10;
 
 fn default_timezone() -> String {
     "UTC".to_owned()
@@ -77,6 +90,17 @@ pub enum Catchup {
     Once,
     /// Run once per missed tick.
     All,
+}
+
+impl Overlap {
+    /// The keyword used in pipeline files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Overlap::Skip => "skip",
+            Overlap::Queue => "queue",
+            Overlap::Allow => "allow",
+        }
+    }
 }
 
 impl Catchup {

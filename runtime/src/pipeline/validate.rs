@@ -37,9 +37,24 @@ impl Pipeline {
         if let Some(schedule) = &self.schedule {
             if schedule.cron.trim().is_empty() {
                 add("schedule.cron".into(), "must not be empty".into());
+            } else if let Err(e) = crate::scheduler::cron::parse_cron(&schedule.cron) {
+                add("schedule.cron".into(), e);
             }
             if schedule.timezone.trim().is_empty() {
                 add("schedule.timezone".into(), "must not be empty".into());
+            } else if let Err(e) = crate::scheduler::cron::parse_timezone(&schedule.timezone) {
+                add("schedule.timezone".into(), e);
+            }
+            if schedule.max_catchup == Some(0) {
+                add("schedule.max_catchup".into(), "must be at least 1".into());
+            }
+        }
+        if self.concurrency == Some(0) {
+            add("concurrency".into(), "must be at least 1".into());
+        }
+        for (i, label) in self.labels.iter().enumerate() {
+            if !is_valid_label(label) {
+                add(format!("labels[{i}]"), format!("invalid label {label:?} (use a-z, 0-9, -, _, : and ., at most 63 characters)"));
             }
         }
         if self.steps.is_empty() {
@@ -342,4 +357,12 @@ fn is_valid_port(port: &str) -> bool {
     !port.is_empty()
         && port.bytes().all(|b| b.is_ascii_digit())
         && port.parse::<u16>().is_ok_and(|p| p > 0)
+}
+
+/// Whether `label` is a worker label: `[a-z0-9][a-z0-9-_:.]*`, at most 63 bytes.
+pub fn is_valid_label(label: &str) -> bool {
+    let mut bytes = label.bytes();
+    label.len() <= 63
+        && bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_:.".contains(&b))
 }

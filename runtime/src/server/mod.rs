@@ -1,5 +1,6 @@
-//! `autoflow server`: config -> pool + migrations -> engine and blob store -> seed -> executor
-//! loop -> serve the API until Ctrl-C or SIGTERM.
+//! `autoflow server`: config -> pool + migrations -> engine and blob store -> seed -> cron
+//! ticker and an in-process worker -> serve the API until Ctrl-C or SIGTERM; and `autoflow
+//! worker`, the same worker alone against a shared database.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,9 +9,10 @@ use anyhow::Context;
 
 pub mod apply;
 pub mod seed;
-pub mod worker;
 
 use crate::api::{self, AppState, Settings};
+use crate::scheduler::{self, worker};
+use crate::scheduler::worker::WorkerOptions;
 use crate::engine::{Engine, EngineConfig};
 use crate::pipeline::ValidationPolicy;
 use crate::registry::blob::BlobStore;
@@ -40,32 +42,99 @@ pub struct ServerArgs {
     /// Compiled-plugin cache folder. Default: `cache` in the data directory.
     #[arg(long, env = "AUTOFLOW_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// Runs the server's own worker runs at once (0: none; runs wait for `autoflow worker`s).
+    #[arg(long, env = "AUTOFLOW_WORKER_SLOTS", default_value_t = 4)]
+    pub worker_slots: usize,
+    /// Labels of the server's own worker (comma-separated).
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+}
+
+/// Options of a worker, in `autoflow worker` and in the server's own.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerArgs {
+    /// What this worker can reach or do (comma-separated); it runs only pipelines whose
+    /// `labels` it has all of.
+    #[arg(long, env = "AUTOFLOW_LABELS", value_delimiter = ',')]
+    pub labels: Vec<String>,
+    /// A claimed run stays this worker's this long without a heartbeat, in ms.
+    #[arg(long, env = "AUTOFLOW_LEASE_MS", default_value_t = 30_000)]
+    pub lease_ms: u64,
+    /// On SIGTERM, let running runs finish for this long, in seconds, then hand them back.
+    #[arg(long, env = "AUTOFLOW_DRAIN_SECS", default_value_t = 30)]
+    pub drain_secs: u64,
+}
+
+impl WorkerArgs {
+    /// The worker's options, with `slots` runs at once.
+    pub fn options(&self, slots: usize) -> anyhow::Result<WorkerOptions> {
+        for label in &self.labels {
+            if !crate::pipeline::is_valid_label(label) {
+                anyhow::bail!("--labels: invalid label {label:?} (use a-z, 0-9, -, _, : and .)");
+            }
+        }
+        let mut opts = WorkerOptions::new(self.labels.clone(), slots);
+        opts.lease = std::time::Duration::from_millis(self.lease_ms.max(300));
+        opts.drain = std::time::Duration::from_secs(self.drain_secs);
+        Ok(opts)
+    }
+}
+
+/// Options of `autoflow worker`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WorkerCommandArgs {
+    /// The shared database: `postgres://...` (or the SQLite file of a server that runs no
+    /// worker of its own).
+    #[arg(long, env = "AUTOFLOW_DATABASE")]
+    pub database: String,
+    /// Local folder for plugin blobs fetched from the database and their compiled cache.
+    #[arg(long, env = "AUTOFLOW_DATA_DIR", default_value = "./autoflow-worker")]
+    pub data_dir: PathBuf,
+    /// Host folders that pipeline steps may mount (repeatable), as on the server.
+    #[arg(long = "mount-root")]
+    pub mount_roots: Vec<PathBuf>,
+    /// Compiled-plugin cache folder. Default: `cache` in the data directory.
+    #[arg(long, env = "AUTOFLOW_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Runs at once.
+    #[arg(long, env = "AUTOFLOW_WORKER_SLOTS", default_value_t = 4)]
+    pub slots: usize,
+    /// Labels, lease, drain.
+    #[command(flatten)]
+    pub worker: WorkerArgs,
 }
 
 /// Builds the shared state: database (migrated), engine, blob store.
 pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
     let url = args.database.clone().unwrap_or_else(|| store::default_url(&args.data_dir));
-    let store = Store::connect(&url).await.context("cannot open the database")?;
-    let engine = Engine::new(EngineConfig {
-        fuel: true,
-        cache_dir: Some(args.cache_dir.clone().unwrap_or_else(|| args.data_dir.join("cache"))),
-        ..EngineConfig::default()
-    })
-    .context("cannot start the engine")?;
-    let blobs = BlobStore::open(&args.data_dir.join("blobs")).context("cannot open the blob store")?;
-    let policy = ValidationPolicy {
-        allowed_mount_roots: args.mount_roots.clone(),
-        base_dir: args.mount_roots.first().cloned().unwrap_or_else(|| args.data_dir.clone()),
-        ..ValidationPolicy::default()
-    };
     let settings = Settings {
         max_plugin_bytes: args.max_plugin_mb.saturating_mul(1 << 20),
         max_pipeline_bytes: args.max_pipeline_kb.saturating_mul(1 << 10),
-        policy,
+        policy: policy(&args.mount_roots, &args.data_dir),
         data_dir: args.data_dir.clone(),
     };
+    state_with(&url, &args.data_dir, args.cache_dir.as_deref(), settings).await
+}
+
+fn policy(mount_roots: &[PathBuf], data_dir: &std::path::Path) -> ValidationPolicy {
+    ValidationPolicy {
+        allowed_mount_roots: mount_roots.to_vec(),
+        base_dir: mount_roots.first().cloned().unwrap_or_else(|| data_dir.to_path_buf()),
+        ..ValidationPolicy::default()
+    }
+}
+
+async fn state_with(url: &str, data_dir: &std::path::Path, cache_dir: Option<&std::path::Path>, settings: Settings) -> anyhow::Result<AppState> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let store = Store::connect(url).await.context("cannot open the database")?;
+    let engine = Engine::new(EngineConfig {
+        fuel: true,
+        cache_dir: Some(cache_dir.map_or_else(|| data_dir.join("cache"), std::path::Path::to_path_buf)),
+        ..EngineConfig::default()
+    })
+    .context("cannot start the engine")?;
+    let blobs = BlobStore::open(&data_dir.join("blobs")).context("cannot open the blob store")?;
     Ok(AppState { store, blobs, engine, settings: Arc::new(settings), wake: Arc::new(tokio::sync::Notify::new()) })
 }
 
@@ -73,11 +142,20 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
 pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let state = state(&args).await?;
     seed::seed(&state, &args.data_dir).await.context("cannot seed the database")?;
-    let interrupted = state.store.fail_interrupted_runs().await?;
-    if interrupted > 0 {
-        tracing::warn!("{interrupted} run(s) were interrupted by the last stop and are marked failed");
+    if state.store.backend == store::Backend::Sqlite {
+        let interrupted = state.store.expire_all_leases().await?;
+        if interrupted > 0 {
+            tracing::warn!("{interrupted} run(s) were interrupted by the last stop; they run again");
+        }
     }
-    tokio::spawn(worker::run_loop(state.clone()));
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let ticker = tokio::spawn(scheduler::ticker::run(state.clone(), stop.clone()));
+    let worker = if args.worker_slots > 0 {
+        let opts = args.worker.options(args.worker_slots)?;
+        Some(tokio::spawn(worker::run(state.clone(), opts, stop.clone())))
+    } else {
+        None
+    };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
@@ -86,7 +164,31 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    let _ = stop_tx.send(true);
+    let _ = ticker.await;
+    if let Some(worker) = worker {
+        worker.await??;
+    }
     Ok(())
+}
+
+/// Runs `autoflow worker` until SIGTERM or Ctrl-C, then drains.
+pub async fn work(args: WorkerCommandArgs) -> anyhow::Result<()> {
+    let settings = Settings {
+        max_plugin_bytes: usize::MAX,
+        max_pipeline_bytes: usize::MAX,
+        policy: policy(&args.mount_roots, &args.data_dir),
+        data_dir: args.data_dir.clone(),
+    };
+    let state = state_with(&args.database, &args.data_dir, args.cache_dir.as_deref(), settings).await?;
+    let opts = args.worker.options(args.slots)?;
+    println!("autoflow worker {} started (labels: {})", opts.id, opts.labels.join(","));
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(worker::run(state, opts, stop));
+    shutdown().await;
+    let _ = stop_tx.send(true);
+    worker.await?
 }
 
 async fn shutdown() {

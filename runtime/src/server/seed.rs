@@ -43,7 +43,7 @@ pub async fn register_builtins(state: &AppState, tenant: &str) -> anyhow::Result
         let blobs = state.blobs.clone();
         tokio::task::spawn_blocking(move || blobs.put(b.bytes)).await??;
         let size = i64::try_from(b.bytes.len())?;
-        state.store.insert_blob(&digest, size).await?;
+        state.store.insert_blob(&digest, b.bytes).await?;
         let row = PluginRow {
             name: b.name.to_string(),
             version: b.version.to_string(),

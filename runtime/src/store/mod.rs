@@ -12,10 +12,14 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub mod audit;
+pub mod checkpoints;
 pub mod pipelines;
 pub mod plugins;
+pub mod queue;
 pub mod runs;
+pub mod schedules;
 pub mod tokens;
+pub mod workers;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +57,10 @@ pub struct Store {
     pub pool: AnyPool,
     /// The database behind it.
     pub backend: Backend,
+    /// The URL it was opened with (PostgreSQL workers open a listening connection with it).
+    pub url: String,
+    /// On SQLite, claims take turns within the process (the one process using the file).
+    claim_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The default database URL: SQLite file `autoflow.db` in `data_dir`.
@@ -92,7 +100,7 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, url: url.to_string(), claim_lock: Default::default() })
     }
 }
 

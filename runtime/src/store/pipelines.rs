@@ -134,6 +134,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        let schedule = match definition.get("schedule") {
+            Some(s) if !s.is_null() => Some(
+                serde_json::from_value::<crate::pipeline::Schedule>(s.clone())
+                    .map_err(|e| super::StoreError::Corrupt(format!("schedule of {name}: {e}")))?,
+            ),
+            _ => None,
+        };
+        super::schedules::set(&mut tx, tenant, name, version, schedule.as_ref()).await?;
         let audit = NewAudit { target: Some(format!("{name}@{version}")), ..audit };
         super::audit::insert(&mut tx, &audit).await?;
         tx.commit().await?;

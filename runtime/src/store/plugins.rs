@@ -61,15 +61,27 @@ pub enum DeleteRefused {
 }
 
 impl Store {
-    /// Records that the blob store holds `digest` (idempotent).
-    pub async fn insert_blob(&self, digest: &str, size: i64) -> Result<()> {
-        sqlx::query("INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3) ON CONFLICT (digest) DO NOTHING")
-            .bind(digest)
-            .bind(size)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+    /// Records that the blob store holds `bytes` under `digest` (idempotent). On PostgreSQL the
+    /// bytes are kept in the database too, so that workers on other machines can fetch them.
+    pub async fn insert_blob(&self, digest: &str, bytes: &[u8]) -> Result<()> {
+        let content = (self.backend == super::Backend::Postgres).then_some(bytes);
+        sqlx::query(
+            "INSERT INTO blobs (digest, size, created_at, content) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (digest) DO UPDATE SET content = COALESCE(blobs.content, excluded.content)",
+        )
+        .bind(digest)
+        .bind(i64::try_from(bytes.len()).unwrap_or(i64::MAX))
+        .bind(now_ms())
+        .bind(content)
+        .execute(&self.pool)
+        .await?;
         Ok(())
+    }
+
+    /// The bytes of blob `digest` kept in the database (PostgreSQL), if any.
+    pub async fn blob_content(&self, digest: &str) -> Result<Option<Vec<u8>>> {
+        let row = sqlx::query("SELECT content FROM blobs WHERE digest = $1").bind(digest).fetch_optional(&self.pool).await?;
+        Ok(row.map(|r| r.try_get::<Option<Vec<u8>>, _>("content")).transpose()?.flatten())
     }
 
     /// Binds `name@version` to a digest in `tenant`, recording `audit` in the same

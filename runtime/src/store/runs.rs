@@ -1,9 +1,9 @@
-//! Runs (a queue in the database: `queued` -> `running` -> `succeeded`/`failed`) and their
-//! log lines.
+//! Runs as the API shows them (`queued` -> `running` -> `succeeded`/`failed`/`cancelled`; the
+//! queue's moves are in [`super::queue`]) and their log lines.
 use serde::Serialize;
 use sqlx::Row;
 
-use super::{Result, Store, StoreError, now_ms, random_hex};
+use super::{Result, Store, StoreError};
 
 /// A run as stored.
 #[derive(Debug, Clone, Serialize)]
@@ -28,19 +28,22 @@ pub struct RunRow {
     pub report: Option<serde_json::Value>,
     /// Why it failed before or outside the steps.
     pub error: Option<String>,
-}
-
-/// A run the executor claimed.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    /// Run id.
-    pub id: String,
-    /// Tenant id.
-    pub tenant: String,
-    /// Pipeline name.
-    pub pipeline: String,
-    /// Version.
-    pub version: i64,
+    /// Attempts so far (the current one while running).
+    pub attempt: i64,
+    /// Attempts allowed for retryable failures.
+    pub max_attempts: i64,
+    /// Not claimed before this time (a retry's backoff), Unix ms.
+    pub not_before: i64,
+    /// A cancel was asked for while it ran.
+    pub cancel_requested: bool,
+    /// Labels the worker must have.
+    pub labels: Vec<String>,
+    /// `api`, `schedule`, `catchup` or `replay`.
+    pub trigger: String,
+    /// The schedule slot it runs for, Unix ms.
+    pub fire_at: Option<i64>,
+    /// The worker holding it while it runs.
+    pub worker: Option<String>,
 }
 
 /// A stored log line.
@@ -60,7 +63,8 @@ pub struct LogRow {
     pub message: String,
 }
 
-const COLUMNS: &str = "id, pipeline, version, status, created_at, created_by, started_at, finished_at, report, error";
+const COLUMNS: &str = "id, pipeline, version, status, created_at, created_by, started_at, finished_at, report, error, \
+                       attempt, max_attempts, not_before, cancel_requested, labels, trigger, fire_at, lease_owner";
 
 fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
     let report: Option<String> = r.try_get("report")?;
@@ -75,6 +79,14 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
         finished_at: r.try_get("finished_at")?,
         report: report.map(|t| serde_json::from_str(&t)).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
         error: r.try_get("error")?,
+        attempt: r.try_get("attempt")?,
+        max_attempts: r.try_get("max_attempts")?,
+        not_before: r.try_get("not_before")?,
+        cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
+        labels: r.try_get::<String, _>("labels")?.split(',').filter(|l| !l.is_empty()).map(str::to_string).collect(),
+        trigger: r.try_get("trigger")?,
+        fire_at: r.try_get("fire_at")?,
+        worker: r.try_get("lease_owner")?,
     })
 }
 
@@ -84,70 +96,6 @@ pub fn is_final(status: &str) -> bool {
 }
 
 impl Store {
-    /// Queues a run of version `version` of `pipeline`; returns its id once committed.
-    pub async fn enqueue_run(&self, tenant: &str, pipeline: &str, version: i64, created_by: &str) -> Result<String> {
-        let id = random_hex(12);
-        sqlx::query(
-            "INSERT INTO runs (id, tenant_id, pipeline, version, status, created_at, created_by) \
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6)",
-        )
-        .bind(&id)
-        .bind(tenant)
-        .bind(pipeline)
-        .bind(version)
-        .bind(now_ms())
-        .bind(created_by)
-        .execute(&self.pool)
-        .await?;
-        Ok(id)
-    }
-
-    /// Claims the oldest queued run, marking it running.
-    pub async fn claim_run(&self) -> Result<Option<Claimed>> {
-        let row = sqlx::query(
-            "UPDATE runs SET status = 'running', started_at = $1 \
-             WHERE seq = (SELECT seq FROM runs WHERE status = 'queued' ORDER BY seq LIMIT 1) AND status = 'queued' \
-             RETURNING id, tenant_id, pipeline, version",
-        )
-        .bind(now_ms())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|r| {
-            Ok(Claimed {
-                id: r.try_get("id")?,
-                tenant: r.try_get("tenant_id")?,
-                pipeline: r.try_get("pipeline")?,
-                version: r.try_get("version")?,
-            })
-        })
-        .transpose()
-    }
-
-    /// Ends a run with `status`, its report and error.
-    pub async fn finish_run(&self, id: &str, status: &str, report: Option<&serde_json::Value>, error: Option<&str>) -> Result<()> {
-        sqlx::query("UPDATE runs SET status = $1, finished_at = $2, report = $3, error = $4 WHERE id = $5")
-            .bind(status)
-            .bind(now_ms())
-            .bind(report.map(|r| r.to_string()))
-            .bind(error)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Marks runs left `running` by a previous process as failed; returns how many.
-    pub async fn fail_interrupted_runs(&self) -> Result<u64> {
-        let done = sqlx::query(
-            "UPDATE runs SET status = 'failed', finished_at = $1, error = 'interrupted: the server stopped during the run' \
-             WHERE status = 'running'",
-        )
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
     /// The tenant's run `id`.
     pub async fn run(&self, tenant: &str, id: &str) -> Result<Option<RunRow>> {
         let row = sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND id = $2"))

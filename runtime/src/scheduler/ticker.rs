@@ -1,0 +1,127 @@
+//! The cron ticker: several times a second, for each pipeline's schedule, fires the slots that
+//! came due since the last look (see [`Cron::due`]), applying the overlap policy. Each slot is
+//! recorded once in `schedule_fires`; with several servers on one database, the one that moves
+//! the schedule's `since` fires its slots and the others see nothing to do.
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::cron::Cron;
+use crate::api::AppState;
+use crate::pipeline::{Catchup, Format, Overlap};
+use crate::store::queue::NewRun;
+use crate::store::schedules::ScheduleRow;
+use crate::store::{Result, now_ms};
+
+/// How often the ticker looks.
+pub const TICK: Duration = Duration::from_millis(200);
+
+/// Fires schedules until `stop` turns true.
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(e) = tick(&state).await {
+            tracing::error!("schedule ticker: {e}");
+        }
+        tokio::select! {
+            () = tokio::time::sleep(TICK) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// One look at every schedule.
+pub async fn tick(state: &AppState) -> Result<()> {
+    for s in state.store.schedules().await? {
+        if let Err(e) = fire(state, &s).await {
+            tracing::error!("schedule of {}: {e}", s.pipeline);
+        }
+    }
+    Ok(())
+}
+
+fn catchup_of(text: &str) -> Catchup {
+    match text {
+        "once" => Catchup::Once,
+        "all" => Catchup::All,
+        _ => Catchup::Skip,
+    }
+}
+
+fn overlap_of(text: &str) -> Overlap {
+    match text {
+        "queue" => Overlap::Queue,
+        "allow" => Overlap::Allow,
+        _ => Overlap::Skip,
+    }
+}
+
+async fn fire(state: &AppState, s: &ScheduleRow) -> Result<()> {
+    let cron = match Cron::new(&s.cron, &s.timezone) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("schedule of {}: {e}", s.pipeline);
+            return Ok(());
+        }
+    };
+    let now = now_ms();
+    let due = cron.due(s.since, now, catchup_of(&s.catchup), u32::try_from(s.max_catchup).unwrap_or(u32::MAX));
+    if due.on_time.is_empty() && due.catch_up.is_empty() {
+        return Ok(());
+    }
+    let version = state.store.version(&s.tenant, &s.pipeline, Some(s.version)).await?;
+    let Some(version) = version else { return Ok(()) };
+    let spec = match crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json)) {
+        Ok(p) => super::run_spec(&p),
+        Err(e) => {
+            tracing::error!("schedule of {}: its version does not parse: {e}", s.pipeline);
+            return Ok(());
+        }
+    };
+    let mut tx = state.store.pool.begin().await?;
+    if !state.store.advance_schedule(&mut tx, s, now).await? {
+        return Ok(()); // another server took these slots
+    }
+    let overlap = overlap_of(&s.overlap);
+    let slots = due.catch_up.iter().map(|&t| (t, "catchup")).chain(due.on_time.iter().map(|&t| (t, "schedule")));
+    let mut queued = 0;
+    for (fire_at, trigger) in slots {
+        let busy = overlap == Overlap::Skip && state.store.pipeline_busy(&mut tx, &s.tenant, &s.pipeline).await?;
+        if busy {
+            state.store.record_fire(&mut tx, s, fire_at, "skipped", None).await?;
+            continue;
+        }
+        let mut spec = spec.clone();
+        if overlap == Overlap::Queue {
+            spec.concurrency = 1;
+        }
+        let run = NewRun {
+            tenant: &s.tenant,
+            pipeline: &s.pipeline,
+            version: s.version,
+            created_by: "scheduler",
+            spec: &spec,
+            trigger,
+            fire_at: Some(fire_at),
+        };
+        // Record the slot first: if it was recorded already, no run.
+        if state.store.record_fire(&mut tx, s, fire_at, trigger, None).await? {
+            let id = state.store.enqueue_in(&mut tx, &run).await?;
+            sqlx::query("UPDATE schedule_fires SET run_id = $1 WHERE tenant_id = $2 AND pipeline = $3 AND fire_at = $4")
+                .bind(&id)
+                .bind(&s.tenant)
+                .bind(&s.pipeline)
+                .bind(fire_at)
+                .execute(&mut *tx)
+                .await?;
+            queued += 1;
+        }
+    }
+    tx.commit().await?;
+    if due.dropped > 0 {
+        tracing::info!("schedule of {}: {} missed slot(s) left out by catchup: {}", s.pipeline, due.dropped, s.catchup);
+    }
+    if queued > 0 {
+        state.wake.notify_one();
+    }
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! A worker: claims runs from the queue with a lease, runs each with the executor while a
+//! heartbeat renews the lease, and ends it fenced by its attempt number: succeeded (with the
+//! checkpoints), failed, retried later after a retryable failure, cancelled on request, or
+//! handed back when the worker stops. `autoflow server` runs one in process; `autoflow worker`
+//! runs one alone against a shared PostgreSQL.
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::api::AppState;
+use crate::engine::LogLine;
+use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
+use crate::pipeline::Format;
+use crate::store::checkpoints::Checkpoint;
+use crate::store::now_ms;
+use crate::store::queue::Claimed;
+
+/// A log line on its way to the database: `(at, step, level, source, message)`.
+type Line = (i64, Option<String>, String, String, String);
+
+/// How a worker works.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    /// Its id in the `workers` table and in run leases.
+    pub id: String,
+    /// Host and process, for people.
+    pub name: String,
+    /// What it can reach or do; it only claims runs whose labels it has.
+    pub labels: Vec<String>,
+    /// Runs at once.
+    pub slots: usize,
+    /// A claim holds a run this long without a heartbeat (renewed every third of it).
+    pub lease: Duration,
+    /// Wait this long between looks at the queue when nothing wakes the worker.
+    pub poll: Duration,
+    /// On stop, let running runs finish for this long, then hand them back.
+    pub drain: Duration,
+}
+
+impl WorkerOptions {
+    /// Options with a fresh id, this host's name, and `slots` runs at once.
+    pub fn new(labels: Vec<String>, slots: usize) -> Self {
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        Self {
+            id: format!("w-{}", crate::store::random_hex(6)),
+            name: format!("{}:{}", if host.is_empty() { "localhost" } else { &host }, std::process::id()),
+            labels,
+            slots: slots.max(1),
+            lease: Duration::from_secs(30),
+            poll: Duration::from_millis(500),
+            drain: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a run's execution was stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The lease was lost: another worker has the run; write nothing.
+    Lost,
+    /// A cancel was requested.
+    Cancel,
+    /// The worker is stopping: hand the run back.
+    Release,
+}
+
+/// Claims and runs runs until `stop` turns true, then drains (see [`WorkerOptions::drain`]).
+pub async fn run(state: AppState, opts: WorkerOptions, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    state.store.register_worker(&opts.id, &opts.name, &opts.labels).await?;
+    tracing::info!(worker = %opts.id, labels = ?opts.labels, slots = opts.slots, "worker started");
+    let beat = tokio::spawn(worker_heartbeats(state.clone(), opts.id.clone(), opts.lease / 3));
+    let listen = super::dispatch::listen(&state);
+    let slots = Arc::new(Semaphore::new(opts.slots));
+    let (release_tx, release_rx) = watch::channel(false);
+    let mut running = JoinSet::new();
+    let lease_ms = i64::try_from(opts.lease.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        while running.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p?,
+            _ = stop.changed() => break,
+        };
+        if *stop.borrow() {
+            break;
+        }
+        match state.store.claim(&opts.id, &opts.labels, lease_ms).await {
+            Ok(Some(claimed)) => {
+                let (state, opts, release) = (state.clone(), opts.clone(), release_rx.clone());
+                running.spawn(async move {
+                    run_one(&state, &opts, claimed, release).await;
+                    drop(permit);
+                });
+            }
+            Ok(None) => {
+                drop(permit);
+                tokio::select! {
+                    () = state.wake.notified() => {}
+                    () = tokio::time::sleep(opts.poll) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+            Err(e) => {
+                drop(permit);
+                tracing::error!("cannot claim a run: {e}");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+    tracing::info!(worker = %opts.id, runs = running.len(), "worker stopping");
+    let drained = tokio::time::timeout(opts.drain, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        let _ = release_tx.send(true);
+        while running.join_next().await.is_some() {}
+    }
+    beat.abort();
+    if let Some(l) = listen {
+        l.abort();
+    }
+    state.store.worker_stopped(&opts.id).await?;
+    Ok(())
+}
+
+async fn worker_heartbeats(state: AppState, id: String, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = state.store.worker_heartbeat(&id).await {
+            tracing::warn!("worker heartbeat: {e}");
+        }
+    }
+}
+
+/// Renews the lease of `run` until told otherwise; on a lost lease, a cancel request or the
+/// worker's release, records why in `why` and cancels the execution.
+async fn lease_keeper(
+    state: AppState,
+    run: Claimed,
+    lease: Duration,
+    mut release: watch::Receiver<bool>,
+    why: Arc<Mutex<Option<Stop>>>,
+    cancel: watch::Sender<bool>,
+) {
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let stop = |s: Stop| {
+        if let Ok(mut w) = why.lock() {
+            w.get_or_insert(s);
+        }
+        let _ = cancel.send(true);
+    };
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(lease / 3) => {}
+            r = release.changed() => {
+                if r.is_ok() && *release.borrow() {
+                    return stop(Stop::Release);
+                }
+            }
+        }
+        match state.store.heartbeat(&run.id, run.attempt, lease_ms).await {
+            Ok(None) => return stop(Stop::Lost),
+            Ok(Some(true)) => return stop(Stop::Cancel),
+            Ok(Some(false)) => {}
+            Err(e) => tracing::warn!("run {}: cannot renew its lease: {e}", run.id),
+        }
+    }
+}
+
+fn host_line(level: &str, message: String) -> Line {
+    (now_ms(), None, level.to_string(), "host".to_string(), message)
+}
+
+async fn run_one(state: &AppState, opts: &WorkerOptions, run: Claimed, release: watch::Receiver<bool>) {
+    let (tx, rx) = mpsc::unbounded_channel::<Line>();
+    let writer = tokio::spawn(write_logs(state.clone(), run.tenant.clone(), run.id.clone(), rx));
+    let _ = tx.send(host_line(
+        "info",
+        format!("run started: {} version {}, attempt {} on worker {}", run.pipeline, run.version, run.attempt, opts.id),
+    ));
+    let why = Arc::new(Mutex::new(None));
+    let (cancel_tx, cancel_rx) = watch::channel(false);
+    let keeper = tokio::spawn(lease_keeper(state.clone(), run.clone(), opts.lease, release, why.clone(), cancel_tx));
+    let result = execute(state, &run, tx.clone(), cancel_rx).await;
+    keeper.abort();
+    let stopped = why.lock().ok().and_then(|w| *w);
+    let (line, record) = settle(&run, stopped, result);
+    let _ = tx.send(line);
+    drop(tx);
+    // Lines first, then the status: a follower that sees the end has seen every line.
+    if let Err(e) = writer.await {
+        tracing::error!("run {}: log writer ended abnormally: {e}", run.id);
+    }
+    match record.write(state, &run).await {
+        Ok(true) => {}
+        Ok(false) => tracing::warn!("run {} attempt {}: another worker holds the run now; result dropped", run.id, run.attempt),
+        Err(e) => tracing::error!("run {}: cannot record the result: {e}", run.id),
+    }
+}
+
+/// What to write when a run's attempt ends.
+enum Record {
+    /// End the run with this status.
+    Complete { status: &'static str, report: Option<serde_json::Value>, error: Option<String>, checkpoints: Vec<Checkpoint> },
+    /// Queue it again, due at this time.
+    Retry { not_before: i64, error: String },
+    /// Hand it back to the queue.
+    Release,
+    /// Nothing: another worker holds it now.
+    Nothing,
+}
+
+impl Record {
+    fn complete(status: &'static str, report: Option<serde_json::Value>, error: Option<String>) -> Self {
+        Record::Complete { status, report, error, checkpoints: Vec::new() }
+    }
+
+    /// Writes it, fenced by the attempt; `false` when the attempt no longer holds the run.
+    async fn write(self, state: &AppState, run: &Claimed) -> crate::store::Result<bool> {
+        let store = &state.store;
+        match self {
+            Record::Complete { status, report, error, checkpoints } => {
+                store.complete(&run.id, run.attempt, status, report.as_ref(), error.as_deref(), &checkpoints).await
+            }
+            Record::Retry { not_before, error } => store.retry_later(&run.id, run.attempt, not_before, &error).await,
+            Record::Release => store.release(&run.id, run.attempt).await,
+            Record::Nothing => Ok(true),
+        }
+    }
+}
+
+/// The last log line of an attempt and what to record.
+fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<(RunReport, Plan, Vec<Checkpoint>), String>) -> (Line, Record) {
+    let (report, plan, previous) = match result {
+        Ok(r) => r,
+        Err(e) => return (host_line("error", format!("run failed: {e}")), Record::complete("failed", None, Some(e))),
+    };
+    let value = serde_json::to_value(&report).ok();
+    match stopped {
+        Some(Stop::Lost) => {
+            let line = host_line("warn", format!("attempt {} lost its lease; another worker has the run", run.attempt));
+            return (line, Record::Nothing);
+        }
+        Some(Stop::Release) => {
+            let line = host_line("warn", format!("attempt {} handed back: the worker is stopping", run.attempt));
+            return (line, Record::Release);
+        }
+        Some(Stop::Cancel) => {
+            return (host_line("warn", "run cancelled".into()), Record::complete("cancelled", value, Some("cancelled".into())));
+        }
+        None => {}
+    }
+    match report.outcome {
+        Outcome::Succeeded => {
+            let checkpoints = checkpoints_of(&report, &previous);
+            let record = Record::Complete { status: "succeeded", report: value, error: None, checkpoints };
+            (host_line("info", "run succeeded".into()), record)
+        }
+        Outcome::Cancelled => (host_line("warn", "run cancelled".into()), Record::complete("cancelled", value, None)),
+        Outcome::Failed => {
+            let (kind, error) = match report.failure() {
+                Some((step, e)) => (e.kind.clone(), format!("step {step:?}: {}: {}", e.kind, e.message)),
+                None => ("fatal".to_string(), "a step failed".to_string()),
+            };
+            if kind == "retryable" && run.attempt < run.max_attempts {
+                let retry = u32::try_from(run.attempt - 1).unwrap_or(u32::MAX);
+                let wait = plan.retry.backoff(retry);
+                let not_before = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                let line = host_line(
+                    "warn",
+                    format!("attempt {} of {} failed: {error}; retrying in {} ms", run.attempt, run.max_attempts, wait.as_millis()),
+                );
+                return (line, Record::Retry { not_before, error });
+            }
+            (host_line("error", format!("run failed: {error}")), Record::complete("failed", value, Some(error)))
+        }
+    }
+}
+
+/// What a successful run leaves for the next: each step's last cursor (or the one it started
+/// from) and its state.
+fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint> {
+    report
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let before = previous.iter().find(|c| c.step == s.id);
+            let cursor = s.cursor.clone().or_else(|| before.and_then(|c| c.cursor.clone()));
+            (cursor.is_some() || !s.state.is_empty() || before.is_some()).then(|| Checkpoint {
+                step: s.id.clone(),
+                cursor,
+                state: s.state.clone(),
+                ..Checkpoint::default()
+            })
+        })
+        .collect()
+}
+
+async fn execute(
+    state: &AppState,
+    run: &Claimed,
+    tx: mpsc::UnboundedSender<Line>,
+    cancel: watch::Receiver<bool>,
+) -> Result<(RunReport, Plan, Vec<Checkpoint>), String> {
+    let version = state
+        .store
+        .version(&run.tenant, &run.pipeline, Some(run.version))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("version {} of {:?} is gone", run.version, run.pipeline))?;
+    let pipeline = crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json)).map_err(|e| e.to_string())?;
+    for pin in &version.plugins {
+        fetch_blob(state, &pin.digest).await?;
+    }
+    let (_validated, mut plan) = crate::server::apply::pinned_plan(state, &pipeline, &version.plugins)
+        .await
+        .map_err(|e| format!("cannot prepare the run: {e}"))?;
+    let previous = state.store.checkpoints(&run.tenant, &run.pipeline).await.map_err(|e| e.to_string())?;
+    for step in &mut plan.steps {
+        if let Some(c) = previous.iter().find(|c| c.step == step.id) {
+            step.cursor = c.cursor.clone();
+            step.state = c.state.clone();
+        }
+    }
+    let logs_tx = tx.clone();
+    let logs = Arc::new(move |line: LogLine| {
+        let at = line.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let level = serde_json::to_value(line.level).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let _ = logs_tx.send((at, line.step.as_deref().map(str::to_string), level, "plugin".into(), line.message));
+    });
+    let dead_tx = tx;
+    let dead_letters = Arc::new(move |d: DeadLetter| {
+        let message = format!("dead letter: {}", d.to_json());
+        let _ = dead_tx.send((now_ms(), Some(d.step.clone()), "warn".into(), "dead-letter".into(), message));
+    });
+    let counters = executor::new_counters(&plan);
+    let report = executor::execute_until(&state.engine, &plan, RunSinks { logs, dead_letters }, &counters, cancel).await;
+    Ok((report, plan, previous))
+}
+
+/// Makes sure the local blob store has `digest`, fetching it from the database (where a
+/// PostgreSQL server keeps every blob) when this worker has never seen it.
+async fn fetch_blob(state: &AppState, digest: &str) -> Result<(), String> {
+    if state.blobs.get(digest).is_some() {
+        return Ok(());
+    }
+    let bytes = state.store.blob_content(digest).await.map_err(|e| e.to_string())?;
+    let bytes = bytes.ok_or_else(|| format!("plugin sha256:{digest} is neither in this worker's blob store nor in the database"))?;
+    if crate::registry::cache::digest_of(&bytes) != digest {
+        return Err(format!("plugin sha256:{digest} in the database does not match its digest"));
+    }
+    let blobs = state.blobs.clone();
+    tokio::task::spawn_blocking(move || blobs.put(&bytes)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
+/// Writes log lines in batches: whatever arrived, at most every 100 ms.
+async fn write_logs(state: AppState, tenant: String, run: String, mut rx: mpsc::UnboundedReceiver<Line>) {
+    let mut batch = Vec::new();
+    while rx.recv_many(&mut batch, 1000).await > 0 {
+        let deadline = tokio::time::sleep(Duration::from_millis(100));
+        tokio::pin!(deadline);
+        while batch.len() < 1000 {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, 1000) => if n == 0 { break },
+                () = &mut deadline => break,
+            }
+        }
+        if let Err(e) = state.store.append_logs(&tenant, &run, &batch).await {
+            tracing::error!("run {run}: cannot store {} log lines: {e}", batch.len());
+        }
+        batch.clear();
+    }
+}
