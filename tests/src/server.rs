@@ -34,9 +34,51 @@ pub struct Server {
     pub database: String,
     /// Which database.
     pub backend: Backend,
-    child: Child,
+    child: Option<Child>,
+    extra: Vec<String>,
     pg_name: Option<String>,
     http: reqwest::blocking::Client,
+}
+
+/// A running `autoflow worker` process.
+pub struct Worker {
+    /// Its data dir (blobs and cache).
+    pub data: tempfile::TempDir,
+    /// Its id, as runs and `/v1/workers` show it.
+    pub id: String,
+    child: Child,
+}
+
+impl Worker {
+    /// SIGKILL: it stops at once, holding whatever it held.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits (at most 60 s) for it to exit; its exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        wait_for(Duration::from_secs(60), "the worker to exit", || matches!(self.child.try_wait(), Ok(Some(_))));
+        self.child.wait().unwrap_or_else(|e| panic!("wait: {e}"))
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `done` every 50 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// An answer: status and body.
@@ -112,6 +154,7 @@ impl Server {
         };
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let (child, url) = spawn(data.path(), &database, &extra);
+        let child = Some(child);
         let admin = std::fs::read_to_string(data.path().join("admin-token"))
             .unwrap_or_else(|e| panic!("admin-token: {e}"))
             .trim()
@@ -120,16 +163,70 @@ impl Server {
             .timeout(Duration::from_secs(120))
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"));
-        Some(Server { url, admin, data, database, backend, child, pg_name, http })
+        Some(Server { url, admin, data, database, backend, child, extra, pg_name, http })
     }
 
-    /// Kills the server (SIGKILL: no graceful shutdown) and starts it again on the same data.
+    /// Kills the server (SIGKILL: no graceful shutdown) and starts it again on the same data,
+    /// with the same flags.
     pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let (child, url) = spawn(self.data.path(), &self.database, &[]);
-        self.child = child;
+        self.kill();
+        self.resume();
+    }
+
+    /// Kills the server (SIGKILL), leaving its data; [`Server::resume`] starts it again.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again after [`Server::kill`].
+    pub fn resume(&mut self) {
+        let (child, url) = spawn(self.data.path(), &self.database, &self.extra);
+        self.child = Some(child);
         self.url = url;
+    }
+
+    /// Starts an `autoflow worker` on this server's database with extra flags (such as
+    /// `--labels`, `--lease-ms`, `--slots`); returns once it has registered. On PostgreSQL it
+    /// has a data dir of its own (plugins come from the database); on SQLite, a worker on the
+    /// server's machine, it shares the server's.
+    pub fn worker(&self, extra: &[&str]) -> Worker {
+        let data = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let log = std::fs::File::create(data.path().join("worker.log")).unwrap_or_else(|e| panic!("worker.log: {e}"));
+        let data_dir = match self.backend {
+            Backend::Postgres => data.path(),
+            Backend::Sqlite => self.data.path(),
+        };
+        let mut child = Command::new(autoflow_bin())
+            .args(["worker", "--database", &self.database])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra)
+            .env("AUTOFLOW_CACHE_DIR", target_dir().join("autoflow-test-data").join("server-cache"))
+            .env("AUTOFLOW_LOG", "autoflow=info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start a worker: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("autoflow worker ") {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                }
+            }
+        });
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(id) => Worker { data, id, child },
+            Err(_) => {
+                let _ = child.kill();
+                let log = std::fs::read_to_string(data.path().join("worker.log")).unwrap_or_default();
+                panic!("the worker did not start:\n{log}");
+            }
+        }
     }
 
     /// Sends a request with `token` (if any) and an optional body and content type.
@@ -173,16 +270,21 @@ impl Server {
         self.wait_run(token, &id)
     }
 
-    /// Polls run `id` until it ends (60 s at most).
+    /// Polls run `id` until it ends (120 s at most).
     pub fn wait_run(&self, token: &str, id: &str) -> Value {
-        for _ in 0..600 {
-            let run = self.call("GET", &format!("/v1/runs/{id}"), Some(token), None).json();
-            if matches!(run["status"].as_str(), Some("succeeded" | "failed" | "cancelled")) {
-                return run;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("run {id} did not end");
+        let mut run = Value::Null;
+        wait_for(Duration::from_secs(120), &format!("run {id} to end"), || {
+            run = self.call("GET", &format!("/v1/runs/{id}"), Some(token), None).json();
+            matches!(run["status"].as_str(), Some("succeeded" | "failed" | "cancelled"))
+        });
+        run
+    }
+
+    /// Triggers a run of `pipeline` with the admin token; returns its id.
+    pub fn trigger(&self, pipeline: &str) -> String {
+        let r = self.call("POST", &format!("/v1/pipelines/{pipeline}/runs"), Some(&self.admin), None);
+        assert_eq!(r.status, 202, "trigger {pipeline}: {}", r.text());
+        r.json()["id"].as_str().unwrap_or_else(|| panic!("no id: {}", r.text())).to_string()
     }
 
     /// Creates tenant `name`; returns its admin token.
@@ -248,8 +350,7 @@ fn spawn(data: &std::path::Path, database: &str, extra: &[String]) -> (Child, St
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
         if let Some(name) = &self.pg_name {
             let _ = pg_exec(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
         }

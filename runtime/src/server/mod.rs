@@ -87,7 +87,8 @@ pub struct WorkerCommandArgs {
     /// worker of its own).
     #[arg(long, env = "AUTOFLOW_DATABASE")]
     pub database: String,
-    /// Local folder for plugin blobs fetched from the database and their compiled cache.
+    /// Local folder for plugin blobs and their compiled cache: on PostgreSQL, blobs are fetched
+    /// from the database into it; with a server's SQLite file, give the server's data directory.
     #[arg(long, env = "AUTOFLOW_DATA_DIR", default_value = "./autoflow-worker")]
     pub data_dir: PathBuf,
     /// Host folders that pipeline steps may mount (repeatable), as on the server.

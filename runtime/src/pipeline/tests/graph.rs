@@ -216,6 +216,8 @@ fn long_chains_and_cycles_do_not_recurse() {
             retry: None,
             batch_size: None,
             dead_letter: None,
+            concurrency: None,
+            labels: Vec::new(),
         }
     };
     let policy = ValidationPolicy::default();

@@ -1,0 +1,351 @@
+//! Durable scheduling and execution against real server and worker processes: crash recovery
+//! (kill -9 of the server, of a worker, and of a claimer before its first heartbeat), fencing
+//! of stale attempts, three workers draining 2,000 runs on PostgreSQL, cron catch-up across a
+//! downtime, retries with backoff, checkpoints, cancellation, concurrency limits and labels.
+// Test code: failing loudly is its job.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use autoflow::store::Store;
+use autoflow::store::queue::{NewRun, RunSpec};
+use autoflow_tests::guests;
+use autoflow_tests::server::{Backend, Server, wait_for};
+use serde_json::Value;
+
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+fn now_ms() -> i64 {
+    autoflow::store::now_ms()
+}
+
+/// generator (`count` records) -> slow (`ms` per record) -> log-sink, plus `extra` YAML.
+fn slow_pipeline(name: &str, count: u32, ms: u32, extra: &str) -> String {
+    format!(
+        "name: {name}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: {count} }}\n  \
+         - id: slow\n    plugin: slow@latest\n    input: gen\n    config: {{ ms: {ms} }}\n  \
+         - id: sink\n    plugin: log-sink@latest\n    input: slow\n{extra}"
+    )
+}
+
+/// generator (one record) -> log-sink, plus `extra` YAML.
+fn quick_pipeline(name: &str, extra: &str) -> String {
+    format!(
+        "name: {name}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 1 }}\n  \
+         - id: sink\n    plugin: log-sink@latest\n    input: gen\n{extra}"
+    )
+}
+
+fn apply(s: &Server, name: &str, yaml: &str) {
+    let r = s.apply(&s.admin, name, yaml);
+    assert!(r.status == 201 || r.status == 200, "apply {name}: {}", r.text());
+}
+
+fn push(s: &Server, name: &str, path: &str) {
+    let r = s.push(&s.admin, name, "1.0.0", read(path));
+    assert!(r.status == 201 || r.status == 200, "push {name}: {}", r.text());
+}
+
+fn status(s: &Server, id: &str) -> String {
+    s.get(&format!("/v1/runs/{id}")).json()["status"].as_str().unwrap_or_default().to_string()
+}
+
+fn attempts(s: &Server, id: &str) -> Vec<Value> {
+    s.get(&format!("/v1/runs/{id}/attempts")).json().as_array().cloned().unwrap_or_default()
+}
+
+/// Each run ended `succeeded` exactly once: one succeeded attempt, every other one lost.
+fn assert_succeeded_once(s: &Server, ids: &[String]) -> usize {
+    let mut lost = 0;
+    for id in ids {
+        let run = s.wait_run(&s.admin, id);
+        assert_eq!(run["status"], "succeeded", "{run}");
+        let tries = attempts(s, id);
+        let statuses: Vec<&str> = tries.iter().map(|a| a["status"].as_str().unwrap()).collect();
+        assert_eq!(statuses.iter().filter(|s| **s == "succeeded").count(), 1, "run {id}: {statuses:?}");
+        assert_eq!(statuses.last(), Some(&"succeeded"), "run {id}: {statuses:?}");
+        assert!(statuses.iter().all(|s| matches!(*s, "succeeded" | "lost")), "run {id}: {statuses:?}");
+        lost += statuses.iter().filter(|s| **s == "lost").count();
+    }
+    lost
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+#[test]
+fn server_killed_mid_run_every_accepted_run_ends_once() {
+    let Some(mut s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "2"]) else { return };
+    push(&s, "slow", guests::SLOW);
+    apply(&s, "slow", &slow_pipeline("slow", 3, 400, ""));
+    let ids: Vec<String> = (0..4).map(|_| s.trigger("slow")).collect();
+    wait_for(Duration::from_secs(60), "a run to start", || ids.iter().any(|id| status(&s, id) == "running"));
+    s.restart(); // SIGKILL, then start again on the same database
+    let lost = assert_succeeded_once(&s, &ids);
+    assert!(lost >= 1, "the killed server held at least one run");
+}
+
+#[test]
+fn postgres_workers_take_over_from_a_killed_worker_and_honour_labels() {
+    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else { return };
+    push(&s, "slow", guests::SLOW);
+    apply(&s, "slow", &slow_pipeline("slow", 3, 400, ""));
+    apply(&s, "gpu-only", &quick_pipeline("gpu-only", "labels: [gpu]\n"));
+    let a = s.worker(&["--lease-ms", "1500", "--slots", "2"]);
+    let gpu_run = s.trigger("gpu-only");
+    let ids: Vec<String> = (0..3).map(|_| s.trigger("slow")).collect();
+    let a_id = a.id.clone();
+    wait_for(Duration::from_secs(60), "worker A to hold a run", || {
+        ids.iter().any(|id| s.get(&format!("/v1/runs/{id}")).json()["worker"] == a_id.as_str())
+    });
+    let workers = s.get("/v1/workers").json();
+    assert!(workers.as_array().unwrap().iter().any(|w| w["id"] == a_id.as_str()), "{workers}");
+    a.kill();
+    let b = s.worker(&["--lease-ms", "1500"]);
+    let lost = assert_succeeded_once(&s, &ids);
+    assert!(lost >= 1, "the killed worker held at least one run");
+    for id in &ids {
+        let last = attempts(&s, id).pop().unwrap();
+        assert_eq!(last["worker"], b.id.as_str());
+    }
+    // Neither worker has the label the pipeline needs: its run waits; one that has it runs it.
+    assert_eq!(status(&s, &gpu_run), "queued");
+    let gpu = s.worker(&["--labels", "gpu,eu"]);
+    assert_eq!(s.wait_run(&s.admin, &gpu_run)["status"], "succeeded");
+    assert_eq!(attempts(&s, &gpu_run)[0]["worker"], gpu.id.as_str());
+    // SIGTERM: the worker stops cleanly and says so.
+    assert!(gpu.terminate().success());
+    let gone = s.get("/v1/workers").json();
+    let row = gone.as_array().unwrap().iter().find(|w| w["labels"] == serde_json::json!(["gpu", "eu"])).cloned().unwrap();
+    assert!(row["stopped_at"].is_number(), "{row}");
+}
+
+/// A claimer that never heartbeats (it died at once) loses the run when its lease lapses; its
+/// stale attempt can then neither renew, complete nor requeue the run.
+fn stale_attempts_are_fenced(backend: Backend) {
+    let Some(s) = Server::start_with(backend, &["--worker-slots", "0"]) else { return };
+    apply(&s, "quick", &quick_pipeline("quick", ""));
+    let rt = runtime();
+    let store = rt.block_on(Store::connect(&s.database)).unwrap();
+    let id = s.trigger("quick");
+    let ghost = rt.block_on(store.claim("ghost", &[], 300)).unwrap().unwrap();
+    assert_eq!((ghost.id.as_str(), ghost.attempt), (id.as_str(), 1));
+    let mut taken = None;
+    wait_for(Duration::from_secs(10), "the lapsed lease to be taken over", || {
+        taken = rt.block_on(store.claim("w2", &[], 30_000)).unwrap();
+        taken.is_some()
+    });
+    assert_eq!(taken.unwrap().attempt, 2);
+    assert_eq!(rt.block_on(store.heartbeat(&id, 1, 300)).unwrap(), None);
+    assert!(!rt.block_on(store.complete(&id, 1, "succeeded", None, None, &[])).unwrap());
+    assert!(!rt.block_on(store.retry_later(&id, 1, 0, "stale")).unwrap());
+    assert!(!rt.block_on(store.release(&id, 1)).unwrap());
+    assert_eq!(rt.block_on(store.heartbeat(&id, 2, 30_000)).unwrap(), Some(false));
+    assert!(rt.block_on(store.complete(&id, 2, "succeeded", None, None, &[])).unwrap());
+    let tries: Vec<(String, String)> =
+        attempts(&s, &id).iter().map(|a| (a["worker"].as_str().unwrap().into(), a["status"].as_str().unwrap().into())).collect();
+    assert_eq!(tries, [("ghost".to_string(), "lost".to_string()), ("w2".into(), "succeeded".into())]);
+    // The same with a real worker taking over a run whose claimer died before any heartbeat.
+    let id2 = s.trigger("quick");
+    let ghost2 = rt.block_on(store.claim("ghost", &[], 500)).unwrap().unwrap();
+    assert_eq!(ghost2.id, id2);
+    let w = s.worker(&["--lease-ms", "2000"]);
+    assert_eq!(s.wait_run(&s.admin, &id2)["status"], "succeeded");
+    let tries = attempts(&s, &id2);
+    assert_eq!((tries[0]["status"].as_str(), tries[1]["worker"].as_str()), (Some("lost"), Some(w.id.as_str())));
+}
+
+#[test]
+fn stale_attempts_are_fenced_on_sqlite() {
+    stale_attempts_are_fenced(Backend::Sqlite);
+}
+
+#[test]
+fn stale_attempts_are_fenced_on_postgres() {
+    stale_attempts_are_fenced(Backend::Postgres);
+}
+
+#[test]
+fn three_postgres_workers_drain_2000_runs_each_once() {
+    const RUNS: i64 = 2000;
+    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else { return };
+    apply(&s, "noop", &quick_pipeline("noop", ""));
+    let rt = runtime();
+    let store = rt.block_on(Store::connect(&s.database)).unwrap();
+    let tenant = rt.block_on(store.tenant_by_name("default")).unwrap().unwrap().id;
+    let spec = RunSpec { max_attempts: 1, ..RunSpec::default() };
+    rt.block_on(async {
+        for _ in 0..RUNS {
+            let run = NewRun { tenant: &tenant, pipeline: "noop", version: 1, created_by: "test", spec: &spec, trigger: "api", fire_at: None };
+            store.enqueue(&run).await.unwrap();
+        }
+    });
+    let workers: Vec<_> = (0..3).map(|_| s.worker(&["--slots", "2"])).collect();
+    let count = |sql: &str| -> i64 {
+        rt.block_on(async { sqlx::query_scalar::<_, i64>(sql).fetch_one(&store.pool).await.unwrap() })
+    };
+    wait_for(Duration::from_secs(600), "2000 runs to end", || {
+        count("SELECT COUNT(*) FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')") == RUNS
+    });
+    assert_eq!(count("SELECT COUNT(*) FROM runs WHERE status = 'succeeded'"), RUNS);
+    assert_eq!(count("SELECT COUNT(*) FROM run_attempts"), RUNS, "no run was claimed twice");
+    assert_eq!(count("SELECT COUNT(DISTINCT run_id) FROM run_attempts WHERE status = 'succeeded'"), RUNS);
+    let busy = count("SELECT COUNT(DISTINCT worker) FROM run_attempts");
+    assert_eq!(busy, 3, "every worker took part");
+    drop(workers);
+}
+
+/// Three pipelines on a per-second schedule, one per catch-up policy; the server is down for
+/// a few seconds; after its restart, `skip` runs no missed slot, `once` one, `all` its bound.
+#[test]
+fn cron_catch_up_across_a_downtime_fires_each_missed_slot_once_as_the_policy_says() {
+    let Some(mut s) = Server::start(Backend::Sqlite) else { return };
+    let policies = [("c-skip", "skip", 0), ("c-once", "once", 1), ("c-all", "all", 3)];
+    for (name, catchup, _) in policies {
+        let schedule = format!("schedule: {{ cron: \"* * * * * *\", catchup: {catchup}, max_catchup: 3, overlap: allow }}\n");
+        apply(&s, name, &quick_pipeline(name, &schedule));
+    }
+    let fires = |s: &Server, name: &str| s.get(&format!("/v1/pipelines/{name}/fires?limit=1000")).json().as_array().cloned().unwrap_or_default();
+    wait_for(Duration::from_secs(30), "two fires of each schedule", || policies.iter().all(|(n, _, _)| fires(&s, n).len() >= 2));
+    s.kill();
+    let killed_at = now_ms();
+    // The downtime under test: the server is not running for these seconds.
+    std::thread::sleep(Duration::from_secs(5));
+    let resumed_at = now_ms();
+    s.resume();
+    wait_for(Duration::from_secs(30), "a fire after the restart", || {
+        policies.iter().all(|(n, _, _)| fires(&s, n).iter().any(|f| f["fire_at"].as_i64().unwrap() > resumed_at))
+    });
+    for (name, _, expected) in policies {
+        let all = fires(&s, name);
+        let slots: BTreeSet<i64> = all.iter().map(|f| f["fire_at"].as_i64().unwrap()).collect();
+        assert_eq!(slots.len(), all.len(), "{name}: a slot recorded twice");
+        let catch_up: Vec<&Value> = all.iter().filter(|f| f["outcome"] == "catchup").collect();
+        assert_eq!(catch_up.len(), expected, "{name}: {all:?}");
+        for f in &catch_up {
+            let at = f["fire_at"].as_i64().unwrap();
+            assert!(at > killed_at - 1000 && at < resumed_at, "{name}: catch-up slot {at} outside the downtime");
+        }
+        for f in &all {
+            let id = f["run_id"].as_str().unwrap_or_else(|| panic!("{name}: no run for {f}"));
+            let run = s.get(&format!("/v1/runs/{id}")).json();
+            assert_eq!(run["fire_at"], f["fire_at"], "{name}");
+            assert_eq!(run["trigger"].as_str().unwrap(), if f["outcome"] == "catchup" { "catchup" } else { "schedule" });
+        }
+    }
+}
+
+#[test]
+fn retryable_failures_are_retried_with_backoff_until_they_pass_and_fatal_ones_are_not() {
+    let gate = tempfile::tempdir().unwrap();
+    let root = gate.path().to_str().unwrap().to_string();
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else { return };
+    push(&s, "gate", guests::GATE);
+    push(&s, "panicker", guests::PANICKER);
+    let retry = "retry: { max_attempts: 8, initial_backoff_ms: 200, max_backoff_ms: 200 }\n";
+    let gated = format!(
+        "name: gated\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 2 }}\n  \
+         - id: gate\n    plugin: gate@latest\n    input: gen\n    config: {{ path: /gate/open }}\n    \
+         mounts: [{{ host: {root}, guest: /gate }}]\n  - id: sink\n    plugin: log-sink@latest\n    input: gate\n{retry}"
+    );
+    apply(&s, "gated", &gated);
+    let id = s.trigger("gated");
+    wait_for(Duration::from_secs(60), "a retried attempt", || attempts(&s, &id).iter().any(|a| a["status"] == "retrying"));
+    std::fs::write(gate.path().join("open"), b"").unwrap();
+    let run = s.wait_run(&s.admin, &id);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let tries = attempts(&s, &id);
+    let (last, earlier) = tries.split_last().unwrap();
+    assert_eq!(last["status"], "succeeded");
+    for (i, a) in earlier.iter().enumerate() {
+        assert_eq!(a["status"], "retrying", "{tries:?}");
+        assert!(a["error"].as_str().unwrap().contains("the gate /gate/open is closed"), "{a}");
+        let waited = tries[i + 1]["started_at"].as_i64().unwrap() - a["finished_at"].as_i64().unwrap();
+        assert!(waited >= 100, "attempt {} started {waited} ms after the previous one ended", i + 2);
+    }
+    // A trap is not retryable: one attempt, failed, whatever the retry budget.
+    let crash = format!(
+        "name: crash\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 1 }}\n  \
+         - id: boom\n    plugin: panicker@latest\n    input: gen\n  - id: sink\n    plugin: log-sink@latest\n    input: boom\n{retry}"
+    );
+    apply(&s, "crash", &crash);
+    let crashed = s.run_and_wait(&s.admin, "crash", None);
+    assert_eq!(crashed["status"], "failed");
+    assert_eq!(attempts(&s, crashed["id"].as_str().unwrap()).len(), 1);
+}
+
+#[test]
+fn a_source_resumes_from_the_cursor_its_last_successful_run_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_string();
+    let file = dir.path().join("orders.jsonl");
+    std::fs::write(&file, "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n").unwrap();
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else { return };
+    let yaml = format!(
+        "name: inc\nsteps:\n  - id: read\n    plugin: file-source@latest\n    config: {{ path: /in/orders.jsonl }}\n    \
+         mounts: [{{ host: {root}, guest: /in }}]\n  - id: sink\n    plugin: log-sink@latest\n    input: read\n"
+    );
+    apply(&s, "inc", &yaml);
+    let ids_logged = |run: &Value| -> Vec<i64> {
+        let logs = s.get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap())).json();
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["step"] == "sink")
+            .filter_map(|l| serde_json::from_str::<Value>(l["message"].as_str().unwrap()).ok())
+            .map(|v| v["id"].as_i64().unwrap())
+            .collect()
+    };
+    let first = s.run_and_wait(&s.admin, "inc", None);
+    assert_eq!(ids_logged(&first), [1, 2, 3], "{first}");
+    let cursor = s.get("/v1/pipelines/inc/checkpoints").json()[0]["cursor"].clone();
+    assert_eq!(cursor, "27", "the byte offset after three lines");
+    std::fs::OpenOptions::new().append(true).open(&file).and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"id\":4}\n{\"id\":5}\n")).unwrap();
+    let second = s.run_and_wait(&s.admin, "inc", None);
+    assert_eq!(ids_logged(&second), [4, 5]);
+    let third = s.run_and_wait(&s.admin, "inc", None);
+    assert_eq!(ids_logged(&third), Vec::<i64>::new());
+}
+
+#[test]
+fn runs_are_cancelled_queued_or_running() {
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "1"]) else { return };
+    push(&s, "slow", guests::SLOW);
+    apply(&s, "long", &slow_pipeline("long", 1, 20_000, ""));
+    let running = s.trigger("long");
+    let queued = s.trigger("long");
+    wait_for(Duration::from_secs(60), "the first run to start", || status(&s, &running) == "running");
+    let r = s.call("POST", &format!("/v1/runs/{queued}/cancel"), Some(&s.admin), None);
+    assert_eq!((r.status, r.json()["status"].clone()), (200, "cancelled".into()), "{}", r.text());
+    assert_eq!(status(&s, &queued), "cancelled");
+    let r = s.call("POST", &format!("/v1/runs/{running}/cancel"), Some(&s.admin), None);
+    assert_eq!((r.status, r.json()["status"].clone()), (202, "cancelling".into()), "{}", r.text());
+    let run = s.wait_run(&s.admin, &running);
+    assert_eq!(run["status"], "cancelled", "{run}");
+    assert_eq!(attempts(&s, &running)[0]["status"], "cancelled");
+    let again = s.call("POST", &format!("/v1/runs/{running}/cancel"), Some(&s.admin), None);
+    assert_eq!(again.status, 409, "{}", again.text());
+}
+
+#[test]
+fn a_pipeline_concurrency_limit_holds_across_worker_slots() {
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "4"]) else { return };
+    push(&s, "slow", guests::SLOW);
+    apply(&s, "one-at-a-time", &slow_pipeline("one-at-a-time", 2, 150, "concurrency: 1\n"));
+    let ids: Vec<String> = (0..4).map(|_| s.trigger("one-at-a-time")).collect();
+    let mut spans: Vec<(i64, i64)> = ids
+        .iter()
+        .map(|id| {
+            assert_eq!(s.wait_run(&s.admin, id)["status"], "succeeded");
+            let a = &attempts(&s, id)[0];
+            (a["started_at"].as_i64().unwrap(), a["finished_at"].as_i64().unwrap())
+        })
+        .collect();
+    spans.sort();
+    for w in spans.windows(2) {
+        assert!(w[1].0 >= w[0].1, "two runs overlapped: {spans:?}");
+    }
+}
