@@ -148,6 +148,7 @@ fn plan(p: &Plugins, count: u64, batch: u32, out_dir: &Path) -> Plan {
             sink,
         ],
         retry: RetrySettings::default(),
+        inject: None,
     }
 }
 

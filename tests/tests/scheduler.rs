@@ -179,7 +179,7 @@ fn three_postgres_workers_drain_2000_runs_each_once() {
     let spec = RunSpec { max_attempts: 1, ..RunSpec::default() };
     rt.block_on(async {
         for _ in 0..RUNS {
-            let run = NewRun { tenant: &tenant, pipeline: "noop", version: 1, created_by: "test", spec: &spec, trigger: "api", fire_at: None };
+            let run = NewRun { tenant: &tenant, pipeline: "noop", version: 1, created_by: "test", spec: &spec, trigger: "api", fire_at: None, replay: None };
             store.enqueue(&run).await.unwrap();
         }
     });
@@ -348,4 +348,60 @@ fn a_pipeline_concurrency_limit_holds_across_worker_slots() {
     for w in spans.windows(2) {
         assert!(w[1].0 >= w[0].1, "two runs overlapped: {spans:?}");
     }
+}
+
+#[test]
+fn dead_letters_are_stored_listed_and_replayed_through_their_step_or_another_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_string();
+    std::fs::write(dir.path().join("in.jsonl"), "{\"id\":1}\n[2]\n{\"id\":3}\n\"four\"\n").unwrap();
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else { return };
+    push(&s, "up", guests::GOOD_UPPER);
+    let yaml = format!(
+        "name: dl\nsteps:\n  - id: read\n    plugin: file-source@latest\n    config: {{ path: /in/in.jsonl }}\n    \
+         mounts: [{{ host: {root}, guest: /in }}]\n  - id: check\n    plugin: json-map@latest\n    input: read\n  \
+         - id: sink\n    plugin: log-sink@latest\n    input: check\n"
+    );
+    apply(&s, "dl", &yaml);
+    let pinned = s.get("/v1/pipelines/dl").json()["latest"]["plugins"].clone();
+    let map_digest = pinned.as_array().unwrap().iter().find(|p| p["step"] == "check").unwrap()["digest"].as_str().unwrap().to_string();
+    let first = s.run_and_wait(&s.admin, "dl", None);
+    assert_eq!(first["status"], "succeeded", "{first}");
+    let first_id = first["id"].as_str().unwrap();
+    let letters = s.get(&format!("/v1/runs/{first_id}/dead-letters")).json();
+    let letters = letters.as_array().unwrap();
+    let values: Vec<&Value> = letters.iter().map(|d| &d["value"]).collect();
+    assert_eq!(values, [&serde_json::json!([2]), &serde_json::json!("four")]);
+    for d in letters {
+        assert_eq!((d["step"].as_str(), d["attempt"].as_i64()), (Some("check"), Some(1)));
+        assert!(d["reason"].as_str().unwrap().starts_with("value is not a JSON object"), "{d}");
+        assert_eq!(d["plugin"], format!("sha256:{map_digest}"));
+    }
+    let open = |s: &Server| s.get("/v1/pipelines/dl/dead-letters?replayed=false").json().as_array().unwrap().len();
+    assert_eq!(open(&s), 2);
+    // A replay through a plugin of the wrong kind is refused, and marks nothing.
+    let wrong = s.call("POST", "/v1/pipelines/dl/dead-letters/replay", Some(&s.admin), Some(("application/json", br#"{"plugin": "log-sink@latest"}"#.to_vec())));
+    assert_eq!(wrong.status, 422, "{}", wrong.text());
+    assert_eq!(open(&s), 2);
+    // Through the pipeline as it is: the step rejects them again, as the replay run's.
+    let r = s.call("POST", "/v1/pipelines/dl/dead-letters/replay", Some(&s.admin), Some(("application/json", b"{}".to_vec())));
+    assert_eq!((r.status, r.json()["dead_letters"].clone()), (202, 2.into()), "{}", r.text());
+    let again = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!((again["status"].as_str(), again["trigger"].as_str()), (Some("succeeded"), Some("replay")), "{again}");
+    let steps: Vec<&str> = again["report"]["steps"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["check", "sink"], "the source does not run in a replay");
+    let rejected_again = s.get(&format!("/v1/runs/{}/dead-letters", again["id"].as_str().unwrap())).json();
+    assert_eq!(rejected_again.as_array().unwrap().len(), 2);
+    assert!(s.get(&format!("/v1/runs/{first_id}/dead-letters")).json().as_array().unwrap().iter().all(|d| d["replay_run"] == again["id"]));
+    // Through another plugin (a pinned version that accepts them): they reach the sink.
+    let r = s.call("POST", "/v1/pipelines/dl/dead-letters/replay", Some(&s.admin), Some(("application/json", br#"{"step": "check", "plugin": "up@1.0.0"}"#.to_vec())));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let fixed = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!(fixed["status"], "succeeded", "{fixed}");
+    let logs = s.get(&format!("/v1/runs/{}/logs", fixed["id"].as_str().unwrap())).json();
+    let sunk: Vec<&str> = logs.as_array().unwrap().iter().filter(|l| l["step"] == "sink").map(|l| l["message"].as_str().unwrap()).collect();
+    assert_eq!(sunk, ["[2]", "\"FOUR\""]);
+    assert_eq!(open(&s), 0);
+    let none = s.call("POST", "/v1/pipelines/dl/dead-letters/replay", Some(&s.admin), Some(("application/json", b"{}".to_vec())));
+    assert_eq!(none.status, 400, "{}", none.text());
 }

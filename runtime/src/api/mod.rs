@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub mod dead_letters;
 mod error;
 pub mod openapi;
 pub mod pipelines;
@@ -55,6 +56,7 @@ pub fn routes() -> ApiRouter {
         .merge(plugins::routes())
         .merge(pipelines::routes())
         .merge(runs::routes())
+        .merge(dead_letters::routes())
         .merge(tokens::routes())
 }
 

@@ -68,6 +68,7 @@ async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<Str
         spec: &spec,
         trigger: "api",
         fire_at: None,
+        replay: None,
     };
     let id = state.store.enqueue(&run).await?;
     state.wake.notify_one();

@@ -1,5 +1,5 @@
-//! `autoflow plugin push|list`, `autoflow pipeline apply|list|run`, `autoflow runs
-//! list|show|logs`: thin commands over the REST API.
+//! `autoflow plugin push|list`, `autoflow pipeline apply|list|run|replay`, `autoflow runs
+//! list|show|logs|dead-letters|cancel`: thin commands over the REST API.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -55,6 +55,21 @@ pub enum PipelineCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Replay the pipeline's dead letters through the step that rejected them (or through
+    /// another plugin); prints the replay run's id.
+    Replay {
+        /// Pipeline name.
+        name: String,
+        /// The step whose dead letters to replay (needed when several steps rejected records).
+        #[arg(long)]
+        step: Option<String>,
+        /// Run the step with this plugin instead (`name@version` or `sha256:...`).
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Only these dead letters (repeatable); default: all not replayed yet.
+        #[arg(long = "id")]
+        ids: Vec<i64>,
+    },
 }
 
 /// `autoflow runs ...`
@@ -83,6 +98,16 @@ pub enum RunsCommand {
         /// Keep printing until the run ends.
         #[arg(long, short)]
         follow: bool,
+    },
+    /// The records a run's steps rejected, with the reasons.
+    DeadLetters {
+        /// Run id.
+        id: String,
+    },
+    /// Cancel a queued or running run.
+    Cancel {
+        /// Run id.
+        id: String,
     },
 }
 
@@ -154,6 +179,13 @@ pub async fn pipeline(args: &ClientArgs, cmd: PipelineCommand) -> anyhow::Result
                 }
             }
         }
+        PipelineCommand::Replay { name, step, plugin, ids } => {
+            let body = serde_json::json!({ "step": step, "plugin": plugin, "ids": (!ids.is_empty()).then_some(ids) });
+            let req = c.request(Method::POST, &format!("/v1/pipelines/{name}/dead-letters/replay")).json(&body);
+            let v = c.json(req).await?;
+            println!("{}", v["id"].as_str().unwrap_or(""));
+            eprintln!("replaying {} dead letter(s) of step {}", v["dead_letters"], v["step"].as_str().unwrap_or("?"));
+        }
     }
     Ok(())
 }
@@ -203,6 +235,16 @@ pub async fn runs(args: &ClientArgs, cmd: RunsCommand) -> anyhow::Result<()> {
         RunsCommand::Logs { id, follow: false } => {
             let v = c.json(c.request(Method::GET, &format!("/v1/runs/{id}/logs"))).await?;
             v.as_array().into_iter().flatten().for_each(print_line);
+        }
+        RunsCommand::DeadLetters { id } => {
+            let v = c.json(c.request(Method::GET, &format!("/v1/runs/{id}/dead-letters")).query(&[("limit", 1000)])).await?;
+            for d in v.as_array().into_iter().flatten() {
+                println!("{}  [{}] {}: {}", d["id"], d["step"].as_str().unwrap_or(""), d["reason"].as_str().unwrap_or(""), d["value"]);
+            }
+        }
+        RunsCommand::Cancel { id } => {
+            let v = c.json(c.request(Method::POST, &format!("/v1/runs/{id}/cancel"))).await?;
+            println!("{id}: {}", v["status"].as_str().unwrap_or("?"));
         }
     }
     Ok(())

@@ -13,7 +13,7 @@ pub mod report;
 mod step;
 
 pub use dead_letter::{DeadLetter, DeadLetterFile, DeadLetterSink};
-pub use plan::{Plan, PlannedStep, RetrySettings};
+pub use plan::{Injection, Plan, PlannedStep, RetrySettings};
 pub use report::{Outcome, RunReport, StepCounters, StepReport};
 
 use crate::engine::{Engine, LogSink};
@@ -63,8 +63,22 @@ pub async fn execute_until(
     let n = plan.steps.len();
     let mut senders: Vec<Option<mpsc::Sender<Chunk>>> = Vec::with_capacity(n);
     let mut receivers: Vec<Option<mpsc::Receiver<Chunk>>> = Vec::with_capacity(n);
-    for step in &plan.steps {
-        if step.inputs.is_empty() {
+    let mut feeder = None;
+    for (i, step) in plan.steps.iter().enumerate() {
+        let injected = plan.inject.as_ref().filter(|inj| inj.step == i);
+        if let Some(inj) = injected {
+            let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+            let (records, size) = (inj.records.clone(), step.batch_size.max(1) as usize);
+            feeder = Some(tokio::spawn(async move {
+                for chunk in records.chunks(size) {
+                    if tx.send(Arc::new(chunk.to_vec())).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+            senders.push(None);
+            receivers.push(Some(rx));
+        } else if step.inputs.is_empty() {
             senders.push(None);
             receivers.push(None);
         } else {
@@ -123,6 +137,9 @@ pub async fn execute_until(
         }
     }
     watcher.abort();
+    if let Some(f) = feeder {
+        f.abort();
+    }
     let outcome = if cancelled.load(std::sync::atomic::Ordering::SeqCst) {
         Outcome::Cancelled
     } else if steps.iter().any(|s| s.outcome == Outcome::Failed) {

@@ -73,9 +73,43 @@ pub struct Plan {
     pub steps: Vec<PlannedStep>,
     /// Retry settings for every step's calls.
     pub retry: RetrySettings,
+    /// Records fed to one step instead of its inputs (a replay of dead letters).
+    pub inject: Option<Injection>,
+}
+
+/// Records given to a step as its whole input.
+#[derive(Debug, Clone)]
+pub struct Injection {
+    /// The step's index in [`Plan::steps`].
+    pub step: usize,
+    /// The records, in order.
+    pub records: Vec<crate::engine::bindings::Record>,
 }
 
 impl Plan {
+    /// The plan of a replay: step `id` fed with `records`, and the steps downstream of it; the
+    /// rest of the pipeline does not run.
+    pub fn replay(mut self, id: &str, records: Vec<crate::engine::bindings::Record>) -> Result<Plan, String> {
+        let target = self.steps.iter().position(|s| s.id == id).ok_or_else(|| format!("no step {id:?} in the pipeline"))?;
+        let mut keep = vec![false; self.steps.len()];
+        keep[target] = true;
+        // Steps come in topological order: one pass finds everything downstream.
+        for i in target + 1..self.steps.len() {
+            keep[i] = self.steps[i].inputs.iter().any(|&j| keep[j]);
+        }
+        let mut index = vec![usize::MAX; self.steps.len()];
+        let mut steps = Vec::new();
+        for (i, mut step) in std::mem::take(&mut self.steps).into_iter().enumerate() {
+            if !keep[i] {
+                continue;
+            }
+            index[i] = steps.len();
+            step.inputs = if i == target { Vec::new() } else { step.inputs.iter().filter(|&&j| keep[j]).map(|&j| index[j]).collect() };
+            steps.push(step);
+        }
+        Ok(Plan { steps, retry: self.retry, inject: Some(Injection { step: 0, records }) })
+    }
+
     /// Indices of the steps that read from step `i`.
     pub fn consumers(&self, i: usize) -> Vec<usize> {
         (0..self.steps.len()).filter(|&j| self.steps[j].inputs.contains(&i)).collect()

@@ -91,7 +91,7 @@ pub async fn prepare(
         initial_backoff: std::time::Duration::from_millis(r.initial_backoff_ms),
         max_backoff: std::time::Duration::from_millis(r.max_backoff_ms),
     });
-    Ok(Plan { steps, retry: retry.unwrap_or_default() })
+    Ok(Plan { steps, retry: retry.unwrap_or_default(), inject: None })
 }
 
 /// Why a plugin of `kind` cannot sit where a step with / without inputs and consumers sits.

@@ -102,6 +102,7 @@ async fn fire(state: &AppState, s: &ScheduleRow) -> Result<()> {
             spec: &spec,
             trigger,
             fire_at: Some(fire_at),
+            replay: None,
         };
         // Record the slot first: if it was recorded already, no run.
         if state.store.record_fire(&mut tx, s, fire_at, trigger, None).await? {

@@ -15,7 +15,8 @@ use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
 use crate::pipeline::Format;
 use crate::store::checkpoints::Checkpoint;
 use crate::store::now_ms;
-use crate::store::queue::Claimed;
+use crate::store::dead_letters::Origin;
+use crate::store::queue::{Claimed, Replay};
 
 /// A log line on its way to the database: `(at, step, level, source, message)`.
 type Line = (i64, Option<String>, String, String, String);
@@ -311,12 +312,22 @@ async fn execute(
         .map_err(|e| e.to_string())?
         .ok_or_else(|| format!("version {} of {:?} is gone", run.version, run.pipeline))?;
     let pipeline = crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json)).map_err(|e| e.to_string())?;
-    for pin in &version.plugins {
+    let mut pins = version.plugins.clone();
+    if let Some(Replay { step, digest: Some(digest), .. }) = &run.replay {
+        let pin = pins.iter_mut().find(|p| &p.step == step).ok_or_else(|| format!("no step {step:?} to replay"))?;
+        pin.digest.clone_from(digest);
+    }
+    for pin in &pins {
         fetch_blob(state, &pin.digest).await?;
     }
-    let (_validated, mut plan) = crate::server::apply::pinned_plan(state, &pipeline, &version.plugins)
+    let (_validated, mut plan) = crate::server::apply::pinned_plan(state, &pipeline, &pins)
         .await
         .map_err(|e| format!("cannot prepare the run: {e}"))?;
+    if let Some(replay) = &run.replay {
+        let letters = state.store.dead_letters_by_id(&run.tenant, &replay.ids).await.map_err(|e| e.to_string())?;
+        let records = letters.into_iter().map(|d| d.record).collect();
+        plan = plan.replay(&replay.step, records)?;
+    }
     let previous = state.store.checkpoints(&run.tenant, &run.pipeline).await.map_err(|e| e.to_string())?;
     for step in &mut plan.steps {
         if let Some(c) = previous.iter().find(|c| c.step == step.id) {
@@ -330,14 +341,28 @@ async fn execute(
         let level = serde_json::to_value(line.level).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let _ = logs_tx.send((at, line.step.as_deref().map(str::to_string), level, "plugin".into(), line.message));
     });
-    let dead_tx = tx;
+    drop(tx);
+    let (dead_tx, dead_rx) = mpsc::unbounded_channel::<DeadLetter>();
+    let dead_writer = tokio::spawn(write_dead_letters(state.clone(), run.clone(), dead_rx));
     let dead_letters = Arc::new(move |d: DeadLetter| {
-        let message = format!("dead letter: {}", d.to_json());
-        let _ = dead_tx.send((now_ms(), Some(d.step.clone()), "warn".into(), "dead-letter".into(), message));
+        let _ = dead_tx.send(d);
     });
     let counters = executor::new_counters(&plan);
     let report = executor::execute_until(&state.engine, &plan, RunSinks { logs, dead_letters }, &counters, cancel).await;
+    // Every dead letter is stored before the run's end is.
+    dead_writer.await.map_err(|e| format!("the dead-letter writer ended abnormally: {e}"))??;
     Ok((report, plan, previous))
+}
+
+/// Stores a run's dead letters in batches as they come.
+async fn write_dead_letters(state: AppState, run: Claimed, mut rx: mpsc::UnboundedReceiver<DeadLetter>) -> Result<(), String> {
+    let mut batch = Vec::new();
+    let origin = Origin { tenant: &run.tenant, run: &run.id, pipeline: &run.pipeline, version: run.version, attempt: run.attempt };
+    while rx.recv_many(&mut batch, 500).await > 0 {
+        let rows: Vec<_> = batch.drain(..).map(|d| (d.step, d.digest, d.reason, d.record)).collect();
+        state.store.insert_dead_letters(&origin, &rows).await.map_err(|e| format!("cannot store dead letters: {e}"))?;
+    }
+    Ok(())
 }
 
 /// Makes sure the local blob store has `digest`, fetching it from the database (where a

@@ -30,40 +30,37 @@ fn validate(state: &AppState, pipeline: Pipeline) -> ApiResult<ValidatedPipeline
         .map_err(|e| ApiError::Invalid(e.messages().join("; ")))
 }
 
+/// The digest `reference` (`name@version`, `name@latest` or `sha256:...`) names in the tenant's
+/// registry: `Ok(None)` when there is no such plugin, `Err` with the reason when the reference
+/// is malformed or a file path.
+pub async fn resolve(state: &AppState, tenant: &str, reference: &str) -> ApiResult<Result<Option<String>, String>> {
+    Ok(Ok(match reference.parse::<PluginRef>() {
+        Ok(PluginRef::Named { name, version: PluginVersion::Exact(v) }) => state.store.plugin(tenant, &name, &v).await?.map(|p| p.digest),
+        Ok(PluginRef::Named { name, version: PluginVersion::Latest }) => state
+            .store
+            .plugins(tenant, Some(&name))
+            .await?
+            .into_iter()
+            .max_by(|a, b| semver_key(&a.version).cmp(&semver_key(&b.version)))
+            .map(|p| p.digest),
+        Ok(PluginRef::Digest(hex)) => state.store.plugins_by_digest(tenant, &hex).await?.into_iter().next().map(|p| p.digest),
+        Ok(PluginRef::Path(_)) => {
+            return Ok(Err("file paths are not allowed on the server; push the plugin and name it name@version".into()));
+        }
+        Err(e) => return Ok(Err(e.to_string())),
+    }))
+}
+
 /// Resolves every step's plugin reference in the tenant's registry.
 pub async fn pin(state: &AppState, tenant: &str, pipeline: &Pipeline) -> ApiResult<Vec<Pin>> {
     let mut pins = Vec::new();
     let mut problems = Vec::new();
     for (i, step) in pipeline.steps.iter().enumerate() {
         let place = format!("steps[{i}].plugin");
-        let digest = match step.plugin.parse::<PluginRef>() {
-            Ok(PluginRef::Named { name, version: PluginVersion::Exact(v) }) => {
-                state.store.plugin(tenant, &name, &v).await?.map(|p| p.digest)
-            }
-            Ok(PluginRef::Named { name, version: PluginVersion::Latest }) => state
-                .store
-                .plugins(tenant, Some(&name))
-                .await?
-                .into_iter()
-                .max_by(|a, b| semver_key(&a.version).cmp(&semver_key(&b.version)))
-                .map(|p| p.digest),
-            Ok(PluginRef::Digest(hex)) => {
-                state.store.plugins_by_digest(tenant, &hex).await?.into_iter().next().map(|p| p.digest)
-            }
-            Ok(PluginRef::Path(_)) => {
-                problems.push(format!(
-                    "{place}: file paths are not allowed on the server; push the plugin and name it name@version"
-                ));
-                continue;
-            }
-            Err(e) => {
-                problems.push(format!("{place}: {e}"));
-                continue;
-            }
-        };
-        match digest {
-            Some(digest) => pins.push(Pin { step: step.id.clone(), reference: step.plugin.clone(), digest }),
-            None => problems.push(format!("{place}: no plugin \"{}\" in the registry", step.plugin)),
+        match resolve(state, tenant, &step.plugin).await? {
+            Ok(Some(digest)) => pins.push(Pin { step: step.id.clone(), reference: step.plugin.clone(), digest }),
+            Ok(None) => problems.push(format!("{place}: no plugin \"{}\" in the registry", step.plugin)),
+            Err(e) => problems.push(format!("{place}: {e}")),
         }
     }
     if problems.is_empty() { Ok(pins) } else { Err(ApiError::Invalid(problems.join("; "))) }

@@ -13,6 +13,7 @@ use sqlx::{AnyPool, Executor};
 
 pub mod audit;
 pub mod checkpoints;
+pub mod dead_letters;
 pub mod pipelines;
 pub mod plugins;
 pub mod queue;

@@ -40,6 +40,20 @@ pub struct NewRun<'a> {
     pub trigger: &'a str,
     /// The schedule slot it fires for, Unix ms.
     pub fire_at: Option<i64>,
+    /// For a replay of dead letters: what to replay, as JSON ([`Replay`]).
+    pub replay: Option<&'a Replay>,
+}
+
+/// A replay of dead letters: these records, fed to this step, optionally run by another plugin.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Replay {
+    /// The step that rejected them, which gets them again.
+    pub step: String,
+    /// The dead letters, by id.
+    pub ids: Vec<i64>,
+    /// The plugin to run that step with instead of the version's (a digest), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// A run a worker claimed.
@@ -57,6 +71,8 @@ pub struct Claimed {
     pub attempt: i64,
     /// Attempts allowed for retryable failures.
     pub max_attempts: i64,
+    /// What it replays, for a replay of dead letters.
+    pub replay: Option<Replay>,
 }
 
 /// One attempt of a run, as the API shows it.
@@ -122,8 +138,8 @@ impl Store {
         labels.dedup();
         sqlx::query(
             "INSERT INTO runs (id, tenant_id, pipeline, version, status, created_at, created_by, \
-             max_attempts, labels, concurrency, trigger, fire_at) \
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11)",
+             max_attempts, labels, concurrency, trigger, fire_at, replay) \
+             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&id)
         .bind(run.tenant)
@@ -136,6 +152,7 @@ impl Store {
         .bind(i64::from(run.spec.concurrency))
         .bind(run.trigger)
         .bind(run.fire_at)
+        .bind(run.replay.map(|r| serde_json::to_string(r).unwrap_or_default()))
         .execute(&mut *conn)
         .await?;
         if self.backend == Backend::Postgres {
@@ -165,7 +182,7 @@ impl Store {
         };
         let candidates = sqlx::query(&format!(
             "SELECT seq, id, tenant_id, pipeline, version, status, attempt, max_attempts, labels, concurrency, \
-             cancel_requested FROM runs \
+             cancel_requested, replay FROM runs \
              WHERE (status = 'queued' AND not_before <= $1) OR (status = 'running' AND lease_expires_at < $1) \
              ORDER BY seq LIMIT 8{lock}"
         ))
@@ -256,7 +273,12 @@ impl Store {
             .await?;
             tx.commit().await?;
             let version: i64 = r.try_get("version")?;
-            return Ok(Some(Claimed { id, tenant, pipeline, version, attempt, max_attempts }));
+            let replay: Option<String> = r.try_get("replay")?;
+            let replay = replay
+                .map(|t| serde_json::from_str(&t))
+                .transpose()
+                .map_err(|e| super::StoreError::Corrupt(format!("replay of run {id}: {e}")))?;
+            return Ok(Some(Claimed { id, tenant, pipeline, version, attempt, max_attempts, replay }));
         }
         tx.commit().await?;
         Ok(None)

@@ -44,6 +44,8 @@ pub struct RunRow {
     pub fire_at: Option<i64>,
     /// The worker holding it while it runs.
     pub worker: Option<String>,
+    /// For a replay of dead letters: the step, the dead letters' ids, the plugin override.
+    pub replay: Option<serde_json::Value>,
 }
 
 /// A stored log line.
@@ -64,7 +66,7 @@ pub struct LogRow {
 }
 
 const COLUMNS: &str = "id, pipeline, version, status, created_at, created_by, started_at, finished_at, report, error, \
-                       attempt, max_attempts, not_before, cancel_requested, labels, trigger, fire_at, lease_owner";
+                       attempt, max_attempts, not_before, cancel_requested, labels, trigger, fire_at, lease_owner, replay";
 
 fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
     let report: Option<String> = r.try_get("report")?;
@@ -87,6 +89,11 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
         trigger: r.try_get("trigger")?,
         fire_at: r.try_get("fire_at")?,
         worker: r.try_get("lease_owner")?,
+        replay: r
+            .try_get::<Option<String>, _>("replay")?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
     })
 }
 

@@ -1,0 +1,139 @@
+//! Dead letters: listed per run and per pipeline, and replayed: the rejected records are fed
+//! again to the step that rejected them (and on downstream), run by the pipeline's current
+//! plugin for that step or by another one named in the request.
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::{ApiError, ApiResult, ApiRouter, AppState, json_body};
+use crate::auth::{Auth, Role};
+use crate::pipeline::Format;
+use crate::store::dead_letters::{DeadLetterRow, Filter};
+use crate::store::queue::{NewRun, Replay};
+
+/// Dead letters one replay takes at most.
+pub const MAX_REPLAY: i64 = 10_000;
+
+/// The dead-letter routes.
+pub fn routes() -> ApiRouter {
+    ApiRouter::new()
+        .get("/v1/runs/{id}/dead-letters", Some(Role::Viewer), "Records the run's steps rejected, with reasons (?after=&limit=)", of_run)
+        .get(
+            "/v1/pipelines/{name}/dead-letters",
+            Some(Role::Viewer),
+            "The pipeline's dead letters (?step=&replayed=false&after=&limit=)",
+            of_pipeline,
+        )
+        .post(
+            "/v1/pipelines/{name}/dead-letters/replay",
+            Some(Role::Editor),
+            "Replay dead letters through their step, or through another plugin; 202 with the run id",
+            replay,
+        )
+}
+
+/// Query of a listing.
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Only this step's.
+    pub step: Option<String>,
+    /// `false`: only those not replayed yet.
+    pub replayed: Option<bool>,
+    /// Ids above this.
+    pub after: Option<i64>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<i64>,
+}
+
+async fn of_run(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<DeadLetterRow>>> {
+    let run = state.store.run(auth.tenant(), &id).await?.ok_or_else(|| ApiError::NotFound(format!("no run {id:?}")))?;
+    let filter = Filter { run: Some(id), ..filter_of(&q) };
+    Ok(Json(state.store.dead_letters(auth.tenant(), &run.pipeline, &filter).await?))
+}
+
+fn filter_of(q: &ListQuery) -> Filter {
+    Filter {
+        step: q.step.clone(),
+        unreplayed: q.replayed == Some(false),
+        after: q.after.unwrap_or(0),
+        limit: q.limit.unwrap_or(100).clamp(1, 1000),
+        ..Filter::default()
+    }
+}
+
+async fn of_pipeline(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<DeadLetterRow>>> {
+    if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
+    }
+    Ok(Json(state.store.dead_letters(auth.tenant(), &name, &filter_of(&q)).await?))
+}
+
+/// Body of a replay; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    /// The step whose dead letters to replay (needed when they come from several steps).
+    pub step: Option<String>,
+    /// Only these dead letters (default: every one not replayed yet, up to [`MAX_REPLAY`]).
+    pub ids: Option<Vec<i64>>,
+    /// Run the step with this plugin instead (`name@version`, `name@latest` or `sha256:...`).
+    pub plugin: Option<String>,
+    /// Replay through this version of the pipeline (default: the newest).
+    pub version: Option<i64>,
+}
+
+async fn replay(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, body: Body) -> ApiResult<Response> {
+    auth.require(Role::Editor)?;
+    let req: ReplayRequest = json_body(body, state.settings.max_pipeline_bytes).await?;
+    let tenant = auth.tenant();
+    let version = state.store.version(tenant, &name, req.version).await?;
+    let version = version.ok_or_else(|| ApiError::NotFound(format!("no pipeline {name:?} (or no such version)")))?;
+    let filter = Filter { step: req.step.clone(), ids: req.ids.clone(), unreplayed: true, limit: MAX_REPLAY, ..Filter::default() };
+    let letters = state.store.dead_letters(tenant, &name, &filter).await?;
+    if letters.is_empty() {
+        return Err(ApiError::BadRequest("no dead letters to replay (none match, or they were replayed already)".into()));
+    }
+    let step = letters[0].step.clone();
+    if letters.iter().any(|d| d.step != step) {
+        return Err(ApiError::BadRequest("the dead letters come from several steps: name one with \"step\"".into()));
+    }
+    let pipeline = crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json))
+        .map_err(|e| ApiError::internal(format!("stored version does not parse: {e}")))?;
+    let mut pins = version.plugins.clone();
+    let pin = pins
+        .iter_mut()
+        .find(|p| p.step == step)
+        .ok_or_else(|| ApiError::Invalid(format!("version {} of {name:?} has no step {step:?}", version.version)))?;
+    let digest = match &req.plugin {
+        None => None,
+        Some(reference) => {
+            let found = crate::server::apply::resolve(&state, tenant, reference).await?.map_err(|e| ApiError::Invalid(format!("plugin: {e}")))?;
+            let digest = found.ok_or_else(|| ApiError::Invalid(format!("plugin: no plugin {reference:?} in the registry")))?;
+            pin.digest.clone_from(&digest);
+            pin.reference.clone_from(reference);
+            Some(digest)
+        }
+    };
+    // The replay must be runnable: the plugin's kind fits the step and the config its schema.
+    crate::server::apply::pinned_plan(&state, &pipeline, &pins).await?;
+    let ids: Vec<i64> = letters.iter().map(|d| d.id).collect();
+    let replay = Replay { step, ids, digest };
+    let spec = crate::scheduler::run_spec(&pipeline);
+    let run = NewRun {
+        tenant,
+        pipeline: &name,
+        version: version.version,
+        created_by: &auth.who.token_id,
+        spec: &spec,
+        trigger: "replay",
+        fire_at: None,
+        replay: Some(&replay),
+    };
+    let id = state.store.enqueue_replay(&run, &replay.ids).await?;
+    state.wake.notify_one();
+    let body = serde_json::json!({ "id": id, "step": replay.step, "dead_letters": replay.ids.len(), "plugin": replay.digest });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
