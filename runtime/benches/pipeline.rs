@@ -117,6 +117,7 @@ fn step(
         secrets: BTreeMap::new(),
         state: BTreeMap::new(),
         cursor: None,
+        retry: None,
         batch_size: batch,
     }
 }

@@ -249,6 +249,7 @@ fn retryable_failures_are_retried_with_backoff_until_they_pass_and_fatal_ones_ar
     let gated = format!(
         "name: gated\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 2 }}\n  \
          - id: gate\n    plugin: gate@latest\n    input: gen\n    config: {{ path: /gate/open }}\n    \
+         retry: {{ max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 10 }}\n    \
          mounts: [{{ host: {root}, guest: /gate }}]\n  - id: sink\n    plugin: log-sink@latest\n    input: gate\n{retry}"
     );
     apply(&s, "gated", &gated);
@@ -266,6 +267,12 @@ fn retryable_failures_are_retried_with_backoff_until_they_pass_and_fatal_ones_ar
         let waited = tries[i + 1]["started_at"].as_i64().unwrap() - a["finished_at"].as_i64().unwrap();
         assert!(waited >= 100, "attempt {} started {waited} ms after the previous one ended", i + 2);
     }
+    // The step's own retry policy (2 calls) applies within each attempt, the pipeline's across
+    // attempts: one step-level retry per failed attempt.
+    let logs = s.get(&format!("/v1/runs/{id}/logs?limit=10000")).json();
+    let step_retries = logs.as_array().unwrap().iter().filter(|l| l["step"] == "gate" && l["message"].as_str().unwrap().contains("retrying in")).count();
+    // (The gate may open between the two calls of the last attempt: one more retry then.)
+    assert!(step_retries == earlier.len() || step_retries == earlier.len() + 1, "{step_retries} for {} attempts: {logs}", tries.len());
     // A trap is not retryable: one attempt, failed, whatever the retry budget.
     let crash = format!(
         "name: crash\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 1 }}\n  \
@@ -336,18 +343,71 @@ fn a_pipeline_concurrency_limit_holds_across_worker_slots() {
     push(&s, "slow", guests::SLOW);
     apply(&s, "one-at-a-time", &slow_pipeline("one-at-a-time", 2, 150, "concurrency: 1\n"));
     let ids: Vec<String> = (0..4).map(|_| s.trigger("one-at-a-time")).collect();
-    let mut spans: Vec<(i64, i64)> = ids
-        .iter()
-        .map(|id| {
-            assert_eq!(s.wait_run(&s.admin, id)["status"], "succeeded");
-            let a = &attempts(&s, id)[0];
-            (a["started_at"].as_i64().unwrap(), a["finished_at"].as_i64().unwrap())
-        })
-        .collect();
+    assert_no_overlap(ids.iter().map(|id| span(&s, id)).collect());
+    // A tenant limit holds across pipelines.
+    let limit = s.call("PUT", "/v1/tenants/default/limits", Some(&s.admin), Some(("application/json", br#"{"max_running": 1}"#.to_vec())));
+    assert_eq!(limit.status, 200, "{}", limit.text());
+    apply(&s, "other", &slow_pipeline("other", 2, 150, ""));
+    let ids: Vec<String> = ["other", "one-at-a-time", "other", "other"].iter().map(|p| s.trigger(p)).collect();
+    assert_no_overlap(ids.iter().map(|id| span(&s, id)).collect());
+    let audit = s.get("/v1/audit?limit=1000").json();
+    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "tenant.limits" && e["detail"] == "max_running 1"));
+}
+
+/// When the run's only attempt ran, once it has ended successfully.
+fn span(s: &Server, id: &str) -> (i64, i64) {
+    assert_eq!(s.wait_run(&s.admin, id)["status"], "succeeded");
+    let a = &attempts(s, id)[0];
+    (a["started_at"].as_i64().unwrap(), a["finished_at"].as_i64().unwrap())
+}
+
+fn assert_no_overlap(mut spans: Vec<(i64, i64)>) {
     spans.sort();
     for w in spans.windows(2) {
         assert!(w[1].0 >= w[0].1, "two runs overlapped: {spans:?}");
     }
+}
+
+#[test]
+fn overlapping_schedule_slots_are_skipped_or_queued_as_the_policy_says() {
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "4"]) else { return };
+    push(&s, "slow", guests::SLOW);
+    for (name, overlap) in [("o-skip", "skip"), ("o-queue", "queue")] {
+        let schedule = format!("schedule: {{ cron: \"* * * * * *\", overlap: {overlap} }}\n");
+        apply(&s, name, &slow_pipeline(name, 1, 2500, &schedule));
+    }
+    let fires = |name: &str| s.get(&format!("/v1/pipelines/{name}/fires?limit=1000")).json().as_array().cloned().unwrap_or_default();
+    let ended = |name: &str| s.get(&format!("/v1/pipelines/{name}/runs?status=succeeded")).json().as_array().map_or(0, Vec::len);
+    wait_for(Duration::from_secs(90), "two runs of each and skipped slots", || {
+        ended("o-queue") >= 2 && ended("o-skip") >= 2 && fires("o-skip").iter().any(|f| f["outcome"] == "skipped")
+    });
+    for f in fires("o-skip") {
+        assert_eq!(f["outcome"] == "skipped", f["run_id"].is_null(), "{f}");
+    }
+    // Queued slots all get a run, and those runs take turns.
+    let queued = fires("o-queue");
+    assert!(queued.iter().all(|f| f["outcome"] == "schedule" && f["run_id"].is_string()), "{queued:?}");
+    let finished: Vec<String> = s.get("/v1/pipelines/o-queue/runs?status=succeeded").json().as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    assert_no_overlap(finished.iter().map(|id| span(&s, id)).collect());
+}
+
+#[test]
+fn a_stopping_worker_hands_its_runs_back_and_another_finishes_them() {
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "0"]) else { return };
+    push(&s, "slow", guests::SLOW);
+    apply(&s, "slow", &slow_pipeline("slow", 1, 3000, "retry: { max_attempts: 1 }\n"));
+    let a = s.worker(&["--drain-secs", "0"]);
+    let id = s.trigger("slow");
+    wait_for(Duration::from_secs(60), "worker A to run it", || status(&s, &id) == "running");
+    assert!(a.terminate().success(), "SIGTERM is a clean stop");
+    assert_eq!(status(&s, &id), "queued", "handed back, not failed");
+    let b = s.worker(&[]);
+    assert_eq!(s.wait_run(&s.admin, &id)["status"], "succeeded");
+    let tries: Vec<(String, String)> =
+        attempts(&s, &id).iter().map(|a| (a["status"].as_str().unwrap().into(), a["worker"].as_str().unwrap().into())).collect();
+    assert_eq!(tries.len(), 2, "{tries:?}");
+    assert_eq!(tries[0].0, "released");
+    assert_eq!(tries[1], ("succeeded".to_string(), b.id.clone()), "a released attempt does not use up the retry budget");
 }
 
 #[test]

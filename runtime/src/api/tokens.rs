@@ -23,6 +23,7 @@ pub fn routes() -> ApiRouter {
         .get("/v1/tokens", Some(Role::Admin), "List the tenant's tokens", list)
         .delete("/v1/tokens/{id}", Some(Role::Admin), "Revoke a token", revoke)
         .post("/v1/tenants", Some(Role::Admin), "Create a tenant (admins of tenant default)", create_tenant)
+        .put("/v1/tenants/{name}/limits", Some(Role::Admin), "Set a tenant's limits: {\"max_running\": n} (admins of tenant default)", set_limits)
         .get("/v1/audit", Some(Role::Admin), "The audit log", audit)
 }
 
@@ -96,6 +97,32 @@ async fn create_tenant(State(state): State<AppState>, auth: Auth, body: Body) ->
     let audit = auth.entry("tenant.create", tenant.name.clone(), Some(format!("admin token {}", row.id)));
     state.store.insert_token(&row, &audit).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "tenant": tenant, "admin_token": text }))).into_response())
+}
+
+/// Body of a limits change.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Runs of the tenant at once, at most (0: no limit).
+    pub max_running: i64,
+}
+
+async fn set_limits(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, body: Body) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(Role::Admin)?;
+    let default = state.store.tenant_by_name(DEFAULT_TENANT).await?;
+    if default.is_none_or(|t| t.id != auth.who.tenant_id) {
+        // Other tenants' admins cannot tell whether the tenant exists.
+        return Err(ApiError::NotFound(format!("no tenant {name:?}")));
+    }
+    let req: Limits = json_body(body, state.settings.max_pipeline_bytes).await?;
+    if req.max_running < 0 {
+        return Err(ApiError::BadRequest("max_running must be 0 (no limit) or more".into()));
+    }
+    let audit = auth.entry("tenant.limits", name.clone(), Some(format!("max_running {}", req.max_running)));
+    if !state.store.set_tenant_max_running(&name, req.max_running, &audit).await? {
+        return Err(ApiError::NotFound(format!("no tenant {name:?}")));
+    }
+    Ok(Json(serde_json::json!({ "tenant": name, "max_running": req.max_running })))
 }
 
 /// Query of the audit log.

@@ -27,6 +27,8 @@ pub struct PlannedStep {
     pub state: BTreeMap<String, Vec<u8>>,
     /// For sources: the committed cursor to resume from.
     pub cursor: Option<String>,
+    /// This step's retry settings, when it overrides the plan's.
+    pub retry: Option<RetrySettings>,
     /// Records per batch.
     pub batch_size: u32,
 }
@@ -48,6 +50,16 @@ impl Default for RetrySettings {
             max_attempts: 1,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
+        }
+    }
+}
+
+impl From<&crate::pipeline::RetryPolicy> for RetrySettings {
+    fn from(r: &crate::pipeline::RetryPolicy) -> Self {
+        Self {
+            max_attempts: r.max_attempts,
+            initial_backoff: Duration::from_millis(r.initial_backoff_ms),
+            max_backoff: Duration::from_millis(r.max_backoff_ms),
         }
     }
 }

@@ -83,14 +83,11 @@ pub async fn prepare(
                 .collect(),
             state: BTreeMap::new(),
             cursor: None,
+            retry: step.retry.as_ref().map(RetrySettings::from),
             batch_size: resolved.batch_size,
         });
     }
-    let retry = pipeline.pipeline().retry.map(|r| RetrySettings {
-        max_attempts: r.max_attempts,
-        initial_backoff: std::time::Duration::from_millis(r.initial_backoff_ms),
-        max_backoff: std::time::Duration::from_millis(r.max_backoff_ms),
-    });
+    let retry = pipeline.pipeline().retry.as_ref().map(RetrySettings::from);
     Ok(Plan { steps, retry: retry.unwrap_or_default(), inject: None })
 }
 

@@ -51,6 +51,11 @@ struct Running<'a> {
 }
 
 impl Running<'_> {
+    /// The step's own retry settings, else the run's.
+    fn retry(&self) -> &RetrySettings {
+        self.step.retry.as_ref().unwrap_or(&self.shared.retry)
+    }
+
     fn log(&self, level: LogLevel, message: String) {
         (self.shared.logs)(crate::engine::LogLine {
             step: Some(self.step.id.as_str().into()),
@@ -79,8 +84,8 @@ impl Running<'_> {
                 self.log(LogLevel::Info, printed.trim_end().to_string());
             }
             match result {
-                Err(e) if e.is_retryable() && attempt < self.shared.retry.max_attempts => {
-                    let wait = self.shared.retry.backoff(attempt - 1);
+                Err(e) if e.is_retryable() && attempt < self.retry().max_attempts => {
+                    let wait = self.retry().backoff(attempt - 1);
                     self.log(
                         LogLevel::Warn,
                         format!("attempt {attempt} failed ({e}); retrying in {} ms", wait.as_millis()),

@@ -193,6 +193,9 @@ pub struct Step {
     /// Hosts the plugin may make outbound HTTP requests to (`host` or `host:port`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_hosts: Vec<String>,
+    /// How this step's retryable failures are retried, instead of the pipeline's `retry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
 }
 
 impl Step {

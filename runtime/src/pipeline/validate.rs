@@ -90,18 +90,7 @@ impl Pipeline {
 
         check_limits("limits", &self.limits, policy, &mut add);
         if let Some(retry) = &self.retry {
-            if retry.max_attempts == 0 {
-                add("retry.max_attempts".into(), "must be at least 1".into());
-            }
-            if retry.initial_backoff_ms > retry.max_backoff_ms {
-                add(
-                    "retry.initial_backoff_ms".into(),
-                    format!(
-                        "{} is greater than max_backoff_ms ({})",
-                        retry.initial_backoff_ms, retry.max_backoff_ms
-                    ),
-                );
-            }
+            check_retry("retry", retry, &mut add);
         }
         check_batch_size("batch_size", self.batch_size, &mut add);
         if let Some(dead_letter) = &self.dead_letter
@@ -162,6 +151,9 @@ fn check_step(
             format!("{at}.id"),
             format!("invalid id {:?} (use a-z, 0-9, - and _)", step.id),
         );
+    }
+    if let Some(retry) = &step.retry {
+        check_retry(&format!("{at}.retry"), retry, add);
     }
     let plugin = match step.plugin.parse::<PluginRef>() {
         Ok(PluginRef::Path(path)) => Some(PluginRef::Path(resolve_path(&path, &policy.base_dir))),
@@ -365,4 +357,17 @@ pub fn is_valid_label(label: &str) -> bool {
     label.len() <= 63
         && bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_:.".contains(&b))
+}
+
+/// Checks a retry policy at `at` (`retry` or `steps[i].retry`).
+fn check_retry(at: &str, retry: &super::RetryPolicy, add: &mut impl FnMut(String, String)) {
+    if retry.max_attempts == 0 {
+        add(format!("{at}.max_attempts"), "must be at least 1".into());
+    }
+    if retry.initial_backoff_ms > retry.max_backoff_ms {
+        add(
+            format!("{at}.initial_backoff_ms"),
+            format!("{} is greater than max_backoff_ms ({})", retry.initial_backoff_ms, retry.max_backoff_ms),
+        );
+    }
 }

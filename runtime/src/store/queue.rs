@@ -5,6 +5,7 @@
 use serde::Serialize;
 use sqlx::Row;
 
+use super::audit::NewAudit;
 use super::checkpoints::Checkpoint;
 use super::{Backend, Result, Store, now_ms, random_hex};
 
@@ -182,7 +183,8 @@ impl Store {
         };
         let candidates = sqlx::query(&format!(
             "SELECT seq, id, tenant_id, pipeline, version, status, attempt, max_attempts, labels, concurrency, \
-             cancel_requested, replay FROM runs \
+             cancel_requested, replay, (SELECT max_running FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_limit \
+             FROM runs \
              WHERE (status = 'queued' AND not_before <= $1) OR (status = 'running' AND lease_expires_at < $1) \
              ORDER BY seq LIMIT 8{lock}"
         ))
@@ -224,29 +226,13 @@ impl Store {
                     continue;
                 }
             }
+            let tenant_limit: i64 = r.try_get::<Option<i64>, _>("tenant_limit")?.unwrap_or(0);
+            if tenant_limit > 0 && self.running(&mut tx, &tenant, None, now, seq).await? >= tenant_limit {
+                continue;
+            }
             let concurrency: i64 = r.try_get("concurrency")?;
-            if concurrency > 0 {
-                if self.backend == Backend::Postgres {
-                    // Claimers of the same pipeline take turns from here to their commit.
-                    sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                        .bind(format!("{tenant}/{pipeline}"))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                let running: i64 = sqlx::query(
-                    "SELECT COUNT(*) AS n FROM runs WHERE tenant_id = $1 AND pipeline = $2 AND status = 'running' \
-                     AND lease_expires_at >= $3 AND seq <> $4",
-                )
-                .bind(&tenant)
-                .bind(&pipeline)
-                .bind(now)
-                .bind(seq)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get("n")?;
-                if running >= concurrency {
-                    continue;
-                }
+            if concurrency > 0 && self.running(&mut tx, &tenant, Some(&pipeline), now, seq).await? >= concurrency {
+                continue;
             }
             let attempt = attempt + 1;
             sqlx::query(
@@ -282,6 +268,47 @@ impl Store {
         }
         tx.commit().await?;
         Ok(None)
+    }
+
+    /// Runs of the tenant (of `pipeline` only, if given) running under a live lease, other than
+    /// run `seq`. On PostgreSQL, claimers counting the same tenant or pipeline take turns from
+    /// here to their commit, so that two cannot both see room for one more.
+    async fn running(&self, conn: &mut sqlx::AnyConnection, tenant: &str, pipeline: Option<&str>, now: i64, seq: i64) -> Result<i64> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                .bind(format!("{tenant}/{}", pipeline.unwrap_or("*")))
+                .execute(&mut *conn)
+                .await?;
+        }
+        let n = sqlx::query(
+            "SELECT COUNT(*) AS n FROM runs WHERE tenant_id = $1 AND ($2 IS NULL OR pipeline = $2) AND status = 'running' \
+             AND lease_expires_at >= $3 AND seq <> $4",
+        )
+        .bind(tenant)
+        .bind(pipeline)
+        .bind(now)
+        .bind(seq)
+        .fetch_one(conn)
+        .await?
+        .try_get("n")?;
+        Ok(n)
+    }
+
+    /// Sets the tenant's limit of runs at once (0: none), recording `audit` with it; whether
+    /// the tenant exists.
+    pub async fn set_tenant_max_running(&self, tenant_name: &str, max_running: i64, audit: &NewAudit<'_>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE tenants SET max_running = $1 WHERE name = $2")
+            .bind(max_running)
+            .bind(tenant_name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        super::audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Renews the lease of `attempt` of run `id`. `None` when the attempt no longer holds the

@@ -37,7 +37,8 @@ pub struct FireRow {
     pub fire_at: i64,
     /// When it was recorded.
     pub recorded_at: i64,
-    /// `queued` (on time), `catchup` (a missed slot run late) or `skipped` (overlap policy).
+    /// `schedule` (on time), `catchup` (a missed slot run late) or `skipped` (by the overlap
+    /// policy `skip`: the previous run was still going).
     pub outcome: String,
     /// The run it queued.
     pub run_id: Option<String>,

@@ -200,6 +200,7 @@ fn long_chains_and_cycles_do_not_recurse() {
             batch_size: None,
             secrets: Vec::new(),
             allow_hosts: Vec::new(),
+            retry: None,
         }];
         for i in 1..n {
             let mut step = steps[0].clone();
