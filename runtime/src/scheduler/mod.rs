@@ -3,6 +3,7 @@
 //! database (`store::queue`).
 pub mod cron;
 pub mod dispatch;
+pub mod plans;
 pub mod ticker;
 pub mod worker;
 

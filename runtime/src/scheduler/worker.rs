@@ -12,11 +12,11 @@ use tokio::task::JoinSet;
 use crate::api::AppState;
 use crate::engine::LogLine;
 use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
-use crate::pipeline::Format;
 use crate::store::checkpoints::Checkpoint;
 use crate::store::now_ms;
 use crate::store::dead_letters::Origin;
-use crate::store::queue::{Claimed, Replay};
+use crate::store::queue::Claimed;
+use super::plans::PlanCache;
 
 /// A log line on its way to the database: `(at, step, level, source, message)`.
 type Line = (i64, Option<String>, String, String, String);
@@ -74,6 +74,7 @@ pub async fn run(state: AppState, opts: WorkerOptions, mut stop: watch::Receiver
     let beat = tokio::spawn(worker_heartbeats(state.clone(), opts.id.clone(), opts.lease / 3));
     let listen = super::dispatch::listen(&state);
     let slots = Arc::new(Semaphore::new(opts.slots));
+    let plans = Arc::new(PlanCache::default());
     let (release_tx, release_rx) = watch::channel(false);
     let mut running = JoinSet::new();
     let lease_ms = i64::try_from(opts.lease.as_millis()).unwrap_or(i64::MAX);
@@ -88,9 +89,9 @@ pub async fn run(state: AppState, opts: WorkerOptions, mut stop: watch::Receiver
         }
         match state.store.claim(&opts.id, &opts.labels, lease_ms).await {
             Ok(Some(claimed)) => {
-                let (state, opts, release) = (state.clone(), opts.clone(), release_rx.clone());
+                let (state, opts, release, plans) = (state.clone(), opts.clone(), release_rx.clone(), plans.clone());
                 running.spawn(async move {
-                    run_one(&state, &opts, claimed, release).await;
+                    run_one(&state, &plans, &opts, claimed, release).await;
                     drop(permit);
                 });
             }
@@ -174,7 +175,7 @@ fn host_line(level: &str, message: String) -> Line {
     (now_ms(), None, level.to_string(), "host".to_string(), message)
 }
 
-async fn run_one(state: &AppState, opts: &WorkerOptions, run: Claimed, release: watch::Receiver<bool>) {
+async fn run_one(state: &AppState, plans: &PlanCache, opts: &WorkerOptions, run: Claimed, release: watch::Receiver<bool>) {
     let (tx, rx) = mpsc::unbounded_channel::<Line>();
     let writer = tokio::spawn(write_logs(state.clone(), run.tenant.clone(), run.id.clone(), rx));
     let _ = tx.send(host_line(
@@ -184,7 +185,7 @@ async fn run_one(state: &AppState, opts: &WorkerOptions, run: Claimed, release: 
     let why = Arc::new(Mutex::new(None));
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let keeper = tokio::spawn(lease_keeper(state.clone(), run.clone(), opts.lease, release, why.clone(), cancel_tx));
-    let result = execute(state, &run, tx.clone(), cancel_rx).await;
+    let result = execute(state, plans, &run, tx.clone(), cancel_rx).await;
     keeper.abort();
     let stopped = why.lock().ok().and_then(|w| *w);
     let (line, record) = settle(&run, stopped, result);
@@ -301,28 +302,12 @@ fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint
 
 async fn execute(
     state: &AppState,
+    plans: &PlanCache,
     run: &Claimed,
     tx: mpsc::UnboundedSender<Line>,
     cancel: watch::Receiver<bool>,
 ) -> Result<(RunReport, Plan, Vec<Checkpoint>), String> {
-    let version = state
-        .store
-        .version(&run.tenant, &run.pipeline, Some(run.version))
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("version {} of {:?} is gone", run.version, run.pipeline))?;
-    let pipeline = crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json)).map_err(|e| e.to_string())?;
-    let mut pins = version.plugins.clone();
-    if let Some(Replay { step, digest: Some(digest), .. }) = &run.replay {
-        let pin = pins.iter_mut().find(|p| &p.step == step).ok_or_else(|| format!("no step {step:?} to replay"))?;
-        pin.digest.clone_from(digest);
-    }
-    for pin in &pins {
-        fetch_blob(state, &pin.digest).await?;
-    }
-    let (_validated, mut plan) = crate::server::apply::pinned_plan(state, &pipeline, &pins)
-        .await
-        .map_err(|e| format!("cannot prepare the run: {e}"))?;
+    let mut plan = plans.plan(state, run).await?;
     if let Some(replay) = &run.replay {
         let letters = state.store.dead_letters_by_id(&run.tenant, &replay.ids).await.map_err(|e| e.to_string())?;
         let records = letters.into_iter().map(|d| d.record).collect();
@@ -362,22 +347,6 @@ async fn write_dead_letters(state: AppState, run: Claimed, mut rx: mpsc::Unbound
         let rows: Vec<_> = batch.drain(..).map(|d| (d.step, d.digest, d.reason, d.record)).collect();
         state.store.insert_dead_letters(&origin, &rows).await.map_err(|e| format!("cannot store dead letters: {e}"))?;
     }
-    Ok(())
-}
-
-/// Makes sure the local blob store has `digest`, fetching it from the database (where a
-/// PostgreSQL server keeps every blob) when this worker has never seen it.
-async fn fetch_blob(state: &AppState, digest: &str) -> Result<(), String> {
-    if state.blobs.get(digest).is_some() {
-        return Ok(());
-    }
-    let bytes = state.store.blob_content(digest).await.map_err(|e| e.to_string())?;
-    let bytes = bytes.ok_or_else(|| format!("plugin sha256:{digest} is neither in this worker's blob store nor in the database"))?;
-    if crate::registry::cache::digest_of(&bytes) != digest {
-        return Err(format!("plugin sha256:{digest} in the database does not match its digest"));
-    }
-    let blobs = state.blobs.clone();
-    tokio::task::spawn_blocking(move || blobs.put(&bytes)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
     Ok(())
 }
 

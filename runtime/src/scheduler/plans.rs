@@ -1,0 +1,79 @@
+//! Prepared plans kept by a worker: a pipeline version is immutable and so are the plugins it
+//! pins, so the work of preparing one (parse, validate, load and check each plugin against its
+//! config schema) is done once per version, not once per run.
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::api::AppState;
+use crate::executor::Plan;
+use crate::pipeline::Format;
+use crate::store::queue::{Claimed, Replay};
+
+/// Plans a worker keeps at most; past that the cache starts over.
+pub const CAPACITY: usize = 256;
+
+/// Prepared plans by tenant, pipeline, version and plugin override.
+#[derive(Default)]
+pub struct PlanCache {
+    plans: Mutex<HashMap<String, Plan>>,
+}
+
+impl PlanCache {
+    /// The plan of `run` (a replay's override of one step's plugin included, its records not):
+    /// from the cache, or prepared and kept.
+    pub async fn plan(&self, state: &AppState, run: &Claimed) -> Result<Plan, String> {
+        let override_digest = match &run.replay {
+            Some(Replay { step, digest: Some(d), .. }) => format!("{step}={d}"),
+            _ => String::new(),
+        };
+        let key = format!("{}/{}/{}/{override_digest}", run.tenant, run.pipeline, run.version);
+        if let Some(plan) = self.plans.lock().map_err(|e| e.to_string())?.get(&key) {
+            return Ok(plan.clone());
+        }
+        let plan = prepare(state, run).await?;
+        let mut plans = self.plans.lock().map_err(|e| e.to_string())?;
+        if plans.len() >= CAPACITY {
+            plans.clear();
+        }
+        plans.insert(key, plan.clone());
+        Ok(plan)
+    }
+}
+
+async fn prepare(state: &AppState, run: &Claimed) -> Result<Plan, String> {
+    let version = state
+        .store
+        .version(&run.tenant, &run.pipeline, Some(run.version))
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("version {} of {:?} is gone", run.version, run.pipeline))?;
+    let pipeline = crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json)).map_err(|e| e.to_string())?;
+    let mut pins = version.plugins.clone();
+    if let Some(Replay { step, digest: Some(digest), .. }) = &run.replay {
+        let pin = pins.iter_mut().find(|p| &p.step == step).ok_or_else(|| format!("no step {step:?} to replay"))?;
+        pin.digest.clone_from(digest);
+    }
+    for pin in &pins {
+        fetch_blob(state, &pin.digest).await?;
+    }
+    let (_validated, plan) = crate::server::apply::pinned_plan(state, &pipeline, &pins)
+        .await
+        .map_err(|e| format!("cannot prepare the run: {e}"))?;
+    Ok(plan)
+}
+
+/// Makes sure the local blob store has `digest`, fetching it from the database (where a
+/// PostgreSQL server keeps every blob) when this worker has never seen it.
+async fn fetch_blob(state: &AppState, digest: &str) -> Result<(), String> {
+    if state.blobs.get(digest).is_some() {
+        return Ok(());
+    }
+    let bytes = state.store.blob_content(digest).await.map_err(|e| e.to_string())?;
+    let bytes = bytes.ok_or_else(|| format!("plugin sha256:{digest} is neither in this worker's blob store nor in the database"))?;
+    if crate::registry::cache::digest_of(&bytes) != digest {
+        return Err(format!("plugin sha256:{digest} in the database does not match its digest"));
+    }
+    let blobs = state.blobs.clone();
+    tokio::task::spawn_blocking(move || blobs.put(&bytes)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    Ok(())
+}
