@@ -76,9 +76,10 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-#[test]
-fn server_killed_mid_run_every_accepted_run_ends_once() {
-    let Some(mut s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "2"]) else { return };
+/// The server (with its own worker) is killed while it runs runs, then started again: on
+/// SQLite it takes its interrupted runs over at once, on PostgreSQL when their leases lapse.
+fn server_killed_mid_run(backend: Backend) {
+    let Some(mut s) = Server::start_with(backend, &["--worker-slots", "2", "--lease-ms", "1500"]) else { return };
     push(&s, "slow", guests::SLOW);
     apply(&s, "slow", &slow_pipeline("slow", 3, 400, ""));
     let ids: Vec<String> = (0..4).map(|_| s.trigger("slow")).collect();
@@ -86,6 +87,16 @@ fn server_killed_mid_run_every_accepted_run_ends_once() {
     s.restart(); // SIGKILL, then start again on the same database
     let lost = assert_succeeded_once(&s, &ids);
     assert!(lost >= 1, "the killed server held at least one run");
+}
+
+#[test]
+fn server_killed_mid_run_on_sqlite_every_accepted_run_ends_once() {
+    server_killed_mid_run(Backend::Sqlite);
+}
+
+#[test]
+fn server_killed_mid_run_on_postgres_every_accepted_run_ends_once() {
+    server_killed_mid_run(Backend::Postgres);
 }
 
 #[test]
@@ -315,6 +326,27 @@ fn a_source_resumes_from_the_cursor_its_last_successful_run_committed() {
     assert_eq!(ids_logged(&second), [4, 5]);
     let third = s.run_and_wait(&s.admin, "inc", None);
     assert_eq!(ids_logged(&third), Vec::<i64>::new());
+    // Step state (state-set) is durable: a counter goes on from where the last run left it.
+    push(&s, "counter", guests::COUNTER);
+    let counting = "name: counting\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: { count: 3 }\n  \
+                    - id: count\n    plugin: counter@latest\n    input: gen\n  - id: sink\n    plugin: log-sink@latest\n    input: count\n";
+    apply(&s, "counting", counting);
+    let numbers = |run: &Value| -> Vec<i64> {
+        let logs = s.get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap())).json();
+        logs.as_array()
+            .unwrap()
+            .iter()
+            .filter(|l| l["step"] == "sink")
+            .map(|l| serde_json::from_str::<Value>(l["message"].as_str().unwrap()).unwrap()["n"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(numbers(&s.run_and_wait(&s.admin, "counting", None)), [1, 2, 3]);
+    // The generator resumes at its offset too: raise its total to 6 for three more records.
+    apply(&s, "counting", &counting.replace("count: 3", "count: 6"));
+    assert_eq!(numbers(&s.run_and_wait(&s.admin, "counting", None)), [4, 5, 6]);
+    let state = s.get("/v1/pipelines/counting/checkpoints").json();
+    let count = state.as_array().unwrap().iter().find(|c| c["step"] == "count").unwrap().clone();
+    assert_eq!(count["state"]["seen"], "Ng==", "base64 of \"6\": {count}");
 }
 
 #[test]
