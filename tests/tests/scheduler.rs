@@ -293,6 +293,26 @@ fn retryable_failures_are_retried_with_backoff_until_they_pass_and_fatal_ones_ar
     let crashed = s.run_and_wait(&s.admin, "crash", None);
     assert_eq!(crashed["status"], "failed");
     assert_eq!(attempts(&s, crashed["id"].as_str().unwrap()).len(), 1);
+    // `then: dead_letter`: a batch whose retries are used up becomes dead letters and the run
+    // goes on; once the downstream is back, a replay delivers them.
+    std::fs::remove_file(gate.path().join("open")).unwrap();
+    let parked = gated
+        .replace("name: gated", "name: parked")
+        .replace("max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 10 }", "max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 10, then: dead_letter }");
+    apply(&s, "parked", &parked);
+    let run = s.run_and_wait(&s.admin, "parked", None);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let letters = s.get(&format!("/v1/runs/{}/dead-letters", run["id"].as_str().unwrap())).json();
+    let letters = letters.as_array().unwrap();
+    assert_eq!(letters.len(), 2, "{letters:?}");
+    assert!(letters.iter().all(|d| d["step"] == "gate" && d["reason"].as_str().unwrap().starts_with("retries used up (2 attempts)")), "{letters:?}");
+    std::fs::write(gate.path().join("open"), b"").unwrap();
+    let r = s.call("POST", "/v1/pipelines/parked/dead-letters/replay", Some(&s.admin), Some(("application/json", b"{}".to_vec())));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let replayed = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!(replayed["status"], "succeeded");
+    let sink = replayed["report"]["steps"].as_array().unwrap().iter().find(|st| st["id"] == "sink").unwrap().clone();
+    assert_eq!(sink["records_in"], 2, "{replayed}");
 }
 
 #[test]

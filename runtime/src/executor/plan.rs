@@ -42,6 +42,9 @@ pub struct RetrySettings {
     pub initial_backoff: Duration,
     /// Longest backoff.
     pub max_backoff: Duration,
+    /// When the retries of a batch are used up, dead-letter its records and go on instead of
+    /// failing the step.
+    pub dead_letter_exhausted: bool,
 }
 
 impl Default for RetrySettings {
@@ -50,6 +53,7 @@ impl Default for RetrySettings {
             max_attempts: 1,
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(60),
+            dead_letter_exhausted: false,
         }
     }
 }
@@ -60,6 +64,7 @@ impl From<&crate::pipeline::RetryPolicy> for RetrySettings {
             max_attempts: r.max_attempts,
             initial_backoff: Duration::from_millis(r.initial_backoff_ms),
             max_backoff: Duration::from_millis(r.max_backoff_ms),
+            dead_letter_exhausted: r.then == crate::pipeline::Exhausted::DeadLetter,
         }
     }
 }

@@ -56,6 +56,27 @@ impl Running<'_> {
         self.step.retry.as_ref().unwrap_or(&self.shared.retry)
     }
 
+    /// After `e` on `batch`: with `then: dead_letter`, a retryable error whose retries are
+    /// used up turns the batch's records into dead letters and the step goes on; otherwise the
+    /// error stands.
+    fn dead_letter_or_fail(&self, batch: &[Record], e: StepError) -> Result<(), StepError> {
+        if !(e.is_retryable() && self.retry().dead_letter_exhausted) {
+            return Err(e);
+        }
+        let reason = format!("retries used up ({} attempts): {e}", self.retry().max_attempts);
+        self.log(LogLevel::Warn, format!("{} records dead-lettered: {reason}", batch.len()));
+        StepCounters::add(&self.counters.rejected, batch.len() as u64);
+        for record in batch {
+            (self.shared.dead_letters)(DeadLetter {
+                step: self.step.id.clone(),
+                digest: self.step.plugin.digest.clone(),
+                reason: reason.clone(),
+                record: record.clone(),
+            });
+        }
+        Ok(())
+    }
+
     fn log(&self, level: LogLevel, message: String) {
         (self.shared.logs)(crate::engine::LogLine {
             step: Some(self.step.id.as_str().into()),
@@ -221,7 +242,14 @@ async fn body(
                 }
                 StepCounters::add(&counters.records_in, chunk.len() as u64);
                 StepCounters::add(&counters.bytes_in, bytes_of(&chunk));
-                let Reply::Processed(out) = run.call(Call::Process(&chunk)).await? else { continue };
+                let out = match run.call(Call::Process(&chunk)).await {
+                    Ok(Reply::Processed(out)) => out,
+                    Ok(_) => continue,
+                    Err(e) => {
+                        run.dead_letter_or_fail(&chunk, e)?;
+                        continue;
+                    }
+                };
                 for rejection in out.rejected {
                     let Some(record) = chunk.get(rejection.index as usize) else {
                         return Err(StepError::Fatal(format!(
@@ -254,7 +282,10 @@ async fn body(
                     let bytes = bytes_of(&chunk);
                     StepCounters::add(&counters.records_in, chunk.len() as u64);
                     StepCounters::add(&counters.bytes_in, bytes);
-                    run.call(Call::Write(&chunk)).await?;
+                    if let Err(e) = run.call(Call::Write(&chunk)).await {
+                        run.dead_letter_or_fail(&chunk, e)?;
+                        continue;
+                    }
                     StepCounters::add(&counters.records_out, chunk.len() as u64);
                     StepCounters::add(&counters.bytes_out, bytes);
                 }

@@ -319,6 +319,26 @@ pub struct RetryPolicy {
     /// Upper bound of the wait between attempts, in milliseconds (default 60000).
     #[serde(default = "default_max_backoff_ms")]
     pub max_backoff_ms: u64,
+    /// What a step does with a batch whose retries are used up (default `fail`).
+    #[serde(default, skip_serializing_if = "Exhausted::is_fail")]
+    pub then: Exhausted,
+}
+
+/// What happens to a batch whose retries are used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Exhausted {
+    /// The step fails, and with it the attempt (the run may be retried as a whole).
+    #[default]
+    Fail,
+    /// The batch's records become dead letters, and the step goes on with the next batch.
+    DeadLetter,
+}
+
+impl Exhausted {
+    fn is_fail(&self) -> bool {
+        *self == Exhausted::Fail
+    }
 }
 
 impl Default for RetryPolicy {
@@ -327,6 +347,7 @@ impl Default for RetryPolicy {
             max_attempts: default_max_attempts(),
             initial_backoff_ms: default_initial_backoff_ms(),
             max_backoff_ms: default_max_backoff_ms(),
+            then: Exhausted::Fail,
         }
     }
 }
