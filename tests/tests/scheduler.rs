@@ -142,11 +142,11 @@ fn stale_attempts_are_fenced(backend: Backend) {
     let rt = runtime();
     let store = rt.block_on(Store::connect(&s.database)).unwrap();
     let id = s.trigger("quick");
-    let ghost = rt.block_on(store.claim("ghost", &[], 300)).unwrap().unwrap();
+    let ghost = rt.block_on(store.claim("ghost", &[], 300, 1)).unwrap().pop().unwrap();
     assert_eq!((ghost.id.as_str(), ghost.attempt), (id.as_str(), 1));
     let mut taken = None;
     wait_for(Duration::from_secs(10), "the lapsed lease to be taken over", || {
-        taken = rt.block_on(store.claim("w2", &[], 30_000)).unwrap();
+        taken = rt.block_on(store.claim("w2", &[], 30_000, 1)).unwrap().pop();
         taken.is_some()
     });
     assert_eq!(taken.unwrap().attempt, 2);
@@ -161,7 +161,7 @@ fn stale_attempts_are_fenced(backend: Backend) {
     assert_eq!(tries, [("ghost".to_string(), "lost".to_string()), ("w2".into(), "succeeded".into())]);
     // The same with a real worker taking over a run whose claimer died before any heartbeat.
     let id2 = s.trigger("quick");
-    let ghost2 = rt.block_on(store.claim("ghost", &[], 500)).unwrap().unwrap();
+    let ghost2 = rt.block_on(store.claim("ghost", &[], 500, 1)).unwrap().pop().unwrap();
     assert_eq!(ghost2.id, id2);
     let w = s.worker(&["--lease-ms", "2000"]);
     assert_eq!(s.wait_run(&s.admin, &id2)["status"], "succeeded");

@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 use crate::api::AppState;
@@ -15,11 +15,10 @@ use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
 use crate::store::checkpoints::Checkpoint;
 use crate::store::now_ms;
 use crate::store::dead_letters::Origin;
-use crate::store::queue::Claimed;
+use crate::store::queue::{Claimed, Ending, Finish};
 use super::plans::PlanCache;
 
-/// A log line on its way to the database: `(at, step, level, source, message)`.
-type Line = (i64, Option<String>, String, String, String);
+use crate::store::runs::Line;
 
 /// How a worker works.
 #[derive(Debug, Clone)]
@@ -75,28 +74,37 @@ pub async fn run(state: AppState, opts: WorkerOptions, mut stop: watch::Receiver
     let listen = super::dispatch::listen(&state);
     let slots = Arc::new(Semaphore::new(opts.slots));
     let plans = Arc::new(PlanCache::default());
+    let finisher = Finisher::start(state.clone());
     let (release_tx, release_rx) = watch::channel(false);
     let mut running = JoinSet::new();
     let lease_ms = i64::try_from(opts.lease.as_millis()).unwrap_or(i64::MAX);
     loop {
         while running.try_join_next().is_some() {}
-        let permit = tokio::select! {
+        let first = tokio::select! {
             p = slots.clone().acquire_owned() => p?,
             _ = stop.changed() => break,
         };
         if *stop.borrow() {
             break;
         }
-        match state.store.claim(&opts.id, &opts.labels, lease_ms).await {
-            Ok(Some(claimed)) => {
-                let (state, opts, release, plans) = (state.clone(), opts.clone(), release_rx.clone(), plans.clone());
-                running.spawn(async move {
-                    run_one(&state, &plans, &opts, claimed, release).await;
-                    drop(permit);
-                });
+        // Claim for every free slot at once: one transaction for all.
+        let mut permits = vec![first];
+        while let Ok(p) = slots.clone().try_acquire_owned() {
+            permits.push(p);
+        }
+        match state.store.claim(&opts.id, &opts.labels, lease_ms, permits.len()).await {
+            Ok(claims) if !claims.is_empty() => {
+                for (claimed, permit) in claims.into_iter().zip(permits) {
+                    let (state, opts, release) = (state.clone(), opts.clone(), release_rx.clone());
+                    let (plans, finisher) = (plans.clone(), finisher.clone());
+                    running.spawn(async move {
+                        run_one(&state, &plans, &finisher, &opts, claimed, release).await;
+                        drop(permit);
+                    });
+                }
             }
-            Ok(None) => {
-                drop(permit);
+            Ok(_) => {
+                drop(permits);
                 tokio::select! {
                     () = state.wake.notified() => {}
                     () = tokio::time::sleep(opts.poll) => {}
@@ -104,7 +112,7 @@ pub async fn run(state: AppState, opts: WorkerOptions, mut stop: watch::Receiver
                 }
             }
             Err(e) => {
-                drop(permit);
+                drop(permits);
                 tracing::error!("cannot claim a run: {e}");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
@@ -175,7 +183,14 @@ fn host_line(level: &str, message: String) -> Line {
     (now_ms(), None, level.to_string(), "host".to_string(), message)
 }
 
-async fn run_one(state: &AppState, plans: &PlanCache, opts: &WorkerOptions, run: Claimed, release: watch::Receiver<bool>) {
+async fn run_one(
+    state: &AppState,
+    plans: &PlanCache,
+    finisher: &Finisher,
+    opts: &WorkerOptions,
+    run: Claimed,
+    release: watch::Receiver<bool>,
+) {
     let (tx, rx) = mpsc::unbounded_channel::<Line>();
     let writer = tokio::spawn(write_logs(state.clone(), run.tenant.clone(), run.id.clone(), rx));
     let _ = tx.send(host_line(
@@ -188,79 +203,91 @@ async fn run_one(state: &AppState, plans: &PlanCache, opts: &WorkerOptions, run:
     let result = execute(state, plans, &run, tx.clone(), cancel_rx).await;
     keeper.abort();
     let stopped = why.lock().ok().and_then(|w| *w);
-    let (line, record) = settle(&run, stopped, result);
+    let (line, ending) = settle(&run, stopped, result);
     let _ = tx.send(line);
     drop(tx);
-    // Lines first, then the status: a follower that sees the end has seen every line.
-    if let Err(e) = writer.await {
+    // The lines the writer still holds go with the ending, in one transaction: a follower that
+    // sees the end has seen every line.
+    let logs = writer.await.unwrap_or_else(|e| {
         tracing::error!("run {}: log writer ended abnormally: {e}", run.id);
-    }
-    match record.write(state, &run).await {
+        Vec::new()
+    });
+    let result = match ending {
+        Some(ending) => {
+            let finish = Finish { run: run.id.clone(), tenant: run.tenant.clone(), attempt: run.attempt, ending, logs };
+            finisher.finish(finish).await
+        }
+        None => state.store.append_logs(&run.tenant, &run.id, &logs).await.map(|()| true).map_err(|e| e.to_string()),
+    };
+    match result {
         Ok(true) => {}
         Ok(false) => tracing::warn!("run {} attempt {}: another worker holds the run now; result dropped", run.id, run.attempt),
         Err(e) => tracing::error!("run {}: cannot record the result: {e}", run.id),
     }
 }
 
-/// What to write when a run's attempt ends.
-enum Record {
-    /// End the run with this status.
-    Complete { status: &'static str, report: Option<serde_json::Value>, error: Option<String>, checkpoints: Vec<Checkpoint> },
-    /// Queue it again, due at this time.
-    Retry { not_before: i64, error: String },
-    /// Hand it back to the queue.
-    Release,
-    /// Nothing: another worker holds it now.
-    Nothing,
+/// Writes the ends of runs that end together in one transaction (one commit for all).
+#[derive(Clone)]
+struct Finisher(mpsc::UnboundedSender<(Finish, oneshot::Sender<Result<bool, String>>)>);
+
+impl Finisher {
+    /// Starts the task that writes.
+    fn start(state: AppState) -> Self {
+        let (tx, mut rx) = mpsc::unbounded_channel::<(Finish, oneshot::Sender<Result<bool, String>>)>();
+        tokio::spawn(async move {
+            let mut batch = Vec::new();
+            while rx.recv_many(&mut batch, 64).await > 0 {
+                let (items, replies): (Vec<Finish>, Vec<_>) = batch.drain(..).unzip();
+                match state.store.finish_many(&items).await {
+                    Ok(held) => replies.into_iter().zip(held).for_each(|(r, h)| drop(r.send(Ok(h)))),
+                    Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(e.to_string())))),
+                }
+            }
+        });
+        Finisher(tx)
+    }
+
+    /// Writes `finish` with whatever else ends meanwhile; whether its attempt held the run.
+    async fn finish(&self, finish: Finish) -> Result<bool, String> {
+        let (tx, rx) = oneshot::channel();
+        self.0.send((finish, tx)).map_err(|_| "the finisher stopped".to_string())?;
+        rx.await.map_err(|_| "the finisher stopped".to_string())?
+    }
 }
 
-impl Record {
-    fn complete(status: &'static str, report: Option<serde_json::Value>, error: Option<String>) -> Self {
-        Record::Complete { status, report, error, checkpoints: Vec::new() }
-    }
-
-    /// Writes it, fenced by the attempt; `false` when the attempt no longer holds the run.
-    async fn write(self, state: &AppState, run: &Claimed) -> crate::store::Result<bool> {
-        let store = &state.store;
-        match self {
-            Record::Complete { status, report, error, checkpoints } => {
-                store.complete(&run.id, run.attempt, status, report.as_ref(), error.as_deref(), &checkpoints).await
-            }
-            Record::Retry { not_before, error } => store.retry_later(&run.id, run.attempt, not_before, &error).await,
-            Record::Release => store.release(&run.id, run.attempt).await,
-            Record::Nothing => Ok(true),
-        }
-    }
+fn complete(status: &'static str, report: Option<serde_json::Value>, error: Option<String>) -> Option<Ending> {
+    Some(Ending::Complete { status, report, error, checkpoints: Vec::new() })
 }
 
 /// The last log line of an attempt and what to record.
-fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<(RunReport, Plan, Vec<Checkpoint>), String>) -> (Line, Record) {
+/// `None`: write nothing but the lines (another worker holds the run now).
+fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<(RunReport, Plan, Vec<Checkpoint>), String>) -> (Line, Option<Ending>) {
     let (report, plan, previous) = match result {
         Ok(r) => r,
-        Err(e) => return (host_line("error", format!("run failed: {e}")), Record::complete("failed", None, Some(e))),
+        Err(e) => return (host_line("error", format!("run failed: {e}")), complete("failed", None, Some(e))),
     };
     let value = serde_json::to_value(&report).ok();
     match stopped {
         Some(Stop::Lost) => {
             let line = host_line("warn", format!("attempt {} lost its lease; another worker has the run", run.attempt));
-            return (line, Record::Nothing);
+            return (line, None);
         }
         Some(Stop::Release) => {
             let line = host_line("warn", format!("attempt {} handed back: the worker is stopping", run.attempt));
-            return (line, Record::Release);
+            return (line, Some(Ending::Release));
         }
         Some(Stop::Cancel) => {
-            return (host_line("warn", "run cancelled".into()), Record::complete("cancelled", value, Some("cancelled".into())));
+            return (host_line("warn", "run cancelled".into()), complete("cancelled", value, Some("cancelled".into())));
         }
         None => {}
     }
     match report.outcome {
         Outcome::Succeeded => {
             let checkpoints = checkpoints_of(&report, &previous);
-            let record = Record::Complete { status: "succeeded", report: value, error: None, checkpoints };
+            let record = Some(Ending::Complete { status: "succeeded", report: value, error: None, checkpoints });
             (host_line("info", "run succeeded".into()), record)
         }
-        Outcome::Cancelled => (host_line("warn", "run cancelled".into()), Record::complete("cancelled", value, None)),
+        Outcome::Cancelled => (host_line("warn", "run cancelled".into()), complete("cancelled", value, None)),
         Outcome::Failed => {
             let (kind, error) = match report.failure() {
                 Some((step, e)) => (e.kind.clone(), format!("step {step:?}: {}: {}", e.kind, e.message)),
@@ -274,9 +301,9 @@ fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<(RunReport, Plan,
                     "warn",
                     format!("attempt {} of {} failed: {error}; retrying in {} ms", run.attempt, run.max_attempts, wait.as_millis()),
                 );
-                return (line, Record::Retry { not_before, error });
+                return (line, Some(Ending::Retry { not_before, error }));
             }
-            (host_line("error", format!("run failed: {error}")), Record::complete("failed", value, Some(error)))
+            (host_line("error", format!("run failed: {error}")), complete("failed", value, Some(error)))
         }
     }
 }
@@ -350,15 +377,19 @@ async fn write_dead_letters(state: AppState, run: Claimed, mut rx: mpsc::Unbound
     Ok(())
 }
 
-/// Writes log lines in batches: whatever arrived, at most every 100 ms.
-async fn write_logs(state: AppState, tenant: String, run: String, mut rx: mpsc::UnboundedReceiver<Line>) {
+/// Writes a run's log lines in batches while it runs (every 100 ms, or 1000 lines); returns
+/// the lines it still holds when the run ends, which go with the run's ending.
+async fn write_logs(state: AppState, tenant: String, run: String, mut rx: mpsc::UnboundedReceiver<Line>) -> Vec<Line> {
     let mut batch = Vec::new();
-    while rx.recv_many(&mut batch, 1000).await > 0 {
+    loop {
+        if rx.recv_many(&mut batch, 1000).await == 0 {
+            return batch;
+        }
         let deadline = tokio::time::sleep(Duration::from_millis(100));
         tokio::pin!(deadline);
         while batch.len() < 1000 {
             tokio::select! {
-                n = rx.recv_many(&mut batch, 1000) => if n == 0 { break },
+                n = rx.recv_many(&mut batch, 1000) => if n == 0 { return batch },
                 () = &mut deadline => break,
             }
         }

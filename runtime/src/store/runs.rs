@@ -97,6 +97,30 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
     })
 }
 
+/// A log line on its way to the database: `(at, step, level, source, message)`.
+pub type Line = (i64, Option<String>, String, String, String);
+
+/// Appends log lines of a run through `conn` (a run's ending writes its last lines in the
+/// transaction that ends it).
+pub(super) async fn append_logs_in(conn: &mut sqlx::AnyConnection, tenant: &str, run: &str, lines: &[Line]) -> Result<()> {
+    for chunk in lines.chunks(200) {
+        let mut sql = String::from("INSERT INTO run_logs (tenant_id, run_id, at, step, level, source, message) VALUES ");
+        for i in 0..chunk.len() {
+            let b = i * 5 + 3;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("($1, $2, ${b}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+        }
+        let mut q = sqlx::query(&sql).bind(tenant).bind(run);
+        for (at, step, level, source, message) in chunk {
+            q = q.bind(*at).bind(step.clone()).bind(level.clone()).bind(source.clone()).bind(message.clone());
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
 /// Whether `status` is final.
 pub fn is_final(status: &str) -> bool {
     matches!(status, "succeeded" | "failed" | "cancelled")
@@ -128,30 +152,10 @@ impl Store {
         rows.iter().map(run_of).collect()
     }
 
-    /// Appends log lines `(at, step, level, source, message)` of a run, in one statement per
-    /// chunk of 200 lines.
-    pub async fn append_logs(
-        &self,
-        tenant: &str,
-        run: &str,
-        lines: &[(i64, Option<String>, String, String, String)],
-    ) -> Result<()> {
-        for chunk in lines.chunks(200) {
-            let mut sql = String::from("INSERT INTO run_logs (tenant_id, run_id, at, step, level, source, message) VALUES ");
-            for i in 0..chunk.len() {
-                let b = i * 5 + 3;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("($1, $2, ${b}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
-            }
-            let mut q = sqlx::query(&sql).bind(tenant).bind(run);
-            for (at, step, level, source, message) in chunk {
-                q = q.bind(*at).bind(step.clone()).bind(level.clone()).bind(source.clone()).bind(message.clone());
-            }
-            q.execute(&self.pool).await?;
-        }
-        Ok(())
+    /// Appends log lines of a run, in one statement per chunk of 200 lines.
+    pub async fn append_logs(&self, tenant: &str, run: &str, lines: &[Line]) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        append_logs_in(&mut conn, tenant, run, lines).await
     }
 
     /// Log lines of the tenant's run `run` after line `after`, oldest first.
