@@ -309,7 +309,7 @@ fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<(RunReport, Plan,
 }
 
 /// What a successful run leaves for the next: each step's last cursor (or the one it started
-/// from) and its state.
+/// from) and its state, for the steps where either changed.
 fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint> {
     report
         .steps
@@ -317,7 +317,9 @@ fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint
         .filter_map(|s| {
             let before = previous.iter().find(|c| c.step == s.id);
             let cursor = s.cursor.clone().or_else(|| before.and_then(|c| c.cursor.clone()));
-            (cursor.is_some() || !s.state.is_empty() || before.is_some()).then(|| Checkpoint {
+            let unchanged = before.is_some_and(|b| b.cursor == cursor && b.state == s.state);
+            let something = cursor.is_some() || !s.state.is_empty() || before.is_some();
+            (something && !unchanged).then(|| Checkpoint {
                 step: s.id.clone(),
                 cursor,
                 state: s.state.clone(),
