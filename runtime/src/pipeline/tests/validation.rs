@@ -335,3 +335,28 @@ fn collects_every_problem_in_order() {
         PipelineError::Invalid { .. }
     ));
 }
+
+#[test]
+fn schedules_concurrency_labels_and_step_retries() {
+    let text = "name: p\nschedule: { cron: 'every minute', timezone: Mars/Olympus, max_catchup: 0 }\nconcurrency: 0\n\
+                labels: [eu, 'GPU', 'a b']\nsteps:\n  - id: a\n    plugin: a@1.0.0\n    \
+                retry: { max_attempts: 0, initial_backoff_ms: 5, max_backoff_ms: 1 }\n";
+    let found = problems(text, &policy());
+    assert!(found[0].starts_with(r#"schedule.cron: invalid cron expression "every minute" ("#), "{found:?}");
+    assert_eq!(
+        found[1..],
+        [
+            r#"schedule.timezone: unknown time zone "Mars/Olympus" (an IANA name such as UTC or Europe/Paris)"#,
+            "schedule.max_catchup: must be at least 1",
+            "concurrency: must be at least 1",
+            r#"labels[1]: invalid label "GPU" (use a-z, 0-9, -, _, : and ., at most 63 characters)"#,
+            r#"labels[2]: invalid label "a b" (use a-z, 0-9, -, _, : and ., at most 63 characters)"#,
+            "steps[0].retry.max_attempts: must be at least 1",
+            "steps[0].retry.initial_backoff_ms: 5 is greater than max_backoff_ms (1)",
+        ]
+    );
+    let good = "name: p\nschedule: { cron: '0 */5 * * * *', timezone: Europe/Paris, catchup: once, overlap: queue }\n\
+                concurrency: 2\nlabels: [eu, 'gpu:a100']\nsteps:\n  - id: a\n    plugin: a@1.0.0\n    \
+                retry: { max_attempts: 2, then: dead_letter }\n";
+    assert!(parse(good, None).unwrap().validate(&policy()).is_ok());
+}
