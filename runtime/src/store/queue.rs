@@ -200,6 +200,46 @@ async fn requeue_in(conn: &mut sqlx::AnyConnection, id: &str, attempt: i64, not_
     Ok(true)
 }
 
+/// Marks runs `seqs` running under `worker`'s lease, each at its next attempt number.
+async fn claim_rows(conn: &mut sqlx::AnyConnection, seqs: &[i64], worker: &str, now: i64, lease_ms: i64) -> Result<()> {
+    if seqs.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
+    sqlx::query(&format!(
+        "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, \
+         started_at = COALESCE(started_at, $3) WHERE seq IN ({})",
+        list.join(",")
+    ))
+    .bind(worker)
+    .bind(now + lease_ms)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the attempts just claimed, in one statement.
+async fn insert_attempts(conn: &mut sqlx::AnyConnection, claimed: &[Claimed], worker: &str, now: i64) -> Result<()> {
+    if claimed.is_empty() {
+        return Ok(());
+    }
+    let mut sql = String::from("INSERT INTO run_attempts (tenant_id, run_id, attempt, worker, started_at, status) VALUES ");
+    for i in 0..claimed.len() {
+        let b = i * 3 + 3;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("(${b}, ${}, ${}, $1, $2, 'running')", b + 1, b + 2));
+    }
+    let mut q = sqlx::query(&sql).bind(worker).bind(now);
+    for c in claimed {
+        q = q.bind(&c.tenant).bind(&c.id).bind(c.attempt);
+    }
+    q.execute(conn).await?;
+    Ok(())
+}
+
 /// Writes `attempt`'s end into `run_attempts`.
 async fn end_attempt(conn: &mut sqlx::AnyConnection, run: &str, attempt: i64, status: &str, error: Option<&str>) -> Result<()> {
     sqlx::query("UPDATE run_attempts SET status = $1, finished_at = $2, error = $3 WHERE run_id = $4 AND attempt = $5")
@@ -286,6 +326,7 @@ impl Store {
         .fetch_all(&mut *tx)
         .await?;
         let mut claimed = Vec::new();
+        let mut deferred = Vec::new();
         for r in &candidates {
             if claimed.len() >= max.max(1) {
                 break;
@@ -332,37 +373,22 @@ impl Store {
             if concurrency > 0 && self.running(&mut tx, &tenant, Some(&pipeline), now, seq).await? >= concurrency {
                 continue;
             }
-            let attempt = attempt + 1;
-            sqlx::query(
-                "UPDATE runs SET status = 'running', attempt = $1, lease_owner = $2, lease_expires_at = $3, \
-                 started_at = COALESCE(started_at, $4) WHERE seq = $5",
-            )
-            .bind(attempt)
-            .bind(worker)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "INSERT INTO run_attempts (tenant_id, run_id, attempt, worker, started_at, status) \
-                 VALUES ($1, $2, $3, $4, $5, 'running')",
-            )
-            .bind(&tenant)
-            .bind(&id)
-            .bind(attempt)
-            .bind(worker)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            if tenant_limit > 0 || concurrency > 0 {
+                // Counted by the next limited candidate's check: mark it running now.
+                claim_rows(&mut tx, &[seq], worker, now, lease_ms).await?;
+            } else {
+                deferred.push(seq);
+            }
             let version: i64 = r.try_get("version")?;
             let replay: Option<String> = r.try_get("replay")?;
             let replay = replay
                 .map(|t| serde_json::from_str(&t))
                 .transpose()
                 .map_err(|e| super::StoreError::Corrupt(format!("replay of run {id}: {e}")))?;
-            claimed.push(Claimed { id, tenant, pipeline, version, attempt, max_attempts, replay });
+            claimed.push(Claimed { id, tenant, pipeline, version, attempt: attempt + 1, max_attempts, replay });
         }
+        claim_rows(&mut tx, &deferred, worker, now, lease_ms).await?;
+        insert_attempts(&mut tx, &claimed, worker, now).await?;
         tx.commit().await?;
         Ok(claimed)
     }
@@ -469,10 +495,10 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut held = Vec::with_capacity(items.len());
         let mut requeued = false;
+        let lines: Vec<(&str, &str, &super::runs::Line)> =
+            items.iter().flat_map(|f| f.logs.iter().map(|l| (f.tenant.as_str(), f.run.as_str(), l))).collect();
+        super::runs::append_rows_in(&mut tx, &lines).await?;
         for f in items {
-            if !f.logs.is_empty() {
-                super::runs::append_logs_in(&mut tx, &f.tenant, &f.run, &f.logs).await?;
-            }
             let ok = match &f.ending {
                 Ending::Complete { status, report, error, checkpoints } => {
                     complete_in(&mut tx, &f.run, f.attempt, status, report.as_ref(), error.as_deref(), checkpoints).await?

@@ -103,18 +103,24 @@ pub type Line = (i64, Option<String>, String, String, String);
 /// Appends log lines of a run through `conn` (a run's ending writes its last lines in the
 /// transaction that ends it).
 pub(super) async fn append_logs_in(conn: &mut sqlx::AnyConnection, tenant: &str, run: &str, lines: &[Line]) -> Result<()> {
-    for chunk in lines.chunks(200) {
+    let rows: Vec<(&str, &str, &Line)> = lines.iter().map(|l| (tenant, run, l)).collect();
+    append_rows_in(conn, &rows).await
+}
+
+/// Appends log lines `(tenant, run, line)` of several runs, 500 to a statement.
+pub(super) async fn append_rows_in(conn: &mut sqlx::AnyConnection, rows: &[(&str, &str, &Line)]) -> Result<()> {
+    for chunk in rows.chunks(500) {
         let mut sql = String::from("INSERT INTO run_logs (tenant_id, run_id, at, step, level, source, message) VALUES ");
         for i in 0..chunk.len() {
-            let b = i * 5 + 3;
+            let b = i * 7 + 1;
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("($1, $2, ${b}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
+            sql.push_str(&format!("(${b}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
         }
-        let mut q = sqlx::query(&sql).bind(tenant).bind(run);
-        for (at, step, level, source, message) in chunk {
-            q = q.bind(*at).bind(step.clone()).bind(level.clone()).bind(source.clone()).bind(message.clone());
+        let mut q = sqlx::query(&sql);
+        for (tenant, run, (at, step, level, source, message)) in chunk {
+            q = q.bind(*tenant).bind(*run).bind(*at).bind(step.clone()).bind(level.clone()).bind(source.clone()).bind(message.clone());
         }
         q.execute(&mut *conn).await?;
     }
