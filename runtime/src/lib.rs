@@ -8,5 +8,6 @@ pub mod executor;
 pub mod pipeline;
 pub mod registry;
 pub mod scheduler;
+pub mod secrets;
 pub mod server;
 pub mod store;

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod pipelines;
 pub mod plugins;
 pub mod runs;
+pub mod secrets;
 pub mod tokens;
 
 pub use error::{ApiError, ApiResult, json_body, read_body};
@@ -47,6 +48,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Wakes the executor when a run is queued.
     pub wake: Arc<tokio::sync::Notify>,
+    /// Seals and opens secrets.
+    pub master_key: Arc<crate::secrets::MasterKey>,
 }
 
 /// Every route of the API, each with its documentation.
@@ -57,6 +60,7 @@ pub fn routes() -> ApiRouter {
         .merge(pipelines::routes())
         .merge(runs::routes())
         .merge(dead_letters::routes())
+        .merge(secrets::routes())
         .merge(tokens::routes())
 }
 

@@ -51,6 +51,15 @@ pub enum Command {
         #[command(subcommand)]
         command: remote::RunsCommand,
     },
+    /// Secrets on the server: set, list (names only), delete.
+    Secret {
+        /// Server and token.
+        #[command(flatten)]
+        client: client::ClientArgs,
+        /// What to do.
+        #[command(subcommand)]
+        command: remote::SecretCommand,
+    },
     /// API tokens (made directly in the server's database).
     Token {
         /// What to do.
@@ -76,6 +85,7 @@ pub async fn main(cli: Cli) -> i32 {
         Command::Plugin(command) => plugin::run(command).await,
         Command::Pipeline { client, command } => report("pipeline", remote::pipeline(&client, command).await),
         Command::Runs { client, command } => report("runs", remote::runs(&client, command).await),
+        Command::Secret { client, command } => report("secret", remote::secret(&client, command).await),
         Command::Token { command } => report("token", token::token(command).await),
     }
 }

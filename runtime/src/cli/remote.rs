@@ -72,6 +72,57 @@ pub enum PipelineCommand {
     },
 }
 
+/// `autoflow secret ...`
+#[derive(Debug, Subcommand)]
+pub enum SecretCommand {
+    /// Set a secret (admins); the value is read from standard input unless `--value` is given.
+    Set {
+        /// Secret name.
+        name: String,
+        /// The value (prefer standard input: command lines are visible to other users).
+        #[arg(long)]
+        value: Option<String>,
+    },
+    /// The tenant's secrets, by name.
+    List,
+    /// Delete a secret (admins).
+    Delete {
+        /// Secret name.
+        name: String,
+    },
+}
+
+/// Runs a secret command.
+pub async fn secret(args: &ClientArgs, cmd: SecretCommand) -> anyhow::Result<()> {
+    let c = Client::new(args)?;
+    match cmd {
+        SecretCommand::Set { name, value } => {
+            let value = match value {
+                Some(v) => v,
+                None => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read the value from standard input")?;
+                    text.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            let req = c.request(Method::PUT, &format!("/v1/secrets/{name}")).json(&serde_json::json!({ "value": value }));
+            c.json(req).await?;
+            println!("secret {name} set");
+        }
+        SecretCommand::List => {
+            let v = c.json(c.request(Method::GET, "/v1/secrets")).await?;
+            for s in v.as_array().into_iter().flatten() {
+                println!("{}", s["name"].as_str().unwrap_or(""));
+            }
+        }
+        SecretCommand::Delete { name } => {
+            c.json(c.request(Method::DELETE, &format!("/v1/secrets/{name}"))).await?;
+            println!("secret {name} deleted");
+        }
+    }
+    Ok(())
+}
+
 /// `autoflow runs ...`
 #[derive(Debug, Subcommand)]
 pub enum RunsCommand {

@@ -84,4 +84,4 @@ pub use model::{
 pub use parse::{Format, parse};
 pub use plugin_ref::{InvalidPluginRef, PluginRef, PluginVersion, is_valid_id, is_valid_name};
 pub use policy::{ValidationPolicy, resolve_path};
-pub use validate::is_valid_label;
+pub use validate::{is_valid_label, is_valid_secret_name};

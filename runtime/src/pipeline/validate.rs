@@ -308,7 +308,8 @@ fn check_batch_size(at: &str, batch_size: Option<u32>, add: &mut impl FnMut(Stri
     }
 }
 
-fn is_valid_secret_name(name: &str) -> bool {
+/// Whether `name` is a secret name: `a-z`, `A-Z`, `0-9`, `-`, `_` and `.`.
+pub fn is_valid_secret_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()

@@ -15,13 +15,23 @@ pub const CAPACITY: usize = 256;
 /// Prepared plans by tenant, pipeline, version and plugin override.
 #[derive(Default)]
 pub struct PlanCache {
-    plans: Mutex<HashMap<String, Plan>>,
+    plans: Mutex<HashMap<String, Prepared>>,
+}
+
+/// A prepared plan and the names of the secrets each step is granted (by step id); the values
+/// are read for each run, never kept here.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The plan.
+    pub plan: Plan,
+    /// Secret names by step id.
+    pub grants: HashMap<String, Vec<String>>,
 }
 
 impl PlanCache {
     /// The plan of `run` (a replay's override of one step's plugin included, its records not):
     /// from the cache, or prepared and kept.
-    pub async fn plan(&self, state: &AppState, run: &Claimed) -> Result<Plan, String> {
+    pub async fn plan(&self, state: &AppState, run: &Claimed) -> Result<Prepared, String> {
         let override_digest = match &run.replay {
             Some(Replay { step, digest: Some(d), .. }) => format!("{step}={d}"),
             _ => String::new(),
@@ -40,7 +50,7 @@ impl PlanCache {
     }
 }
 
-async fn prepare(state: &AppState, run: &Claimed) -> Result<Plan, String> {
+async fn prepare(state: &AppState, run: &Claimed) -> Result<Prepared, String> {
     let version = state
         .store
         .version(&run.tenant, &run.pipeline, Some(run.version))
@@ -59,7 +69,8 @@ async fn prepare(state: &AppState, run: &Claimed) -> Result<Plan, String> {
     let (_validated, plan) = crate::server::apply::pinned_plan(state, &pipeline, &pins)
         .await
         .map_err(|e| format!("cannot prepare the run: {e}"))?;
-    Ok(plan)
+    let grants = pipeline.steps.iter().filter(|s| !s.secrets.is_empty()).map(|s| (s.id.clone(), s.secrets.clone())).collect();
+    Ok(Prepared { plan, grants })
 }
 
 /// Makes sure the local blob store has `digest`, fetching it from the database (where a

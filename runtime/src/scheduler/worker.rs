@@ -3,6 +3,7 @@
 //! checkpoints), failed, retried later after a retryable failure, cancelled on request, or
 //! handed back when the worker stops. `autoflow server` runs one in process; `autoflow worker`
 //! runs one alone against a shared PostgreSQL.
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,7 +17,8 @@ use crate::store::checkpoints::Checkpoint;
 use crate::store::now_ms;
 use crate::store::dead_letters::Origin;
 use crate::store::queue::{Claimed, Ending, Finish};
-use super::plans::PlanCache;
+use super::plans::{PlanCache, Prepared};
+use crate::secrets::Redactor;
 
 use crate::store::runs::Line;
 
@@ -261,12 +263,13 @@ fn complete(status: &'static str, report: Option<serde_json::Value>, error: Opti
 
 /// The last log line of an attempt and what to record.
 /// `None`: write nothing but the lines (another worker holds the run now).
-fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<(RunReport, Plan, Vec<Checkpoint>), String>) -> (Line, Option<Ending>) {
-    let (report, plan, previous) = match result {
+fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Executed, String>) -> (Line, Option<Ending>) {
+    let Executed { report, plan, previous, redactor } = match result {
         Ok(r) => r,
         Err(e) => return (host_line("error", format!("run failed: {e}")), complete("failed", None, Some(e))),
     };
-    let value = serde_json::to_value(&report).ok();
+    // Nothing a plugin said (errors in the report) may carry a secret's value out.
+    let value = serde_json::to_string(&report).ok().and_then(|t| serde_json::from_str(&redactor.apply(&t)).ok());
     match stopped {
         Some(Stop::Lost) => {
             let line = host_line("warn", format!("attempt {} lost its lease; another worker has the run", run.attempt));
@@ -290,7 +293,7 @@ fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<(RunReport, Plan,
         Outcome::Cancelled => (host_line("warn", "run cancelled".into()), complete("cancelled", value, None)),
         Outcome::Failed => {
             let (kind, error) = match report.failure() {
-                Some((step, e)) => (e.kind.clone(), format!("step {step:?}: {}: {}", e.kind, e.message)),
+                Some((step, e)) => (e.kind.clone(), redactor.apply(&format!("step {step:?}: {}: {}", e.kind, e.message))),
                 None => ("fatal".to_string(), "a step failed".to_string()),
             };
             if kind == "retryable" && run.attempt < run.max_attempts {
@@ -335,13 +338,14 @@ async fn execute(
     run: &Claimed,
     tx: mpsc::UnboundedSender<Line>,
     cancel: watch::Receiver<bool>,
-) -> Result<(RunReport, Plan, Vec<Checkpoint>), String> {
-    let mut plan = plans.plan(state, run).await?;
+) -> Result<Executed, String> {
+    let Prepared { mut plan, grants } = plans.plan(state, run).await?;
     if let Some(replay) = &run.replay {
         let letters = state.store.dead_letters_by_id(&run.tenant, &replay.ids).await.map_err(|e| e.to_string())?;
         let records = letters.into_iter().map(|d| d.record).collect();
         plan = plan.replay(&replay.step, records)?;
     }
+    let redactor = grant_secrets(state, run, &mut plan, &grants).await?;
     let previous = state.store.checkpoints(&run.tenant, &run.pipeline).await.map_err(|e| e.to_string())?;
     for step in &mut plan.steps {
         if let Some(c) = previous.iter().find(|c| c.step == step.id) {
@@ -350,22 +354,59 @@ async fn execute(
         }
     }
     let logs_tx = tx.clone();
+    let redact = redactor.clone();
     let logs = Arc::new(move |line: LogLine| {
         let at = line.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
         let level = serde_json::to_value(line.level).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
-        let _ = logs_tx.send((at, line.step.as_deref().map(str::to_string), level, "plugin".into(), line.message));
+        let message = redact.apply(&line.message);
+        let _ = logs_tx.send((at, line.step.as_deref().map(str::to_string), level, "plugin".into(), message));
     });
     drop(tx);
     let (dead_tx, dead_rx) = mpsc::unbounded_channel::<DeadLetter>();
     let dead_writer = tokio::spawn(write_dead_letters(state.clone(), run.clone(), dead_rx));
-    let dead_letters = Arc::new(move |d: DeadLetter| {
+    let redact = redactor.clone();
+    let dead_letters = Arc::new(move |mut d: DeadLetter| {
+        d.reason = redact.apply(&d.reason);
         let _ = dead_tx.send(d);
     });
     let counters = executor::new_counters(&plan);
     let report = executor::execute_until(&state.engine, &plan, RunSinks { logs, dead_letters }, &counters, cancel).await;
     // Every dead letter is stored before the run's end is.
     dead_writer.await.map_err(|e| format!("the dead-letter writer ended abnormally: {e}"))??;
-    Ok((report, plan, previous))
+    Ok(Executed { report, plan, previous, redactor })
+}
+
+/// What an attempt's execution leaves.
+struct Executed {
+    report: RunReport,
+    plan: Plan,
+    /// The checkpoints it started from.
+    previous: Vec<Checkpoint>,
+    /// The values of the secrets it was granted, to keep out of what it records.
+    redactor: Redactor,
+}
+
+/// Reads, opens and hands each step the secrets it is granted; the redactor of their values.
+async fn grant_secrets(state: &AppState, run: &Claimed, plan: &mut Plan, grants: &HashMap<String, Vec<String>>) -> Result<Redactor, String> {
+    let mut names: Vec<String> = plan.steps.iter().filter_map(|s| grants.get(&s.id)).flatten().cloned().collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(Redactor::default());
+    }
+    let sealed = state.store.sealed_secrets(&run.tenant, &names).await.map_err(|e| e.to_string())?;
+    let mut values = HashMap::new();
+    for (name, nonce, ciphertext) in sealed {
+        let value = state.master_key.open(&run.tenant, &name, &nonce, &ciphertext)?;
+        values.insert(name, String::from_utf8_lossy(&value).into_owned());
+    }
+    for step in &mut plan.steps {
+        for name in grants.get(&step.id).into_iter().flatten() {
+            let value = values.get(name).ok_or_else(|| format!("step {:?}: secret {name:?} is not set (PUT /v1/secrets/{name})", step.id))?;
+            step.secrets.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(Redactor::new(values.into_values()))
 }
 
 /// Stores a run's dead letters in batches as they come.

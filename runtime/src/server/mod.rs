@@ -136,7 +136,17 @@ async fn state_with(url: &str, data_dir: &std::path::Path, cache_dir: Option<&st
     })
     .context("cannot start the engine")?;
     let blobs = BlobStore::open(&data_dir.join("blobs")).context("cannot open the blob store")?;
-    Ok(AppState { store, blobs, engine, settings: Arc::new(settings), wake: Arc::new(tokio::sync::Notify::new()) })
+    let env_key = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
+    let master_key = crate::secrets::MasterKey::load_or_create(env_key.as_deref(), &data_dir.join("master.key"))
+        .context("cannot load the master key")?;
+    Ok(AppState {
+        store,
+        blobs,
+        engine,
+        settings: Arc::new(settings),
+        wake: Arc::new(tokio::sync::Notify::new()),
+        master_key: Arc::new(master_key),
+    })
 }
 
 /// Runs the server until it is asked to stop.

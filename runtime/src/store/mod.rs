@@ -19,6 +19,7 @@ pub mod plugins;
 pub mod queue;
 pub mod runs;
 pub mod schedules;
+pub mod secrets;
 pub mod tokens;
 pub mod workers;
 

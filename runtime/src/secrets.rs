@@ -1,0 +1,136 @@
+//! Secrets at rest: each value sealed with XChaCha20-Poly1305 under the server's master key,
+//! with its tenant and name as associated data (a sealed value moved to another tenant or name
+//! does not open). The master key comes from `AUTOFLOW_MASTER_KEY` (base64 of 32 bytes) or from
+//! a key file created, readable by its owner only, at the first start.
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+
+/// The environment variable that holds the master key, base64.
+pub const MASTER_KEY_ENV: &str = "AUTOFLOW_MASTER_KEY";
+
+/// The key secrets are sealed with.
+#[derive(Clone)]
+pub struct MasterKey(Key);
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(..)")
+    }
+}
+
+impl MasterKey {
+    /// The key from `env` (the value of [`MASTER_KEY_ENV`], if set), else from `file`, which
+    /// is created with 32 random bytes (mode 0600) when it does not exist.
+    pub fn load_or_create(env: Option<&str>, file: &Path) -> anyhow::Result<Self> {
+        let text = match env {
+            Some(text) => text.to_string(),
+            None if file.exists() => std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?,
+            None => {
+                let mut bytes = [0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a master key: {e}"))?;
+                let text = STANDARD.encode(bytes);
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut f = options.open(file).with_context(|| format!("cannot create {}", file.display()))?;
+                f.write_all(text.as_bytes())?;
+                f.sync_all()?;
+                text
+            }
+        };
+        let bytes = STANDARD
+            .decode(text.trim())
+            .ok()
+            .filter(|b| b.len() == 32)
+            .ok_or_else(|| anyhow::anyhow!("the master key must be 32 bytes in base64 (from {MASTER_KEY_ENV} or {})", file.display()))?;
+        Ok(Self(*Key::from_slice(&bytes)))
+    }
+
+    fn aad(tenant: &str, name: &str) -> Vec<u8> {
+        format!("autoflow-secret\0{tenant}\0{name}").into_bytes()
+    }
+
+    /// Seals `value` of secret `name` of `tenant`: `(nonce, ciphertext)`.
+    pub fn seal(&self, tenant: &str, name: &str, value: &[u8]) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        let mut nonce = [0u8; 24];
+        getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness for a nonce: {e}"))?;
+        let aad = Self::aad(tenant, name);
+        let sealed = XChaCha20Poly1305::new(&self.0)
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: value, aad: &aad })
+            .map_err(|_| anyhow::anyhow!("cannot seal secret {name:?}"))?;
+        Ok((nonce.to_vec(), sealed))
+    }
+
+    /// Opens a sealed secret; an error when the key, tenant or name does not match.
+    pub fn open(&self, tenant: &str, name: &str, nonce: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
+        if nonce.len() != 24 {
+            return Err(format!("secret {name:?}: bad nonce"));
+        }
+        let aad = Self::aad(tenant, name);
+        XChaCha20Poly1305::new(&self.0)
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &aad })
+            .map_err(|_| format!("secret {name:?} does not open with this server's master key"))
+    }
+}
+
+/// Replaces every granted secret value in texts that leave the sandbox (log lines, errors,
+/// reports) with `[secret]`.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor(Vec<String>);
+
+impl Redactor {
+    /// Redacts `values` (empty ones are ignored; longer ones are replaced first).
+    pub fn new(values: impl IntoIterator<Item = String>) -> Self {
+        let mut v: Vec<String> = values.into_iter().filter(|s| !s.is_empty()).collect();
+        v.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        Self(v)
+    }
+
+    /// `text` with every value replaced.
+    pub fn apply(&self, text: &str) -> String {
+        self.0.iter().fold(text.to_string(), |t, v| if t.contains(v.as_str()) { t.replace(v.as_str(), "[secret]") } else { t })
+    }
+
+    /// Whether there is nothing to redact.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_for_their_tenant_and_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::load_or_create(None, &dir.path().join("master.key")).unwrap();
+        let (nonce, sealed) = key.seal("t1", "db", b"hunter2").unwrap();
+        assert!(!sealed.windows(7).any(|w| w == b"hunter2"));
+        assert_eq!(key.open("t1", "db", &nonce, &sealed).unwrap(), b"hunter2");
+        assert!(key.open("t2", "db", &nonce, &sealed).is_err());
+        assert!(key.open("t1", "other", &nonce, &sealed).is_err());
+        let again = MasterKey::load_or_create(None, &dir.path().join("master.key")).unwrap();
+        assert_eq!(again.open("t1", "db", &nonce, &sealed).unwrap(), b"hunter2", "the key file is reused");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(MasterKey::load_or_create(Some("short"), &dir.path().join("x")).is_err());
+    }
+
+    #[test]
+    fn redaction_hides_every_value() {
+        let r = Redactor::new(["abc".to_string(), "abcdef".to_string(), String::new()]);
+        assert_eq!(r.apply("x abcdef y abc"), "x [secret] y [secret]");
+    }
+}

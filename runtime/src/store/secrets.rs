@@ -1,0 +1,90 @@
+//! Sealed secrets per tenant (see [`crate::secrets`]): stored, listed by name, deleted; the
+//! database never holds a value in clear.
+use serde::Serialize;
+use sqlx::Row;
+
+use super::audit::NewAudit;
+use super::{Result, Store, now_ms};
+
+/// A secret as the API lists it: never its value.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretInfo {
+    /// Name.
+    pub name: String,
+    /// When it was first set, Unix ms.
+    pub created_at: i64,
+    /// When it was last set.
+    pub updated_at: i64,
+    /// Who set it last.
+    pub updated_by: Option<String>,
+}
+
+impl Store {
+    /// Sets the tenant's secret `name` to a sealed value, recording `audit` with it.
+    pub async fn put_secret(&self, tenant: &str, name: &str, nonce: &[u8], sealed: &[u8], audit: &NewAudit<'_>) -> Result<()> {
+        let now = now_ms();
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO secrets (tenant_id, name, nonce, ciphertext, created_at, updated_at, updated_by) \
+             VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (tenant_id, name) DO UPDATE SET nonce = excluded.nonce, \
+             ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        )
+        .bind(tenant)
+        .bind(name)
+        .bind(nonce)
+        .bind(sealed)
+        .bind(now)
+        .bind(audit.actor)
+        .execute(&mut *tx)
+        .await?;
+        super::audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Deletes the tenant's secret `name`, recording `audit`; whether it existed.
+    pub async fn delete_secret(&self, tenant: &str, name: &str, audit: &NewAudit<'_>) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("DELETE FROM secrets WHERE tenant_id = $1 AND name = $2").bind(tenant).bind(name).execute(&mut *tx).await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        super::audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The tenant's secrets, by name, without values.
+    pub async fn secrets(&self, tenant: &str) -> Result<Vec<SecretInfo>> {
+        let rows = sqlx::query("SELECT name, created_at, updated_at, updated_by FROM secrets WHERE tenant_id = $1 ORDER BY name")
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SecretInfo {
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                    updated_at: r.try_get("updated_at")?,
+                    updated_by: r.try_get("updated_by")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The sealed values `(name, nonce, ciphertext)` of the tenant's secrets among `names`.
+    pub async fn sealed_secrets(&self, tenant: &str, names: &[String]) -> Result<Vec<(String, Vec<u8>, Vec<u8>)>> {
+        let mut out = Vec::new();
+        for name in names {
+            let row = sqlx::query("SELECT nonce, ciphertext FROM secrets WHERE tenant_id = $1 AND name = $2")
+                .bind(tenant)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+            if let Some(r) = row {
+                out.push((name.clone(), r.try_get("nonce")?, r.try_get("ciphertext")?));
+            }
+        }
+        Ok(out)
+    }
+}
