@@ -149,6 +149,8 @@ pub struct HostState {
     pub(crate) deadline: Instant,
     /// What the guest wrote to stdout and stderr.
     pub(crate) output: Capture,
+    /// Nanoseconds spent suspended at epoch yields (other tasks ran), not in the guest.
+    pub(crate) suspended_ns: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl WasiView for HostState {

@@ -92,16 +92,26 @@ impl Engine {
             step: host,
             deadline: Instant::now() + limits.timeout(),
             output,
+            suspended_ns: Default::default(),
         };
         let mut store = Store::new(self.wasmtime(), state);
         store.limiter(|s| &mut s.memory);
         let timeout_ms = limits.timeout_ms;
         store.epoch_deadline_callback(move |ctx| {
             if Instant::now() >= ctx.data().deadline {
-                Err(LimitHit::Timeout { timeout_ms }.into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
+                return Err(LimitHit::Timeout { timeout_ms }.into());
             }
+            // Yield to the other tasks, counting the time they take: it is not the guest's.
+            let suspended = ctx.data().suspended_ns.clone();
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(async move {
+                    let at = Instant::now();
+                    tokio::task::yield_now().await;
+                    let ns = u64::try_from(at.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    suspended.fetch_add(ns, std::sync::atomic::Ordering::Relaxed);
+                }),
+            ))
         });
         store.set_epoch_deadline(1);
         store.set_hostcall_fuel(hostcall_fuel(&limits));
@@ -276,6 +286,12 @@ impl StepInstance {
         let call = p.autoflow_plugin_sink().call_flush(&mut self.store);
         let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
         self.settle(res)
+    }
+
+    /// Takes the time the instance spent suspended at epoch yields (other tasks running) since
+    /// the last take: a call's wall time minus this is the guest's own time.
+    pub fn take_suspended(&self) -> Duration {
+        Duration::from_nanos(self.store.data().suspended_ns.swap(0, std::sync::atomic::Ordering::Relaxed))
     }
 
     /// Takes what the guest printed since the last call.

@@ -98,7 +98,9 @@ impl Running<'_> {
                 Call::Write(records) => self.inst.write(records).await.map(|()| Reply::Done),
                 Call::Flush => self.inst.flush().await.map(|()| Reply::Done),
             };
-            StepCounters::add(&self.counters.busy_ns, started.elapsed().as_nanos() as u64);
+            // The call's own time: its wall time less the time it spent yielding to other steps.
+            let own = started.elapsed().saturating_sub(self.inst.take_suspended());
+            StepCounters::add(&self.counters.busy_ns, own.as_nanos() as u64);
             StepCounters::add(&self.counters.calls, 1);
             let printed = self.inst.take_output();
             if !printed.trim().is_empty() {
