@@ -1,6 +1,7 @@
 //! Scheduling and durable execution: cron schedules ([`cron`], [`ticker`]), the queue's
 //! workers ([`worker`]) and their prompt wake-up ([`dispatch`]). The queue itself lives in the
 //! database (`store::queue`).
+mod attempt;
 pub mod cron;
 pub mod dispatch;
 pub mod plans;

@@ -13,7 +13,9 @@ use sqlx::{AnyPool, Executor};
 
 pub mod audit;
 pub mod checkpoints;
+pub mod claim;
 pub mod dead_letters;
+pub mod finish;
 pub mod pipelines;
 pub mod plugins;
 pub mod queue;

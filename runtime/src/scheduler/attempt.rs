@@ -1,0 +1,221 @@
+//! One attempt of a run on a worker: prepare its plan (cached), hand its steps their secrets
+//! and checkpoints, execute it while its log lines and dead letters are written, and decide how
+//! the attempt ends (succeeded with checkpoints, failed, retried later, cancelled, handed back).
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::plans::{PlanCache, Prepared};
+use crate::api::AppState;
+use crate::engine::LogLine;
+use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
+use crate::secrets::Redactor;
+use crate::store::checkpoints::Checkpoint;
+use crate::store::dead_letters::Origin;
+use crate::store::now_ms;
+use crate::store::queue::{Claimed, Ending};
+use crate::store::runs::Line;
+
+/// Why a run's execution was stopped from outside.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// The lease was lost: another worker has the run; write nothing.
+    Lost,
+    /// A cancel was requested.
+    Cancel,
+    /// The worker is stopping: hand the run back.
+    Release,
+}
+
+/// A host event as a log line of the run.
+pub(super) fn host_line(level: &str, message: String) -> Line {
+    (now_ms(), None, level.to_string(), "host".to_string(), message)
+}
+
+fn complete(status: &'static str, report: Option<serde_json::Value>, error: Option<String>) -> Option<Ending> {
+    Some(Ending::Complete { status, report, error, checkpoints: Vec::new() })
+}
+
+/// The last log line of an attempt and what to record.
+/// `None`: write nothing but the lines (another worker holds the run now).
+pub(super) fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Executed, String>) -> (Line, Option<Ending>) {
+    let Executed { report, plan, previous, redactor } = match result {
+        Ok(r) => r,
+        Err(e) => return (host_line("error", format!("run failed: {e}")), complete("failed", None, Some(e))),
+    };
+    // Nothing a plugin said (errors in the report) may carry a secret's value out.
+    let value = serde_json::to_string(&report).ok().and_then(|t| serde_json::from_str(&redactor.apply(&t)).ok());
+    match stopped {
+        Some(Stop::Lost) => {
+            let line = host_line("warn", format!("attempt {} lost its lease; another worker has the run", run.attempt));
+            return (line, None);
+        }
+        Some(Stop::Release) => {
+            let line = host_line("warn", format!("attempt {} handed back: the worker is stopping", run.attempt));
+            return (line, Some(Ending::Release));
+        }
+        Some(Stop::Cancel) => {
+            return (host_line("warn", "run cancelled".into()), complete("cancelled", value, Some("cancelled".into())));
+        }
+        None => {}
+    }
+    match report.outcome {
+        Outcome::Succeeded => {
+            let checkpoints = checkpoints_of(&report, &previous);
+            let record = Some(Ending::Complete { status: "succeeded", report: value, error: None, checkpoints });
+            (host_line("info", "run succeeded".into()), record)
+        }
+        Outcome::Cancelled => (host_line("warn", "run cancelled".into()), complete("cancelled", value, None)),
+        Outcome::Failed => {
+            let (kind, error) = match report.failure() {
+                Some((step, e)) => (e.kind.clone(), redactor.apply(&format!("step {step:?}: {}: {}", e.kind, e.message))),
+                None => ("fatal".to_string(), "a step failed".to_string()),
+            };
+            if kind == "retryable" && run.attempt < run.max_attempts {
+                let retry = u32::try_from(run.attempt - 1).unwrap_or(u32::MAX);
+                let wait = plan.retry.backoff(retry);
+                let not_before = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+                let line = host_line(
+                    "warn",
+                    format!("attempt {} of {} failed: {error}; retrying in {} ms", run.attempt, run.max_attempts, wait.as_millis()),
+                );
+                return (line, Some(Ending::Retry { not_before, error }));
+            }
+            (host_line("error", format!("run failed: {error}")), complete("failed", value, Some(error)))
+        }
+    }
+}
+
+/// What a successful run leaves for the next: each step's last cursor (or the one it started
+/// from) and its state, for the steps where either changed.
+fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint> {
+    report
+        .steps
+        .iter()
+        .filter_map(|s| {
+            let before = previous.iter().find(|c| c.step == s.id);
+            let cursor = s.cursor.clone().or_else(|| before.and_then(|c| c.cursor.clone()));
+            let unchanged = before.is_some_and(|b| b.cursor == cursor && b.state == s.state);
+            let something = cursor.is_some() || !s.state.is_empty() || before.is_some();
+            (something && !unchanged).then(|| Checkpoint {
+                step: s.id.clone(),
+                cursor,
+                state: s.state.clone(),
+                ..Checkpoint::default()
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn execute(
+    state: &AppState,
+    plans: &PlanCache,
+    run: &Claimed,
+    tx: mpsc::UnboundedSender<Line>,
+    cancel: watch::Receiver<bool>,
+) -> Result<Executed, String> {
+    let Prepared { mut plan, grants } = plans.plan(state, run).await?;
+    if let Some(replay) = &run.replay {
+        let letters = state.store.dead_letters_by_id(&run.tenant, &replay.ids).await.map_err(|e| e.to_string())?;
+        let records = letters.into_iter().map(|d| d.record).collect();
+        plan = plan.replay(&replay.step, records)?;
+    }
+    let redactor = grant_secrets(state, run, &mut plan, &grants).await?;
+    let previous = state.store.checkpoints(&run.tenant, &run.pipeline).await.map_err(|e| e.to_string())?;
+    for step in &mut plan.steps {
+        if let Some(c) = previous.iter().find(|c| c.step == step.id) {
+            step.cursor = c.cursor.clone();
+            step.state = c.state.clone();
+        }
+    }
+    let logs_tx = tx.clone();
+    let redact = redactor.clone();
+    let logs = Arc::new(move |line: LogLine| {
+        let at = line.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let level = serde_json::to_value(line.level).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let message = redact.apply(&line.message);
+        let _ = logs_tx.send((at, line.step.as_deref().map(str::to_string), level, "plugin".into(), message));
+    });
+    drop(tx);
+    let (dead_tx, dead_rx) = mpsc::unbounded_channel::<DeadLetter>();
+    let dead_writer = tokio::spawn(write_dead_letters(state.clone(), run.clone(), dead_rx));
+    let redact = redactor.clone();
+    let dead_letters = Arc::new(move |mut d: DeadLetter| {
+        d.reason = redact.apply(&d.reason);
+        let _ = dead_tx.send(d);
+    });
+    let counters = executor::new_counters(&plan);
+    let report = executor::execute_until(&state.engine, &plan, RunSinks { logs, dead_letters }, &counters, cancel).await;
+    // Every dead letter is stored before the run's end is.
+    dead_writer.await.map_err(|e| format!("the dead-letter writer ended abnormally: {e}"))??;
+    Ok(Executed { report, plan, previous, redactor })
+}
+
+/// What an attempt's execution leaves.
+pub(super) struct Executed {
+    report: RunReport,
+    plan: Plan,
+    /// The checkpoints it started from.
+    previous: Vec<Checkpoint>,
+    /// The values of the secrets it was granted, to keep out of what it records.
+    redactor: Redactor,
+}
+
+/// Reads, opens and hands each step the secrets it is granted; the redactor of their values.
+async fn grant_secrets(state: &AppState, run: &Claimed, plan: &mut Plan, grants: &HashMap<String, Vec<String>>) -> Result<Redactor, String> {
+    let mut names: Vec<String> = plan.steps.iter().filter_map(|s| grants.get(&s.id)).flatten().cloned().collect();
+    names.sort();
+    names.dedup();
+    if names.is_empty() {
+        return Ok(Redactor::default());
+    }
+    let sealed = state.store.sealed_secrets(&run.tenant, &names).await.map_err(|e| e.to_string())?;
+    let mut values = HashMap::new();
+    for (name, nonce, ciphertext) in sealed {
+        let value = state.master_key.open(&run.tenant, &name, &nonce, &ciphertext)?;
+        values.insert(name, String::from_utf8_lossy(&value).into_owned());
+    }
+    for step in &mut plan.steps {
+        for name in grants.get(&step.id).into_iter().flatten() {
+            let value = values.get(name).ok_or_else(|| format!("step {:?}: secret {name:?} is not set (PUT /v1/secrets/{name})", step.id))?;
+            step.secrets.insert(name.clone(), value.clone());
+        }
+    }
+    Ok(Redactor::new(values.into_values()))
+}
+
+/// Stores a run's dead letters in batches as they come.
+async fn write_dead_letters(state: AppState, run: Claimed, mut rx: mpsc::UnboundedReceiver<DeadLetter>) -> Result<(), String> {
+    let mut batch = Vec::new();
+    let origin = Origin { tenant: &run.tenant, run: &run.id, pipeline: &run.pipeline, version: run.version, attempt: run.attempt };
+    while rx.recv_many(&mut batch, 500).await > 0 {
+        let rows: Vec<_> = batch.drain(..).map(|d| (d.step, d.digest, d.reason, d.record)).collect();
+        state.store.insert_dead_letters(&origin, &rows).await.map_err(|e| format!("cannot store dead letters: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Writes a run's log lines in batches while it runs (every 100 ms, or 1000 lines); returns
+/// the lines it still holds when the run ends, which go with the run's ending.
+pub(super) async fn write_logs(state: AppState, tenant: String, run: String, mut rx: mpsc::UnboundedReceiver<Line>) -> Vec<Line> {
+    let mut batch = Vec::new();
+    loop {
+        if rx.recv_many(&mut batch, 1000).await == 0 {
+            return batch;
+        }
+        let deadline = tokio::time::sleep(Duration::from_millis(100));
+        tokio::pin!(deadline);
+        while batch.len() < 1000 {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, 1000) => if n == 0 { return batch },
+                () = &mut deadline => break,
+            }
+        }
+        if let Err(e) = state.store.append_logs(&tenant, &run, &batch).await {
+            tracing::error!("run {run}: cannot store {} log lines: {e}", batch.len());
+        }
+        batch.clear();
+    }
+}

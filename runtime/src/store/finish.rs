@@ -1,0 +1,181 @@
+//! Ending an attempt, fenced by its attempt number: completing the run (with its checkpoints),
+//! queueing it again after a retryable failure, or handing it back; several ends, with their
+//! runs' last log lines, in one transaction.
+use sqlx::Row;
+
+use super::checkpoints::Checkpoint;
+use super::{Backend, Result, Store, now_ms};
+
+/// How an attempt ends, written fenced by its attempt number.
+#[derive(Debug, Clone)]
+pub enum Ending {
+    /// The run ends with this status; on success its checkpoints are committed with it.
+    Complete {
+        /// `succeeded`, `failed` or `cancelled`.
+        status: &'static str,
+        /// The executor's report.
+        report: Option<serde_json::Value>,
+        /// Why it failed.
+        error: Option<String>,
+        /// Cursors and state to commit.
+        checkpoints: Vec<Checkpoint>,
+    },
+    /// Back to the queue after a retryable failure, due at `not_before` (Unix ms).
+    Retry {
+        /// When it may run again.
+        not_before: i64,
+        /// Why this attempt failed.
+        error: String,
+    },
+    /// Back to the queue because the worker is stopping; the attempt is not counted.
+    Release,
+}
+
+/// One attempt's end and the run's last log lines `(at, step, level, source, message)`.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    /// Run id.
+    pub run: String,
+    /// Tenant id (for the log lines).
+    pub tenant: String,
+    /// The attempt that ends.
+    pub attempt: i64,
+    /// How.
+    pub ending: Ending,
+    /// Log lines not yet written.
+    pub logs: Vec<super::runs::Line>,
+}
+
+async fn complete_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    attempt: i64,
+    status: &str,
+    report: Option<&serde_json::Value>,
+    error: Option<&str>,
+    checkpoints: &[Checkpoint],
+) -> Result<bool> {
+    let row = sqlx::query(
+        "UPDATE runs SET status = $1, finished_at = $2, report = $3, error = $4, lease_owner = NULL, \
+         lease_expires_at = NULL WHERE id = $5 AND attempt = $6 AND status = 'running' \
+         RETURNING tenant_id, pipeline",
+    )
+    .bind(status)
+    .bind(now_ms())
+    .bind(report.map(|r| r.to_string()))
+    .bind(error)
+    .bind(id)
+    .bind(attempt)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(false) };
+    let tenant: String = row.try_get("tenant_id")?;
+    let pipeline: String = row.try_get("pipeline")?;
+    end_attempt(conn, id, attempt, status, error).await?;
+    for c in checkpoints {
+        super::checkpoints::save(conn, &tenant, &pipeline, id, c).await?;
+    }
+    Ok(true)
+}
+
+async fn requeue_in(conn: &mut sqlx::AnyConnection, id: &str, attempt: i64, not_before: i64, why: &str, error: Option<&str>) -> Result<bool> {
+    let refund = i64::from(why == "released");
+    let done = sqlx::query(
+        "UPDATE runs SET status = 'queued', not_before = $1, lease_owner = NULL, lease_expires_at = NULL, \
+         error = $2, max_attempts = max_attempts + $3 WHERE id = $4 AND attempt = $5 AND status = 'running'",
+    )
+    .bind(not_before)
+    .bind(error)
+    .bind(refund)
+    .bind(id)
+    .bind(attempt)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(false);
+    }
+    end_attempt(conn, id, attempt, why, error).await?;
+    Ok(true)
+}
+
+/// Writes `attempt`'s end into `run_attempts`.
+pub(super) async fn end_attempt(conn: &mut sqlx::AnyConnection, run: &str, attempt: i64, status: &str, error: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE run_attempts SET status = $1, finished_at = $2, error = $3 WHERE run_id = $4 AND attempt = $5")
+        .bind(status)
+        .bind(now_ms())
+        .bind(error)
+        .bind(run)
+        .bind(attempt)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+impl Store {
+    /// Ends `attempt` of run `id` with a final `status`, its report and error, and commits the
+    /// checkpoints (source cursors, step state) in the same transaction. `false`, and nothing
+    /// written, when the attempt no longer holds the run.
+    pub async fn complete(
+        &self,
+        id: &str,
+        attempt: i64,
+        status: &'static str,
+        report: Option<&serde_json::Value>,
+        error: Option<&str>,
+        checkpoints: &[Checkpoint],
+    ) -> Result<bool> {
+        let ending = Ending::Complete {
+            status,
+            report: report.cloned(),
+            error: error.map(str::to_string),
+            checkpoints: checkpoints.to_vec(),
+        };
+        self.finish_one(id, attempt, ending).await
+    }
+
+    /// Puts run `id` back in the queue after a retryable failure of `attempt`, due at
+    /// `not_before`; `false` when the attempt no longer holds the run.
+    pub async fn retry_later(&self, id: &str, attempt: i64, not_before: i64, error: &str) -> Result<bool> {
+        self.finish_one(id, attempt, Ending::Retry { not_before, error: error.to_string() }).await
+    }
+
+    /// Hands run `id` back to the queue (its worker is stopping), not counting `attempt`
+    /// against the retry budget.
+    pub async fn release(&self, id: &str, attempt: i64) -> Result<bool> {
+        self.finish_one(id, attempt, Ending::Release).await
+    }
+
+    async fn finish_one(&self, id: &str, attempt: i64, ending: Ending) -> Result<bool> {
+        let finish = Finish { run: id.to_string(), tenant: String::new(), attempt, ending, logs: Vec::new() };
+        Ok(self.finish_many(std::slice::from_ref(&finish)).await?.first().copied().unwrap_or(false))
+    }
+
+    /// Writes the ends of several attempts, and their last log lines, in one transaction (a
+    /// worker gathers the runs that end together: one commit for all). For each, whether its
+    /// attempt still held the run; a stale one writes its log lines and nothing else.
+    pub async fn finish_many(&self, items: &[Finish]) -> Result<Vec<bool>> {
+        let mut tx = self.pool.begin().await?;
+        let mut held = Vec::with_capacity(items.len());
+        let mut requeued = false;
+        let lines: Vec<(&str, &str, &super::runs::Line)> =
+            items.iter().flat_map(|f| f.logs.iter().map(|l| (f.tenant.as_str(), f.run.as_str(), l))).collect();
+        super::runs::append_rows_in(&mut tx, &lines).await?;
+        for f in items {
+            let ok = match &f.ending {
+                Ending::Complete { status, report, error, checkpoints } => {
+                    complete_in(&mut tx, &f.run, f.attempt, status, report.as_ref(), error.as_deref(), checkpoints).await?
+                }
+                Ending::Retry { not_before, error } => requeue_in(&mut tx, &f.run, f.attempt, *not_before, "retrying", Some(error)).await?,
+                Ending::Release => requeue_in(&mut tx, &f.run, f.attempt, 0, "released", None).await?,
+            };
+            requeued |= ok && !matches!(f.ending, Ending::Complete { .. });
+            held.push(ok);
+        }
+        if requeued && self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_notify('autoflow_runs', '')").execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(held)
+    }
+
+}
