@@ -194,39 +194,16 @@ impl Server {
     /// server's machine, it shares the server's.
     pub fn worker(&self, extra: &[&str]) -> Worker {
         let data = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let log = std::fs::File::create(data.path().join("worker.log")).unwrap_or_else(|e| panic!("worker.log: {e}"));
         let data_dir = match self.backend {
             Backend::Postgres => data.path(),
             Backend::Sqlite => self.data.path(),
         };
-        let mut child = Command::new(autoflow_bin())
-            .args(["worker", "--database", &self.database])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .args(extra)
-            .env("AUTOFLOW_CACHE_DIR", target_dir().join("autoflow-test-data").join("server-cache"))
-            .env("AUTOFLOW_LOG", "autoflow=info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start a worker: {e}"));
-        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(rest) = line.strip_prefix("autoflow worker ") {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or_default().to_string());
-                }
-            }
-        });
-        match rx.recv_timeout(Duration::from_secs(120)) {
-            Ok(id) => Worker { data, id, child },
-            Err(_) => {
-                let _ = child.kill();
-                let log = std::fs::read_to_string(data.path().join("worker.log")).unwrap_or_default();
-                panic!("the worker did not start:\n{log}");
-            }
-        }
+        let mut cmd = Command::new(autoflow_bin());
+        cmd.args(["worker", "--database", &self.database]).arg("--data-dir").arg(data_dir).args(extra);
+        let log = data.path().join("worker.log");
+        let (child, rest) = start(cmd, &log, "autoflow worker ", "the worker", Duration::from_secs(120));
+        let id = rest.split_whitespace().next().unwrap_or_default().to_string();
+        Worker { data, id, child }
     }
 
     /// Sends a request with `token` (if any) and an optional body and content type.
@@ -312,38 +289,46 @@ impl Server {
 
 /// Starts the binary and waits for its `listening on` line.
 fn spawn(data: &std::path::Path, database: &str, extra: &[String]) -> (Child, String) {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(data.join("server.log"))
-        .unwrap_or_else(|e| panic!("server.log: {e}"));
-    let mut child = Command::new(autoflow_bin())
-        .arg("server")
+    let mut cmd = Command::new(autoflow_bin());
+    cmd.arg("server")
         .args(["--listen", "127.0.0.1:0", "--database", database, "--max-plugin-mb", "2"])
         .arg("--data-dir")
         .arg(data)
-        .args(extra)
+        .args(extra);
+    start(cmd, &data.join("server.log"), "autoflow server listening on ", "the server", Duration::from_secs(180))
+}
+
+/// Starts `cmd` with the tests' compiled-plugin cache, its stderr appended to `log`, and waits
+/// (at most `timeout`) for a line of its stdout starting with `prefix`; returns the child and
+/// the rest of that line. On timeout, kills it and fails with its log.
+fn start(mut cmd: Command, log: &std::path::Path, prefix: &'static str, what: &str, timeout: Duration) -> (Child, String) {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let mut child = cmd
         .env("AUTOFLOW_CACHE_DIR", target_dir().join("autoflow-test-data").join("server-cache"))
         .env("AUTOFLOW_LOG", "autoflow=info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
+        .stderr(Stdio::from(log_file))
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start the server: {e}"));
+        .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
     let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("autoflow server listening on ") {
-                let _ = tx.send(url.to_string());
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let _ = tx.send(rest.to_string());
             }
         }
     });
-    match rx.recv_timeout(Duration::from_secs(180)) {
-        Ok(url) => (child, url),
+    match rx.recv_timeout(timeout) {
+        Ok(rest) => (child, rest),
         Err(_) => {
             let _ = child.kill();
-            let log = std::fs::read_to_string(data.join("server.log")).unwrap_or_default();
-            panic!("the server did not start:\n{log}");
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{what} did not start:\n{log}");
         }
     }
 }

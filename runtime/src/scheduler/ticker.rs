@@ -107,13 +107,7 @@ async fn fire(state: &AppState, s: &ScheduleRow) -> Result<()> {
         // Record the slot first: if it was recorded already, no run.
         if state.store.record_fire(&mut tx, s, fire_at, trigger, None).await? {
             let id = state.store.enqueue_in(&mut tx, &run).await?;
-            sqlx::query("UPDATE schedule_fires SET run_id = $1 WHERE tenant_id = $2 AND pipeline = $3 AND fire_at = $4")
-                .bind(&id)
-                .bind(&s.tenant)
-                .bind(&s.pipeline)
-                .bind(fire_at)
-                .execute(&mut *tx)
-                .await?;
+            state.store.set_fire_run(&mut tx, s, fire_at, &id).await?;
             queued += 1;
         }
     }

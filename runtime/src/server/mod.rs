@@ -45,7 +45,7 @@ pub struct ServerArgs {
     /// Runs the server's own worker runs at once (0: none; runs wait for `autoflow worker`s).
     #[arg(long, env = "AUTOFLOW_WORKER_SLOTS", default_value_t = 4)]
     pub worker_slots: usize,
-    /// Labels of the server's own worker (comma-separated).
+    /// The server's own worker: labels, lease, drain.
     #[command(flatten)]
     pub worker: WorkerArgs,
 }

@@ -60,6 +60,23 @@ pub(super) async fn insert(conn: &mut sqlx::AnyConnection, e: &NewAudit<'_>) -> 
 }
 
 impl Store {
+    /// Runs `change` (one statement) and, when it changed a row, records `audit` in the same
+    /// transaction; whether it changed a row. (Nothing is recorded for a change that did
+    /// nothing.)
+    pub(super) async fn execute_audited<'q>(
+        &self,
+        change: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        audit: &NewAudit<'_>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        if change.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(false);
+        }
+        insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Appends to the audit log an entry that goes with no change (a failed authentication).
     pub async fn audit(&self, e: NewAudit<'_>) -> Result<()> {
         let mut conn = self.pool.acquire().await?;

@@ -16,11 +16,10 @@ async fn claim_rows(conn: &mut sqlx::AnyConnection, seqs: &[i64], worker: &str, 
     if seqs.is_empty() {
         return Ok(());
     }
-    let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
     sqlx::query(&format!(
         "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, \
          started_at = COALESCE(started_at, $3) WHERE seq IN ({})",
-        list.join(",")
+        super::id_list(seqs)
     ))
     .bind(worker)
     .bind(now + lease_ms)
@@ -100,7 +99,7 @@ impl Store {
             let attempt: i64 = r.try_get("attempt")?;
             let max_attempts: i64 = r.try_get("max_attempts")?;
             let needs: String = r.try_get("labels")?;
-            if !needs.split(',').filter(|l| !l.is_empty()).all(|l| labels.iter().any(|have| have == l)) {
+            if !super::labels_of(&needs).iter().all(|l| labels.contains(l)) {
                 continue;
             }
             if status == "running" {

@@ -149,8 +149,7 @@ impl Store {
             sql.push_str(" AND replay_run IS NULL");
         }
         if let Some(ids) = &filter.ids {
-            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-            sql.push_str(&format!(" AND id IN ({})", if list.is_empty() { "-1".into() } else { list.join(",") }));
+            sql.push_str(&format!(" AND id IN ({})", super::id_list(ids)));
         }
         sql.push_str(" ORDER BY id LIMIT $6");
         let rows = sqlx::query(&sql)
@@ -170,10 +169,9 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM dead_letters WHERE tenant_id = $1 AND id IN ({}) ORDER BY id",
-            list.join(",")
+            super::id_list(ids)
         ))
         .bind(tenant)
         .fetch_all(&self.pool)
@@ -186,9 +184,7 @@ impl Store {
     pub async fn enqueue_replay(&self, run: &super::queue::NewRun<'_>, ids: &[i64]) -> Result<String> {
         let mut tx = self.pool.begin().await?;
         let id = self.enqueue_in(&mut tx, run).await?;
-        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-        let list = if list.is_empty() { "-1".to_string() } else { list.join(",") };
-        sqlx::query(&format!("UPDATE dead_letters SET replay_run = $1 WHERE tenant_id = $2 AND id IN ({list})"))
+        sqlx::query(&format!("UPDATE dead_letters SET replay_run = $1 WHERE tenant_id = $2 AND id IN ({})", super::id_list(ids)))
             .bind(&id)
             .bind(run.tenant)
             .execute(&mut *tx)

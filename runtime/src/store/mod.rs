@@ -136,3 +136,21 @@ pub fn is_unique_violation(e: &StoreError) -> bool {
         _ => false,
     }
 }
+
+/// `ids` as the inside of an SQL `IN (...)`: numbers only, and `-1` (no row has it) when empty.
+pub(crate) fn id_list(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return "-1".to_string();
+    }
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// Worker labels as stored: comma-separated.
+pub(crate) fn labels_text(labels: &[String]) -> String {
+    labels.join(",")
+}
+
+/// Worker labels from their stored text.
+pub(crate) fn labels_of(text: &str) -> Vec<String> {
+    text.split(',').filter(|l| !l.is_empty()).map(str::to_string).collect()
+}

@@ -87,25 +87,22 @@ impl Store {
     /// Binds `name@version` to a digest in `tenant`, recording `audit` in the same
     /// transaction; a unique violation if it is bound.
     pub async fn insert_plugin(&self, tenant: &str, p: &PluginRow, audit: &NewAudit<'_>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(&format!(
+        let sql = format!(
             "INSERT INTO plugins (tenant_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-        ))
-        .bind(tenant)
-        .bind(&p.name)
-        .bind(&p.version)
-        .bind(&p.digest)
-        .bind(&p.kind)
-        .bind(p.size)
-        .bind(&p.description)
-        .bind(&p.config_schema)
-        .bind(i64::from(p.builtin))
-        .bind(p.created_at)
-        .bind(&p.created_by)
-        .execute(&mut *tx)
-        .await?;
-        super::audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
+        );
+        let insert = sqlx::query(&sql)
+            .bind(tenant)
+            .bind(&p.name)
+            .bind(&p.version)
+            .bind(&p.digest)
+            .bind(&p.kind)
+            .bind(p.size)
+            .bind(&p.description)
+            .bind(&p.config_schema)
+            .bind(i64::from(p.builtin))
+            .bind(p.created_at)
+            .bind(&p.created_by);
+        self.execute_audited(insert, audit).await?;
         Ok(())
     }
 

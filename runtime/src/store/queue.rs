@@ -133,7 +133,7 @@ impl Store {
         .bind(now_ms())
         .bind(run.created_by)
         .bind(i64::from(run.spec.max_attempts.max(1)))
-        .bind(labels.join(","))
+        .bind(super::labels_text(&labels))
         .bind(i64::from(run.spec.concurrency))
         .bind(run.trigger)
         .bind(run.fire_at)
@@ -149,18 +149,8 @@ impl Store {
     /// Sets the tenant's limit of runs at once (0: none), recording `audit` with it; whether
     /// the tenant exists.
     pub async fn set_tenant_max_running(&self, tenant_name: &str, max_running: i64, audit: &NewAudit<'_>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("UPDATE tenants SET max_running = $1 WHERE name = $2")
-            .bind(max_running)
-            .bind(tenant_name)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        super::audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let update = sqlx::query("UPDATE tenants SET max_running = $1 WHERE name = $2").bind(max_running).bind(tenant_name);
+        self.execute_audited(update, audit).await
     }
 
     /// Cancels the tenant's run `id`: at once when queued, through its worker when running.

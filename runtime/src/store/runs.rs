@@ -85,7 +85,7 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
         max_attempts: r.try_get("max_attempts")?,
         not_before: r.try_get("not_before")?,
         cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
-        labels: r.try_get::<String, _>("labels")?.split(',').filter(|l| !l.is_empty()).map(str::to_string).collect(),
+        labels: super::labels_of(&r.try_get::<String, _>("labels")?),
         trigger: r.try_get("trigger")?,
         fire_at: r.try_get("fire_at")?,
         worker: r.try_get("lease_owner")?,

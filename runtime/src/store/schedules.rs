@@ -141,6 +141,18 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Names the run that slot `fire_at` of the pipeline queued.
+    pub async fn set_fire_run(&self, conn: &mut sqlx::AnyConnection, s: &ScheduleRow, fire_at: i64, run_id: &str) -> Result<()> {
+        sqlx::query("UPDATE schedule_fires SET run_id = $1 WHERE tenant_id = $2 AND pipeline = $3 AND fire_at = $4")
+            .bind(run_id)
+            .bind(&s.tenant)
+            .bind(&s.pipeline)
+            .bind(fire_at)
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
     /// The tenant's recorded slots of `pipeline`, newest first.
     pub async fn fires(&self, tenant: &str, pipeline: &str, limit: i64) -> Result<Vec<FireRow>> {
         let rows = sqlx::query(

@@ -23,8 +23,7 @@ impl Store {
     /// Sets the tenant's secret `name` to a sealed value, recording `audit` with it.
     pub async fn put_secret(&self, tenant: &str, name: &str, nonce: &[u8], sealed: &[u8], audit: &NewAudit<'_>) -> Result<()> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let upsert = sqlx::query(
             "INSERT INTO secrets (tenant_id, name, nonce, ciphertext, created_at, updated_at, updated_by) \
              VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (tenant_id, name) DO UPDATE SET nonce = excluded.nonce, \
              ciphertext = excluded.ciphertext, updated_at = excluded.updated_at, updated_by = excluded.updated_by",
@@ -34,24 +33,15 @@ impl Store {
         .bind(nonce)
         .bind(sealed)
         .bind(now)
-        .bind(audit.actor)
-        .execute(&mut *tx)
-        .await?;
-        super::audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
+        .bind(audit.actor);
+        self.execute_audited(upsert, audit).await?;
         Ok(())
     }
 
     /// Deletes the tenant's secret `name`, recording `audit`; whether it existed.
     pub async fn delete_secret(&self, tenant: &str, name: &str, audit: &NewAudit<'_>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query("DELETE FROM secrets WHERE tenant_id = $1 AND name = $2").bind(tenant).bind(name).execute(&mut *tx).await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        super::audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let delete = sqlx::query("DELETE FROM secrets WHERE tenant_id = $1 AND name = $2").bind(tenant).bind(name);
+        self.execute_audited(delete, audit).await
     }
 
     /// The tenant's secrets, by name, without values.

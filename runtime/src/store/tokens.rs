@@ -93,8 +93,7 @@ impl Store {
 
     /// Stores a new token row, recording `audit` in the same transaction.
     pub async fn insert_token(&self, t: &TokenRow, audit: &NewAudit<'_>) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO tokens (id, tenant_id, name, role, hash, created_at, created_by, expires_at, revoked_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
         )
@@ -105,11 +104,8 @@ impl Store {
         .bind(&t.hash)
         .bind(t.created_at)
         .bind(&t.created_by)
-        .bind(t.expires_at)
-        .execute(&mut *tx)
-        .await?;
-        super::audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
+        .bind(t.expires_at);
+        self.execute_audited(insert, audit).await?;
         Ok(())
     }
 
@@ -136,21 +132,11 @@ impl Store {
     /// Revokes the tenant's token `id`, recording `audit` with it; whether it existed (and was
     /// not yet revoked).
     pub async fn revoke_token(&self, tenant: &str, id: &str, audit: &NewAudit<'_>) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let done = sqlx::query(
-            "UPDATE tokens SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
-        )
-        .bind(now_ms())
-        .bind(tenant)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
-        }
-        super::audit::insert(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        let revoke = sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(tenant)
+            .bind(id);
+        self.execute_audited(revoke, audit).await
     }
 
     /// Whether the tenant has any token at all.

@@ -31,7 +31,7 @@ impl Store {
         sqlx::query("INSERT INTO workers (id, name, labels, started_at, heartbeat_at) VALUES ($1, $2, $3, $4, $4)")
             .bind(id)
             .bind(name)
-            .bind(labels.join(","))
+            .bind(super::labels_text(labels))
             .bind(now)
             .execute(&self.pool)
             .await?;
@@ -66,7 +66,7 @@ impl Store {
                 Ok(WorkerRow {
                     id: r.try_get("id")?,
                     name: r.try_get("name")?,
-                    labels: labels.split(',').filter(|l| !l.is_empty()).map(str::to_string).collect(),
+                    labels: super::labels_of(&labels),
                     started_at: r.try_get("started_at")?,
                     heartbeat_at: r.try_get("heartbeat_at")?,
                     stopped_at: r.try_get("stopped_at")?,
