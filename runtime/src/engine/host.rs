@@ -37,6 +37,19 @@ pub enum LogLevel {
     Error,
 }
 
+impl LogLevel {
+    /// `trace`, `debug`, `info`, `warn` or `error`, as stored and serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
 impl From<Level> for LogLevel {
     fn from(l: Level) -> Self {
         match l {

@@ -45,8 +45,14 @@ pub(super) fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Execut
         Ok(r) => r,
         Err(e) => return (host_line("error", format!("run failed: {e}")), complete("failed", None, Some(e))),
     };
-    // Nothing a plugin said (errors in the report) may carry a secret's value out.
-    let value = serde_json::to_string(&report).ok().and_then(|t| serde_json::from_str(&redactor.apply(&t)).ok());
+    // The report as stored; nothing a plugin said (errors in it) may carry a secret's value out.
+    let value = || {
+        if redactor.is_empty() {
+            serde_json::to_value(&report).ok()
+        } else {
+            serde_json::to_string(&report).ok().and_then(|t| serde_json::from_str(&redactor.apply(&t)).ok())
+        }
+    };
     match stopped {
         Some(Stop::Lost) => {
             let line = host_line("warn", format!("attempt {} lost its lease; another worker has the run", run.attempt));
@@ -57,17 +63,17 @@ pub(super) fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Execut
             return (line, Some(Ending::Release));
         }
         Some(Stop::Cancel) => {
-            return (host_line("warn", "run cancelled".into()), complete("cancelled", value, Some("cancelled".into())));
+            return (host_line("warn", "run cancelled".into()), complete("cancelled", value(), Some("cancelled".into())));
         }
         None => {}
     }
     match report.outcome {
         Outcome::Succeeded => {
             let checkpoints = checkpoints_of(&report, &previous);
-            let record = Some(Ending::Complete { status: "succeeded", report: value, error: None, checkpoints });
+            let record = Some(Ending::Complete { status: "succeeded", report: value(), error: None, checkpoints });
             (host_line("info", "run succeeded".into()), record)
         }
-        Outcome::Cancelled => (host_line("warn", "run cancelled".into()), complete("cancelled", value, None)),
+        Outcome::Cancelled => (host_line("warn", "run cancelled".into()), complete("cancelled", value(), None)),
         Outcome::Failed => {
             let (kind, error) = match report.failure() {
                 Some((step, e)) => (e.kind.clone(), redactor.apply(&format!("step {step:?}: {}: {}", e.kind, e.message))),
@@ -83,7 +89,7 @@ pub(super) fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Execut
                 );
                 return (line, Some(Ending::Retry { not_before, error }));
             }
-            (host_line("error", format!("run failed: {error}")), complete("failed", value, Some(error)))
+            (host_line("error", format!("run failed: {error}")), complete("failed", value(), Some(error)))
         }
     }
 }
@@ -109,6 +115,9 @@ fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint
         .collect()
 }
 
+/// Runs attempt `run`: its plan from `plans` (a replay's records injected), its secrets and
+/// checkpoints handed to its steps, its log lines to `tx` and its dead letters to the store.
+/// `cancel` aborts it where it is.
 pub(super) async fn execute(
     state: &AppState,
     plans: &PlanCache,
@@ -130,15 +139,12 @@ pub(super) async fn execute(
             step.state = c.state.clone();
         }
     }
-    let logs_tx = tx.clone();
     let redact = redactor.clone();
     let logs = Arc::new(move |line: LogLine| {
         let at = line.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
-        let level = serde_json::to_value(line.level).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let message = redact.apply(&line.message);
-        let _ = logs_tx.send((at, line.step.as_deref().map(str::to_string), level, "plugin".into(), message));
+        let _ = tx.send((at, line.step.as_deref().map(str::to_string), line.level.as_str().into(), "plugin".into(), message));
     });
-    drop(tx);
     let (dead_tx, dead_rx) = mpsc::unbounded_channel::<DeadLetter>();
     let dead_writer = tokio::spawn(write_dead_letters(state.clone(), run.clone(), dead_rx));
     let redact = redactor.clone();
