@@ -125,6 +125,7 @@ fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
         ("not wasm", b"#!/bin/sh\necho hi\n".to_vec(), 422),
         ("JSON", br#"{"name": "bad"}"#.to_vec(), 422),
         ("WAT text", b"(component)".to_vec(), 422),
+        ("a valid plugin as WAT text", wasmprinter::print_bytes(&upper).unwrap().into_bytes(), 422),
         ("gzip magic", with(&|b| b.splice(0..0, [0x1f, 0x8b, 8, 0]).for_each(drop)), 422),
         ("an unknown wasm version", with(&|b| b[4] = 0x7f), 422),
         ("trailing garbage", with(&|b| b.extend_from_slice(b"garbage")), 422),
@@ -163,7 +164,7 @@ fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
         ("a space in the version", format!("?name=bad&version={}", encode(" 1.0.0")), 400),
     ];
     let total = body_cases.len() + query_cases.len();
-    assert!(total >= 40, "{total} cases");
+    assert!(total >= 43, "{total} cases");
     let query = format!("?name={ok_name}&version={ok_version}");
     let cases = body_cases
         .into_iter()

@@ -157,11 +157,16 @@ impl Engine {
     }
 
     fn compile(&self, digest: &str, bytes: &[u8]) -> Result<(Component, Origin)> {
+        // Only the binary format: a text (WAT) module would otherwise be compiled, or found in
+        // the cache, under the digest of its text.
+        if !bytes.starts_with(b"\0asm") {
+            return Err(Error::Invalid("not a binary WebAssembly component (no \\0asm header)".into()));
+        }
         match &self.inner.cache {
             Some(cache) => cache
                 .load_or_compile(&self.inner.engine, digest, bytes)
                 .map_err(|e| Error::Invalid(e.to_string())),
-            None => Component::new(&self.inner.engine, bytes)
+            None => Component::from_binary(&self.inner.engine, bytes)
                 .map(|c| (c, Origin::Compiled))
                 .map_err(|e| Error::Invalid(format!("not a loadable component: {e:#}"))),
         }

@@ -91,7 +91,7 @@ impl CompiledCache {
             }
         }
         let component =
-            Component::new(engine, bytes).map_err(|e| CacheError::Compile(format!("{e:#}")))?;
+            Component::from_binary(engine, bytes).map_err(|e| CacheError::Compile(format!("{e:#}")))?;
         match component.serialize() {
             Ok(compiled) => {
                 if let Err(e) = self.store(&path, &compiled) {
