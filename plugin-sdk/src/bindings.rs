@@ -1,7 +1,8 @@
 //! The one `wit_bindgen::generate!` site of the SDK: guest bindings for the three plugin worlds.
 //!
-//! The source world generates the shared `types` and `host` interfaces; the transform and sink
-//! worlds reuse them through `with`, so a record is one Rust type whatever the world.
+//! The source world generates the shared `types`, `host`, `sql` and `messaging` interfaces; the
+//! transform and sink worlds reuse them through `with`, so a record (or an SQL value, or a
+//! message) is one Rust type whatever the world.
 #![allow(missing_docs, unsafe_code, clippy::all)]
 
 /// Bindings of the `source-plugin` world (and the shared interfaces).
@@ -28,6 +29,8 @@ pub mod transform {
         with: {
             "autoflow:plugin/types@0.1.0": super::source::autoflow::plugin::types,
             "autoflow:plugin/host@0.1.0": super::source::autoflow::plugin::host,
+            "autoflow:plugin/sql@0.1.0": super::source::autoflow::plugin::sql,
+            "autoflow:plugin/messaging@0.1.0": super::source::autoflow::plugin::messaging,
         },
     });
 }
@@ -44,6 +47,8 @@ pub mod sink {
         with: {
             "autoflow:plugin/types@0.1.0": super::source::autoflow::plugin::types,
             "autoflow:plugin/host@0.1.0": super::source::autoflow::plugin::host,
+            "autoflow:plugin/sql@0.1.0": super::source::autoflow::plugin::sql,
+            "autoflow:plugin/messaging@0.1.0": super::source::autoflow::plugin::messaging,
         },
     });
 }

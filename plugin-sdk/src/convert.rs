@@ -25,6 +25,16 @@ impl From<Error> for wit::Error {
     }
 }
 
+impl From<wit::Error> for Error {
+    fn from(e: wit::Error) -> Self {
+        match e {
+            wit::Error::InvalidConfig(m) => Error::InvalidConfig(m),
+            wit::Error::Retryable(m) => Error::Retryable(m),
+            wit::Error::Fatal(m) => Error::Fatal(m),
+        }
+    }
+}
+
 impl From<Metadata> for wit::Metadata {
     fn from(m: Metadata) -> Self {
         wit::Metadata {

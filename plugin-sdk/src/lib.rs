@@ -30,10 +30,12 @@ mod error;
 pub mod host;
 #[cfg(target_arch = "wasm32")]
 mod instance;
+pub mod messaging;
 mod metadata;
 mod record;
 pub mod sink;
 pub mod source;
+pub mod sql;
 pub mod testing;
 pub mod transform;
 
