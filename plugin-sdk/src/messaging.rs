@@ -61,7 +61,12 @@ impl Message {
                 headers.push((name, value));
             }
         }
-        Record { key, value: self.payload, headers, timestamp: None }
+        Record {
+            key,
+            value: self.payload,
+            headers,
+            timestamp: None,
+        }
     }
 }
 
@@ -76,8 +81,17 @@ pub fn outgoing_from_record(subject: &str, record: Record) -> Result<Outgoing, S
             .map_err(|_| "its key is not UTF-8 text, which a message header needs".to_string())?;
         headers.push((KEY_HEADER.to_string(), key));
     }
-    headers.extend(record.headers.into_iter().filter(|(name, _)| name != KEY_HEADER));
-    Ok(Outgoing { subject: subject.to_string(), payload: record.value, headers })
+    headers.extend(
+        record
+            .headers
+            .into_iter()
+            .filter(|(name, _)| name != KEY_HEADER),
+    );
+    Ok(Outgoing {
+        subject: subject.to_string(),
+        payload: record.value,
+        headers,
+    })
 }
 
 /// The messages that carry `records` to `subject` ([`outgoing_from_record`]); a record that
@@ -152,7 +166,9 @@ mod imp {
     use crate::{Error, Result};
 
     fn unavailable<T>(what: &str) -> Result<T> {
-        Err(Error::Fatal(format!("messaging::{what} is not available in native tests")))
+        Err(Error::Fatal(format!(
+            "messaging::{what} is not available in native tests"
+        )))
     }
 
     pub fn publish(_: &str, _: &[Outgoing]) -> Result<()> {
@@ -203,13 +219,24 @@ mod tests {
         let record = Record {
             key: Some(b"order-7".to_vec()),
             value: br#"{"id":7}"#.to_vec(),
-            headers: vec![h("trace", "abc"), h(KEY_HEADER, "spoofed"), h("trace", "def")],
+            headers: vec![
+                h("trace", "abc"),
+                h(KEY_HEADER, "spoofed"),
+                h("trace", "def"),
+            ],
             timestamp: Some(1_700_000_000_000),
         };
         let out = outgoing_from_record("orders", record.clone()).unwrap();
         assert_eq!(out.subject, "orders");
         assert_eq!(out.payload, record.value);
-        assert_eq!(out.headers, vec![h(KEY_HEADER, "order-7"), h("trace", "abc"), h("trace", "def")]);
+        assert_eq!(
+            out.headers,
+            vec![
+                h(KEY_HEADER, "order-7"),
+                h("trace", "abc"),
+                h("trace", "def")
+            ]
+        );
         let message = Message {
             subject: out.subject,
             payload: out.payload,
@@ -231,15 +258,25 @@ mod tests {
         assert_eq!(out.headers, vec![h(KEY_HEADER, "")]);
         let out = outgoing_from_record("s", Record::new("v")).unwrap();
         assert!(out.headers.is_empty());
-        let back = Message { payload: b"v".to_vec(), ..Message::default() }.into_record();
+        let back = Message {
+            payload: b"v".to_vec(),
+            ..Message::default()
+        }
+        .into_record();
         assert_eq!(back, Record::new("v"));
     }
 
     #[test]
     fn a_key_that_is_not_utf8_is_refused_with_its_index() {
-        let records = vec![Record::new("a"), Record::new("b").with_key(vec![0xff, 0xfe])];
+        let records = vec![
+            Record::new("a"),
+            Record::new("b").with_key(vec![0xff, 0xfe]),
+        ];
         let e = outgoing_from_records("s", records).unwrap_err();
-        assert!(matches!(&e, Error::Fatal(m) if m.starts_with("batch index 1:")), "{e}");
+        assert!(
+            matches!(&e, Error::Fatal(m) if m.starts_with("batch index 1:")),
+            "{e}"
+        );
     }
 
     #[test]

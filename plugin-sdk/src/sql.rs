@@ -263,7 +263,11 @@ pub(crate) fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -320,7 +324,9 @@ mod imp {
     }
 
     pub fn query(connection: &str, statement: &str, p: &[Value]) -> Result<Rows> {
-        Ok(rows_in(wit::query(connection, statement, &params(p)).map_err(Error::from)?))
+        Ok(rows_in(
+            wit::query(connection, statement, &params(p)).map_err(Error::from)?,
+        ))
     }
 
     pub fn execute(connection: &str, statement: &str, p: &[Value]) -> Result<u64> {
@@ -345,7 +351,9 @@ mod imp {
 
     impl Tx {
         pub fn query(&self, statement: &str, p: &[Value]) -> Result<Rows> {
-            Ok(rows_in(self.0.query(statement, &params(p)).map_err(Error::from)?))
+            Ok(rows_in(
+                self.0.query(statement, &params(p)).map_err(Error::from)?,
+            ))
         }
         pub fn execute(&self, statement: &str, p: &[Value]) -> Result<u64> {
             Ok(self.0.execute(statement, &params(p))?)
@@ -365,7 +373,9 @@ mod imp {
     use crate::{Error, Result};
 
     fn unavailable<T>(what: &str) -> Result<T> {
-        Err(Error::Fatal(format!("sql::{what} is not available in native tests")))
+        Err(Error::Fatal(format!(
+            "sql::{what} is not available in native tests"
+        )))
     }
 
     pub fn query(_: &str, _: &str, _: &[Value]) -> Result<Rows> {
@@ -468,9 +478,18 @@ mod tests {
         assert_eq!(Value::from(&json!(-42)), Value::Integer(-42));
         assert_eq!(Value::from(&json!(1.5)), Value::Double(1.5));
         assert_eq!(Value::from(&json!("hé")), Value::Text("hé".into()));
-        assert_eq!(Value::from(&json!(u64::MAX)), Value::Text(u64::MAX.to_string()));
-        assert_eq!(Value::from(&json!([1, "a"])), Value::Text(r#"[1,"a"]"#.into()));
-        assert_eq!(Value::from(&json!({"b": 1, "a": [true]})), Value::Text(r#"{"b":1,"a":[true]}"#.into()));
+        assert_eq!(
+            Value::from(&json!(u64::MAX)),
+            Value::Text(u64::MAX.to_string())
+        );
+        assert_eq!(
+            Value::from(&json!([1, "a"])),
+            Value::Text(r#"[1,"a"]"#.into())
+        );
+        assert_eq!(
+            Value::from(&json!({"b": 1, "a": [true]})),
+            Value::Text(r#"{"b":1,"a":[true]}"#.into())
+        );
         assert_eq!(Value::from(json!("owned")), Value::Text("owned".into()));
     }
 
@@ -497,7 +516,10 @@ mod tests {
     fn text_of_values() {
         assert_eq!(Value::Null.to_text(), None);
         assert_eq!(Value::Integer(12).to_text().as_deref(), Some("12"));
-        assert_eq!(Value::Text("a\"b".into()).to_text().as_deref(), Some("a\"b"));
+        assert_eq!(
+            Value::Text("a\"b".into()).to_text().as_deref(),
+            Some("a\"b")
+        );
         assert_eq!(Value::Boolean(true).to_text().as_deref(), Some("true"));
         assert_eq!(Value::Bytes(vec![0xff]).to_text().as_deref(), Some("/w=="));
     }
@@ -536,8 +558,14 @@ mod tests {
             ],
         };
         let objects = rows.to_json_objects();
-        assert_eq!(Json::Object(objects[0].clone()), json!({"id": 1, "name": "a", "raw": null}));
-        assert_eq!(Json::Object(objects[1].clone()), json!({"id": 2, "name": null, "raw": "AQI="}));
+        assert_eq!(
+            Json::Object(objects[0].clone()),
+            json!({"id": 1, "name": "a", "raw": null})
+        );
+        assert_eq!(
+            Json::Object(objects[1].clone()),
+            json!({"id": 2, "name": null, "raw": "AQI="})
+        );
         let keys: Vec<_> = objects[0].keys().cloned().collect();
         assert_eq!(keys, ["id", "name", "raw"]);
         assert_eq!(rows.column("name"), Some(1));
@@ -549,7 +577,10 @@ mod tests {
         assert_eq!(Dialect::Postgres.placeholder(3), "$3");
         assert_eq!(Dialect::Sqlite.placeholder(1), "$1");
         assert_eq!(Dialect::Mysql.placeholder(9), "?");
-        assert_eq!(Dialect::Postgres.quote_ident(r#"we"ird.name"#), r#""we""ird.name""#);
+        assert_eq!(
+            Dialect::Postgres.quote_ident(r#"we"ird.name"#),
+            r#""we""ird.name""#
+        );
         assert_eq!(Dialect::Mysql.quote_ident("a`b"), "`a``b`");
         assert_eq!(Dialect::Sqlite.as_str(), "sqlite");
     }

@@ -1,0 +1,127 @@
+//! `nats-sink`: publishes every record as one message to a NATS JetStream subject through a
+//! granted connection; a batch is one `publish` call, which returns once the stream stored all.
+//!
+//! Config: `{ "connection": "events", "subject": "orders.paid" }`. The message payload is the
+//! record's value, its key travels in header `autoflow-key`, its headers as headers
+//! ([`autoflow_plugin_sdk::messaging::outgoing_from_record`]).
+use autoflow_plugin_sdk::{Error, Metadata, Record, Sink, host, messaging};
+use serde::Deserialize;
+
+/// JSON Schema (draft 2020-12) of [`Config`].
+pub const CONFIG_SCHEMA: &str = r##"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "nats-sink config",
+  "type": "object",
+  "properties": {
+    "connection": {
+      "description": "A NATS connection (nats://) granted to the step.",
+      "type": "string", "minLength": 1
+    },
+    "subject": {
+      "description": "The subject every record is published to; a JetStream stream must capture it.",
+      "type": "string", "minLength": 1
+    }
+  },
+  "required": ["connection", "subject"],
+  "additionalProperties": false
+}"##;
+
+/// The step's configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The granted connection.
+    pub connection: String,
+    /// The subject to publish to.
+    pub subject: String,
+}
+
+/// The sink.
+#[derive(Debug)]
+pub struct NatsSink(Config);
+
+impl Sink for NatsSink {
+    type Config = Config;
+
+    fn metadata() -> Metadata {
+        Metadata::new(
+            "nats-sink",
+            env!("CARGO_PKG_VERSION"),
+            "Publishes each record as a message to a NATS JetStream subject (key in header \
+             autoflow-key); a batch is acknowledged by the stream before the next.",
+        )
+        .config_schema(CONFIG_SCHEMA)
+    }
+
+    fn open(config: Config) -> Result<Self, Error> {
+        if config.connection.is_empty() || config.subject.is_empty() {
+            return Err(Error::InvalidConfig(
+                "connection and subject must not be empty".into(),
+            ));
+        }
+        Ok(NatsSink(config))
+    }
+
+    fn write(&mut self, records: Vec<Record>) -> Result<(), Error> {
+        let n = messaging::publish_records(&self.0.connection, &self.0.subject, records)?;
+        if n > 0 {
+            host::count("messages_published", n as u64);
+        }
+        Ok(())
+    }
+}
+
+autoflow_plugin_sdk::export_sink!(NatsSink);
+
+#[cfg(test)]
+mod tests {
+    use autoflow_plugin_sdk::testing::TestHost;
+    use autoflow_plugin_sdk::{Error, Record, parse_config};
+
+    use super::*;
+
+    #[test]
+    fn config() {
+        let c: Config = parse_config(r#"{"connection":"q","subject":"a.b"}"#).unwrap();
+        assert_eq!(
+            c,
+            Config {
+                connection: "q".into(),
+                subject: "a.b".into()
+            }
+        );
+        assert!(parse_config::<Config>(r#"{"connection":"q"}"#).is_err());
+        assert!(
+            parse_config::<Config>(r#"{"connection":"q","subject":"s","stream":"x"}"#).is_err()
+        );
+        assert!(matches!(
+            NatsSink::open(Config {
+                connection: "q".into(),
+                subject: String::new()
+            }),
+            Err(Error::InvalidConfig(_))
+        ));
+        let schema: serde_json::Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["connection", "subject"])
+        );
+    }
+
+    #[test]
+    fn an_empty_batch_publishes_nothing_and_natively_publishing_fails() {
+        let mut host = TestHost::new();
+        host.sink::<NatsSink>(r#"{"connection":"q","subject":"s"}"#, Vec::new())
+            .unwrap();
+        let e = host
+            .sink::<NatsSink>(
+                r#"{"connection":"q","subject":"s"}"#,
+                vec![Record::new("x")],
+            )
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Fatal(m) if m.contains("not available in native tests")),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! The pure part of the sink: identifiers, values bound as text, the multi-row INSERT (or
+//! upsert) and the rows of one batch.
+use std::collections::HashMap;
+
+use autoflow_plugin_sdk::sql::Dialect;
+use autoflow_plugin_sdk::{Error, Record};
+use serde_json::{Map, Value};
+
+/// Parameters in one statement at most: PostgreSQL takes up to 65,535; we stay under that.
+pub const MAX_PARAMS: usize = 65_534;
+
+/// The statement that reads a table's columns and their types (as SQL type names that can
+/// follow `::`), in table order. Its one parameter is the quoted, maybe schema-qualified, table
+/// name; no row means no such table.
+pub const COLUMNS_SQL: &str = "SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod) \
+     FROM pg_catalog.pg_attribute a \
+     WHERE a.attrelid = pg_catalog.to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+     ORDER BY a.attnum";
+
+/// One column of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its type, as `format_type` writes it (`integer`, `character varying(20)`, `jsonb`...).
+    pub ty: String,
+}
+
+/// `name` as a PostgreSQL identifier.
+pub fn quote(name: &str) -> String {
+    Dialect::Postgres.quote_ident(name)
+}
+
+/// The table as SQL: `"table"` or `"schema"."table"`.
+pub fn table_sql(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(s) => format!("{}.{}", quote(s), quote(table)),
+        None => quote(table),
+    }
+}
+
+/// The columns named `wanted`, with their types from `table`; a name the table lacks is an
+/// `invalid-config` error naming it.
+pub fn resolve_columns(
+    wanted: &[String],
+    table: &[Column],
+    table_name: &str,
+) -> Result<Vec<Column>, Error> {
+    wanted
+        .iter()
+        .map(|w| {
+            table.iter().find(|c| &c.name == w).cloned().ok_or_else(|| {
+                Error::InvalidConfig(format!("table {table_name} has no column {w:?}"))
+            })
+        })
+        .collect()
+}
+
+/// `INSERT INTO table (columns) VALUES ($1::type, ...), ... ` for `rows` rows, every
+/// parameter cast from text to its column's type; with a `key`, an upsert on it (`ON CONFLICT
+/// (key) DO UPDATE SET` the other columns `= EXCLUDED`, or `DO NOTHING` when every column is
+/// in the key).
+pub fn insert_sql(table: &str, columns: &[Column], key: &[String], rows: usize) -> String {
+    let names: Vec<String> = columns.iter().map(|c| quote(&c.name)).collect();
+    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", names.join(", "));
+    let mut n = 0;
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for (i, c) in columns.iter().enumerate() {
+            n += 1;
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${n}::{}", c.ty));
+        }
+        sql.push(')');
+    }
+    if !key.is_empty() {
+        let key_sql: Vec<String> = key.iter().map(|k| quote(k)).collect();
+        sql.push_str(&format!(" ON CONFLICT ({}) ", key_sql.join(", ")));
+        let set: Vec<String> = columns
+            .iter()
+            .filter(|c| !key.contains(&c.name))
+            .map(|c| format!("{0} = EXCLUDED.{0}", quote(&c.name)))
+            .collect();
+        if set.is_empty() {
+            sql.push_str("DO NOTHING");
+        } else {
+            sql.push_str(&format!("DO UPDATE SET {}", set.join(", ")));
+        }
+    }
+    sql
+}
+
+/// How many rows of `columns` columns fit in one statement.
+pub fn rows_per_statement(columns: usize) -> usize {
+    (MAX_PARAMS / columns.max(1)).max(1)
+}
+
+/// A JSON value as the text bound for a column of type `ty`: `None` for null; a string as it
+/// is; an array, for an array column (`...[]`), as a PostgreSQL array literal; anything else
+/// (numbers, booleans, objects, arrays for other columns) as its JSON text.
+pub fn bind_text(v: &Value, ty: &str) -> Option<String> {
+    match v {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Array(items) if ty.ends_with("[]") => Some(array_literal(items)),
+        other => Some(other.to_string()),
+    }
+}
+
+/// A JSON array as a PostgreSQL array literal: `{"a","b\"c",NULL,{"1","2"}}`; each element
+/// quoted (strings as they are, numbers, booleans and objects as their JSON text), nested arrays
+/// as nested literals.
+fn array_literal(items: &[Value]) -> String {
+    let mut out = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        match item {
+            Value::Null => out.push_str("NULL"),
+            Value::Array(inner) => out.push_str(&array_literal(inner)),
+            Value::String(s) => push_quoted(&mut out, s),
+            other => push_quoted(&mut out, &other.to_string()),
+        }
+    }
+    out.push('}');
+    out
+}
+
+fn push_quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
+/// The JSON object of each record; a value that is not one is fatal, naming its index.
+pub fn objects(records: &[Record]) -> Result<Vec<Map<String, Value>>, Error> {
+    records
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match serde_json::from_slice::<Value>(&r.value) {
+            Ok(Value::Object(o)) => Ok(o),
+            Ok(_) => Err(Error::Fatal(format!(
+                "batch index {i}: the value is not a JSON object"
+            ))),
+            Err(e) => Err(Error::Fatal(format!(
+                "batch index {i}: the value is not valid JSON: {e}"
+            ))),
+        })
+        .collect()
+}
+
+/// The columns written by default: the keys of the first object, then the key columns it
+/// lacks.
+pub fn default_columns(first: &Map<String, Value>, key: &[String]) -> Vec<String> {
+    let mut columns: Vec<String> = first.keys().cloned().collect();
+    for k in key {
+        if !columns.contains(k) {
+            columns.push(k.clone());
+        }
+    }
+    columns
+}
+
+/// The bound values of each row, in `columns` order, row after row. A missing field is NULL,
+/// fields outside `columns` are ignored. With a `key`, a record lacking a key field is fatal
+/// (naming its index), and of the records with the same key (none of it NULL) only the last
+/// is kept, at the place of the first: PostgreSQL refuses an upsert that touches a row twice.
+pub fn plan_rows(
+    objects: &[Map<String, Value>],
+    columns: &[Column],
+    key: &[String],
+) -> Result<Vec<Vec<Option<String>>>, Error> {
+    let key_idx: Vec<usize> = key
+        .iter()
+        .filter_map(|k| columns.iter().position(|c| &c.name == k))
+        .collect();
+    let mut rows: Vec<Vec<Option<String>>> = Vec::with_capacity(objects.len());
+    let mut seen: HashMap<Vec<String>, usize> = HashMap::new();
+    for (i, o) in objects.iter().enumerate() {
+        if let Some(k) = key.iter().find(|k| !o.contains_key(k.as_str())) {
+            return Err(Error::Fatal(format!(
+                "batch index {i}: no value for the key column {k:?}"
+            )));
+        }
+        let row: Vec<Option<String>> = columns
+            .iter()
+            .map(|c| o.get(&c.name).and_then(|v| bind_text(v, &c.ty)))
+            .collect();
+        let key_values: Option<Vec<String>> = key_idx
+            .iter()
+            .map(|&k| row.get(k).cloned().flatten())
+            .collect();
+        match key_values {
+            Some(kv) if !key_idx.is_empty() => match seen.get(&kv) {
+                Some(&at) => {
+                    if let Some(slot) = rows.get_mut(at) {
+                        *slot = row;
+                    }
+                }
+                None => {
+                    seen.insert(kv, rows.len());
+                    rows.push(row);
+                }
+            },
+            _ => rows.push(row),
+        }
+    }
+    Ok(rows)
+}

@@ -1,0 +1,125 @@
+//! `redis-sink`: appends every record as one entry to a Redis stream through a granted
+//! connection (`XADD stream * payload <value>` plus one field per header); a batch is one
+//! `publish` call, which returns once Redis stored all.
+//!
+//! Config: `{ "connection": "cache", "stream": "orders" }`. The entry's `payload` field is the
+//! record's value, its key travels in field `autoflow-key`, its headers as fields
+//! ([`autoflow_plugin_sdk::messaging::outgoing_from_record`]).
+use autoflow_plugin_sdk::{Error, Metadata, Record, Sink, host, messaging};
+use serde::Deserialize;
+
+/// JSON Schema (draft 2020-12) of [`Config`].
+pub const CONFIG_SCHEMA: &str = r##"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "title": "redis-sink config",
+  "type": "object",
+  "properties": {
+    "connection": {
+      "description": "A Redis connection (redis://) granted to the step.",
+      "type": "string", "minLength": 1
+    },
+    "stream": {
+      "description": "The key of the stream every record is appended to (created by the first XADD).",
+      "type": "string", "minLength": 1
+    }
+  },
+  "required": ["connection", "stream"],
+  "additionalProperties": false
+}"##;
+
+/// The step's configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The granted connection.
+    pub connection: String,
+    /// The key of the stream to append to.
+    pub stream: String,
+}
+
+/// The sink.
+#[derive(Debug)]
+pub struct RedisSink(Config);
+
+impl Sink for RedisSink {
+    type Config = Config;
+
+    fn metadata() -> Metadata {
+        Metadata::new(
+            "redis-sink",
+            env!("CARGO_PKG_VERSION"),
+            "Appends each record as an entry to a Redis stream (field payload, key in field \
+             autoflow-key, headers as fields); a batch is stored before the next.",
+        )
+        .config_schema(CONFIG_SCHEMA)
+    }
+
+    fn open(config: Config) -> Result<Self, Error> {
+        if config.connection.is_empty() || config.stream.is_empty() {
+            return Err(Error::InvalidConfig(
+                "connection and stream must not be empty".into(),
+            ));
+        }
+        Ok(RedisSink(config))
+    }
+
+    fn write(&mut self, records: Vec<Record>) -> Result<(), Error> {
+        let n = messaging::publish_records(&self.0.connection, &self.0.stream, records)?;
+        if n > 0 {
+            host::count("messages_published", n as u64);
+        }
+        Ok(())
+    }
+}
+
+autoflow_plugin_sdk::export_sink!(RedisSink);
+
+#[cfg(test)]
+mod tests {
+    use autoflow_plugin_sdk::testing::TestHost;
+    use autoflow_plugin_sdk::{Error, Record, parse_config};
+
+    use super::*;
+
+    #[test]
+    fn config() {
+        let c: Config = parse_config(r#"{"connection":"q","stream":"a.b"}"#).unwrap();
+        assert_eq!(
+            c,
+            Config {
+                connection: "q".into(),
+                stream: "a.b".into()
+            }
+        );
+        assert!(parse_config::<Config>(r#"{"connection":"q"}"#).is_err());
+        assert!(
+            parse_config::<Config>(r#"{"connection":"q","stream":"s","subject":"x"}"#).is_err()
+        );
+        assert!(matches!(
+            RedisSink::open(Config {
+                connection: "q".into(),
+                stream: String::new()
+            }),
+            Err(Error::InvalidConfig(_))
+        ));
+        let schema: serde_json::Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
+        assert_eq!(
+            schema["required"],
+            serde_json::json!(["connection", "stream"])
+        );
+    }
+
+    #[test]
+    fn an_empty_batch_publishes_nothing_and_natively_publishing_fails() {
+        let mut host = TestHost::new();
+        host.sink::<RedisSink>(r#"{"connection":"q","stream":"s"}"#, Vec::new())
+            .unwrap();
+        let e = host
+            .sink::<RedisSink>(r#"{"connection":"q","stream":"s"}"#, vec![Record::new("x")])
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Fatal(m) if m.contains("not available in native tests")),
+            "{e}"
+        );
+    }
+}
