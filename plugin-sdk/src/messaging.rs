@@ -11,8 +11,9 @@
 //! committed its checkpoints (and dropped if it fails), so a source acknowledges what it read
 //! right away.
 //!
-//! In native unit tests (not wasm) [`publish`], [`fetch`] and [`ack`] return [`Error::Fatal`];
-//! the record conversions work there.
+//! In native unit tests (not wasm) [`publish`], [`fetch`] and [`ack`] go to the
+//! [`crate::testing::FakeMessaging`] of the current [`crate::testing::TestHost`], if it has
+//! one, and otherwise return [`Error::Fatal`] ("not available in native tests").
 use crate::{Error, Record, Result};
 
 /// The header that carries a record's key.
@@ -162,23 +163,40 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
+    //! Natively, the calls go to the current test's [`FakeMessaging`]; without one, they fail.
     use super::{Message, Outgoing};
+    use crate::testing::{FakeMessaging, try_with_host};
     use crate::{Error, Result};
 
-    fn unavailable<T>(what: &str) -> Result<T> {
-        Err(Error::Fatal(format!(
-            "messaging::{what} is not available in native tests"
-        )))
+    fn with_fake<T>(what: &str, f: impl FnOnce(&mut FakeMessaging) -> T) -> Result<T> {
+        try_with_host(|h| {
+            h.messaging.as_mut().map(|m| match m.fail_next.take() {
+                Some(e) => Err(e),
+                None => Ok(f(m)),
+            })
+        })
+        .flatten()
+        .unwrap_or_else(|| {
+            Err(Error::Fatal(format!(
+                "messaging::{what} is not available in native tests (give the TestHost a FakeMessaging)"
+            )))
+        })
     }
 
-    pub fn publish(_: &str, _: &[Outgoing]) -> Result<()> {
-        unavailable("publish")
+    pub fn publish(connection: &str, messages: &[Outgoing]) -> Result<()> {
+        with_fake("publish", |m| {
+            m.published.push((connection.into(), messages.to_vec()))
+        })
     }
-    pub fn fetch(_: &str, _: &str, _: &str, _: u32, _: u32) -> Result<Vec<Message>> {
-        unavailable("fetch")
+    pub fn fetch(c: &str, s: &str, g: &str, max: u32, wait_ms: u32) -> Result<Vec<Message>> {
+        with_fake("fetch", |m| {
+            m.fetches.push((c.into(), s.into(), g.into(), max, wait_ms));
+            let n = m.inbox.len().min(max as usize);
+            m.inbox.drain(..n).collect()
+        })
     }
-    pub fn ack(_: &str, _: &[String]) -> Result<()> {
-        unavailable("ack")
+    pub fn ack(_: &str, ack_ids: &[String]) -> Result<()> {
+        with_fake("ack", |m| m.acked.extend_from_slice(ack_ids))
     }
 }
 
@@ -296,5 +314,45 @@ mod tests {
         assert!(fetch("q", "s", "g", 1, 0).is_err());
         assert!(ack("q", &["x".to_string()]).is_err());
         assert_eq!(publish_records("q", "s", Vec::new()).ok(), Some(0));
+    }
+
+    #[test]
+    fn a_fake_service_answers_and_records() {
+        use crate::testing::{FakeMessaging, TestHost};
+        let inbox = (1..=3)
+            .map(|i| Message {
+                position: i.to_string(),
+                ack_id: format!("a{i}"),
+                ..Message::default()
+            })
+            .collect();
+        let mut host = TestHost::new().with_messaging(FakeMessaging {
+            inbox,
+            ..FakeMessaging::default()
+        });
+        host.run(|| {
+            assert_eq!(fetch("q", "S", "g", 2, 10).unwrap().len(), 2);
+            assert_eq!(fetch("q", "S", "g", 5, 10).unwrap()[0].position, "3");
+            assert!(fetch("q", "S", "g", 5, 10).unwrap().is_empty());
+            ack("q", &["a1".to_string()]).unwrap();
+            assert_eq!(
+                publish_records("q", "subj", vec![Record::new("x").with_key("k")]).unwrap(),
+                1
+            );
+        });
+        let m = host.messaging.as_ref().unwrap();
+        assert_eq!(m.fetches.len(), 3);
+        assert_eq!(m.acked, ["a1"]);
+        assert_eq!(m.published.len(), 1);
+        assert_eq!(m.published[0].1[0].headers, vec![h(KEY_HEADER, "k")]);
+        let mut failing = TestHost::new().with_messaging(FakeMessaging {
+            fail_next: Some(Error::Retryable("down".into())),
+            ..FakeMessaging::default()
+        });
+        assert_eq!(
+            failing.run(|| ack("q", &[])),
+            Err(Error::Retryable("down".into()))
+        );
+        assert_eq!(failing.run(|| ack("q", &[])), Ok(()));
     }
 }

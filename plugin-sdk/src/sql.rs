@@ -18,8 +18,9 @@
 //! # Ok(()) }
 //! ```
 //!
-//! In native unit tests (not wasm) the calls return [`crate::Error::Fatal`]: only the pure parts
-//! ([`Value`] conversions, [`Rows::to_json_objects`], [`Dialect`] helpers) work there.
+//! In native unit tests (not wasm) the calls go to the [`crate::testing::FakeSql`] of the
+//! current [`crate::testing::TestHost`], if it has one, and otherwise return
+//! [`crate::Error::Fatal`] ("not available in native tests").
 use serde_json::{Map, Value as Json};
 
 use crate::Result;
@@ -369,45 +370,119 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
+    //! Natively, the calls go to the current test's [`FakeSql`]; without one, they fail.
     use super::{Dialect, Rows, Value};
+    use crate::testing::{FakeSql, SqlCall, try_with_host};
     use crate::{Error, Result};
 
-    fn unavailable<T>(what: &str) -> Result<T> {
-        Err(Error::Fatal(format!(
-            "sql::{what} is not available in native tests"
-        )))
+    fn with_fake<T>(what: &str, f: impl FnOnce(&mut FakeSql) -> Result<T>) -> Result<T> {
+        try_with_host(|h| h.sql.as_mut().map(f))
+            .flatten()
+            .unwrap_or_else(|| {
+                Err(Error::Fatal(format!(
+                    "sql::{what} is not available in native tests (give the TestHost a FakeSql)"
+                )))
+            })
     }
 
-    pub fn query(_: &str, _: &str, _: &[Value]) -> Result<Rows> {
-        unavailable("query")
-    }
-    pub fn execute(_: &str, _: &str, _: &[Value]) -> Result<u64> {
-        unavailable("execute")
-    }
-    pub fn dialect(_: &str) -> Result<Dialect> {
-        unavailable("dialect")
+    fn query_in(c: &str, s: &str, p: &[Value], transaction: Option<u32>) -> Result<Rows> {
+        with_fake("query", |f| {
+            f.calls.push(SqlCall::Query {
+                connection: c.into(),
+                statement: s.into(),
+                params: p.to_vec(),
+                transaction,
+            });
+            f.results.pop_front().unwrap_or_else(|| Ok(Rows::default()))
+        })
     }
 
-    /// An open transaction (never, natively).
+    fn execute_in(c: &str, s: &str, p: &[Value], transaction: Option<u32>) -> Result<u64> {
+        with_fake("execute", |f| {
+            f.calls.push(SqlCall::Execute {
+                connection: c.into(),
+                statement: s.into(),
+                params: p.to_vec(),
+                transaction,
+            });
+            f.affected.pop_front().unwrap_or(Ok(0))
+        })
+    }
+
+    pub fn query(c: &str, s: &str, p: &[Value]) -> Result<Rows> {
+        query_in(c, s, p, None)
+    }
+    pub fn execute(c: &str, s: &str, p: &[Value]) -> Result<u64> {
+        execute_in(c, s, p, None)
+    }
+    pub fn dialect(c: &str) -> Result<Dialect> {
+        with_fake("dialect", |f| {
+            f.calls.push(SqlCall::Dialect {
+                connection: c.into(),
+            });
+            Ok(f.dialect)
+        })
+    }
+
+    /// A transaction of the fake database; dropped unfinished, it records a rollback.
     #[derive(Debug)]
-    pub struct Tx(());
+    pub struct Tx {
+        connection: String,
+        id: u32,
+        done: bool,
+    }
 
-    pub fn begin(_: &str) -> Result<Tx> {
-        unavailable("begin")
+    pub fn begin(c: &str) -> Result<Tx> {
+        with_fake("begin", |f| {
+            f.transactions += 1;
+            let id = f.transactions;
+            f.calls.push(SqlCall::Begin {
+                connection: c.into(),
+                transaction: id,
+            });
+            Ok(Tx {
+                connection: c.into(),
+                id,
+                done: false,
+            })
+        })
     }
 
     impl Tx {
-        pub fn query(&self, _: &str, _: &[Value]) -> Result<Rows> {
-            unavailable("Transaction::query")
+        pub fn query(&self, s: &str, p: &[Value]) -> Result<Rows> {
+            query_in(&self.connection, s, p, Some(self.id))
         }
-        pub fn execute(&self, _: &str, _: &[Value]) -> Result<u64> {
-            unavailable("Transaction::execute")
+        pub fn execute(&self, s: &str, p: &[Value]) -> Result<u64> {
+            execute_in(&self.connection, s, p, Some(self.id))
         }
-        pub fn commit(self) -> Result<()> {
-            unavailable("Transaction::commit")
+        pub fn commit(mut self) -> Result<()> {
+            self.done = true;
+            let transaction = self.id;
+            with_fake("Transaction::commit", |f| {
+                f.calls.push(SqlCall::Commit { transaction });
+                Ok(())
+            })
         }
-        pub fn rollback(self) -> Result<()> {
-            unavailable("Transaction::rollback")
+        pub fn rollback(mut self) -> Result<()> {
+            self.done = true;
+            let transaction = self.id;
+            with_fake("Transaction::rollback", |f| {
+                f.calls.push(SqlCall::Rollback { transaction });
+                Ok(())
+            })
+        }
+    }
+
+    impl Drop for Tx {
+        fn drop(&mut self) {
+            if !self.done {
+                let transaction = self.id;
+                try_with_host(|h| {
+                    if let Some(f) = h.sql.as_mut() {
+                        f.calls.push(SqlCall::Rollback { transaction });
+                    }
+                });
+            }
         }
     }
 }
@@ -591,5 +666,65 @@ mod tests {
         assert!(matches!(e, Some(Error::Fatal(m)) if m.contains("not available in native tests")));
         assert!(Transaction::begin("db").is_err());
         assert!(dialect("db").is_err());
+    }
+
+    #[test]
+    fn a_fake_database_answers_and_records() {
+        use crate::testing::{FakeSql, SqlCall, TestHost};
+        let rows = Rows {
+            columns: vec!["n".into()],
+            rows: vec![vec![Value::Integer(1)]],
+        };
+        let mut host = TestHost::new().with_sql(
+            FakeSql::new(Dialect::Mysql)
+                .result(Ok(rows.clone()))
+                .affected(Ok(3))
+                .affected(Err(Error::Retryable("busy".into()))),
+        );
+        host.run(|| {
+            assert_eq!(dialect("db").unwrap(), Dialect::Mysql);
+            assert_eq!(query("db", "SELECT ?", &[Value::from(1)]).unwrap(), rows);
+            let tx = Transaction::begin("db").unwrap();
+            assert_eq!(tx.execute("UPDATE t SET a = 1", &[]).unwrap(), 3);
+            tx.commit().unwrap();
+            let tx = begin("db").unwrap();
+            assert_eq!(tx.execute("x", &[]), Err(Error::Retryable("busy".into())));
+            drop(tx);
+            assert!(query("db", "SELECT 2", &[]).unwrap().is_empty());
+        });
+        let calls = &host.sql.as_ref().unwrap().calls;
+        assert_eq!(
+            calls[0],
+            SqlCall::Dialect {
+                connection: "db".into()
+            }
+        );
+        assert!(
+            matches!(&calls[1], SqlCall::Query { params, transaction: None, .. } if params == &[Value::Integer(1)])
+        );
+        assert_eq!(
+            calls[2],
+            SqlCall::Begin {
+                connection: "db".into(),
+                transaction: 1
+            }
+        );
+        assert!(matches!(
+            &calls[3],
+            SqlCall::Execute {
+                transaction: Some(1),
+                ..
+            }
+        ));
+        assert_eq!(calls[4], SqlCall::Commit { transaction: 1 });
+        assert_eq!(
+            calls[5],
+            SqlCall::Begin {
+                connection: "db".into(),
+                transaction: 2
+            }
+        );
+        assert_eq!(calls[7], SqlCall::Rollback { transaction: 2 });
+        assert_eq!(calls.len(), 9);
     }
 }

@@ -17,12 +17,17 @@
 //! assert_eq!(out.records[0].value, b"A");
 //! ```
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
+use crate::messaging::{Message, Outgoing};
+use crate::sql::{Dialect, Rows, Value};
 use crate::{Batch, Error, Level, Processed, Record, Sink, Source, Transform, parse_config};
 
 /// A host for native tests: it records log lines and counters, keeps state in memory and
-/// serves the secrets it was given.
+/// serves the secrets it was given; with [`TestHost::with_sql`] and
+/// [`TestHost::with_messaging`], scripted databases and queues answer the plugin's
+/// [`crate::sql`] and [`crate::messaging`] calls (without them, those calls fail as
+/// unavailable).
 #[derive(Debug, Default, Clone)]
 pub struct TestHost {
     /// Log lines written by the plugin, in order.
@@ -33,6 +38,117 @@ pub struct TestHost {
     pub state: BTreeMap<String, Vec<u8>>,
     /// Secrets granted to the step.
     pub secrets: BTreeMap<String, String>,
+    /// The scripted database, if any.
+    pub sql: Option<FakeSql>,
+    /// The scripted message service, if any.
+    pub messaging: Option<FakeMessaging>,
+}
+
+/// One call a plugin made to [`crate::sql`], as a [`FakeSql`] recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlCall {
+    /// `dialect(connection)`.
+    Dialect {
+        /// The connection named.
+        connection: String,
+    },
+    /// `query`, alone (`transaction: None`) or in the transaction of that number.
+    Query {
+        /// The connection named.
+        connection: String,
+        /// The statement.
+        statement: String,
+        /// Its parameters.
+        params: Vec<Value>,
+        /// The transaction it ran in.
+        transaction: Option<u32>,
+    },
+    /// `execute`, alone or in a transaction.
+    Execute {
+        /// The connection named.
+        connection: String,
+        /// The statement.
+        statement: String,
+        /// Its parameters.
+        params: Vec<Value>,
+        /// The transaction it ran in.
+        transaction: Option<u32>,
+    },
+    /// `begin`: transaction number `transaction` (from 1).
+    Begin {
+        /// The connection named.
+        connection: String,
+        /// The transaction's number.
+        transaction: u32,
+    },
+    /// A commit of that transaction.
+    Commit {
+        /// The transaction's number.
+        transaction: u32,
+    },
+    /// A rollback of that transaction, asked for or by dropping it.
+    Rollback {
+        /// The transaction's number.
+        transaction: u32,
+    },
+}
+
+/// A scripted database for native tests: every connection is of `dialect`, queries answer
+/// `results` in order (no row once they run out), executes answer `affected` in order (0 once
+/// they run out), and every call lands in `calls`.
+#[derive(Debug, Clone)]
+pub struct FakeSql {
+    /// The dialect of every connection.
+    pub dialect: Dialect,
+    /// What the next queries return, in order.
+    pub results: VecDeque<Result<Rows, Error>>,
+    /// What the next executes return, in order.
+    pub affected: VecDeque<Result<u64, Error>>,
+    /// The calls made, in order.
+    pub calls: Vec<SqlCall>,
+    /// Transactions begun so far.
+    pub transactions: u32,
+}
+
+impl FakeSql {
+    /// A database of `dialect` with nothing scripted.
+    pub fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            results: VecDeque::new(),
+            affected: VecDeque::new(),
+            calls: Vec::new(),
+            transactions: 0,
+        }
+    }
+
+    /// Queues the answer of a query, builder style.
+    pub fn result(mut self, r: Result<Rows, Error>) -> Self {
+        self.results.push_back(r);
+        self
+    }
+
+    /// Queues the answer of an execute, builder style.
+    pub fn affected(mut self, r: Result<u64, Error>) -> Self {
+        self.affected.push_back(r);
+        self
+    }
+}
+
+/// A scripted message service for native tests: fetches take from `inbox` (from the front,
+/// up to `max`), publishes and acknowledgements are recorded.
+#[derive(Debug, Clone, Default)]
+pub struct FakeMessaging {
+    /// Messages waiting to be fetched.
+    pub inbox: VecDeque<Message>,
+    /// Each publish call: the connection and its messages.
+    pub published: Vec<(String, Vec<Outgoing>)>,
+    /// Each fetch call: connection, stream, group, max and wait.
+    pub fetches: Vec<(String, String, String, u32, u32)>,
+    /// The ack ids acknowledged, in order.
+    pub acked: Vec<String>,
+    /// The error the next call returns instead of its work, if any.
+    pub fail_next: Option<Error>,
 }
 
 thread_local! {
@@ -42,7 +158,13 @@ thread_local! {
 /// Runs `f` on the host of the current test; outside one, host calls are dropped.
 #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn with_host<R: Default>(f: impl FnOnce(&mut TestHost) -> R) -> R {
-    CURRENT.with(|c| c.borrow_mut().as_mut().map(f).unwrap_or_default())
+    try_with_host(f).unwrap_or_default()
+}
+
+/// Runs `f` on the host of the current test, if there is one.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn try_with_host<R>(f: impl FnOnce(&mut TestHost) -> R) -> Option<R> {
+    CURRENT.with(|c| c.borrow_mut().as_mut().map(f))
 }
 
 impl TestHost {
@@ -54,6 +176,18 @@ impl TestHost {
     /// Grants a secret, builder style.
     pub fn secret(mut self, name: &str, value: &str) -> Self {
         self.secrets.insert(name.into(), value.into());
+        self
+    }
+
+    /// Answers the plugin's SQL calls with `fake`, builder style.
+    pub fn with_sql(mut self, fake: FakeSql) -> Self {
+        self.sql = Some(fake);
+        self
+    }
+
+    /// Answers the plugin's messaging calls with `fake`, builder style.
+    pub fn with_messaging(mut self, fake: FakeMessaging) -> Self {
+        self.messaging = Some(fake);
         self
     }
 
