@@ -244,4 +244,77 @@ mod tests {
             "{e}"
         );
     }
+
+    mod flow {
+        //! Whole runs against the SDK's scripted message service.
+        use autoflow_plugin_sdk::testing::{FakeMessaging, TestHost};
+
+        use super::*;
+
+        fn inbox(n: u32) -> FakeMessaging {
+            FakeMessaging {
+                inbox: (1..=n)
+                    .map(|i| Message {
+                        subject: "orders".into(),
+                        payload: format!("{{\"n\":{i}}}").into_bytes(),
+                        headers: vec![(KEY_HEADER.into(), format!("k{i}"))],
+                        position: (100 + i).to_string(),
+                        delivered: 1,
+                        ack_id: format!("ack{i}"),
+                    })
+                    .collect(),
+                ..FakeMessaging::default()
+            }
+        }
+
+        #[test]
+        fn a_run_stops_at_max_messages_and_acks_what_it_read() {
+            let mut host = TestHost::new().with_messaging(inbox(5));
+            let batches = host
+                .source::<NatsSource>(
+                    r#"{"connection":"q","stream":"ORDERS","consumer":"c","max_messages":3,"batch":2,"wait_ms":20}"#,
+                    None,
+                    100,
+                )
+                .unwrap();
+            let sizes: Vec<_> = batches.iter().map(|b| b.records.len()).collect();
+            assert_eq!(sizes, [2, 1]);
+            assert_eq!(batches[1].cursor.as_deref(), Some("103"));
+            assert_eq!(batches[0].records[1].key.as_deref(), Some(&b"k2"[..]));
+            let m = host.messaging.as_ref().unwrap();
+            assert_eq!(m.acked, ["ack1", "ack2", "ack3"]);
+            assert_eq!(
+                m.fetches,
+                [
+                    ("q".into(), "ORDERS".into(), "c".into(), 2, 20),
+                    ("q".into(), "ORDERS".into(), "c".into(), 1, 20)
+                ]
+            );
+            assert_eq!(m.inbox.len(), 2);
+            assert_eq!(host.counters.get("messages_read"), Some(&3));
+        }
+
+        #[test]
+        fn a_run_ends_when_a_fetch_gets_nothing() {
+            let mut host = TestHost::new().with_messaging(inbox(3));
+            let batches = host
+                .source::<NatsSource>(r#"{"connection":"q","stream":"S","consumer":"c"}"#, None, 2)
+                .unwrap();
+            assert_eq!(batches.len(), 2);
+            assert_eq!(host.messaging.as_ref().unwrap().fetches.len(), 3);
+        }
+
+        #[test]
+        fn a_failed_fetch_keeps_its_kind() {
+            let fake = FakeMessaging {
+                fail_next: Some(Error::Retryable("no responders".into())),
+                ..inbox(1)
+            };
+            let e = TestHost::new()
+                .with_messaging(fake)
+                .source::<NatsSource>(r#"{"connection":"q","stream":"S","consumer":"c"}"#, None, 2)
+                .unwrap_err();
+            assert_eq!(e, Error::Retryable("no responders".into()));
+        }
+    }
 }

@@ -264,28 +264,65 @@ mod flow {
 
     #[test]
     fn an_upsert_batch_is_one_transaction() {
-        let fake = FakeSql::new(Dialect::Postgres).result(Ok(table_columns())).affected(Ok(2));
+        let fake = FakeSql::new(Dialect::Postgres)
+            .result(Ok(table_columns()))
+            .affected(Ok(2));
         let (r, host) = write(
             r#"{"connection":"wh","table":"items","key":["id"]}"#,
             fake,
-            records(&[json!({"id": 1, "doc": {"a": 1}}), json!({"id": 2, "doc": null}), json!({"id": 1, "doc": [2]})]),
+            records(&[
+                json!({"id": 1, "doc": {"a": 1}}),
+                json!({"id": 2, "doc": null}),
+                json!({"id": 1, "doc": [2]}),
+            ]),
         );
         r.unwrap();
         let calls = &host.sql.as_ref().unwrap().calls;
-        assert_eq!(calls[0], SqlCall::Dialect { connection: "wh".into() });
-        assert!(matches!(&calls[1], SqlCall::Query { statement, params, transaction: None, .. }
-            if statement == statement::COLUMNS_SQL && params == &[Sql::Text(r#""items""#.into())]));
-        assert_eq!(calls[2], SqlCall::Begin { connection: "wh".into(), transaction: 1 });
-        let SqlCall::Execute { statement, params, transaction: Some(1), .. } = &calls[3] else {
+        assert_eq!(
+            calls[0],
+            SqlCall::Dialect {
+                connection: "wh".into()
+            }
+        );
+        assert!(
+            matches!(&calls[1], SqlCall::Query { statement, params, transaction: None, .. }
+            if statement == statement::COLUMNS_SQL && params == &[Sql::Text(r#""items""#.into())])
+        );
+        assert_eq!(
+            calls[2],
+            SqlCall::Begin {
+                connection: "wh".into(),
+                transaction: 1
+            }
+        );
+        let SqlCall::Execute {
+            statement,
+            params,
+            transaction: Some(1),
+            ..
+        } = &calls[3]
+        else {
             panic!("{:?}", calls[3]);
         };
         assert_eq!(
             statement,
             r#"INSERT INTO "items" ("id", "doc") VALUES ($1::integer, $2::jsonb), ($3::integer, $4::jsonb) ON CONFLICT ("id") DO UPDATE SET "doc" = EXCLUDED."doc""#
         );
-        assert_eq!(params, &[Sql::Text("1".into()), Sql::Text("[2]".into()), Sql::Text("2".into()), Sql::Null]);
+        assert_eq!(
+            params,
+            &[
+                Sql::Text("1".into()),
+                Sql::Text("[2]".into()),
+                Sql::Text("2".into()),
+                Sql::Null
+            ]
+        );
         assert_eq!(calls[4], SqlCall::Commit { transaction: 1 });
-        assert_eq!(calls.len(), 5, "the empty batch touches nothing; the table is read once");
+        assert_eq!(
+            calls.len(),
+            5,
+            "the empty batch touches nothing; the table is read once"
+        );
         assert_eq!(host.counters.get("rows_written"), Some(&2));
     }
 
@@ -294,9 +331,16 @@ mod flow {
         let fake = FakeSql::new(Dialect::Postgres)
             .result(Ok(table_columns()))
             .affected(Err(Error::Retryable("connection reset".into())));
-        let (r, host) = write(r#"{"connection":"wh","table":"items"}"#, fake, records(&[json!({"id": 1})]));
+        let (r, host) = write(
+            r#"{"connection":"wh","table":"items"}"#,
+            fake,
+            records(&[json!({"id": 1})]),
+        );
         let e = r.unwrap_err();
-        assert!(matches!(&e, Error::Retryable(m) if m.contains(r#"writing into "items""#) && m.contains("connection reset")), "{e}");
+        assert!(
+            matches!(&e, Error::Retryable(m) if m.contains(r#"writing into "items""#) && m.contains("connection reset")),
+            "{e}"
+        );
         let calls = &host.sql.as_ref().unwrap().calls;
         assert_eq!(calls.last(), Some(&SqlCall::Rollback { transaction: 1 }));
         assert!(!host.counters.contains_key("rows_written"));
@@ -306,28 +350,55 @@ mod flow {
     fn big_batches_are_split_under_the_parameter_limit() {
         let fake = FakeSql::new(Dialect::Postgres).result(Ok(table_columns()));
         let batch: Vec<Value> = (0..70_000).map(|i| json!({"id": i})).collect();
-        let (r, host) = write(r#"{"connection":"wh","table":"items","columns":["id"]}"#, fake, records(&batch));
+        let (r, host) = write(
+            r#"{"connection":"wh","table":"items","columns":["id"]}"#,
+            fake,
+            records(&batch),
+        );
         r.unwrap();
-        let sizes: Vec<usize> = host.sql.as_ref().unwrap().calls.iter().filter_map(|c| match c {
-            SqlCall::Execute { params, transaction: Some(1), .. } => Some(params.len()),
-            _ => None,
-        }).collect();
+        let sizes: Vec<usize> = host
+            .sql
+            .as_ref()
+            .unwrap()
+            .calls
+            .iter()
+            .filter_map(|c| match c {
+                SqlCall::Execute {
+                    params,
+                    transaction: Some(1),
+                    ..
+                } => Some(params.len()),
+                _ => None,
+            })
+            .collect();
         assert_eq!(sizes, [MAX_PARAMS, 70_000 - MAX_PARAMS]);
     }
 
     #[test]
     fn the_table_and_columns_must_exist_on_postgres() {
-        let (r, _) = write(r#"{"connection":"wh","table":"items","columns":["id","nope"]}"#,
-            FakeSql::new(Dialect::Postgres).result(Ok(table_columns())), records(&[json!({"id": 1})]));
+        let (r, _) = write(
+            r#"{"connection":"wh","table":"items","columns":["id","nope"]}"#,
+            FakeSql::new(Dialect::Postgres).result(Ok(table_columns())),
+            records(&[json!({"id": 1})]),
+        );
         assert!(matches!(r, Err(Error::InvalidConfig(m)) if m.contains("\"nope\"")));
-        let (r, _) = write(r#"{"connection":"wh","table":"items"}"#,
-            FakeSql::new(Dialect::Postgres).result(Ok(table_columns())), records(&[json!({"id": 1, "extra": 2})]));
+        let (r, _) = write(
+            r#"{"connection":"wh","table":"items"}"#,
+            FakeSql::new(Dialect::Postgres).result(Ok(table_columns())),
+            records(&[json!({"id": 1, "extra": 2})]),
+        );
         assert!(matches!(r, Err(Error::InvalidConfig(m)) if m.contains("\"extra\"")));
-        let (r, _) = write(r#"{"connection":"wh","table":"gone"}"#,
-            FakeSql::new(Dialect::Postgres), records(&[json!({"id": 1})]));
+        let (r, _) = write(
+            r#"{"connection":"wh","table":"gone"}"#,
+            FakeSql::new(Dialect::Postgres),
+            records(&[json!({"id": 1})]),
+        );
         assert!(matches!(r, Err(Error::InvalidConfig(m)) if m.contains(r#"no table "gone""#)));
-        let (r, _) = write(r#"{"connection":"wh","table":"items"}"#,
-            FakeSql::new(Dialect::Mysql), records(&[json!({"id": 1})]));
+        let (r, _) = write(
+            r#"{"connection":"wh","table":"items"}"#,
+            FakeSql::new(Dialect::Mysql),
+            records(&[json!({"id": 1})]),
+        );
         assert!(matches!(r, Err(Error::InvalidConfig(m)) if m.contains("mysql")));
     }
 }

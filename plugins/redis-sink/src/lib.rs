@@ -122,4 +122,34 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn a_batch_is_one_publish() {
+        use autoflow_plugin_sdk::messaging::KEY_HEADER;
+        use autoflow_plugin_sdk::testing::FakeMessaging;
+        let mut host = TestHost::new().with_messaging(FakeMessaging::default());
+        let mut with_header = Record::new("b").with_key("k2");
+        with_header.headers.push(("h".into(), "v".into()));
+        host.sink::<RedisSink>(
+            r#"{"connection":"q","stream":"orders"}"#,
+            vec![Record::new("a"), with_header],
+        )
+        .unwrap();
+        let m = host.messaging.as_ref().unwrap();
+        assert_eq!(m.published.len(), 1);
+        let (conn, messages) = &m.published[0];
+        assert_eq!(conn, "q");
+        assert_eq!(messages.len(), 2);
+        assert!(messages.iter().all(|o| o.subject == "orders"));
+        assert!(messages[0].headers.is_empty());
+        assert_eq!(messages[1].payload, b"b");
+        assert_eq!(
+            messages[1].headers,
+            [
+                (KEY_HEADER.to_string(), "k2".to_string()),
+                ("h".into(), "v".into())
+            ]
+        );
+        assert_eq!(host.counters.get("messages_published"), Some(&2));
+    }
 }

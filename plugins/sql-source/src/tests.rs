@@ -145,3 +145,105 @@ fn natively_reading_fails() {
         "{e}"
     );
 }
+
+mod flow {
+    //! Whole runs against the SDK's scripted database.
+    use autoflow_plugin_sdk::testing::{FakeSql, SqlCall, TestHost};
+
+    use super::*;
+
+    fn rows(ids: &[i64]) -> Rows {
+        Rows {
+            columns: vec!["id".into(), "name".into()],
+            rows: ids
+                .iter()
+                .map(|i| vec![SqlValue::Integer(*i), SqlValue::Text(format!("n{i}"))])
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_run_reads_until_a_query_returns_nothing() {
+        let fake = FakeSql::new(Dialect::Sqlite)
+            .result(Ok(rows(&[1, 2])))
+            .result(Ok(rows(&[3])));
+        let mut host = TestHost::new().with_sql(fake);
+        let batches = host
+            .source::<SqlSource>(r#"{"connection":"db","table":"t","cursor_column":"id","key_column":"name","batch_limit":2}"#, None, 100)
+            .unwrap();
+        let cursors: Vec<_> = batches
+            .iter()
+            .map(|b| b.cursor.clone().unwrap_or_default())
+            .collect();
+        assert_eq!(cursors, ["2", "3"]);
+        assert_eq!(batches[0].records[1].value, br#"{"id":2,"name":"n2"}"#);
+        assert_eq!(batches[1].records[0].key.as_deref(), Some(&b"n3"[..]));
+        let queries: Vec<(String, Vec<SqlValue>)> = host
+            .sql
+            .as_ref()
+            .unwrap()
+            .calls
+            .iter()
+            .filter_map(|c| match c {
+                SqlCall::Query {
+                    statement, params, ..
+                } => Some((statement.clone(), params.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(queries.len(), 3);
+        assert_eq!(
+            queries[0],
+            (
+                r#"SELECT * FROM "t" WHERE "id" IS NOT NULL ORDER BY "id" LIMIT 2"#.into(),
+                vec![]
+            )
+        );
+        assert_eq!(
+            queries[1],
+            (
+                r#"SELECT * FROM "t" WHERE "id" > $1 ORDER BY "id" LIMIT 2"#.into(),
+                vec![SqlValue::Integer(2)]
+            )
+        );
+        assert_eq!(queries[2].1, vec![SqlValue::Integer(3)]);
+        assert_eq!(host.counters.get("rows_read"), Some(&3));
+    }
+
+    #[test]
+    fn a_resumed_run_starts_after_the_committed_cursor() {
+        let mut host = TestHost::new().with_sql(FakeSql::new(Dialect::Mysql));
+        let batches = host
+            .source::<SqlSource>(
+                r#"{"connection":"db","table":"t","cursor_column":"updated"}"#,
+                Some(r#""2024-05-01""#.into()),
+                10,
+            )
+            .unwrap();
+        assert!(batches.is_empty());
+        let calls = &host.sql.as_ref().unwrap().calls;
+        assert_eq!(
+            calls[0],
+            SqlCall::Dialect {
+                connection: "db".into()
+            }
+        );
+        assert!(matches!(&calls[1], SqlCall::Query { statement, params, .. }
+            if statement == "SELECT * FROM `t` WHERE `updated` > ? ORDER BY `updated` LIMIT 10"
+                && params == &[SqlValue::Text("2024-05-01".into())]));
+    }
+
+    #[test]
+    fn a_service_failure_keeps_its_kind() {
+        let fake = FakeSql::new(Dialect::Postgres).result(Err(Error::Retryable("timeout".into())));
+        let e = TestHost::new()
+            .with_sql(fake)
+            .source::<SqlSource>(
+                r#"{"connection":"db","table":"t","cursor_column":"id"}"#,
+                None,
+                10,
+            )
+            .unwrap_err();
+        assert_eq!(e, Error::Retryable("timeout".into()));
+    }
+}
