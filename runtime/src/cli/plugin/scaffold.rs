@@ -52,6 +52,8 @@ const WIT: &[(&str, &str)] = &[
     ("source.wit", include_str!("../../../../wit/source.wit")),
     ("transform.wit", include_str!("../../../../wit/transform.wit")),
     ("sink.wit", include_str!("../../../../wit/sink.wit")),
+    ("sql.wit", include_str!("../../../../wit/sql.wit")),
+    ("messaging.wit", include_str!("../../../../wit/messaging.wit")),
     ("worlds.wit", include_str!("../../../../wit/worlds.wit")),
 ];
 
