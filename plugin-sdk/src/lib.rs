@@ -1,5 +1,6 @@
 //! The Autoflow plugin SDK: write a source, transform or sink in Rust as one trait impl and one
-//! export macro, and unit-test it natively with [`testing::TestHost`].
+//! export macro, and unit-test it natively with [`testing::TestHost`]. Databases and message
+//! queues the pipeline grants the step are reached through [`sql`] and [`messaging`].
 //!
 //! ```
 //! use autoflow_plugin_sdk::*;
