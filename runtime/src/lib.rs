@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cli;
 pub mod engine;
 pub mod executor;
+pub mod integrations;
 pub mod pipeline;
 pub mod registry;
 pub mod scheduler;

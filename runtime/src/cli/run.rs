@@ -78,9 +78,10 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
     .map_err(|e| (EXIT_FAILED, format!("cannot start the engine: {e}")))?;
     let plugins = LocalPlugins { blob_dir: Some(args.data.data_dir.join("blobs")) };
     let secrets = parse_secrets(&args.secrets).map_err(|e| (EXIT_INVALID, e))?;
-    let plan = executor::prepare::prepare(&engine, &validated, &plugins, &base_dir, &secrets)
+    let mut plan = executor::prepare::prepare(&engine, &validated, &plugins, &base_dir, &secrets)
         .await
         .map_err(invalid)?;
+    plan.open_connections(&secrets).map_err(|e| (EXIT_INVALID, e))?;
     let name = &validated.pipeline().name;
     let dead_path = args
         .dead_letters
@@ -126,6 +127,8 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         }
     }
     if report.outcome == Outcome::Succeeded {
+        // No checkpoint to commit in a local run: what the sinks flushed is all there is.
+        engine.integrations().acknowledge(report.acks.take()).await;
         return Ok(0);
     }
     let message = match report.failure() {

@@ -1,6 +1,6 @@
 //! The one `bindgen!` site of the host: typed bindings for the three plugin worlds.
 //!
-//! The source world generates the shared `types` and `host` interfaces; the transform and sink
+//! The source world generates the shared `types`, `host`, `sql` and `messaging` interfaces; the transform and sink
 //! worlds reuse them through `with`, so one `Record` type and one `Host` impl serve all three.
 #![allow(missing_docs, clippy::all)]
 
@@ -9,8 +9,13 @@ pub mod source {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "autoflow:plugin/source-plugin@0.1.0",
-        imports: { default: trappable },
+        imports: {
+            "autoflow:plugin/sql": async | trappable,
+            "autoflow:plugin/messaging": async | trappable,
+            default: trappable,
+        },
         exports: { default: async },
+        with: { "autoflow:plugin/sql.transaction": crate::integrations::sql::Transaction },
     });
 }
 
@@ -24,6 +29,8 @@ pub mod transform {
         with: {
             "autoflow:plugin/types": super::source::autoflow::plugin::types,
             "autoflow:plugin/host": super::source::autoflow::plugin::host,
+            "autoflow:plugin/sql": super::source::autoflow::plugin::sql,
+            "autoflow:plugin/messaging": super::source::autoflow::plugin::messaging,
         },
     });
 }
@@ -38,6 +45,8 @@ pub mod sink {
         with: {
             "autoflow:plugin/types": super::source::autoflow::plugin::types,
             "autoflow:plugin/host": super::source::autoflow::plugin::host,
+            "autoflow:plugin/sql": super::source::autoflow::plugin::sql,
+            "autoflow:plugin/messaging": super::source::autoflow::plugin::messaging,
         },
     });
 }

@@ -1,5 +1,6 @@
 //! The host side of a step's instance: its WASI context (only what the step was granted), and
-//! the `autoflow:plugin/host` imports (logs, counters, state, secrets), each bounded.
+//! the `autoflow:plugin/host` imports (logs, counters, state, secrets), each bounded. The `sql`
+//! and `messaging` imports are in [`crate::integrations`].
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -108,6 +109,10 @@ pub struct StepHost {
     pub state: BTreeMap<String, Vec<u8>>,
     /// Secrets granted to the step, by name.
     pub secrets: BTreeMap<String, String>,
+    /// Connections granted to the step, by name.
+    pub connections: BTreeMap<String, crate::integrations::Grant>,
+    /// Where its message acknowledgements wait for the run's commit (shared by the run's steps).
+    pub acks: crate::integrations::PendingAcks,
     log_bytes: usize,
     dropped_lines: u64,
 }
@@ -121,6 +126,8 @@ impl StepHost {
             counters: BTreeMap::new(),
             state: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            connections: BTreeMap::new(),
+            acks: Default::default(),
             log_bytes: 0,
             dropped_lines: 0,
         }
@@ -164,6 +171,8 @@ pub struct HostState {
     pub(crate) output: Capture,
     /// Nanoseconds spent suspended at epoch yields (other tasks ran), not in the guest.
     pub(crate) suspended_ns: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The clients of the process's connections (SQL pools, NATS, Redis).
+    pub(crate) integrations: crate::integrations::Integrations,
 }
 
 impl WasiView for HostState {

@@ -93,6 +93,7 @@ impl Engine {
             deadline: Instant::now() + limits.timeout(),
             output,
             suspended_ns: Default::default(),
+            integrations: self.integrations().clone(),
         };
         let mut store = Store::new(self.wasmtime(), state);
         store.limiter(|s| &mut s.memory);

@@ -85,6 +85,7 @@ struct Inner {
     config: EngineConfig,
     cache: Option<CompiledCache>,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
+    integrations: crate::integrations::Integrations,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -106,6 +107,10 @@ impl Engine {
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         bindings::source::autoflow::plugin::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
+        bindings::source::autoflow::plugin::sql::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        bindings::source::autoflow::plugin::messaging::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
         let cache = match &config.cache_dir {
             Some(dir) => Some(CompiledCache::open(dir, &engine).map_err(|e| Error::Cache(e.to_string()))?),
             None => None,
@@ -119,6 +124,7 @@ impl Engine {
                 config,
                 cache,
                 loaded: Mutex::new(HashMap::new()),
+                integrations: Default::default(),
                 ticker_stop,
             }),
         })
@@ -127,6 +133,11 @@ impl Engine {
     /// The wasmtime engine.
     pub fn wasmtime(&self) -> &wasmtime::Engine {
         &self.inner.engine
+    }
+
+    /// The clients of the connections plugins use (shared by every run on this engine).
+    pub fn integrations(&self) -> &crate::integrations::Integrations {
+        &self.inner.integrations
     }
 
     /// How this engine was built.

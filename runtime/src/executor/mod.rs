@@ -59,6 +59,7 @@ pub async fn execute_until(
         dead_letters: sinks.dead_letters,
         retry: plan.retry,
         failed: Arc::new(AtomicBool::new(false)),
+        acks: Default::default(),
     };
     let n = plan.steps.len();
     let mut senders: Vec<Option<mpsc::Sender<Chunk>>> = Vec::with_capacity(n);
@@ -150,7 +151,7 @@ pub async fn execute_until(
         Outcome::Succeeded
     };
     let dead_letters = steps.iter().map(|s| s.rejected).sum();
-    RunReport { outcome, steps, duration: started.elapsed(), dead_letters }
+    RunReport { outcome, steps, duration: started.elapsed(), dead_letters, acks: shared.acks }
 }
 
 /// Fresh counters for every step of `plan`.

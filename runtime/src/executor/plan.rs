@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::{Mount, Plugin, StepLimits};
+use crate::integrations::Grant;
 
 /// One step, ready to run.
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ pub struct PlannedStep {
     pub mounts: Vec<Mount>,
     /// Secrets granted to it, by name.
     pub secrets: BTreeMap<String, String>,
+    /// Connections granted to it, by name; their URLs hold `${secrets.NAME}` placeholders
+    /// until [`Plan::open_connections`] fills them for a run.
+    pub connections: BTreeMap<String, Grant>,
     /// Its durable state as of the last run.
     pub state: BTreeMap<String, Vec<u8>>,
     /// For sources: the committed cursor to resume from.
@@ -125,6 +129,32 @@ impl Plan {
             steps.push(step);
         }
         Ok(Plan { steps, retry: self.retry, inject: Some(Injection { step: 0, records }) })
+    }
+
+    /// Names of the secrets the connection URLs of its steps refer to.
+    pub fn connection_secrets(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .steps
+            .iter()
+            .flat_map(|s| s.connections.values())
+            .filter_map(|g| crate::integrations::ConnectionUrl::parse(&g.url).ok())
+            .flat_map(|u| u.secrets)
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// Puts the values of `secrets` into its steps' connection URLs; an error names the step,
+    /// the connection and the missing secret.
+    pub fn open_connections(&mut self, secrets: &BTreeMap<String, String>) -> Result<(), String> {
+        for step in &mut self.steps {
+            for (name, grant) in &mut step.connections {
+                grant.url = crate::integrations::expand(&grant.url, secrets)
+                    .map_err(|e| format!("step {:?}: connection {name:?}: {e}", step.id))?;
+            }
+        }
+        Ok(())
     }
 
     /// Indices of the steps that read from step `i`.

@@ -81,6 +81,15 @@ pub async fn prepare(
                 .iter()
                 .filter_map(|name| secrets.get(name).map(|v| (name.clone(), v.clone())))
                 .collect(),
+            connections: step
+                .connections
+                .iter()
+                .filter_map(|name| {
+                    let c = pipeline.pipeline().connections.get(name)?;
+                    let kind = crate::integrations::ConnectionUrl::parse(&c.url).ok()?.kind;
+                    Some((name.clone(), crate::integrations::Grant { kind, url: c.url.clone() }))
+                })
+                .collect(),
             state: BTreeMap::new(),
             cursor: None,
             retry: step.retry.as_ref().map(RetrySettings::from),

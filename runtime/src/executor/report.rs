@@ -141,6 +141,11 @@ pub struct RunReport {
     pub duration: Duration,
     /// Records dead-lettered.
     pub dead_letters: u64,
+    /// Message acknowledgements the steps asked for: send them (with
+    /// [`Integrations::acknowledge`](crate::integrations::Integrations::acknowledge)) once the
+    /// run's checkpoints are committed, and only if it succeeded.
+    #[serde(skip)]
+    pub acks: crate::integrations::PendingAcks,
 }
 
 impl RunReport {

@@ -24,6 +24,8 @@ pub(crate) struct Shared {
     pub retry: RetrySettings,
     /// Set by the first step that fails; the others stop at their next batch.
     pub failed: Arc<AtomicBool>,
+    /// Message acknowledgements its steps asked for, held until the run commits.
+    pub acks: crate::integrations::PendingAcks,
 }
 
 /// A call into the plugin, for the retry loop.
@@ -186,6 +188,8 @@ async fn drive(
     let mut host = StepHost::new(&step.id, shared.logs.clone());
     host.state = step.state.clone();
     host.secrets = step.secrets.clone();
+    host.connections = step.connections.clone();
+    host.acks = shared.acks.clone();
     let sandbox = Sandbox { limits: step.limits, mounts: step.mounts.clone(), host };
     let inst = shared.engine.instantiate(&step.plugin, sandbox).await?;
     let mut run = Running { inst, step, shared, counters, retries: 0 };

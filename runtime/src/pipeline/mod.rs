@@ -78,7 +78,7 @@ mod tests;
 pub use error::{Location, PipelineError, ValidationErrors};
 pub use graph::{ResolvedMount, ResolvedStep, ValidatedPipeline};
 pub use model::{
-    Catchup, DEFAULT_BATCH_SIZE, DEFAULT_MAX_CATCHUP, DeadLetter, Exhausted, EffectiveLimits, Limits, MAX_BATCH_SIZE, Mount,
+    Catchup, Connection, DEFAULT_BATCH_SIZE, DEFAULT_MAX_CATCHUP, DeadLetter, Exhausted, EffectiveLimits, Limits, MAX_BATCH_SIZE, Mount,
     MountMode, Overlap, Pipeline, RetryPolicy, Schedule, Step,
 };
 pub use parse::{Format, parse};

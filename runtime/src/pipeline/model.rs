@@ -46,6 +46,20 @@ pub struct Pipeline {
     /// Labels a worker must advertise to run this pipeline (what it can reach or do).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// Databases and message services its steps may be granted, by name. The host connects;
+    /// plugins only name them.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub connections: std::collections::BTreeMap<String, Connection>,
+}
+
+/// A named connection to a database or a message service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    /// `postgres://`, `mysql://` (or `mariadb://`), `sqlite://`, `nats://` or `redis://`.
+    /// `${secrets.NAME}` in it is replaced by the tenant's secret `NAME` when a run starts, so
+    /// that credentials stay in the secret store.
+    pub url: String,
 }
 
 /// A cron schedule for a pipeline. The cron expression is kept as text here; the scheduler
@@ -193,6 +207,9 @@ pub struct Step {
     /// Hosts the plugin may make outbound HTTP requests to (`host` or `host:port`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_hosts: Vec<String>,
+    /// Names of the pipeline's `connections` the plugin may use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<String>,
     /// How this step's retryable failures are retried, instead of the pipeline's `retry`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryPolicy>,

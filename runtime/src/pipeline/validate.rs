@@ -57,6 +57,24 @@ impl Pipeline {
                 add(format!("labels[{i}]"), format!("invalid label {label:?} (use a-z, 0-9, -, _, : and ., at most 63 characters)"));
             }
         }
+        for (name, connection) in &self.connections {
+            let at = format!("connections.{name}");
+            if !is_valid_id(name) {
+                add(at.clone(), format!("invalid connection name {name:?} (use a-z, 0-9, - and _)"));
+            }
+            match crate::integrations::ConnectionUrl::parse(&connection.url) {
+                Err(e) => add(format!("{at}.url"), e),
+                // A SQLite file is a host file: it must lie where mounts may (else a pipeline
+                // could open the server's own database).
+                Ok(u) => {
+                    if let Some(path) = u.sqlite_path(&connection.url)
+                        && let Err(e) = policy.check_mount_host(Path::new(path))
+                    {
+                        add(format!("{at}.url"), format!("SQLite file {path:?}: {e}"));
+                    }
+                }
+            }
+        }
         if self.steps.is_empty() {
             add("steps".into(), "a pipeline needs at least one step".into());
         }
@@ -74,7 +92,7 @@ impl Pipeline {
                 add(format!("{at}.id"), format!("duplicate id {:?}", step.id));
             }
             let (plugin, step_inputs, step_mounts) =
-                check_step(&at, step, &first_index, policy, &mut add);
+                check_step(&at, step, &self.connections, &first_index, policy, &mut add);
             plugins.push(plugin);
             inputs.push(step_inputs);
             mounts.push(step_mounts);
@@ -142,6 +160,7 @@ type StepParts = (Option<PluginRef>, Vec<usize>, Vec<Option<ResolvedMount>>);
 fn check_step(
     at: &str,
     step: &Step,
+    connections: &std::collections::BTreeMap<String, super::model::Connection>,
     index: &HashMap<&str, usize>,
     policy: &ValidationPolicy,
     add: &mut impl FnMut(String, String),
@@ -183,6 +202,11 @@ fn check_step(
                     "invalid host {host:?} (expected a host name or address, optionally with :port)"
                 ),
             );
+        }
+    }
+    for (j, name) in step.connections.iter().enumerate() {
+        if !connections.contains_key(name) {
+            add(format!("{at}.connections[{j}]"), format!("no connection {name:?} in the pipeline's connections"));
         }
     }
     (plugin, inputs, mounts)

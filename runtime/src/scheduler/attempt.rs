@@ -159,6 +159,13 @@ pub(super) async fn execute(
     Ok(Executed { report, plan, previous, redactor })
 }
 
+impl Executed {
+    /// The message acknowledgements its steps held; to send once its success is committed.
+    pub(super) fn acks(&self) -> crate::integrations::PendingAcks {
+        self.report.acks.clone()
+    }
+}
+
 /// What an attempt's execution leaves.
 pub(super) struct Executed {
     report: RunReport,
@@ -172,6 +179,7 @@ pub(super) struct Executed {
 /// Reads, opens and hands each step the secrets it is granted; the redactor of their values.
 async fn grant_secrets(state: &AppState, run: &Claimed, plan: &mut Plan, grants: &HashMap<String, Vec<String>>) -> Result<Redactor, String> {
     let mut names: Vec<String> = plan.steps.iter().filter_map(|s| grants.get(&s.id)).flatten().cloned().collect();
+    names.extend(plan.connection_secrets());
     names.sort();
     names.dedup();
     if names.is_empty() {
@@ -189,6 +197,8 @@ async fn grant_secrets(state: &AppState, run: &Claimed, plan: &mut Plan, grants:
             step.secrets.insert(name.clone(), value.clone());
         }
     }
+    let values: std::collections::BTreeMap<String, String> = values.into_iter().collect();
+    plan.open_connections(&values)?;
     Ok(Redactor::new(values.into_values()))
 }
 

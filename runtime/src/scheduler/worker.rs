@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use super::attempt::{Stop, execute, host_line, settle, write_logs};
 use super::plans::PlanCache;
 use crate::api::AppState;
-use crate::store::queue::{Claimed, Finish};
+use crate::store::queue::{Claimed, Ending, Finish};
 
 use crate::store::runs::Line;
 
@@ -184,7 +184,9 @@ async fn run_one(
     let result = execute(state, plans, &run, tx.clone(), cancel_rx).await;
     keeper.abort();
     let stopped = why.lock().ok().and_then(|w| *w);
+    let acks = result.as_ref().map(super::attempt::Executed::acks).unwrap_or_default();
     let (line, ending) = settle(&run, stopped, result);
+    let succeeded = matches!(&ending, Some(Ending::Complete { status: "succeeded", .. }));
     let _ = tx.send(line);
     drop(tx);
     // The lines the writer still holds go with the ending, in one transaction: a follower that
@@ -201,6 +203,8 @@ async fn run_one(
         None => state.store.append_logs(&run.tenant, &run.id, &logs).await.map(|()| true).map_err(|e| e.to_string()),
     };
     match result {
+        // The run's checkpoints are committed: what came of its messages is durable.
+        Ok(true) if succeeded => state.engine.integrations().acknowledge(acks.take()).await,
         Ok(true) => {}
         Ok(false) => tracing::warn!("run {} attempt {}: another worker holds the run now; result dropped", run.id, run.attempt),
         Err(e) => tracing::error!("run {}: cannot record the result: {e}", run.id),

@@ -200,6 +200,7 @@ fn long_chains_and_cycles_do_not_recurse() {
             batch_size: None,
             secrets: Vec::new(),
             allow_hosts: Vec::new(),
+            connections: Vec::new(),
             retry: None,
         }];
         for i in 1..n {
@@ -219,6 +220,7 @@ fn long_chains_and_cycles_do_not_recurse() {
             dead_letter: None,
             concurrency: None,
             labels: Vec::new(),
+            connections: Default::default(),
         }
     };
     let policy = ValidationPolicy::default();

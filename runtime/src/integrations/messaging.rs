@@ -1,0 +1,235 @@
+//! The `autoflow:plugin/messaging` imports on NATS JetStream and Redis streams: publish (each
+//! message stored before the call returns), fetch for a durable consumer or consumer group, and
+//! acknowledgements held until the run has committed (see [`super::PendingAcks`]).
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::{ConnectionKind, Grant, Integrations};
+use crate::engine::HostState;
+use crate::engine::bindings::PluginError;
+use crate::engine::bindings::source::autoflow::plugin::messaging::{self as wit, Message, Outgoing};
+
+/// Messages one fetch returns at most.
+pub const MAX_FETCH: u32 = 10_000;
+/// The longest a fetch waits for its first message.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+/// The consumer name Autoflow reads Redis consumer groups as.
+const REDIS_CONSUMER: &str = "autoflow";
+
+fn retryable(what: &str) -> impl Fn(&dyn std::fmt::Display) -> PluginError + '_ {
+    move |e| PluginError::Retryable(format!("{what}: {e}"))
+}
+
+impl wit::Host for HostState {
+    async fn publish(&mut self, connection: String, messages: Vec<Outgoing>) -> wasmtime::Result<Result<(), PluginError>> {
+        let grant = match self.granted(&connection, false) {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(e)),
+        };
+        let integrations = self.integrations.clone();
+        Ok(match grant.kind {
+            ConnectionKind::Nats => publish_nats(&integrations, &grant, messages).await,
+            _ => publish_redis(&integrations, &grant, messages).await,
+        })
+    }
+
+    async fn fetch(
+        &mut self,
+        connection: String,
+        stream: String,
+        group: String,
+        max: u32,
+        wait_ms: u32,
+    ) -> wasmtime::Result<Result<Vec<Message>, PluginError>> {
+        let grant = match self.granted(&connection, false) {
+            Ok(g) => g,
+            Err(e) => return Ok(Err(e)),
+        };
+        let max = max.clamp(1, MAX_FETCH) as usize;
+        let wait = Duration::from_millis(u64::from(wait_ms)).min(MAX_WAIT);
+        let integrations = self.integrations.clone();
+        Ok(match grant.kind {
+            ConnectionKind::Nats => fetch_nats(&integrations, &grant, &stream, &group, max, wait).await,
+            _ => fetch_redis(&integrations, &grant, &stream, &group, max, wait).await,
+        })
+    }
+
+    async fn ack(&mut self, connection: String, ack_ids: Vec<String>) -> wasmtime::Result<Result<(), PluginError>> {
+        Ok(self.granted(&connection, false).map(|grant| self.step.acks.hold(&grant, ack_ids)))
+    }
+}
+
+async fn publish_nats(integrations: &Integrations, grant: &Grant, messages: Vec<Outgoing>) -> Result<(), PluginError> {
+    let (_, js) = integrations.nats(grant).await.map_err(PluginError::Retryable)?;
+    let mut stored = Vec::with_capacity(messages.len());
+    for m in messages {
+        let mut headers = async_nats::HeaderMap::new();
+        for (k, v) in &m.headers {
+            headers.append(k.as_str(), v.as_str());
+        }
+        let ack = js
+            .publish_with_headers(m.subject, headers, m.payload.into())
+            .await
+            .map_err(|e| retryable("nats publish")(&e))?;
+        stored.push(ack);
+    }
+    for ack in stored {
+        ack.await.map_err(|e| {
+            use async_nats::jetstream::context::PublishErrorKind as K;
+            match e.kind() {
+                K::StreamNotFound => PluginError::InvalidConfig(format!("nats publish: {e} (no stream takes this subject)")),
+                _ => PluginError::Retryable(format!("nats publish: {e}")),
+            }
+        })?;
+    }
+    Ok(())
+}
+
+async fn fetch_nats(
+    integrations: &Integrations,
+    grant: &Grant,
+    stream: &str,
+    group: &str,
+    max: usize,
+    wait: Duration,
+) -> Result<Vec<Message>, PluginError> {
+    use async_nats::jetstream::consumer::{AckPolicy, pull};
+    let (_, js) = integrations.nats(grant).await.map_err(PluginError::Retryable)?;
+    let stream = js.get_stream(stream).await.map_err(|e| PluginError::InvalidConfig(format!("nats stream {stream:?}: {e}")))?;
+    let config = pull::Config { durable_name: Some(group.to_string()), ack_policy: AckPolicy::Explicit, ..Default::default() };
+    let consumer = stream
+        .get_or_create_consumer(group, config)
+        .await
+        .map_err(|e| retryable("nats consumer")(&e))?;
+    let mut out = Vec::new();
+    let mut batch = consumer.fetch().max_messages(max).messages().await.map_err(|e| retryable("nats fetch")(&e))?;
+    while let Some(m) = batch.next().await {
+        out.push(nats_message(m.map_err(|e| retryable("nats fetch")(&e))?)?);
+    }
+    if out.is_empty() && !wait.is_zero() {
+        let mut batch = consumer
+            .batch()
+            .max_messages(max)
+            .expires(wait)
+            .messages()
+            .await
+            .map_err(|e| retryable("nats fetch")(&e))?;
+        while let Some(m) = batch.next().await {
+            out.push(nats_message(m.map_err(|e| retryable("nats fetch")(&e))?)?);
+        }
+    }
+    Ok(out)
+}
+
+fn nats_message(m: async_nats::jetstream::Message) -> Result<Message, PluginError> {
+    let info = m.info().map_err(|e| PluginError::Retryable(format!("nats: a message without JetStream metadata: {e}")))?;
+    let (position, delivered) = (info.stream_sequence.to_string(), u32::try_from(info.delivered).unwrap_or(u32::MAX));
+    let headers = m
+        .message
+        .headers
+        .iter()
+        .flat_map(|h| h.iter())
+        .flat_map(|(name, values)| values.iter().map(move |v| (name.to_string(), v.to_string())))
+        .collect();
+    let ack_id = m.message.reply.as_ref().map(ToString::to_string).unwrap_or_default();
+    Ok(Message {
+        subject: m.message.subject.to_string(),
+        payload: m.message.payload.to_vec(),
+        headers,
+        position,
+        delivered,
+        ack_id,
+    })
+}
+
+async fn publish_redis(integrations: &Integrations, grant: &Grant, messages: Vec<Outgoing>) -> Result<(), PluginError> {
+    let mut conn = integrations.redis(grant).await.map_err(PluginError::Retryable)?;
+    let mut pipe = redis::pipe();
+    for m in messages {
+        let cmd = pipe.cmd("XADD").arg(&m.subject).arg("*").arg("payload").arg(m.payload);
+        for (k, v) in m.headers {
+            cmd.arg(k).arg(v);
+        }
+        cmd.ignore();
+    }
+    pipe.query_async::<()>(&mut conn).await.map_err(|e| retryable("redis XADD")(&e))
+}
+
+/// A Redis acknowledgement: the stream, the group and the entry id.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RedisAck(String, String, String);
+
+async fn fetch_redis(
+    integrations: &Integrations,
+    grant: &Grant,
+    stream: &str,
+    group: &str,
+    max: usize,
+    wait: Duration,
+) -> Result<Vec<Message>, PluginError> {
+    use redis::streams::{StreamReadOptions, StreamReadReply};
+    let mut conn = integrations.redis(grant).await.map_err(PluginError::Retryable)?;
+    let created: redis::RedisResult<()> =
+        redis::cmd("XGROUP").arg("CREATE").arg(stream).arg(group).arg("0").arg("MKSTREAM").query_async(&mut conn).await;
+    if let Err(e) = created
+        && e.code() != Some("BUSYGROUP")
+    {
+        return Err(retryable("redis XGROUP CREATE")(&e));
+    }
+    let mut options = StreamReadOptions::default().group(group, REDIS_CONSUMER).count(max);
+    if !wait.is_zero() {
+        options = options.block(usize::try_from(wait.as_millis()).unwrap_or(usize::MAX));
+    }
+    let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(&mut conn, &[stream], &[">"], &options)
+        .await
+        .map_err(|e| retryable("redis XREADGROUP")(&e))?;
+    let mut out = Vec::new();
+    for key in reply.map(|r| r.keys).unwrap_or_default() {
+        for entry in key.ids {
+            let mut payload = Vec::new();
+            let mut headers = Vec::new();
+            for (field, value) in &entry.map {
+                let bytes: Vec<u8> = redis::FromRedisValue::from_redis_value(value).unwrap_or_default();
+                if field == "payload" {
+                    payload = bytes;
+                } else {
+                    headers.push((field.clone(), String::from_utf8_lossy(&bytes).into_owned()));
+                }
+            }
+            headers.sort();
+            let ack = RedisAck(key.key.clone(), group.to_string(), entry.id.clone());
+            out.push(Message {
+                subject: key.key.clone(),
+                payload,
+                headers,
+                position: entry.id.clone(),
+                delivered: 1,
+                ack_id: serde_json::to_string(&ack).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Acknowledges `ids` on the service of `grant`.
+pub(super) async fn acknowledge(integrations: &Integrations, grant: &Grant, ids: &[String]) -> Result<(), String> {
+    match grant.kind {
+        ConnectionKind::Nats => {
+            let (client, _) = integrations.nats(grant).await?;
+            for reply in ids.iter().filter(|r| !r.is_empty()) {
+                client.publish(reply.clone(), "+ACK".into()).await.map_err(|e| e.to_string())?;
+            }
+            client.flush().await.map_err(|e| e.to_string())
+        }
+        _ => {
+            let mut conn = integrations.redis(grant).await?;
+            let mut pipe = redis::pipe();
+            for id in ids {
+                let RedisAck(stream, group, entry) = serde_json::from_str(id).map_err(|_| format!("not a Redis ack id: {id:?}"))?;
+                pipe.cmd("XACK").arg(stream).arg(group).arg(entry).ignore();
+            }
+            pipe.query_async::<()>(&mut conn).await.map_err(|e| e.to_string())
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Connections plugins use through the host: SQL databases and message services. A pipeline
+//! declares them by name with a URL (credentials from secrets); a step is granted some; the
+//! host connects (pools and clients shared by every run of the process) and plugins only name
+//! them. Message acknowledgements are held until the run that received them has committed.
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::OnceCell;
+
+pub mod messaging;
+pub mod sql;
+
+/// What kind of service a connection URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionKind {
+    /// PostgreSQL (`postgres://`, `postgresql://`).
+    Postgres,
+    /// MySQL or MariaDB (`mysql://`, `mariadb://`).
+    Mysql,
+    /// SQLite (`sqlite:`).
+    Sqlite,
+    /// NATS with JetStream (`nats://`).
+    Nats,
+    /// Redis (`redis://`, `rediss://`).
+    Redis,
+}
+
+impl ConnectionKind {
+    /// Whether it is a SQL database.
+    pub fn is_sql(self) -> bool {
+        matches!(self, ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite)
+    }
+}
+
+/// A connection URL as written in a pipeline: its kind and the secrets it refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionUrl {
+    /// The service kind, from the scheme.
+    pub kind: ConnectionKind,
+    /// Names of the secrets in `${secrets.NAME}` placeholders, in order.
+    pub secrets: Vec<String>,
+}
+
+const PLACEHOLDER: &str = "${secrets.";
+
+impl ConnectionUrl {
+    /// Parses `url`; the error says what is wrong with it.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default().to_ascii_lowercase();
+        let kind = match scheme.as_str() {
+            "postgres" | "postgresql" => ConnectionKind::Postgres,
+            "mysql" | "mariadb" => ConnectionKind::Mysql,
+            "sqlite" => ConnectionKind::Sqlite,
+            "nats" => ConnectionKind::Nats,
+            "redis" | "rediss" => ConnectionKind::Redis,
+            _ => {
+                return Err(format!(
+                    "unsupported URL {:?}: expected postgres://, mysql://, mariadb://, sqlite:, nats:// or redis://",
+                    scheme_only(url)
+                ));
+            }
+        };
+        let mut secrets = Vec::new();
+        let mut rest = url;
+        while let Some(at) = rest.find(PLACEHOLDER) {
+            let after = &rest[at + PLACEHOLDER.len()..];
+            let end = after.find('}').ok_or("unclosed ${secrets.NAME} placeholder")?;
+            let name = &after[..end];
+            if !crate::pipeline::is_valid_secret_name(name) {
+                return Err(format!("invalid secret name {name:?} in a ${{secrets.NAME}} placeholder"));
+            }
+            secrets.push(name.to_string());
+            rest = &after[end + 1..];
+        }
+        Ok(Self { kind, secrets })
+    }
+}
+
+impl ConnectionUrl {
+    /// For a SQLite URL, the file it opens (`None` for an in-memory database or another kind).
+    pub fn sqlite_path<'u>(&self, url: &'u str) -> Option<&'u str> {
+        if self.kind != ConnectionKind::Sqlite {
+            return None;
+        }
+        let rest = url.split_once(':').map_or("", |(_, r)| r);
+        let rest = rest.strip_prefix("//").unwrap_or(rest);
+        let path = rest.split('?').next().unwrap_or_default();
+        (!path.is_empty() && path != ":memory:").then_some(path)
+    }
+}
+
+/// The scheme of `url` and no more: what an error may show of a URL that can hold credentials.
+fn scheme_only(url: &str) -> String {
+    match url.split_once(':') {
+        Some((scheme, _)) => format!("{scheme}:..."),
+        None => "(no scheme)".into(),
+    }
+}
+
+/// `url` with each `${secrets.NAME}` replaced by the value of secret `NAME` (URL-encoded, so a
+/// password may hold any character); an error names a missing secret.
+pub fn expand(url: &str, secrets: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(url.len());
+    let mut rest = url;
+    while let Some(at) = rest.find(PLACEHOLDER) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + PLACEHOLDER.len()..];
+        let end = after.find('}').ok_or("unclosed ${secrets.NAME} placeholder")?;
+        let name = &after[..end];
+        let value = secrets.get(name).ok_or_else(|| format!("secret {name:?} is not set (PUT /v1/secrets/{name})"))?;
+        out.extend(value.bytes().map(percent_encode));
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn percent_encode(b: u8) -> String {
+    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+}
+
+/// A connection granted to a step: its name in the pipeline and its URL, secrets expanded.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The service kind.
+    pub kind: ConnectionKind,
+    /// The URL, credentials included: never shown.
+    pub url: String,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant").field("kind", &self.kind).field("url", &scheme_only(&self.url)).finish()
+    }
+}
+
+/// Acknowledgements a run asked for, held until its checkpoints are committed.
+#[derive(Debug, Clone, Default)]
+pub struct PendingAcks(Arc<Mutex<Vec<(Grant, Vec<String>)>>>);
+
+impl PendingAcks {
+    /// Holds `ids` of the service behind `grant`.
+    pub fn hold(&self, grant: &Grant, ids: Vec<String>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push((grant.clone(), ids));
+    }
+
+    /// Takes everything held.
+    pub fn take(&self) -> Vec<(Grant, Vec<String>)> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// How many acknowledgements are held.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(_, ids)| ids.len()).sum()
+    }
+
+    /// Whether none are held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One live client of a service.
+enum Client {
+    Sql(sqlx::AnyPool),
+    Nats(async_nats::Client, async_nats::jetstream::Context),
+    Redis(redis::aio::MultiplexedConnection),
+}
+
+/// The clients of every connection used in this process, by URL; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Integrations {
+    clients: Arc<Mutex<HashMap<String, Arc<OnceCell<Client>>>>>,
+}
+
+/// Connections a SQL pool keeps open at most, per URL.
+const SQL_POOL_SIZE: u32 = 8;
+
+impl Integrations {
+    /// The cell of `grant`'s client, made on first use.
+    fn cell(&self, grant: &Grant) -> Arc<OnceCell<Client>> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.entry(grant.url.clone()).or_default().clone()
+    }
+
+    async fn connect(grant: &Grant) -> Result<Client, String> {
+        let failed = |e: &dyn std::fmt::Display| format!("cannot connect to {}: {e}", scheme_only(&grant.url));
+        match grant.kind {
+            ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite => {
+                sqlx::any::install_default_drivers();
+                let url = grant.url.replacen("mariadb:", "mysql:", 1);
+                sqlx::any::AnyPoolOptions::new()
+                    .max_connections(SQL_POOL_SIZE)
+                    .acquire_timeout(std::time::Duration::from_secs(10))
+                    .connect(&url)
+                    .await
+                    .map(Client::Sql)
+                    .map_err(|e| failed(&e))
+            }
+            ConnectionKind::Nats => {
+                let client = async_nats::connect(grant.url.as_str()).await.map_err(|e| failed(&e))?;
+                Ok(Client::Nats(client.clone(), async_nats::jetstream::new(client)))
+            }
+            ConnectionKind::Redis => {
+                let client = redis::Client::open(grant.url.as_str()).map_err(|e| failed(&e))?;
+                client.get_multiplexed_async_connection().await.map(Client::Redis).map_err(|e| failed(&e))
+            }
+        }
+    }
+
+    /// The SQL pool of `grant`.
+    pub async fn sql(&self, grant: &Grant) -> Result<sqlx::AnyPool, String> {
+        match self.cell(grant).get_or_try_init(|| Self::connect(grant)).await? {
+            Client::Sql(pool) => Ok(pool.clone()),
+            _ => Err("not a SQL connection".into()),
+        }
+    }
+
+    /// The NATS client of `grant`, and its JetStream context.
+    pub async fn nats(&self, grant: &Grant) -> Result<(async_nats::Client, async_nats::jetstream::Context), String> {
+        match self.cell(grant).get_or_try_init(|| Self::connect(grant)).await? {
+            Client::Nats(client, js) => Ok((client.clone(), js.clone())),
+            _ => Err("not a NATS connection".into()),
+        }
+    }
+
+    /// The Redis connection of `grant`.
+    pub async fn redis(&self, grant: &Grant) -> Result<redis::aio::MultiplexedConnection, String> {
+        match self.cell(grant).get_or_try_init(|| Self::connect(grant)).await? {
+            Client::Redis(c) => Ok(c.clone()),
+            _ => Err("not a Redis connection".into()),
+        }
+    }
+
+    /// Sends the acknowledgements a run held, now that what came of the messages is durable.
+    /// A failure is logged: the service delivers those messages again, and the sinks'
+    /// idempotence (upsert on a key) absorbs the repeat.
+    pub async fn acknowledge(&self, acks: Vec<(Grant, Vec<String>)>) {
+        for (grant, ids) in acks {
+            if let Err(e) = messaging::acknowledge(self, &grant, &ids).await {
+                tracing::warn!("cannot acknowledge {} messages on {}: {e}", ids.len(), scheme_only(&grant.url));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_checked_and_their_secrets_expanded() {
+        let u = ConnectionUrl::parse("postgres://app:${secrets.pg-pass}@db/x").unwrap();
+        assert_eq!(u.kind, ConnectionKind::Postgres);
+        assert_eq!(u.secrets, vec!["pg-pass".to_string()]);
+        let lite = "sqlite:///data/x.db?mode=ro";
+        assert_eq!(ConnectionUrl::parse(lite).unwrap().sqlite_path(lite), Some("/data/x.db"));
+        assert_eq!(ConnectionUrl::parse("sqlite::memory:").unwrap().sqlite_path("sqlite::memory:"), None);
+        assert!(ConnectionUrl::parse("ftp://x").unwrap_err().contains("unsupported URL \"ftp:...\""));
+        assert!(ConnectionUrl::parse("nats://${secrets.x").unwrap_err().contains("unclosed"));
+        let values = BTreeMap::from([("pg-pass".to_string(), "p@ss/w:rd".to_string())]);
+        assert_eq!(expand("postgres://app:${secrets.pg-pass}@db/x", &values).unwrap(), "postgres://app:p%40ss%2Fw%3Ard@db/x");
+        assert!(expand("redis://${secrets.nope}@h", &values).unwrap_err().contains("\"nope\" is not set"));
+        assert!(!format!("{:?}", Grant { kind: ConnectionKind::Redis, url: "redis://:secret@h".into() }).contains("secret@"));
+    }
+}

@@ -1,0 +1,315 @@
+//! The integration plugins against the machine's real services, through a real server: NATS
+//! JetStream -> transform -> Postgres exactly once across a server killed mid-run; sql-source
+//! resuming from its cursor on Postgres, MariaDB and SQLite; redis-sink onto a stream; a
+//! connection whose password is a secret; ungranted connections refused.
+//!
+//! Services come from `AUTOFLOW_TEST_{POSTGRES,MYSQL,NATS,REDIS}_URL` (defaults: the machine's
+//! loopback services). When one is down the test says so and passes, unless
+//! `AUTOFLOW_REQUIRE_SERVICES=1` (CI), where it fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull, stream};
+use autoflow_tests::guests;
+use autoflow_tests::server::{Backend, Server, wait_for};
+use serde_json::Value;
+use sqlx::Connection;
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_string())
+}
+
+fn pg_url() -> String {
+    env_or("AUTOFLOW_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+}
+fn mysql_url() -> String {
+    env_or("AUTOFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+}
+fn nats_url() -> String {
+    env_or("AUTOFLOW_TEST_NATS_URL", "nats://127.0.0.1:4222")
+}
+fn redis_url() -> String {
+    env_or("AUTOFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+}
+
+/// `Some(v)` when the service answered; `None` (test skipped) or a panic under
+/// `AUTOFLOW_REQUIRE_SERVICES=1` when it did not.
+fn service<T, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) if std::env::var("AUTOFLOW_REQUIRE_SERVICES").as_deref() == Ok("1") => {
+            panic!("{name} is required (AUTOFLOW_REQUIRE_SERVICES=1) but unreachable: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {name} is unreachable: {e}");
+            None
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
+/// A name no other test run uses.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+fn ok(r: &autoflow_tests::server::Resp, what: &str) {
+    assert!((200..300).contains(&r.status), "{what}: {} {}", r.status, r.text());
+}
+
+fn run_ok(s: &Server, pipeline: &str) -> Value {
+    let run = s.run_and_wait(&s.admin, pipeline, None);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    run
+}
+
+fn step_records_out(run: &Value, step: &str) -> u64 {
+    let steps = run["report"]["steps"].as_array().cloned().unwrap_or_default();
+    let s = steps.iter().find(|s| s["id"] == step).unwrap_or_else(|| panic!("no step {step} in {run}"));
+    s["records_out"].as_u64().unwrap()
+}
+
+async fn pg_count(pg: &mut sqlx::PgConnection, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pg).await.unwrap()
+}
+
+#[test]
+fn nats_to_postgres_lands_every_message_exactly_once_across_a_killed_run() {
+    const N: i64 = 2000;
+    let rt = runtime();
+    let Some(client) = service("NATS", rt.block_on(async_nats::connect(nats_url()))) else { return };
+    let Some(mut pg) = service("PostgreSQL", rt.block_on(sqlx::PgConnection::connect(&pg_url()))) else { return };
+    let name = unique("af_orders");
+    let (stream_name, subject) = (name.to_uppercase(), format!("{name}.orders"));
+    let js = jetstream::new(client);
+    let consumer = rt.block_on(async {
+        let stream = js
+            .create_stream(stream::Config { name: stream_name.clone(), subjects: vec![subject.clone()], ..Default::default() })
+            .await
+            .unwrap();
+        // Acks wait 10 s: longer than a run, so only a killed run's messages come back.
+        let config = pull::Config {
+            durable_name: Some("loader".into()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(10),
+            ..Default::default()
+        };
+        let consumer = stream.create_consumer(config).await.unwrap();
+        let mut acks = Vec::new();
+        for i in 0..N {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("autoflow-key", i.to_string().as_str());
+            let body = serde_json::json!({ "id": i, "name": format!("order {i}") }).to_string();
+            acks.push(js.publish_with_headers(subject.clone(), headers, body.into()).await.unwrap());
+        }
+        for a in acks {
+            a.await.unwrap();
+        }
+        sqlx::query(&format!("CREATE TABLE {name} (id bigint PRIMARY KEY, name text NOT NULL, doc jsonb)"))
+            .execute(&mut pg)
+            .await
+            .unwrap();
+        consumer
+    });
+
+    let Some(mut s) = Server::start_with(Backend::Sqlite, &["--lease-ms", "1500"]) else { return };
+    ok(&s.push(&s.admin, "slow", "1.0.0", std::fs::read(guests::SLOW).unwrap()), "push slow");
+    let yaml = format!(
+        "name: orders\nbatch_size: 50\nconnections:\n  bus: {{ url: \"{nats}\" }}\n  warehouse: {{ url: \"{pg}\" }}\n\
+         steps:\n  - id: read\n    plugin: nats-source@latest\n    connections: [bus]\n    \
+         config: {{ connection: bus, stream: {stream_name}, consumer: loader, wait_ms: 300 }}\n  \
+         - id: slow\n    plugin: slow@latest\n    input: read\n    config: {{ ms: 2 }}\n  \
+         - id: write\n    plugin: postgres-sink@latest\n    input: slow\n    connections: [warehouse]\n    \
+         config: {{ connection: warehouse, table: {name}, key: [id] }}\n",
+        nats = nats_url(),
+        pg = pg_url(),
+    );
+    ok(&s.apply(&s.admin, "orders", &yaml), "apply");
+    let first = s.trigger("orders");
+    wait_for(Duration::from_secs(60), "rows to reach Postgres", || rt.block_on(pg_count(&mut pg, &name)) >= 200);
+    // Rows are in Postgres, but the run has not committed: no message is acknowledged yet.
+    let info = rt.block_on(consumer.clone().info()).unwrap().clone();
+    assert_eq!(info.ack_floor.stream_sequence, 0, "acks wait for the run's commit: {info:?}");
+    assert!(rt.block_on(pg_count(&mut pg, &name)) < N, "the run ended before it could be killed");
+    s.restart(); // SIGKILL mid-run, then start again: the run is taken over
+
+    let run = s.wait_run(&s.admin, &first);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    // The killed attempt's messages come back once their ack wait lapses; later runs take them.
+    wait_for(Duration::from_secs(90), "every message to be acknowledged", || {
+        let info = rt.block_on(consumer.clone().info()).unwrap().clone();
+        if info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence == N as u64 {
+            return true;
+        }
+        run_ok(&s, "orders");
+        false
+    });
+    let (count, sum): (i64, i64) = rt
+        .block_on(sqlx::query_as(&format!("SELECT count(*), sum(id)::bigint FROM {name}")).fetch_one(&mut pg))
+        .unwrap();
+    assert_eq!((count, sum), (N, N * (N - 1) / 2), "every message exactly once");
+    let odd: i64 = rt
+        .block_on(sqlx::query_scalar(&format!("SELECT count(*) FROM {name} WHERE name <> 'order ' || id")).fetch_one(&mut pg))
+        .unwrap();
+    assert_eq!(odd, 0);
+    rt.block_on(async {
+        sqlx::query(&format!("DROP TABLE {name}")).execute(&mut pg).await.unwrap();
+        js.delete_stream(&stream_name).await.unwrap();
+    });
+}
+
+/// Source rows 1..=30, then 31..=45 after the first run: the second run reads only the new
+/// ones, from the cursor the first committed; both land in Postgres through postgres-sink.
+fn sql_source_resumes(s: &Server, label: &str, url: &str, exec: &dyn Fn(&str)) {
+    let rt = runtime();
+    let mut pg = rt.block_on(sqlx::PgConnection::connect(&pg_url())).unwrap();
+    let (src, dest) = (unique(&format!("af_src_{label}")), unique(&format!("af_dest_{label}")));
+    exec(&format!("CREATE TABLE {src} (id integer PRIMARY KEY, name varchar(40) NOT NULL)"));
+    let insert = |from: i32, to: i32| {
+        let values: Vec<String> = (from..=to).map(|i| format!("({i}, 'row {i}')")).collect();
+        exec(&format!("INSERT INTO {src} (id, name) VALUES {}", values.join(", ")));
+    };
+    insert(1, 30);
+    rt.block_on(sqlx::query(&format!("CREATE TABLE {dest} (id bigint PRIMARY KEY, name text)")).execute(&mut pg)).unwrap();
+    let pipeline = format!("copy-{label}");
+    let yaml = format!(
+        "name: {pipeline}\nbatch_size: 8\nconnections:\n  db: {{ url: \"{url}\" }}\n  warehouse: {{ url: \"{pg}\" }}\n\
+         steps:\n  - id: read\n    plugin: sql-source@latest\n    connections: [db]\n    \
+         config: {{ connection: db, table: {src}, cursor_column: id, key_column: id }}\n  \
+         - id: write\n    plugin: postgres-sink@latest\n    input: read\n    connections: [warehouse]\n    \
+         config: {{ connection: warehouse, table: {dest}, key: [id] }}\n",
+        pg = pg_url(),
+    );
+    ok(&s.apply(&s.admin, &pipeline, &yaml), "apply");
+    let run = run_ok(s, &pipeline);
+    assert_eq!(step_records_out(&run, "read"), 30, "{label}: {run}");
+    insert(31, 45);
+    let run = run_ok(s, &pipeline);
+    assert_eq!(step_records_out(&run, "read"), 15, "{label}: the second run reads only new rows: {run}");
+    let checkpoints = s.get(&format!("/v1/pipelines/{pipeline}/checkpoints")).json();
+    assert!(checkpoints.to_string().contains("45"), "{label}: cursor at 45: {checkpoints}");
+    let (count, names): (i64, i64) = rt
+        .block_on(
+            sqlx::query_as(&format!("SELECT count(*), count(*) FILTER (WHERE name = 'row ' || id) FROM {dest}"))
+                .fetch_one(&mut pg),
+        )
+        .unwrap();
+    assert_eq!((count, names), (45, 45), "{label}");
+    rt.block_on(sqlx::query(&format!("DROP TABLE {dest}")).execute(&mut pg)).unwrap();
+    exec(&format!("DROP TABLE {src}"));
+}
+
+#[test]
+fn sql_source_resumes_from_its_cursor_on_postgres_mariadb_and_sqlite() {
+    let rt = runtime();
+    let Some(pg) = service("PostgreSQL", rt.block_on(sqlx::PgConnection::connect(&pg_url()))) else { return };
+    drop(pg);
+    let Some(mysql) = service("MariaDB", rt.block_on(sqlx::MySqlConnection::connect(&mysql_url()))) else { return };
+    drop(mysql);
+    let files = tempfile::tempdir().unwrap();
+    let root = files.path().to_str().unwrap().to_string();
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else { return };
+
+    let pg_exec = |sql: &str| {
+        let rt = runtime();
+        let mut c = rt.block_on(sqlx::PgConnection::connect(&pg_url())).unwrap();
+        rt.block_on(sqlx::query(sql).execute(&mut c)).unwrap();
+    };
+    sql_source_resumes(&s, "pg", &pg_url(), &pg_exec);
+
+    let my_exec = |sql: &str| {
+        let rt = runtime();
+        let mut c = rt.block_on(sqlx::MySqlConnection::connect(&mysql_url())).unwrap();
+        rt.block_on(sqlx::query(sql).execute(&mut c)).unwrap();
+    };
+    sql_source_resumes(&s, "maria", &mysql_url(), &my_exec);
+
+    let file = files.path().join("source.db");
+    let lite_url = format!("sqlite://{}?mode=rwc", file.display());
+    let lite_exec = |sql: &str| {
+        let rt = runtime();
+        let mut c = rt.block_on(sqlx::SqliteConnection::connect(&lite_url)).unwrap();
+        rt.block_on(sqlx::query(sql).execute(&mut c)).unwrap();
+    };
+    sql_source_resumes(&s, "lite", &lite_url, &lite_exec);
+
+    // A SQLite file outside the server's mount roots (its own database, say) is refused.
+    let outside = format!(
+        "name: peek\nconnections:\n  db: {{ url: \"sqlite://{}/autoflow.db\" }}\nsteps:\n  - id: read\n    plugin: sql-source@latest\n    \
+         connections: [db]\n    config: {{ connection: db, table: tokens, cursor_column: id }}\n  \
+         - id: out\n    plugin: log-sink@latest\n    input: read\n",
+        s.data.path().display()
+    );
+    let r = s.apply(&s.admin, "peek", &outside);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("connections.db.url"), "{}", r.text());
+}
+
+#[test]
+fn redis_sink_appends_each_record_to_a_stream() {
+    let rt = runtime();
+    let Some(client) = service("Redis", redis::Client::open(redis_url())) else { return };
+    let Some(mut conn) = service("Redis", rt.block_on(client.get_multiplexed_async_connection())) else { return };
+    let Some(s) = Server::start(Backend::Sqlite) else { return };
+    let key = unique("af_events");
+    let yaml = format!(
+        "name: events\nconnections:\n  cache: {{ url: \"{}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 25 }}\n  \
+         - id: out\n    plugin: redis-sink@latest\n    input: gen\n    connections: [cache]\n    config: {{ connection: cache, stream: {key} }}\n",
+        redis_url()
+    );
+    ok(&s.apply(&s.admin, "events", &yaml), "apply");
+    run_ok(&s, "events");
+    let len: i64 = rt.block_on(redis::cmd("XLEN").arg(&key).query_async(&mut conn)).unwrap();
+    assert_eq!(len, 25);
+    let entries: redis::streams::StreamRangeReply =
+        rt.block_on(redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut conn)).unwrap();
+    let first: String = entries.ids[0].get("payload").unwrap();
+    assert!(first.starts_with('{'), "the record's JSON value is the payload: {first}");
+    let _: () = rt.block_on(redis::cmd("DEL").arg(&key).query_async(&mut conn)).unwrap();
+}
+
+#[test]
+fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
+    let rt = runtime();
+    let Some(mut pg) = service("PostgreSQL", rt.block_on(sqlx::PgConnection::connect(&pg_url()))) else { return };
+    let Some(s) = Server::start(Backend::Sqlite) else { return };
+    let table = unique("af_canary");
+    rt.block_on(sqlx::query(&format!("CREATE TABLE {table} (id bigint PRIMARY KEY, status text, amount numeric)")).execute(&mut pg)).unwrap();
+    // Trust auth takes any password: the canary is a real part of the URL the host connects with.
+    let canary = "canary-Zq81-pw";
+    ok(&s.call("PUT", "/v1/secrets/pg-password", Some(&s.admin), Some(("text/plain", canary.as_bytes().to_vec()))), "secret");
+    let pg_with_password = pg_url().replacen("postgres@", "postgres:${secrets.pg-password}@", 1);
+    assert!(pg_with_password.contains("${secrets.pg-password}"), "{pg_with_password}");
+    let yaml = |grant: &str| {
+        format!(
+            "name: canary\nconnections:\n  warehouse: {{ url: \"{pg_with_password}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    \
+             config: {{ count: 5 }}\n  - id: load\n    plugin: json-map@latest\n    input: gen\n    config: {{ select: [id, status, amount] }}\n  \
+             - id: write\n    plugin: postgres-sink@latest\n    input: load\n{grant}    config: {{ connection: warehouse, table: {table}, key: [id] }}\n"
+        )
+    };
+    // Not granted: the plugin is refused the connection, and the error says how to grant it.
+    ok(&s.apply(&s.admin, "canary", &yaml("")), "apply");
+    let run = s.run_and_wait(&s.admin, "canary", None);
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(run["error"].as_str().unwrap().contains("not granted to step \"write\""), "{run}");
+    // Granted: the rows land.
+    ok(&s.apply(&s.admin, "canary", &yaml("    connections: [warehouse]\n")), "apply");
+    let run = run_ok(&s, "canary");
+    assert_eq!(rt.block_on(pg_count(&mut pg, &table)), 5);
+    let id = run["id"].as_str().unwrap();
+    let seen = [
+        run.to_string(),
+        s.get(&format!("/v1/runs/{id}/logs")).text(),
+        s.get("/v1/pipelines/canary").text(),
+        s.get("/v1/secrets").text(),
+    ];
+    for text in seen {
+        assert!(!text.contains(canary), "the canary leaked: {text}");
+    }
+    rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(&mut pg)).unwrap();
+}
