@@ -246,7 +246,7 @@ fn sql_source_resumes_from_its_cursor_on_postgres_mariadb_and_sqlite() {
         s.data.path().display()
     );
     let r = s.apply(&s.admin, "peek", &outside);
-    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.status, 422, "{}", r.text());
     assert!(r.text().contains("connections.db.url"), "{}", r.text());
 }
 
@@ -282,7 +282,7 @@ fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
     rt.block_on(sqlx::query(&format!("CREATE TABLE {table} (id bigint PRIMARY KEY, status text, amount numeric)")).execute(&mut pg)).unwrap();
     // Trust auth takes any password: the canary is a real part of the URL the host connects with.
     let canary = "canary-Zq81-pw";
-    ok(&s.call("PUT", "/v1/secrets/pg-password", Some(&s.admin), Some(("text/plain", canary.as_bytes().to_vec()))), "secret");
+    ok(&s.call("PUT", "/v1/secrets/pg-password", Some(&s.admin), Some(("application/json", serde_json::json!({ "value": canary }).to_string().into_bytes()))), "secret");
     let pg_with_password = pg_url().replacen("postgres@", "postgres:${secrets.pg-password}@", 1);
     assert!(pg_with_password.contains("${secrets.pg-password}"), "{pg_with_password}");
     let yaml = |grant: &str| {
