@@ -134,9 +134,12 @@ impl std::fmt::Debug for Grant {
     }
 }
 
+/// Acknowledgement ids of one connection.
+pub type Acks = (Grant, Vec<String>);
+
 /// Acknowledgements a run asked for, held until its checkpoints are committed.
 #[derive(Debug, Clone, Default)]
-pub struct PendingAcks(Arc<Mutex<Vec<(Grant, Vec<String>)>>>);
+pub struct PendingAcks(Arc<Mutex<Vec<Acks>>>);
 
 impl PendingAcks {
     /// Holds `ids` of the service behind `grant`.
@@ -145,7 +148,7 @@ impl PendingAcks {
     }
 
     /// Takes everything held.
-    pub fn take(&self) -> Vec<(Grant, Vec<String>)> {
+    pub fn take(&self) -> Vec<Acks> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
@@ -163,7 +166,7 @@ impl PendingAcks {
 /// One live client of a service.
 enum Client {
     Sql(sqlx::AnyPool),
-    Nats(async_nats::Client, async_nats::jetstream::Context),
+    Nats(Box<(async_nats::Client, async_nats::jetstream::Context)>),
     Redis(redis::aio::MultiplexedConnection),
 }
 
@@ -199,7 +202,7 @@ impl Integrations {
             }
             ConnectionKind::Nats => {
                 let client = async_nats::connect(grant.url.as_str()).await.map_err(|e| failed(&e))?;
-                Ok(Client::Nats(client.clone(), async_nats::jetstream::new(client)))
+                Ok(Client::Nats(Box::new((client.clone(), async_nats::jetstream::new(client)))))
             }
             ConnectionKind::Redis => {
                 let client = redis::Client::open(grant.url.as_str()).map_err(|e| failed(&e))?;
@@ -219,7 +222,7 @@ impl Integrations {
     /// The NATS client of `grant`, and its JetStream context.
     pub async fn nats(&self, grant: &Grant) -> Result<(async_nats::Client, async_nats::jetstream::Context), String> {
         match self.cell(grant).get_or_try_init(|| Self::connect(grant)).await? {
-            Client::Nats(client, js) => Ok((client.clone(), js.clone())),
+            Client::Nats(both) => Ok((**both).clone()),
             _ => Err("not a NATS connection".into()),
         }
     }
@@ -235,7 +238,7 @@ impl Integrations {
     /// Sends the acknowledgements a run held, now that what came of the messages is durable.
     /// A failure is logged: the service delivers those messages again, and the sinks'
     /// idempotence (upsert on a key) absorbs the repeat.
-    pub async fn acknowledge(&self, acks: Vec<(Grant, Vec<String>)>) {
+    pub async fn acknowledge(&self, acks: Vec<Acks>) {
         for (grant, ids) in acks {
             if let Err(e) = messaging::acknowledge(self, &grant, &ids).await {
                 tracing::warn!("cannot acknowledge {} messages on {}: {e}", ids.len(), scheme_only(&grant.url));
