@@ -95,7 +95,7 @@ fn unknown_field_yaml_names_the_place() {
     assert_eq!(
         parse_error(text),
         "line 4, column 5: steps[0]: unknown field `plugn`, expected one of `id`, `plugin`, `config`, \
-         `input`, `inputs`, `mounts`, `limits`, `batch_size`, `secrets`, `allow_hosts`, `retry`"
+         `input`, `inputs`, `mounts`, `limits`, `batch_size`, `secrets`, `allow_hosts`, `connections`, `retry`"
     );
     let text = "name: p\nsteps:\n  - id: r\n    plugin: x@1.0.0\n    mounts: [{ host: a, guest: /b, mod: ro }]\n";
     assert_eq!(
@@ -105,7 +105,7 @@ fn unknown_field_yaml_names_the_place() {
     assert_eq!(
         parse_error("name: p\nstep: []\n"),
         "line 2, column 1: unknown field `step`, expected one of `name`, `description`, `schedule`, \
-         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`"
+         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`, `connections`"
     );
 }
 
@@ -115,12 +115,12 @@ fn unknown_field_json_names_the_place() {
     assert_eq!(
         parse_error(text),
         "line 2, column 9: steps[0]: unknown field `plugn`, expected one of `id`, `plugin`, `config`, \
-         `input`, `inputs`, `mounts`, `limits`, `batch_size`, `secrets`, `allow_hosts`, `retry`"
+         `input`, `inputs`, `mounts`, `limits`, `batch_size`, `secrets`, `allow_hosts`, `connections`, `retry`"
     );
     assert_eq!(
         parse_error("{\"name\": \"p\", \"stepz\": []}"),
         "line 1, column 21: unknown field `stepz`, expected one of `name`, `description`, `schedule`, \
-         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`"
+         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`, `connections`"
     );
 }
 

@@ -360,3 +360,20 @@ fn schedules_concurrency_labels_and_step_retries() {
                 retry: { max_attempts: 2, then: dead_letter }\n";
     assert!(parse(good, None).unwrap().validate(&policy()).is_ok());
 }
+
+#[test]
+fn connections_are_declared_once_and_granted_by_name() {
+    let text = "name: p\nconnections:\n  pg: { url: 'postgres://app:${secrets.pg-pass}@db/x' }\n  'Bad Name': { url: 'nats://n' }\n  \
+                ftp: { url: 'ftp://files' }\n  lite: { url: 'sqlite:///etc/passwd' }\n  open: { url: 'redis://${secrets.pw' }\n\
+                steps:\n  - id: a\n    plugin: a@1.0.0\n    connections: [pg, nope]\n";
+    assert_eq!(
+        problems(text, &policy()),
+        [
+            r#"connections.Bad Name: invalid connection name "Bad Name" (use a-z, 0-9, - and _)"#,
+            r#"connections.ftp.url: unsupported URL "ftp:...": expected postgres://, mysql://, mariadb://, sqlite:, nats:// or redis://"#,
+            r#"connections.lite.url: SQLite file "/etc/passwd": mounts are not allowed on this server"#,
+            "connections.open.url: unclosed ${secrets.NAME} placeholder",
+            r#"steps[0].connections[1]: no connection "nope" in the pipeline's connections"#,
+        ]
+    );
+}
