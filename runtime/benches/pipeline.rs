@@ -115,6 +115,7 @@ fn step(
         limits: StepLimits::default(),
         mounts: vec![],
         secrets: BTreeMap::new(),
+        allow_hosts: vec![],
         state: BTreeMap::new(),
         cursor: None,
         retry: None,

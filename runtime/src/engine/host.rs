@@ -108,6 +108,8 @@ pub struct StepHost {
     pub state: BTreeMap<String, Vec<u8>>,
     /// Secrets granted to the step, by name.
     pub secrets: BTreeMap<String, String>,
+    /// Hosts (`host[:port]`, `*.domain`) it may reach over `wasi:http`; empty = none.
+    pub allow_hosts: Vec<String>,
     log_bytes: usize,
     dropped_lines: u64,
 }
@@ -121,6 +123,7 @@ impl StepHost {
             counters: BTreeMap::new(),
             state: BTreeMap::new(),
             secrets: BTreeMap::new(),
+            allow_hosts: Vec::new(),
             log_bytes: 0,
             dropped_lines: 0,
         }
@@ -164,6 +167,8 @@ pub struct HostState {
     pub(crate) output: Capture,
     /// Nanoseconds spent suspended at epoch yields (other tasks ran), not in the guest.
     pub(crate) suspended_ns: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Outbound HTTP: the `wasi:http` context and the step's egress grant.
+    pub(crate) http: super::egress::HttpState,
 }
 
 impl WasiView for HostState {

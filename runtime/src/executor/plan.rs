@@ -23,6 +23,8 @@ pub struct PlannedStep {
     pub mounts: Vec<Mount>,
     /// Secrets granted to it, by name.
     pub secrets: BTreeMap<String, String>,
+    /// Hosts it may reach over outbound HTTP (`host[:port]`, `*.domain`).
+    pub allow_hosts: Vec<String>,
     /// Its durable state as of the last run.
     pub state: BTreeMap<String, Vec<u8>>,
     /// For sources: the committed cursor to resume from.

@@ -81,6 +81,7 @@ pub async fn prepare(
                 .iter()
                 .filter_map(|name| secrets.get(name).map(|v| (name.clone(), v.clone())))
                 .collect(),
+            allow_hosts: step.allow_hosts.clone(),
             state: BTreeMap::new(),
             cursor: None,
             retry: step.retry.as_ref().map(RetrySettings::from),

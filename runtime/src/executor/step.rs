@@ -186,6 +186,7 @@ async fn drive(
     let mut host = StepHost::new(&step.id, shared.logs.clone());
     host.state = step.state.clone();
     host.secrets = step.secrets.clone();
+    host.allow_hosts = step.allow_hosts.clone();
     let sandbox = Sandbox { limits: step.limits, mounts: step.mounts.clone(), host };
     let inst = shared.engine.instantiate(&step.plugin, sandbox).await?;
     let mut run = Running { inst, step, shared, counters, retries: 0 };
