@@ -261,8 +261,13 @@ mod imp {
         body: Option<&[u8]>,
     ) -> Result<Response, HttpError> {
         let u = parse_url(url).ok_or_else(|| HttpError::new("invalid-url", format!("{url:?}")))?;
-        let fields: Vec<(String, Vec<u8>)> =
+        let mut fields: Vec<(String, Vec<u8>)> =
             headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec())).collect();
+        if let Some(b) = body
+            && !fields.iter().any(|(k, _)| k == "content-length")
+        {
+            fields.push(("content-length".into(), b.len().to_string().into_bytes()));
+        }
         let fields = Fields::from_list(&fields)
             .map_err(|e| HttpError::new("invalid-header", format!("{e:?}")))?;
         let req = OutgoingRequest::new(fields);
