@@ -10,7 +10,7 @@ use autoflow_tests::{Project, RunOutput, guests, json_lines};
 
 /// Runs guest `egress` with `config` (YAML flow mapping) and `allow_hosts`, writing its record
 /// to `data/out/got.jsonl`; `operator` is the `--egress-allow-private` value, if any.
-fn fetch(p: &Project, config: &str, allow: &[String], operator: Option<&str>) -> RunOutput {
+fn fetch(p: &Project, config: &str, allow: &[&str], operator: Option<&str>) -> RunOutput {
     let allow: Vec<String> = allow.iter().map(|h| format!("{h:?}")).collect();
     p.write(
         "fetch.yaml",
@@ -51,7 +51,7 @@ fn ok_server() -> TestServer {
 
 fn assert_failed_with(out: &RunOutput, code: &str, reason: &str) {
     assert_eq!(out.code, 1, "the run should fail:\n{}", out.stderr);
-    assert!(out.stderr.contains(&format!("run failed: step \"fetch\"")), "{}", out.stderr);
+    assert!(out.stderr.contains("run failed: step \"fetch\""), "{}", out.stderr);
     assert!(out.stderr.contains(code), "no error code {code:?} in:\n{}", out.stderr);
     assert!(out.stderr.contains(reason), "no reason {reason:?} in:\n{}", out.stderr);
 }
@@ -61,7 +61,7 @@ fn an_allowed_request_succeeds() {
     let server = ok_server();
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.clone()], Some(&host));
+    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.as_str()], Some(&host));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let got = json_lines(&p.read("data/out/got.jsonl"));
     assert_eq!(got, vec![serde_json::json!({"status": 200, "len": 17})]);
@@ -75,7 +75,7 @@ fn a_host_outside_the_allow_list_is_refused() {
     let server = ok_server();
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
-    let out = fetch(&p, "{ url: \"http://example.com/data\" }", &[host.clone()], Some(&host));
+    let out = fetch(&p, "{ url: \"http://example.com/data\" }", &[host.as_str()], Some(&host));
     assert_failed_with(
         &out,
         "http-request-denied",
@@ -83,7 +83,7 @@ fn a_host_outside_the_allow_list_is_refused() {
     );
     // The same host on another port than the one listed is refused too.
     let other = format!("http://127.0.0.1:{}/ok", server.port + 1);
-    let out = fetch(&p, &format!("{{ url: \"{other}\" }}"), &[host.clone()], Some(&host));
+    let out = fetch(&p, &format!("{{ url: \"{other}\" }}"), &[host.as_str()], Some(&host));
     assert_failed_with(&out, "http-request-denied", "is not in allow_hosts of step \"fetch\"");
     assert!(server.requests().is_empty());
 }
@@ -93,7 +93,7 @@ fn loopback_is_refused_unless_the_operator_allows_it() {
     let server = ok_server();
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.clone()], None);
+    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.as_str()], None);
     assert_failed_with(
         &out,
         "destination-ip-prohibited",
@@ -101,7 +101,7 @@ fn loopback_is_refused_unless_the_operator_allows_it() {
     );
     // Allowing another port does not allow this one.
     let other = format!("127.0.0.1:{}", server.port + 1);
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.clone()], Some(&other));
+    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.as_str()], Some(&other));
     assert_failed_with(&out, "destination-ip-prohibited", "127.0.0.1 is a loopback address");
     assert!(server.requests().is_empty(), "a refused request reached the server");
 }
@@ -111,7 +111,7 @@ fn a_name_that_resolves_to_loopback_is_refused() {
     let server = ok_server();
     let p = Project::new();
     let url = format!("http://localhost:{}/ok", server.port);
-    let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[format!("localhost:{}", server.port)], None);
+    let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[format!("localhost:{}", server.port).as_str()], None);
     assert_failed_with(&out, "destination-ip-prohibited", "(localhost) is a loopback address");
     assert!(server.requests().is_empty(), "a refused request reached the server");
 }
@@ -123,7 +123,7 @@ fn the_metadata_address_is_refused_without_connecting() {
     let out = fetch(
         &p,
         "{ url: \"http://169.254.169.254/latest/meta-data/\" }",
-        &["169.254.169.254".to_string()],
+        &["169.254.169.254"],
         None,
     );
     assert_failed_with(&out, "destination-ip-prohibited", "egress refused: 169.254.169.254 is a link-local address");
@@ -138,12 +138,13 @@ fn a_redirect_to_a_private_address_is_refused_on_the_second_hop() {
     let host = format!("127.0.0.1:{}", server.port);
     // 127.0.0.2 is loopback too (and reachable on Linux): only the check stops it.
     let target = format!("http://127.0.0.2:{}/ok", server.port);
-    let allow = [host.clone(), format!("127.0.0.2:{}", server.port)];
+    let second = format!("127.0.0.2:{}", server.port);
+    let allow = [host.as_str(), second.as_str()];
     let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url(&format!("/to/{target}"))), &allow, Some(&host));
     assert_failed_with(&out, "destination-ip-prohibited", "egress refused: 127.0.0.2 is a loopback address");
     assert_eq!(server.requests().len(), 1, "only the first hop reaches the server");
 
-    let allow = [host.clone(), "10.0.0.1".to_string()];
+    let allow = [host.as_str(), "10.0.0.1"];
     let started = Instant::now();
     let out =
         fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/to/http://10.0.0.1/admin")), &allow, Some(&host));
@@ -158,10 +159,10 @@ fn a_response_over_the_body_cap_fails() {
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
     // Streamed without a length: cut at the cap while reading.
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/big")), &[host.clone()], Some(&host));
+    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/big")), &[host.as_str()], Some(&host));
     assert_failed_with(&out, "http-response-body-size", "exceeds the cap of 16777216 bytes");
     // Declared too long: refused at the headers.
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/big-declared")), &[host.clone()], Some(&host));
+    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/big-declared")), &[host.as_str()], Some(&host));
     assert_failed_with(&out, "http-response-body-size", "exceeds the cap of 16777216 bytes");
 }
 
@@ -171,7 +172,18 @@ fn a_request_over_the_body_cap_fails() {
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
     let config = format!("{{ url: \"{}\", post_bytes: {} }}", server.url("/ok"), (16 << 20) + 1);
-    let out = fetch(&p, &config, &[host.clone()], Some(&host));
+    let out = fetch(&p, &config, &[host.as_str()], Some(&host));
     assert_failed_with(&out, "http-request-body-size", "egress refused: request body to \"127.0.0.1\" of 16777217 bytes exceeds the cap");
     assert!(server.requests().is_empty());
+}
+
+#[test]
+fn https_goes_through_tls_to_the_checked_address() {
+    // The test server speaks plain HTTP: the TLS handshake (SNI = the URL's host) fails, named.
+    let server = ok_server();
+    let p = Project::new();
+    let host = format!("127.0.0.1:{}", server.port);
+    let url = format!("https://127.0.0.1:{}/ok", server.port);
+    let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[host.as_str()], Some(&host));
+    assert_failed_with(&out, "tls-protocol-error", "request to https://127.0.0.1");
 }
