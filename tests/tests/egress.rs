@@ -114,6 +114,11 @@ fn a_name_that_resolves_to_loopback_is_refused() {
     let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[format!("localhost:{}", server.port).as_str()], None);
     assert_failed_with(&out, "destination-ip-prohibited", "(localhost) is a loopback address");
     assert!(server.requests().is_empty(), "a refused request reached the server");
+    // An operator entry naming the address also allows a name that resolves to it.
+    let operator = format!("127.0.0.1:{},[::1]:{}", server.port, server.port);
+    let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[format!("localhost:{}", server.port).as_str()], Some(&operator));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(server.requests().len(), 1);
 }
 
 #[test]

@@ -104,3 +104,55 @@ fn http_sink_fails_on_a_permanent_400() {
     assert!(out.stderr.contains("status 400"), "{}", out.stderr);
     assert_eq!(server.requests().len(), 1, "a 400 is not retried");
 }
+
+/// The server passes `--egress-allow-private` to its worker's engine, and a refusal is in the
+/// run's log and error.
+#[test]
+fn a_server_run_reads_pages_and_logs_refusals() {
+    use autoflow_tests::server::{Backend, Server};
+    let api = TestServer::start(|req, _| match req.path.as_str() {
+        "/a" => Reply::json(200, &json!([{"id": 1}])).with_header("link", "</b>; rel=\"next\""),
+        "/b" => Reply::json(200, &json!([{"id": 2}])),
+        _ => Reply::status(404),
+    });
+    let host = format!("127.0.0.1:{}", api.port);
+    let s = Server::start_with(Backend::Sqlite, &["--egress-allow-private", &host]).unwrap();
+    let pipeline = |name: &str, url: &str, allow: &str| {
+        format!(
+            "name: {name}
+steps:
+  - id: read
+    plugin: http-source@0.1.0
+    config: {{ url: \"{url}\" }}
+    allow_hosts: [\"{allow}\"]
+  - id: show
+    plugin: log-sink@0.1.0
+    input: read
+"
+        )
+    };
+    assert_eq!(s.apply(&s.admin, "pages", &pipeline("pages", &api.url("/a"), &host)).status, 201);
+    let run = s.run_and_wait(&s.admin, "pages", None);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let logs = s.get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap())).json();
+    let shown: Vec<&str> =
+        logs.as_array().unwrap().iter().filter(|l| l["step"] == "show").map(|l| l["message"].as_str().unwrap()).collect();
+    assert_eq!(shown, [r#"{"id":1}"#, r#"{"id":2}"#], "{logs}");
+
+    // localhost on another port is listed by the step but its address (127.0.0.1 on that port)
+    // is not allowed by the operator: refused before connecting, and said why.
+    let url = format!("http://localhost:{}/a", api.port + 1);
+    let local = format!("localhost:{}", api.port + 1);
+    assert_eq!(s.apply(&s.admin, "local", &pipeline("local", &url, &local)).status, 201);
+    let run = s.run_and_wait(&s.admin, "local", None);
+    assert_eq!(run["status"], "failed", "{run}");
+    assert!(run.to_string().contains("destination-ip-prohibited"), "{run}");
+    let logs = s.get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap())).json();
+    assert!(
+        logs.as_array().unwrap().iter().any(|l| l["step"] == "read"
+            && l["level"] == "warn"
+            && l["message"].as_str().unwrap().contains("(localhost) is a loopback address")),
+        "{logs}"
+    );
+    assert_eq!(api.requests().len(), 2, "only the allowed run reached the API");
+}
