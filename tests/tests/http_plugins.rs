@@ -63,13 +63,15 @@ steps:
   - id: post
     plugin: http-sink@0.1.0
     input: read
-    config: {{ url: \"{}\", initial_backoff_ms: 20, max_backoff_ms: 200, headers: {{ x-token: abc }} }}
+    config: {{ url: \"{}\", initial_backoff_ms: 20, max_backoff_ms: 200,
+              headers: {{ x-token: abc, authorization: {{ secret: api_token, prefix: \"Bearer \" }} }} }}
     allow_hosts: [\"{host}\"]
+    secrets: [api_token]
 ",
             server.url(path)
         ),
     );
-    let out = p.run("post.yaml", &["--egress-allow-private", &host]);
+    let out = p.run("post.yaml", &["--egress-allow-private", &host, "--secret", "api_token=s3cret"]);
     (p, out)
 }
 
@@ -89,6 +91,7 @@ fn http_sink_retries_a_503_then_succeeds() {
         assert_eq!(r.method, "POST");
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_eq!(r.header("x-token"), Some("abc"));
+        assert_eq!(r.header("authorization"), Some("Bearer s3cret"), "a header from a granted secret");
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body, json!([{"n": 1}, {"n": 2}, {"n": 3}]));
     }

@@ -22,7 +22,7 @@ pub const CONFIG_SCHEMA: &str = r##"{
   "type": "object",
   "properties": {
     "url": { "description": "Endpoint: an http:// or https:// URL whose host is in the step's allow_hosts.", "type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://" },
-    "headers": { "description": "Request header fields.", "type": "object", "additionalProperties": { "type": "string" } },
+    "headers": { "description": "Request header fields: a string, or {\"secret\": NAME, \"prefix\": \"Bearer \"} for the value of a secret granted to the step.", "type": "object", "additionalProperties": { "oneOf": [ { "type": "string" }, { "type": "object", "properties": { "secret": { "type": "string", "minLength": 1 }, "prefix": { "type": "string" } }, "required": ["secret"], "additionalProperties": false } ] } },
     "format": { "description": "json: a JSON array of the batch's values (default). ndjson: one value per line.", "enum": ["json", "ndjson"], "default": "json" },
     "max_attempts": { "description": "Attempts per batch, the first included (default 5).", "type": "integer", "minimum": 1, "maximum": 100, "default": 5 },
     "initial_backoff_ms": { "description": "Wait before the first retry; doubles each time (default 200).", "type": "integer", "minimum": 0, "default": 200 },
@@ -105,10 +105,7 @@ impl Sink for HttpSink {
         }
         let mut headers = Vec::new();
         for (k, v) in &config.headers {
-            let Some(v) = v.as_str() else {
-                return Err(Error::InvalidConfig(format!("headers.{k}: expected a string")));
-            };
-            headers.push((k.clone(), v.to_string()));
+            headers.push((k.clone(), header_value(k, v)?));
         }
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             let ct = match config.format {
@@ -159,6 +156,25 @@ impl Sink for HttpSink {
             std::thread::sleep(wait);
             attempt += 1;
         }
+    }
+}
+
+/// A header value from the config: a string, or `{"secret": NAME, "prefix": "Bearer "}` (the
+/// value of a secret granted to the step, after the prefix).
+fn header_value(name: &str, v: &Value) -> Result<String, Error> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Object(o) => {
+            let Some(secret) = o.get("secret").and_then(Value::as_str) else {
+                return Err(Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}")));
+            };
+            let prefix = o.get("prefix").and_then(Value::as_str).unwrap_or("");
+            let value = autoflow_plugin_sdk::host::secret(secret).ok_or_else(|| {
+                Error::InvalidConfig(format!("headers.{name}: the secret {secret:?} is not granted to this step"))
+            })?;
+            Ok(format!("{prefix}{value}"))
+        }
+        _ => Err(Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}"))),
     }
 }
 

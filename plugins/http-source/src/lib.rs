@@ -35,7 +35,7 @@ pub const CONFIG_SCHEMA: &str = r##"{
     "url": { "description": "First page: an http:// or https:// URL whose host is in the step's allow_hosts.", "type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://" },
     "items": { "description": "JSON pointer to the array of items in a page (e.g. /data). Default: the page is the array.", "type": "string", "pattern": "^(/.*)?$" },
     "next": { "description": "JSON pointer to the next page's URL in a page (a string; null or absent on the last page). Without it, a Link rel=\"next\" header is followed.", "type": "string", "pattern": "^(/.*)?$" },
-    "headers": { "description": "Request header fields.", "type": "object", "additionalProperties": { "type": "string" } },
+    "headers": { "description": "Request header fields: a string, or {\"secret\": NAME, \"prefix\": \"Bearer \"} for the value of a secret granted to the step.", "type": "object", "additionalProperties": { "oneOf": [ { "type": "string" }, { "type": "object", "properties": { "secret": { "type": "string", "minLength": 1 }, "prefix": { "type": "string" } }, "required": ["secret"], "additionalProperties": false } ] } },
     "max_pages": { "description": "Pages read per run at most (default 100).", "type": "integer", "minimum": 1, "default": 100 }
   },
   "required": ["url"],
@@ -116,10 +116,7 @@ impl Source for HttpSource {
         }
         let mut headers = Vec::new();
         for (k, v) in &config.headers {
-            let Some(v) = v.as_str() else {
-                return Err(Error::InvalidConfig(format!("headers.{k}: expected a string")));
-            };
-            headers.push((k.clone(), v.to_string()));
+            headers.push((k.clone(), header_value(k, v)?));
         }
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
             headers.push(("accept".into(), "application/json".into()));
@@ -204,6 +201,25 @@ impl HttpSource {
             None => None,
         };
         Ok(())
+    }
+}
+
+/// A header value from the config: a string, or `{"secret": NAME, "prefix": "Bearer "}` (the
+/// value of a secret granted to the step, after the prefix).
+fn header_value(name: &str, v: &Value) -> Result<String, Error> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Object(o) => {
+            let Some(secret) = o.get("secret").and_then(Value::as_str) else {
+                return Err(Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}")));
+            };
+            let prefix = o.get("prefix").and_then(Value::as_str).unwrap_or("");
+            let value = autoflow_plugin_sdk::host::secret(secret).ok_or_else(|| {
+                Error::InvalidConfig(format!("headers.{name}: the secret {secret:?} is not granted to this step"))
+            })?;
+            Ok(format!("{prefix}{value}"))
+        }
+        _ => Err(Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}"))),
     }
 }
 

@@ -315,7 +315,8 @@ async fn send(
     let (parts, body) = request.into_parts();
     let body = CappedRequest { inner: body, sent: 0, log: log.clone(), host: t.host.clone() };
     let request = http::Request::from_parts(parts, body);
-    let conn = tokio::spawn(conn);
+    // Drives the connection; aborted when dropped (the guest let go of the response).
+    let conn = wasmtime_wasi::runtime::spawn(conn);
     let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(FIRST_BYTE_TIMEOUT);
     let response = tokio::time::timeout(first_byte, sender.send_request(request))
         .await
@@ -323,7 +324,7 @@ async fn send(
     if let Some(declared) = content_length(response.headers())
         && declared > MAX_HTTP_BODY_BYTES
     {
-        conn.abort();
+        drop(conn);
         log.warn(format!(
             "egress: response body from \"{}\" of {declared} bytes exceeds the cap of {MAX_HTTP_BODY_BYTES} bytes",
             t.host
@@ -345,9 +346,9 @@ async fn send(
     });
     let io: IoFuture = Box::new(async move {
         match conn.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(E::Hyper(e)),
-            Err(_) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if e.is_timeout() => Err(E::HttpResponseTimeout),
+            Err(e) => Err(E::Hyper(e)),
         }
     });
     Ok((response, io))
