@@ -43,6 +43,7 @@ fn ok_server() -> TestServer {
     TestServer::start(|req, _| match req.path.as_str() {
         "/ok" => Reply::json(200, &serde_json::json!({"hello": "world"})),
         "/big" => Reply { streamed: true, ..Reply::json(200, &serde_json::json!("x".repeat(17 << 20))) },
+        "/loop" => Reply::status(302).with_header("location", "/loop"),
         "/big-declared" => Reply::json(200, &serde_json::json!("x".repeat(17 << 20))),
         p if p.starts_with("/to/") => Reply::status(302).with_header("location", &p["/to/".len()..]),
         _ => Reply::status(404),
@@ -103,7 +104,21 @@ fn loopback_is_refused_unless_the_operator_allows_it() {
     let other = format!("127.0.0.1:{}", server.port + 1);
     let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.as_str()], Some(&other));
     assert_failed_with(&out, "destination-ip-prohibited", "127.0.0.1 is a loopback address");
+    // An IPv6 literal: the same.
+    let url = format!("http://[::1]:{}/ok", server.port);
+    let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[format!("[::1]:{}", server.port).as_str()], None);
+    assert_failed_with(&out, "destination-ip-prohibited", "egress refused: ::1 is a loopback address");
     assert!(server.requests().is_empty(), "a refused request reached the server");
+}
+
+#[test]
+fn redirects_are_followed_five_times_at_most() {
+    let server = ok_server();
+    let p = Project::new();
+    let host = format!("127.0.0.1:{}", server.port);
+    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/loop")), &[host.as_str()], Some(&host));
+    assert_failed_with(&out, "too-many-redirects", "more than 5 redirects");
+    assert_eq!(server.requests().len(), 6, "the request and 5 redirects");
 }
 
 #[test]
@@ -191,4 +206,12 @@ fn https_goes_through_tls_to_the_checked_address() {
     let url = format!("https://127.0.0.1:{}/ok", server.port);
     let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[host.as_str()], Some(&host));
     assert_failed_with(&out, "tls-protocol-error", "request to https://127.0.0.1");
+}
+
+#[test]
+fn an_invalid_operator_entry_is_refused_at_start() {
+    let p = Project::new();
+    let out = fetch(&p, "{ url: \"http://example.com/\" }", &["example.com"], Some("http://10.0.0.1"));
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains(r#"--egress-allow-private: invalid entry "http://10.0.0.1""#), "{}", out.stderr);
 }
