@@ -68,7 +68,8 @@ type Handler = dyn Fn(&Received, usize) -> Reply + Send + Sync;
 pub struct TestServer {
     /// Its port on 127.0.0.1.
     pub port: u16,
-    requests: Arc<Mutex<Vec<Received>>>,
+    /// The requests received.
+    pub requests: Arc<Mutex<Vec<Received>>>,
 }
 
 impl TestServer {
