@@ -29,6 +29,7 @@ pub mod bindings;
 mod convert;
 mod error;
 pub mod host;
+pub mod http;
 #[cfg(target_arch = "wasm32")]
 mod instance;
 pub mod messaging;

@@ -116,6 +116,7 @@ fn step(
         mounts: vec![],
         secrets: BTreeMap::new(),
         connections: BTreeMap::new(),
+        allow_hosts: vec![],
         state: BTreeMap::new(),
         cursor: None,
         retry: None,

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod http_server;
 pub mod server;
 
 /// Absolute paths of the test guest components (`tests/guests`), built for wasm32-wasip2 by

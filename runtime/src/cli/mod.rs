@@ -76,6 +76,32 @@ pub struct DataDirArgs {
     pub data_dir: PathBuf,
 }
 
+/// The operator's outbound HTTP setting, on `autoflow server`, `worker` and `run`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EgressArgs {
+    /// Hosts or addresses (`host[:port]`, comma-separated) whose loopback, private or
+    /// link-local addresses steps may reach over HTTP; a step must still list the host in its
+    /// `allow_hosts`. Default: none.
+    #[arg(long = "egress-allow-private", env = "AUTOFLOW_EGRESS_ALLOW_PRIVATE", value_delimiter = ',')]
+    pub egress_allow_private: Vec<String>,
+}
+
+impl EgressArgs {
+    /// The engine's egress settings; an invalid entry is an error naming it.
+    pub fn settings(&self) -> Result<crate::engine::EgressSettings, String> {
+        let entries: Vec<String> =
+            self.egress_allow_private.iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
+        for e in &entries {
+            if crate::engine::HostPattern::parse(e).is_none() {
+                return Err(format!(
+                    "--egress-allow-private: invalid entry {e:?} (expected host, address or [v6], optionally with :port)"
+                ));
+            }
+        }
+        Ok(crate::engine::EgressSettings { allow_private: entries })
+    }
+}
+
 /// Runs the parsed command line; returns the process exit code.
 pub async fn main(cli: Cli) -> i32 {
     match cli.command {

@@ -40,6 +40,9 @@ pub struct RunArgs {
     /// Hide the plugins' log lines below this level (trace, debug, info, warn, error).
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// Outbound HTTP: private addresses the operator allows.
+    #[command(flatten)]
+    pub egress: super::EgressArgs,
 }
 
 /// Runs `autoflow run`; returns the exit code.
@@ -73,6 +76,7 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         // Every step holds one instance while the run goes; config checks use one more each.
         max_instances: u32::try_from(validated.steps().len() * 2 + 8).unwrap_or(u32::MAX),
         cache_dir: Some(args.data.data_dir.join("cache")),
+        egress: args.egress.settings().map_err(|e| (EXIT_INVALID, e))?,
         ..EngineConfig::default()
     })
     .map_err(|e| (EXIT_FAILED, format!("cannot start the engine: {e}")))?;

@@ -113,6 +113,8 @@ pub struct StepHost {
     pub connections: BTreeMap<String, crate::integrations::Grant>,
     /// Where its message acknowledgements wait for the run's commit (shared by the run's steps).
     pub acks: crate::integrations::PendingAcks,
+    /// Hosts (`host[:port]`, `*.domain`) it may reach over `wasi:http`; empty = none.
+    pub allow_hosts: Vec<String>,
     log_bytes: usize,
     dropped_lines: u64,
 }
@@ -128,6 +130,7 @@ impl StepHost {
             secrets: BTreeMap::new(),
             connections: BTreeMap::new(),
             acks: Default::default(),
+            allow_hosts: Vec::new(),
             log_bytes: 0,
             dropped_lines: 0,
         }
@@ -173,6 +176,8 @@ pub struct HostState {
     pub(crate) suspended_ns: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// The clients of the process's connections (SQL pools, NATS, Redis).
     pub(crate) integrations: crate::integrations::Integrations,
+    /// Outbound HTTP: the `wasi:http` context and the step's egress grant.
+    pub(crate) http: super::egress::HttpState,
 }
 
 impl WasiView for HostState {

@@ -85,6 +85,12 @@ impl Engine {
                 StepError::Instantiate(format!("mount {} -> {}: {e:#}", m.host.display(), m.guest))
             })?;
         }
+        let http = super::egress::HttpState::new(
+            host.step.clone(),
+            host.logs.clone(),
+            &host.allow_hosts,
+            &self.config().egress,
+        );
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -94,6 +100,7 @@ impl Engine {
             output,
             suspended_ns: Default::default(),
             integrations: self.integrations().clone(),
+            http,
         };
         let mut store = Store::new(self.wasmtime(), state);
         store.limiter(|s| &mut s.memory);

@@ -11,6 +11,7 @@ use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub mod bindings;
 mod capture;
+mod egress;
 mod error;
 mod host;
 mod instance;
@@ -18,6 +19,7 @@ mod limits;
 mod plugin;
 
 pub use capture::Capture;
+pub use egress::{EgressSettings, HostPattern, MAX_HTTP_BODY_BYTES, non_public as non_public_address};
 pub use error::StepError;
 pub use host::{HostState, LogLevel, LogLine, LogSink, StepHost};
 pub use instance::{Mount, Sandbox, StepInstance, record_bytes as instance_record_bytes};
@@ -58,6 +60,8 @@ pub struct EngineConfig {
     pub epoch_tick: Duration,
     /// Where compiled components are cached; `None` disables the disk cache.
     pub cache_dir: Option<PathBuf>,
+    /// The operator's outbound HTTP settings (`--egress-allow-private`).
+    pub egress: EgressSettings,
 }
 
 impl Default for EngineConfig {
@@ -69,6 +73,7 @@ impl Default for EngineConfig {
             max_memory_mb: 4096,
             epoch_tick: Duration::from_millis(2),
             cache_dir: None,
+            egress: EgressSettings::default(),
         }
     }
 }
@@ -102,6 +107,9 @@ impl Engine {
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        // Outbound HTTP: every request goes through the step's egress checks (egress.rs).
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         bindings::source::autoflow::plugin::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| Error::Config(format!("{e:#}")))?;

@@ -27,6 +27,8 @@ pub struct PlannedStep {
     /// Connections granted to it, by name; their URLs hold `${secrets.NAME}` placeholders
     /// until [`Plan::open_connections`] fills them for a run.
     pub connections: BTreeMap<String, Grant>,
+    /// Hosts it may reach over outbound HTTP (`host[:port]`, `*.domain`).
+    pub allow_hosts: Vec<String>,
     /// Its durable state as of the last run.
     pub state: BTreeMap<String, Vec<u8>>,
     /// For sources: the committed cursor to resume from.

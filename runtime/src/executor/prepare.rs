@@ -90,6 +90,7 @@ pub async fn prepare(
                     Some((name.clone(), crate::integrations::Grant { kind, url: c.url.clone() }))
                 })
                 .collect(),
+            allow_hosts: step.allow_hosts.clone(),
             state: BTreeMap::new(),
             cursor: None,
             retry: step.retry.as_ref().map(RetrySettings::from),

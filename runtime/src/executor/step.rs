@@ -190,6 +190,7 @@ async fn drive(
     host.secrets = step.secrets.clone();
     host.connections = step.connections.clone();
     host.acks = shared.acks.clone();
+    host.allow_hosts = step.allow_hosts.clone();
     let sandbox = Sandbox { limits: step.limits, mounts: step.mounts.clone(), host };
     let inst = shared.engine.instantiate(&step.plugin, sandbox).await?;
     let mut run = Running { inst, step, shared, counters, retries: 0 };

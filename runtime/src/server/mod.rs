@@ -63,6 +63,9 @@ pub struct WorkerArgs {
     /// On SIGTERM, let running runs finish for this long, in seconds, then hand them back.
     #[arg(long, env = "AUTOFLOW_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
+    /// Outbound HTTP: private addresses the operator allows.
+    #[command(flatten)]
+    pub egress: crate::cli::EgressArgs,
 }
 
 impl WorkerArgs {
@@ -114,7 +117,7 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
         policy: policy(&args.mount_roots, &args.data_dir),
         data_dir: args.data_dir.clone(),
     };
-    state_with(&url, &args.data_dir, args.cache_dir.as_deref(), settings).await
+    state_with(&url, &args.data_dir, args.cache_dir.as_deref(), settings, &args.worker.egress).await
 }
 
 fn policy(mount_roots: &[PathBuf], data_dir: &std::path::Path) -> ValidationPolicy {
@@ -125,13 +128,21 @@ fn policy(mount_roots: &[PathBuf], data_dir: &std::path::Path) -> ValidationPoli
     }
 }
 
-async fn state_with(url: &str, data_dir: &std::path::Path, cache_dir: Option<&std::path::Path>, settings: Settings) -> anyhow::Result<AppState> {
+async fn state_with(
+    url: &str,
+    data_dir: &std::path::Path,
+    cache_dir: Option<&std::path::Path>,
+    settings: Settings,
+    egress: &crate::cli::EgressArgs,
+) -> anyhow::Result<AppState> {
+    let egress = egress.settings().map_err(anyhow::Error::msg)?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
     let store = Store::connect(url).await.context("cannot open the database")?;
     let engine = Engine::new(EngineConfig {
         fuel: true,
         cache_dir: Some(cache_dir.map_or_else(|| data_dir.join("cache"), std::path::Path::to_path_buf)),
+        egress,
         ..EngineConfig::default()
     })
     .context("cannot start the engine")?;
@@ -191,7 +202,8 @@ pub async fn work(args: WorkerCommandArgs) -> anyhow::Result<()> {
         policy: policy(&args.mount_roots, &args.data_dir),
         data_dir: args.data_dir.clone(),
     };
-    let state = state_with(&args.database, &args.data_dir, args.cache_dir.as_deref(), settings).await?;
+    let state =
+        state_with(&args.database, &args.data_dir, args.cache_dir.as_deref(), settings, &args.worker.egress).await?;
     let opts = args.worker.options(args.slots)?;
     println!("autoflow worker {} started (labels: {})", opts.id, opts.labels.join(","));
     let _ = std::io::Write::flush(&mut std::io::stdout());
