@@ -97,29 +97,45 @@ async fn fetch_nats(
     use async_nats::jetstream::consumer::{AckPolicy, pull};
     let (_, js) = integrations.nats(grant).await.map_err(PluginError::Retryable)?;
     let stream = js.get_stream(stream).await.map_err(|e| PluginError::InvalidConfig(format!("nats stream {stream:?}: {e}")))?;
-    let config = pull::Config { durable_name: Some(group.to_string()), ack_policy: AckPolicy::Explicit, ..Default::default() };
+    // Acks are held until a run commits: let a run hold as many as it reads (`max_messages`).
+    let config = pull::Config {
+        durable_name: Some(group.to_string()),
+        ack_policy: AckPolicy::Explicit,
+        max_ack_pending: -1,
+        ..Default::default()
+    };
     let consumer = stream
         .get_or_create_consumer(group, config)
         .await
         .map_err(|e| retryable("nats consumer")(&e))?;
+    // A pull can wait on the server (its max_ack_pending reached, say): it ends at `wait` past
+    // the last message with what it has.
     let mut out = Vec::new();
-    let mut batch = consumer.fetch().max_messages(max).messages().await.map_err(|e| retryable("nats fetch")(&e))?;
-    while let Some(m) = batch.next().await {
-        out.push(nats_message(m.map_err(|e| retryable("nats fetch")(&e))?)?);
-    }
+    let batch = consumer.fetch().max_messages(max).messages().await.map_err(|e| retryable("nats fetch")(&e))?;
+    collect_until_quiet(batch, &mut out, wait.max(Duration::from_millis(100))).await?;
     if out.is_empty() && !wait.is_zero() {
-        let mut batch = consumer
+        let batch = consumer
             .batch()
             .max_messages(max)
             .expires(wait)
             .messages()
             .await
             .map_err(|e| retryable("nats fetch")(&e))?;
-        while let Some(m) = batch.next().await {
-            out.push(nats_message(m.map_err(|e| retryable("nats fetch")(&e))?)?);
-        }
+        collect_until_quiet(batch, &mut out, wait + Duration::from_millis(100)).await?;
     }
     Ok(out)
+}
+
+/// Takes messages from `batch` into `out` until it ends or none comes for `quiet`.
+async fn collect_until_quiet<S, E>(mut batch: S, out: &mut Vec<Message>, quiet: Duration) -> Result<(), PluginError>
+where
+    S: futures::Stream<Item = Result<async_nats::jetstream::Message, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    while let Ok(Some(m)) = tokio::time::timeout(quiet, batch.next()).await {
+        out.push(nats_message(m.map_err(|e| retryable("nats fetch")(&e))?)?);
+    }
+    Ok(())
 }
 
 fn nats_message(m: async_nats::jetstream::Message) -> Result<Message, PluginError> {
