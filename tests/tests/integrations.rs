@@ -14,6 +14,7 @@ use async_nats::jetstream::{self, consumer::pull, stream};
 use autoflow_tests::guests;
 use autoflow_tests::server::{Backend, Server, wait_for};
 use serde_json::Value;
+use redis::Value as Value2;
 use sqlx::Connection;
 
 fn env_or(name: &str, default: &str) -> String {
@@ -251,7 +252,7 @@ fn sql_source_resumes_from_its_cursor_on_postgres_mariadb_and_sqlite() {
 }
 
 #[test]
-fn redis_sink_appends_each_record_to_a_stream() {
+fn redis_streams_are_written_by_redis_sink_and_read_through_a_consumer_group() {
     let rt = runtime();
     let Some(client) = service("Redis", redis::Client::open(redis_url())) else { return };
     let Some(mut conn) = service("Redis", rt.block_on(client.get_multiplexed_async_connection())) else { return };
@@ -270,6 +271,21 @@ fn redis_sink_appends_each_record_to_a_stream() {
         rt.block_on(redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut conn)).unwrap();
     let first: String = entries.ids[0].get("payload").unwrap();
     assert!(first.starts_with('{'), "the record's JSON value is the payload: {first}");
+    // The messaging capability reads a Redis stream too, through a consumer group: the same
+    // source plugin on a Redis connection. Entries are acknowledged once the run has committed.
+    let read = format!(
+        "name: drain\nconnections:\n  cache: {{ url: \"{}\" }}\nsteps:\n  - id: read\n    plugin: nats-source@latest\n    connections: [cache]\n    \
+         config: {{ connection: cache, stream: {key}, consumer: loaders, wait_ms: 100 }}\n  - id: out\n    plugin: log-sink@latest\n    input: read\n",
+        redis_url()
+    );
+    ok(&s.apply(&s.admin, "drain", &read), "apply drain");
+    let run = run_ok(&s, "drain");
+    assert_eq!(step_records_out(&run, "read"), 25, "{run}");
+    let pending: (i64, Value2, Value2, Value2) =
+        rt.block_on(redis::cmd("XPENDING").arg(&key).arg("loaders").query_async(&mut conn)).unwrap();
+    assert_eq!(pending.0, 0, "every entry acknowledged after the run");
+    let run = run_ok(&s, "drain");
+    assert_eq!(step_records_out(&run, "read"), 0, "nothing read twice: {run}");
     let _: () = rt.block_on(redis::cmd("DEL").arg(&key).query_async(&mut conn)).unwrap();
 }
 

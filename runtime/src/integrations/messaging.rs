@@ -16,6 +16,9 @@ pub const MAX_FETCH: u32 = 10_000;
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// The consumer name Autoflow reads Redis consumer groups as.
 const REDIS_CONSUMER: &str = "autoflow";
+/// How long a Redis entry read and not acknowledged waits before a fetch takes it again (the
+/// counterpart of a NATS consumer's ack wait).
+pub const REDIS_REDELIVER_AFTER: Duration = Duration::from_secs(30);
 
 fn retryable(what: &str) -> impl Fn(&dyn std::fmt::Display) -> PluginError + '_ {
     move |e| PluginError::Retryable(format!("{what}: {e}"))
@@ -193,39 +196,56 @@ async fn fetch_redis(
     {
         return Err(retryable("redis XGROUP CREATE")(&e));
     }
-    let mut options = StreamReadOptions::default().group(group, REDIS_CONSUMER).count(max);
-    if !wait.is_zero() {
-        options = options.block(usize::try_from(wait.as_millis()).unwrap_or(usize::MAX));
-    }
-    let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(&mut conn, &[stream], &[">"], &options)
+    // Entries a failed or killed run read and never acknowledged come back first, once idle.
+    let reclaimed: redis::streams::StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+        .arg(stream)
+        .arg(group)
+        .arg(REDIS_CONSUMER)
+        .arg(u64::try_from(REDIS_REDELIVER_AFTER.as_millis()).unwrap_or(u64::MAX))
+        .arg("0-0")
+        .arg("COUNT")
+        .arg(max)
+        .query_async(&mut conn)
         .await
-        .map_err(|e| retryable("redis XREADGROUP")(&e))?;
-    let mut out = Vec::new();
-    for key in reply.map(|r| r.keys).unwrap_or_default() {
-        for entry in key.ids {
-            let mut payload = Vec::new();
-            let mut headers = Vec::new();
-            for (field, value) in &entry.map {
-                let bytes: Vec<u8> = redis::FromRedisValue::from_redis_value(value).unwrap_or_default();
-                if field == "payload" {
-                    payload = bytes;
-                } else {
-                    headers.push((field.clone(), String::from_utf8_lossy(&bytes).into_owned()));
-                }
-            }
-            headers.sort();
-            let ack = RedisAck(key.key.clone(), group.to_string(), entry.id.clone());
-            out.push(Message {
-                subject: key.key.clone(),
-                payload,
-                headers,
-                position: entry.id.clone(),
-                delivered: 1,
-                ack_id: serde_json::to_string(&ack).unwrap_or_default(),
-            });
+        .map_err(|e| retryable("redis XAUTOCLAIM")(&e))?;
+    let mut out: Vec<Message> = reclaimed.claimed.iter().map(|e| redis_message(stream, group, e)).collect();
+    if out.len() < max {
+        let mut options = StreamReadOptions::default().group(group, REDIS_CONSUMER).count(max - out.len());
+        if out.is_empty() && !wait.is_zero() {
+            options = options.block(usize::try_from(wait.as_millis()).unwrap_or(usize::MAX));
+        }
+        let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(&mut conn, &[stream], &[">"], &options)
+            .await
+            .map_err(|e| retryable("redis XREADGROUP")(&e))?;
+        for key in reply.map(|r| r.keys).unwrap_or_default() {
+            out.extend(key.ids.iter().map(|e| redis_message(&key.key, group, e)));
         }
     }
     Ok(out)
+}
+
+/// A stream entry as a message: field `payload` is the payload, the others are headers.
+fn redis_message(stream: &str, group: &str, entry: &redis::streams::StreamId) -> Message {
+    let mut payload = Vec::new();
+    let mut headers = Vec::new();
+    for (field, value) in &entry.map {
+        let bytes: Vec<u8> = redis::FromRedisValue::from_redis_value(value).unwrap_or_default();
+        if field == "payload" {
+            payload = bytes;
+        } else {
+            headers.push((field.clone(), String::from_utf8_lossy(&bytes).into_owned()));
+        }
+    }
+    headers.sort();
+    let ack = RedisAck(stream.to_string(), group.to_string(), entry.id.clone());
+    Message {
+        subject: stream.to_string(),
+        payload,
+        headers,
+        position: entry.id.clone(),
+        delivered: 1,
+        ack_id: serde_json::to_string(&ack).unwrap_or_default(),
+    }
 }
 
 /// Acknowledges `ids` on the service of `grant`.
