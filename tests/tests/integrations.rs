@@ -49,6 +49,9 @@ fn service<T, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> Option<T> {
     }
 }
 
+/// The services run on loopback here: the operator lets connections reach it (as outbound HTTP).
+const LOOPBACK: &str = "127.0.0.1";
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
@@ -118,7 +121,7 @@ fn nats_to_postgres_lands_every_message_exactly_once_across_a_killed_run() {
         consumer
     });
 
-    let Some(mut s) = Server::start_with(Backend::Sqlite, &["--lease-ms", "1500"]) else { return };
+    let Some(mut s) = Server::start_with(Backend::Sqlite, &["--lease-ms", "1500", "--egress-allow-private", LOOPBACK]) else { return };
     ok(&s.push(&s.admin, "slow", "1.0.0", std::fs::read(guests::SLOW).unwrap()), "push slow");
     let yaml = format!(
         "name: orders\nbatch_size: 50\nconnections:\n  bus: {{ url: \"{nats}\" }}\n  warehouse: {{ url: \"{pg}\" }}\n\
@@ -214,7 +217,7 @@ fn sql_source_resumes_from_its_cursor_on_postgres_mariadb_and_sqlite() {
     drop(mysql);
     let files = tempfile::tempdir().unwrap();
     let root = files.path().to_str().unwrap().to_string();
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root, "--egress-allow-private", LOOPBACK]) else { return };
 
     let pg_exec = |sql: &str| {
         let rt = runtime();
@@ -256,7 +259,7 @@ fn redis_streams_are_written_by_redis_sink_and_read_through_a_consumer_group() {
     let rt = runtime();
     let Some(client) = service("Redis", redis::Client::open(redis_url())) else { return };
     let Some(mut conn) = service("Redis", rt.block_on(client.get_multiplexed_async_connection())) else { return };
-    let Some(s) = Server::start(Backend::Sqlite) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--egress-allow-private", LOOPBACK]) else { return };
     let key = unique("af_events");
     let yaml = format!(
         "name: events\nconnections:\n  cache: {{ url: \"{}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 25 }}\n  \
@@ -293,7 +296,7 @@ fn redis_streams_are_written_by_redis_sink_and_read_through_a_consumer_group() {
 fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
     let rt = runtime();
     let Some(mut pg) = service("PostgreSQL", rt.block_on(sqlx::PgConnection::connect(&pg_url()))) else { return };
-    let Some(s) = Server::start(Backend::Sqlite) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--egress-allow-private", LOOPBACK]) else { return };
     let table = unique("af_canary");
     rt.block_on(sqlx::query(&format!("CREATE TABLE {table} (id bigint PRIMARY KEY, status text, amount numeric)")).execute(&mut pg)).unwrap();
     // Trust auth takes any password: the canary is a real part of the URL the host connects with.
@@ -313,8 +316,20 @@ fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
     let run = s.run_and_wait(&s.admin, "canary", None);
     assert_eq!(run["status"], "failed", "{run}");
     assert!(run["error"].as_str().unwrap().contains("not granted to step \"write\""), "{run}");
-    // Granted: the rows land.
-    ok(&s.apply(&s.admin, "canary", &yaml("    connections: [warehouse]\n")), "apply");
+    // Granted, on a server whose operator did not allow loopback: the connection is refused,
+    // named, and not retried.
+    let granted = yaml("    connections: [warehouse]\n");
+    let Some(strict) = Server::start(Backend::Sqlite) else { return };
+    ok(&strict.call("PUT", "/v1/secrets/pg-password", Some(&strict.admin), Some(("application/json", serde_json::json!({ "value": canary }).to_string().into_bytes()))), "secret");
+    ok(&strict.apply(&strict.admin, "canary", &granted), "apply");
+    let refused = strict.run_and_wait(&strict.admin, "canary", None);
+    assert_eq!(refused["status"], "failed", "{refused}");
+    let error = refused["error"].as_str().unwrap();
+    assert!(error.contains("connection refused by the egress policy: 127.0.0.1 is a loopback address"), "{error}");
+    assert!(error.contains("--egress-allow-private 127.0.0.1:"), "{error}");
+    assert!(!refused.to_string().contains(canary));
+    // Granted and allowed: the rows land.
+    ok(&s.apply(&s.admin, "canary", &granted), "apply");
     let run = run_ok(&s, "canary");
     assert_eq!(rt.block_on(pg_count(&mut pg, &table)), 5);
     let id = run["id"].as_str().unwrap();

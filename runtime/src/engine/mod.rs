@@ -19,7 +19,7 @@ mod limits;
 mod plugin;
 
 pub use capture::Capture;
-pub use egress::{EgressSettings, HostPattern, MAX_HTTP_BODY_BYTES, non_public as non_public_address};
+pub use egress::{EgressSettings, HostPattern, MAX_HTTP_BODY_BYTES, non_public as non_public_address, parse_patterns, refused_address};
 pub use error::StepError;
 pub use host::{HostState, LogLevel, LogLine, LogSink, StepHost};
 pub use instance::{Mount, Sandbox, StepInstance, record_bytes as instance_record_bytes};
@@ -119,6 +119,7 @@ impl Engine {
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         bindings::source::autoflow::plugin::messaging::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
+        let integrations = crate::integrations::Integrations::new(&config.egress);
         let cache = match &config.cache_dir {
             Some(dir) => Some(CompiledCache::open(dir, &engine).map_err(|e| Error::Cache(e.to_string()))?),
             None => None,
@@ -132,7 +133,7 @@ impl Engine {
                 config,
                 cache,
                 loaded: Mutex::new(HashMap::new()),
-                integrations: Default::default(),
+                integrations,
                 ticker_stop,
             }),
         })

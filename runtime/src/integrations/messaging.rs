@@ -64,7 +64,7 @@ impl wit::Host for HostState {
 }
 
 async fn publish_nats(integrations: &Integrations, grant: &Grant, messages: Vec<Outgoing>) -> Result<(), PluginError> {
-    let (_, js) = integrations.nats(grant).await.map_err(PluginError::Retryable)?;
+    let (_, js) = integrations.nats(grant).await.map_err(PluginError::from)?;
     let mut stored = Vec::with_capacity(messages.len());
     for m in messages {
         let mut headers = async_nats::HeaderMap::new();
@@ -98,7 +98,7 @@ async fn fetch_nats(
     wait: Duration,
 ) -> Result<Vec<Message>, PluginError> {
     use async_nats::jetstream::consumer::{AckPolicy, pull};
-    let (_, js) = integrations.nats(grant).await.map_err(PluginError::Retryable)?;
+    let (_, js) = integrations.nats(grant).await.map_err(PluginError::from)?;
     let stream = js.get_stream(stream).await.map_err(|e| PluginError::InvalidConfig(format!("nats stream {stream:?}: {e}")))?;
     // Acks are held until a run commits: let a run hold as many as it reads (`max_messages`).
     let config = pull::Config {
@@ -163,7 +163,7 @@ fn nats_message(m: async_nats::jetstream::Message) -> Result<Message, PluginErro
 }
 
 async fn publish_redis(integrations: &Integrations, grant: &Grant, messages: Vec<Outgoing>) -> Result<(), PluginError> {
-    let mut conn = integrations.redis(grant).await.map_err(PluginError::Retryable)?;
+    let mut conn = integrations.redis(grant).await.map_err(PluginError::from)?;
     let mut pipe = redis::pipe();
     for m in messages {
         let cmd = pipe.cmd("XADD").arg(&m.subject).arg("*").arg("payload").arg(m.payload);
@@ -188,7 +188,7 @@ async fn fetch_redis(
     wait: Duration,
 ) -> Result<Vec<Message>, PluginError> {
     use redis::streams::{StreamReadOptions, StreamReadReply};
-    let mut conn = integrations.redis(grant).await.map_err(PluginError::Retryable)?;
+    let mut conn = integrations.redis(grant).await.map_err(PluginError::from)?;
     let created: redis::RedisResult<()> =
         redis::cmd("XGROUP").arg("CREATE").arg(stream).arg(group).arg("0").arg("MKSTREAM").query_async(&mut conn).await;
     if let Err(e) = created
@@ -252,14 +252,14 @@ fn redis_message(stream: &str, group: &str, entry: &redis::streams::StreamId) ->
 pub(super) async fn acknowledge(integrations: &Integrations, grant: &Grant, ids: &[String]) -> Result<(), String> {
     match grant.kind {
         ConnectionKind::Nats => {
-            let (client, _) = integrations.nats(grant).await?;
+            let (client, _) = integrations.nats(grant).await.map_err(|e| e.to_string())?;
             for reply in ids.iter().filter(|r| !r.is_empty()) {
                 client.publish(reply.clone(), "+ACK".into()).await.map_err(|e| e.to_string())?;
             }
             client.flush().await.map_err(|e| e.to_string())
         }
         _ => {
-            let mut conn = integrations.redis(grant).await?;
+            let mut conn = integrations.redis(grant).await.map_err(|e| e.to_string())?;
             let mut pipe = redis::pipe();
             for id in ids {
                 let RedisAck(stream, group, entry) = serde_json::from_str(id).map_err(|_| format!("not a Redis ack id: {id:?}"))?;

@@ -174,20 +174,100 @@ enum Client {
 #[derive(Clone, Default)]
 pub struct Integrations {
     clients: Arc<Mutex<HashMap<String, Arc<OnceCell<Client>>>>>,
+    /// Non-public hosts and addresses the operator lets connections reach
+    /// (`--egress-allow-private`, as for outbound HTTP).
+    private: Arc<Vec<crate::engine::HostPattern>>,
+}
+
+/// Why a connection could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectError {
+    /// The egress policy forbids its address: retrying will not help.
+    Refused(String),
+    /// The service did not answer or refused us: it may next time.
+    Failed(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::Refused(m) => write!(f, "connection refused by the egress policy: {m}"),
+            ConnectError::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<ConnectError> for crate::engine::bindings::PluginError {
+    fn from(e: ConnectError) -> Self {
+        match e {
+            ConnectError::Refused(_) => Self::Fatal(e.to_string()),
+            ConnectError::Failed(_) => Self::Retryable(e.to_string()),
+        }
+    }
+}
+
+/// The `host:port` endpoints a connection URL reaches over the network (none for SQLite); a
+/// URL without a host (a Unix socket) counts as `localhost`.
+fn endpoints(kind: ConnectionKind, url: &str) -> Vec<(String, u16)> {
+    let default_port = match kind {
+        ConnectionKind::Postgres => 5432,
+        ConnectionKind::Mysql => 3306,
+        ConnectionKind::Nats => 4222,
+        ConnectionKind::Redis => 6379,
+        ConnectionKind::Sqlite => return Vec::new(),
+    };
+    // NATS takes several servers, comma-separated: `nats://a:4222,nats://b:4222`.
+    url.split(',')
+        .map(|one| {
+            let one = if one.contains("://") { one.to_string() } else { format!("nats://{one}") };
+            match url::Url::parse(&one) {
+                Ok(u) => {
+                    let host = u.host_str().filter(|h| !h.is_empty()).unwrap_or("localhost");
+                    (host.trim_matches(['[', ']']).to_ascii_lowercase(), u.port().unwrap_or(default_port))
+                }
+                Err(_) => ("localhost".to_string(), default_port),
+            }
+        })
+        .collect()
 }
 
 /// Connections a SQL pool keeps open at most, per URL.
 const SQL_POOL_SIZE: u32 = 8;
 
 impl Integrations {
+    /// Clients made under the operator's egress settings: a connection to a non-public address
+    /// needs the host or address in `--egress-allow-private`, as outbound HTTP does.
+    pub fn new(egress: &crate::engine::EgressSettings) -> Self {
+        let (private, _) = crate::engine::parse_patterns(&egress.allow_private);
+        Self { clients: Default::default(), private: Arc::new(private) }
+    }
+
+    /// Checks every endpoint of `grant` against the egress policy, as it resolves now.
+    async fn check_egress(&self, grant: &Grant) -> Result<(), ConnectError> {
+        for (host, port) in endpoints(grant.kind, &grant.url) {
+            let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
+                Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+                Err(_) => tokio::net::lookup_host((host.as_str(), port))
+                    .await
+                    .map_err(|e| ConnectError::Failed(format!("cannot resolve {host:?}: {e}")))?
+                    .collect(),
+            };
+            if let Some(why) = crate::engine::refused_address(&host, port, &addrs, &self.private) {
+                return Err(ConnectError::Refused(why));
+            }
+        }
+        Ok(())
+    }
+
     /// The cell of `grant`'s client, made on first use.
     fn cell(&self, grant: &Grant) -> Arc<OnceCell<Client>> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         clients.entry(grant.url.clone()).or_default().clone()
     }
 
-    async fn connect(grant: &Grant) -> Result<Client, String> {
-        let failed = |e: &dyn std::fmt::Display| format!("cannot connect to {}: {e}", scheme_only(&grant.url));
+    async fn connect(&self, grant: &Grant) -> Result<Client, ConnectError> {
+        self.check_egress(grant).await?;
+        let failed = |e: &dyn std::fmt::Display| ConnectError::Failed(format!("cannot connect to {}: {e}", scheme_only(&grant.url)));
         match grant.kind {
             ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite => {
                 sqlx::any::install_default_drivers();
@@ -212,26 +292,26 @@ impl Integrations {
     }
 
     /// The SQL pool of `grant`.
-    pub async fn sql(&self, grant: &Grant) -> Result<sqlx::AnyPool, String> {
-        match self.cell(grant).get_or_try_init(|| Self::connect(grant)).await? {
+    pub async fn sql(&self, grant: &Grant) -> Result<sqlx::AnyPool, ConnectError> {
+        match self.cell(grant).get_or_try_init(|| self.connect(grant)).await? {
             Client::Sql(pool) => Ok(pool.clone()),
-            _ => Err("not a SQL connection".into()),
+            _ => Err(ConnectError::Failed("not a SQL connection".into())),
         }
     }
 
     /// The NATS client of `grant`, and its JetStream context.
-    pub async fn nats(&self, grant: &Grant) -> Result<(async_nats::Client, async_nats::jetstream::Context), String> {
-        match self.cell(grant).get_or_try_init(|| Self::connect(grant)).await? {
+    pub async fn nats(&self, grant: &Grant) -> Result<(async_nats::Client, async_nats::jetstream::Context), ConnectError> {
+        match self.cell(grant).get_or_try_init(|| self.connect(grant)).await? {
             Client::Nats(both) => Ok((**both).clone()),
-            _ => Err("not a NATS connection".into()),
+            _ => Err(ConnectError::Failed("not a NATS connection".into())),
         }
     }
 
     /// The Redis connection of `grant`.
-    pub async fn redis(&self, grant: &Grant) -> Result<redis::aio::MultiplexedConnection, String> {
-        match self.cell(grant).get_or_try_init(|| Self::connect(grant)).await? {
+    pub async fn redis(&self, grant: &Grant) -> Result<redis::aio::MultiplexedConnection, ConnectError> {
+        match self.cell(grant).get_or_try_init(|| self.connect(grant)).await? {
             Client::Redis(c) => Ok(c.clone()),
-            _ => Err("not a Redis connection".into()),
+            _ => Err(ConnectError::Failed("not a Redis connection".into())),
         }
     }
 
@@ -264,6 +344,14 @@ mod tests {
         let values = BTreeMap::from([("pg-pass".to_string(), "p@ss/w:rd".to_string())]);
         assert_eq!(expand("postgres://app:${secrets.pg-pass}@db/x", &values).unwrap(), "postgres://app:p%40ss%2Fw%3Ard@db/x");
         assert!(expand("redis://${secrets.nope}@h", &values).unwrap_err().contains("\"nope\" is not set"));
+        assert_eq!(endpoints(ConnectionKind::Postgres, "postgres://u:p@DB.internal/x"), [("db.internal".to_string(), 5432)]);
+        assert_eq!(endpoints(ConnectionKind::Postgres, "postgres:///x?host=/run/pg"), [("localhost".to_string(), 5432)]);
+        assert_eq!(
+            endpoints(ConnectionKind::Nats, "nats://a:4000,nats://b"),
+            [("a".to_string(), 4000), ("b".to_string(), 4222)]
+        );
+        assert_eq!(endpoints(ConnectionKind::Redis, "redis://[::1]:7000"), [("::1".to_string(), 7000)]);
+        assert!(endpoints(ConnectionKind::Sqlite, "sqlite:///x.db").is_empty());
         assert!(!format!("{:?}", Grant { kind: ConnectionKind::Redis, url: "redis://:secret@h".into() }).contains("secret@"));
     }
 }

@@ -125,7 +125,7 @@ impl HostState {
         let found = self.granted(name, true).map(|grant| (self.integrations.clone(), grant));
         async move {
             let (integrations, grant) = found?;
-            integrations.sql(&grant).await.map_err(PluginError::Retryable)
+            integrations.sql(&grant).await.map_err(PluginError::from)
         }
     }
 

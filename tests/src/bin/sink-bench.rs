@@ -58,7 +58,7 @@ fn duration(d: &serde_json::Value) -> Duration {
 /// its calls (the sink's work with the database's, without the upstream steps').
 fn run(dir: &Scratch, yaml: &str) -> (Duration, Duration) {
     dir.write("p.yaml", yaml);
-    let out = dir.run("p.yaml", &["--json"]);
+    let out = dir.run("p.yaml", &["--json", "--egress-allow-private", "127.0.0.1"]);
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let steps = report["steps"].as_array().unwrap();

@@ -158,24 +158,10 @@ async fn send(
         ));
         return Err(E::HttpRequestDenied);
     }
-    let operator_named = grant.private.iter().any(|p| p.matches(&t.host, t.port));
     let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(CONNECT_TIMEOUT);
     let addrs = resolve(&t, connect_timeout, log).await?;
-    for addr in &addrs {
-        let Some(kind) = non_public(addr.ip()) else { continue };
-        let ip = addr.ip().to_canonical();
-        let by_address = grant.private.iter().any(|p| p.matches(&ip.to_string(), t.port));
-        if operator_named || by_address {
-            continue;
-        }
-        let named = if ip.to_string() == t.host { String::new() } else { format!(" ({})", t.host) };
-        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
-        log.warn(format!(
-            "egress refused: {ip}{named} is {article} {kind} address; the operator can allow it with \
-             --egress-allow-private {}:{}",
-            host_for_flag(&t.host),
-            t.port
-        ));
+    if let Some(why) = refused_address(&t.host, t.port, &addrs, &grant.private) {
+        log.warn(format!("egress refused: {why}"));
         return Err(E::DestinationIpProhibited);
     }
     if let Some(declared) = content_length(request.headers())
@@ -228,6 +214,28 @@ async fn send(
         }
     });
     Ok((response, io))
+}
+
+/// Why the host may not reach `addrs` (what `host`:`port` resolved to): the first non-public
+/// address the operator did not allow, by the name or the address, in `private`
+/// (`--egress-allow-private`). `None` when every address may be reached.
+pub fn refused_address(host: &str, port: u16, addrs: &[SocketAddr], private: &[HostPattern]) -> Option<String> {
+    let operator_named = private.iter().any(|p| p.matches(host, port));
+    for addr in addrs {
+        let Some(kind) = non_public(addr.ip()) else { continue };
+        let ip = addr.ip().to_canonical();
+        let by_address = private.iter().any(|p| p.matches(&ip.to_string(), port));
+        if operator_named || by_address {
+            continue;
+        }
+        let named = if ip.to_string() == host { String::new() } else { format!(" ({host})") };
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        return Some(format!(
+            "{ip}{named} is {article} {kind} address; the operator can allow it with --egress-allow-private {}:{port}",
+            host_for_flag(host)
+        ));
+    }
+    None
 }
 
 /// How an operator writes `host` in `--egress-allow-private`.
