@@ -199,6 +199,11 @@ fn wasmtime_config(config: &EngineConfig) -> Result<Config> {
     c.epoch_interruption(true);
     c.consume_fuel(config.fuel);
     c.max_wasm_stack(1 << 20);
+    // `AUTOFLOW_WASM_PROFILER=perfmap` writes /tmp/perf-PID.map, so that `perf` names the
+    // plugins' compiled functions (for profiling a pipeline; off by default).
+    if std::env::var("AUTOFLOW_WASM_PROFILER").as_deref() == Ok("perfmap") {
+        c.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     c.async_stack_size(2 << 20);
     if config.pooling {
         let max_memory = usize::try_from(config.max_memory_mb << 20)
