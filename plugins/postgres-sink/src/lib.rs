@@ -36,6 +36,9 @@ pub struct PostgresSink {
     key: Vec<String>,
     table_sql: String,
     table: Option<Table>,
+    /// The statements written so far, by rows per statement (the columns are fixed once the
+    /// first batch is written): full batches reuse theirs.
+    statements: std::collections::HashMap<usize, String>,
 }
 
 /// `e` with `what` in front of its message, same kind.
@@ -115,6 +118,7 @@ impl Sink for PostgresSink {
             table_sql: statement::table_sql(config.schema.as_deref(), &config.table),
             config,
             table: None,
+            statements: std::collections::HashMap::new(),
         })
     }
 
@@ -123,13 +127,11 @@ impl Sink for PostgresSink {
             return Ok(());
         }
         let objects = statement::objects(&records)?;
-        drop(records);
         let key = self.key.clone();
         let table_sql = self.table_sql.clone();
         let table = self.table()?;
         if table.write.is_none() {
-            let first = objects.first().cloned().unwrap_or_default();
-            let names = statement::default_columns(&first, &key);
+            let names = objects.first().map(|first| statement::default_columns(first, &key)).unwrap_or_default();
             if names.is_empty() {
                 return Err(Error::Fatal(
                     "batch index 0: the first record has no field to write (and no columns are configured)".into(),
@@ -142,15 +144,17 @@ impl Sink for PostgresSink {
         let per = rows_per_statement(columns.len());
         let tx = Transaction::begin(&self.config.connection)?;
         let mut written = 0;
-        for chunk in rows.chunks(per) {
-            let sql = insert_sql(&table_sql, &columns, &key, chunk.len());
-            let params: Vec<SqlValue> = chunk
-                .iter()
-                .flatten()
-                .map(|v| v.clone().map_or(SqlValue::Null, SqlValue::Text))
-                .collect();
+        let mut rows = rows.into_iter().peekable();
+        while rows.peek().is_some() {
+            let chunk: Vec<Vec<Option<String>>> = rows.by_ref().take(per).collect();
+            let sql = self
+                .statements
+                .entry(chunk.len())
+                .or_insert_with(|| insert_sql(&table_sql, &columns, &key, chunk.len()));
+            let params: Vec<SqlValue> =
+                chunk.into_iter().flatten().map(|v| v.map_or(SqlValue::Null, SqlValue::Text)).collect();
             written += tx
-                .execute(&sql, &params)
+                .execute(sql, &params)
                 .map_err(|e| context(e, &format!("writing into {table_sql}")))?;
         }
         tx.commit()

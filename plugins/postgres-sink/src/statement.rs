@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use autoflow_plugin_sdk::sql::Dialect;
 use autoflow_plugin_sdk::{Error, Record};
-use serde_json::{Map, Value};
+use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Parameters in one statement at most: PostgreSQL takes up to 65,535; we stay under that.
 pub const MAX_PARAMS: usize = 65_534;
@@ -144,25 +146,79 @@ fn push_quoted(out: &mut String, s: &str) {
 }
 
 /// The JSON object of each record; a value that is not one is fatal, naming its index.
-pub fn objects(records: &[Record]) -> Result<Vec<Map<String, Value>>, Error> {
+pub fn objects(records: &[Record]) -> Result<Vec<Fields<'_>>, Error> {
     records
         .iter()
         .enumerate()
-        .map(|(i, r)| match serde_json::from_slice::<Value>(&r.value) {
-            Ok(Value::Object(o)) => Ok(o),
-            Ok(_) => Err(Error::Fatal(format!(
-                "batch index {i}: the value is not a JSON object"
-            ))),
-            Err(e) => Err(Error::Fatal(format!(
-                "batch index {i}: the value is not valid JSON: {e}"
-            ))),
+        .map(|(i, r)| {
+            serde_json::from_slice::<Fields<'_>>(&r.value).map_err(|e| {
+                let what = if e.is_data() { "is not a JSON object" } else { "is not valid JSON" };
+                Error::Fatal(format!("batch index {i}: the value {what}: {e}"))
+            })
         })
         .collect()
 }
 
+/// One record's fields as written: each name with its raw JSON text, in order. Nothing is
+/// parsed beyond the object's own structure, so a value costs one slice (and a string value,
+/// its unescaping when bound).
+#[derive(Debug, Default)]
+pub struct Fields<'a>(Vec<(String, &'a RawValue)>);
+
+impl<'a> Fields<'a> {
+    /// The raw value of field `name`.
+    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+    }
+
+    /// Whether the record has field `name`.
+    pub fn contains_key(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// The field names, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(n, _)| n)
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Fields<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Object;
+        impl<'de> Visitor<'de> for Object {
+            type Value = Fields<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Fields<'de>, M::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((name, value)) = map.next_entry::<String, &'de RawValue>()? {
+                    // A repeated name: the last one counts, as when parsing into a map.
+                    fields.retain(|(n, _): &(String, &RawValue)| *n != name);
+                    fields.push((name, value));
+                }
+                Ok(Fields(fields))
+            }
+        }
+        d.deserialize_map(Object)
+    }
+}
+
+/// A raw JSON value as the text bound for a column of type `ty` ([`bind_text`] on its parsed
+/// form, without parsing numbers, booleans or objects: their JSON text is what is bound).
+pub fn bind_raw(v: &RawValue, ty: &str) -> Option<String> {
+    let text = v.get();
+    match text.as_bytes().first() {
+        Some(b'n') => None,
+        Some(b'"') => serde_json::from_str::<String>(text).ok(),
+        Some(b'[') if ty.ends_with("[]") => serde_json::from_str::<Value>(text).ok().and_then(|v| bind_text(&v, ty)),
+        _ => Some(text.to_string()),
+    }
+}
+
 /// The columns written by default: the keys of the first object, then the key columns it
 /// lacks.
-pub fn default_columns(first: &Map<String, Value>, key: &[String]) -> Vec<String> {
+pub fn default_columns(first: &Fields<'_>, key: &[String]) -> Vec<String> {
     let mut columns: Vec<String> = first.keys().cloned().collect();
     for k in key {
         if !columns.contains(k) {
@@ -177,7 +233,7 @@ pub fn default_columns(first: &Map<String, Value>, key: &[String]) -> Vec<String
 /// (naming its index), and of the records with the same key (none of it NULL) only the last
 /// is kept, at the place of the first: PostgreSQL refuses an upsert that touches a row twice.
 pub fn plan_rows(
-    objects: &[Map<String, Value>],
+    objects: &[Fields<'_>],
     columns: &[Column],
     key: &[String],
 ) -> Result<Vec<Vec<Option<String>>>, Error> {
@@ -195,7 +251,7 @@ pub fn plan_rows(
         }
         let row: Vec<Option<String>> = columns
             .iter()
-            .map(|c| o.get(&c.name).and_then(|v| bind_text(v, &c.ty)))
+            .map(|c| o.get(&c.name).and_then(|v| bind_raw(v, &c.ty)))
             .collect();
         let key_values: Option<Vec<String>> = key_idx
             .iter()

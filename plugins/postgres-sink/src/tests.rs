@@ -152,10 +152,11 @@ fn non_objects_are_fatal_with_their_index() {
 
 #[test]
 fn rows_follow_the_columns() {
-    let objects = statement::objects(&records(&[
+    let batch = records(&[
         json!({"b": "x", "a": 1, "extra": true}),
         json!({"a": 2}),
-    ]))
+    ]);
+    let objects = statement::objects(&batch)
     .unwrap();
     assert_eq!(
         statement::default_columns(&objects[0], &[]),
@@ -178,13 +179,14 @@ fn rows_follow_the_columns() {
 
 #[test]
 fn duplicate_keys_keep_the_last_record() {
-    let objects = statement::objects(&records(&[
+    let batch = records(&[
         json!({"id": 1, "v": "first"}),
         json!({"id": 2, "v": "other"}),
         json!({"id": "1", "v": "last"}),
         json!({"id": null, "v": "n1"}),
         json!({"id": null, "v": "n2"}),
-    ]))
+    ]);
+    let objects = statement::objects(&batch)
     .unwrap();
     let cols = [col("id", "integer"), col("v", "text")];
     let rows = plan_rows(&objects, &cols, &["id".into()]).unwrap();
@@ -199,7 +201,8 @@ fn duplicate_keys_keep_the_last_record() {
 
 #[test]
 fn a_record_without_its_key_is_fatal() {
-    let objects = statement::objects(&records(&[json!({"id": 1}), json!({"v": 2})])).unwrap();
+    let batch = records(&[json!({"id": 1}), json!({"v": 2})]);
+    let objects = statement::objects(&batch).unwrap();
     let e = plan_rows(&objects, &[col("id", "integer")], &["id".into()]).unwrap_err();
     assert!(
         matches!(&e, Error::Fatal(m) if m.contains("batch index 1") && m.contains("\"id\"")),
@@ -400,5 +403,25 @@ mod flow {
             records(&[json!({"id": 1})]),
         );
         assert!(matches!(r, Err(Error::InvalidConfig(m)) if m.contains("mysql")));
+    }
+}
+
+#[test]
+fn raw_values_bind_as_their_parsed_form_would() {
+    for (v, ty) in [
+        (json!(null), "integer"),
+        (json!("2024-01-02T03:04:05Z"), "timestamp with time zone"),
+        (json!("quote \" and \\ and é"), "text"),
+        (json!(12), "integer"),
+        (json!(1.5), "numeric"),
+        (json!(true), "boolean"),
+        (json!({"a": [1]}), "jsonb"),
+        (json!([1, 2]), "jsonb"),
+        (json!(["a", "b\"c\\", null, 3]), "text[]"),
+        (json!([[1, 2], [3, 4]]), "integer[]"),
+    ] {
+        let text = v.to_string();
+        let raw: &serde_json::value::RawValue = serde_json::from_str(&text).unwrap();
+        assert_eq!(statement::bind_raw(raw, ty), bind_text(&v, ty), "{text} as {ty}");
     }
 }

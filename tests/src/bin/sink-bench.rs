@@ -3,10 +3,12 @@
 //!
 //! - baseline: the generator's records made natively, their fields bound to a multi-row
 //!   `INSERT` of 1,024 rows per statement, one transaction per batch (sqlx, one connection);
+//! - the same rows as postgres-sink sends them: text values cast in the statement, through
+//!   sqlx's `Any` driver as the host does (what the wasm boundary and plugin add is the rest);
 //! - `postgres-sink`: `autoflow run` of generator -> json-map (select the same fields) ->
 //!   postgres-sink, plain insert and upsert on `id`; the run's own time from its report;
 //! - NATS -> Postgres: the same records published to a JetStream stream first (not timed),
-//!   then `autoflow run` of nats-source -> postgres-sink (upsert), acknowledgements included.
+//!   then `autoflow run` of nats-source -> json-map -> postgres-sink (upsert).
 //!
 //! `cargo run -p autoflow-tests --bin sink-bench --release -- [ROWS]` with
 //! `AUTOFLOW_BIN=target/release/autoflow` (build it first: `cargo build --release -p autoflow`).
@@ -36,7 +38,7 @@ fn rows(n: u64) -> Vec<(i64, String, String, String, f64)> {
         .collect()
 }
 
-async fn baseline(pg: &mut PgConnection, table: &str, rows: &[(i64, String, String, String, f64)]) -> Duration {
+async fn baseline(pg: &mut PgConnection, table: &str, rows: &[(i64, String, String, String, f64)], upsert: bool) -> Duration {
     let started = Instant::now();
     for chunk in rows.chunks(BATCH) {
         let mut tx = pg.begin().await.unwrap();
@@ -44,6 +46,9 @@ async fn baseline(pg: &mut PgConnection, table: &str, rows: &[(i64, String, Stri
         q.push_values(chunk, |mut b, r| {
             b.push_bind(r.0).push_bind(&r.1).push_bind(&r.2).push_bind(&r.3).push_bind(r.4);
         });
+        if upsert {
+            q.push(" ON CONFLICT (id) DO UPDATE SET \"user\" = EXCLUDED.\"user\", email = EXCLUDED.email, status = EXCLUDED.status, amount = EXCLUDED.amount");
+        }
         q.build().execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
     }
@@ -52,6 +57,30 @@ async fn baseline(pg: &mut PgConnection, table: &str, rows: &[(i64, String, Stri
 
 fn duration(d: &serde_json::Value) -> Duration {
     Duration::new(d["secs"].as_u64().unwrap(), u32::try_from(d["nanos"].as_u64().unwrap()).unwrap())
+}
+
+/// The same rows the way postgres-sink sends them: every value as text, cast in the statement
+/// to its column's type, through sqlx's `Any` driver (what the host uses).
+async fn baseline_text(pool: &sqlx::AnyPool, table: &str, rows: &[(i64, String, String, String, f64)]) -> Duration {
+    let started = Instant::now();
+    for chunk in rows.chunks(BATCH) {
+        let mut tx = pool.begin().await.unwrap();
+        let types = ["bigint", "text", "text", "text", "double precision"];
+        let tuples: Vec<String> = (0..chunk.len())
+            .map(|r| {
+                let cells: Vec<String> = types.iter().enumerate().map(|(c, t)| format!("${}::{t}", r * 5 + c + 1)).collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!("INSERT INTO {table} (id, \"user\", email, status, amount) VALUES {}", tuples.join(", "));
+        let mut q = sqlx::query::<sqlx::Any>(&sql);
+        for r in chunk {
+            q = q.bind(r.0.to_string()).bind(r.1.clone()).bind(r.2.clone()).bind(r.3.clone()).bind(r.4.to_string());
+        }
+        q.execute(&mut *tx).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    started.elapsed()
 }
 
 /// Runs `yaml` with `autoflow run`: the run's own duration, and the time step `write` spent in
@@ -97,11 +126,18 @@ fn main() {
         )
     };
     println!("{n} rows, batches of {BATCH}, one transaction per batch; best of 3 per line\n");
+    sqlx::any::install_default_drivers();
+    let any = rt.block_on(sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&pg_url)).unwrap();
     let mut base = Duration::MAX;
+    let mut base_upsert = Duration::MAX;
+    let mut text = Duration::MAX;
     let (mut insert, mut upsert) = ((Duration::MAX, Duration::MAX), (Duration::MAX, Duration::MAX));
     for _ in 0..3 {
         fresh(&mut pg, "bench_plain");
-        base = base.min(rt.block_on(baseline(&mut pg, "bench_plain", &all)));
+        base = base.min(rt.block_on(baseline(&mut pg, "bench_plain", &all, false)));
+        base_upsert = base_upsert.min(rt.block_on(baseline(&mut pg, "bench_plain", &all, true))); // every row again: updates
+        fresh(&mut pg, "bench_plain");
+        text = text.min(rt.block_on(baseline_text(&any, "bench_plain", &all)));
         fresh(&mut pg, "bench_sink");
         insert = min2(insert, run(&dir, &sink_yaml("bench_sink", "")));
         upsert = min2(upsert, run(&dir, &sink_yaml("bench_sink", ", key: [id]"))); // every row again: updates
@@ -110,6 +146,8 @@ fn main() {
     println!("| path | whole run, records/s | vs plain sqlx | sink step alone, records/s | vs plain sqlx |");
     println!("|---|---|---|---|---|");
     println!("| plain sqlx batched INSERT (native) | {:.0} | 1.00 | | |", per_sec(n, base));
+    println!("| the same, values as text cast in SQL, sqlx Any (as the host sends them) | {:.0} | {:.2} | | |", per_sec(n, text), ratio(text));
+    println!("| plain sqlx batched upsert on id, rows exist (native) | {:.0} | {:.2} | | |", per_sec(n, base_upsert), ratio(base_upsert));
     for (name, (run, sink)) in [("generator -> json-map -> postgres-sink, INSERT", insert), ("the same, upsert on id (rows exist)", upsert)] {
         println!("| {name} | {:.0} | {:.2} | {:.0} | {:.2} |", per_sec(n, run), ratio(run), per_sec(n, sink), ratio(sink));
     }
