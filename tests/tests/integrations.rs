@@ -344,3 +344,30 @@ fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
     }
     rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(&mut pg)).unwrap();
 }
+
+/// A worker process applies its own operator's egress policy: the same run is refused by a
+/// worker started without `--egress-allow-private` and succeeds on one started with it.
+#[test]
+fn workers_apply_their_own_egress_policy_to_connections() {
+    let rt = runtime();
+    let Some(client) = service("Redis", redis::Client::open(redis_url())) else { return };
+    let Some(mut conn) = service("Redis", rt.block_on(client.get_multiplexed_async_connection())) else { return };
+    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else { return };
+    let key = unique("af_worker_events");
+    let yaml = format!(
+        "name: events\nconnections:\n  cache: {{ url: \"{}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 3 }}\n  \
+         - id: out\n    plugin: redis-sink@latest\n    input: gen\n    connections: [cache]\n    config: {{ connection: cache, stream: {key} }}\n",
+        redis_url()
+    );
+    ok(&s.apply(&s.admin, "events", &yaml), "apply");
+    let strict = s.worker(&[]);
+    let refused = s.run_and_wait(&s.admin, "events", None);
+    assert_eq!(refused["status"], "failed", "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("connection refused by the egress policy"), "{refused}");
+    strict.kill();
+    let _allowed = s.worker(&["--egress-allow-private", LOOPBACK]);
+    run_ok(&s, "events");
+    let len: i64 = rt.block_on(redis::cmd("XLEN").arg(&key).query_async(&mut conn)).unwrap();
+    assert_eq!(len, 3);
+    let _: () = rt.block_on(redis::cmd("DEL").arg(&key).query_async(&mut conn)).unwrap();
+}
