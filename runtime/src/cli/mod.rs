@@ -76,12 +76,14 @@ pub struct DataDirArgs {
     pub data_dir: PathBuf,
 }
 
-/// The operator's outbound HTTP setting, on `autoflow server`, `worker` and `run`.
+/// The operator's egress setting (outbound HTTP and connections), on `autoflow server`,
+/// `worker` and `run`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct EgressArgs {
     /// Hosts or addresses (`host[:port]`, comma-separated) whose loopback, private or
-    /// link-local addresses steps may reach over HTTP; a step must still list the host in its
-    /// `allow_hosts`. Default: none.
+    /// link-local addresses steps may reach: over HTTP (a step must still list the host in its
+    /// `allow_hosts`) and through the pipeline's connections (databases, NATS, Redis).
+    /// Default: none.
     #[arg(long = "egress-allow-private", env = "AUTOFLOW_EGRESS_ALLOW_PRIVATE", value_delimiter = ',')]
     pub egress_allow_private: Vec<String>,
 }
