@@ -64,17 +64,16 @@ impl Store {
 
     /// The sealed values `(name, nonce, ciphertext)` of the tenant's secrets among `names`.
     pub async fn sealed_secrets(&self, tenant: &str, names: &[String]) -> Result<Vec<(String, Vec<u8>, Vec<u8>)>> {
-        let mut out = Vec::new();
-        for name in names {
-            let row = sqlx::query("SELECT nonce, ciphertext FROM secrets WHERE tenant_id = $1 AND name = $2")
-                .bind(tenant)
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-            if let Some(r) = row {
-                out.push((name.clone(), r.try_get("nonce")?, r.try_get("ciphertext")?));
-            }
+        if names.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let marks: Vec<String> = (0..names.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT name, nonce, ciphertext FROM secrets WHERE tenant_id = $1 AND name IN ({})",
+            marks.join(", ")
+        );
+        let query = names.iter().fold(sqlx::query(&sql).bind(tenant), |q, name| q.bind(name));
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("nonce")?, r.try_get("ciphertext")?))).collect()
     }
 }
