@@ -18,6 +18,30 @@
 //! tests) every request fails with code `unsupported`.
 use std::fmt;
 
+/// The request headers a step's config gives, in order: each value a string, or
+/// `{"secret": NAME, "prefix": "Bearer "}` for the value of a secret granted to the step after
+/// the prefix (so that tokens stay out of the pipeline file). An error names the header.
+pub fn config_headers(headers: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<(String, String)>, crate::Error> {
+    headers.iter().map(|(name, v)| Ok((name.clone(), header_value(name, v)?))).collect()
+}
+
+fn header_value(name: &str, v: &serde_json::Value) -> Result<String, crate::Error> {
+    use serde_json::Value;
+    let wrong = || crate::Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}"));
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Object(o) => {
+            let secret = o.get("secret").and_then(Value::as_str).ok_or_else(wrong)?;
+            let prefix = o.get("prefix").and_then(Value::as_str).unwrap_or("");
+            let value = crate::host::secret(secret).ok_or_else(|| {
+                crate::Error::InvalidConfig(format!("headers.{name}: the secret {secret:?} is not granted to this step"))
+            })?;
+            Ok(format!("{prefix}{value}"))
+        }
+        _ => Err(wrong()),
+    }
+}
+
 /// Why a request failed: the `wasi:http` error code name (`http-request-denied`,
 /// `destination-ip-prohibited`, `connection-refused`, `http-response-body-size`, ...), or
 /// `invalid-url`, `too-many-redirects`, `unsupported`; and details.

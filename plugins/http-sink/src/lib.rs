@@ -103,10 +103,7 @@ impl Sink for HttpSink {
         if config.max_attempts == 0 {
             return Err(Error::InvalidConfig("max_attempts must be at least 1".into()));
         }
-        let mut headers = Vec::new();
-        for (k, v) in &config.headers {
-            headers.push((k.clone(), header_value(k, v)?));
-        }
+        let mut headers = autoflow_plugin_sdk::http::config_headers(&config.headers)?;
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             let ct = match config.format {
                 Format::Json => "application/json",
@@ -159,24 +156,6 @@ impl Sink for HttpSink {
     }
 }
 
-/// A header value from the config: a string, or `{"secret": NAME, "prefix": "Bearer "}` (the
-/// value of a secret granted to the step, after the prefix).
-fn header_value(name: &str, v: &Value) -> Result<String, Error> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Object(o) => {
-            let Some(secret) = o.get("secret").and_then(Value::as_str) else {
-                return Err(Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}")));
-            };
-            let prefix = o.get("prefix").and_then(Value::as_str).unwrap_or("");
-            let value = autoflow_plugin_sdk::host::secret(secret).ok_or_else(|| {
-                Error::InvalidConfig(format!("headers.{name}: the secret {secret:?} is not granted to this step"))
-            })?;
-            Ok(format!("{prefix}{value}"))
-        }
-        _ => Err(Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}"))),
-    }
-}
 
 /// Errors that another attempt will not fix: refusals, caps, bad URLs.
 fn final_error(e: &HttpError) -> bool {

@@ -114,10 +114,7 @@ impl Source for HttpSource {
                 return Err(Error::InvalidConfig(format!("{p:?} is not a JSON pointer (it starts with /)")));
             }
         }
-        let mut headers = Vec::new();
-        for (k, v) in &config.headers {
-            headers.push((k.clone(), header_value(k, v)?));
-        }
+        let mut headers = autoflow_plugin_sdk::http::config_headers(&config.headers)?;
         if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
             headers.push(("accept".into(), "application/json".into()));
         }
@@ -204,24 +201,6 @@ impl HttpSource {
     }
 }
 
-/// A header value from the config: a string, or `{"secret": NAME, "prefix": "Bearer "}` (the
-/// value of a secret granted to the step, after the prefix).
-fn header_value(name: &str, v: &Value) -> Result<String, Error> {
-    match v {
-        Value::String(s) => Ok(s.clone()),
-        Value::Object(o) => {
-            let Some(secret) = o.get("secret").and_then(Value::as_str) else {
-                return Err(Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}")));
-            };
-            let prefix = o.get("prefix").and_then(Value::as_str).unwrap_or("");
-            let value = autoflow_plugin_sdk::host::secret(secret).ok_or_else(|| {
-                Error::InvalidConfig(format!("headers.{name}: the secret {secret:?} is not granted to this step"))
-            })?;
-            Ok(format!("{prefix}{value}"))
-        }
-        _ => Err(Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}"))),
-    }
-}
 
 /// GETs `url`, following redirects; maps failures to retryable or fatal errors.
 fn get(url: &str, headers: &[(String, String)]) -> Result<Response, Error> {
