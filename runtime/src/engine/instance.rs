@@ -89,7 +89,7 @@ impl Engine {
             host.step.clone(),
             host.logs.clone(),
             &host.allow_hosts,
-            &self.config().egress,
+            self.integrations().private_hosts(),
         );
         let state = HostState {
             wasi: wasi.build(),

@@ -242,6 +242,11 @@ impl Integrations {
         Self { clients: Default::default(), private: Arc::new(private) }
     }
 
+    /// The operator's `--egress-allow-private`, parsed: shared with every step's outbound HTTP.
+    pub fn private_hosts(&self) -> Arc<Vec<crate::engine::HostPattern>> {
+        self.private.clone()
+    }
+
     /// Checks every endpoint of `grant` against the egress policy, as it resolves now.
     async fn check_egress(&self, grant: &Grant) -> Result<(), ConnectError> {
         for (host, port) in endpoints(grant.kind, &grant.url) {

@@ -50,11 +50,10 @@ pub struct HttpState {
 
 impl HttpState {
     /// The state of step `step` (log lines to `logs`) granted `allow_hosts`, under the
-    /// operator's `settings`.
-    pub fn new(step: Arc<str>, logs: LogSink, allow_hosts: &[String], settings: &EgressSettings) -> Self {
+    /// operator's `private` allowances (`--egress-allow-private`, parsed once per engine).
+    pub fn new(step: Arc<str>, logs: LogSink, allow_hosts: &[String], private: Arc<Vec<HostPattern>>) -> Self {
         // The pipeline was validated; an entry that still does not parse matches nothing.
         let (allow, _) = parse_patterns(allow_hosts);
-        let (private, _) = parse_patterns(&settings.allow_private);
         Self {
             ctx: WasiHttpCtx::new(),
             hooks: Egress {
@@ -75,7 +74,8 @@ impl WasiHttpView for HostState {
 #[derive(Debug)]
 struct Grant {
     allow: Vec<HostPattern>,
-    private: Vec<HostPattern>,
+    /// The operator's `--egress-allow-private`, parsed once per engine.
+    private: Arc<Vec<HostPattern>>,
 }
 
 /// Writes egress refusals to the step's run log, a bounded number of times.
