@@ -61,22 +61,17 @@ impl ConnectionUrl {
             }
         };
         let mut secrets = Vec::new();
-        let mut rest = url;
-        while let Some(at) = rest.find(PLACEHOLDER) {
-            let after = &rest[at + PLACEHOLDER.len()..];
-            let end = after.find('}').ok_or("unclosed ${secrets.NAME} placeholder")?;
-            let name = &after[..end];
-            if !crate::pipeline::is_valid_secret_name(name) {
-                return Err(format!("invalid secret name {name:?} in a ${{secrets.NAME}} placeholder"));
+        for piece in pieces(url)? {
+            if let Piece::Secret(name) = piece {
+                if !crate::pipeline::is_valid_secret_name(name) {
+                    return Err(format!("invalid secret name {name:?} in a ${{secrets.NAME}} placeholder"));
+                }
+                secrets.push(name.to_string());
             }
-            secrets.push(name.to_string());
-            rest = &after[end + 1..];
         }
         Ok(Self { kind, secrets })
     }
-}
 
-impl ConnectionUrl {
     /// For a SQLite URL, the file it opens (`None` for an in-memory database or another kind).
     pub fn sqlite_path<'u>(&self, url: &'u str) -> Option<&'u str> {
         if self.kind != ConnectionKind::Sqlite {
@@ -97,26 +92,48 @@ fn scheme_only(url: &str) -> String {
     }
 }
 
-/// `url` with each `${secrets.NAME}` replaced by the value of secret `NAME` (URL-encoded, so a
-/// password may hold any character); an error names a missing secret.
-pub fn expand(url: &str, secrets: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::with_capacity(url.len());
+/// A piece of a connection URL: text as written, or a `${secrets.NAME}` placeholder's name.
+enum Piece<'a> {
+    Text(&'a str),
+    Secret(&'a str),
+}
+
+/// `url` cut at its `${secrets.NAME}` placeholders; an error for one left unclosed.
+fn pieces(url: &str) -> Result<Vec<Piece<'_>>, String> {
+    let mut out = Vec::new();
     let mut rest = url;
     while let Some(at) = rest.find(PLACEHOLDER) {
-        out.push_str(&rest[..at]);
+        out.push(Piece::Text(&rest[..at]));
         let after = &rest[at + PLACEHOLDER.len()..];
         let end = after.find('}').ok_or("unclosed ${secrets.NAME} placeholder")?;
-        let name = &after[..end];
-        let value = secrets.get(name).ok_or_else(|| format!("secret {name:?} is not set (PUT /v1/secrets/{name})"))?;
-        out.extend(value.bytes().map(percent_encode));
+        out.push(Piece::Secret(&after[..end]));
         rest = &after[end + 1..];
     }
-    out.push_str(rest);
+    out.push(Piece::Text(rest));
     Ok(out)
 }
 
-fn percent_encode(b: u8) -> String {
-    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") }
+/// `url` with each `${secrets.NAME}` replaced by the value of secret `NAME` (URL-encoded, so a
+/// password may hold any character); an error names a missing secret.
+pub fn expand(url: &str, secrets: &BTreeMap<String, String>) -> Result<String, String> {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(url.len());
+    for piece in pieces(url)? {
+        match piece {
+            Piece::Text(text) => out.push_str(text),
+            Piece::Secret(name) => {
+                let value = secrets.get(name).ok_or_else(|| format!("secret {name:?} is not set (PUT /v1/secrets/{name})"))?;
+                for b in value.bytes() {
+                    if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                        out.push(char::from(b));
+                    } else {
+                        let _ = write!(out, "%{b:02X}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A connection granted to a step: its name in the pipeline and its URL, secrets expanded.
