@@ -186,7 +186,7 @@ async fn grant_secrets(state: &AppState, run: &Claimed, plan: &mut Plan, grants:
         return Ok(Redactor::default());
     }
     let sealed = state.store.sealed_secrets(&run.tenant, &names).await.map_err(|e| e.to_string())?;
-    let mut values = HashMap::new();
+    let mut values = std::collections::BTreeMap::new();
     for (name, nonce, ciphertext) in sealed {
         let value = state.master_key.open(&run.tenant, &name, &nonce, &ciphertext)?;
         values.insert(name, String::from_utf8_lossy(&value).into_owned());
@@ -197,7 +197,6 @@ async fn grant_secrets(state: &AppState, run: &Claimed, plan: &mut Plan, grants:
             step.secrets.insert(name.clone(), value.clone());
         }
     }
-    let values: std::collections::BTreeMap<String, String> = values.into_iter().collect();
     plan.open_connections(&values)?;
     Ok(Redactor::new(values.into_values()))
 }
