@@ -28,7 +28,6 @@ pub mod bindings;
 #[cfg(target_arch = "wasm32")]
 mod convert;
 mod error;
-pub mod heap;
 pub mod host;
 pub mod http;
 #[cfg(target_arch = "wasm32")]
