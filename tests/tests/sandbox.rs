@@ -97,6 +97,10 @@ async fn a_panic_fails_the_step_with_its_message() {
     let err = inst.process(&[record("{}")]).await.unwrap_err();
     assert_eq!(err.kind(), "trap", "{err}");
     assert!(err.to_string().contains("boom: the guest panicked on purpose"), "{err}");
+    // The trap itself is named, not just "error while executing at wasm backtrace:".
+    assert!(err.to_string().starts_with("trap: wasm trap: wasm `unreachable` instruction executed"), "{err}");
+    let head = err.to_string().split("; the plugin printed").next().unwrap_or_default().to_string();
+    assert!(!head.contains("backtrace"), "{err}");
     good_plugin_still_runs(&engine).await;
 }
 

@@ -343,7 +343,7 @@ fn a_source_resumes_from_the_cursor_its_last_successful_run_committed() {
     assert_eq!(cursor, "27", "the byte offset after three lines");
     std::fs::OpenOptions::new().append(true).open(&file).and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"id\":4}\n{\"id\":5}\n")).unwrap();
     let second = s.run_and_wait(&s.admin, "inc", None);
-    assert_eq!(ids_logged(&second), [4, 5]);
+    assert_eq!(ids_logged(&second), [4, 5], "{second}");
     let third = s.run_and_wait(&s.admin, "inc", None);
     assert_eq!(ids_logged(&third), Vec::<i64>::new());
     // Step state (state-set) is durable: a counter goes on from where the last run left it.

@@ -97,16 +97,12 @@ impl StepError {
             Some(wasmtime::Trap::StackOverflow) => return StepError::StackOverflow,
             _ => {}
         }
-        let mut message = format!("{err:#}");
         // wasmtime's cap on bytes copied out of the guest in one call, which the engine sets
         // from `max_output_bytes` (its error type is private, so it is known by its text).
-        if message.contains("too much data is being copied between the host and the guest") {
+        if format!("{err:#}").contains("too much data is being copied between the host and the guest") {
             return StepError::OutputTooLarge { limit: limits.max_output_bytes, bytes: None };
         }
-        // Keep the first line of wasmtime's report (the trap), not its backtrace.
-        if let Some(first) = message.lines().next() {
-            message = first.to_string();
-        }
+        let mut message = trap_summary(&err);
         let output = output.trim();
         if !output.is_empty() {
             message.push_str("; the plugin printed: ");
@@ -124,4 +120,22 @@ impl From<PluginError> for StepError {
             PluginError::Fatal(m) => StepError::Fatal(m),
         }
     }
+}
+
+/// What went wrong in one line: the trap (or the host error that stopped the guest) and the
+/// guest function it happened in. wasmtime's own report puts the backtrace between its first
+/// line and the cause, so its first line alone says only "error while executing at wasm
+/// backtrace:".
+fn trap_summary(err: &wasmtime::Error) -> String {
+    let mut message = match err.downcast_ref::<wasmtime::Trap>() {
+        Some(trap) => trap.to_string(),
+        None => err.root_cause().to_string(),
+    };
+    let innermost = err
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_string)));
+    if let Some(func) = innermost {
+        message.push_str(&format!(" (in {func})"));
+    }
+    message
 }
