@@ -131,18 +131,23 @@ impl Running<'_> {
 
 /// Sends `chunk` to every consumer; waits while a consumer's queue is full (backpressure).
 ///
-/// Then yields once. On a multi-thread runtime a consumer woken by the send waits in this
+/// Then, on a multi-thread runtime, yields once. A consumer woken by the send waits in this
 /// worker's LIFO slot, which the other workers neither take from nor hear of: it would run
 /// only when this step's next plugin call is suspended at an epoch tick, and the steps of a
 /// run would mostly take turns on one core. Yielding puts this step at the back of the
 /// worker's queue, where an idle worker (which is told) takes it, while the consumer runs.
-/// (`runtime/benches/pipeline.rs`: 0.60 -> 0.80-0.85 of native at batch 1024, two cores.)
+/// On one thread there is no one to hand over to, and the yield only breaks the producer's
+/// run of batches (`runtime/benches/pipeline.rs`, batch 1024, two cores: 0.53-0.54 of native
+/// without the yield, 0.68-0.91 with it; one thread: 0.41-0.44 without, 0.39 with).
 async fn send_all(outputs: &[Sender<Chunk>], chunk: Chunk) {
     for tx in outputs {
         // A closed consumer has stopped because the run failed; the loop sees the flag.
         let _ = tx.send(chunk.clone()).await;
     }
-    tokio::task::yield_now().await;
+    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+    if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::MultiThread)) {
+        tokio::task::yield_now().await;
+    }
 }
 
 fn bytes_of(records: &[Record]) -> u64 {
