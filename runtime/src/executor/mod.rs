@@ -60,6 +60,7 @@ pub async fn execute_until(
         retry: plan.retry,
         failed: Arc::new(AtomicBool::new(false)),
         acks: Default::default(),
+        yield_after_send: step::on_multi_thread_runtime(),
     };
     let n = plan.steps.len();
     let mut senders: Vec<Option<mpsc::Sender<Chunk>>> = Vec::with_capacity(n);

@@ -26,6 +26,9 @@ pub(crate) struct Shared {
     pub failed: Arc<AtomicBool>,
     /// Message acknowledgements its steps asked for, held until the run commits.
     pub acks: crate::integrations::PendingAcks,
+    /// Whether a step yields after each send (the run is on a multi-thread runtime; see
+    /// [`send_all`]). Read once per run, not at every batch.
+    pub yield_after_send: bool,
 }
 
 /// A call into the plugin, for the retry loop.
@@ -139,15 +142,21 @@ impl Running<'_> {
 /// On one thread there is no one to hand over to, and the yield only breaks the producer's
 /// run of batches (`runtime/benches/pipeline.rs`, batch 1024, two cores: 0.53-0.54 of native
 /// without the yield, 0.68-0.91 with it; one thread: 0.41-0.44 without, 0.39 with).
-async fn send_all(outputs: &[Sender<Chunk>], chunk: Chunk) {
+/// `yield_after` is [`Shared::yield_after_send`].
+async fn send_all(outputs: &[Sender<Chunk>], chunk: Chunk, yield_after: bool) {
     for tx in outputs {
         // A closed consumer has stopped because the run failed; the loop sees the flag.
         let _ = tx.send(chunk.clone()).await;
     }
-    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
-    if matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::MultiThread)) {
+    if yield_after {
         tokio::task::yield_now().await;
     }
+}
+
+/// Whether the current runtime is a multi-thread one, where [`send_all`] yields.
+pub(crate) fn on_multi_thread_runtime() -> bool {
+    let flavor = tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor());
+    matches!(flavor, Ok(tokio::runtime::RuntimeFlavor::MultiThread))
 }
 
 fn bytes_of(records: &[Record]) -> u64 {
@@ -251,7 +260,7 @@ async fn body(
                 report.cursor = batch.cursor;
             }
             if n > 0 {
-                send_all(outputs, Arc::new(batch.records)).await;
+                send_all(outputs, Arc::new(batch.records), run.shared.yield_after_send).await;
             }
         },
         PluginKind::Transform => {
@@ -289,7 +298,7 @@ async fn body(
                 StepCounters::add(&counters.records_out, out.records.len() as u64);
                 StepCounters::add(&counters.bytes_out, bytes_of(&out.records));
                 if !out.records.is_empty() {
-                    send_all(outputs, Arc::new(out.records)).await;
+                    send_all(outputs, Arc::new(out.records), run.shared.yield_after_send).await;
                 }
             }
         }
