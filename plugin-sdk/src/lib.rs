@@ -28,6 +28,8 @@ pub mod bindings;
 #[cfg(target_arch = "wasm32")]
 mod convert;
 mod error;
+#[doc(hidden)]
+pub mod heap;
 pub mod host;
 pub mod http;
 #[cfg(target_arch = "wasm32")]
@@ -48,6 +50,12 @@ pub use record::Record;
 pub use sink::Sink;
 pub use source::{Batch, Source};
 pub use transform::{Output, Processed, Transform};
+
+/// Rust plugins allocate through [`heap::Heap`] on wasm (see there why), unless the `heap`
+/// feature is off.
+#[cfg(all(target_arch = "wasm32", feature = "heap"))]
+#[global_allocator]
+static HEAP: heap::Heap = heap::Heap::new();
 
 #[doc(hidden)]
 pub mod __private {

@@ -31,6 +31,7 @@ pub mod adapter {
     use super::Sink;
     use crate::bindings::sink::exports::autoflow::plugin::sink::Guest;
     use crate::bindings::source::autoflow::plugin::types as wit;
+    use crate::heap::ExportCall;
     use crate::{convert, instance, parse_config};
 
     /// Implements the generated `sink` export for any [`Sink`].
@@ -38,17 +39,21 @@ pub mod adapter {
 
     impl<T: Sink> Guest for Adapter<T> {
         fn describe() -> wit::Metadata {
+            let _call = ExportCall::start();
             T::metadata().into()
         }
         fn open(config: String) -> Result<(), wit::Error> {
+            let _call = ExportCall::start();
             instance::set(T::open(parse_config(&config)?)?);
             Ok(())
         }
         fn write(records: Vec<wit::Record>) -> Result<(), wit::Error> {
+            let _call = ExportCall::start();
             let records = convert::records_in(records);
             Ok(instance::with::<T, _>(|t| t.write(records))?)
         }
         fn flush() -> Result<(), wit::Error> {
+            let _call = ExportCall::start();
             Ok(instance::with::<T, _>(|t| t.flush())?)
         }
     }

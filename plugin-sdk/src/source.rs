@@ -36,6 +36,7 @@ pub mod adapter {
     use super::Source;
     use crate::bindings::source::autoflow::plugin::types as wit;
     use crate::bindings::source::exports::autoflow::plugin::source::Guest;
+    use crate::heap::ExportCall;
     use crate::{instance, parse_config};
 
     /// Implements the generated `source` export for any [`Source`].
@@ -43,13 +44,16 @@ pub mod adapter {
 
     impl<T: Source> Guest for Adapter<T> {
         fn describe() -> wit::Metadata {
+            let _call = ExportCall::start();
             T::metadata().into()
         }
         fn open(config: String, cursor: Option<String>) -> Result<(), wit::Error> {
+            let _call = ExportCall::start();
             instance::set(T::open(parse_config(&config)?, cursor)?);
             Ok(())
         }
         fn next(max: u32) -> Result<Option<wit::Batch>, wit::Error> {
+            let _call = ExportCall::start();
             Ok(instance::with::<T, _>(|t| t.next(max))?.map(Into::into))
         }
     }

@@ -76,6 +76,7 @@ pub mod adapter {
     use super::{Transform, run_batch};
     use crate::bindings::source::autoflow::plugin::types as wit;
     use crate::bindings::transform::exports::autoflow::plugin::transform::Guest;
+    use crate::heap::ExportCall;
     use crate::{convert, instance, parse_config};
 
     /// Implements the generated `transform` export for any [`Transform`].
@@ -83,13 +84,16 @@ pub mod adapter {
 
     impl<T: Transform> Guest for Adapter<T> {
         fn describe() -> wit::Metadata {
+            let _call = ExportCall::start();
             T::metadata().into()
         }
         fn open(config: String) -> Result<(), wit::Error> {
+            let _call = ExportCall::start();
             instance::set(T::open(parse_config(&config)?)?);
             Ok(())
         }
         fn process(records: Vec<wit::Record>) -> Result<wit::Processed, wit::Error> {
+            let _call = ExportCall::start();
             let records = convert::records_in(records);
             Ok(instance::with::<T, _>(|t| run_batch(t, records))?.into())
         }

@@ -90,6 +90,27 @@ async fn paths_outside_the_mounts_are_refused() {
     good_plugin_still_runs(&engine).await;
 }
 
+/// The SDK's heap and wasi-libc's malloc share the guest's memory: a list the host returns to
+/// wasi-libc (here the names of directory entries), which it frees with `free()`, must not come
+/// from the heap. When it did, this guest trapped in `dlfree` (or worse, dlmalloc took back
+/// memory the heap still handed out).
+#[tokio::test]
+async fn lists_freed_by_wasi_libc_leave_the_plugin_heap_intact() {
+    let engine = engine(false);
+    let p = Project::new();
+    for i in 0..40 {
+        p.write(&format!("data/in/file-{i:02}.txt"), "x");
+    }
+    let mounts = vec![Mount { host: p.path().join("data/in"), guest: "/in".into(), writable: false }];
+    let mut inst = opened(&engine, guests::HEAP_CHURN, limits(64, 30_000), mounts, r#"{"dir":"/in"}"#).await;
+    for batch in 0..10 {
+        let records: Vec<_> = (0..10).map(|_| record("{}")).collect();
+        let out = inst.process(&records).await.unwrap_or_else(|e| panic!("batch {batch}: {e}"));
+        let entries: Vec<&[u8]> = out.records.iter().map(|r| r.value.as_slice()).collect();
+        assert_eq!(entries, vec![b"40".as_slice(); 10], "batch {batch}");
+    }
+}
+
 #[tokio::test]
 async fn a_panic_fails_the_step_with_its_message() {
     let engine = engine(false);
