@@ -41,7 +41,7 @@ impl Transform for Churn {
             let n = self.made;
             self.made += 1;
             let block = pattern(n, SIZES[n % SIZES.len()]);
-            if n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 self.kept.push((n, block));
             }
         }
