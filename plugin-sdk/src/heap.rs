@@ -1,5 +1,5 @@
 //! The memory allocator of Rust plugins on wasm: small blocks come from size classes carved out
-//! of 64 KiB chunks; big blocks, and every block this heap did not hand out, go to the system
+//! of 16 KiB chunks; big blocks, and every block this heap did not hand out, go to the system
 //! allocator (wasi-libc's malloc). Also the component's `cabi_realloc`, which decides whose
 //! memory the host's lists land in.
 //!
@@ -29,15 +29,15 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The memory the heap takes from the system allocator at a time, aligned to its size.
-pub const CHUNK: usize = 64 * 1024;
+pub const CHUNK: usize = 16 * 1024;
 /// The biggest block kept in a size class; bigger ones are the system allocator's.
-pub const MAX_SMALL: usize = 16 * 1024;
+pub const MAX_SMALL: usize = 4 * 1024;
 /// The alignment every size-class block has (all class sizes are multiples of it).
 pub const BLOCK_ALIGN: usize = 16;
 /// The number of size classes: 16 to 128 bytes in steps of 16, then four per doubling.
-const CLASSES: usize = 36;
-/// The chunks the ownership bitmap covers: 2^16 chunks of 64 KiB, all of wasm32's 4 GiB.
-const WINDOW: usize = 1 << 16;
+const CLASSES: usize = 28;
+/// The chunks the ownership bitmap covers: 2^18 chunks of 16 KiB, all of wasm32's 4 GiB.
+const WINDOW: usize = 1 << 18;
 
 /// The size class of a small block of `size` bytes (`1..=MAX_SMALL`).
 #[inline]
@@ -70,6 +70,32 @@ struct State {
     base: usize,
     /// Bit `i` is set when chunk `base + i * CHUNK` is the heap's.
     owned: [u32; WINDOW / 32],
+    /// Whether [`first_chunk`] has been taken.
+    first_taken: bool,
+}
+
+/// The first chunk, in the module's zeroed static memory (on wasm): a fresh instance's first
+/// allocations then make wasi-libc's malloc neither align a chunk nor grow the memory, which
+/// made a fresh instance's `describe()` several µs slower (`runtime/benches/instantiate.rs`).
+#[cfg(target_arch = "wasm32")]
+#[repr(C, align(16384))]
+struct FirstChunk(UnsafeCell<[u8; CHUNK]>);
+#[cfg(target_arch = "wasm32")]
+const _: () = assert!(align_of::<FirstChunk>() == CHUNK);
+
+// SAFETY: one thread (see `Heap`); the heap hands the chunk's blocks out once.
+#[cfg(target_arch = "wasm32")]
+unsafe impl Sync for FirstChunk {}
+
+#[cfg(target_arch = "wasm32")]
+static FIRST_CHUNK: FirstChunk = FirstChunk(UnsafeCell::new([0; CHUNK]));
+
+/// The static first chunk; null natively, where every chunk is the system allocator's.
+fn first_chunk() -> *mut u8 {
+    #[cfg(target_arch = "wasm32")]
+    return FIRST_CHUNK.0.get().cast();
+    #[cfg(not(target_arch = "wasm32"))]
+    ptr::null_mut()
 }
 
 /// The allocator: see the module documentation.
@@ -92,6 +118,7 @@ impl Heap {
                 end: 0,
                 base: usize::MAX,
                 owned: [0; WINDOW / 32],
+                first_taken: false,
             }),
         }
     }
@@ -141,15 +168,22 @@ impl Heap {
         state.free[class] = block;
     }
 
-    /// Takes a new chunk from the system allocator; the rest of the old one is cut into blocks
-    /// of the biggest classes that fit. False when there is no memory left (or, natively, the
-    /// chunk lies outside the bitmap's window).
+    /// Takes a new chunk (the static first one, then the system allocator's); the rest of the
+    /// old one is cut into blocks of the biggest classes that fit. False when there is no memory
+    /// left (or, natively, the chunk lies outside the bitmap's window).
     #[cold]
     unsafe fn grow(state: &mut State) -> bool {
         // SAFETY: CHUNK is a non-zero power of two.
         let layout = unsafe { Layout::from_size_align_unchecked(CHUNK, CHUNK) };
-        // SAFETY: the layout is not zero-sized.
-        let chunk = unsafe { System.alloc(layout) };
+        let mut chunk = ptr::null_mut();
+        if !state.first_taken {
+            state.first_taken = true;
+            chunk = first_chunk();
+        }
+        if chunk.is_null() {
+            // SAFETY: the layout is not zero-sized.
+            chunk = unsafe { System.alloc(layout) };
+        }
         if chunk.is_null() {
             return false;
         }
