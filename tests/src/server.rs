@@ -81,16 +81,22 @@ pub fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
-/// An answer: status and body.
+/// An answer: status, headers and body.
 #[derive(Debug)]
 pub struct Resp {
     /// HTTP status.
     pub status: u16,
+    /// Headers.
+    pub headers: reqwest::header::HeaderMap,
     /// Raw body.
     pub bytes: Vec<u8>,
 }
 
 impl Resp {
+    /// The value of header `name`, if it is there and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
     /// The body as JSON (`Null` if it is not).
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.bytes).unwrap_or(Value::Null)
@@ -208,18 +214,23 @@ impl Server {
 
     /// Sends a request with `token` (if any) and an optional body and content type.
     pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>) -> Resp {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
-        let mut req = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some((ct, bytes)) = body {
-            req = req.header("content-type", ct).body(bytes);
-        }
-        let resp = req.send().unwrap_or_else(|e| panic!("{path}: {e}"));
-        let status = resp.status().as_u16();
-        let bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
-        Resp { status, bytes }
+        self.call_with(method, path, token, body, &[])
+    }
+
+    /// [`Server::call`] with extra request headers.
+    pub fn call_with(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>, headers: &[(&str, &str)]) -> Resp {
+        send(&self.http, &self.url, method, path, token, body, headers)
+    }
+
+    /// A client that connects from local address `ip` (any of 127.0.0.0/8 on Linux), to
+    /// stand for another source address.
+    pub fn from_address(&self, ip: std::net::IpAddr) -> Caller<'_> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .local_address(ip)
+            .build()
+            .unwrap_or_else(|e| panic!("client: {e}"));
+        Caller { server: self, http }
     }
 
     /// GET with the admin token.
@@ -285,6 +296,38 @@ impl Server {
     pub fn blob_count(&self) -> usize {
         std::fs::read_dir(self.data.path().join("blobs")).map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.'))).count()).unwrap_or(0)
     }
+}
+
+/// A client of a [`Server`] from another local address ([`Server::from_address`]).
+pub struct Caller<'a> {
+    server: &'a Server,
+    http: reqwest::blocking::Client,
+}
+
+impl Caller<'_> {
+    /// [`Server::call_with`] from this client's address.
+    pub fn call_with(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>, headers: &[(&str, &str)]) -> Resp {
+        send(&self.http, &self.server.url, method, path, token, body, headers)
+    }
+}
+
+fn send(http: &reqwest::blocking::Client, url: &str, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>, headers: &[(&str, &str)]) -> Resp {
+    let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
+    let mut req = http.request(method, format!("{url}{path}"));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some((ct, bytes)) = body {
+        req = req.header("content-type", ct).body(bytes);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    let resp = req.send().unwrap_or_else(|e| panic!("{path}: {e}"));
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
+    Resp { status, headers, bytes }
 }
 
 /// Starts the binary and waits for its `listening on` line.

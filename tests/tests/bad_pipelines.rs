@@ -4,12 +4,17 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use autoflow_tests::Project;
 
-/// A two-step pipeline with `steps` replaced; reads ./data/in.
+/// Runs `yaml` as `bad.yaml`: exit code 2, nothing run; its error text.
 fn refused(yaml: &str) -> String {
+    refused_file("bad.yaml", yaml)
+}
+
+/// Runs `text` as the pipeline file `name`: exit code 2, nothing run; its error text.
+fn refused_file(name: &str, text: &str) -> String {
     let p = Project::new();
     p.write("data/in/x.jsonl", "{}\n");
-    p.write("bad.yaml", yaml);
-    let out = p.run("bad.yaml", &[]);
+    p.write(name, text);
+    let out = p.run(name, &[]);
     assert_eq!(out.code, 2, "expected a refusal, got: {}", out.stderr);
     assert!(!p.path().join("data/out/x.jsonl").exists(), "nothing may run");
     out.stderr.trim_end().to_string()
@@ -112,4 +117,16 @@ fn a_transform_without_a_sink_after_it() {
         err,
         r#"bad.yaml: steps[1].plugin: "json-filter@0.1.0" is a transform; nothing reads from this transform (add a sink)"#
     );
+}
+
+#[test]
+fn a_definition_nested_too_deep_is_refused_at_once() {
+    let deep = "[".repeat(100_000);
+    let started = std::time::Instant::now();
+    assert_eq!(refused(&deep), "bad.yaml: line 1, column 65: nesting depth exceeds 64 levels (it reaches 100000)");
+    let json = format!("{{\"name\": \"p\", \"steps\": {deep}");
+    assert_eq!(refused_file("bad.json", &json), "bad.json: line 1, column 87: nesting depth exceeds 64 levels (it reaches 100001)");
+    let elapsed = started.elapsed();
+    // Unbounded, the YAML one takes tens of seconds; each is two process starts here.
+    assert!(elapsed < std::time::Duration::from_secs(20), "{elapsed:?}");
 }

@@ -190,7 +190,7 @@ fn three_postgres_workers_drain_2000_runs_each_once() {
     let spec = RunSpec { max_attempts: 1, ..RunSpec::default() };
     rt.block_on(async {
         for _ in 0..RUNS {
-            let run = NewRun { tenant: &tenant, pipeline: "noop", version: 1, created_by: "test", spec: &spec, trigger: "api", fire_at: None, replay: None };
+            let run = NewRun { tenant: &tenant, pipeline: "noop", version: 1, created_by: "test", spec: &spec, trigger: "api", fire_at: None, replay: None, idempotency: None };
             store.enqueue(&run).await.unwrap();
         }
     });

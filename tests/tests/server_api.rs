@@ -1,10 +1,14 @@
 //! The REST API against a real server process on loopback, on SQLite and on PostgreSQL (the
 //! same scenarios; see `autoflow_tests::server`): the registry, pipelines and versions, pinned
-//! runs, tenants, roles and tokens, restarts.
+//! runs, tenants, roles and tokens, restarts; deep definitions refused at once, failed
+//! authentications limited per address and counted in the audit log, idempotent triggers and
+//! replays.
 // Test code: failing loudly is its job.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use autoflow_tests::guests;
-use autoflow_tests::server::Server;
+use std::time::{Duration, Instant};
+
+use autoflow_tests::server::{Backend, Resp, Server};
 use serde_json::{Value, json};
 
 fn read(path: &str) -> Vec<u8> {
@@ -408,7 +412,169 @@ fn demo_runs_and_logs_follow_as_events(s: &mut Server) {
     assert!(steps.iter().all(|s| s["fuel_used"].is_number()), "{run}");
 }
 
+/// Built-in plugins only: generator -> log-sink.
+const PLAIN_PIPELINE: &str = "name: NAME\nsteps:\n  - id: g\n    plugin: generator@latest\n    config: { count: 2 }\n  \
+                              - id: s\n    plugin: log-sink@latest\n    input: g\n";
+
+fn plain_pipeline(name: &str) -> String {
+    PLAIN_PIPELINE.replace("NAME", name)
+}
+
+/// 100,000 nested `[` in a 100 KB body (under the 256 KiB cap), as YAML and as JSON: refused
+/// with 422 naming the limit, about as fast as a normal apply (before the pre-scan, the YAML one
+/// took tens of seconds of CPU).
+fn deeply_nested_definitions_are_refused_at_once(s: &mut Server) {
+    let started = Instant::now();
+    let normal = s.call("POST", "/v1/pipelines", Some(&s.admin), Some(("application/yaml", plain_pipeline("normal").into_bytes())));
+    let normal_took = started.elapsed();
+    assert_eq!(normal.status, 201, "{}", normal.text());
+    let deep = "[".repeat(100_000);
+    let cases = [
+        ("application/yaml", deep.clone(), "line 1, column 65: nesting depth exceeds 64 levels (it reaches 100000)"),
+        ("application/json", format!("{{\"name\": \"deep\", \"steps\": {deep}"), "line 1, column 90: nesting depth exceeds 64 levels (it reaches 100001)"),
+        ("application/yaml", format!("name: deep\nsteps: {deep}"), "line 2, column 71: nesting depth exceeds 64 levels (it reaches 100001)"),
+    ];
+    for (ct, body, message) in cases {
+        let started = Instant::now();
+        let r = s.call("POST", "/v1/pipelines", Some(&s.admin), Some((ct, body.into_bytes())));
+        let took = started.elapsed();
+        assert_eq!((r.status, r.json()["error"].clone()), (422, json!("invalid")), "{ct}: {}", r.text());
+        assert_eq!(r.json()["message"], message, "{ct}");
+        assert!(
+            took < normal_took * 10 + Duration::from_secs(1),
+            "{ct}: refusing took {took:?}, a normal apply {normal_took:?}"
+        );
+        eprintln!("{ct}: 100,000 levels refused in {took:?} (a normal apply: {normal_took:?})");
+    }
+    // The same through PUT, and nothing was stored.
+    let r = s.call("PUT", "/v1/pipelines/deep", Some(&s.admin), Some(("application/yaml", deep.into_bytes())));
+    assert_eq!(r.status, 422, "{}", r.text());
+    let names: Vec<String> = s.get("/v1/pipelines").json().as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    assert!(!names.iter().any(|n| n == "deep"), "{names:?}");
+    assert_eq!(s.get("/healthz").status, 200, "the server is still answering");
+}
+
+/// 200 requests with wrong tokens from one address: the first ones get 401, the rest 429 with
+/// `Retry-After`, and the audit log holds one counted entry for them, below the admin's own
+/// actions on its first page.
+fn failed_authentications_are_limited_and_counted_once(s: &mut Server) {
+    use autoflow::auth::limiter::{MAX_FAILURES, WINDOW};
+    let (_, before) = s.create_token(&s.admin, "viewer", None);
+    let guesser = s.from_address("127.0.0.2".parse().unwrap());
+    let answers: Vec<Resp> = (0..200)
+        .map(|i| {
+            let token = if i % 2 == 0 { format!("af_{i:012x}_guess") } else { "nonsense".to_string() };
+            guesser.call_with("GET", "/v1/plugins", Some(&token), None, &[])
+        })
+        .collect();
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    let limit = MAX_FAILURES as usize;
+    assert!(statuses[..limit].iter().all(|&c| c == 401), "{statuses:?}");
+    assert!(statuses[limit..].iter().all(|&c| c == 429), "{statuses:?}");
+    for r in &answers[limit..] {
+        assert_eq!(r.json()["error"], "too_many_requests", "{}", r.text());
+        let wait: u64 = r.header("retry-after").unwrap_or_else(|| panic!("no Retry-After: {:?}", r.headers)).parse().unwrap();
+        assert!((1..=WINDOW.as_secs()).contains(&wait), "Retry-After: {wait}");
+    }
+    // While the address is refused, a good token from it is refused too: no token is checked.
+    let good = guesser.call_with("GET", "/v1/plugins", Some(&s.admin), None, &[]);
+    assert_eq!(good.status, 429, "{}", good.text());
+    // Another address is not affected.
+    let (_, after) = s.create_token(&s.admin, "viewer", None);
+    let audit = s.get("/v1/audit").json();
+    let entries = audit.as_array().unwrap();
+    let failed: Vec<&Value> =
+        entries.iter().filter(|e| e["action"] == "auth.failed" && e["remote"].as_str().unwrap().starts_with("127.0.0.2:")).collect();
+    assert!((1..=2).contains(&failed.len()), "one entry per address and window: {failed:?}");
+    let counted: i64 = failed.iter().map(|e| e["count"].as_i64().unwrap()).sum();
+    assert_eq!(counted, statuses.iter().filter(|&&c| c == 401).count() as i64, "{failed:?}");
+    assert_eq!(failed[0]["detail"], "unknown token, malformed token", "{failed:?}");
+    for id in [&before, &after] {
+        assert!(entries.iter().any(|e| e["action"] == "token.create" && e["target"] == id.as_str()), "{id} not on the first page: {audit}");
+    }
+    assert!(entries.iter().all(|e| e["count"].as_i64() >= Some(1)), "{audit}");
+}
+
+/// POST with the admin token and an optional Idempotency-Key.
+fn post_keyed(s: &Server, path: &str, key: Option<&str>, body: Option<&str>) -> Resp {
+    let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
+    s.call_with("POST", path, Some(&s.admin), body.map(|b| ("application/json", b.as_bytes().to_vec())), &headers)
+}
+
+fn run_ids(s: &Server, pipeline: &str) -> Vec<String> {
+    let runs = s.get(&format!("/v1/pipelines/{pipeline}/runs?limit=1000")).json();
+    runs.as_array().unwrap_or_else(|| panic!("{runs}")).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// A trigger repeated with its Idempotency-Key answers the first run and queues no other, also
+/// after a restart and when the repeats come all at once; another key is another run; the key
+/// with another request is 422; bad keys are 400.
+fn a_trigger_with_an_idempotency_key_queues_one_run(s: &mut Server) {
+    for name in ["idem", "other"] {
+        assert_eq!(s.apply(&s.admin, name, &plain_pipeline(name)).status, 201);
+    }
+    let path = "/v1/pipelines/idem/runs";
+    let first = post_keyed(s, path, Some("order-42"), None);
+    assert_eq!(first.status, 202, "{}", first.text());
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let id = first.json()["id"].as_str().unwrap().to_string();
+    for body in [None, Some("  "), Some(r#"{"version": null}"#)] {
+        let again = post_keyed(s, path, Some("order-42"), body);
+        assert_eq!((again.status, again.header("idempotent-replayed")), (202, Some("true")), "{body:?}: {}", again.text());
+        assert_eq!(again.json()["id"], id.as_str());
+        assert_eq!((again.json()["pipeline"].clone(), again.json()["version"].clone()), (json!("idem"), json!(1)));
+    }
+    assert_eq!(run_ids(s, "idem"), std::slice::from_ref(&id));
+    // Another key, another run.
+    let second = post_keyed(s, path, Some("order-43"), None);
+    assert_eq!(second.status, 202, "{}", second.text());
+    assert_ne!(second.json()["id"], id.as_str());
+    assert_eq!(run_ids(s, "idem").len(), 2);
+    // The key with another request: refused, nothing queued.
+    for (path, body) in [(path, Some(r#"{"version": 1}"#)), ("/v1/pipelines/other/runs", None)] {
+        let r = post_keyed(s, path, Some("order-42"), body);
+        assert_eq!((r.status, r.json()["message"].clone()), (422, json!("Idempotency-Key reused with a different request")), "{path}: {}", r.text());
+    }
+    assert_eq!(run_ids(s, "idem").len(), 2);
+    assert!(run_ids(s, "other").is_empty());
+    // Keys: 1 to 255 printable ASCII characters.
+    let longest = "k".repeat(255);
+    for bad in ["", "tab\there", &"k".repeat(256)] {
+        let r = post_keyed(s, path, Some(bad), None);
+        assert_eq!((r.status, r.json()["error"].clone()), (400, json!("bad_request")), "{bad:?}: {}", r.text());
+    }
+    assert_eq!(post_keyed(s, path, Some(&longest), None).status, 202);
+    assert_eq!(run_ids(s, "idem").len(), 3);
+    // Eight at once with one key: one run, which all eight answer.
+    let shared: &Server = s;
+    let burst: Vec<Resp> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..8).map(|_| scope.spawn(|| post_keyed(shared, path, Some("burst"), None))).collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert!(burst.iter().all(|r| r.status == 202), "{:?}", burst.iter().map(Resp::text).collect::<Vec<_>>());
+    let ids: Vec<Value> = burst.iter().map(|r| r.json()["id"].clone()).collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
+    assert_eq!(burst.iter().filter(|r| r.header("idempotent-replayed").is_none()).count(), 1, "one of them queued it");
+    let listed = run_ids(s, "idem");
+    assert_eq!(listed.len(), 4, "{listed:?}");
+    assert!(listed.iter().any(|l| *l == ids[0]));
+    // The key is in the database: a retry after the server was killed finds the run.
+    s.restart();
+    let retried = post_keyed(s, path, Some("order-42"), None);
+    assert_eq!((retried.status, retried.json()["id"].clone()), (202, json!(id)), "{}", retried.text());
+    // Keys are per tenant.
+    let b = s.create_tenant("tenant-b");
+    assert_eq!(s.call("PUT", "/v1/pipelines/idem", Some(&b), Some(("application/yaml", plain_pipeline("idem").into_bytes()))).status, 201);
+    let theirs = s.call_with("POST", path, Some(&b), None, &[("Idempotency-Key", "order-42")]);
+    assert_eq!((theirs.status, theirs.header("idempotent-replayed")), (202, None), "{}", theirs.text());
+    assert_ne!(theirs.json()["id"], id.as_str());
+    assert_eq!(run_ids(s, "idem").len(), 4);
+}
+
 autoflow_tests::on_both_databases!(
+    deeply_nested_definitions_are_refused_at_once,
+    failed_authentications_are_limited_and_counted_once,
+    a_trigger_with_an_idempotency_key_queues_one_run,
     registry_upload_dedupe_conflict_download_delete,
     bad_uploads_are_refused_and_nothing_is_stored,
     pipelines_versions_rollback_and_pinned_runs,
@@ -434,4 +600,42 @@ fn openapi_lists_only_served_routes() {
             assert_ne!(r.status, 405, "{method} {path}");
         }
     }
+}
+
+/// A replay of dead letters repeated with its Idempotency-Key answers the first replay run (its
+/// dead letters are marked replayed by then, so without the key the repeat would be refused).
+fn a_replay_with_an_idempotency_key_queues_one_run(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_string();
+    std::fs::write(dir.path().join("in.jsonl"), "{\"id\":1}\n[2]\n\"three\"\n").unwrap();
+    let Some(s) = Server::start_with(backend, &["--mount-root", &root]) else { return };
+    let yaml = format!(
+        "name: dl\nsteps:\n  - id: read\n    plugin: file-source@latest\n    config: {{ path: /in/in.jsonl }}\n    \
+         mounts: [{{ host: {root}, guest: /in }}]\n  - id: check\n    plugin: json-map@latest\n    input: read\n  \
+         - id: sink\n    plugin: log-sink@latest\n    input: check\n"
+    );
+    assert_eq!(s.apply(&s.admin, "dl", &yaml).status, 201);
+    assert_eq!(s.run_and_wait(&s.admin, "dl", None)["status"], "succeeded");
+    let path = "/v1/pipelines/dl/dead-letters/replay";
+    let first = post_keyed(&s, path, Some("replay-1"), Some("{}"));
+    assert_eq!((first.status, first.json()["dead_letters"].clone()), (202, json!(2)), "{}", first.text());
+    let again = post_keyed(&s, path, Some("replay-1"), Some("{ }"));
+    assert_eq!((again.status, again.header("idempotent-replayed")), (202, Some("true")), "{}", again.text());
+    assert_eq!(again.json(), first.json(), "the first answer again");
+    let unkeyed = post_keyed(&s, path, None, Some("{}"));
+    assert_eq!(unkeyed.status, 400, "nothing is left to replay: {}", unkeyed.text());
+    let as_trigger = post_keyed(&s, "/v1/pipelines/dl/runs", Some("replay-1"), None);
+    assert_eq!(as_trigger.status, 422, "{}", as_trigger.text());
+    let runs = s.get("/v1/pipelines/dl/runs?limit=1000").json();
+    assert_eq!(runs.as_array().unwrap().iter().filter(|r| r["trigger"] == "replay").count(), 1, "{runs}");
+}
+
+#[test]
+fn a_replay_with_an_idempotency_key_queues_one_run_sqlite() {
+    a_replay_with_an_idempotency_key_queues_one_run(Backend::Sqlite);
+}
+
+#[test]
+fn a_replay_with_an_idempotency_key_queues_one_run_postgres() {
+    a_replay_with_an_idempotency_key_queues_one_run(Backend::Postgres);
 }

@@ -57,3 +57,26 @@ fn cli_token_plugin_pipeline_runs() {
     assert_ne!(code, 0);
     assert!(err.contains("403"), "{err}");
 }
+
+#[test]
+fn cli_run_with_an_idempotency_key_queues_once() {
+    let Some(s) = Server::start(Backend::Sqlite) else { return };
+    let listed = |s: &Server| cli(s, &s.admin, &["runs", "list", "demo", "--limit", "100"]).1.lines().count();
+    let before = listed(&s);
+    let run = |key: &str| cli(&s, &s.admin, &["pipeline", "run", "demo", "--idempotency-key", key]);
+    let (code, out, err) = run("nightly-2024-06-01");
+    assert_eq!(code, 0, "{err}");
+    let id = out.trim().to_string();
+    assert_eq!(id.len(), 24, "{out}");
+    let (code, again, err) = run("nightly-2024-06-01");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(again.trim(), id, "the same run");
+    assert!(err.contains(&format!("an earlier request with this idempotency key queued run {id}")), "{err}");
+    let (code, other, _) = run("nightly-2024-06-02");
+    assert_eq!(code, 0);
+    assert_ne!(other.trim(), id);
+    assert_eq!(listed(&s), before + 2);
+    let (code, _, err) = run(&"k".repeat(256));
+    assert_ne!(code, 0);
+    assert!(err.contains("400") && err.contains("Idempotency-Key"), "{err}");
+}

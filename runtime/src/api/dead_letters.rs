@@ -4,15 +4,17 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use serde_json::Value;
 
-use super::{ApiError, ApiResult, ApiRouter, AppState, json_body};
+use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, json_body};
 use crate::auth::{Auth, Role};
 use crate::pipeline::Format;
 use crate::store::dead_letters::{DeadLetterRow, Filter};
 use crate::store::queue::{NewRun, Replay};
+use crate::store::runs::RunRow;
 
 /// Dead letters one replay takes at most.
 pub const MAX_REPLAY: i64 = 10_000;
@@ -30,7 +32,7 @@ pub fn routes() -> ApiRouter {
         .post(
             "/v1/pipelines/{name}/dead-letters/replay",
             Some(Role::Editor),
-            "Replay dead letters through their step, or through another plugin; 202 with the run id",
+            "Replay dead letters through their step, or through another plugin; 202 with the run id (Idempotency-Key as for a trigger)",
             replay,
         )
 }
@@ -85,14 +87,35 @@ pub struct ReplayRequest {
     pub version: Option<i64>,
 }
 
-async fn replay(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, body: Body) -> ApiResult<Response> {
+async fn replay(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     auth.require(Role::Editor)?;
     let req: ReplayRequest = json_body(body, state.settings.max_pipeline_bytes).await?;
+    let request = serde_json::json!({
+        "route": "replay", "pipeline": name, "step": req.step, "ids": req.ids, "plugin": req.plugin, "version": req.version,
+    });
+    let key = idempotency::key(&headers, &request)?;
+    // Before anything else: a repeat finds its dead letters replayed already.
+    if let Some(key) = &key
+        && let Some(run) = idempotency::earlier(&state, auth.tenant(), key).await?
+    {
+        return Ok(idempotency::replayed(replay_answer(&run)));
+    }
+    match queue_replay(&state, &auth, &name, &req, key.as_ref()).await {
+        Ok(answer) => Ok((StatusCode::ACCEPTED, Json(answer)).into_response()),
+        Err(e) => {
+            let run = idempotency::winner(&state, auth.tenant(), key.as_ref(), e).await?;
+            Ok(idempotency::replayed(replay_answer(&run)))
+        }
+    }
+}
+
+/// Queues the replay `req` asks for, with `key`; the answer's body.
+async fn queue_replay(state: &AppState, auth: &Auth, name: &str, req: &ReplayRequest, key: Option<&idempotency::Key>) -> ApiResult<Value> {
     let tenant = auth.tenant();
-    let version = state.store.version(tenant, &name, req.version).await?;
+    let version = state.store.version(tenant, name, req.version).await?;
     let version = version.ok_or_else(|| ApiError::NotFound(format!("no pipeline {name:?} (or no such version)")))?;
     let filter = Filter { step: req.step.clone(), ids: req.ids.clone(), unreplayed: true, limit: MAX_REPLAY, ..Filter::default() };
-    let letters = state.store.dead_letters(tenant, &name, &filter).await?;
+    let letters = state.store.dead_letters(tenant, name, &filter).await?;
     if letters.is_empty() {
         return Err(ApiError::BadRequest("no dead letters to replay (none match, or they were replayed already)".into()));
     }
@@ -110,7 +133,7 @@ async fn replay(State(state): State<AppState>, auth: Auth, Path(name): Path<Stri
     let digest = match &req.plugin {
         None => None,
         Some(reference) => {
-            let found = crate::server::apply::resolve(&state, tenant, reference).await?.map_err(|e| ApiError::Invalid(format!("plugin: {e}")))?;
+            let found = crate::server::apply::resolve(state, tenant, reference).await?.map_err(|e| ApiError::Invalid(format!("plugin: {e}")))?;
             let digest = found.ok_or_else(|| ApiError::Invalid(format!("plugin: no plugin {reference:?} in the registry")))?;
             pin.digest.clone_from(&digest);
             pin.reference.clone_from(reference);
@@ -118,22 +141,29 @@ async fn replay(State(state): State<AppState>, auth: Auth, Path(name): Path<Stri
         }
     };
     // The replay must be runnable: the plugin's kind fits the step and the config its schema.
-    crate::server::apply::pinned_plan(&state, &pipeline, &pins).await?;
+    crate::server::apply::pinned_plan(state, &pipeline, &pins).await?;
     let ids: Vec<i64> = letters.iter().map(|d| d.id).collect();
     let replay = Replay { step, ids, digest };
     let spec = crate::scheduler::run_spec(&pipeline);
     let run = NewRun {
         tenant,
-        pipeline: &name,
+        pipeline: name,
         version: version.version,
         created_by: &auth.who.token_id,
         spec: &spec,
         trigger: "replay",
         fire_at: None,
         replay: Some(&replay),
+        idempotency: key.map(idempotency::Key::stored),
     };
     let id = state.store.enqueue_replay(&run, &replay.ids).await?;
     state.wake.notify_one();
-    let body = serde_json::json!({ "id": id, "step": replay.step, "dead_letters": replay.ids.len(), "plugin": replay.digest });
-    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+    Ok(serde_json::json!({ "id": id, "step": replay.step, "dead_letters": replay.ids.len(), "plugin": replay.digest }))
+}
+
+/// The answer to a repeated replay, the first one's, from the run's record of what it replays.
+fn replay_answer(run: &RunRow) -> Value {
+    let replay = run.replay.clone().unwrap_or(Value::Null);
+    let count = replay["ids"].as_array().map_or(0, Vec::len);
+    serde_json::json!({ "id": run.id, "step": replay["step"], "dead_letters": count, "plugin": replay["digest"] })
 }

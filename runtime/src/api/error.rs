@@ -33,6 +33,15 @@ pub enum ApiError {
     /// 422: well-formed but invalid (a pipeline that does not validate, a plugin that is not one).
     #[error("{0}")]
     Invalid(String),
+    /// 429: too many failed authentications from this address; retry after `retry_after`
+    /// seconds (sent as `Retry-After`).
+    #[error("{message}")]
+    TooManyRequests {
+        /// Seconds until the address is let through again.
+        retry_after: u64,
+        /// Why.
+        message: String,
+    },
     /// 500: something broke; the detail goes to the server log only.
     #[error("internal error")]
     Internal(String),
@@ -53,6 +62,7 @@ impl ApiError {
             ApiError::TooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
             ApiError::Invalid(_) => ("invalid", StatusCode::UNPROCESSABLE_ENTITY),
+            ApiError::TooManyRequests { .. } => ("too_many_requests", StatusCode::TOO_MANY_REQUESTS),
             ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -73,6 +83,9 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::TooLarge(_)) {
             // The rest of the body is not read: the connection cannot carry another request.
             return (status, [(axum::http::header::CONNECTION, "close")], axum::Json(body)).into_response();
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = &self {
+            return (status, [(axum::http::header::RETRY_AFTER, retry_after.to_string())], axum::Json(body)).into_response();
         }
         (status, axum::Json(body)).into_response()
     }

@@ -7,6 +7,7 @@ use axum::Router;
 
 pub mod dead_letters;
 mod error;
+pub mod idempotency;
 pub mod openapi;
 pub mod pipelines;
 pub mod plugins;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
     /// Seals and opens secrets.
     pub master_key: Arc<crate::secrets::MasterKey>,
+    /// Failed authentications per source address (429 past the limit).
+    pub auth_failures: Arc<crate::auth::limiter::FailureLimiter>,
 }
 
 /// Every route of the API, each with its documentation.

@@ -1,4 +1,5 @@
-//! Runs: trigger (`POST /v1/pipelines/{name}/runs`, 202 once the run is committed), list,
+//! Runs: trigger (`POST /v1/pipelines/{name}/runs`, 202 once the run is committed; retried
+//! safely with an `Idempotency-Key`, see [`super::idempotency`]), list,
 //! show (per-step records, bytes, time, fuel, errors, plugin digests), attempts, cancel, and
 //! logs, followed as server-sent events with `?follow=true`; a pipeline's schedule fires and
 //! checkpoints; the workers.
@@ -7,13 +8,13 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, ApiRouter, AppState, read_body};
+use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, read_body};
 use crate::auth::{Auth, Role};
 use crate::store::checkpoints::Checkpoint;
 use crate::store::queue::{AttemptRow, CancelOutcome, NewRun};
@@ -24,7 +25,12 @@ use crate::store::workers::WorkerRow;
 /// The run routes.
 pub fn routes() -> ApiRouter {
     ApiRouter::new()
-        .post("/v1/pipelines/{name}/runs", Some(Role::Editor), "Queue a run; 202 with its id", trigger)
+        .post(
+            "/v1/pipelines/{name}/runs",
+            Some(Role::Editor),
+            "Queue a run; 202 with its id (with an Idempotency-Key, a repeat within 24 h answers the same run)",
+            trigger,
+        )
         .get("/v1/pipelines/{name}/runs", Some(Role::Viewer), "A pipeline's runs (?status=&limit=)", list)
         .get("/v1/runs/{id}", Some(Role::Viewer), "A run and its per-step report", show)
         .get("/v1/runs/{id}/logs", Some(Role::Viewer), "A run's log lines (?after=&limit=; ?follow=true streams events)", logs)
@@ -43,7 +49,7 @@ pub struct Trigger {
     pub version: Option<i64>,
 }
 
-async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, body: Body) -> ApiResult<Response> {
+async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
     auth.require(Role::Editor)?;
     let bytes = read_body(body, state.settings.max_pipeline_bytes).await?;
     let req: Trigger = if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -51,7 +57,25 @@ async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<Str
     } else {
         serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
     };
-    let row = state.store.version(auth.tenant(), &name, req.version).await?;
+    let request = serde_json::json!({ "route": "run", "pipeline": name, "version": req.version });
+    let key = idempotency::key(&headers, &request)?;
+    if let Some(key) = &key
+        && let Some(run) = idempotency::earlier(&state, auth.tenant(), key).await?
+    {
+        return Ok(idempotency::replayed(trigger_answer(&run)));
+    }
+    match queue_run(&state, &auth, &name, &req, key.as_ref()).await {
+        Ok(answer) => Ok((StatusCode::ACCEPTED, Json(answer)).into_response()),
+        Err(e) => {
+            let run = idempotency::winner(&state, auth.tenant(), key.as_ref(), e).await?;
+            Ok(idempotency::replayed(trigger_answer(&run)))
+        }
+    }
+}
+
+/// Queues a run of `name` as `req` asks, with `key`; the answer's body.
+async fn queue_run(state: &AppState, auth: &Auth, name: &str, req: &Trigger, key: Option<&idempotency::Key>) -> ApiResult<serde_json::Value> {
+    let row = state.store.version(auth.tenant(), name, req.version).await?;
     let row = row.ok_or_else(|| match req.version {
         Some(v) => ApiError::NotFound(format!("no version {v} of pipeline {name:?}")),
         None => ApiError::NotFound(format!("no pipeline {name:?}")),
@@ -62,17 +86,23 @@ async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<Str
     let spec = crate::scheduler::run_spec(&pipeline);
     let run = NewRun {
         tenant: auth.tenant(),
-        pipeline: &name,
+        pipeline: name,
         version,
         created_by: &auth.who.token_id,
         spec: &spec,
         trigger: "api",
         fire_at: None,
         replay: None,
+        idempotency: key.map(idempotency::Key::stored),
     };
     let id = state.store.enqueue(&run).await?;
     state.wake.notify_one();
-    Ok((StatusCode::ACCEPTED, Json(serde_json::json!({ "id": id, "pipeline": name, "version": version, "status": "queued" }))).into_response())
+    Ok(serde_json::json!({ "id": id, "pipeline": name, "version": version, "status": "queued" }))
+}
+
+/// The answer to a repeated trigger: the first one's, with the run's status now.
+fn trigger_answer(run: &RunRow) -> serde_json::Value {
+    serde_json::json!({ "id": run.id, "pipeline": run.pipeline, "version": run.version, "status": run.status })
 }
 
 /// Query of a run list.

@@ -1,5 +1,7 @@
 //! The request extractor: `Auth` is the verified caller and where the call came from. A
-//! missing or bad token answers 401 and is written to the audit log with the remote address.
+//! missing or bad token answers 401 and is counted against the remote address, once per source
+//! and window in the audit log; an address past the limit gets 429 without a token check
+//! (see [`super::limiter`]).
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -47,7 +49,12 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let remote = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.to_string());
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let remote = peer.map(|p| p.to_string());
+        let attempt = match peer {
+            Some(p) => Some(state.auth_failures.admit(p.ip()).map_err(too_many)?),
+            None => None,
+        };
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let token = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
         let result = match token {
@@ -57,10 +64,25 @@ impl FromRequestParts<AppState> for Auth {
         match result {
             Ok(who) => Ok(Auth { who, remote }),
             Err(AuthError::Unauthenticated(reason)) => {
-                super::audit::failed_auth(&state.store, remote, reason).await;
+                match (attempt, remote) {
+                    (Some(attempt), Some(remote)) => {
+                        let write = attempt.failed(reason, remote);
+                        super::audit::record_failure(&state.store, &state.auth_failures, write).await;
+                    }
+                    (_, remote) => super::audit::failed_auth(&state.store, remote, reason).await,
+                }
                 Err(ApiError::Unauthorized(reason.to_string()))
             }
             Err(e) => Err(e.into()),
         }
+    }
+}
+
+/// The 429 of an address past the limit, `wait` before its window ends.
+fn too_many(wait: std::time::Duration) -> ApiError {
+    let secs = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    ApiError::TooManyRequests {
+        retry_after: secs,
+        message: format!("too many failed authentications from this address; retry in {secs} s"),
     }
 }

@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 
 pub mod audit;
 pub mod extract;
+pub mod limiter;
 
 pub use extract::Auth;
 

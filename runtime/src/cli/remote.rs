@@ -54,6 +54,10 @@ pub enum PipelineCommand {
         /// Wait for the run to end, printing its logs, and exit non-zero if it failed.
         #[arg(long)]
         wait: bool,
+        /// Send this Idempotency-Key: run the command again with the same key (within 24 hours)
+        /// and it prints the run the first one queued instead of queueing another.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
     },
     /// Replay the pipeline's dead letters through the step that rejected them (or through
     /// another plugin); prints the replay run's id.
@@ -69,6 +73,9 @@ pub enum PipelineCommand {
         /// Only these dead letters (repeatable); default: all not replayed yet.
         #[arg(long = "id")]
         ids: Vec<i64>,
+        /// Send this Idempotency-Key, as for `pipeline run`.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
     },
 }
 
@@ -215,10 +222,10 @@ pub async fn pipeline(args: &ClientArgs, cmd: PipelineCommand) -> anyhow::Result
                 println!("{:<32} v{}", p["name"].as_str().unwrap_or(""), p["latest_version"]);
             }
         }
-        PipelineCommand::Run { name, version, wait } => {
+        PipelineCommand::Run { name, version, wait, idempotency_key } => {
             let body = serde_json::json!({ "version": version });
             let req = c.request(Method::POST, &format!("/v1/pipelines/{name}/runs")).json(&body);
-            let v = c.json(req).await?;
+            let v = queue(&c, req, idempotency_key.as_deref()).await?;
             let id = v["id"].as_str().unwrap_or("").to_string();
             println!("{id}");
             if wait {
@@ -230,15 +237,31 @@ pub async fn pipeline(args: &ClientArgs, cmd: PipelineCommand) -> anyhow::Result
                 }
             }
         }
-        PipelineCommand::Replay { name, step, plugin, ids } => {
+        PipelineCommand::Replay { name, step, plugin, ids, idempotency_key } => {
             let body = serde_json::json!({ "step": step, "plugin": plugin, "ids": (!ids.is_empty()).then_some(ids) });
             let req = c.request(Method::POST, &format!("/v1/pipelines/{name}/dead-letters/replay")).json(&body);
-            let v = c.json(req).await?;
+            let v = queue(&c, req, idempotency_key.as_deref()).await?;
             println!("{}", v["id"].as_str().unwrap_or(""));
             eprintln!("replaying {} dead letter(s) of step {}", v["dead_letters"], v["step"].as_str().unwrap_or("?"));
         }
     }
     Ok(())
+}
+
+/// Sends a request that queues a run, with `key` as its Idempotency-Key; the answer. Notes on
+/// stderr when the server answered with the run an earlier request with the key queued.
+async fn queue(c: &Client, req: reqwest::RequestBuilder, key: Option<&str>) -> anyhow::Result<serde_json::Value> {
+    let req = match key {
+        Some(k) => req.header(crate::api::idempotency::KEY_HEADER, k),
+        None => req,
+    };
+    let resp = c.send(req).await?;
+    let replayed = resp.headers().get(crate::api::idempotency::REPLAYED_HEADER).is_some_and(|v| v == "true");
+    let v: serde_json::Value = resp.json().await.context("the answer is not JSON")?;
+    if replayed {
+        eprintln!("an earlier request with this idempotency key queued run {}", v["id"].as_str().unwrap_or("?"));
+    }
+    Ok(v)
 }
 
 fn print_line(l: &serde_json::Value) {

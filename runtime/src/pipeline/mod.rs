@@ -13,7 +13,10 @@
 //! `line L, column C: <message>`, where the message is the parser's (serde_yaml or serde_json),
 //! prefixed with the path inside the document when there is one, e.g.
 //! ``line 4, column 5: steps[0]: unknown field `plugn`, expected one of `id`, `plugin`, ...``.
-//! An empty text gives `the pipeline definition is empty`.
+//! An empty text gives `the pipeline definition is empty`. A text that nests deeper than
+//! [`MAX_NESTING_DEPTH`] levels is refused before it is deserialised, with
+//! `line L, column C: nesting depth exceeds 64 levels (it reaches N)` at the opening that went
+//! past the limit (see `depth.rs`).
 //!
 //! Validation ([`Pipeline::validate`]) reports every problem it finds
 //! ([`PipelineError::Invalid`], displayed `<path>: <message>`), in this order: `name`,
@@ -64,6 +67,7 @@
 //! What needs the plugins themselves (a step with inputs whose plugin is a source, a config
 //! that does not match the plugin's schema) is checked by the executor, not here.
 
+mod depth;
 mod error;
 mod graph;
 mod model;
@@ -75,6 +79,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use depth::MAX_NESTING_DEPTH;
 pub use error::{Location, PipelineError, ValidationErrors};
 pub use graph::{ResolvedMount, ResolvedStep, ValidatedPipeline};
 pub use model::{

@@ -42,7 +42,8 @@ impl Format {
 /// Only the shape is checked here (syntax, field names, types, required fields); call
 /// [`Pipeline::validate`] for the rest. The error carries the line and column and, for
 /// model errors, the path inside the document:
-/// `line 4, column 5: steps[0]: unknown field `plugn`, expected one of ...`.
+/// `line 4, column 5: steps[0]: unknown field `plugn`, expected one of ...`. A text nested
+/// deeper than [`super::MAX_NESTING_DEPTH`] is refused first, in time linear in its length.
 pub fn parse(text: &str, format_hint: Option<Format>) -> Result<Pipeline, PipelineError> {
     let text = strip_bom(text);
     if text.trim().is_empty() {
@@ -51,7 +52,9 @@ pub fn parse(text: &str, format_hint: Option<Format>) -> Result<Pipeline, Pipeli
             message: "the pipeline definition is empty".to_owned(),
         });
     }
-    match format_hint.unwrap_or_else(|| Format::detect(text)) {
+    let format = format_hint.unwrap_or_else(|| Format::detect(text));
+    super::depth::check(text, format)?;
+    match format {
         Format::Yaml => parse_yaml(text),
         Format::Json => parse_json(text),
     }

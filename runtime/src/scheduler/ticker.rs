@@ -103,6 +103,7 @@ async fn fire(state: &AppState, s: &ScheduleRow) -> Result<()> {
             trigger,
             fire_at: Some(fire_at),
             replay: None,
+            idempotency: None,
         };
         // Record the slot first: if it was recorded already, no run.
         if state.store.record_fire(&mut tx, s, fire_at, trigger, None).await? {

@@ -157,6 +157,7 @@ async fn state_with(
         settings: Arc::new(settings),
         wake: Arc::new(tokio::sync::Notify::new()),
         master_key: Arc::new(master_key),
+        auth_failures: Arc::default(),
     })
 }
 

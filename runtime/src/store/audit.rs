@@ -1,4 +1,5 @@
-//! The audit log: who changed what, when and from where, and every failed authentication.
+//! The audit log: who changed what, when and from where, and failed authentications (one
+//! entry per source and window, counted: [`super::auth_failures`]).
 use serde::Serialize;
 use sqlx::Row;
 
@@ -21,6 +22,9 @@ pub struct AuditEntry {
     pub remote: Option<String>,
     /// More detail.
     pub detail: Option<String>,
+    /// How many times it happened: failed authentications from one source in one window are
+    /// one entry (see [`super::auth_failures`]); 1 for everything else.
+    pub count: i64,
 }
 
 /// A new entry to record; `tenant` is `None` when no tenant is known (a failed login).
@@ -93,7 +97,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
-            "SELECT id, at, actor, action, target, remote, detail FROM audit_log \
+            "SELECT id, at, actor, action, target, remote, detail, count FROM audit_log \
              WHERE (tenant_id = $1 OR ($2 = 1 AND tenant_id IS NULL)) AND id < $3 \
              ORDER BY id DESC LIMIT $4",
         )
@@ -113,6 +117,7 @@ impl Store {
                     target: r.try_get("target")?,
                     remote: r.try_get("remote")?,
                     detail: r.try_get("detail")?,
+                    count: r.try_get("count")?,
                 })
             })
             .collect()

@@ -12,10 +12,12 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub mod audit;
+pub mod auth_failures;
 pub mod checkpoints;
 pub mod claim;
 pub mod dead_letters;
 pub mod finish;
+pub mod idempotency;
 pub mod pipelines;
 pub mod plugins;
 pub mod queue;

@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::audit::NewAudit;
+use super::idempotency::Idempotency;
 use super::{Backend, Result, Store, now_ms, random_hex};
 
 pub use super::claim::MAX_LOST_ATTEMPTS;
@@ -40,6 +41,8 @@ pub struct NewRun<'a> {
     pub fire_at: Option<i64>,
     /// For a replay of dead letters: what to replay, as JSON ([`Replay`]).
     pub replay: Option<&'a Replay>,
+    /// The client's idempotency key, recorded with the run ([`super::idempotency`]).
+    pub idempotency: Option<Idempotency<'a>>,
 }
 
 /// A replay of dead letters: these records, fed to this step, optionally run by another plugin.
@@ -115,7 +118,7 @@ impl Store {
     }
 
     /// Queues a run inside the caller's transaction (PostgreSQL workers are notified when it
-    /// commits).
+    /// commits), with its idempotency key if it has one (a key in use: a unique violation).
     pub async fn enqueue_in(&self, conn: &mut sqlx::AnyConnection, run: &NewRun<'_>) -> Result<String> {
         let id = random_hex(12);
         let mut labels = run.spec.labels.clone();
@@ -140,6 +143,9 @@ impl Store {
         .bind(run.replay.map(|r| serde_json::to_string(r).unwrap_or_default()))
         .execute(&mut *conn)
         .await?;
+        if let Some(key) = &run.idempotency {
+            super::idempotency::record(&mut *conn, run.tenant, key, &id).await?;
+        }
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_notify('autoflow_runs', '')").execute(&mut *conn).await?;
         }

@@ -33,7 +33,7 @@ fn drain(rt: &tokio::runtime::Runtime, backend: Backend, runs: i64, workers: usi
     let spec = RunSpec { max_attempts: 1, ..RunSpec::default() };
     rt.block_on(async {
         for _ in 0..runs {
-            let run = NewRun { tenant: &tenant, pipeline: "noop", version: 1, created_by: "bench", spec: &spec, trigger: "api", fire_at: None, replay: None };
+            let run = NewRun { tenant: &tenant, pipeline: "noop", version: 1, created_by: "bench", spec: &spec, trigger: "api", fire_at: None, replay: None, idempotency: None };
             store.enqueue(&run).await.unwrap();
         }
     });

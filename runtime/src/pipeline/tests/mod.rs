@@ -1,5 +1,6 @@
 //! Unit tests of the pipeline module: parsing, every validation message, the step graph.
 
+mod depth;
 mod graph;
 mod parsing;
 mod validation;
