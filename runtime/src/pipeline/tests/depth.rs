@@ -2,7 +2,7 @@
 //! error text and place.
 
 use super::{FULL_JSON, FULL_YAML, parse_error};
-use crate::pipeline::depth::check;
+use crate::pipeline::depth::{check, deepest};
 use crate::pipeline::{Format, MAX_NESTING_DEPTH, PipelineError, parse};
 
 /// The depth error for `text`, or `None` when the scan lets it through.
@@ -84,6 +84,14 @@ fn real_pipelines_pass() {
 fn block_collections_count_as_levels() {
     // Entries on one line, each inside the one before.
     assert!(too_deep(&format!("{}x\n", "- ".repeat(65)), Format::Yaml).is_some());
+    // A sequence's entry with a `:` is a mapping of one pair: a level of its own.
+    assert_eq!(deepest("[[a]: b]", Format::Yaml), 3);
+    assert_eq!(deepest("{[a]: b}", Format::Yaml), 2);
+    assert_eq!(too_deep(&format!("a: {}", "[k: ".repeat(31)), Format::Yaml), None);
+    assert_eq!(
+        too_deep(&format!("a: {}", "[k: ".repeat(32)), Format::Yaml).as_deref(),
+        Some("line 1, column 130: nesting depth exceeds 64 levels (it reaches 65)")
+    );
     assert_eq!(too_deep(&format!("{}x\n", "- ".repeat(64)), Format::Yaml), None);
     // A sequence at its key's column is a level of its own: `k:` / `- k:` / `  - k:` ...
     let indentless = |n: usize| {
@@ -154,5 +162,103 @@ fn brackets_the_parser_would_open_do_count() {
         format!("a:\u{2028}{many}\n"),
     ] {
         assert!(too_deep(&text, Format::Yaml).is_some(), "not refused: {text:?}");
+    }
+}
+
+/// A small xorshift generator: the same texts on every run (`DEPTH_FUZZ_SEED` picks others,
+/// `DEPTH_FUZZ_ROUNDS` how many).
+fn generator(default_seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut seed = std::env::var("DEPTH_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default_seed) | 1;
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    }
+}
+
+fn rounds(default: u64) -> u64 {
+    std::env::var("DEPTH_FUZZ_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+}
+
+/// How deep a parsed YAML value nests (a scalar: 0).
+fn yaml_depth(v: &serde_yaml::Value) -> usize {
+    use serde_yaml::Value;
+    match v {
+        Value::Sequence(a) => 1 + a.iter().map(yaml_depth).max().unwrap_or(0),
+        Value::Mapping(m) => 1 + m.iter().map(|(k, v)| yaml_depth(k).max(yaml_depth(v))).max().unwrap_or(0),
+        Value::Tagged(t) => yaml_depth(&t.value),
+        _ => 0,
+    }
+}
+
+/// Random texts made of YAML's tricky pieces: whenever libyaml reads one, the scan counts at
+/// least as deep as what libyaml built (it must never count less).
+#[test]
+fn never_less_than_libyaml_on_random_texts() {
+    let tricky = [
+        "[", "]", "{", "}", "[", "{", "#", " #", "'", "\"", ": ", ":", "- ", "-", "|", ">", "|2", "\n", "\n", "\n  ",
+        "\n    ", "  ", " ", "\t", "\u{85}", "\u{2028}", "&a ", "*a", "!t ", "!!str ", "%YAML 1.1\n", "---", "--- ",
+        "...", "x", "y", "1", "? ", "?", ", ", ",", "\\", "\u{e9}", "\r\n", "\r", "a: ", "- a: ", "''", "\"\\\"\"",
+    ];
+    let structural = [
+        "[", "[", "]", "{", "}", "- ", "- ", "a: ", "b: ", "\n", "\n  ", "\n    ", "\n      ", "? ", ": ", ", ", "x",
+        "'q'", "|\n", "&a ", "!t ", " #c\n", "k:\n",
+    ];
+    for (pieces, longest, seed) in [(&tricky[..], 40, 0x2545_F491_4F6C_DD1D), (&structural[..], 80, 0x9E37_79B9_7F4A_7C15)] {
+        let mut rnd = generator(seed);
+        let mut deep = 0;
+        for _ in 0..rounds(30_000) {
+            let len = rnd(longest) + 1;
+            let text: String = (0..len).map(|_| pieces[rnd(pieces.len() as u64) as usize]).collect();
+            let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&text) else { continue };
+            let depth = yaml_depth(&value);
+            deep += usize::from(depth >= 3);
+            let scanned = deepest(&text, Format::Yaml);
+            assert!(scanned >= depth, "the scan counts {scanned}, libyaml built {depth}: {text:?}\n{value:?}");
+        }
+        assert!(deep > 0, "no text of depth 3 or more was generated");
+    }
+}
+
+/// Random values written by serde_yaml (block style) and serde_json (flow style, also read as
+/// YAML): the scan counts at least their depth, and not much more.
+#[test]
+fn close_to_the_depth_of_written_values() {
+    use serde_json::Value;
+    fn depth_of(v: &Value) -> usize {
+        match v {
+            Value::Array(a) => 1 + a.iter().map(depth_of).max().unwrap_or(0),
+            Value::Object(o) => 1 + o.values().map(depth_of).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    fn text(rnd: &mut dyn FnMut(u64) -> u64) -> String {
+        let pieces = ["[", "]", "{", "}", "#", " #", "'", "\"", ": ", "- ", "|", ">", "\n", "  ", "\t", "&a", "*b", "!t", "---", "x", "?", ", ", "\\"];
+        (0..rnd(6)).map(|_| pieces[rnd(pieces.len() as u64) as usize]).collect()
+    }
+    fn value(rnd: &mut dyn FnMut(u64) -> u64, levels: usize) -> Value {
+        match if levels == 0 { 3 } else { rnd(6) } {
+            0 | 1 => Value::Array((0..=rnd(3)).map(|_| value(rnd, levels - 1)).collect()),
+            2 => Value::Object((0..=rnd(3)).map(|_| (text(rnd), value(rnd, levels - 1))).collect()),
+            3 | 4 => Value::String(text(rnd)),
+            _ => Value::from(rnd(100)),
+        }
+    }
+    let mut rnd = generator(0x5DEE_CE66_D1CE_4E5B);
+    for round in 0..rounds(30_000) / 10 {
+        let v = value(&mut rnd, (round % 9) as usize + 1);
+        let depth = depth_of(&v);
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(deepest(&json, Format::Json), depth, "{json}");
+        let yaml = serde_yaml::to_string(&v).unwrap();
+        if serde_yaml::from_str::<Value>(&yaml).ok().as_ref() == Some(&v) {
+            let scanned = deepest(&yaml, Format::Yaml);
+            assert!((depth..=2 * depth + 1).contains(&scanned), "the scan counts {scanned} for {depth}:\n{yaml}");
+        }
+        if serde_yaml::from_str::<Value>(&json).ok().as_ref() == Some(&v) {
+            let scanned = deepest(&json, Format::Yaml);
+            assert!((depth..=depth + 1).contains(&scanned), "the scan counts {scanned} for {depth}: {json}");
+        }
     }
 }
