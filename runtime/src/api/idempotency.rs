@@ -69,6 +69,7 @@ pub async fn winner(state: &AppState, tenant: &str, key: Option<&Key>, error: Ap
     if let Some(key) = key
         && let Some(run) = earlier(state, tenant, key).await?
     {
+        tracing::debug!("Idempotency-Key {:?}: a simultaneous request queued run {} ({error:?})", key.key, run.id);
         return Ok(run);
     }
     Err(error)
