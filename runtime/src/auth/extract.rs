@@ -67,7 +67,13 @@ impl FromRequestParts<AppState> for Auth {
                 match (attempt, remote) {
                     (Some(attempt), Some(remote)) => {
                         let write = attempt.failed(reason, remote);
-                        super::audit::record_failure(&state.store, &state.auth_failures, write).await;
+                        let (store, limiter) = (state.store.clone(), state.auth_failures.clone());
+                        // A task of its own: a client that goes away cannot leave the window's
+                        // entry half written (inserted, but its id never handed back).
+                        let task = tokio::spawn(async move { super::audit::record_failure(&store, &limiter, write).await });
+                        if let Err(e) = task.await {
+                            tracing::error!("cannot write the audit log (auth.failed): {e}");
+                        }
                     }
                     (_, remote) => super::audit::failed_auth(&state.store, remote, reason).await,
                 }
