@@ -248,15 +248,20 @@ pub async fn pipeline(args: &ClientArgs, cmd: PipelineCommand) -> anyhow::Result
     Ok(())
 }
 
+/// The request header of an idempotency key and the answer header of a repeat (the API's
+/// contract, as `api::idempotency` serves it).
+const KEY_HEADER: &str = "Idempotency-Key";
+const REPLAYED_HEADER: &str = "Idempotent-Replayed";
+
 /// Sends a request that queues a run, with `key` as its Idempotency-Key; the answer. Notes on
 /// stderr when the server answered with the run an earlier request with the key queued.
 async fn queue(c: &Client, req: reqwest::RequestBuilder, key: Option<&str>) -> anyhow::Result<serde_json::Value> {
     let req = match key {
-        Some(k) => req.header(crate::api::idempotency::KEY_HEADER, k),
+        Some(k) => req.header(KEY_HEADER, k),
         None => req,
     };
     let resp = c.send(req).await?;
-    let replayed = resp.headers().get(crate::api::idempotency::REPLAYED_HEADER).is_some_and(|v| v == "true");
+    let replayed = resp.headers().get(REPLAYED_HEADER).is_some_and(|v| v == "true");
     let v: serde_json::Value = resp.json().await.context("the answer is not JSON")?;
     if replayed {
         eprintln!("an earlier request with this idempotency key queued run {}", v["id"].as_str().unwrap_or("?"));
