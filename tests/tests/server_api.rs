@@ -508,7 +508,8 @@ fn run_ids(s: &Server, pipeline: &str) -> Vec<String> {
 
 /// A trigger repeated with its Idempotency-Key answers the first run and queues no other, also
 /// after a restart and when the repeats come all at once; another key is another run; the key
-/// with another request is 422; bad keys are 400.
+/// with another request is 422; bad keys are 400; after 24 hours, or in another tenant, the key
+/// names a new run.
 fn a_trigger_with_an_idempotency_key_queues_one_run(s: &mut Server) {
     for name in ["idem", "other"] {
         assert_eq!(s.apply(&s.admin, name, &plain_pipeline(name)).status, 201);
@@ -562,13 +563,30 @@ fn a_trigger_with_an_idempotency_key_queues_one_run(s: &mut Server) {
     s.restart();
     let retried = post_keyed(s, path, Some("order-42"), None);
     assert_eq!((retried.status, retried.json()["id"].clone()), (202, json!(id)), "{}", retried.text());
+    // Older than the window, the key may name a new run.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    rt.block_on(async {
+        let store = autoflow::store::Store::connect(&s.database).await.unwrap();
+        let aged = sqlx::query("UPDATE idempotency_keys SET created_at = created_at - $1 WHERE idempotency_key = 'order-42'")
+            .bind(autoflow::store::idempotency::WINDOW_MS + 1)
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(aged.rows_affected(), 1);
+    });
+    let renewed = post_keyed(s, path, Some("order-42"), None);
+    assert_eq!((renewed.status, renewed.header("idempotent-replayed")), (202, None), "{}", renewed.text());
+    let renewed_id = renewed.json()["id"].as_str().unwrap().to_string();
+    assert_ne!(renewed_id, id);
+    assert_eq!(post_keyed(s, path, Some("order-42"), None).json()["id"], renewed_id.as_str());
+    assert_eq!(run_ids(s, "idem").len(), 5);
     // Keys are per tenant.
     let b = s.create_tenant("tenant-b");
     assert_eq!(s.call("PUT", "/v1/pipelines/idem", Some(&b), Some(("application/yaml", plain_pipeline("idem").into_bytes()))).status, 201);
     let theirs = s.call_with("POST", path, Some(&b), None, &[("Idempotency-Key", "order-42")]);
     assert_eq!((theirs.status, theirs.header("idempotent-replayed")), (202, None), "{}", theirs.text());
-    assert_ne!(theirs.json()["id"], id.as_str());
-    assert_eq!(run_ids(s, "idem").len(), 4);
+    assert_ne!(theirs.json()["id"], renewed_id.as_str());
+    assert_eq!(run_ids(s, "idem").len(), 5);
 }
 
 autoflow_tests::on_both_databases!(
