@@ -73,9 +73,14 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::Extension(Arc::new(openapi::document(&docs))))
         .with_state(state)
 }
+/// `ok` while the database commits a write; 507 when its disk is full, 503 when it fails
+/// otherwise, each with the database's answer.
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiResult<&'static str> {
-    sqlx::query("SELECT 1").execute(&state.store.pool).await.map_err(ApiError::internal)?;
-    Ok("ok")
+    match state.store.health().await {
+        crate::store::health::Health::Ok => Ok("ok"),
+        crate::store::health::Health::DiskFull(m) => Err(ApiError::InsufficientStorage(m)),
+        crate::store::health::Health::Failing(m) => Err(ApiError::Unavailable(m)),
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -84,7 +84,7 @@ async fn upload(State(state): State<AppState>, auth: Auth, Query(q): Query<Uploa
     let blobs = state.blobs.clone();
     let kept = bytes.clone();
     let stored = tokio::task::spawn_blocking(move || blobs.put(&kept)).await.map_err(ApiError::internal)?;
-    stored.map_err(ApiError::internal)?;
+    stored?;
     state.store.insert_blob(&digest, &bytes).await?;
     let row = PluginRow {
         name: name.clone(),

@@ -77,7 +77,7 @@ async fn fire(state: &AppState, s: &ScheduleRow) -> Result<()> {
             return Ok(());
         }
     };
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin().await?;
     if !state.store.advance_schedule(&mut tx, s, now).await? {
         return Ok(()); // another server took these slots
     }

@@ -211,6 +211,26 @@ async fn run_one(
     }
 }
 
+/// How long the ends of runs are retried while the database fails transiently (a full disk,
+/// a lost connection): past it, the run's lease runs out and the run is taken again.
+const FINISH_RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// [`crate::store::Store::finish_many`], tried again with backoff on transient errors.
+async fn finish_retrying(state: &AppState, items: &[Finish]) -> crate::store::Result<Vec<bool>> {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match state.store.finish_many(items).await {
+            Err(e) if e.is_transient() && started.elapsed() < FINISH_RETRY_FOR => {
+                tracing::warn!("cannot record the end of {} runs yet, trying again in {delay:?}: {e}", items.len());
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Writes the ends of runs that end together in one transaction (one commit for all).
 #[derive(Clone)]
 struct Finisher(mpsc::UnboundedSender<(Finish, oneshot::Sender<Result<bool, String>>)>);
@@ -223,7 +243,7 @@ impl Finisher {
             let mut batch = Vec::new();
             while rx.recv_many(&mut batch, 64).await > 0 {
                 let (items, replies): (Vec<Finish>, Vec<_>) = batch.drain(..).unzip();
-                match state.store.finish_many(&items).await {
+                match finish_retrying(&state, &items).await {
                     Ok(held) => replies.into_iter().zip(held).for_each(|(r, h)| drop(r.send(Ok(h)))),
                     Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(e.to_string())))),
                 }
