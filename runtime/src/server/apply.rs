@@ -10,15 +10,6 @@ use crate::pipeline::{self, Format, Pipeline, PluginRef, PluginVersion, Validate
 use crate::registry::LocalPlugins;
 use crate::store::pipelines::Pin;
 
-/// `x.y.z[-pre]` as a sortable key (numbers numerically; a pre-release sorts before its release).
-fn semver_key(v: &str) -> (u64, u64, u64, bool, String) {
-    let core_pre = v.split('+').next().unwrap_or(v);
-    let (core, pre) = core_pre.split_once('-').map_or((core_pre, None), |(c, p)| (c, Some(p)));
-    let mut n = core.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
-    let (a, b, c) = (n.next().unwrap_or(0), n.next().unwrap_or(0), n.next().unwrap_or(0));
-    (a, b, c, pre.is_none(), pre.unwrap_or("").to_string())
-}
-
 /// Parses a pipeline text; the error lists the problem with its place.
 pub fn parse(text: &str, format: Format) -> ApiResult<Pipeline> {
     pipeline::parse(text, Some(format)).map_err(|e| ApiError::Invalid(e.to_string()))
@@ -41,7 +32,7 @@ pub async fn resolve(state: &AppState, tenant: &str, reference: &str) -> ApiResu
             .plugins(tenant, Some(&name))
             .await?
             .into_iter()
-            .max_by(|a, b| semver_key(&a.version).cmp(&semver_key(&b.version)))
+            .max_by(|a, b| pipeline::version_order(&a.version, &b.version))
             .map(|p| p.digest),
         Ok(PluginRef::Digest(hex)) => state.store.plugins_by_digest(tenant, &hex).await?.into_iter().next().map(|p| p.digest),
         Ok(PluginRef::Path(_)) => {

@@ -15,6 +15,8 @@ pub mod audit;
 pub mod checkpoints;
 pub mod claim;
 pub mod dead_letters;
+#[cfg(test)]
+mod drift;
 pub mod finish;
 pub mod health;
 pub mod pipelines;
