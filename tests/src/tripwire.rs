@@ -79,7 +79,8 @@ impl Tripwire {
         let bad_host = || "the URL's host must be a name or an IP address".to_string();
         vec![
             (format!("postgres://u:p@{PUBLIC}/db?host=127.0.0.1&port={port}"), moves("host")),
-            (format!("postgres://u:p@db.example.com/db?hostaddr=127.0.0.1&port={port}"), moves("hostaddr")),
+            (format!("postgres://u:p@db.example.com/db?host=127.0.0.1&port={port}"), moves("host")),
+            (format!("postgres://u:p@{PUBLIC}/db?hostaddr=127.0.0.1&port={port}"), moves("hostaddr")),
             (format!("postgres://u:p@{PUBLIC}/db?host={dir}"), moves("host")),
             (format!("postgresql://u:p@{PUBLIC}:5432/db?port={port}"), moves("port")),
             (format!("postgres://u:p@{PUBLIC}/db?sslmode=prefer&sslrootcert={dir}/ca.pem"), reads("sslrootcert")),

@@ -116,9 +116,12 @@ pub async fn redis(t: &Target, addrs: &[SocketAddr]) -> Result<redis::aio::Multi
     Err(last)
 }
 
+/// Addresses and the names they were resolved from.
+type Names = Vec<(IpAddr, String)>;
+
 /// The NATS servers of `t`, each checked address of each server (`addrs`, in server order),
 /// and the name each address was resolved from (for TLS).
-pub fn nats_servers(t: &Target, addrs: &[Vec<SocketAddr>]) -> Result<(Vec<async_nats::ServerAddr>, Vec<(IpAddr, String)>), String> {
+pub fn nats_servers(t: &Target, addrs: &[Vec<SocketAddr>]) -> Result<(Vec<async_nats::ServerAddr>, Names), String> {
     let mut servers = Vec::new();
     let mut names = Vec::new();
     for (server, addrs) in t.servers.iter().zip(addrs) {
@@ -153,7 +156,7 @@ pub async fn nats(t: &Target, addrs: &[Vec<SocketAddr>]) -> Result<async_nats::C
 /// The TLS settings of a NATS client on pinned addresses: the platform's roots (as async-nats
 /// uses by default; the web PKI's when the platform has none), certificates verified against
 /// the names in `names`.
-async fn nats_tls(names: Vec<(IpAddr, String)>) -> Result<rustls::ClientConfig, String> {
+async fn nats_tls(names: Names) -> Result<rustls::ClientConfig, String> {
     static ROOTS: tokio::sync::OnceCell<Arc<rustls::RootCertStore>> = tokio::sync::OnceCell::const_new();
     let roots = ROOTS
         .get_or_init(|| async {
@@ -253,7 +256,8 @@ mod tests {
 
     #[test]
     fn the_drivers_are_given_the_checked_address_and_nothing_else() {
-        let t = Target::parse(ConnectionKind::Postgres, "postgres://etl:p%40ss@db.example.com:6543/shop?application_name=etl&sslmode=disable").unwrap();
+        let url = "postgres://etl:p%40ss@db.example.com:6543/shop?application_name=etl&sslmode=disable";
+        let t = Target::parse(ConnectionKind::Postgres, url).unwrap();
         let url = sql_url(&t, Some(addr("203.0.113.7:6543")));
         assert_eq!(url, "postgres://etl@203.0.113.7:6543/shop?password=p%40ss&application_name=etl&sslmode=disable");
         let pg = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();

@@ -52,8 +52,10 @@ impl std::fmt::Debug for Target {
     }
 }
 
-const NO_HOST: &str = "the URL has no host: write the server's name or address (a Unix socket, or the driver's default host, is not allowed)";
-const BAD_HOST: &str = "the URL's host must be a name or an IP address (a percent-encoded path, which a driver takes for a Unix socket, is not allowed)";
+const NO_HOST: &str =
+    "the URL has no host: write the server's name or address (a Unix socket, or the driver's default host, is not allowed)";
+const BAD_HOST: &str =
+    "the URL's host must be a name or an IP address (a percent-encoded path, which a driver takes for a Unix socket, is not allowed)";
 /// Why SQL TLS modes are refused: sqlx is built without TLS here (no `tls-*` feature), so a
 /// mode that requires it could only fail, and be retried, at every run.
 const NO_SQL_TLS: &str = "needs TLS, which this host's SQL driver is built without";
@@ -174,7 +176,9 @@ impl Target {
         };
         let number = || value.parse::<usize>().map(drop).map_err(|_| format!("query parameter {key:?} must be a number"));
         match (self.kind, key) {
-            (ConnectionKind::Postgres, "sslmode" | "ssl-mode") => ssl_mode(key, value, &["disable", "allow", "prefer"], &["require", "verify-ca", "verify-full"])?,
+            (ConnectionKind::Postgres, "sslmode" | "ssl-mode") => {
+                ssl_mode(key, value, &["disable", "allow", "prefer"], &["require", "verify-ca", "verify-full"])?;
+            }
             (ConnectionKind::Postgres, "application_name" | "options") => {}
             (ConnectionKind::Postgres, k) if k.starts_with("options[") && k.ends_with(']') => {}
             (ConnectionKind::Postgres | ConnectionKind::Mysql, "statement-cache-capacity") => number()?,
@@ -183,7 +187,9 @@ impl Target {
             (ConnectionKind::Postgres, "password") => return self.take(Field::Password, value),
             // libpq's; the driver has its own timeouts and ignores it.
             (ConnectionKind::Postgres, "connect_timeout") => return number(),
-            (ConnectionKind::Mysql, "ssl-mode" | "sslmode") => ssl_mode(key, value, &["disabled", "preferred"], &["required", "verify_ca", "verify_identity"])?,
+            (ConnectionKind::Mysql, "ssl-mode" | "sslmode") => {
+                ssl_mode(key, value, &["disabled", "preferred"], &["required", "verify_ca", "verify_identity"])?;
+            }
             (ConnectionKind::Mysql, "charset" | "collation" | "timezone" | "time-zone") => {}
             (ConnectionKind::Sqlite, "mode") => one_of(&["ro", "rw", "rwc", "memory"])?,
             (ConnectionKind::Sqlite, "cache") => one_of(&["private", "shared"])?,
@@ -353,9 +359,11 @@ mod tests {
         .unwrap();
         assert_eq!(pg.servers, [Server { host: "db.example.com".into(), port: 6543 }]);
         assert_eq!((pg.user.as_deref(), pg.password.as_deref(), pg.database.as_deref()), (Some("v"), Some("p@ss"), Some("other")));
-        assert_eq!(pg.params.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["sslmode", "application_name", "options", "options[statement_timeout]", "statement-cache-capacity"]);
+        let keys: Vec<&str> = pg.params.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["sslmode", "application_name", "options", "options[statement_timeout]", "statement-cache-capacity"]);
         assert!(!format!("{pg:?}").contains("p@ss"));
-        let my = Target::parse(Mysql, "mariadb://root@[::1]/test?ssl-mode=PREFERRED&charset=utf8mb4&collation=utf8mb4_bin&timezone=%2B00:00").unwrap();
+        let my = Target::parse(Mysql, "mariadb://root@[::1]/test?ssl-mode=PREFERRED&charset=utf8mb4&collation=utf8mb4_bin&timezone=%2B00:00");
+        let my = my.unwrap();
         assert_eq!(my.servers, [Server { host: "::1".into(), port: 3306 }]);
         assert_eq!(my.params.len(), 4);
         let lite = Target::parse(Sqlite, "sqlite:///data/a%20b.db?mode=ro&cache=shared&immutable=1").unwrap();
