@@ -172,18 +172,12 @@ async fn nats_tls(names: Names) -> Result<rustls::ClientConfig, String> {
         .await
         .clone();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-        .build()
-        .map_err(|e| format!("TLS: {e}"))?;
-    let names = names
-        .into_iter()
-        .filter_map(|(ip, name)| Some((ip, ServerName::try_from(name).ok()?)))
-        .collect();
+    let verifier = PinnedNames::new(roots, provider.clone(), names)?;
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedNames { inner, names }))
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth())
 }
 
@@ -193,6 +187,20 @@ async fn nats_tls(names: Names) -> Result<rustls::ClientConfig, String> {
 pub struct PinnedNames {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     names: Vec<(IpAddr, ServerName<'static>)>,
+}
+
+impl PinnedNames {
+    /// Verifies with the web PKI's rules under `roots`, an address in `names` as its name.
+    fn new(roots: Arc<rustls::RootCertStore>, provider: Arc<rustls::crypto::CryptoProvider>, names: Names) -> Result<Self, String> {
+        let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
+            .build()
+            .map_err(|e| format!("TLS: {e}"))?;
+        let names = names
+            .into_iter()
+            .filter_map(|(ip, name)| Some((ip, ServerName::try_from(name).ok()?)))
+            .collect();
+        Ok(Self { inner, names })
+    }
 }
 
 impl ServerCertVerifier for PinnedNames {
@@ -292,5 +300,25 @@ mod tests {
         let servers: Vec<String> = servers.iter().map(|s| format!("{}:{}", s.host(), s.port())).collect();
         assert_eq!(servers, ["203.0.113.9:4000", "2001:db8::9:4000", "198.51.100.1:4222"]);
         assert_eq!(names, [(addr("203.0.113.9:4000").ip(), "a.example.com".into()), (addr("[2001:db8::9]:4000").ip(), "a.example.com".into())]);
+    }
+
+    #[test]
+    fn nats_tls_verifies_the_name_a_pinned_address_was_resolved_from() {
+        // A test CA and a certificate for a.example.com it signed (valid 2026 to 2126).
+        let ca = CertificateDer::from(&include_bytes!("testdata/ca.der")[..]);
+        let leaf = CertificateDer::from(&include_bytes!("testdata/a.example.com.der")[..]);
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca).unwrap();
+        let roots = Arc::new(roots);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let pinned: IpAddr = "203.0.113.9".parse().unwrap();
+        let verifier = |name: &str| PinnedNames::new(roots.clone(), provider.clone(), vec![(pinned, name.to_string())]).unwrap();
+        let at = |ip: IpAddr| ServerName::IpAddress(ip.into());
+        let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_900_000_000)); // 2030
+        let verify = |v: &PinnedNames, server: &ServerName<'_>| v.verify_server_cert(&leaf, &[], server, &[], now);
+        assert!(verify(&verifier("a.example.com"), &at(pinned)).is_ok(), "the address a.example.com resolved to");
+        assert!(verify(&verifier("b.example.com"), &at(pinned)).is_err(), "the certificate is not b.example.com's");
+        assert!(verify(&verifier("a.example.com"), &at("203.0.113.10".parse().unwrap())).is_err(), "no name led to this address");
+        assert!(verify(&verifier("a.example.com"), &ServerName::try_from("a.example.com").unwrap()).is_ok());
     }
 }
