@@ -26,7 +26,7 @@ pub enum ConnectionKind {
     Sqlite,
     /// NATS with JetStream (`nats://`).
     Nats,
-    /// Redis (`redis://`, `rediss://`).
+    /// Redis (`redis://`; `rediss://` is refused: the client is built without TLS).
     Redis,
 }
 
