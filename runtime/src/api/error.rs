@@ -120,6 +120,22 @@ impl From<crate::registry::cache::CacheError> for ApiError {
     }
 }
 
+impl From<crate::control::ControlError> for ApiError {
+    /// The one mapping of the control layer's errors to answers.
+    fn from(e: crate::control::ControlError) -> Self {
+        use crate::control::ControlError as C;
+        match e {
+            C::BadRequest(m) => ApiError::BadRequest(m),
+            C::Invalid(m) => ApiError::Invalid(m),
+            C::NotFound(m) => ApiError::NotFound(m),
+            C::Conflict(m) => ApiError::Conflict(m),
+            C::Store(e) => e.into(),
+            C::Blob(e) => e.into(),
+            C::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {

@@ -1,6 +1,5 @@
 //! The REST API: one `router()` per module, merged in [`app`]; shared [`AppState`]; errors as
 //! `{"error": kind, "message": text}` ([`ApiError`]).
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -17,39 +16,32 @@ pub mod tokens;
 pub use error::{ApiError, ApiResult, json_body, read_body};
 pub use openapi::ApiRouter;
 
-use crate::engine::Engine;
-use crate::pipeline::ValidationPolicy;
-use crate::registry::blob::BlobStore;
-use crate::store::Store;
+use crate::control::Core;
 
-/// What the server was configured with, as the handlers need it.
+/// The HTTP API's own settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Largest plugin upload, bytes.
     pub max_plugin_bytes: usize,
     /// Largest pipeline definition (and other JSON bodies), bytes.
     pub max_pipeline_bytes: usize,
-    /// How pipelines are validated (mount roots, limits).
-    pub policy: ValidationPolicy,
-    /// The data directory.
-    pub data_dir: PathBuf,
 }
 
-/// State shared by every handler; cheap to clone.
+/// State shared by every handler: the control layer's [`Core`] (which it derefs to) and the
+/// API's settings; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// Plugin bytes by digest.
-    pub blobs: BlobStore,
-    /// The wasm engine (to check and describe plugins, and to run).
-    pub engine: Engine,
-    /// Configuration.
+    /// Store, blobs, engine, policy, master key.
+    pub core: Core,
+    /// Body caps.
     pub settings: Arc<Settings>,
-    /// Wakes the executor when a run is queued.
-    pub wake: Arc<tokio::sync::Notify>,
-    /// Seals and opens secrets.
-    pub master_key: Arc<crate::secrets::MasterKey>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 /// Every route of the API, each with its documentation.

@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::error::AttemptError;
 use super::plans::{PlanCache, Prepared};
-use crate::api::AppState;
+use crate::control::Core;
 use crate::engine::LogLine;
 use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
 use crate::secrets::Redactor;
@@ -131,7 +131,7 @@ fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint
 /// checkpoints handed to its steps, its log lines to `tx` and its dead letters to the store.
 /// `cancel` aborts it where it is.
 pub(super) async fn execute(
-    state: &AppState,
+    state: &Core,
     plans: &PlanCache,
     run: &Claimed,
     tx: mpsc::UnboundedSender<Line>,
@@ -190,7 +190,7 @@ pub(super) struct Executed {
 
 /// Reads, opens and hands each step the secrets it is granted; the redactor of their values.
 async fn grant_secrets(
-    state: &AppState,
+    state: &Core,
     run: &Claimed,
     plan: &mut Plan,
     grants: &HashMap<String, Vec<String>>,
@@ -219,7 +219,7 @@ async fn grant_secrets(
 }
 
 /// Stores a run's dead letters in batches as they come.
-async fn write_dead_letters(state: AppState, run: Claimed, mut rx: mpsc::UnboundedReceiver<DeadLetter>) -> Result<(), AttemptError> {
+async fn write_dead_letters(state: Core, run: Claimed, mut rx: mpsc::UnboundedReceiver<DeadLetter>) -> Result<(), AttemptError> {
     let mut batch = Vec::new();
     let origin = Origin { tenant: &run.tenant, run: &run.id, pipeline: &run.pipeline, version: run.version, attempt: run.attempt };
     while rx.recv_many(&mut batch, 500).await > 0 {
@@ -234,7 +234,7 @@ const MAX_HELD_LINES: usize = 10_000;
 
 /// Writes a run's log lines in batches while it runs (every 100 ms, or 1000 lines); returns
 /// the lines it still holds when the run ends, which go with the run's ending.
-pub(super) async fn write_logs(state: AppState, tenant: String, run: String, mut rx: mpsc::UnboundedReceiver<Line>) -> Vec<Line> {
+pub(super) async fn write_logs(state: Core, tenant: String, run: String, mut rx: mpsc::UnboundedReceiver<Line>) -> Vec<Line> {
     let mut batch = Vec::new();
     loop {
         if rx.recv_many(&mut batch, 1000).await == 0 {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::error::AttemptError;
-use crate::api::AppState;
+use crate::control::Core;
 use crate::executor::Plan;
 use crate::pipeline::Format;
 use crate::store::queue::{Claimed, Replay};
@@ -32,7 +32,7 @@ pub struct Prepared {
 impl PlanCache {
     /// The plan of `run` (a replay's override of one step's plugin included, its records not):
     /// from the cache, or prepared and kept.
-    pub async fn plan(&self, state: &AppState, run: &Claimed) -> Result<Prepared, AttemptError> {
+    pub async fn plan(&self, state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> {
         let override_digest = match &run.replay {
             Some(Replay { step, digest: Some(d), .. }) => format!("{step}={d}"),
             _ => String::new(),
@@ -51,7 +51,7 @@ impl PlanCache {
     }
 }
 
-async fn prepare(state: &AppState, run: &Claimed) -> Result<Prepared, AttemptError> {
+async fn prepare(state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> {
     let version = state
         .store
         .version(&run.tenant, &run.pipeline, Some(run.version))
@@ -66,7 +66,7 @@ async fn prepare(state: &AppState, run: &Claimed) -> Result<Prepared, AttemptErr
     for pin in &pins {
         fetch_blob(state, &pin.digest).await?;
     }
-    let (_validated, plan) = crate::server::apply::pinned_plan(state, &pipeline, &pins)
+    let (_validated, plan) = crate::control::pipelines::pinned_plan(state, &pipeline, &pins)
         .await
         .map_err(|e| format!("cannot prepare the run: {e}"))?;
     let grants = pipeline.steps.iter().filter(|s| !s.secrets.is_empty()).map(|s| (s.id.clone(), s.secrets.clone())).collect();
@@ -75,7 +75,7 @@ async fn prepare(state: &AppState, run: &Claimed) -> Result<Prepared, AttemptErr
 
 /// Makes sure the local blob store has `digest`, fetching it from the database (where a
 /// PostgreSQL server keeps every blob) when this worker has never seen it.
-async fn fetch_blob(state: &AppState, digest: &str) -> Result<(), AttemptError> {
+async fn fetch_blob(state: &Core, digest: &str) -> Result<(), AttemptError> {
     if state.blobs.get(digest).is_some() {
         return Ok(());
     }
