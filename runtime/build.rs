@@ -22,6 +22,7 @@ fn main() {
         println!("cargo:rerun-if-changed={}", plugins.join(&c.0).join("src").display());
         println!("cargo:rerun-if-changed={}", plugins.join(&c.0).join("Cargo.toml").display());
     }
+    ensure_wasm_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
@@ -84,6 +85,25 @@ fn plugin_crates(plugins: &Path) -> Vec<(String, String, String)> {
     }
     found.sort();
     found
+}
+
+/// Adds the `wasm32-wasip2` target to the toolchain when it is missing: `rust-toolchain.toml`
+/// lists it, but rustup adds a file's targets only when it installs the toolchain itself.
+fn ensure_wasm_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = Command::new(&rustc)
+        .args(["--print", "target-libdir", "--target", "wasm32-wasip2"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if libdir.is_some_and(|d| d.is_dir()) {
+        return;
+    }
+    let added = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).output();
+    if !added.is_ok_and(|o| o.status.success()) {
+        fail("the Rust target wasm32-wasip2 is missing and could not be added: run `rustup target add wasm32-wasip2`");
+    }
 }
 
 fn workspace_version(plugins: &Path) -> String {

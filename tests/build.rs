@@ -51,6 +51,7 @@ const LEAKY_PREFIXES: &[&str] = &[
 
 fn main() {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    setup_tools(&manifest_dir);
     let root = manifest_dir
         .parent()
         .map(Path::to_path_buf)
@@ -163,6 +164,33 @@ fn main() {
         cmd.env("AUTOFLOW_WASI_ADAPTER", &adapter);
     });
     write(&out_dir.join("lang.rs"), &lang);
+}
+
+/// Runs `setup-tools.sh`, which installs what the tests need and the machine lacks (the wasm
+/// target, the other languages' toolchains), unless `AUTOFLOW_SKIP_SETUP` is set. What it
+/// could not install is one warning line each; the builds that need it then fail, named.
+fn setup_tools(manifest_dir: &Path) {
+    println!("cargo:rerun-if-env-changed=AUTOFLOW_SKIP_SETUP");
+    let script = manifest_dir.join("setup-tools.sh");
+    println!("cargo:rerun-if-changed={}", script.display());
+    if env::var_os("AUTOFLOW_SKIP_SETUP").is_some() {
+        return;
+    }
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script);
+    for (key, _) in env::vars_os() {
+        if leaks(&key) {
+            cmd.env_remove(&key);
+        }
+    }
+    match cmd.output() {
+        Ok(out) => {
+            for line in String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("setup-tools:")) {
+                println!("cargo:warning={line}");
+            }
+        }
+        Err(e) => println!("cargo:warning=cannot run {}: {e}", script.display()),
+    }
 }
 
 /// Writes `text` to `path`, or stops the build.

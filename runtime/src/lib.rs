@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod control;
 pub mod engine;
 pub mod executor;
 pub mod integrations;

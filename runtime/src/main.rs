@@ -9,6 +9,10 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr on a full disk) is dropped: by default the
+        // subscriber reports it with `eprintln!`, which panics when stderr fails, and every
+        // request or task that logged would die with it.
+        .log_internal_errors(false)
         .init();
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -140,7 +140,11 @@ impl Server {
 
     /// Starts a server with extra flags.
     pub fn start_with(backend: Backend, extra: &[&str]) -> Option<Server> {
-        let data = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        Self::start_in(backend, tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")), extra)
+    }
+
+    /// Starts a server with extra flags and `data` as its data dir.
+    pub fn start_in(backend: Backend, data: tempfile::TempDir, extra: &[&str]) -> Option<Server> {
         let (database, pg_name) = match backend {
             Backend::Sqlite => (format!("sqlite://{}?mode=rwc", data.path().join("autoflow.db").display()), None),
             Backend::Postgres => {

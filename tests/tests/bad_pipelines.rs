@@ -135,3 +135,38 @@ fn a_definition_nested_too_deep_is_refused_at_once() {
     // Unbounded, the second one takes tens of seconds; each case is one process start here.
     assert!(elapsed < std::time::Duration::from_secs(20), "{elapsed:?}");
 }
+
+/// Connection URLs whose query parameters (or a host that is no name or address) would send the
+/// driver past the host the URL names, to a port on loopback, a Unix socket or a file outside
+/// the mount roots: each is refused before anything runs, naming `connections.db.url` and the
+/// parameter, and the listeners receive nothing.
+#[test]
+fn connection_urls_that_lead_the_driver_elsewhere() {
+    let wire = autoflow_tests::tripwire::Tripwire::start();
+    let p = Project::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("other.db");
+    std::fs::write(&outside, b"").unwrap();
+    for (url, expect) in wire.redirecting_urls(p.path(), &outside) {
+        let sql = url.starts_with("postgres") || url.starts_with("mysql") || url.starts_with("mariadb") || url.starts_with("sqlite");
+        let read = if sql {
+            "plugin: sql-source@0.1.0\n    connections: [db]\n    config: { connection: db, table: t, cursor_column: id }"
+        } else {
+            "plugin: nats-source@0.1.0\n    connections: [db]\n    config: { connection: db, stream: s, consumer: c }"
+        };
+        p.write(
+            "conn.yaml",
+            &format!(
+                "name: p\nconnections:\n  db: {{ url: \"{url}\" }}\nsteps:\n  - id: read\n    {read}\n  \
+                 - id: out\n    plugin: log-sink@0.1.0\n    input: read\n"
+            ),
+        );
+        let out = p.run("conn.yaml", &[]);
+        assert_eq!(out.code, 2, "{url}: expected a refusal, got: {}", out.stderr);
+        let err = out.stderr.trim_end();
+        assert!(err.starts_with("conn.yaml: connections.db.url: ") && !err.contains('\n'), "{url}: {err}");
+        assert!(err.contains(&expect), "{url}: {err} (expected {expect:?})");
+        assert!(!err.contains(":p@"), "the URL's credentials are not shown: {err}");
+    }
+    assert_eq!(wire.accepted(), 0, "a listener on loopback or a Unix socket was reached");
+}

@@ -1,7 +1,8 @@
 //! The integration plugins against the machine's real services, through a real server: NATS
 //! JetStream -> transform -> Postgres exactly once across a server killed mid-run; sql-source
 //! resuming from its cursor on Postgres, MariaDB and SQLite; redis-sink onto a stream; a
-//! connection whose password is a secret; ungranted connections refused.
+//! connection whose password is a secret; ungranted connections refused; connection URLs that
+//! would lead a driver past the host they name refused, and NATS kept to the servers checked.
 //!
 //! Services come from `AUTOFLOW_TEST_{POSTGRES,MYSQL,NATS,REDIS}_URL` (defaults: the machine's
 //! loopback services). When one is down the test says so and passes, unless
@@ -13,6 +14,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer::pull, stream};
 use autoflow_tests::guests;
 use autoflow_tests::server::{Backend, Server, wait_for};
+use autoflow_tests::tripwire::Tripwire;
 use serde_json::Value;
 use redis::Value as Value2;
 use sqlx::Connection;
@@ -345,6 +347,41 @@ fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
     rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(&mut pg)).unwrap();
 }
 
+/// A legal URL still connects and works: a host name (resolved once; every address it has is
+/// checked, then tried in turn) and the parameters PostgreSQL URLs may carry, which reach the
+/// server (its `application_name` shows in `pg_stat_activity`, on a loopback client address).
+#[test]
+fn a_named_host_with_harmless_parameters_connects_to_the_checked_address() {
+    let rt = runtime();
+    let Some(mut pg) = service("PostgreSQL", rt.block_on(sqlx::PgConnection::connect(&pg_url()))) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--egress-allow-private", "127.0.0.1,[::1]"]) else { return };
+    let table = unique("af_named");
+    rt.block_on(sqlx::query(&format!("CREATE TABLE {table} (id bigint PRIMARY KEY, status text, amount numeric)")).execute(&mut pg)).unwrap();
+    let app = unique("af_app");
+    let named = pg_url().replacen("@127.0.0.1:", "@localhost:", 1);
+    let sep = if named.contains('?') { '&' } else { '?' };
+    let url = format!("{named}{sep}sslmode=prefer&application_name={app}&connect_timeout=5&statement-cache-capacity=10");
+    let yaml = format!(
+        "name: named\nconnections:\n  warehouse: {{ url: \"{url}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    \
+         config: {{ count: 3 }}\n  - id: load\n    plugin: json-map@latest\n    input: gen\n    config: {{ select: [id, status, amount] }}\n  \
+         - id: write\n    plugin: postgres-sink@latest\n    input: load\n    connections: [warehouse]\n    \
+         config: {{ connection: warehouse, table: {table}, key: [id] }}\n"
+    );
+    ok(&s.apply(&s.admin, "named", &yaml), "apply");
+    run_ok(&s, "named");
+    assert_eq!(rt.block_on(pg_count(&mut pg, &table)), 3);
+    // The server's pool keeps its connections: they carry the URL's application_name.
+    let loopback: i64 = rt
+        .block_on(
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND host(client_addr) IN ('127.0.0.1', '::1')")
+                .bind(&app)
+                .fetch_one(&mut pg),
+        )
+        .unwrap();
+    assert!(loopback >= 1, "no connection named {app} from loopback");
+    rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(&mut pg)).unwrap();
+}
+
 /// A worker process applies its own operator's egress policy: the same run is refused by a
 /// worker started without `--egress-allow-private` and succeeds on one started with it.
 #[test]
@@ -370,4 +407,109 @@ fn workers_apply_their_own_egress_policy_to_connections() {
     let len: i64 = rt.block_on(redis::cmd("XLEN").arg(&key).query_async(&mut conn)).unwrap();
     assert_eq!(len, 3);
     let _: () = rt.block_on(redis::cmd("DEL").arg(&key).query_async(&mut conn)).unwrap();
+}
+
+/// The connection URLs of [`Tripwire::redirecting_urls`] are refused by the server too, on
+/// either store: `POST /v1/pipelines` answers 422 naming `connections.db.url` and the
+/// parameter, even where the operator allows loopback; nothing reaches the listeners.
+#[test]
+fn the_server_refuses_connection_urls_that_lead_the_driver_elsewhere() {
+    let wire = Tripwire::start();
+    let root = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let outside = elsewhere.path().join("other.db");
+    std::fs::write(&outside, b"").unwrap();
+    let root_flag = root.path().to_str().unwrap();
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let Some(s) = Server::start_with(backend, &["--mount-root", root_flag, "--egress-allow-private", LOOPBACK]) else { continue };
+        for (url, expect) in wire.redirecting_urls(root.path(), &outside) {
+            let yaml = format!(
+                "name: lead\nconnections:\n  db: {{ url: \"{url}\" }}\nsteps:\n  - id: read\n    plugin: sql-source@latest\n    connections: [db]\n    \
+                 config: {{ connection: db, table: t, cursor_column: id }}\n  - id: out\n    plugin: log-sink@latest\n    input: read\n"
+            );
+            let r = s.call("POST", "/v1/pipelines", Some(&s.admin), Some(("application/yaml", yaml.into_bytes())));
+            assert_eq!(r.status, 422, "{backend:?} {url}: {}", r.text());
+            assert!(r.text().contains("connections.db.url"), "{backend:?} {url}: {}", r.text());
+            assert!(r.text().contains(&expect.replace('"', "\\\"")), "{backend:?} {url}: {} (expected {expect:?})", r.text());
+        }
+        assert_eq!(s.get("/v1/pipelines/lead").status, 404, "{backend:?}: nothing was stored");
+    }
+    assert_eq!(wire.accepted(), 0, "a listener on loopback or a Unix socket was reached");
+}
+
+/// A secret's value cannot turn a URL the server accepted into one it would refuse: the URL is
+/// checked again as expanded, and a host that became a socket directory fails the step
+/// (`fatal`: not retried) before anything connects.
+#[test]
+fn a_secret_cannot_make_a_connection_host_a_socket() {
+    let wire = Tripwire::start();
+    let p = autoflow_tests::Project::new();
+    p.write(
+        "conn.yaml",
+        "name: p\nconnections:\n  db: { url: \"postgres://u@${secrets.db-host}/db\" }\nsteps:\n  - id: read\n    plugin: sql-source@0.1.0\n    \
+         connections: [db]\n    config: { connection: db, table: t, cursor_column: id }\n  - id: out\n    plugin: log-sink@0.1.0\n    input: read\n",
+    );
+    let secret = format!("db-host={}", wire.dir());
+    let out = p.run("conn.yaml", &["--secret", &secret, "--egress-allow-private", LOOPBACK]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("connection refused by the egress policy: the URL's host must be a name or an IP address"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(wire.accepted(), 0);
+}
+
+/// A fake NATS server on an allowed loopback port: it announces the tripwire's port as another
+/// server of its cluster (`connect_urls`) and drops every connection after a moment, so the
+/// client reconnects. The client reconnects to the address it checked only: the announced
+/// server was never checked, and the tripwire receives nothing.
+#[test]
+fn servers_a_nats_server_announces_are_not_connected_to() {
+    use std::io::{BufRead, BufReader, Write};
+    let wire = Tripwire::start();
+    let fake = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let fake_port = fake.local_addr().unwrap().port();
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    let info = format!(
+        "INFO {{\"server_id\":\"fake\",\"version\":\"2.10.0\",\"proto\":1,\"headers\":true,\"max_payload\":1048576,\
+         \"connect_urls\":[\"127.0.0.1:{}\"]}}\r\n",
+        wire.port
+    );
+    std::thread::spawn(move || {
+        for conn in fake.incoming().flatten() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let info = info.clone();
+            std::thread::spawn(move || {
+                let mut conn = conn;
+                let _ = conn.write_all(info.as_bytes());
+                let _ = conn.set_read_timeout(Some(Duration::from_millis(50)));
+                let mut reader = BufReader::new(conn.try_clone().unwrap());
+                let until = std::time::Instant::now() + Duration::from_millis(400);
+                let mut line = String::new();
+                while std::time::Instant::now() < until {
+                    line.clear();
+                    match reader.read_line(&mut line) {
+                        Ok(0) => break,
+                        Ok(_) if line.starts_with("PING") => drop(conn.write_all(b"PONG\r\n")),
+                        _ => {}
+                    }
+                }
+            });
+        }
+    });
+    let p = autoflow_tests::Project::new();
+    p.write(
+        "bus.yaml",
+        &format!(
+            "name: p\nconnections:\n  bus: {{ url: \"nats://localhost:{fake_port}\" }}\nsteps:\n  - id: read\n    plugin: nats-source@0.1.0\n    \
+             connections: [bus]\n    config: {{ connection: bus, stream: S, consumer: c, wait_ms: 100 }}\n  - id: out\n    plugin: log-sink@0.1.0\n    input: read\n"
+        ),
+    );
+    let allow = format!("127.0.0.1:{fake_port},[::1]:{fake_port}");
+    let out = p.run("bus.yaml", &["--egress-allow-private", &allow]);
+    assert_ne!(out.code, 0, "{}", out.stderr);
+    assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the client reconnected: {}", out.stderr);
+    assert_eq!(wire.accepted(), 0, "the client connected to a server the fake announced: {}", out.stderr);
 }

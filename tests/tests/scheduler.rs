@@ -517,3 +517,61 @@ fn dead_letters_are_stored_listed_and_replayed_through_their_step_or_another_plu
     let none = s.call("POST", "/v1/pipelines/dl/dead-letters/replay", Some(&s.admin), Some(("application/json", b"{}".to_vec())));
     assert_eq!(none.status, 400, "{}", none.text());
 }
+
+/// The workers' database connections are cut (`pg_terminate_backend`, as a restart or a
+/// fail-over does) while they prepare runs, and then again and again while they claim, run and
+/// end a burst of runs: no run fails for it, and an attempt the store interrupted goes back to
+/// the queue without counting against the run's retries.
+#[test]
+fn cutting_the_workers_database_connections_fails_no_run() {
+    use sqlx::Connection;
+    const RUNS: usize = 150;
+    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else { return };
+    apply(&s, "once", &quick_pipeline("once", "retry: { max_attempts: 1 }\n"));
+    let rt = runtime();
+    let store = rt.block_on(Store::connect(&s.database)).unwrap();
+    let count = |sql: &str| -> i64 { rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(&store.pool)).unwrap_or(0) };
+    let ended = "SELECT COUNT(*) FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')";
+
+    // While a worker prepares a run, its read of the checkpoints waits on a lock; then its
+    // connection is cut, three times over.
+    let mut locker = rt.block_on(sqlx::PgConnection::connect(&s.database)).unwrap();
+    rt.block_on(sqlx::raw_sql("BEGIN; LOCK TABLE checkpoints IN ACCESS EXCLUSIVE MODE").execute(&mut locker)).unwrap();
+    let mut ids: Vec<String> = (0..3).map(|_| s.trigger("once")).collect();
+    let workers: Vec<_> = (0..2).map(|_| s.worker(&["--slots", "4"])).collect();
+    let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                   AND wait_event_type = 'Lock' AND query LIKE '%checkpoints%'";
+    let cut_waiting = "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                       WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%checkpoints%') AS t";
+    for round in 0..3 {
+        wait_for(Duration::from_secs(60), &format!("a worker to wait on the checkpoints (round {round}): an interrupted run goes back to the queue"), || count(waiting) > 0);
+        assert!(count(cut_waiting) > 0);
+    }
+    rt.block_on(sqlx::raw_sql("ROLLBACK").execute(&mut locker)).unwrap();
+
+    // A burst of runs, with every backend of the database cut every 20 ms until they end.
+    ids.extend((0..RUNS).map(|_| s.trigger("once")));
+    let mut cut = 0i64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    while count(ended) < ids.len() as i64 {
+        assert!(std::time::Instant::now() < deadline, "the runs did not end within 300 s");
+        cut += count(
+            "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(cut > 0, "no connection was cut");
+    let mut interrupted = 0;
+    for id in &ids {
+        let run = s.wait_run(&s.admin, id);
+        let tries = attempts(&s, id);
+        assert_eq!(run["status"], "succeeded", "run {id}: {run}; attempts {tries:?}");
+        for a in &tries {
+            assert!(matches!(a["status"].as_str(), Some("succeeded" | "interrupted" | "lost")), "run {id}: {tries:?}");
+        }
+        interrupted += tries.iter().filter(|a| a["status"] == "interrupted").count();
+    }
+    assert!(interrupted >= 3, "each cut while preparing interrupted an attempt ({interrupted} seen)");
+    drop(workers);
+}

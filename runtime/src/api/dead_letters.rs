@@ -133,7 +133,7 @@ async fn queue_replay(state: &AppState, auth: &Auth, name: &str, req: &ReplayReq
     let digest = match &req.plugin {
         None => None,
         Some(reference) => {
-            let found = crate::server::apply::resolve(state, tenant, reference).await?.map_err(|e| ApiError::Invalid(format!("plugin: {e}")))?;
+            let found = crate::control::pipelines::resolve(state, tenant, reference).await?.map_err(|e| ApiError::Invalid(format!("plugin: {e}")))?;
             let digest = found.ok_or_else(|| ApiError::Invalid(format!("plugin: no plugin {reference:?} in the registry")))?;
             pin.digest.clone_from(&digest);
             pin.reference.clone_from(reference);
@@ -141,7 +141,7 @@ async fn queue_replay(state: &AppState, auth: &Auth, name: &str, req: &ReplayReq
         }
     };
     // The replay must be runnable: the plugin's kind fits the step and the config its schema.
-    crate::server::apply::pinned_plan(state, &pipeline, &pins).await?;
+    crate::control::pipelines::pinned_plan(state, &pipeline, &pins).await?;
     let ids: Vec<i64> = letters.iter().map(|d| d.id).collect();
     let replay = Replay { step, ids, digest };
     let spec = crate::scheduler::run_spec(&pipeline);

@@ -42,6 +42,12 @@ pub enum ApiError {
         /// Why.
         message: String,
     },
+    /// 503: the database is busy or unreachable for now; answered with `Retry-After`.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 507: the server's disk is full; nothing of the request was kept.
+    #[error("{0}")]
+    InsufficientStorage(String),
     /// 500: something broke; the detail goes to the server log only.
     #[error("internal error")]
     Internal(String),
@@ -63,6 +69,8 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
             ApiError::Invalid(_) => ("invalid", StatusCode::UNPROCESSABLE_ENTITY),
             ApiError::TooManyRequests { .. } => ("too_many_requests", StatusCode::TOO_MANY_REQUESTS),
+            ApiError::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
+            ApiError::InsufficientStorage(_) => ("insufficient_storage", StatusCode::INSUFFICIENT_STORAGE),
             ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -76,8 +84,10 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (kind, status) = self.kind();
-        if let ApiError::Internal(detail) = &self {
-            tracing::error!("internal error: {detail}");
+        match &self {
+            ApiError::Internal(detail) => tracing::error!("internal error: {detail}"),
+            ApiError::Unavailable(m) | ApiError::InsufficientStorage(m) => tracing::warn!("{m}"),
+            _ => {}
         }
         let body = serde_json::json!({ "error": kind, "message": self.to_string() });
         if matches!(self, ApiError::TooLarge(_)) {
@@ -87,13 +97,55 @@ impl IntoResponse for ApiError {
         if let ApiError::TooManyRequests { retry_after, .. } = &self {
             return (status, [(axum::http::header::RETRY_AFTER, retry_after.to_string())], axum::Json(body)).into_response();
         }
+        if matches!(self, ApiError::Unavailable(_)) {
+            return (status, [(axum::http::header::RETRY_AFTER, "1")], axum::Json(body)).into_response();
+        }
         (status, axum::Json(body)).into_response()
     }
 }
 
 impl From<StoreError> for ApiError {
+    /// A full disk is 507 and a busy or unreachable database 503, each saying so; the rest 500.
     fn from(e: StoreError) -> Self {
-        ApiError::internal(e)
+        if e.is_disk_full() {
+            ApiError::InsufficientStorage(format!(
+                "the server's disk is full: its database could not write ({e}); nothing of this request was kept, \
+                 try again once the operator has freed space"
+            ))
+        } else if e.is_transient() {
+            ApiError::Unavailable(format!("the server's database is busy or unreachable ({e}); try again"))
+        } else {
+            ApiError::internal(e)
+        }
+    }
+}
+
+impl From<crate::registry::cache::CacheError> for ApiError {
+    /// A blob that cannot be written for lack of space is 507, as the database's; the rest 500.
+    fn from(e: crate::registry::cache::CacheError) -> Self {
+        if e.is_disk_full() {
+            ApiError::InsufficientStorage(format!(
+                "the server's disk is full: {e}; nothing of this request was kept, try again once the operator has freed space"
+            ))
+        } else {
+            ApiError::internal(e)
+        }
+    }
+}
+
+impl From<crate::control::ControlError> for ApiError {
+    /// The one mapping of the control layer's errors to answers.
+    fn from(e: crate::control::ControlError) -> Self {
+        use crate::control::ControlError as C;
+        match e {
+            C::BadRequest(m) => ApiError::BadRequest(m),
+            C::Invalid(m) => ApiError::Invalid(m),
+            C::NotFound(m) => ApiError::NotFound(m),
+            C::Conflict(m) => ApiError::Conflict(m),
+            C::Store(e) => e.into(),
+            C::Blob(e) => e.into(),
+            C::Internal(m) => ApiError::Internal(m),
+        }
     }
 }
 
@@ -102,7 +154,7 @@ impl From<AuthError> for ApiError {
         match e {
             AuthError::Unauthenticated(m) => ApiError::Unauthorized(m.to_string()),
             AuthError::Forbidden(_) => ApiError::Forbidden(e.to_string()),
-            AuthError::Store(e) => ApiError::internal(e),
+            AuthError::Store(e) => e.into(),
             AuthError::Random(m) => ApiError::internal(m),
         }
     }

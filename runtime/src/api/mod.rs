@@ -1,6 +1,5 @@
 //! The REST API: one `router()` per module, merged in [`app`]; shared [`AppState`]; errors as
 //! `{"error": kind, "message": text}` ([`ApiError`]).
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
@@ -18,41 +17,34 @@ pub mod tokens;
 pub use error::{ApiError, ApiResult, json_body, read_body};
 pub use openapi::ApiRouter;
 
-use crate::engine::Engine;
-use crate::pipeline::ValidationPolicy;
-use crate::registry::blob::BlobStore;
-use crate::store::Store;
+use crate::control::Core;
 
-/// What the server was configured with, as the handlers need it.
+/// The HTTP API's own settings.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Largest plugin upload, bytes.
     pub max_plugin_bytes: usize,
     /// Largest pipeline definition (and other JSON bodies), bytes.
     pub max_pipeline_bytes: usize,
-    /// How pipelines are validated (mount roots, limits).
-    pub policy: ValidationPolicy,
-    /// The data directory.
-    pub data_dir: PathBuf,
 }
 
-/// State shared by every handler; cheap to clone.
+/// State shared by every handler: the control layer's [`Core`] (which it derefs to) and the
+/// API's settings; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    /// The database.
-    pub store: Store,
-    /// Plugin bytes by digest.
-    pub blobs: BlobStore,
-    /// The wasm engine (to check and describe plugins, and to run).
-    pub engine: Engine,
-    /// Configuration.
+    /// Store, blobs, engine, policy, master key.
+    pub core: Core,
+    /// Body caps.
     pub settings: Arc<Settings>,
-    /// Wakes the executor when a run is queued.
-    pub wake: Arc<tokio::sync::Notify>,
-    /// Seals and opens secrets.
-    pub master_key: Arc<crate::secrets::MasterKey>,
     /// Failed authentications per source address (429 past the limit).
     pub auth_failures: Arc<crate::auth::limiter::FailureLimiter>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.core
+    }
 }
 
 /// Every route of the API, each with its documentation.
@@ -76,9 +68,14 @@ pub fn app(state: AppState) -> Router {
         .layer(axum::Extension(Arc::new(openapi::document(&docs))))
         .with_state(state)
 }
+/// `ok` while the database commits a write; 507 when its disk is full, 503 when it fails
+/// otherwise, each with the database's answer.
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiResult<&'static str> {
-    sqlx::query("SELECT 1").execute(&state.store.pool).await.map_err(ApiError::internal)?;
-    Ok("ok")
+    match state.store.health().await {
+        crate::store::health::Health::Ok => Ok("ok"),
+        crate::store::health::Health::DiskFull(m) => Err(ApiError::InsufficientStorage(m)),
+        crate::store::health::Health::Failing(m) => Err(ApiError::Unavailable(m)),
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::{ApiError, ApiResult, ApiRouter, AppState, json_body, read_body};
 use crate::auth::{Auth, Role};
 use crate::pipeline::Format;
-use crate::server::apply;
+use crate::control::pipelines::{self, Applied, Mode, Source};
 use crate::store::pipelines::{PipelineRow, VersionRow};
 
 /// The pipeline routes (runs of a pipeline are in [`super::runs`]).
@@ -50,44 +50,16 @@ async fn apply(state: &AppState, auth: &Auth, headers: &HeaderMap, body: Body, n
     auth.require(Role::Editor)?;
     let text = body_text(state, body).await?;
     let format = format_of(headers, &text)?;
-    let (pipeline, json, pins) = apply::check(state, auth.tenant(), &text, format, name).await?;
-    let create_only = name.is_none();
-    if !create_only
-        && let Some(latest) = state.store.version(auth.tenant(), &pipeline.name, None).await?
-        && latest.definition == json
-        && same_pins(&latest, &pins)
-    {
-        return Ok((StatusCode::OK, Json(latest)).into_response());
-    }
-    store_version(state, auth, &pipeline.name, &json, &pins, create_only, "pipeline.apply").await
+    let mode = if name.is_none() { Mode::Create } else { Mode::Update };
+    let source = Source::Text { text: &text, format, name };
+    let audit = auth.entry("pipeline.apply", "", None);
+    stored(pipelines::apply(state, auth.tenant(), &auth.who.token_id, source, mode, audit).await?)
 }
 
-fn same_pins(v: &VersionRow, pins: &[crate::store::pipelines::Pin]) -> bool {
-    let mut a = v.plugins.clone();
-    let mut b = pins.to_vec();
-    a.sort_by(|x, y| x.step.cmp(&y.step));
-    b.sort_by(|x, y| x.step.cmp(&y.step));
-    a == b
-}
-
-async fn store_version(
-    state: &AppState,
-    auth: &Auth,
-    name: &str,
-    json: &serde_json::Value,
-    pins: &[crate::store::pipelines::Pin],
-    create_only: bool,
-    action: &str,
-) -> ApiResult<Response> {
-    let tenant = auth.tenant();
-    let audit = auth.entry(action, "", None);
-    let created = state.store.create_version(tenant, name, json, pins, &auth.who.token_id, create_only, audit).await?;
-    let n = created.map_err(|_| {
-        ApiError::Conflict(format!("pipeline {name:?} exists; PUT /v1/pipelines/{name} makes a new version"))
-    })?;
-    let row = state.store.version(tenant, name, Some(n)).await?;
-    let row = row.ok_or_else(|| ApiError::internal("a version just stored is missing"))?;
-    Ok((StatusCode::CREATED, Json(row)).into_response())
+/// 201 with a version stored now, 200 with the newest one when nothing changed.
+fn stored(applied: Applied) -> ApiResult<Response> {
+    let status = if applied.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(applied.version)).into_response())
 }
 
 async fn create(State(state): State<AppState>, auth: Auth, headers: HeaderMap, body: Body) -> ApiResult<Response> {
@@ -149,8 +121,8 @@ pub struct Rollback {
 async fn rollback(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, body: Body) -> ApiResult<Response> {
     auth.require(Role::Editor)?;
     let req: Rollback = json_body(body, state.settings.max_pipeline_bytes).await?;
-    let old = state.store.version(auth.tenant(), &name, Some(req.version)).await?;
-    let old = old.ok_or_else(|| ApiError::NotFound(format!("no version {} of pipeline {name:?}", req.version)))?;
     // The same definition and the same digests: exactly the bytes that version ran.
-    store_version(&state, &auth, &name, &old.definition, &old.plugins, false, "pipeline.rollback").await
+    let source = Source::Version { name: &name, version: req.version };
+    let audit = auth.entry("pipeline.rollback", "", None);
+    stored(pipelines::apply(&state, auth.tenant(), &auth.who.token_id, source, Mode::Always, audit).await?)
 }

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use super::{ApiError, ApiResult, ApiRouter, AppState, read_body};
 use crate::auth::{Auth, Role};
 use crate::pipeline::{PluginRef, PluginVersion};
+use crate::control::plugins::{self, Publish};
 use crate::store::plugins::{DeleteRefused, PluginRow};
-use crate::store::{is_unique_violation, now_ms};
 
 /// The plugin routes.
 pub fn routes() -> ApiRouter {
@@ -47,19 +47,6 @@ fn check_name_version(q: &UploadQuery) -> ApiResult<(String, String)> {
     }
 }
 
-/// Checks `bytes` are a plugin this host can run and describes it (on a blocking thread:
-/// compiling takes time). The error is shown to the caller.
-pub async fn check_plugin(state: &AppState, digest: &str, bytes: bytes::Bytes) -> ApiResult<(String, crate::engine::bindings::Metadata)> {
-    let engine = state.engine.clone();
-    let d = digest.to_string();
-    let plugin = tokio::task::spawn_blocking(move || engine.load(&d, &bytes))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::Invalid(format!("not a valid plugin: {e}")))?;
-    let meta = crate::executor::prepare::describe(&state.engine, &plugin).await.map_err(ApiError::Invalid)?;
-    Ok((plugin.kind.as_str().to_string(), meta))
-}
-
 async fn upload(State(state): State<AppState>, auth: Auth, Query(q): Query<UploadQuery>, body: Body) -> ApiResult<Response> {
     // The body first: every answer then reaches a client that is still sending.
     let bytes = read_body(body, state.settings.max_plugin_bytes).await?;
@@ -69,48 +56,11 @@ async fn upload(State(state): State<AppState>, auth: Auth, Query(q): Query<Uploa
         return Err(ApiError::BadRequest("the body is empty (send the component's bytes)".into()));
     }
     let digest = crate::registry::cache::digest_of(&bytes);
-    if let Some(existing) = state.store.plugin(auth.tenant(), &name, &version).await? {
-        return if existing.digest == digest {
-            Ok((StatusCode::OK, Json(existing)).into_response())
-        } else {
-            Err(ApiError::Conflict(format!(
-                "{name}@{version} is already bound to sha256:{} (publish a new version)",
-                existing.digest
-            )))
-        };
-    }
-    let size = i64::try_from(bytes.len()).unwrap_or(i64::MAX);
-    let (kind, meta) = check_plugin(&state, &digest, bytes.clone()).await?;
-    let blobs = state.blobs.clone();
-    let kept = bytes.clone();
-    let stored = tokio::task::spawn_blocking(move || blobs.put(&kept)).await.map_err(ApiError::internal)?;
-    stored.map_err(ApiError::internal)?;
-    state.store.insert_blob(&digest, &bytes).await?;
-    let row = PluginRow {
-        name: name.clone(),
-        version: version.clone(),
-        digest: digest.clone(),
-        kind,
-        size,
-        description: meta.description,
-        config_schema: meta.config_schema,
-        builtin: false,
-        created_at: now_ms(),
-        created_by: Some(auth.who.token_id.clone()),
-    };
     let audit = auth.entry("plugin.upload", format!("{name}@{version}"), Some(format!("sha256:{digest}")));
-    match state.store.insert_plugin(auth.tenant(), &row, &audit).await {
-        Ok(()) => {}
-        Err(e) if is_unique_violation(&e) => {
-            // Someone bound it meanwhile: same answer as if they had been first.
-            return match state.store.plugin(auth.tenant(), &name, &version).await? {
-                Some(existing) if existing.digest == digest => Ok((StatusCode::OK, Json(existing)).into_response()),
-                _ => Err(ApiError::Conflict(format!("{name}@{version} is already bound to other bytes"))),
-            };
-        }
-        Err(e) => return Err(e.into()),
-    }
-    Ok((StatusCode::CREATED, Json(row)).into_response())
+    let p = Publish { name: &name, version: &version, bytes, builtin: false, actor: &auth.who.token_id };
+    let published = plugins::publish(&state, auth.tenant(), p, audit).await?;
+    let status = if published.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(published.row)).into_response())
 }
 
 /// Query of the list.

@@ -10,11 +10,9 @@ use serde::Deserialize;
 use super::{ApiError, ApiResult, ApiRouter, AppState, json_body};
 use crate::auth::{Auth, Role, new_token};
 use crate::store::audit::AuditEntry;
+use crate::control::tenants::{self, DEFAULT_TENANT};
+use crate::store::now_ms;
 use crate::store::tokens::TokenRow;
-use crate::store::{is_unique_violation, now_ms};
-
-/// The operator's tenant, created at first start.
-pub const DEFAULT_TENANT: &str = "default";
 
 /// The token, tenant and audit routes.
 pub fn routes() -> ApiRouter {
@@ -84,15 +82,7 @@ async fn create_tenant(State(state): State<AppState>, auth: Auth, body: Body) ->
         return Err(ApiError::Forbidden(format!("only admins of tenant {DEFAULT_TENANT:?} create tenants")));
     }
     let req: NewTenant = json_body(body, state.settings.max_pipeline_bytes).await?;
-    if !crate::pipeline::is_valid_name(&req.name) {
-        return Err(ApiError::BadRequest(format!("invalid tenant name {:?}", req.name)));
-    }
-    let tenant = match state.store.create_tenant(&req.name).await {
-        Ok(t) => t,
-        Err(e) if is_unique_violation(&e) => return Err(ApiError::Conflict(format!("tenant {:?} exists", req.name))),
-        Err(e) => return Err(e.into()),
-    };
-    crate::server::seed::register_builtins(&state, &tenant.id).await.map_err(ApiError::internal)?;
+    let tenant = tenants::create(&state, &req.name).await?;
     let (text, row) = new_token(&tenant.id, "admin", Role::Admin, None, Some(auth.who.token_id.clone()))?;
     let audit = auth.entry("tenant.create", tenant.name.clone(), Some(format!("admin token {}", row.id)));
     state.store.insert_token(&row, &audit).await?;

@@ -53,7 +53,12 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     let store = Store::connect(&url).await.context("cannot open the database")?;
     let tenant = match store.tenant_by_name(&args.tenant).await? {
         Some(t) => t,
-        None if args.create_tenant => store.create_tenant(&args.tenant).await?,
+        None if args.create_tenant => {
+            // The same door as the API's: the tenant gets the built-in plugins too.
+            let policy = crate::control::server_policy(&[], &args.data_dir);
+            let core = crate::control::Core::open(&url, &args.data_dir, None, policy, Default::default()).await?;
+            crate::control::tenants::create(&core, &args.tenant).await?
+        }
         None => anyhow::bail!("no tenant {:?} (add --create-tenant)", args.tenant),
     };
     let expires = args.expires_in.map(|s| now_ms().saturating_add(s.saturating_mul(1000)));

@@ -139,7 +139,7 @@ impl Plan {
             .steps
             .iter()
             .flat_map(|s| s.connections.values())
-            .filter_map(|g| crate::integrations::ConnectionUrl::parse(&g.url).ok())
+            .filter_map(|g| crate::integrations::ConnectionUrl::read(&g.url).ok())
             .flat_map(|u| u.secrets)
             .collect();
         names.sort();

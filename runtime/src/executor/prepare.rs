@@ -86,7 +86,7 @@ pub async fn prepare(
                 .iter()
                 .filter_map(|name| {
                     let c = pipeline.pipeline().connections.get(name)?;
-                    let kind = crate::integrations::ConnectionUrl::parse(&c.url).ok()?.kind;
+                    let kind = crate::integrations::ConnectionUrl::read(&c.url).ok()?.kind;
                     Some((name.clone(), crate::integrations::Grant { kind, url: c.url.clone() }))
                 })
                 .collect(),

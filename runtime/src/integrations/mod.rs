@@ -3,12 +3,17 @@
 //! host connects (pools and clients shared by every run of the process) and plugins only name
 //! them. Message acknowledgements are held until the run that received them has committed.
 use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
+mod driver;
 pub mod messaging;
 pub mod sql;
+mod target;
+
+use target::Target;
 
 /// What kind of service a connection URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +26,7 @@ pub enum ConnectionKind {
     Sqlite,
     /// NATS with JetStream (`nats://`).
     Nats,
-    /// Redis (`redis://`, `rediss://`).
+    /// Redis (`redis://`; `rediss://` is refused: the client is built without TLS).
     Redis,
 }
 
@@ -30,29 +35,64 @@ impl ConnectionKind {
     pub fn is_sql(self) -> bool {
         matches!(self, ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite)
     }
+
+    /// Its name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConnectionKind::Postgres => "PostgreSQL",
+            ConnectionKind::Mysql => "MySQL",
+            ConnectionKind::Sqlite => "SQLite",
+            ConnectionKind::Nats => "NATS",
+            ConnectionKind::Redis => "Redis",
+        }
+    }
 }
 
-/// A connection URL as written in a pipeline: its kind and the secrets it refers to.
+/// A connection URL as written in a pipeline: its kind and the secrets it refers to. Through
+/// [`ConnectionUrl::parse`], the URL passed the host's rules (no query parameter that moves the
+/// driver elsewhere or makes it read a file of the host, no Unix socket) with any values of its
+/// secrets; the host checks it again with their values when it connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectionUrl {
     /// The service kind, from the scheme.
     pub kind: ConnectionKind,
     /// Names of the secrets in `${secrets.NAME}` placeholders, in order.
     pub secrets: Vec<String>,
+    /// For SQLite, the file it opens, percent-decoded (`None` in memory or for another kind).
+    sqlite_file: Option<String>,
 }
 
 const PLACEHOLDER: &str = "${secrets.";
 
 impl ConnectionUrl {
-    /// Parses `url`; the error says what is wrong with it.
+    /// Parses `url`; the error says what is wrong with it, naming a refused query parameter.
     pub fn parse(url: &str) -> Result<Self, String> {
+        let (mut u, shape) = Self::read_shape(url)?;
+        if u.kind == ConnectionKind::Sqlite && !u.secrets.is_empty() {
+            return Err("a SQLite URL takes no ${secrets.NAME}: its file is checked against the mount roots as written".into());
+        }
+        u.sqlite_file = Target::parse(u.kind, &shape)?.file;
+        Ok(u)
+    }
+
+    /// The kind and secrets of `url`, without the host's rules: for a pipeline stored before a
+    /// rule existed, whose connection is still granted, and refused, naming the rule, when the
+    /// host connects.
+    pub fn read(url: &str) -> Result<Self, String> {
+        Self::read_shape(url).map(|(u, _)| u)
+    }
+
+    /// The kind and secrets of `url`, and `url` with each placeholder replaced by a value that
+    /// stands for any: once expanded (URL-encoded), a secret cannot add a delimiter, so the
+    /// expanded URL keeps the shape of this one.
+    fn read_shape(url: &str) -> Result<(Self, String), String> {
         let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default().to_ascii_lowercase();
         let kind = match scheme.as_str() {
             "postgres" | "postgresql" => ConnectionKind::Postgres,
             "mysql" | "mariadb" => ConnectionKind::Mysql,
             "sqlite" => ConnectionKind::Sqlite,
             "nats" => ConnectionKind::Nats,
-            "redis" | "rediss" => ConnectionKind::Redis,
+            "redis" | "rediss" | "redis+unix" | "unix" => ConnectionKind::Redis,
             _ => {
                 return Err(format!(
                     "unsupported URL {:?}: expected postgres://, mysql://, mariadb://, sqlite:, nats:// or redis://",
@@ -61,26 +101,26 @@ impl ConnectionUrl {
             }
         };
         let mut secrets = Vec::new();
+        let mut shape = String::with_capacity(url.len());
         for piece in pieces(url)? {
-            if let Piece::Secret(name) = piece {
-                if !crate::pipeline::is_valid_secret_name(name) {
-                    return Err(format!("invalid secret name {name:?} in a ${{secrets.NAME}} placeholder"));
+            match piece {
+                Piece::Text(text) => shape.push_str(text),
+                Piece::Secret(name) => {
+                    if !crate::pipeline::is_valid_secret_name(name) {
+                        return Err(format!("invalid secret name {name:?} in a ${{secrets.NAME}} placeholder"));
+                    }
+                    secrets.push(name.to_string());
+                    shape.push('1');
                 }
-                secrets.push(name.to_string());
             }
         }
-        Ok(Self { kind, secrets })
+        Ok((Self { kind, secrets, sqlite_file: None }, shape))
     }
 
-    /// For a SQLite URL, the file it opens (`None` for an in-memory database or another kind).
-    pub fn sqlite_path<'u>(&self, url: &'u str) -> Option<&'u str> {
-        if self.kind != ConnectionKind::Sqlite {
-            return None;
-        }
-        let rest = url.split_once(':').map_or("", |(_, r)| r);
-        let rest = rest.strip_prefix("//").unwrap_or(rest);
-        let path = rest.split('?').next().unwrap_or_default();
-        (!path.is_empty() && path != ":memory:").then_some(path)
+    /// For a SQLite URL, the file it opens, percent-decoded (`None` for an in-memory database
+    /// or another kind): the path the driver opens, to check against the mount roots.
+    pub fn sqlite_path(&self) -> Option<&str> {
+        self.sqlite_file.as_deref()
     }
 }
 
@@ -199,7 +239,8 @@ pub struct Integrations {
 /// Why a connection could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectError {
-    /// The egress policy forbids its address: retrying will not help.
+    /// The egress policy forbids its address, or its URL breaks the host's rules (checked
+    /// again once its secrets are expanded): retrying will not help.
     Refused(String),
     /// The service did not answer or refused us: it may next time.
     Failed(String),
@@ -223,34 +264,6 @@ impl From<ConnectError> for crate::engine::bindings::PluginError {
     }
 }
 
-/// The `host:port` endpoints a connection URL reaches over the network (none for SQLite); a
-/// URL without a host (a Unix socket) counts as `localhost`.
-fn endpoints(kind: ConnectionKind, url: &str) -> Vec<(String, u16)> {
-    let default_port = match kind {
-        ConnectionKind::Postgres => 5432,
-        ConnectionKind::Mysql => 3306,
-        ConnectionKind::Nats => 4222,
-        ConnectionKind::Redis => 6379,
-        ConnectionKind::Sqlite => return Vec::new(),
-    };
-    // NATS takes several servers, comma-separated: `nats://a:4222,nats://b:4222`.
-    url.split(',')
-        .map(|one| {
-            let one = if one.contains("://") { one.to_string() } else { format!("nats://{one}") };
-            match url::Url::parse(&one) {
-                Ok(u) => {
-                    let host = u.host_str().filter(|h| !h.is_empty()).unwrap_or("localhost");
-                    (host.trim_matches(['[', ']']).to_ascii_lowercase(), u.port().unwrap_or(default_port))
-                }
-                Err(_) => ("localhost".to_string(), default_port),
-            }
-        })
-        .collect()
-}
-
-/// Connections a SQL pool keeps open at most, per URL.
-const SQL_POOL_SIZE: u32 = 8;
-
 impl Integrations {
     /// Clients made under the operator's egress settings: a connection to a non-public address
     /// needs the host or address in `--egress-allow-private`, as outbound HTTP does.
@@ -264,21 +277,29 @@ impl Integrations {
         self.private.clone()
     }
 
-    /// Checks every endpoint of `grant` against the egress policy, as it resolves now.
-    async fn check_egress(&self, grant: &Grant) -> Result<(), ConnectError> {
-        for (host, port) in endpoints(grant.kind, &grant.url) {
-            let addrs: Vec<std::net::SocketAddr> = match host.parse::<std::net::IpAddr>() {
-                Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
-                Err(_) => tokio::net::lookup_host((host.as_str(), port))
+    /// The addresses of every server of `target`, resolved once and checked against the egress
+    /// policy: the driver then connects to these, never to the name again.
+    async fn check_egress(&self, target: &Target) -> Result<Vec<Vec<SocketAddr>>, ConnectError> {
+        let mut checked = Vec::with_capacity(target.servers.len());
+        for target::Server { host, port } in &target.servers {
+            let mut addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+                Ok(ip) => vec![SocketAddr::new(ip, *port)],
+                Err(_) => tokio::net::lookup_host((host.as_str(), *port))
                     .await
                     .map_err(|e| ConnectError::Failed(format!("cannot resolve {host:?}: {e}")))?
                     .collect(),
             };
-            if let Some(why) = crate::engine::refused_address(&host, port, &addrs, &self.private) {
+            let mut seen = std::collections::HashSet::new();
+            addrs.retain(|a| seen.insert(*a));
+            if addrs.is_empty() {
+                return Err(ConnectError::Failed(format!("{host:?} resolves to no address")));
+            }
+            if let Some(why) = crate::engine::refused_address(host, *port, &addrs, &self.private) {
                 return Err(ConnectError::Refused(why));
             }
+            checked.push(addrs);
         }
-        Ok(())
+        Ok(checked)
     }
 
     /// The cell of `grant`'s client, made on first use.
@@ -288,27 +309,22 @@ impl Integrations {
     }
 
     async fn connect(&self, grant: &Grant) -> Result<Client, ConnectError> {
-        self.check_egress(grant).await?;
-        let failed = |e: &dyn std::fmt::Display| ConnectError::Failed(format!("cannot connect to {}: {e}", scheme_only(&grant.url)));
+        // Checked again as expanded: the rules hold whatever the secrets' values are.
+        let target = Target::parse(grant.kind, &grant.url).map_err(ConnectError::Refused)?;
+        let addrs = self.check_egress(&target).await?;
+        let failed = |e: String| ConnectError::Failed(format!("cannot connect to {}: {e}", scheme_only(&grant.url)));
         match grant.kind {
             ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite => {
-                sqlx::any::install_default_drivers();
-                let url = grant.url.replacen("mariadb:", "mysql:", 1);
-                sqlx::any::AnyPoolOptions::new()
-                    .max_connections(SQL_POOL_SIZE)
-                    .acquire_timeout(std::time::Duration::from_secs(10))
-                    .connect(&url)
-                    .await
-                    .map(Client::Sql)
-                    .map_err(|e| failed(&e))
+                let addrs = addrs.into_iter().flatten().collect::<Vec<_>>();
+                driver::sql(&target, &addrs).await.map(Client::Sql).map_err(failed)
             }
             ConnectionKind::Nats => {
-                let client = async_nats::connect(grant.url.as_str()).await.map_err(|e| failed(&e))?;
+                let client = driver::nats(&target, &addrs).await.map_err(failed)?;
                 Ok(Client::Nats(Box::new((client.clone(), async_nats::jetstream::new(client)))))
             }
             ConnectionKind::Redis => {
-                let client = redis::Client::open(grant.url.as_str()).map_err(|e| failed(&e))?;
-                client.get_multiplexed_async_connection().await.map(Client::Redis).map_err(|e| failed(&e))
+                let addrs = addrs.into_iter().flatten().collect::<Vec<_>>();
+                driver::redis(&target, &addrs).await.map(Client::Redis).map_err(failed)
             }
         }
     }
@@ -358,22 +374,45 @@ mod tests {
         let u = ConnectionUrl::parse("postgres://app:${secrets.pg-pass}@db/x").unwrap();
         assert_eq!(u.kind, ConnectionKind::Postgres);
         assert_eq!(u.secrets, vec!["pg-pass".to_string()]);
-        let lite = "sqlite:///data/x.db?mode=ro";
-        assert_eq!(ConnectionUrl::parse(lite).unwrap().sqlite_path(lite), Some("/data/x.db"));
-        assert_eq!(ConnectionUrl::parse("sqlite::memory:").unwrap().sqlite_path("sqlite::memory:"), None);
+        let lite = ConnectionUrl::parse("sqlite:///data/x%20y.db?mode=ro").unwrap();
+        assert_eq!(lite.sqlite_path(), Some("/data/x y.db"));
+        assert_eq!(ConnectionUrl::parse("sqlite::memory:").unwrap().sqlite_path(), None);
         assert!(ConnectionUrl::parse("ftp://x").unwrap_err().contains("unsupported URL \"ftp:...\""));
         assert!(ConnectionUrl::parse("nats://${secrets.x").unwrap_err().contains("unclosed"));
         let values = BTreeMap::from([("pg-pass".to_string(), "p@ss/w:rd".to_string())]);
         assert_eq!(expand("postgres://app:${secrets.pg-pass}@db/x", &values).unwrap(), "postgres://app:p%40ss%2Fw%3Ard@db/x");
         assert!(expand("redis://${secrets.nope}@h", &values).unwrap_err().contains("\"nope\" is not set"));
-        assert_eq!(endpoints(ConnectionKind::Postgres, "postgres://u:p@DB.internal/x"), [("db.internal".to_string(), 5432)]);
-        assert_eq!(endpoints(ConnectionKind::Postgres, "postgres:///x?host=/run/pg"), [("localhost".to_string(), 5432)]);
-        assert_eq!(
-            endpoints(ConnectionKind::Nats, "nats://a:4000,nats://b"),
-            [("a".to_string(), 4000), ("b".to_string(), 4222)]
-        );
-        assert_eq!(endpoints(ConnectionKind::Redis, "redis://[::1]:7000"), [("::1".to_string(), 7000)]);
-        assert!(endpoints(ConnectionKind::Sqlite, "sqlite:///x.db").is_empty());
         assert!(!format!("{:?}", Grant { kind: ConnectionKind::Redis, url: "redis://:secret@h".into() }).contains("secret@"));
+    }
+
+    #[test]
+    fn a_url_is_checked_with_its_placeholders_standing_for_any_value() {
+        let every_place = "postgres://${secrets.user}:${secrets.pw}@${secrets.host}:5432/${secrets.db}?application_name=${secrets.app}";
+        assert!(ConnectionUrl::parse(every_place).is_ok());
+        assert!(ConnectionUrl::parse("postgres://u@db/x?${secrets.opts}").unwrap_err().contains("is not allowed"));
+        assert!(ConnectionUrl::parse("postgres://u@db/x?host=${secrets.h}").unwrap_err().starts_with("query parameter \"host\" is not allowed"));
+        assert!(ConnectionUrl::parse("sqlite:///data/${secrets.f}.db").unwrap_err().contains("takes no ${secrets.NAME}"));
+        assert!(ConnectionUrl::parse("redis+unix:///run/redis.sock").unwrap_err().starts_with("the URL has no host"));
+        assert!(ConnectionUrl::parse("unix:///run/redis.sock").unwrap_err().starts_with("the URL has no host"));
+        let stored = ConnectionUrl::read("postgres://${secrets.u}@db/x?host=/tmp").unwrap();
+        assert_eq!((stored.kind, stored.secrets), (ConnectionKind::Postgres, vec!["u".to_string()]));
+        assert!(ConnectionUrl::parse("sqlite:///data/x.db?vfs=unix-none").unwrap_err().contains("\"vfs\""));
+    }
+
+    #[tokio::test]
+    async fn an_expanded_url_is_checked_again_before_anything_connects() {
+        let integrations = Integrations::new(&crate::engine::EgressSettings { allow_private: vec!["127.0.0.1".into(), "localhost".into()] });
+        // A secret's value cannot make the host a socket directory: refused, not retried.
+        let url = "postgres://u@${secrets.host}/db";
+        assert!(ConnectionUrl::parse(url).is_ok());
+        let secrets = BTreeMap::from([("host".to_string(), "/tmp/sockets".to_string())]);
+        let grant = Grant { kind: ConnectionKind::Postgres, url: expand(url, &secrets).unwrap() };
+        assert_eq!(grant.url, "postgres://u@%2Ftmp%2Fsockets/db");
+        match integrations.sql(&grant).await {
+            Err(ConnectError::Refused(why)) => assert!(why.contains("must be a name or an IP address"), "{why}"),
+            other => panic!("{:?}", other.err()),
+        }
+        let grant = Grant { kind: ConnectionKind::Redis, url: "redis://h/0?socket=/run/redis.sock".into() };
+        assert!(matches!(integrations.redis(&grant).await, Err(ConnectError::Refused(why)) if why.contains("\"socket\"")));
     }
 }

@@ -16,7 +16,7 @@ pub const MAX_RESULT_BYTES: usize = 64 << 20;
 
 /// A transaction a plugin holds: `None` once committed or rolled back.
 pub struct Transaction {
-    tx: Option<sqlx::Transaction<'static, Any>>,
+    tx: Option<crate::store::tx::Tx>,
 }
 
 type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
@@ -129,7 +129,7 @@ impl HostState {
         }
     }
 
-    fn open_transaction(&mut self, tx: &Resource<Transaction>) -> wasmtime::Result<Result<&mut sqlx::Transaction<'static, Any>, PluginError>> {
+    fn open_transaction(&mut self, tx: &Resource<Transaction>) -> wasmtime::Result<Result<&mut crate::store::tx::Tx, PluginError>> {
         let t = self.table.get_mut(tx)?;
         Ok(t.tx.as_mut().ok_or_else(|| PluginError::Fatal("sql: the transaction is already committed or rolled back".into())))
     }
@@ -163,7 +163,7 @@ impl wit::Host for HostState {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
         };
-        match pool.begin().await {
+        match crate::store::tx::Tx::begin_on(&pool, "BEGIN").await {
             Ok(tx) => Ok(Ok(self.table.push(Transaction { tx: Some(tx) })?)),
             Err(e) => Ok(Err(classify(e))),
         }
@@ -200,7 +200,7 @@ impl wit::HostTransaction for HostState {
     }
 
     async fn drop(&mut self, tx: Resource<Transaction>) -> wasmtime::Result<()> {
-        // A transaction still open is rolled back as its connection goes back to the pool.
+        // A transaction still open is rolled back as its connection closes (it is not kept).
         self.table.delete(tx)?;
         Ok(())
     }

@@ -87,6 +87,6 @@ pub use model::{
     MountMode, Overlap, Pipeline, RetryPolicy, Schedule, Step,
 };
 pub use parse::{Format, parse};
-pub use plugin_ref::{InvalidPluginRef, PluginRef, PluginVersion, is_valid_id, is_valid_name};
+pub use plugin_ref::{InvalidPluginRef, PluginRef, PluginVersion, is_valid_id, is_valid_name, version_order};
 pub use policy::{ValidationPolicy, resolve_path};
 pub use validate::{is_valid_label, is_valid_secret_name};

@@ -37,6 +37,47 @@ pub enum PluginVersion {
     Exact(String),
 }
 
+/// The order of semantic versions, which `name@latest` takes the greatest of (semver 2.0
+/// precedence): `major.minor.patch` numerically, then a release after its pre-releases, whose
+/// dot-separated identifiers compare numerically when both are numbers, a number before a
+/// word, and a shorter list first when one is the start of the other; `+build` is ignored.
+pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let parts = |v: &str| {
+        let v = v.split('+').next().unwrap_or(v);
+        let (core, pre) = v.split_once('-').map_or((v, None), |(c, p)| (c, Some(p.to_string())));
+        let mut n = core.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
+        ((n.next().unwrap_or(0), n.next().unwrap_or(0), n.next().unwrap_or(0)), pre)
+    };
+    let ((core_a, pre_a), (core_b, pre_b)) = (parts(a), parts(b));
+    core_a.cmp(&core_b).then_with(|| match (pre_a, pre_b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(x), Some(y)) => {
+            let (mut x, mut y) = (x.split('.'), y.split('.'));
+            loop {
+                match (x.next(), y.next()) {
+                    (None, None) => return Ordering::Equal,
+                    (None, Some(_)) => return Ordering::Less,
+                    (Some(_), None) => return Ordering::Greater,
+                    (Some(i), Some(j)) => {
+                        let order = match (i.parse::<u64>(), j.parse::<u64>()) {
+                            (Ok(m), Ok(n)) => m.cmp(&n),
+                            (Ok(_), Err(_)) => Ordering::Less,
+                            (Err(_), Ok(_)) => Ordering::Greater,
+                            (Err(_), Err(_)) => i.cmp(j),
+                        };
+                        if order != Ordering::Equal {
+                            return order;
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// A text that is not a valid plugin reference (the text is kept).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidPluginRef(pub String);

@@ -67,7 +67,7 @@ impl Pipeline {
                 // A SQLite file is a host file: it must lie where mounts may (else a pipeline
                 // could open the server's own database).
                 Ok(u) => {
-                    if let Some(path) = u.sqlite_path(&connection.url)
+                    if let Some(path) = u.sqlite_path()
                         && let Err(e) = policy.check_mount_host(Path::new(path))
                     {
                         add(format!("{at}.url"), format!("SQLite file {path:?}: {e}"));

@@ -23,6 +23,13 @@ pub enum CacheError {
     Compile(String),
 }
 
+impl CacheError {
+    /// Whether a file could not be written for lack of space (`ENOSPC`, `EDQUOT`).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, CacheError::Io { source, .. } if matches!(source.raw_os_error(), Some(28 | 122)))
+    }
+}
+
 /// Where a loaded component's native code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

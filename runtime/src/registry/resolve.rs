@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::builtin;
 use super::cache::digest_of;
-use crate::pipeline::{PluginRef, PluginVersion};
+use crate::pipeline::{PluginRef, PluginVersion, version_order};
 
 /// Component bytes and their sha256 (hex).
 #[derive(Debug, Clone)]
@@ -29,9 +29,7 @@ impl LocalPlugins {
     pub fn resolve(&self, reference: &PluginRef, base_dir: &Path) -> Result<Resolved, String> {
         match reference {
             PluginRef::Named { name, version } => {
-                let found = builtin::all().filter(|b| b.name == name).max_by(|a, b| {
-                    semver_key(a.version).cmp(&semver_key(b.version))
-                });
+                let found = builtin::all().filter(|b| b.name == name).max_by(|a, b| version_order(a.version, b.version));
                 let found = match version {
                     PluginVersion::Latest => found,
                     PluginVersion::Exact(v) => builtin::all().find(|b| b.name == name && b.version == v),
@@ -65,12 +63,4 @@ impl LocalPlugins {
             }
         }
     }
-}
-
-/// Orders `x.y.z` versions numerically (pre-release text sorts after the numbers).
-fn semver_key(v: &str) -> (u64, u64, u64, String) {
-    let (core, rest) = v.split_once('-').unwrap_or((v, ""));
-    let mut parts = core.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
-    let (a, b, c) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    (a, b, c, rest.to_string())
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
+use super::error::AttemptError;
 use super::plans::{PlanCache, Prepared};
-use crate::api::AppState;
+use crate::control::Core;
 use crate::engine::LogLine;
 use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
 use crate::secrets::Redactor;
@@ -29,6 +30,9 @@ pub(super) enum Stop {
     Release,
 }
 
+/// How long a run interrupted by the store waits before it is claimed again.
+const INTERRUPTED_BACKOFF_MS: i64 = 1000;
+
 /// A host event as a log line of the run.
 pub(super) fn host_line(level: &str, message: String) -> Line {
     (now_ms(), None, level.to_string(), "host".to_string(), message)
@@ -40,10 +44,18 @@ fn complete(status: &'static str, report: Option<serde_json::Value>, error: Opti
 
 /// The last log line of an attempt and what to record.
 /// `None`: write nothing but the lines (another worker holds the run now).
-pub(super) fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Executed, String>) -> (Line, Option<Ending>) {
+pub(super) fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Executed, AttemptError>) -> (Line, Option<Ending>) {
     let Executed { report, plan, previous, redactor } = match result {
         Ok(r) => r,
-        Err(e) => return (host_line("error", format!("run failed: {e}")), complete("failed", None, Some(e))),
+        Err(AttemptError::Failed(e)) => return (host_line("error", format!("run failed: {e}")), complete("failed", None, Some(e))),
+        Err(AttemptError::Transient(e)) => {
+            let line = host_line(
+                "warn",
+                format!("attempt {} interrupted: the store failed ({e}); the run goes back to the queue", run.attempt),
+            );
+            let not_before = now_ms() + INTERRUPTED_BACKOFF_MS;
+            return (line, Some(Ending::Interrupted { not_before, error: e }));
+        }
     };
     // The report as stored; nothing a plugin said (errors in it) may carry a secret's value out.
     let value = || {
@@ -119,20 +131,20 @@ fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint
 /// checkpoints handed to its steps, its log lines to `tx` and its dead letters to the store.
 /// `cancel` aborts it where it is.
 pub(super) async fn execute(
-    state: &AppState,
+    state: &Core,
     plans: &PlanCache,
     run: &Claimed,
     tx: mpsc::UnboundedSender<Line>,
     cancel: watch::Receiver<bool>,
-) -> Result<Executed, String> {
+) -> Result<Executed, AttemptError> {
     let Prepared { mut plan, grants } = plans.plan(state, run).await?;
     if let Some(replay) = &run.replay {
-        let letters = state.store.dead_letters_by_id(&run.tenant, &replay.ids).await.map_err(|e| e.to_string())?;
+        let letters = state.store.dead_letters_by_id(&run.tenant, &replay.ids).await?;
         let records = letters.into_iter().map(|d| d.record).collect();
         plan = plan.replay(&replay.step, records)?;
     }
     let redactor = grant_secrets(state, run, &mut plan, &grants).await?;
-    let previous = state.store.checkpoints(&run.tenant, &run.pipeline).await.map_err(|e| e.to_string())?;
+    let previous = state.store.checkpoints(&run.tenant, &run.pipeline).await?;
     for step in &mut plan.steps {
         if let Some(c) = previous.iter().find(|c| c.step == step.id) {
             step.cursor = c.cursor.clone();
@@ -177,7 +189,12 @@ pub(super) struct Executed {
 }
 
 /// Reads, opens and hands each step the secrets it is granted; the redactor of their values.
-async fn grant_secrets(state: &AppState, run: &Claimed, plan: &mut Plan, grants: &HashMap<String, Vec<String>>) -> Result<Redactor, String> {
+async fn grant_secrets(
+    state: &Core,
+    run: &Claimed,
+    plan: &mut Plan,
+    grants: &HashMap<String, Vec<String>>,
+) -> Result<Redactor, AttemptError> {
     let mut names: Vec<String> = plan.steps.iter().filter_map(|s| grants.get(&s.id)).flatten().cloned().collect();
     names.extend(plan.connection_secrets());
     names.sort();
@@ -185,7 +202,7 @@ async fn grant_secrets(state: &AppState, run: &Claimed, plan: &mut Plan, grants:
     if names.is_empty() {
         return Ok(Redactor::default());
     }
-    let sealed = state.store.sealed_secrets(&run.tenant, &names).await.map_err(|e| e.to_string())?;
+    let sealed = state.store.sealed_secrets(&run.tenant, &names).await?;
     let mut values = std::collections::BTreeMap::new();
     for (name, nonce, ciphertext) in sealed {
         let value = state.master_key.open(&run.tenant, &name, &nonce, &ciphertext)?;
@@ -202,19 +219,22 @@ async fn grant_secrets(state: &AppState, run: &Claimed, plan: &mut Plan, grants:
 }
 
 /// Stores a run's dead letters in batches as they come.
-async fn write_dead_letters(state: AppState, run: Claimed, mut rx: mpsc::UnboundedReceiver<DeadLetter>) -> Result<(), String> {
+async fn write_dead_letters(state: Core, run: Claimed, mut rx: mpsc::UnboundedReceiver<DeadLetter>) -> Result<(), AttemptError> {
     let mut batch = Vec::new();
     let origin = Origin { tenant: &run.tenant, run: &run.id, pipeline: &run.pipeline, version: run.version, attempt: run.attempt };
     while rx.recv_many(&mut batch, 500).await > 0 {
         let rows: Vec<_> = batch.drain(..).map(|d| (d.step, d.digest, d.reason, d.record)).collect();
-        state.store.insert_dead_letters(&origin, &rows).await.map_err(|e| format!("cannot store dead letters: {e}"))?;
+        state.store.insert_dead_letters(&origin, &rows).await?;
     }
     Ok(())
 }
 
+/// Log lines a run's writer holds while the database cannot take them; past it they are dropped.
+const MAX_HELD_LINES: usize = 10_000;
+
 /// Writes a run's log lines in batches while it runs (every 100 ms, or 1000 lines); returns
 /// the lines it still holds when the run ends, which go with the run's ending.
-pub(super) async fn write_logs(state: AppState, tenant: String, run: String, mut rx: mpsc::UnboundedReceiver<Line>) -> Vec<Line> {
+pub(super) async fn write_logs(state: Core, tenant: String, run: String, mut rx: mpsc::UnboundedReceiver<Line>) -> Vec<Line> {
     let mut batch = Vec::new();
     loop {
         if rx.recv_many(&mut batch, 1000).await == 0 {
@@ -228,9 +248,16 @@ pub(super) async fn write_logs(state: AppState, tenant: String, run: String, mut
                 () = &mut deadline => break,
             }
         }
-        if let Err(e) = state.store.append_logs(&tenant, &run, &batch).await {
-            tracing::error!("run {run}: cannot store {} log lines: {e}", batch.len());
+        match state.store.append_logs(&tenant, &run, &batch).await {
+            Ok(()) => batch.clear(),
+            // Kept for the next write (or the run's ending), up to a bound.
+            Err(e) if e.is_transient() && batch.len() < MAX_HELD_LINES => {
+                tracing::warn!("run {run}: cannot store {} log lines yet: {e}", batch.len());
+            }
+            Err(e) => {
+                tracing::error!("run {run}: cannot store {} log lines: {e}", batch.len());
+                batch.clear();
+            }
         }
-        batch.clear();
     }
 }

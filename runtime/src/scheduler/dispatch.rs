@@ -1,15 +1,15 @@
 //! Prompt dispatch: a run queued in this process wakes its worker through
-//! [`AppState::wake`](crate::api::AppState); on PostgreSQL, a run queued by any process
+//! [`Core::wake`](crate::control::Core); on PostgreSQL, a run queued by any process
 //! notifies channel `autoflow_runs` when its transaction commits, and every worker listens.
 use std::time::Duration;
 
-use crate::api::AppState;
+use crate::control::Core;
 use crate::store::Backend;
 
 /// On PostgreSQL, starts listening for queued runs and wakes this process's worker on each;
 /// the listener reconnects after a failure. `None` on SQLite (one process: the in-process
 /// wake is enough).
-pub fn listen(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+pub fn listen(state: &Core) -> Option<tokio::task::JoinHandle<()>> {
     if state.store.backend != Backend::Postgres {
         return None;
     }

@@ -3,6 +3,7 @@
 //! database (`store::queue`).
 mod attempt;
 pub mod cron;
+pub mod error;
 pub mod dispatch;
 pub mod plans;
 pub mod ticker;

@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::api::AppState;
+use super::error::AttemptError;
+use crate::control::Core;
 use crate::executor::Plan;
 use crate::pipeline::Format;
 use crate::store::queue::{Claimed, Replay};
@@ -31,17 +32,17 @@ pub struct Prepared {
 impl PlanCache {
     /// The plan of `run` (a replay's override of one step's plugin included, its records not):
     /// from the cache, or prepared and kept.
-    pub async fn plan(&self, state: &AppState, run: &Claimed) -> Result<Prepared, String> {
+    pub async fn plan(&self, state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> {
         let override_digest = match &run.replay {
             Some(Replay { step, digest: Some(d), .. }) => format!("{step}={d}"),
             _ => String::new(),
         };
         let key = format!("{}/{}/{}/{override_digest}", run.tenant, run.pipeline, run.version);
-        if let Some(plan) = self.plans.lock().map_err(|e| e.to_string())?.get(&key) {
+        if let Some(plan) = self.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return Ok(plan.clone());
         }
         let plan = prepare(state, run).await?;
-        let mut plans = self.plans.lock().map_err(|e| e.to_string())?;
+        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         if plans.len() >= CAPACITY {
             plans.clear();
         }
@@ -50,12 +51,11 @@ impl PlanCache {
     }
 }
 
-async fn prepare(state: &AppState, run: &Claimed) -> Result<Prepared, String> {
+async fn prepare(state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> {
     let version = state
         .store
         .version(&run.tenant, &run.pipeline, Some(run.version))
-        .await
-        .map_err(|e| e.to_string())?
+        .await?
         .ok_or_else(|| format!("version {} of {:?} is gone", run.version, run.pipeline))?;
     let pipeline = crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json)).map_err(|e| e.to_string())?;
     let mut pins = version.plugins.clone();
@@ -66,7 +66,7 @@ async fn prepare(state: &AppState, run: &Claimed) -> Result<Prepared, String> {
     for pin in &pins {
         fetch_blob(state, &pin.digest).await?;
     }
-    let (_validated, plan) = crate::server::apply::pinned_plan(state, &pipeline, &pins)
+    let (_validated, plan) = crate::control::pipelines::pinned_plan(state, &pipeline, &pins)
         .await
         .map_err(|e| format!("cannot prepare the run: {e}"))?;
     let grants = pipeline.steps.iter().filter(|s| !s.secrets.is_empty()).map(|s| (s.id.clone(), s.secrets.clone())).collect();
@@ -75,14 +75,14 @@ async fn prepare(state: &AppState, run: &Claimed) -> Result<Prepared, String> {
 
 /// Makes sure the local blob store has `digest`, fetching it from the database (where a
 /// PostgreSQL server keeps every blob) when this worker has never seen it.
-async fn fetch_blob(state: &AppState, digest: &str) -> Result<(), String> {
+async fn fetch_blob(state: &Core, digest: &str) -> Result<(), AttemptError> {
     if state.blobs.get(digest).is_some() {
         return Ok(());
     }
-    let bytes = state.store.blob_content(digest).await.map_err(|e| e.to_string())?;
+    let bytes = state.store.blob_content(digest).await?;
     let bytes = bytes.ok_or_else(|| format!("plugin sha256:{digest} is neither in this worker's blob store nor in the database"))?;
     if crate::registry::cache::digest_of(&bytes) != digest {
-        return Err(format!("plugin sha256:{digest} in the database does not match its digest"));
+        return Err(format!("plugin sha256:{digest} in the database does not match its digest").into());
     }
     let blobs = state.blobs.clone();
     tokio::task::spawn_blocking(move || blobs.put(&bytes)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::cron::Cron;
-use crate::api::AppState;
+use crate::control::Core;
 use crate::pipeline::{Catchup, Format, Overlap};
 use crate::store::queue::NewRun;
 use crate::store::schedules::ScheduleRow;
@@ -17,7 +17,7 @@ use crate::store::{Result, now_ms};
 pub const TICK: Duration = Duration::from_millis(200);
 
 /// Fires schedules until `stop` turns true.
-pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+pub async fn run(state: Core, mut stop: watch::Receiver<bool>) {
     loop {
         if let Err(e) = tick(&state).await {
             tracing::error!("schedule ticker: {e}");
@@ -30,7 +30,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 }
 
 /// One look at every schedule.
-pub async fn tick(state: &AppState) -> Result<()> {
+pub async fn tick(state: &Core) -> Result<()> {
     for s in state.store.schedules().await? {
         if let Err(e) = fire(state, &s).await {
             tracing::error!("schedule of {}: {e}", s.pipeline);
@@ -55,7 +55,7 @@ fn overlap_of(text: &str) -> Overlap {
     }
 }
 
-async fn fire(state: &AppState, s: &ScheduleRow) -> Result<()> {
+async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
     let cron = match Cron::new(&s.cron, &s.timezone) {
         Ok(c) => c,
         Err(e) => {
@@ -77,7 +77,7 @@ async fn fire(state: &AppState, s: &ScheduleRow) -> Result<()> {
             return Ok(());
         }
     };
-    let mut tx = state.store.pool.begin().await?;
+    let mut tx = state.store.begin().await?;
     if !state.store.advance_schedule(&mut tx, s, now).await? {
         return Ok(()); // another server took these slots
     }

@@ -11,7 +11,7 @@ use tokio::task::JoinSet;
 
 use super::attempt::{Stop, execute, host_line, settle, write_logs};
 use super::plans::PlanCache;
-use crate::api::AppState;
+use crate::control::Core;
 use crate::store::queue::{Claimed, Ending, Finish};
 
 use crate::store::runs::Line;
@@ -52,7 +52,7 @@ impl WorkerOptions {
 }
 
 /// Claims and runs runs until `stop` turns true, then drains (see [`WorkerOptions::drain`]).
-pub async fn run(state: AppState, opts: WorkerOptions, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+pub async fn run(state: Core, opts: WorkerOptions, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
     state.store.register_worker(&opts.id, &opts.name, &opts.labels).await?;
     tracing::info!(worker = %opts.id, labels = ?opts.labels, slots = opts.slots, "worker started");
     let beat = tokio::spawn(worker_heartbeats(state.clone(), opts.id.clone(), opts.lease / 3));
@@ -120,7 +120,7 @@ pub async fn run(state: AppState, opts: WorkerOptions, mut stop: watch::Receiver
     Ok(())
 }
 
-async fn worker_heartbeats(state: AppState, id: String, every: Duration) {
+async fn worker_heartbeats(state: Core, id: String, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         if let Err(e) = state.store.worker_heartbeat(&id).await {
@@ -132,7 +132,7 @@ async fn worker_heartbeats(state: AppState, id: String, every: Duration) {
 /// Renews the lease of `run` until told otherwise; on a lost lease, a cancel request or the
 /// worker's release, records why in `why` and cancels the execution.
 async fn lease_keeper(
-    state: AppState,
+    state: Core,
     run: Claimed,
     lease: Duration,
     mut release: watch::Receiver<bool>,
@@ -165,7 +165,7 @@ async fn lease_keeper(
 }
 
 async fn run_one(
-    state: &AppState,
+    state: &Core,
     plans: &PlanCache,
     finisher: &Finisher,
     opts: &WorkerOptions,
@@ -211,19 +211,39 @@ async fn run_one(
     }
 }
 
+/// How long the ends of runs are retried while the database fails transiently (a full disk,
+/// a lost connection): past it, the run's lease runs out and the run is taken again.
+const FINISH_RETRY_FOR: Duration = Duration::from_secs(120);
+
+/// [`crate::store::Store::finish_many`], tried again with backoff on transient errors.
+async fn finish_retrying(state: &Core, items: &[Finish]) -> crate::store::Result<Vec<bool>> {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match state.store.finish_many(items).await {
+            Err(e) if e.is_transient() && started.elapsed() < FINISH_RETRY_FOR => {
+                tracing::warn!("cannot record the end of {} runs yet, trying again in {delay:?}: {e}", items.len());
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Writes the ends of runs that end together in one transaction (one commit for all).
 #[derive(Clone)]
 struct Finisher(mpsc::UnboundedSender<(Finish, oneshot::Sender<Result<bool, String>>)>);
 
 impl Finisher {
     /// Starts the task that writes.
-    fn start(state: AppState) -> Self {
+    fn start(state: Core) -> Self {
         let (tx, mut rx) = mpsc::unbounded_channel::<(Finish, oneshot::Sender<Result<bool, String>>)>();
         tokio::spawn(async move {
             let mut batch = Vec::new();
             while rx.recv_many(&mut batch, 64).await > 0 {
                 let (items, replies): (Vec<Finish>, Vec<_>) = batch.drain(..).unzip();
-                match state.store.finish_many(&items).await {
+                match finish_retrying(&state, &items).await {
                     Ok(held) => replies.into_iter().zip(held).for_each(|(r, h)| drop(r.send(Ok(h)))),
                     Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(e.to_string())))),
                 }

@@ -7,16 +7,15 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-pub mod apply;
 pub mod seed;
 
 use crate::api::{self, AppState, Settings};
+use crate::control::Core;
 use crate::scheduler::{self, worker};
 use crate::scheduler::worker::WorkerOptions;
-use crate::engine::{Engine, EngineConfig};
-use crate::pipeline::ValidationPolicy;
-use crate::registry::blob::BlobStore;
-use crate::store::{self, Store};
+use crate::store;
+
+pub use crate::control::server_policy as policy;
 
 /// Options of `autoflow server`.
 #[derive(Debug, Clone, clap::Args)]
@@ -108,57 +107,17 @@ pub struct WorkerCommandArgs {
     pub worker: WorkerArgs,
 }
 
-/// Builds the shared state: database (migrated), engine, blob store.
+/// Builds the API's state: the core (database migrated, engine, blob store) and the body caps.
 pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
     let url = args.database.clone().unwrap_or_else(|| store::default_url(&args.data_dir));
     let settings = Settings {
         max_plugin_bytes: args.max_plugin_mb.saturating_mul(1 << 20),
         max_pipeline_bytes: args.max_pipeline_kb.saturating_mul(1 << 10),
-        policy: policy(&args.mount_roots, &args.data_dir),
-        data_dir: args.data_dir.clone(),
     };
-    state_with(&url, &args.data_dir, args.cache_dir.as_deref(), settings, &args.worker.egress).await
-}
-
-fn policy(mount_roots: &[PathBuf], data_dir: &std::path::Path) -> ValidationPolicy {
-    ValidationPolicy {
-        allowed_mount_roots: mount_roots.to_vec(),
-        base_dir: mount_roots.first().cloned().unwrap_or_else(|| data_dir.to_path_buf()),
-        ..ValidationPolicy::default()
-    }
-}
-
-async fn state_with(
-    url: &str,
-    data_dir: &std::path::Path,
-    cache_dir: Option<&std::path::Path>,
-    settings: Settings,
-    egress: &crate::cli::EgressArgs,
-) -> anyhow::Result<AppState> {
-    let egress = egress.settings().map_err(anyhow::Error::msg)?;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-    let store = Store::connect(url).await.context("cannot open the database")?;
-    let engine = Engine::new(EngineConfig {
-        fuel: true,
-        cache_dir: Some(cache_dir.map_or_else(|| data_dir.join("cache"), std::path::Path::to_path_buf)),
-        egress,
-        ..EngineConfig::default()
-    })
-    .context("cannot start the engine")?;
-    let blobs = BlobStore::open(&data_dir.join("blobs")).context("cannot open the blob store")?;
-    let env_key = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
-    let master_key = crate::secrets::MasterKey::load_or_create(env_key.as_deref(), &data_dir.join("master.key"))
-        .context("cannot load the master key")?;
-    Ok(AppState {
-        store,
-        blobs,
-        engine,
-        settings: Arc::new(settings),
-        wake: Arc::new(tokio::sync::Notify::new()),
-        master_key: Arc::new(master_key),
-        auth_failures: Arc::default(),
-    })
+    let policy = policy(&args.mount_roots, &args.data_dir);
+    let egress = args.worker.egress.settings().map_err(anyhow::Error::msg)?;
+    let core = Core::open(&url, &args.data_dir, args.cache_dir.as_deref(), policy, egress).await?;
+    Ok(AppState { core, settings: Arc::new(settings), auth_failures: Arc::default() })
 }
 
 /// Runs the server until it is asked to stop.
@@ -172,10 +131,10 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         }
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let ticker = tokio::spawn(scheduler::ticker::run(state.clone(), stop.clone()));
+    let ticker = tokio::spawn(scheduler::ticker::run(state.core.clone(), stop.clone()));
     let worker = if args.worker_slots > 0 {
         let opts = args.worker.options(args.worker_slots)?;
-        Some(tokio::spawn(worker::run(state.clone(), opts, stop.clone())))
+        Some(tokio::spawn(worker::run(state.core.clone(), opts, stop.clone())))
     } else {
         None
     };
@@ -197,19 +156,14 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 
 /// Runs `autoflow worker` until SIGTERM or Ctrl-C, then drains.
 pub async fn work(args: WorkerCommandArgs) -> anyhow::Result<()> {
-    let settings = Settings {
-        max_plugin_bytes: usize::MAX,
-        max_pipeline_bytes: usize::MAX,
-        policy: policy(&args.mount_roots, &args.data_dir),
-        data_dir: args.data_dir.clone(),
-    };
-    let state =
-        state_with(&args.database, &args.data_dir, args.cache_dir.as_deref(), settings, &args.worker.egress).await?;
+    let policy = policy(&args.mount_roots, &args.data_dir);
+    let egress = args.worker.egress.settings().map_err(anyhow::Error::msg)?;
+    let core = Core::open(&args.database, &args.data_dir, args.cache_dir.as_deref(), policy, egress).await?;
     let opts = args.worker.options(args.slots)?;
     println!("autoflow worker {} started (labels: {})", opts.id, opts.labels.join(","));
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(worker::run(state, opts, stop));
+    let worker = tokio::spawn(worker::run(core, opts, stop));
     shutdown().await;
     let _ = stop_tx.send(true);
     worker.await?

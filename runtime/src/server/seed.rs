@@ -4,13 +4,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use crate::api::AppState;
-use crate::api::tokens::DEFAULT_TENANT;
 use crate::auth::{Role, new_token};
-use crate::registry::builtin;
+use crate::control::pipelines::{self, Mode, Source};
+use crate::control::tenants::{self, DEFAULT_TENANT};
+use crate::control::{Core, plugins};
 use crate::store::audit::NewAudit;
-use crate::store::now_ms;
-use crate::store::plugins::PluginRow;
 
 /// The demo pipeline applied at first start.
 pub const DEMO_PIPELINE: &str = r#"name: demo
@@ -29,56 +27,14 @@ steps:
     config: { prefix: "paid order: " }
 "#;
 
-/// Registers every built-in plugin in `tenant`'s registry (those already there are skipped).
-pub async fn register_builtins(state: &AppState, tenant: &str) -> anyhow::Result<()> {
-    for b in builtin::all() {
-        if state.store.plugin(tenant, b.name, b.version).await?.is_some() {
-            continue;
-        }
-        let bytes = bytes::Bytes::from_static(b.bytes);
-        let digest = crate::registry::cache::digest_of(b.bytes);
-        let (kind, meta) = crate::api::plugins::check_plugin(state, &digest, bytes)
-            .await
-            .map_err(|e| anyhow::anyhow!("built-in {}@{}: {e}", b.name, b.version))?;
-        let blobs = state.blobs.clone();
-        tokio::task::spawn_blocking(move || blobs.put(b.bytes)).await??;
-        let size = i64::try_from(b.bytes.len())?;
-        state.store.insert_blob(&digest, b.bytes).await?;
-        let row = PluginRow {
-            name: b.name.to_string(),
-            version: b.version.to_string(),
-            digest,
-            kind,
-            size,
-            description: meta.description,
-            config_schema: meta.config_schema,
-            builtin: true,
-            created_at: now_ms(),
-            created_by: Some("server".into()),
-        };
-        let audit = NewAudit {
-            tenant: Some(tenant),
-            actor: "server",
-            action: "plugin.builtin",
-            target: Some(format!("{}@{}", row.name, row.version)),
-            remote: None,
-            detail: Some(format!("sha256:{}", row.digest)),
-        };
-        state.store.insert_plugin(tenant, &row, &audit).await?;
-    }
-    Ok(())
-}
-
 /// Seeds what a first start needs; later starts only add new built-ins.
-pub async fn seed(state: &AppState, data_dir: &Path) -> anyhow::Result<()> {
-    let tenant = match state.store.tenant_by_name(DEFAULT_TENANT).await? {
-        Some(t) => t,
-        None => state.store.create_tenant(DEFAULT_TENANT).await?,
-    };
-    for t in state.store.tenants().await? {
-        register_builtins(state, &t.id).await?;
+pub async fn seed(core: &Core, data_dir: &Path) -> anyhow::Result<()> {
+    let tenant = tenants::get_or_create(core, DEFAULT_TENANT).await?;
+    // Built-ins this binary adds to those of the one that seeded each tenant.
+    for t in core.store.tenants().await? {
+        plugins::publish_builtins(core, &t.id).await?;
     }
-    if !state.store.has_tokens(&tenant.id).await? {
+    if !core.store.has_tokens(&tenant.id).await? {
         let (text, row) = new_token(&tenant.id, "admin", Role::Admin, None, Some("server".into()))?;
         let path = data_dir.join("admin-token");
         write_secret(&path, &text)?;
@@ -90,17 +46,16 @@ pub async fn seed(state: &AppState, data_dir: &Path) -> anyhow::Result<()> {
             remote: None,
             detail: Some("bootstrap admin token".into()),
         };
-        state.store.insert_token(&row, &audit).await?;
+        core.store.insert_token(&row, &audit).await?;
         println!("admin token (shown once; also written to {}):\n{text}", path.display());
         let _ = std::io::stdout().flush();
     }
-    if state.store.pipeline(&tenant.id, "demo").await?.is_none() {
-        let (pipeline, json, pins) =
-            crate::server::apply::check(state, &tenant.id, DEMO_PIPELINE, crate::pipeline::Format::Yaml, None)
-                .await
-                .map_err(|e| anyhow::anyhow!("demo pipeline: {e}"))?;
+    if core.store.pipeline(&tenant.id, "demo").await?.is_none() {
+        let source = Source::Text { text: DEMO_PIPELINE, format: crate::pipeline::Format::Yaml, name: None };
         let audit = NewAudit { tenant: Some(&tenant.id), actor: "server", action: "pipeline.create", ..NewAudit::default() };
-        let _ = state.store.create_version(&tenant.id, &pipeline.name, &json, &pins, "server", true, audit).await?;
+        pipelines::apply(core, &tenant.id, "server", source, Mode::Create, audit)
+            .await
+            .map_err(|e| anyhow::anyhow!("demo pipeline: {e}"))?;
     }
     Ok(())
 }

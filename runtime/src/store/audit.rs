@@ -72,7 +72,7 @@ impl Store {
         change: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
         audit: &NewAudit<'_>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         if change.execute(&mut *tx).await?.rows_affected() == 0 {
             return Ok(false);
         }

@@ -60,7 +60,7 @@ impl Store {
             Backend::Sqlite => Some(self.claim_lock.lock().await),
             Backend::Postgres => None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let lock = match self.backend {
             Backend::Sqlite => {
                 // Take SQLite's write lock before reading, so the transaction cannot fail to

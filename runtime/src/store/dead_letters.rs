@@ -111,7 +111,7 @@ fn row_of(r: &sqlx::any::AnyRow) -> Result<DeadLetterRow> {
 impl Store {
     /// Stores rejected records `(step, digest, reason, record)` of one run attempt.
     pub async fn insert_dead_letters(&self, from: &Origin<'_>, letters: &[(String, String, String, Record)]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let now = now_ms();
         for (step, digest, reason, record) in letters {
             sqlx::query(
@@ -182,7 +182,7 @@ impl Store {
     /// Queues the replay run `run` of dead letters `ids` and marks them replayed by it, in one
     /// transaction; the run's id.
     pub async fn enqueue_replay(&self, run: &super::queue::NewRun<'_>, ids: &[i64]) -> Result<String> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let id = self.enqueue_in(&mut tx, run).await?;
         sqlx::query(&format!("UPDATE dead_letters SET replay_run = $1 WHERE tenant_id = $2 AND id IN ({})", super::id_list(ids)))
             .bind(&id)

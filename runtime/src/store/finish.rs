@@ -29,6 +29,14 @@ pub enum Ending {
     },
     /// Back to the queue because the worker is stopping; the attempt is not counted.
     Release,
+    /// Back to the queue, due at `not_before`, because the store failed transiently around
+    /// the attempt (not a step's failure); the attempt is not counted.
+    Interrupted {
+        /// When it may run again.
+        not_before: i64,
+        /// What the store answered.
+        error: String,
+    },
 }
 
 /// One attempt's end and the run's last log lines `(at, step, level, source, message)`.
@@ -79,7 +87,7 @@ async fn complete_in(
 }
 
 async fn requeue_in(conn: &mut sqlx::AnyConnection, id: &str, attempt: i64, not_before: i64, why: &str, error: Option<&str>) -> Result<bool> {
-    let refund = i64::from(why == "released");
+    let refund = i64::from(why == "released" || why == "interrupted");
     let done = sqlx::query(
         "UPDATE runs SET status = 'queued', not_before = $1, lease_owner = NULL, lease_expires_at = NULL, \
          error = $2, max_attempts = max_attempts + $3 WHERE id = $4 AND attempt = $5 AND status = 'running'",
@@ -154,7 +162,7 @@ impl Store {
     /// worker gathers the runs that end together: one commit for all). For each, whether its
     /// attempt still held the run; a stale one writes its log lines and nothing else.
     pub async fn finish_many(&self, items: &[Finish]) -> Result<Vec<bool>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let mut held = Vec::with_capacity(items.len());
         let mut requeued = false;
         let lines: Vec<(&str, &str, &super::runs::Line)> =
@@ -167,6 +175,9 @@ impl Store {
                 }
                 Ending::Retry { not_before, error } => requeue_in(&mut tx, &f.run, f.attempt, *not_before, "retrying", Some(error)).await?,
                 Ending::Release => requeue_in(&mut tx, &f.run, f.attempt, 0, "released", None).await?,
+                Ending::Interrupted { not_before, error } => {
+                    requeue_in(&mut tx, &f.run, f.attempt, *not_before, "interrupted", Some(error)).await?
+                }
             };
             requeued |= ok && !matches!(f.ending, Ending::Complete { .. });
             held.push(ok);

@@ -16,7 +16,10 @@ pub mod auth_failures;
 pub mod checkpoints;
 pub mod claim;
 pub mod dead_letters;
+#[cfg(test)]
+mod drift;
 pub mod finish;
+pub mod health;
 pub mod idempotency;
 pub mod pipelines;
 pub mod plugins;
@@ -25,6 +28,7 @@ pub mod runs;
 pub mod schedules;
 pub mod secrets;
 pub mod tokens;
+pub mod tx;
 pub mod workers;
 
 /// Errors of the store.
@@ -43,6 +47,60 @@ pub enum StoreError {
     #[error("corrupt row: {0}")]
     Corrupt(String),
 }
+
+impl StoreError {
+    /// Whether the database (or the disk under it) is out of space: SQLite's `SQLITE_FULL`,
+    /// PostgreSQL's `disk_full` (53100), or `ENOSPC` from the file system.
+    pub fn is_disk_full(&self) -> bool {
+        match self.code() {
+            Some(DbCode::Sqlite(code)) => code == SQLITE_FULL,
+            Some(DbCode::Postgres(state)) => state == "53100",
+            None => matches!(self, StoreError::Db(sqlx::Error::Io(e)) if e.raw_os_error() == Some(ENOSPC)),
+        }
+    }
+
+    /// Whether the same statement may well succeed if tried again: a full disk, a busy or
+    /// locked SQLite file, an I/O error, a lost or refused connection, a PostgreSQL
+    /// connection exception, lack of resources, shutdown, serialization failure or deadlock.
+    pub fn is_transient(&self) -> bool {
+        match self.code() {
+            Some(DbCode::Sqlite(code)) => matches!(code, SQLITE_BUSY | SQLITE_LOCKED | SQLITE_IOERR | SQLITE_FULL),
+            Some(DbCode::Postgres(state)) => ["08", "53", "57P", "40001", "40P01"].iter().any(|p| state.starts_with(p)),
+            None => matches!(
+                self,
+                StoreError::Db(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_))
+            ),
+        }
+    }
+
+    /// The database's own code for the error, if the database gave one.
+    fn code(&self) -> Option<DbCode> {
+        let StoreError::Db(sqlx::Error::Database(d)) = self else { return None };
+        let code = d.code()?;
+        if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            // Decimal text of the extended result code; its low byte is the primary code.
+            code.parse::<i32>().ok().map(|c| DbCode::Sqlite(c & 0xff))
+        } else {
+            Some(DbCode::Postgres(code.into_owned()))
+        }
+    }
+}
+
+/// A database's code for an error.
+enum DbCode {
+    /// SQLite's primary result code.
+    Sqlite(i32),
+    /// PostgreSQL's SQLSTATE.
+    Postgres(String),
+}
+
+/// SQLite's primary result codes the store tells apart.
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_LOCKED: i32 = 6;
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_FULL: i32 = 13;
+/// The file system's "no space left on device".
+const ENOSPC: i32 = 28;
 
 /// `Result` with [`StoreError`].
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -67,6 +125,8 @@ pub struct Store {
     pub url: String,
     /// On SQLite, claims take turns within the process (the one process using the file).
     claim_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The last write probe of [`Store::health`].
+    last_probe: std::sync::Arc<health::LastProbe>,
 }
 
 /// The default database URL: SQLite file `autoflow.db` in `data_dir`.
@@ -106,7 +166,16 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend, url: url.to_string(), claim_lock: Default::default() })
+        Ok(Self { pool, backend, url: url.to_string(), claim_lock: Default::default(), last_probe: Default::default() })
+    }
+}
+
+impl Store {
+    /// The SQLite database's file (`None` on PostgreSQL or for an in-memory database).
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        let rest = self.url.strip_prefix("sqlite:")?;
+        let path = rest.strip_prefix("//").unwrap_or(rest).split('?').next()?;
+        (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
     }
 }
 

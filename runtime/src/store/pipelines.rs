@@ -75,7 +75,7 @@ impl Store {
         audit: NewAudit<'_>,
     ) -> Result<Result<i64, AlreadyExists>> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let bumped = if create_only {
             None
         } else {

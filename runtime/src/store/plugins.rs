@@ -148,7 +148,7 @@ impl Store {
     /// built in, recording `audit` with the deletion. The bytes stay in the blob store (other
     /// tenants may hold them).
     pub async fn delete_plugin(&self, tenant: &str, digest: &str, audit: &NewAudit<'_>) -> Result<Result<usize, DeleteRefused>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         // Write first: on SQLite this takes the write lock before reading.
         let deleted = sqlx::query("DELETE FROM plugins WHERE tenant_id = $1 AND digest = $2 AND builtin = 0")
             .bind(tenant)

@@ -88,8 +88,9 @@ pub struct AttemptRow {
     /// When it ended.
     pub finished_at: Option<i64>,
     /// `running`, `succeeded`, `failed`, `cancelled`, `retrying` (failed, to be retried),
-    /// `released` (handed back by a stopping worker) or `lost` (its worker stopped
-    /// heartbeating and another took the run over).
+    /// `released` (handed back by a stopping worker), `interrupted` (the store failed
+    /// transiently around it; not counted) or `lost` (its worker stopped heartbeating and
+    /// another took the run over).
     pub status: String,
     /// Why it failed.
     pub error: Option<String>,
@@ -111,7 +112,7 @@ pub enum CancelOutcome {
 impl Store {
     /// Queues a run; returns its id once committed, and wakes the workers.
     pub async fn enqueue(&self, run: &NewRun<'_>) -> Result<String> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin().await?;
         let id = self.enqueue_in(&mut tx, run).await?;
         tx.commit().await?;
         Ok(id)

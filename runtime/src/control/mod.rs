@@ -1,0 +1,85 @@
+//! The control layer: the domain's operations, each written once below every face (the HTTP
+//! API, the CLI, the cron ticker, the worker): apply a pipeline version ([`pipelines`]),
+//! publish a plugin ([`plugins`]), create a tenant ([`tenants`]). Their errors are
+//! [`ControlError`], which each face maps once (the API to status codes).
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+pub mod error;
+pub mod pipelines;
+pub mod plugins;
+pub mod tenants;
+
+pub use error::{ControlError, ControlResult};
+
+use crate::engine::{EgressSettings, Engine, EngineConfig};
+use crate::pipeline::ValidationPolicy;
+use crate::registry::blob::BlobStore;
+use crate::secrets::MasterKey;
+use crate::store::Store;
+
+/// The validation policy of a server or worker: steps may mount folders under `mount_roots`
+/// (none: no mounts), and relative paths are read against the first of them, else `data_dir`.
+pub fn server_policy(mount_roots: &[PathBuf], data_dir: &Path) -> ValidationPolicy {
+    ValidationPolicy {
+        allowed_mount_roots: mount_roots.to_vec(),
+        base_dir: mount_roots.first().cloned().unwrap_or_else(|| data_dir.to_path_buf()),
+        ..ValidationPolicy::default()
+    }
+}
+
+/// What the domain's operations work with; cheap to clone. The API's state, the scheduler
+/// and the worker hold one.
+#[derive(Clone)]
+pub struct Core {
+    /// The database.
+    pub store: Store,
+    /// Plugin bytes by digest.
+    pub blobs: BlobStore,
+    /// The wasm engine (to check, describe and run plugins).
+    pub engine: Engine,
+    /// How pipelines are validated (mount roots, limits).
+    pub policy: Arc<ValidationPolicy>,
+    /// Seals and opens secrets.
+    pub master_key: Arc<MasterKey>,
+    /// Wakes this process's worker when a run is queued.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl Core {
+    /// Opens the core of a server, worker or CLI command: the database at `url` (migrated),
+    /// the engine with its compiled-plugin cache (`cache_dir`, default `<data_dir>/cache`),
+    /// and the blob store and master key under `data_dir` (created if missing).
+    pub async fn open(
+        url: &str,
+        data_dir: &Path,
+        cache_dir: Option<&Path>,
+        policy: ValidationPolicy,
+        egress: EgressSettings,
+    ) -> anyhow::Result<Core> {
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+        let store = Store::connect(url).await.context("cannot open the database")?;
+        let engine = Engine::new(EngineConfig {
+            fuel: true,
+            cache_dir: Some(cache_dir.map_or_else(|| data_dir.join("cache"), Path::to_path_buf)),
+            egress,
+            ..EngineConfig::default()
+        })
+        .context("cannot start the engine")?;
+        let blobs = BlobStore::open(&data_dir.join("blobs")).context("cannot open the blob store")?;
+        let env_key = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
+        let master_key =
+            MasterKey::load_or_create(env_key.as_deref(), &data_dir.join("master.key")).context("cannot load the master key")?;
+        Ok(Core {
+            store,
+            blobs,
+            engine,
+            policy: Arc::new(policy),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            master_key: Arc::new(master_key),
+        })
+    }
+}
