@@ -1,6 +1,28 @@
 //! `autoflow`: the server, the worker and the command-line client in one binary.
-use autoflow::cli;
-use clap::Parser;
+use autoflow::{cli, server};
+use clap::{Parser, Subcommand};
+
+/// Autoflow: data pipelines whose every source, transform and sink is a sandboxed
+/// WebAssembly component.
+#[derive(Debug, Parser)]
+#[command(name = "autoflow", version, about)]
+struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands: the server and the worker, and the command line's.
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the server: REST API, registry, scheduler and a worker.
+    Server(server::ServerArgs),
+    /// Run only a worker: claim and run queued runs from a shared database.
+    Worker(server::WorkerCommandArgs),
+    /// The command line's own.
+    #[command(flatten)]
+    Cli(cli::Command),
+}
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -14,7 +36,7 @@ fn main() -> std::process::ExitCode {
         // request or task that logged would die with it.
         .log_internal_errors(false)
         .init();
-    let cli = cli::Cli::parse();
+    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -22,6 +44,12 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(cli::main(cli));
+    let code = runtime.block_on(async {
+        match cli.command {
+            Command::Server(args) => cli::report("server", server::serve(args).await),
+            Command::Worker(args) => cli::report("worker", server::work(args).await),
+            Command::Cli(command) => cli::run(command).await,
+        }
+    });
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

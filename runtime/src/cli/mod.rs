@@ -1,7 +1,8 @@
-//! The command line: `autoflow run FILE`, `autoflow plugin check|new` and the other subcommands.
+//! The command line: `autoflow run FILE`, `autoflow plugin check|new` and the other subcommands
+//! (`autoflow server` and `worker` are the binary's own, beside these: `runtime/src/main.rs`).
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 
 pub mod client;
 pub mod plugin;
@@ -10,25 +11,11 @@ pub mod remote;
 mod run;
 pub mod token;
 
-/// Autoflow: data pipelines whose every source, transform and sink is a sandboxed
-/// WebAssembly component.
-#[derive(Debug, Parser)]
-#[command(name = "autoflow", version, about)]
-pub struct Cli {
-    /// What to do.
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// The subcommands.
+/// The subcommands of the command line.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run a pipeline file once, locally, without a server.
     Run(run::RunArgs),
-    /// Start the server: REST API, registry, scheduler and a worker.
-    Server(crate::server::ServerArgs),
-    /// Run only a worker: claim and run queued runs from a shared database.
-    Worker(crate::server::WorkerCommandArgs),
     /// Plugins: the server's registry (`push`, `list`) and tools for plugin authors (`check`,
     /// `new`).
     #[command(subcommand)]
@@ -104,12 +91,10 @@ impl EgressArgs {
     }
 }
 
-/// Runs the parsed command line; returns the process exit code.
-pub async fn main(cli: Cli) -> i32 {
-    match cli.command {
+/// Runs a subcommand; returns the process exit code.
+pub async fn run(command: Command) -> i32 {
+    match command {
         Command::Run(args) => run::run(args).await,
-        Command::Server(args) => report("server", crate::server::serve(args).await),
-        Command::Worker(args) => report("worker", crate::server::work(args).await),
         Command::Plugin(command) => plugin::run(command).await,
         Command::Pipeline { client, command } => report("pipeline", remote::pipeline(&client, command).await),
         Command::Runs { client, command } => report("runs", remote::runs(&client, command).await),
@@ -119,7 +104,7 @@ pub async fn main(cli: Cli) -> i32 {
 }
 
 /// The exit code of a command's result; the error is printed.
-pub(crate) fn report(what: &str, result: anyhow::Result<()>) -> i32 {
+pub fn report(what: &str, result: anyhow::Result<()>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {

@@ -321,7 +321,7 @@ impl Limits {
 }
 
 /// The limits a step actually runs with, after merging step, pipeline and server defaults.
-pub type EffectiveLimits = crate::engine::StepLimits;
+pub type EffectiveLimits = super::StepLimits;
 
 /// How a failed run is retried, with exponential backoff.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,6 +37,12 @@ pub enum PluginVersion {
     Exact(String),
 }
 
+/// sha256 of `bytes`, lowercase hex: a component's digest, as `sha256:<hex>` names it.
+pub fn digest_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// The order of semantic versions, which `name@latest` takes the greatest of (semver 2.0
 /// precedence): `major.minor.patch` numerically, then a release after its pre-releases, whose
 /// dot-separated identifiers compare numerically when both are numbers, a number before a

@@ -37,12 +37,12 @@ impl Pipeline {
         if let Some(schedule) = &self.schedule {
             if schedule.cron.trim().is_empty() {
                 add("schedule.cron".into(), "must not be empty".into());
-            } else if let Err(e) = crate::scheduler::cron::parse_cron(&schedule.cron) {
+            } else if let Err(e) = super::cron::parse_cron(&schedule.cron) {
                 add("schedule.cron".into(), e);
             }
             if schedule.timezone.trim().is_empty() {
                 add("schedule.timezone".into(), "must not be empty".into());
-            } else if let Err(e) = crate::scheduler::cron::parse_timezone(&schedule.timezone) {
+            } else if let Err(e) = super::cron::parse_timezone(&schedule.timezone) {
                 add("schedule.timezone".into(), e);
             }
             if schedule.max_catchup == Some(0) {

@@ -115,10 +115,7 @@ impl CompiledCache {
     }
 }
 
-/// sha256 of `bytes`, lowercase hex.
-pub fn digest_of(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+pub use crate::pipeline::digest_of;
 
 /// Writes `bytes` to `path` atomically; shared by the blob store and this cache.
 pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {

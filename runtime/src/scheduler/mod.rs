@@ -2,7 +2,6 @@
 //! workers ([`worker`]) and their prompt wake-up ([`dispatch`]). The queue itself lives in the
 //! database (`store::queue`).
 mod attempt;
-pub mod cron;
 pub mod error;
 pub mod dispatch;
 pub mod plans;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::cron::Cron;
+use crate::pipeline::cron::Cron;
 use crate::control::Core;
 use crate::pipeline::{Catchup, Format, Overlap};
 use crate::store::queue::NewRun;

@@ -195,7 +195,7 @@ pub fn random_hex(n: usize) -> String {
         static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let c = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let seed = format!("{}-{c}-{}", now_ms(), std::process::id());
-        return crate::registry::cache::digest_of(seed.as_bytes())[..n * 2].to_string();
+        return crate::pipeline::digest_of(seed.as_bytes())[..n * 2].to_string();
     }
     hex::encode(bytes)
 }

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::pipeline::Catchup;
+use super::Catchup;
 
 /// A slot younger than this when the ticker sees it is on time; older ones were missed (the
 /// server was down, or stalled) and follow the catch-up policy.
