@@ -10,6 +10,7 @@ mod error;
 pub mod openapi;
 pub mod pipelines;
 pub mod plugins;
+pub mod redaction;
 pub mod runs;
 pub mod secrets;
 pub mod tokens;
