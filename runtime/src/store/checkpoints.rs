@@ -149,3 +149,43 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn sealed_checkpoints_open_where_they_were_written_and_plain_ones_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&crate::store::default_url(dir.path())).await.unwrap();
+        let key = MasterKey::load_or_create(None, &dir.path().join("master.key")).unwrap();
+        let c = Checkpoint {
+            step: "a".into(),
+            cursor: Some("42".into()),
+            state: [("k".to_string(), b"\x00plugin data".to_vec())].into(),
+            ..Checkpoint::default()
+        };
+        let mut conn = store.pool.acquire().await.unwrap();
+        save(&mut conn, "t", "p", "r1", &c.seal(&key, "t", "p").unwrap()).await.unwrap();
+        // A row from before sealing: cursor and state in plain columns.
+        sqlx::query("INSERT INTO checkpoints (tenant_id, pipeline, step_id, cursor, state, run_id, updated_at) VALUES ('t', 'p', 'b', '7', '{\"n\":\"Ng==\"}', 'r0', 1)")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let raw: Vec<u8> = sqlx::query_scalar("SELECT sealed FROM checkpoints WHERE step_id = 'a'").fetch_one(&mut *conn).await.unwrap();
+        assert!(!raw.windows(11).any(|w| w == b"plugin data"));
+        let read = store.checkpoints(&key, "t", "p").await.unwrap();
+        assert_eq!((read[0].step.as_str(), read[0].cursor.as_deref(), &read[0].state, read[0].sealed), ("a", Some("42"), &c.state, true));
+        assert_eq!((read[1].cursor.as_deref(), read[1].state["n"].as_slice(), read[1].sealed), (Some("7"), &b"6"[..], false));
+        // Sealed for step a: it does not open as step b's, nor for another pipeline.
+        sqlx::query("UPDATE checkpoints SET sealed = (SELECT sealed FROM checkpoints WHERE step_id = 'a') WHERE step_id = 'b'")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let e = store.checkpoints(&key, "t", "p").await.unwrap_err().to_string();
+        assert!(e.contains("the checkpoint of step \"b\" of pipeline \"p\" does not open"), "{e}");
+        sqlx::query("UPDATE checkpoints SET pipeline = 'q' WHERE step_id = 'a'").execute(&mut *conn).await.unwrap();
+        let e = store.checkpoints(&key, "t", "q").await.unwrap_err().to_string();
+        assert!(e.contains("step \"a\" of pipeline \"q\" does not open"), "{e}");
+    }
+}
