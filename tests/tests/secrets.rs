@@ -234,7 +234,8 @@ fn a_canary_secret_is_usable_and_appears_nowhere_else(s: &mut Server) {
 
 /// Plugin data sealed for one step does not open as another's: the listing fails and so does
 /// the next run, saying which row; rows from before sealing (plain) still read, redacted, are
-/// handed back intact, and are sealed when written again.
+/// handed back intact, and are sealed when written again; a worker with another master key
+/// does not start.
 fn sealed_plugin_data_opens_only_where_it_was_written(s: &mut Server) {
     let canary = with_keeping(s);
     let first = s.run_and_wait(&s.admin, "keeps", None);
@@ -276,6 +277,17 @@ fn sealed_plugin_data_opens_only_where_it_was_written(s: &mut Server) {
     assert_eq!(listed.status, 500, "{}", listed.text());
     sql(s, &[&format!("UPDATE dead_letters SET step_id = 'refuse', run_id = '{}' WHERE step_id = 'keep'", second["id"].as_str().unwrap())]);
     assert_eq!(s.get("/v1/pipelines/keeps/dead-letters").status, 500);
+    // A worker given another master key refuses to start, rather than seal what no one else opens.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(autoflow_tests::autoflow_bin())
+        .args(["worker", "--database", &s.database])
+        .arg("--data-dir")
+        .arg(elsewhere.path())
+        .env("AUTOFLOW_MASTER_KEY", STANDARD.encode([7u8; 32]))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("is not the one this database's secrets, step state and dead letters are sealed with"), "{stderr}");
     let log = std::fs::read_to_string(s.data.path().join("server.log")).unwrap();
     assert!(log.contains(&format!("the dead letter of step \"refuse\" of run {} of pipeline \"keeps\" does not open", second["id"].as_str().unwrap())), "{log}");
     assert!(!log.contains(&canary), "{log}");

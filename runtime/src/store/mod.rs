@@ -17,6 +17,7 @@ pub mod claim;
 pub mod dead_letters;
 pub mod finish;
 pub mod health;
+pub mod key_check;
 pub mod pipelines;
 pub mod plugins;
 pub mod queue;
