@@ -118,8 +118,9 @@ fn seal(key: &MasterKey, from: &Origin<'_>, step: &str, record: &Record) -> Resu
         .map_err(|e| StoreError::Sealed(format!("a dead letter of step {step:?}: {e:#}")))
 }
 
-/// The key, value and headers of the dead letter of `run`'s `step` from their sealed value.
-fn open(key: &MasterKey, owner: [&str; 4], sealed: &[u8]) -> Result<(Option<Vec<u8>>, Vec<u8>, Vec<(String, String)>)> {
+/// The record of the dead letter of `owner` (tenant, pipeline, step, run) from its sealed key,
+/// value and headers and its `timestamp`.
+fn open(key: &MasterKey, owner: [&str; 4], sealed: &[u8], timestamp: Option<i64>) -> Result<Record> {
     let [_, pipeline, step, run] = owner;
     let corrupt = |why: String| StoreError::Corrupt(format!("the dead letter of step {step:?} of run {run}: {why}"));
     let plain = key.open_bound(KIND, &owner, sealed).ok_or_else(|| {
@@ -131,7 +132,7 @@ fn open(key: &MasterKey, owner: [&str; 4], sealed: &[u8]) -> Result<(Option<Vec<
     let Sealable { key, value, headers } = serde_json::from_slice(&plain).map_err(|e| corrupt(e.to_string()))?;
     let key = key.map(|k| STANDARD.decode(k)).transpose().map_err(|e| corrupt(e.to_string()))?;
     let value = STANDARD.decode(value).map_err(|e| corrupt(e.to_string()))?;
-    Ok((key, value, headers))
+    Ok(Record { key, value, headers, timestamp })
 }
 
 fn row_of(key: &MasterKey, tenant: &str, r: &sqlx::any::AnyRow) -> Result<DeadLetterRow> {
@@ -139,12 +140,13 @@ fn row_of(key: &MasterKey, tenant: &str, r: &sqlx::any::AnyRow) -> Result<DeadLe
     let step: String = r.try_get("step_id")?;
     let pipeline: String = r.try_get("pipeline")?;
     let sealed: Option<Vec<u8>> = r.try_get("sealed")?;
-    let (record_key, value, headers) = match sealed {
-        Some(bytes) => open(key, [tenant, &pipeline, &step, &run_id], &bytes)?,
+    let timestamp = r.try_get("record_timestamp")?;
+    let record = match sealed {
+        Some(bytes) => open(key, [tenant, &pipeline, &step, &run_id], &bytes, timestamp)?,
         None => {
             let headers: String = r.try_get("headers")?;
             let headers = serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(format!("dead letter headers: {e}")))?;
-            (r.try_get("record_key")?, r.try_get("record_value")?, headers)
+            Record { key: r.try_get("record_key")?, value: r.try_get("record_value")?, headers, timestamp }
         }
     };
     Ok(DeadLetterRow {
@@ -154,7 +156,7 @@ fn row_of(key: &MasterKey, tenant: &str, r: &sqlx::any::AnyRow) -> Result<DeadLe
         step,
         digest: r.try_get("digest")?,
         reason: r.try_get("reason")?,
-        record: Record { key: record_key, value, headers, timestamp: r.try_get("record_timestamp")? },
+        record,
         created_at: r.try_get("created_at")?,
         replay_run: r.try_get("replay_run")?,
     })
