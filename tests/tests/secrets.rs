@@ -243,7 +243,7 @@ fn sealed_plugin_data_opens_only_where_it_was_written(s: &mut Server) {
     let first_id = first["id"].as_str().unwrap();
     let source = first["report"]["steps"].as_array().unwrap().iter().find(|st| st["id"] == "gen").unwrap().clone();
     assert!(source.get("cursor").is_none(), "a cursor is kept in its sealed checkpoint, not in the report: {source}");
-    // A row as it was written before sealing: plain cursor and state (a plain dead letter too).
+    // Rows as they were written before sealing: a plain state, a plain dead letter.
     let plain_state = json!({ "token": STANDARD.encode(&canary) }).to_string();
     let plain_record = json!({ "token": canary, "kept": false }).to_string();
     let headers = json!([["token", canary]]).to_string();

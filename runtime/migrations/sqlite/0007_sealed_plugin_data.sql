@@ -6,7 +6,7 @@ ALTER TABLE checkpoints ADD COLUMN sealed BLOB;
 ALTER TABLE dead_letters ADD COLUMN sealed BLOB;
 
 -- A value sealed with the master key by the first server or worker to start: one given another
--- key opens it not, and refuses to start instead of sealing data the others cannot open.
+-- key cannot open it and refuses to start, instead of sealing data the others cannot open.
 CREATE TABLE master_key_check (
     id INTEGER PRIMARY KEY,
     sealed BLOB NOT NULL
