@@ -1,7 +1,10 @@
 //! Secrets at rest: each value sealed with XChaCha20-Poly1305 under the server's master key,
 //! with its tenant and name as associated data (a sealed value moved to another tenant or name
 //! does not open). The master key comes from `AUTOFLOW_MASTER_KEY` (base64 of 32 bytes) or from
-//! a key file created, readable by its owner only, at the first start.
+//! a key file created, readable by its owner only, at the first start. The same key seals the
+//! plugin data the database keeps ([`MasterKey::seal_bound`]), and [`Redactor`] keeps secret
+//! values out of what leaves the sandbox.
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 
@@ -57,28 +60,83 @@ impl MasterKey {
         format!("autoflow-secret\0{tenant}\0{name}").into_bytes()
     }
 
-    /// Seals `value` of secret `name` of `tenant`: `(nonce, ciphertext)`.
-    pub fn seal(&self, tenant: &str, name: &str, value: &[u8]) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    fn encrypt(&self, aad: &[u8], value: &[u8]) -> anyhow::Result<([u8; 24], Vec<u8>)> {
         let mut nonce = [0u8; 24];
         getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness for a nonce: {e}"))?;
-        let aad = Self::aad(tenant, name);
         let sealed = XChaCha20Poly1305::new(&self.0)
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: value, aad: &aad })
-            .map_err(|_| anyhow::anyhow!("cannot seal secret {name:?}"))?;
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: value, aad })
+            .map_err(|_| anyhow::anyhow!("the cipher refused to seal"))?;
+        Ok((nonce, sealed))
+    }
+
+    fn decrypt(&self, aad: &[u8], nonce: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if nonce.len() != 24 {
+            return None;
+        }
+        XChaCha20Poly1305::new(&self.0).decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad }).ok()
+    }
+
+    /// Seals `value` of secret `name` of `tenant`: `(nonce, ciphertext)`.
+    pub fn seal(&self, tenant: &str, name: &str, value: &[u8]) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        let (nonce, sealed) = self.encrypt(&Self::aad(tenant, name), value).with_context(|| format!("cannot seal secret {name:?}"))?;
         Ok((nonce.to_vec(), sealed))
     }
 
     /// Opens a sealed secret; an error when the key, tenant or name does not match.
     pub fn open(&self, tenant: &str, name: &str, nonce: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
-        if nonce.len() != 24 {
-            return Err(format!("secret {name:?}: bad nonce"));
+        self.decrypt(&Self::aad(tenant, name), nonce, sealed)
+            .ok_or_else(|| format!("secret {name:?} does not open with this server's master key"))
+    }
+
+    /// Opens the sealed secrets `(name, nonce, ciphertext)` of `tenant` (as the store keeps
+    /// them): their values by name.
+    pub fn open_all(&self, tenant: &str, sealed: Vec<(String, Vec<u8>, Vec<u8>)>) -> Result<BTreeMap<String, String>, String> {
+        sealed
+            .into_iter()
+            .map(|(name, nonce, ciphertext)| {
+                let value = self.open(tenant, &name, &nonce, &ciphertext)?;
+                Ok((name, String::from_utf8_lossy(&value).into_owned()))
+            })
+            .collect()
+    }
+
+    /// The associated data of plugin data of kind `what` owned by `owner` (tenant first):
+    /// each part length-prefixed, so that no two owners give the same bytes.
+    fn bound_aad(what: &str, owner: &[&str]) -> Vec<u8> {
+        let mut aad = format!("autoflow-{what}").into_bytes();
+        for part in owner {
+            aad.extend_from_slice(&(part.len() as u64).to_be_bytes());
+            aad.extend_from_slice(part.as_bytes());
         }
-        let aad = Self::aad(tenant, name);
-        XChaCha20Poly1305::new(&self.0)
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: &aad })
-            .map_err(|_| format!("secret {name:?} does not open with this server's master key"))
+        aad
+    }
+
+    /// Seals plugin data `plain` of kind `what` (such as `checkpoint`) for `owner` (such as
+    /// tenant, pipeline and step), as one value: [`SEALED_FORMAT`], the nonce, the ciphertext.
+    pub fn seal_bound(&self, what: &str, owner: &[&str], plain: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let (nonce, ciphertext) = self.encrypt(&Self::bound_aad(what, owner), plain).with_context(|| format!("cannot seal a {what}"))?;
+        let mut sealed = Vec::with_capacity(1 + nonce.len() + ciphertext.len());
+        sealed.push(SEALED_FORMAT);
+        sealed.extend_from_slice(&nonce);
+        sealed.extend_from_slice(&ciphertext);
+        Ok(sealed)
+    }
+
+    /// Opens what [`MasterKey::seal_bound`] sealed; `None` when it was sealed for another kind
+    /// or owner, with another key, or was changed.
+    pub fn open_bound(&self, what: &str, owner: &[&str], sealed: &[u8]) -> Option<Vec<u8>> {
+        let (&format, rest) = sealed.split_first()?;
+        if format != SEALED_FORMAT || rest.len() < 24 {
+            return None;
+        }
+        let (nonce, ciphertext) = rest.split_at(24);
+        self.decrypt(&Self::bound_aad(what, owner), nonce, ciphertext)
     }
 }
+
+/// The first byte of a value sealed by [`MasterKey::seal_bound`]: XChaCha20-Poly1305 under the
+/// master key, a 24-byte nonce following.
+pub const SEALED_FORMAT: u8 = 1;
 
 /// Replaces every granted secret value in texts that leave the sandbox (log lines, errors,
 /// reports) with `[secret]`.
@@ -95,13 +153,38 @@ impl Redactor {
 
     /// `text` with every value replaced.
     pub fn apply(&self, text: &str) -> String {
-        self.0.iter().fold(text.to_string(), |t, v| if t.contains(v.as_str()) { t.replace(v.as_str(), "[secret]") } else { t })
+        self.0.iter().fold(text.to_string(), |t, v| if t.contains(v.as_str()) { t.replace(v.as_str(), REDACTED) } else { t })
+    }
+
+    /// `bytes` (plugin data: step state, a record) with every value's bytes replaced.
+    pub fn apply_bytes(&self, bytes: &[u8]) -> Vec<u8> {
+        self.0.iter().fold(bytes.to_vec(), |b, v| replace_bytes(b, v.as_bytes()))
     }
 
     /// Whether there is nothing to redact.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+}
+
+/// What a redacted value shows instead.
+const REDACTED: &str = "[secret]";
+
+/// `hay` with each `needle` (not empty) replaced by [`REDACTED`].
+fn replace_bytes(hay: Vec<u8>, needle: &[u8]) -> Vec<u8> {
+    let find = |h: &[u8]| h.windows(needle.len()).position(|w| w == needle);
+    if find(&hay).is_none() {
+        return hay;
+    }
+    let mut out = Vec::with_capacity(hay.len());
+    let mut rest = hay.as_slice();
+    while let Some(i) = find(rest) {
+        out.extend_from_slice(&rest[..i]);
+        out.extend_from_slice(REDACTED.as_bytes());
+        rest = &rest[i + needle.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 #[cfg(test)]
@@ -132,5 +215,27 @@ mod tests {
     fn redaction_hides_every_value() {
         let r = Redactor::new(["abc".to_string(), "abcdef".to_string(), String::new()]);
         assert_eq!(r.apply("x abcdef y abc"), "x [secret] y [secret]");
+        assert_eq!(r.apply_bytes(b"\xffabcdef\x00abcabc"), b"\xff[secret]\x00[secret][secret]");
+        assert_eq!(r.apply_bytes(b"ab"), b"ab");
+    }
+
+    #[test]
+    fn bound_data_opens_only_for_its_kind_and_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MasterKey::load_or_create(None, &dir.path().join("master.key")).unwrap();
+        let sealed = key.seal_bound("checkpoint", &["t1", "p", "s"], b"state").unwrap();
+        assert_eq!(sealed[0], SEALED_FORMAT);
+        assert!(!sealed.windows(5).any(|w| w == b"state"));
+        assert_eq!(key.open_bound("checkpoint", &["t1", "p", "s"], &sealed).unwrap(), b"state");
+        for owner in [["t2", "p", "s"], ["t1", "q", "s"], ["t1", "p", "other"], ["t1", "ps", ""]] {
+            assert!(key.open_bound("checkpoint", &owner, &sealed).is_none(), "{owner:?}");
+        }
+        assert!(key.open_bound("dead-letter", &["t1", "p", "s"], &sealed).is_none());
+        let mut changed = sealed.clone();
+        *changed.last_mut().unwrap() ^= 1;
+        assert!(key.open_bound("checkpoint", &["t1", "p", "s"], &changed).is_none());
+        assert!(key.open_bound("checkpoint", &["t1", "p", "s"], &sealed[..10]).is_none());
+        let other = MasterKey::load_or_create(None, &dir.path().join("other.key")).unwrap();
+        assert!(other.open_bound("checkpoint", &["t1", "p", "s"], &sealed).is_none());
     }
 }

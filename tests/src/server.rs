@@ -200,15 +200,20 @@ impl Server {
 
     /// Starts an `autoflow worker` on this server's database with extra flags (such as
     /// `--labels`, `--lease-ms`, `--slots`); returns once it has registered. On PostgreSQL it
-    /// has a data dir of its own (plugins come from the database); on SQLite, a worker on the
-    /// server's machine, it shares the server's.
+    /// has a data dir of its own (plugins come from the database) and is given the server's
+    /// master key, as a worker on another machine is; on SQLite, a worker on the server's
+    /// machine, it shares the server's data dir.
     pub fn worker(&self, extra: &[&str]) -> Worker {
         let data = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let mut cmd = Command::new(autoflow_bin());
         let data_dir = match self.backend {
-            Backend::Postgres => data.path(),
+            Backend::Postgres => {
+                let key = std::fs::read_to_string(self.data.path().join("master.key")).unwrap_or_else(|e| panic!("master.key: {e}"));
+                cmd.env("AUTOFLOW_MASTER_KEY", key.trim());
+                data.path()
+            }
             Backend::Sqlite => self.data.path(),
         };
-        let mut cmd = Command::new(autoflow_bin());
         cmd.args(["worker", "--database", &self.database]).arg("--data-dir").arg(data_dir).args(extra);
         let log = data.path().join("worker.log");
         let (child, rest) = start(cmd, &log, "autoflow worker ", "the worker", Duration::from_secs(120));

@@ -1,6 +1,6 @@
-//! Dead letters: listed per run and per pipeline, and replayed: the rejected records are fed
-//! again to the step that rejected them (and on downstream), run by the pipeline's current
-//! plugin for that step or by another one named in the request.
+//! Dead letters: listed per run and per pipeline (granted secrets redacted), and replayed: the
+//! rejected records are fed again to the step that rejected them (and on downstream), run by
+//! the pipeline's current plugin for that step or by another one named in the request.
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -53,7 +53,14 @@ pub struct ListQuery {
 async fn of_run(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<DeadLetterRow>>> {
     let run = state.store.run(auth.tenant(), &id).await?.ok_or_else(|| ApiError::NotFound(format!("no run {id:?}")))?;
     let filter = Filter { run: Some(id), ..filter_of(&q) };
-    Ok(Json(state.store.dead_letters(auth.tenant(), &run.pipeline, &filter).await?))
+    listing(&state, auth.tenant(), &run.pipeline, &filter).await
+}
+
+/// The dead letters of `pipeline` that pass `filter`, as a viewer sees them.
+async fn listing(state: &AppState, tenant: &str, pipeline: &str, filter: &Filter) -> ApiResult<Json<Vec<DeadLetterRow>>> {
+    let redactor = super::redaction::of_pipeline(state, tenant, pipeline).await?;
+    let letters = state.store.dead_letters(&state.master_key, tenant, pipeline, filter).await?;
+    Ok(Json(letters.into_iter().map(|d| super::redaction::dead_letter(&redactor, d)).collect()))
 }
 
 fn filter_of(q: &ListQuery) -> Filter {
@@ -70,7 +77,7 @@ async fn of_pipeline(State(state): State<AppState>, auth: Auth, Path(name): Path
     if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
         return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
     }
-    Ok(Json(state.store.dead_letters(auth.tenant(), &name, &filter_of(&q)).await?))
+    listing(&state, auth.tenant(), &name, &filter_of(&q)).await
 }
 
 /// Body of a replay; every field optional.
@@ -115,7 +122,7 @@ async fn queue_replay(state: &AppState, auth: &Auth, name: &str, req: &ReplayReq
     let version = state.store.version(tenant, name, req.version).await?;
     let version = version.ok_or_else(|| ApiError::NotFound(format!("no pipeline {name:?} (or no such version)")))?;
     let filter = Filter { step: req.step.clone(), ids: req.ids.clone(), unreplayed: true, limit: MAX_REPLAY, ..Filter::default() };
-    let letters = state.store.dead_letters(tenant, name, &filter).await?;
+    let letters = state.store.dead_letters(&state.master_key, tenant, name, &filter).await?;
     if letters.is_empty() {
         return Err(ApiError::BadRequest("no dead letters to replay (none match, or they were replayed already)".into()));
     }

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod pipelines;
 pub mod plugins;
+pub mod redaction;
 pub mod runs;
 pub mod secrets;
 pub mod tokens;

@@ -37,7 +37,7 @@ pub fn routes() -> ApiRouter {
         .get("/v1/runs/{id}/attempts", Some(Role::Viewer), "A run's attempts: worker, times, outcome", attempts)
         .post("/v1/runs/{id}/cancel", Some(Role::Editor), "Cancel a queued or running run", cancel)
         .get("/v1/pipelines/{name}/fires", Some(Role::Viewer), "The schedule's recorded slots, newest first (?limit=)", fires)
-        .get("/v1/pipelines/{name}/checkpoints", Some(Role::Viewer), "Each step's committed cursor and state", checkpoints)
+        .get("/v1/pipelines/{name}/checkpoints", Some(Role::Viewer), "Each step's committed cursor and state, granted secrets redacted", checkpoints)
         .get("/v1/workers", Some(Role::Viewer), "Workers seen in the last minute, with their labels and runs", workers)
 }
 
@@ -240,7 +240,9 @@ async fn checkpoints(State(state): State<AppState>, auth: Auth, Path(name): Path
     if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
         return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
     }
-    Ok(Json(state.store.checkpoints(auth.tenant(), &name).await?))
+    let redactor = super::redaction::of_pipeline(&state, auth.tenant(), &name).await?;
+    let checkpoints = state.store.checkpoints(&state.master_key, auth.tenant(), &name).await?;
+    Ok(Json(checkpoints.into_iter().map(|c| super::redaction::checkpoint(&redactor, c)).collect()))
 }
 
 async fn workers(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<Vec<WorkerRow>>> {

@@ -71,8 +71,15 @@ impl Core {
         .context("cannot start the engine")?;
         let blobs = BlobStore::open(&data_dir.join("blobs")).context("cannot open the blob store")?;
         let env_key = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
-        let master_key =
-            MasterKey::load_or_create(env_key.as_deref(), &data_dir.join("master.key")).context("cannot load the master key")?;
+        let key_file = data_dir.join("master.key");
+        let master_key = MasterKey::load_or_create(env_key.as_deref(), &key_file).context("cannot load the master key")?;
+        if !store.check_master_key(&master_key).await.context("cannot check the master key")? {
+            let from = if env_key.is_some() { crate::secrets::MASTER_KEY_ENV.to_string() } else { key_file.display().to_string() };
+            anyhow::bail!(
+                "the master key (from {from}) is not the one this database's secrets, step state and dead letters are \
+                 sealed with: give every server and worker of the database the same key"
+            );
+        }
         Ok(Core {
             store,
             blobs,

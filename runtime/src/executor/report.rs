@@ -83,7 +83,9 @@ pub struct StepReport {
     pub error: Option<StepErrorReport>,
     /// Metrics the plugin counted.
     pub counters: BTreeMap<String, u64>,
-    /// For sources: the cursor after the last batch (committed once the sinks flushed).
+    /// For sources: the cursor after the last batch (committed once the sinks flushed). Like
+    /// the state, plugin data kept out of the report: it is in the checkpoint, sealed.
+    #[serde(skip)]
     pub cursor: Option<String>,
     /// The step's state after the run.
     #[serde(skip)]

@@ -12,7 +12,7 @@ use super::plans::{PlanCache, Prepared};
 use crate::control::Core;
 use crate::engine::LogLine;
 use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
-use crate::secrets::Redactor;
+use crate::secrets::{MasterKey, Redactor};
 use crate::store::checkpoints::Checkpoint;
 use crate::store::dead_letters::Origin;
 use crate::store::now_ms;
@@ -42,9 +42,9 @@ fn complete(status: &'static str, report: Option<serde_json::Value>, error: Opti
     Some(Ending::Complete { status, report, error, checkpoints: Vec::new() })
 }
 
-/// The last log line of an attempt and what to record.
+/// The last log line of an attempt and what to record, its checkpoints sealed with `key`.
 /// `None`: write nothing but the lines (another worker holds the run now).
-pub(super) fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Executed, AttemptError>) -> (Line, Option<Ending>) {
+pub(super) fn settle(key: &MasterKey, run: &Claimed, stopped: Option<Stop>, result: Result<Executed, AttemptError>) -> (Line, Option<Ending>) {
     let Executed { report, plan, previous, redactor } = match result {
         Ok(r) => r,
         Err(AttemptError::Failed(e)) => return (host_line("error", format!("run failed: {e}")), complete("failed", None, Some(e))),
@@ -81,9 +81,17 @@ pub(super) fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Execut
     }
     match report.outcome {
         Outcome::Succeeded => {
-            let checkpoints = checkpoints_of(&report, &previous);
-            let record = Some(Ending::Complete { status: "succeeded", report: value(), error: None, checkpoints });
-            (host_line("info", "run succeeded".into()), record)
+            let sealed = checkpoints_of(&report, &previous).iter().map(|c| c.seal(key, &run.tenant, &run.pipeline)).collect();
+            match sealed {
+                Ok(checkpoints) => {
+                    let record = Some(Ending::Complete { status: "succeeded", report: value(), error: None, checkpoints });
+                    (host_line("info", "run succeeded".into()), record)
+                }
+                Err(e) => {
+                    let error = format!("cannot keep the checkpoints: {e}");
+                    (host_line("error", format!("run failed: {error}")), complete("failed", value(), Some(error)))
+                }
+            }
         }
         Outcome::Cancelled => (host_line("warn", "run cancelled".into()), complete("cancelled", value(), None)),
         Outcome::Failed => {
@@ -107,7 +115,7 @@ pub(super) fn settle(run: &Claimed, stopped: Option<Stop>, result: Result<Execut
 }
 
 /// What a successful run leaves for the next: each step's last cursor (or the one it started
-/// from) and its state, for the steps where either changed.
+/// from) and its state, for the steps where either changed or whose row is not sealed yet.
 fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint> {
     report
         .steps
@@ -115,7 +123,7 @@ fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint
         .filter_map(|s| {
             let before = previous.iter().find(|c| c.step == s.id);
             let cursor = s.cursor.clone().or_else(|| before.and_then(|c| c.cursor.clone()));
-            let unchanged = before.is_some_and(|b| b.cursor == cursor && b.state == s.state);
+            let unchanged = before.is_some_and(|b| b.sealed && b.cursor == cursor && b.state == s.state);
             let something = cursor.is_some() || !s.state.is_empty() || before.is_some();
             (something && !unchanged).then(|| Checkpoint {
                 step: s.id.clone(),
@@ -139,12 +147,12 @@ pub(super) async fn execute(
 ) -> Result<Executed, AttemptError> {
     let Prepared { mut plan, grants } = plans.plan(state, run).await?;
     if let Some(replay) = &run.replay {
-        let letters = state.store.dead_letters_by_id(&run.tenant, &replay.ids).await?;
+        let letters = state.store.dead_letters_by_id(&state.master_key, &run.tenant, &replay.ids).await?;
         let records = letters.into_iter().map(|d| d.record).collect();
         plan = plan.replay(&replay.step, records)?;
     }
     let redactor = grant_secrets(state, run, &mut plan, &grants).await?;
-    let previous = state.store.checkpoints(&run.tenant, &run.pipeline).await?;
+    let previous = state.store.checkpoints(&state.master_key, &run.tenant, &run.pipeline).await?;
     for step in &mut plan.steps {
         if let Some(c) = previous.iter().find(|c| c.step == step.id) {
             step.cursor = c.cursor.clone();
@@ -203,11 +211,7 @@ async fn grant_secrets(
         return Ok(Redactor::default());
     }
     let sealed = state.store.sealed_secrets(&run.tenant, &names).await?;
-    let mut values = std::collections::BTreeMap::new();
-    for (name, nonce, ciphertext) in sealed {
-        let value = state.master_key.open(&run.tenant, &name, &nonce, &ciphertext)?;
-        values.insert(name, String::from_utf8_lossy(&value).into_owned());
-    }
+    let values = state.master_key.open_all(&run.tenant, sealed)?;
     for step in &mut plan.steps {
         for name in grants.get(&step.id).into_iter().flatten() {
             let value = values.get(name).ok_or_else(|| format!("step {:?}: secret {name:?} is not set (PUT /v1/secrets/{name})", step.id))?;
@@ -224,7 +228,7 @@ async fn write_dead_letters(state: Core, run: Claimed, mut rx: mpsc::UnboundedRe
     let origin = Origin { tenant: &run.tenant, run: &run.id, pipeline: &run.pipeline, version: run.version, attempt: run.attempt };
     while rx.recv_many(&mut batch, 500).await > 0 {
         let rows: Vec<_> = batch.drain(..).map(|d| (d.step, d.digest, d.reason, d.record)).collect();
-        state.store.insert_dead_letters(&origin, &rows).await?;
+        state.store.insert_dead_letters(&state.master_key, &origin, &rows).await?;
     }
     Ok(())
 }

@@ -185,7 +185,7 @@ async fn run_one(
     keeper.abort();
     let stopped = why.lock().ok().and_then(|w| *w);
     let acks = result.as_ref().map(super::attempt::Executed::acks).unwrap_or_default();
-    let (line, ending) = settle(&run, stopped, result);
+    let (line, ending) = settle(&state.master_key, &run, stopped, result);
     let succeeded = matches!(&ending, Some(Ending::Complete { status: "succeeded", .. }));
     let _ = tx.send(line);
     drop(tx);

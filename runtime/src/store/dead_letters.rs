@@ -1,12 +1,22 @@
 //! Dead letters in the database: records a step rejected, with the reason, the step, the
 //! plugin's digest and the attempt; listed per run or per pipeline, and marked with the run that
 //! replays them.
-use serde::Serialize;
+//!
+//! At rest, a record's key, value and headers are one value sealed with the master key for its
+//! tenant, pipeline, step and run (column `sealed`); rows written before sealing keep them in
+//! plain columns and are read as they are.
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, now_ms};
 use crate::engine::bindings::Record;
+use crate::secrets::MasterKey;
+
+/// What a sealed record is, in its associated data.
+const KIND: &str = "dead-letter";
 
 /// Where a rejected record came from.
 #[derive(Debug, Clone)]
@@ -85,39 +95,85 @@ pub struct Filter {
     pub limit: i64,
 }
 
-const COLUMNS: &str = "id, run_id, attempt, step_id, digest, reason, record_key, record_value, headers, \
-                       record_timestamp, created_at, replay_run";
+const COLUMNS: &str = "id, run_id, pipeline, attempt, step_id, digest, reason, record_key, record_value, headers, \
+                       sealed, record_timestamp, created_at, replay_run";
 
-fn row_of(r: &sqlx::any::AnyRow) -> Result<DeadLetterRow> {
-    let headers: String = r.try_get("headers")?;
+/// What is sealed of a record: its key and value (in base64) and its headers.
+#[derive(Serialize, Deserialize)]
+struct Sealable {
+    key: Option<String>,
+    value: String,
+    headers: Vec<(String, String)>,
+}
+
+/// `record`'s key, value and headers sealed for the run, pipeline and step in `from` and `step`.
+fn seal(key: &MasterKey, from: &Origin<'_>, step: &str, record: &Record) -> Result<Vec<u8>> {
+    let plain = Sealable {
+        key: record.key.as_ref().map(|k| STANDARD.encode(k)),
+        value: STANDARD.encode(&record.value),
+        headers: record.headers.clone(),
+    };
+    let plain = serde_json::to_vec(&plain).map_err(|e| StoreError::Sealed(format!("a dead letter of step {step:?}: {e}")))?;
+    key.seal_bound(KIND, &[from.tenant, from.pipeline, step, from.run], &plain)
+        .map_err(|e| StoreError::Sealed(format!("a dead letter of step {step:?}: {e:#}")))
+}
+
+/// The record of the dead letter of `owner` (tenant, pipeline, step, run) from its sealed key,
+/// value and headers and its `timestamp`.
+fn open(key: &MasterKey, owner: [&str; 4], sealed: &[u8], timestamp: Option<i64>) -> Result<Record> {
+    let [_, pipeline, step, run] = owner;
+    let corrupt = |why: String| StoreError::Corrupt(format!("the dead letter of step {step:?} of run {run}: {why}"));
+    let plain = key.open_bound(KIND, &owner, sealed).ok_or_else(|| {
+        StoreError::Sealed(format!(
+            "the dead letter of step {step:?} of run {run} of pipeline {pipeline:?} does not open with this server's \
+             master key (it was sealed for another tenant, pipeline, step or run, with another key, or changed)"
+        ))
+    })?;
+    let Sealable { key, value, headers } = serde_json::from_slice(&plain).map_err(|e| corrupt(e.to_string()))?;
+    let key = key.map(|k| STANDARD.decode(k)).transpose().map_err(|e| corrupt(e.to_string()))?;
+    let value = STANDARD.decode(value).map_err(|e| corrupt(e.to_string()))?;
+    Ok(Record { key, value, headers, timestamp })
+}
+
+fn row_of(key: &MasterKey, tenant: &str, r: &sqlx::any::AnyRow) -> Result<DeadLetterRow> {
+    let run_id: String = r.try_get("run_id")?;
+    let step: String = r.try_get("step_id")?;
+    let pipeline: String = r.try_get("pipeline")?;
+    let sealed: Option<Vec<u8>> = r.try_get("sealed")?;
+    let timestamp = r.try_get("record_timestamp")?;
+    let record = match sealed {
+        Some(bytes) => open(key, [tenant, &pipeline, &step, &run_id], &bytes, timestamp)?,
+        None => {
+            let headers: String = r.try_get("headers")?;
+            let headers = serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(format!("dead letter headers: {e}")))?;
+            Record { key: r.try_get("record_key")?, value: r.try_get("record_value")?, headers, timestamp }
+        }
+    };
     Ok(DeadLetterRow {
         id: r.try_get("id")?,
-        run_id: r.try_get("run_id")?,
+        run_id,
         attempt: r.try_get("attempt")?,
-        step: r.try_get("step_id")?,
+        step,
         digest: r.try_get("digest")?,
         reason: r.try_get("reason")?,
-        record: Record {
-            key: r.try_get("record_key")?,
-            value: r.try_get("record_value")?,
-            headers: serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(format!("dead letter headers: {e}")))?,
-            timestamp: r.try_get("record_timestamp")?,
-        },
+        record,
         created_at: r.try_get("created_at")?,
         replay_run: r.try_get("replay_run")?,
     })
 }
 
 impl Store {
-    /// Stores rejected records `(step, digest, reason, record)` of one run attempt.
-    pub async fn insert_dead_letters(&self, from: &Origin<'_>, letters: &[(String, String, String, Record)]) -> Result<()> {
+    /// Stores rejected records `(step, digest, reason, record)` of one run attempt, each record
+    /// sealed with `key`.
+    pub async fn insert_dead_letters(&self, key: &MasterKey, from: &Origin<'_>, letters: &[(String, String, String, Record)]) -> Result<()> {
+        let sealed = letters.iter().map(|(step, _, _, record)| seal(key, from, step, record)).collect::<Result<Vec<_>>>()?;
         let mut tx = self.begin().await?;
         let now = now_ms();
-        for (step, digest, reason, record) in letters {
+        for ((step, digest, reason, record), sealed) in letters.iter().zip(&sealed) {
             sqlx::query(
                 "INSERT INTO dead_letters (tenant_id, run_id, pipeline, version, attempt, step_id, digest, reason, \
-                 record_key, record_value, headers, record_timestamp, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                 record_key, record_value, headers, sealed, record_timestamp, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, '[]', $10, $11, $12)",
             )
             .bind(from.tenant)
             .bind(from.run)
@@ -127,9 +183,8 @@ impl Store {
             .bind(step)
             .bind(digest)
             .bind(reason)
-            .bind(record.key.as_deref())
-            .bind(record.value.as_slice())
-            .bind(serde_json::to_string(&record.headers).unwrap_or_else(|_| "[]".into()))
+            .bind(Vec::<u8>::new())
+            .bind(sealed.as_slice())
             .bind(record.timestamp)
             .bind(now)
             .execute(&mut *tx)
@@ -139,8 +194,9 @@ impl Store {
         Ok(())
     }
 
-    /// The tenant's dead letters of `pipeline` that pass `filter`, oldest first.
-    pub async fn dead_letters(&self, tenant: &str, pipeline: &str, filter: &Filter) -> Result<Vec<DeadLetterRow>> {
+    /// The tenant's dead letters of `pipeline` that pass `filter`, oldest first, opened with
+    /// `key`.
+    pub async fn dead_letters(&self, key: &MasterKey, tenant: &str, pipeline: &str, filter: &Filter) -> Result<Vec<DeadLetterRow>> {
         let mut sql = format!(
             "SELECT {COLUMNS} FROM dead_letters WHERE tenant_id = $1 AND pipeline = $2 AND id > $3 \
              AND ($4 IS NULL OR step_id = $4) AND ($5 IS NULL OR run_id = $5)"
@@ -161,11 +217,11 @@ impl Store {
             .bind(filter.limit)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(row_of).collect()
+        rows.iter().map(|r| row_of(key, tenant, r)).collect()
     }
 
-    /// Dead letters `ids` of the tenant (for a replay run), in id order.
-    pub async fn dead_letters_by_id(&self, tenant: &str, ids: &[i64]) -> Result<Vec<DeadLetterRow>> {
+    /// Dead letters `ids` of the tenant (for a replay run), in id order, opened with `key`.
+    pub async fn dead_letters_by_id(&self, key: &MasterKey, tenant: &str, ids: &[i64]) -> Result<Vec<DeadLetterRow>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -176,7 +232,7 @@ impl Store {
         .bind(tenant)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(row_of).collect()
+        rows.iter().map(|r| row_of(key, tenant, r)).collect()
     }
 
     /// Queues the replay run `run` of dead letters `ids` and marks them replayed by it, in one

@@ -3,7 +3,7 @@
 //! runs' last log lines, in one transaction.
 use sqlx::Row;
 
-use super::checkpoints::Checkpoint;
+use super::checkpoints::SealedCheckpoint;
 use super::{Backend, Result, Store, now_ms};
 
 /// How an attempt ends, written fenced by its attempt number.
@@ -17,8 +17,8 @@ pub enum Ending {
         report: Option<serde_json::Value>,
         /// Why it failed.
         error: Option<String>,
-        /// Cursors and state to commit.
-        checkpoints: Vec<Checkpoint>,
+        /// Cursors and state to commit, sealed by the worker.
+        checkpoints: Vec<SealedCheckpoint>,
     },
     /// Back to the queue after a retryable failure, due at `not_before` (Unix ms).
     Retry {
@@ -61,7 +61,7 @@ async fn complete_in(
     status: &str,
     report: Option<&serde_json::Value>,
     error: Option<&str>,
-    checkpoints: &[Checkpoint],
+    checkpoints: &[SealedCheckpoint],
 ) -> Result<bool> {
     let row = sqlx::query(
         "UPDATE runs SET status = $1, finished_at = $2, report = $3, error = $4, lease_owner = NULL, \
@@ -130,7 +130,7 @@ impl Store {
         status: &'static str,
         report: Option<&serde_json::Value>,
         error: Option<&str>,
-        checkpoints: &[Checkpoint],
+        checkpoints: &[SealedCheckpoint],
     ) -> Result<bool> {
         let ending = Ending::Complete {
             status,

@@ -21,6 +21,7 @@ mod drift;
 pub mod finish;
 pub mod health;
 pub mod idempotency;
+pub mod key_check;
 pub mod pipelines;
 pub mod plugins;
 pub mod queue;
@@ -46,6 +47,10 @@ pub enum StoreError {
     /// A row holds something it should not (a bad role, broken JSON).
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// Plugin data could not be sealed, or a sealed row does not open: it was sealed for
+    /// another tenant, pipeline or step, with another key, or changed.
+    #[error("sealed data: {0}")]
+    Sealed(String),
 }
 
 impl StoreError {
