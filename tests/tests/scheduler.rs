@@ -546,6 +546,8 @@ fn cutting_the_workers_database_connections_fails_no_run() {
     for round in 0..3 {
         wait_for(Duration::from_secs(60), &format!("a worker to wait on the checkpoints (round {round}): an interrupted run goes back to the queue"), || count(waiting) > 0);
         assert!(count(cut_waiting) > 0);
+        // A cut backend lingers a moment: the next round waits on a new one.
+        wait_for(Duration::from_secs(30), "the cut backends to be gone", || count(waiting) == 0);
     }
     rt.block_on(sqlx::raw_sql("ROLLBACK").execute(&mut locker)).unwrap();
 

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, json_body};
 use crate::auth::{Auth, Role};
-use crate::pipeline::Format;
 use crate::store::dead_letters::{DeadLetterRow, Filter};
-use crate::store::queue::{NewRun, Replay};
+use crate::control::runs::{self, Queue};
+use crate::store::queue::Replay;
 use crate::store::runs::RunRow;
 
 /// Dead letters one replay takes at most.
@@ -119,8 +119,8 @@ async fn replay(State(state): State<AppState>, auth: Auth, Path(name): Path<Stri
 /// Queues the replay `req` asks for, with `key`; the answer's body.
 async fn queue_replay(state: &AppState, auth: &Auth, name: &str, req: &ReplayRequest, key: Option<&idempotency::Key>) -> ApiResult<Value> {
     let tenant = auth.tenant();
-    let version = state.store.version(tenant, name, req.version).await?;
-    let version = version.ok_or_else(|| ApiError::NotFound(format!("no pipeline {name:?} (or no such version)")))?;
+    let r = runs::runnable(state, tenant, name, req.version).await?;
+    let version = &r.version;
     let filter = Filter { step: req.step.clone(), ids: req.ids.clone(), unreplayed: true, limit: MAX_REPLAY, ..Filter::default() };
     let letters = state.store.dead_letters(&state.master_key, tenant, name, &filter).await?;
     if letters.is_empty() {
@@ -130,8 +130,6 @@ async fn queue_replay(state: &AppState, auth: &Auth, name: &str, req: &ReplayReq
     if letters.iter().any(|d| d.step != step) {
         return Err(ApiError::BadRequest("the dead letters come from several steps: name one with \"step\"".into()));
     }
-    let pipeline = crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json))
-        .map_err(|e| ApiError::internal(format!("stored version does not parse: {e}")))?;
     let mut pins = version.plugins.clone();
     let pin = pins
         .iter_mut()
@@ -148,23 +146,17 @@ async fn queue_replay(state: &AppState, auth: &Auth, name: &str, req: &ReplayReq
         }
     };
     // The replay must be runnable: the plugin's kind fits the step and the config its schema.
-    crate::control::pipelines::pinned_plan(state, &pipeline, &pins).await?;
+    crate::control::pipelines::pinned_plan(state, &r.pipeline, &pins).await?;
     let ids: Vec<i64> = letters.iter().map(|d| d.id).collect();
     let replay = Replay { step, ids, digest };
-    let spec = crate::scheduler::run_spec(&pipeline);
-    let run = NewRun {
+    let q = Queue {
         tenant,
-        pipeline: name,
-        version: version.version,
         created_by: &auth.who.token_id,
-        spec: &spec,
         trigger: "replay",
-        fire_at: None,
         replay: Some(&replay),
         idempotency: key.map(idempotency::Key::stored),
     };
-    let id = state.store.enqueue_replay(&run, &replay.ids).await?;
-    state.wake.notify_one();
+    let id = runs::queue(state, &r, q).await?;
     Ok(serde_json::json!({ "id": id, "step": replay.step, "dead_letters": replay.ids.len(), "plugin": replay.digest }))
 }
 

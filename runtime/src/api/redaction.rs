@@ -2,7 +2,6 @@
 //! lines and reports are: every value of a secret the pipeline's steps are granted reads
 //! `[secret]`. The data itself is kept as the plugin wrote it, and handed back so.
 use super::{ApiError, ApiResult, AppState};
-use crate::pipeline::Format;
 use crate::secrets::Redactor;
 use crate::store::checkpoints::Checkpoint;
 use crate::store::dead_letters::DeadLetterRow;
@@ -11,8 +10,7 @@ use crate::store::dead_letters::DeadLetterRow;
 /// its steps' `secrets:` grants and in its connections' URLs.
 pub async fn of_pipeline(state: &AppState, tenant: &str, pipeline: &str) -> ApiResult<Redactor> {
     let Some(version) = state.store.version(tenant, pipeline, None).await? else { return Ok(Redactor::default()) };
-    let parsed = crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json))
-        .map_err(|e| ApiError::internal(format!("stored version {} of {pipeline:?} does not parse: {e}", version.version)))?;
+    let parsed = version.pipeline()?;
     let mut names: Vec<String> = parsed.steps.iter().flat_map(|s| s.secrets.iter().cloned()).collect();
     names.extend(
         parsed

@@ -17,7 +17,8 @@ use serde::Deserialize;
 use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, read_body};
 use crate::auth::{Auth, Role};
 use crate::store::checkpoints::Checkpoint;
-use crate::store::queue::{AttemptRow, CancelOutcome, NewRun};
+use crate::control::runs::{self, Queue};
+use crate::store::queue::{AttemptRow, CancelOutcome};
 use crate::store::runs::{LogRow, RunRow, is_final};
 use crate::store::schedules::FireRow;
 use crate::store::workers::WorkerRow;
@@ -75,29 +76,16 @@ async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<Str
 
 /// Queues a run of `name` as `req` asks, with `key`; the answer's body.
 async fn queue_run(state: &AppState, auth: &Auth, name: &str, req: &Trigger, key: Option<&idempotency::Key>) -> ApiResult<serde_json::Value> {
-    let row = state.store.version(auth.tenant(), name, req.version).await?;
-    let row = row.ok_or_else(|| match req.version {
-        Some(v) => ApiError::NotFound(format!("no version {v} of pipeline {name:?}")),
-        None => ApiError::NotFound(format!("no pipeline {name:?}")),
-    })?;
-    let version = row.version;
-    let pipeline = crate::pipeline::parse(&row.definition.to_string(), Some(crate::pipeline::Format::Json))
-        .map_err(|e| ApiError::internal(format!("stored version {version} of {name:?} does not parse: {e}")))?;
-    let spec = crate::scheduler::run_spec(&pipeline);
-    let run = NewRun {
+    let r = runs::runnable(state, auth.tenant(), name, req.version).await?;
+    let q = Queue {
         tenant: auth.tenant(),
-        pipeline: name,
-        version,
         created_by: &auth.who.token_id,
-        spec: &spec,
         trigger: "api",
-        fire_at: None,
         replay: None,
         idempotency: key.map(idempotency::Key::stored),
     };
-    let id = state.store.enqueue(&run).await?;
-    state.wake.notify_one();
-    Ok(serde_json::json!({ "id": id, "pipeline": name, "version": version, "status": "queued" }))
+    let id = runs::queue(state, &r, q).await?;
+    Ok(serde_json::json!({ "id": id, "pipeline": name, "version": r.version.version, "status": "queued" }))
 }
 
 /// The answer to a repeated trigger: the first one's, with the run's status now.

@@ -1,6 +1,6 @@
 //! The control layer: the domain's operations, each written once below every face (the HTTP
 //! API, the CLI, the cron ticker, the worker): apply a pipeline version ([`pipelines`]),
-//! publish a plugin ([`plugins`]), create a tenant ([`tenants`]). Their errors are
+//! publish a plugin ([`plugins`]), create a tenant ([`tenants`]), queue a run ([`runs`]). Their errors are
 //! [`ControlError`], which each face maps once (the API to status codes).
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use anyhow::Context;
 pub mod error;
 pub mod pipelines;
 pub mod plugins;
+pub mod runs;
 pub mod tenants;
 
 pub use error::{ControlError, ControlResult};

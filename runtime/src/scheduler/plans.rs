@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use super::error::AttemptError;
 use crate::control::Core;
 use crate::executor::Plan;
-use crate::pipeline::Format;
 use crate::store::queue::{Claimed, Replay};
 
 /// Plans a worker keeps at most; past that the cache starts over.
@@ -57,7 +56,7 @@ async fn prepare(state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> 
         .version(&run.tenant, &run.pipeline, Some(run.version))
         .await?
         .ok_or_else(|| format!("version {} of {:?} is gone", run.version, run.pipeline))?;
-    let pipeline = crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json)).map_err(|e| e.to_string())?;
+    let pipeline = version.pipeline()?;
     let mut pins = version.plugins.clone();
     if let Some(Replay { step, digest: Some(digest), .. }) = &run.replay {
         let pin = pins.iter_mut().find(|p| &p.step == step).ok_or_else(|| format!("no step {step:?} to replay"))?;

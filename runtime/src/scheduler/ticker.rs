@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::pipeline::cron::Cron;
-use crate::control::Core;
-use crate::pipeline::{Catchup, Format, Overlap};
-use crate::store::queue::NewRun;
+use crate::control::runs::{self, Queue};
+use crate::control::{ControlError, Core};
+use crate::pipeline::{Catchup, Overlap};
 use crate::store::schedules::ScheduleRow;
 use crate::store::{Result, now_ms};
 
@@ -68,12 +68,11 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
     if due.on_time.is_empty() && due.catch_up.is_empty() {
         return Ok(());
     }
-    let version = state.store.version(&s.tenant, &s.pipeline, Some(s.version)).await?;
-    let Some(version) = version else { return Ok(()) };
-    let spec = match crate::pipeline::parse(&version.definition.to_string(), Some(Format::Json)) {
-        Ok(p) => super::run_spec(&p),
+    let runnable = match runs::runnable(state, &s.tenant, &s.pipeline, Some(s.version)).await {
+        Ok(r) => r,
+        Err(ControlError::Store(e)) => return Err(e.into()),
         Err(e) => {
-            tracing::error!("schedule of {}: its version does not parse: {e}", s.pipeline);
+            tracing::error!("schedule of {}: {e}", s.pipeline);
             return Ok(());
         }
     };
@@ -90,21 +89,12 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
             state.store.record_fire(&mut tx, s, fire_at, "skipped", None).await?;
             continue;
         }
-        let mut spec = spec.clone();
+        let mut r = runnable.clone();
         if overlap == Overlap::Queue {
-            spec.concurrency = 1;
+            r.spec.concurrency = 1;
         }
-        let run = NewRun {
-            tenant: &s.tenant,
-            pipeline: &s.pipeline,
-            version: s.version,
-            created_by: "scheduler",
-            spec: &spec,
-            trigger,
-            fire_at: Some(fire_at),
-            replay: None,
-            idempotency: None,
-        };
+        let q = Queue { tenant: &s.tenant, created_by: "scheduler", trigger, replay: None, idempotency: None };
+        let run = runs::new_run(&r, q, Some(fire_at));
         // Record the slot first: if it was recorded already, no run.
         if state.store.record_fire(&mut tx, s, fire_at, trigger, None).await? {
             let id = state.store.enqueue_in(&mut tx, &run).await?;

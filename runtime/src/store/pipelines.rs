@@ -1,5 +1,5 @@
 //! Pipelines and their immutable versions, each with the digest every step was pinned to.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::audit::NewAudit;
@@ -44,6 +44,15 @@ pub struct VersionRow {
     pub created_at: i64,
     /// Who made it.
     pub created_by: Option<String>,
+}
+
+impl VersionRow {
+    /// The definition as the pipeline model (stored versions were validated when applied).
+    pub fn pipeline(&self) -> Result<crate::pipeline::Pipeline> {
+        crate::pipeline::Pipeline::deserialize(&self.definition).map_err(|e| {
+            super::StoreError::Corrupt(format!("version {} of pipeline {:?} does not parse: {e}", self.version, self.pipeline))
+        })
+    }
 }
 
 fn pipeline_of(r: &sqlx::any::AnyRow) -> Result<PipelineRow> {

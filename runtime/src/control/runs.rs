@@ -1,0 +1,84 @@
+//! The door to queue a run: the version to run (given, or the newest) read and parsed once
+//! into its model, how it runs (worker labels, concurrency, attempts), the run committed, then
+//! this process's worker woken. The API's trigger and dead-letter replay and the cron ticker
+//! queue through it.
+use super::{ControlError, ControlResult, Core};
+use crate::pipeline::Pipeline;
+use crate::store::pipelines::VersionRow;
+use crate::store::idempotency::Idempotency;
+use crate::store::queue::{NewRun, Replay, RunSpec};
+
+/// How runs of `pipeline` are to be run: its worker labels, concurrency limit and attempts.
+pub fn run_spec(pipeline: &Pipeline) -> RunSpec {
+    RunSpec {
+        labels: pipeline.labels.clone(),
+        concurrency: pipeline.concurrency.unwrap_or(0),
+        max_attempts: pipeline.retry.as_ref().map_or(1, |r| r.max_attempts.max(1)),
+    }
+}
+
+/// A stored version ready to be queued: its row, its model and how it runs.
+#[derive(Debug, Clone)]
+pub struct Runnable {
+    /// The stored version (definition and pinned digests).
+    pub version: VersionRow,
+    /// Its definition as the model.
+    pub pipeline: Pipeline,
+    /// How its runs run.
+    pub spec: RunSpec,
+}
+
+/// Version `version` (or the newest) of `tenant`'s pipeline `name`, ready to be queued.
+pub async fn runnable(core: &Core, tenant: &str, name: &str, version: Option<i64>) -> ControlResult<Runnable> {
+    let row = core.store.version(tenant, name, version).await?;
+    let row = row.ok_or_else(|| match version {
+        Some(v) => ControlError::NotFound(format!("no version {v} of pipeline {name:?}")),
+        None => ControlError::NotFound(format!("no pipeline {name:?}")),
+    })?;
+    let pipeline = row.pipeline()?;
+    let spec = run_spec(&pipeline);
+    Ok(Runnable { version: row, pipeline, spec })
+}
+
+/// Who queues a run, and why.
+#[derive(Debug, Clone, Copy)]
+pub struct Queue<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// Who asked (a token id, or `scheduler`).
+    pub created_by: &'a str,
+    /// `api` or `replay` (the ticker's `schedule` and `catchup` go through [`new_run`] in its
+    /// own transaction).
+    pub trigger: &'a str,
+    /// For a replay: the dead letters, fed to their step (marked replayed with the run).
+    pub replay: Option<&'a Replay>,
+    /// The caller's idempotency key (and its request's digest), stored with the run.
+    pub idempotency: Option<Idempotency<'a>>,
+}
+
+/// The run `q` asks for of `r`, as the store queues it.
+pub fn new_run<'a>(r: &'a Runnable, q: Queue<'a>, fire_at: Option<i64>) -> NewRun<'a> {
+    NewRun {
+        tenant: q.tenant,
+        pipeline: &r.version.pipeline,
+        version: r.version.version,
+        created_by: q.created_by,
+        spec: &r.spec,
+        trigger: q.trigger,
+        fire_at,
+        replay: q.replay,
+        idempotency: q.idempotency,
+    }
+}
+
+/// The door: queues a run of `r` as `q` says, committed, and wakes this process's worker; the
+/// run's id.
+pub async fn queue(core: &Core, r: &Runnable, q: Queue<'_>) -> ControlResult<String> {
+    let run = new_run(r, q, None);
+    let id = match q.replay {
+        Some(replay) => core.store.enqueue_replay(&run, &replay.ids).await?,
+        None => core.store.enqueue(&run).await?,
+    };
+    core.wake.notify_one();
+    Ok(id)
+}
