@@ -26,7 +26,7 @@ pub mod lang {
 
 /// The component `name` written in `lang`, from the example plugins (`set` = `"plugins"`) or
 /// the test guests (`"guests"`). When its toolchain was missing at build time the test fails
-/// under CI (`CI=true`, where `.ci/run` installs every toolchain); elsewhere this prints why
+/// under CI (`CI=true`: `tests/setup-tools.sh` installed every toolchain); elsewhere this prints why
 /// and returns `None`, and the caller skips that language.
 pub fn lang_component(set: &str, lang: &str, name: &str) -> Option<PathBuf> {
     let Some(&(_, _, dir, error)) = lang::BUILDS.iter().find(|b| b.0 == set && b.1 == lang) else {
@@ -34,7 +34,7 @@ pub fn lang_component(set: &str, lang: &str, name: &str) -> Option<PathBuf> {
     };
     if !error.is_empty() {
         let msg = format!(
-            "the {lang} {set} could not be built (install the toolchain as .ci/run does, then rerun \
+            "the {lang} {set} could not be built (tests/setup-tools.sh installs the toolchains: see its warning, then rerun \
              `cargo test --workspace`):\n{error}"
         );
         if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 
 use autoflow::engine::StepError;
 use autoflow_tests::{Project, lang, lang_component};
-use common::{engine, limits, opened_at, record};
+use crate::common::{engine, limits, opened_at, record};
 
-mod common;
 
 /// JSON lines in compact form (as the transforms write them), with the cases each language
 /// must treat alike: nesting, escapes, UTF-8, an empty object (dropped), and two lines that are

@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use autoflow::engine::{Engine, EngineConfig, Mount, StepError, StepInstance, StepLimits};
 use autoflow::registry::cache::digest_of;
 use autoflow_tests::{Project, guests};
-use common::{engine, limits, record};
+use crate::common::{engine, limits, record};
 
-mod common;
+use crate::common;
 
 async fn opened(engine: &Engine, guest: &str, limits: StepLimits, mounts: Vec<Mount>, config: &str) -> StepInstance {
     common::opened_at(engine, guest, limits, mounts, config, None).await

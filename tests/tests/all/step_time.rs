@@ -12,7 +12,7 @@ use autoflow::pipeline::ValidationPolicy;
 use autoflow::registry::LocalPlugins;
 use autoflow_tests::guests;
 
-mod common;
+use crate::common;
 
 /// Two CPU-bound steps on one thread take turns: their times add up to the run's, not twice it.
 #[tokio::test(flavor = "current_thread")]

@@ -1,0 +1,19 @@
+//! The end-to-end tests as one binary (wasmtime's `tests/all/main.rs` pattern): each file is a
+//! module, so wasmtime, the host and the harness are linked once instead of once per file.
+//! `cargo test -p autoflow-tests --test all scheduler::` runs one file's tests.
+mod bad_pipelines;
+mod common;
+mod disk_full;
+mod egress;
+mod http_plugins;
+mod integrations;
+mod languages;
+mod pipelines;
+mod plugins_native;
+mod sandbox;
+mod scaffold;
+mod scheduler;
+mod secrets;
+mod server_api;
+mod server_cli;
+mod step_time;
