@@ -10,7 +10,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, json_body};
-use crate::auth::{Auth, Role};
+use super::auth::Auth;
+use crate::auth::Role;
 use crate::store::dead_letters::{DeadLetterRow, Filter};
 use crate::control::runs::{self, Queue};
 use crate::store::queue::Replay;

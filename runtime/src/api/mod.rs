@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub mod auth;
 pub mod dead_letters;
 mod error;
 pub mod idempotency;

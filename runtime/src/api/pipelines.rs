@@ -8,7 +8,8 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, json_body, read_body};
-use crate::auth::{Auth, Role};
+use super::auth::Auth;
+use crate::auth::Role;
 use crate::pipeline::Format;
 use crate::control::pipelines::{self, Applied, Mode, Source};
 use crate::store::pipelines::{PipelineRow, VersionRow};

@@ -8,7 +8,8 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, read_body};
-use crate::auth::{Auth, Role};
+use super::auth::Auth;
+use crate::auth::Role;
 use crate::pipeline::{PluginRef, PluginVersion};
 use crate::control::plugins::{self, Publish};
 use crate::store::plugins::{DeleteRefused, PluginRow};

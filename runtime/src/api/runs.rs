@@ -15,7 +15,8 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, read_body};
-use crate::auth::{Auth, Role};
+use super::auth::Auth;
+use crate::auth::Role;
 use crate::store::checkpoints::Checkpoint;
 use crate::control::runs::{self, Queue};
 use crate::store::queue::{AttemptRow, CancelOutcome};

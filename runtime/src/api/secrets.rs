@@ -6,7 +6,8 @@ use axum::extract::{Path, State};
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, json_body};
-use crate::auth::{Auth, Role};
+use super::auth::Auth;
+use crate::auth::Role;
 use crate::store::secrets::SecretInfo;
 
 /// The secret routes.

@@ -8,7 +8,8 @@ use axum::Json;
 use serde::Deserialize;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, json_body};
-use crate::auth::{Auth, Role, new_token};
+use super::auth::Auth;
+use crate::auth::{Role, new_token};
 use crate::store::audit::AuditEntry;
 use crate::control::tenants::{self, DEFAULT_TENANT};
 use crate::store::now_ms;

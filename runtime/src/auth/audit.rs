@@ -1,6 +1,6 @@
 //! Recording failed authentications in the audit log: one entry per source address and window,
 //! carrying the count ([`super::limiter`] keeps the window). (Changes are recorded by the store,
-//! in the transaction of the change: see [`super::Auth::entry`].)
+//! in the transaction of the change: see `api::auth::Auth::entry`.)
 use super::limiter::{AuditWrite, FailureLimiter};
 use crate::store::Store;
 use crate::store::audit::NewAudit;

@@ -3,18 +3,14 @@
 //! A token reads `af_<id>_<secret>`: `id` is 12 hex digits (public, the row's key), `secret`
 //! is 32 random bytes in base64url. The database keeps only the sha256 of the whole text,
 //! compared in constant time; a token may expire and may be revoked.
-use std::fmt;
-use std::str::FromStr;
 
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 pub mod audit;
-pub mod extract;
 pub mod limiter;
 
-pub use extract::Auth;
 
 use crate::store::tokens::TokenRow;
 use crate::store::{Store, StoreError, now_ms};
@@ -36,46 +32,7 @@ pub enum AuthError {
     Random(String),
 }
 
-/// What a token may do within its tenant. Each role includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Read everything of the tenant.
-    Viewer,
-    /// Also upload plugins, apply pipelines, trigger runs.
-    Editor,
-    /// Also manage tokens and read the audit log.
-    Admin,
-}
-
-impl Role {
-    /// `admin`, `editor` or `viewer`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "editor" => Ok(Role::Editor),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!("unknown role {other:?} (admin, editor, viewer)")),
-        }
-    }
-}
+pub use crate::store::tokens::Role;
 
 /// Who is calling: the token's id, tenant and role.
 #[derive(Debug, Clone)]

@@ -14,7 +14,7 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 use super::ConnectionKind;
-use super::target::{Target, encode};
+use crate::pipeline::connection::target::{Target, encode};
 
 /// Connections a SQL pool keeps open at most, per URL.
 const SQL_POOL_SIZE: u32 = 8;

@@ -67,6 +67,7 @@
 //! What needs the plugins themselves (a step with inputs whose plugin is a source, a config
 //! that does not match the plugin's schema) is checked by the executor, not here.
 
+pub mod connection;
 pub mod cron;
 mod depth;
 mod error;

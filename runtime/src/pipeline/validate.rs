@@ -62,7 +62,7 @@ impl Pipeline {
             if !is_valid_id(name) {
                 add(at.clone(), format!("invalid connection name {name:?} (use a-z, 0-9, - and _)"));
             }
-            match crate::integrations::ConnectionUrl::parse(&connection.url) {
+            match super::connection::ConnectionUrl::parse(&connection.url) {
                 Err(e) => add(format!("{at}.url"), e),
                 // A SQLite file is a host file: it must lie where mounts may (else a pipeline
                 // could open the server's own database).

@@ -70,7 +70,7 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
     }
     let runnable = match runs::runnable(state, &s.tenant, &s.pipeline, Some(s.version)).await {
         Ok(r) => r,
-        Err(ControlError::Store(e)) => return Err(e.into()),
+        Err(ControlError::Store(e)) => return Err(e),
         Err(e) => {
             tracing::error!("schedule of {}: {e}", s.pipeline);
             return Ok(());

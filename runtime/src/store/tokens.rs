@@ -1,11 +1,13 @@
 //! Tenants and API tokens. A token row keeps only the sha256 of the secret; see
 //! [`crate::auth`] for the token format and the constant-time check.
+use std::fmt;
+use std::str::FromStr;
+
 use serde::Serialize;
 use sqlx::Row;
 
 use super::audit::NewAudit;
 use super::{Result, Store, StoreError, now_ms, random_hex};
-use crate::auth::Role;
 
 /// A tenant.
 #[derive(Debug, Clone, Serialize)]
@@ -146,5 +148,46 @@ impl Store {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+}
+
+/// What a token may do within its tenant. Each role includes the ones below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read everything of the tenant.
+    Viewer,
+    /// Also upload plugins, apply pipelines, trigger runs.
+    Editor,
+    /// Also manage tokens and read the audit log.
+    Admin,
+}
+
+impl Role {
+    /// `admin`, `editor` or `viewer`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!("unknown role {other:?} (admin, editor, viewer)")),
+        }
     }
 }

@@ -1,14 +1,14 @@
 //! The request extractor: `Auth` is the verified caller and where the call came from. A
 //! missing or bad token answers 401 and is counted against the remote address, once per source
 //! and window in the audit log; an address past the limit gets 429 without a token check
-//! (see [`super::limiter`]).
+//! (see [`crate::auth::limiter`]).
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use super::{AuthError, Principal, Role};
-use crate::api::{ApiError, AppState};
+use super::{ApiError, AppState};
+use crate::auth::{AuthError, Principal, Role};
 use crate::store::audit::NewAudit;
 
 /// The authenticated caller.
@@ -58,7 +58,7 @@ impl FromRequestParts<AppState> for Auth {
         let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let token = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
         let result = match token {
-            Some(t) => super::verify(&state.store, t.trim()).await,
+            Some(t) => crate::auth::verify(&state.store, t.trim()).await,
             None => Err(AuthError::Unauthenticated("missing bearer token")),
         };
         match result {
@@ -70,12 +70,12 @@ impl FromRequestParts<AppState> for Auth {
                         let (store, limiter) = (state.store.clone(), state.auth_failures.clone());
                         // A task of its own: a client that goes away cannot leave the window's
                         // entry half written (inserted, but its id never handed back).
-                        let task = tokio::spawn(async move { super::audit::record_failure(&store, &limiter, write).await });
+                        let task = tokio::spawn(async move { crate::auth::audit::record_failure(&store, &limiter, write).await });
                         if let Err(e) = task.await {
                             tracing::error!("cannot write the audit log (auth.failed): {e}");
                         }
                     }
-                    (_, remote) => super::audit::failed_auth(&state.store, remote, reason).await,
+                    (_, remote) => crate::auth::audit::failed_auth(&state.store, remote, reason).await,
                 }
                 Err(ApiError::Unauthorized(reason.to_string()))
             }

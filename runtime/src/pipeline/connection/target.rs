@@ -4,7 +4,7 @@
 //! allowed per scheme, and only those that change neither where a driver connects nor which
 //! file of the host it reads: `host`, `hostaddr`, `port`, `socket`, certificate, key, service
 //! and password files, SQLite's `vfs` are refused, naming the parameter. The drivers' options
-//! are then built from the pieces kept here ([`super::driver`]), never from the URL as written.
+//! are then built from the pieces kept here (`integrations::driver`), never from the URL as written.
 use std::fmt::Write;
 
 use super::ConnectionKind;
