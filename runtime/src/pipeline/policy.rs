@@ -17,18 +17,22 @@ pub struct ValidationPolicy {
     pub max_memory_mb: u64,
     /// Largest `timeout_ms` a pipeline may ask for.
     pub max_timeout_ms: u64,
+    /// Largest `max_output_bytes` a pipeline may ask for.
+    pub max_output_bytes: u64,
     /// Limits for what neither the step nor the pipeline sets.
     pub default_limits: EffectiveLimits,
 }
 
 impl Default for ValidationPolicy {
-    /// No mounts, base folder `.`, at most 4096 MiB and 1 hour, [`EffectiveLimits::default`].
+    /// No mounts, base folder `.`, at most 4096 MiB, 1 hour and 256 MiB of output per call,
+    /// [`EffectiveLimits::default`].
     fn default() -> Self {
         ValidationPolicy {
             allowed_mount_roots: Vec::new(),
             base_dir: PathBuf::from("."),
             max_memory_mb: 4096,
             max_timeout_ms: 3_600_000,
+            max_output_bytes: 256 << 20,
             default_limits: EffectiveLimits::default(),
         }
     }

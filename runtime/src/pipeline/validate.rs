@@ -307,7 +307,7 @@ fn check_limits(
         ("memory_mb", limits.memory_mb, Some(policy.max_memory_mb)),
         ("timeout_ms", limits.timeout_ms, Some(policy.max_timeout_ms)),
         ("fuel", limits.fuel, None),
-        ("max_output_bytes", limits.max_output_bytes, None),
+        ("max_output_bytes", limits.max_output_bytes, Some(policy.max_output_bytes)),
     ];
     for (field, value, max) in checks {
         match (value, max) {

@@ -243,6 +243,11 @@ fn limits_over_the_server_maximum() {
             "limits.max_output_bytes: must be greater than 0",
         ]
     );
+    let text = one_step("    limits: { max_output_bytes: 1099511627776 }\n");
+    assert_eq!(
+        problems(&text, &policy()),
+        ["steps[0].limits.max_output_bytes: 1099511627776 exceeds the server maximum of 268435456"]
+    );
 }
 
 #[test]
