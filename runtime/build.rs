@@ -10,7 +10,13 @@ fn main() {
     let plugins = root.join("plugins");
     // Not the whole plugins/ folder: it also holds plugins/js/node_modules and the other
     // languages' examples, which are no built-ins. Each member's src is watched below.
-    for watched in ["plugins/Cargo.toml", "plugins/Cargo.lock", "plugin-sdk/src", "plugin-sdk/Cargo.toml", "wit"] {
+    for watched in [
+        "plugins/Cargo.toml",
+        "plugins/Cargo.lock",
+        "plugin-sdk/src",
+        "plugin-sdk/Cargo.toml",
+        "wit",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = env::var_os("CARGO_TARGET_DIR")
@@ -19,26 +25,48 @@ fn main() {
         .join("wasm-plugins");
     let crates = plugin_crates(&plugins);
     for c in &crates {
-        println!("cargo:rerun-if-changed={}", plugins.join(&c.0).join("src").display());
-        println!("cargo:rerun-if-changed={}", plugins.join(&c.0).join("Cargo.toml").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            plugins.join(&c.0).join("src").display()
+        );
+        println!(
+            "cargo:rerun-if-changed={}",
+            plugins.join(&c.0).join("Cargo.toml").display()
+        );
     }
     ensure_wasm_target();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--target", "wasm32-wasip2", "--manifest-path"])
-        .arg(plugins.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", &target_dir);
+    cmd.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip2",
+        "--manifest-path",
+    ])
+    .arg(plugins.join("Cargo.toml"))
+    .env("CARGO_TARGET_DIR", &target_dir);
     for (k, _) in env::vars_os() {
         let k = k.to_string_lossy().into_owned();
-        if k == "RUSTFLAGS" || k.starts_with("CARGO_ENCODED_RUSTFLAGS") || k.starts_with("CARGO_BUILD_")
-            || k.starts_with("CARGO_PROFILE_") || k.starts_with("CARGO_CFG_") || k == "RUSTC_WRAPPER"
-            || k == "RUSTC_WORKSPACE_WRAPPER" || k.starts_with("CARGO_FEATURE_") || k == "TARGET"
-            || k == "RUSTC" || k == "RUSTDOC" || k == "CARGO_MAKEFLAGS"
+        if k == "RUSTFLAGS"
+            || k.starts_with("CARGO_ENCODED_RUSTFLAGS")
+            || k.starts_with("CARGO_BUILD_")
+            || k.starts_with("CARGO_PROFILE_")
+            || k.starts_with("CARGO_CFG_")
+            || k == "RUSTC_WRAPPER"
+            || k == "RUSTC_WORKSPACE_WRAPPER"
+            || k.starts_with("CARGO_FEATURE_")
+            || k == "TARGET"
+            || k == "RUSTC"
+            || k == "RUSTDOC"
+            || k == "CARGO_MAKEFLAGS"
         {
             cmd.env_remove(&k);
         }
     }
-    let out = cmd.output().unwrap_or_else(|e| fail(&format!("cannot run cargo for plugins/: {e}")));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| fail(&format!("cannot run cargo for plugins/: {e}")));
     if !out.status.success() {
         fail(&format!(
             "building the built-in plugins failed:\n{}",
@@ -46,13 +74,18 @@ fn main() {
         ));
     }
     let wasm_dir = target_dir.join("wasm32-wasip2").join("release");
-    let mut code = String::from("/// Built-in plugins: (name, version, component bytes).\npub const BUILTINS: &[(&str, &str, &[u8])] = &[\n");
+    let mut code = String::from(
+        "/// Built-in plugins: (name, version, component bytes).\npub const BUILTINS: &[(&str, &str, &[u8])] = &[\n",
+    );
     for (dir, name, version) in &crates {
         let file = wasm_dir.join(format!("{}.wasm", name.replace('-', "_")));
         if !file.exists() {
             fail(&format!("plugin {dir}: {} was not built", file.display()));
         }
-        code.push_str(&format!("    ({name:?}, {version:?}, include_bytes!({:?})),\n", file.display().to_string()));
+        code.push_str(&format!(
+            "    ({name:?}, {version:?}, include_bytes!({:?})),\n",
+            file.display().to_string()
+        ));
     }
     code.push_str("];\n");
     let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap_or_default());
@@ -64,16 +97,27 @@ fn main() {
 /// (folder, package name, version) of each member crate of plugins/ that is a cdylib.
 fn plugin_crates(plugins: &Path) -> Vec<(String, String, String)> {
     let mut found = Vec::new();
-    let Ok(entries) = fs::read_dir(plugins) else { return found };
+    let Ok(entries) = fs::read_dir(plugins) else {
+        return found;
+    };
     for e in entries.flatten() {
         let toml = e.path().join("Cargo.toml");
-        let Ok(text) = fs::read_to_string(&toml) else { continue };
+        let Ok(text) = fs::read_to_string(&toml) else {
+            continue;
+        };
         if !text.contains("cdylib") {
             continue;
         }
         let field = |key: &str| {
-            text.lines()
-                .find_map(|l| l.trim().strip_prefix(key).map(|r| r.trim().trim_start_matches('=').trim().trim_matches('"').to_string()))
+            text.lines().find_map(|l| {
+                l.trim().strip_prefix(key).map(|r| {
+                    r.trim()
+                        .trim_start_matches('=')
+                        .trim()
+                        .trim_matches('"')
+                        .to_string()
+                })
+            })
         };
         let name = field("name").unwrap_or_default();
         let version = match field("version") {
@@ -100,9 +144,13 @@ fn ensure_wasm_target() {
     if libdir.is_some_and(|d| d.is_dir()) {
         return;
     }
-    let added = Command::new("rustup").args(["target", "add", "wasm32-wasip2"]).output();
+    let added = Command::new("rustup")
+        .args(["target", "add", "wasm32-wasip2"])
+        .output();
     if !added.is_ok_and(|o| o.status.success()) {
-        fail("the Rust target wasm32-wasip2 is missing and could not be added: run `rustup target add wasm32-wasip2`");
+        fail(
+            "the Rust target wasm32-wasip2 is missing and could not be added: run `rustup target add wasm32-wasip2`",
+        );
     }
 }
 
@@ -111,7 +159,13 @@ fn workspace_version(plugins: &Path) -> String {
         .ok()
         .and_then(|t| {
             t.lines().find_map(|l| {
-                l.trim().strip_prefix("version").map(|r| r.trim().trim_start_matches('=').trim().trim_matches('"').to_string())
+                l.trim().strip_prefix("version").map(|r| {
+                    r.trim()
+                        .trim_start_matches('=')
+                        .trim()
+                        .trim_matches('"')
+                        .to_string()
+                })
             })
         })
         .unwrap_or_else(|| "0.1.0".into())

@@ -185,7 +185,10 @@ fn setup_tools(manifest_dir: &Path) {
     }
     match cmd.output() {
         Ok(out) => {
-            for line in String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.starts_with("setup-tools:")) {
+            for line in String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| l.starts_with("setup-tools:"))
+            {
                 println!("cargo:warning={line}");
             }
         }

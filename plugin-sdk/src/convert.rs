@@ -5,13 +5,23 @@ use crate::{Batch, Error, Metadata, Processed, Record};
 
 impl From<wit::Record> for Record {
     fn from(r: wit::Record) -> Self {
-        Record { key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp }
+        Record {
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+            timestamp: r.timestamp,
+        }
     }
 }
 
 impl From<Record> for wit::Record {
     fn from(r: Record) -> Self {
-        wit::Record { key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp }
+        wit::Record {
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+            timestamp: r.timestamp,
+        }
     }
 }
 
@@ -48,7 +58,10 @@ impl From<Metadata> for wit::Metadata {
 
 impl From<Batch> for wit::Batch {
     fn from(b: Batch) -> Self {
-        wit::Batch { records: b.records.into_iter().map(Into::into).collect(), cursor: b.cursor }
+        wit::Batch {
+            records: b.records.into_iter().map(Into::into).collect(),
+            cursor: b.cursor,
+        }
     }
 }
 

@@ -30,6 +30,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Parses a step's JSON configuration into `T`; a mismatch is an `invalid-config` error that
 /// names the field.
 pub fn parse_config<T: serde::de::DeserializeOwned>(config: &str) -> Result<T> {
-    let text = if config.trim().is_empty() { "{}" } else { config };
+    let text = if config.trim().is_empty() {
+        "{}"
+    } else {
+        config
+    };
     serde_json::from_str(text).map_err(|e| Error::InvalidConfig(e.to_string()))
 }

@@ -202,7 +202,10 @@ impl Heap {
         }
         while state.end - state.cursor >= class_size(0) {
             let rest = state.end - state.cursor;
-            let class = (0..CLASSES).rev().find(|&c| class_size(c) <= rest).unwrap_or(0);
+            let class = (0..CLASSES)
+                .rev()
+                .find(|&c| class_size(c) <= rest)
+                .unwrap_or(0);
             // SAFETY: the rest of the old chunk is the heap's and unused.
             unsafe { Self::give(state, class, state.cursor as *mut u8) };
             state.cursor += class_size(class);
@@ -326,7 +329,12 @@ impl Drop for ExportCall {
 /// of `old_len` bytes that this function returned with the same `align`.
 #[cfg(all(target_arch = "wasm32", feature = "heap"))]
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn cabi_realloc(old: *mut u8, old_len: usize, align: usize, new_len: usize) -> *mut u8 {
+pub unsafe extern "C" fn cabi_realloc(
+    old: *mut u8,
+    old_len: usize,
+    align: usize,
+    new_len: usize,
+) -> *mut u8 {
     use std::alloc::{alloc, realloc};
     if old_len == 0 && new_len == 0 {
         return ptr::without_provenance_mut(align);
@@ -335,7 +343,11 @@ pub unsafe extern "C" fn cabi_realloc(old: *mut u8, old_len: usize, align: usize
     let block = unsafe {
         if old_len != 0 {
             // The heap's own `realloc` sends a block it does not own to malloc's.
-            realloc(old, Layout::from_size_align_unchecked(old_len, align), new_len)
+            realloc(
+                old,
+                Layout::from_size_align_unchecked(old_len, align),
+                new_len,
+            )
         } else if IDLE.load(Ordering::Relaxed) {
             alloc(Layout::from_size_align_unchecked(new_len, align))
         } else {
@@ -357,9 +369,15 @@ mod tests {
         // Before the first call wasi-libc's constructors may still run: malloc.
         assert!(!IDLE.load(Ordering::Relaxed));
         let call = ExportCall::start();
-        assert!(!IDLE.load(Ordering::Relaxed), "during a call, lists may be wasi-libc's");
+        assert!(
+            !IDLE.load(Ordering::Relaxed),
+            "during a call, lists may be wasi-libc's"
+        );
         drop(call);
-        assert!(IDLE.load(Ordering::Relaxed), "after it, only the next call's arguments come");
+        assert!(
+            IDLE.load(Ordering::Relaxed),
+            "after it, only the next call's arguments come"
+        );
         let _next = ExportCall::start();
         assert!(!IDLE.load(Ordering::Relaxed));
     }
@@ -370,7 +388,10 @@ mod tests {
             let class = class_of(size);
             assert!(class < CLASSES, "size {size}");
             assert!(class_size(class) >= size, "size {size} in class {class}");
-            assert!(class == 0 || class_size(class - 1) < size, "size {size}: class {class} not the smallest");
+            assert!(
+                class == 0 || class_size(class - 1) < size,
+                "size {size}: class {class} not the smallest"
+            );
             assert_eq!(class_size(class) % BLOCK_ALIGN, 0);
         }
         assert_eq!(class_size(CLASSES - 1), MAX_SMALL);
@@ -394,10 +415,15 @@ mod tests {
                 if free_one {
                     let (block, l, tag) = live.swap_remove(seed as usize % live.len());
                     let bytes = std::slice::from_raw_parts(block, l.size());
-                    assert!(bytes.iter().all(|&b| b == tag), "block of {} bytes was overwritten", l.size());
+                    assert!(
+                        bytes.iter().all(|&b| b == tag),
+                        "block of {} bytes was overwritten",
+                        l.size()
+                    );
                     heap.dealloc(block, l);
                 } else {
-                    let size = 1 + (seed >> 8) as usize % if step.is_multiple_of(50) { 40_000 } else { 600 };
+                    let size = 1
+                        + (seed >> 8) as usize % if step.is_multiple_of(50) { 40_000 } else { 600 };
                     let l = layout(size, [1, 4, 8, 16][(seed >> 4) as usize % 4]);
                     let block = heap.alloc(l);
                     assert!(!block.is_null());
@@ -429,12 +455,20 @@ mod tests {
             ptr::write_bytes(foreign, 1, 48);
             heap.dealloc(foreign, l);
             for _ in 0..100 {
-                assert_ne!(heap.alloc(l), foreign, "a malloc'd block must not enter a free list");
+                assert_ne!(
+                    heap.alloc(l),
+                    foreign,
+                    "a malloc'd block must not enter a free list"
+                );
             }
             let foreign = System.alloc(l);
             ptr::write_bytes(foreign, 9, 48);
             let grown = heap.realloc(foreign, l, 300);
-            assert!(std::slice::from_raw_parts(grown, 48).iter().all(|&b| b == 9));
+            assert!(
+                std::slice::from_raw_parts(grown, 48)
+                    .iter()
+                    .all(|&b| b == 9)
+            );
             heap.dealloc(grown, layout(300, 8));
         }
     }
@@ -445,14 +479,21 @@ mod tests {
         unsafe {
             let mut l = layout(10, 1);
             let mut block = heap.alloc(l);
-            for (i, b) in std::slice::from_raw_parts_mut(block, 10).iter_mut().enumerate() {
+            for (i, b) in std::slice::from_raw_parts_mut(block, 10)
+                .iter_mut()
+                .enumerate()
+            {
                 *b = i as u8;
             }
             for new_size in [12, 200, 5_000, 100_000, 20, 10] {
                 block = heap.realloc(block, l, new_size);
                 l = layout(new_size, 1);
                 let kept = std::slice::from_raw_parts(block, 10);
-                assert_eq!(kept, (0..10).collect::<Vec<u8>>(), "after realloc to {new_size}");
+                assert_eq!(
+                    kept,
+                    (0..10).collect::<Vec<u8>>(),
+                    "after realloc to {new_size}"
+                );
             }
             heap.dealloc(block, l);
             let z = heap.alloc_zeroed(layout(64, 8));

@@ -21,20 +21,31 @@ use std::fmt;
 /// The request headers a step's config gives, in order: each value a string, or
 /// `{"secret": NAME, "prefix": "Bearer "}` for the value of a secret granted to the step after
 /// the prefix (so that tokens stay out of the pipeline file). An error names the header.
-pub fn config_headers(headers: &serde_json::Map<String, serde_json::Value>) -> Result<Vec<(String, String)>, crate::Error> {
-    headers.iter().map(|(name, v)| Ok((name.clone(), header_value(name, v)?))).collect()
+pub fn config_headers(
+    headers: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Vec<(String, String)>, crate::Error> {
+    headers
+        .iter()
+        .map(|(name, v)| Ok((name.clone(), header_value(name, v)?)))
+        .collect()
 }
 
 fn header_value(name: &str, v: &serde_json::Value) -> Result<String, crate::Error> {
     use serde_json::Value;
-    let wrong = || crate::Error::InvalidConfig(format!("headers.{name}: expected a string or {{\"secret\": NAME}}"));
+    let wrong = || {
+        crate::Error::InvalidConfig(format!(
+            "headers.{name}: expected a string or {{\"secret\": NAME}}"
+        ))
+    };
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Object(o) => {
             let secret = o.get("secret").and_then(Value::as_str).ok_or_else(wrong)?;
             let prefix = o.get("prefix").and_then(Value::as_str).unwrap_or("");
             let value = crate::host::secret(secret).ok_or_else(|| {
-                crate::Error::InvalidConfig(format!("headers.{name}: the secret {secret:?} is not granted to this step"))
+                crate::Error::InvalidConfig(format!(
+                    "headers.{name}: the secret {secret:?} is not granted to this step"
+                ))
             })?;
             Ok(format!("{prefix}{value}"))
         }
@@ -56,7 +67,10 @@ pub struct HttpError {
 impl HttpError {
     /// An error with `code` and `message`.
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.to_string(), message: message.into() }
+        Self {
+            code: code.to_string(),
+            message: message.into(),
+        }
     }
 
     /// Whether the host's egress checks refused the request.
@@ -67,7 +81,11 @@ impl HttpError {
 
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.message.is_empty() { write!(f, "{}", self.code) } else { write!(f, "{}: {}", self.code, self.message) }
+        if self.message.is_empty() {
+            write!(f, "{}", self.code)
+        } else {
+            write!(f, "{}: {}", self.code, self.message)
+        }
     }
 }
 
@@ -89,7 +107,10 @@ pub struct Response {
 impl Response {
     /// The first value of header `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether the status is 2xx.
@@ -111,7 +132,13 @@ pub struct Request {
 impl Request {
     /// A request with `method` (`GET`, `POST`, ...) to `url` (`http://` or `https://`).
     pub fn new(method: &str, url: &str) -> Self {
-        Self { method: method.to_ascii_uppercase(), url: url.to_string(), headers: Vec::new(), body: None, redirects: 0 }
+        Self {
+            method: method.to_ascii_uppercase(),
+            url: url.to_string(),
+            headers: Vec::new(),
+            body: None,
+            redirects: 0,
+        }
     }
 
     /// A `GET` of `url`.
@@ -153,7 +180,9 @@ impl Request {
             if !redirect || req.redirects == 0 {
                 return Ok(resp);
             }
-            let Some(location) = resp.header("location") else { return Ok(resp) };
+            let Some(location) = resp.header("location") else {
+                return Ok(resp);
+            };
             if hops >= req.redirects {
                 return Err(HttpError::new(
                     "too-many-redirects",
@@ -161,12 +190,14 @@ impl Request {
                 ));
             }
             hops += 1;
-            let next = resolve(&req.url, location)
-                .ok_or_else(|| HttpError::new("invalid-url", format!("bad Location {location:?}")))?;
+            let next = resolve(&req.url, location).ok_or_else(|| {
+                HttpError::new("invalid-url", format!("bad Location {location:?}"))
+            })?;
             if matches!(resp.status, 301..=303) && req.method != "HEAD" {
                 req.method = "GET".into();
                 req.body = None;
-                req.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
+                req.headers
+                    .retain(|(k, _)| !k.eq_ignore_ascii_case("content-type"));
             }
             req.url = next;
         }
@@ -196,8 +227,16 @@ pub fn parse_url(url: &str) -> Option<Url<'_>> {
     if authority.is_empty() || authority.contains('@') {
         return None;
     }
-    let path_and_query = if path.starts_with('/') { path.to_string() } else { format!("/{path}") };
-    Some(Url { scheme, authority, path_and_query })
+    let path_and_query = if path.starts_with('/') {
+        path.to_string()
+    } else {
+        format!("/{path}")
+    };
+    Some(Url {
+        scheme,
+        authority,
+        path_and_query,
+    })
 }
 
 /// `location` (absolute, scheme-relative `//host/..`, absolute-path `/..` or relative `..`)
@@ -249,18 +288,26 @@ fn kebab(debug: &str) -> (String, String) {
 mod imp {
     use super::{HttpError, Response, kebab, parse_url};
     use wasip2::http::outgoing_handler;
-    use wasip2::http::types::{ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme};
+    use wasip2::http::types::{
+        ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
+    };
     use wasip2::io::streams::StreamError;
 
     fn code(e: &ErrorCode) -> HttpError {
         let (code, detail) = kebab(&format!("{e:?}"));
-        HttpError { code, message: detail }
+        HttpError {
+            code,
+            message: detail,
+        }
     }
 
     fn stream_error(e: StreamError, what: &str) -> HttpError {
         match e {
-            StreamError::Closed => HttpError::new("connection-terminated", format!("{what}: stream closed")),
-            StreamError::LastOperationFailed(io) => match wasip2::http::types::http_error_code(&io) {
+            StreamError::Closed => {
+                HttpError::new("connection-terminated", format!("{what}: stream closed"))
+            }
+            StreamError::LastOperationFailed(io) => match wasip2::http::types::http_error_code(&io)
+            {
                 Some(c) => code(&c),
                 None => {
                     let text = io.to_debug_string();
@@ -285,8 +332,10 @@ mod imp {
         body: Option<&[u8]>,
     ) -> Result<Response, HttpError> {
         let u = parse_url(url).ok_or_else(|| HttpError::new("invalid-url", format!("{url:?}")))?;
-        let mut fields: Vec<(String, Vec<u8>)> =
-            headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec())).collect();
+        let mut fields: Vec<(String, Vec<u8>)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
+            .collect();
         if let Some(b) = body
             && !fields.iter().any(|(k, _)| k == "content-length")
         {
@@ -306,20 +355,33 @@ mod imp {
             other => Method::Other(other.to_string()),
         };
         let bad = |what: &str| HttpError::new("invalid-url", format!("{what} of {url:?}"));
-        req.set_method(&method).map_err(|()| HttpError::new("http-request-method-invalid", method_name(&method)))?;
-        let scheme = if u.scheme.eq_ignore_ascii_case("https") { Scheme::Https } else { Scheme::Http };
+        req.set_method(&method)
+            .map_err(|()| HttpError::new("http-request-method-invalid", method_name(&method)))?;
+        let scheme = if u.scheme.eq_ignore_ascii_case("https") {
+            Scheme::Https
+        } else {
+            Scheme::Http
+        };
         req.set_scheme(Some(&scheme)).map_err(|()| bad("scheme"))?;
-        req.set_authority(Some(u.authority)).map_err(|()| bad("authority"))?;
-        req.set_path_with_query(Some(&u.path_and_query)).map_err(|()| bad("path"))?;
-        let out_body = req.body().map_err(|()| HttpError::new("internal-error", "request body taken"))?;
+        req.set_authority(Some(u.authority))
+            .map_err(|()| bad("authority"))?;
+        req.set_path_with_query(Some(&u.path_and_query))
+            .map_err(|()| bad("path"))?;
+        let out_body = req
+            .body()
+            .map_err(|()| HttpError::new("internal-error", "request body taken"))?;
         let future = outgoing_handler::handle(req, None).map_err(|e| code(&e))?;
         {
-            let stream = out_body.write().map_err(|()| HttpError::new("internal-error", "body stream taken"))?;
+            let stream = out_body
+                .write()
+                .map_err(|()| HttpError::new("internal-error", "body stream taken"))?;
             for chunk in body.unwrap_or_default().chunks(4096) {
                 if let Err(e) = stream.blocking_write_and_flush(chunk) {
                     drop(stream);
                     // The response future knows best why (e.g. the body cap); fall back to the write error.
-                    return Err(wait(&future).err().unwrap_or_else(|| stream_error(e, "writing the body")));
+                    return Err(wait(&future)
+                        .err()
+                        .unwrap_or_else(|| stream_error(e, "writing the body")));
                 }
             }
         }
@@ -330,12 +392,21 @@ mod imp {
             .headers()
             .entries()
             .into_iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), String::from_utf8_lossy(&v).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.to_ascii_lowercase(),
+                    String::from_utf8_lossy(&v).into_owned(),
+                )
+            })
             .collect();
-        let incoming = resp.consume().map_err(|()| HttpError::new("internal-error", "response body taken"))?;
+        let incoming = resp
+            .consume()
+            .map_err(|()| HttpError::new("internal-error", "response body taken"))?;
         let mut data = Vec::new();
         {
-            let stream = incoming.stream().map_err(|()| HttpError::new("internal-error", "body stream taken"))?;
+            let stream = incoming
+                .stream()
+                .map_err(|()| HttpError::new("internal-error", "body stream taken"))?;
             loop {
                 match stream.blocking_read(64 * 1024) {
                     Ok(chunk) => data.extend_from_slice(&chunk),
@@ -345,7 +416,12 @@ mod imp {
             }
         }
         drop(IncomingBody::finish(incoming));
-        Ok(Response { status, headers, body: data, url: url.to_string() })
+        Ok(Response {
+            status,
+            headers,
+            body: data,
+            url: url.to_string(),
+        })
     }
 
     fn method_name(m: &Method) -> String {
@@ -359,7 +435,9 @@ mod imp {
             match future.get() {
                 Some(Ok(Ok(resp))) => return Ok(resp),
                 Some(Ok(Err(e))) => return Err(code(&e)),
-                Some(Err(())) => return Err(HttpError::new("internal-error", "response already taken")),
+                Some(Err(())) => {
+                    return Err(HttpError::new("internal-error", "response already taken"));
+                }
                 None => future.subscribe().block(),
             }
         }
@@ -370,8 +448,16 @@ mod imp {
 mod imp {
     use super::{HttpError, Response};
 
-    pub fn send(_: &str, url: &str, _: &[(String, String)], _: Option<&[u8]>) -> Result<Response, HttpError> {
-        Err(HttpError::new("unsupported", format!("outbound HTTP ({url}) needs the wasm32 component (wasi:http)")))
+    pub fn send(
+        _: &str,
+        url: &str,
+        _: &[(String, String)],
+        _: Option<&[u8]>,
+    ) -> Result<Response, HttpError> {
+        Err(HttpError::new(
+            "unsupported",
+            format!("outbound HTTP ({url}) needs the wasm32 component (wasi:http)"),
+        ))
     }
 }
 
@@ -383,13 +469,19 @@ mod tests {
     #[test]
     fn urls_split_and_resolve() {
         let u = parse_url("http://127.0.0.1:8080/a/b?x=1#frag").unwrap();
-        assert_eq!((u.scheme, u.authority, u.path_and_query.as_str()), ("http", "127.0.0.1:8080", "/a/b?x=1"));
+        assert_eq!(
+            (u.scheme, u.authority, u.path_and_query.as_str()),
+            ("http", "127.0.0.1:8080", "/a/b?x=1")
+        );
         assert_eq!(parse_url("https://h").unwrap().path_and_query, "/");
         assert!(parse_url("ftp://h/").is_none());
         assert!(parse_url("http://user@h/").is_none());
         let base = "http://h:1/api/items?page=1";
         assert_eq!(resolve(base, "/next").unwrap(), "http://h:1/next");
-        assert_eq!(resolve(base, "?page=2").unwrap(), "http://h:1/api/items?page=2");
+        assert_eq!(
+            resolve(base, "?page=2").unwrap(),
+            "http://h:1/api/items?page=2"
+        );
         assert_eq!(resolve(base, "more").unwrap(), "http://h:1/api/more");
         assert_eq!(resolve(base, "//other/x").unwrap(), "http://other/x");
         assert_eq!(resolve(base, "https://o/y").unwrap(), "https://o/y");
@@ -397,10 +489,19 @@ mod tests {
 
     #[test]
     fn error_codes_are_kebab_case() {
-        assert_eq!(kebab("ErrorCode::HttpRequestDenied").0, "http-request-denied");
-        assert_eq!(kebab("ErrorCode::DestinationIpProhibited").0, "destination-ip-prohibited");
+        assert_eq!(
+            kebab("ErrorCode::HttpRequestDenied").0,
+            "http-request-denied"
+        );
+        assert_eq!(
+            kebab("ErrorCode::DestinationIpProhibited").0,
+            "destination-ip-prohibited"
+        );
         let (c, d) = kebab("ErrorCode::HttpResponseBodySize(Some(5))");
-        assert_eq!((c.as_str(), d.as_str()), ("http-response-body-size", "(Some(5))"));
+        assert_eq!(
+            (c.as_str(), d.as_str()),
+            ("http-response-body-size", "(Some(5))")
+        );
     }
 
     #[test]

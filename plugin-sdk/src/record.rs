@@ -20,7 +20,10 @@ pub struct Record {
 impl Record {
     /// A record holding `value` and nothing else.
     pub fn new(value: impl Into<Vec<u8>>) -> Self {
-        Self { value: value.into(), ..Self::default() }
+        Self {
+            value: value.into(),
+            ..Self::default()
+        }
     }
 
     /// A record whose value is `value` serialized as JSON.
@@ -55,6 +58,9 @@ impl Record {
 
     /// The first header named `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }

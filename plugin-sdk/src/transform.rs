@@ -58,7 +58,10 @@ pub trait Transform: Sized + 'static {
 pub(crate) fn run_batch<T: Transform>(t: &mut T, records: Vec<Record>) -> Result<Processed, Error> {
     let mut out = Output {
         current: 0,
-        processed: Processed { records: Vec::with_capacity(records.len()), rejected: Vec::new() },
+        processed: Processed {
+            records: Vec::with_capacity(records.len()),
+            rejected: Vec::new(),
+        },
     };
     for (i, r) in records.into_iter().enumerate() {
         out.current = i as u32;

@@ -16,8 +16,12 @@ use autoflow::registry::cache::digest_of;
 const LANGS: &[&str] = &["rust", "python", "js", "c"];
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
     let out = target.join("lang-plugins");
     let status = std::process::Command::new("bash")
         .arg(root.join("plugins/build-lang.sh"))
@@ -28,7 +32,10 @@ fn main() {
     assert!(status.success(), "plugins/build-lang.sh failed");
     let cache = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    println!("{:<8} {:>10} {:>12} {:>16} {:>14} {:>12}", "language", "size", "compile", "instantiate+call", "records/s", "restart load");
+    println!(
+        "{:<8} {:>10} {:>12} {:>16} {:>14} {:>12}",
+        "language", "size", "compile", "instantiate+call", "records/s", "restart load"
+    );
     for lang in LANGS {
         let bytes = std::fs::read(out.join(lang).join("fingerprint.wasm")).unwrap();
         let digest = digest_of(&bytes);
@@ -52,17 +59,39 @@ fn main() {
 }
 
 fn new_engine(cache: &Path) -> Engine {
-    Engine::new(EngineConfig { max_instances: 8, cache_dir: Some(cache.to_path_buf()), ..EngineConfig::default() }).unwrap()
+    Engine::new(EngineConfig {
+        max_instances: 8,
+        cache_dir: Some(cache.to_path_buf()),
+        ..EngineConfig::default()
+    })
+    .unwrap()
 }
 
 fn sandbox() -> Sandbox {
-    let limits = StepLimits { memory_mb: 256, ..StepLimits::default() };
-    Sandbox { limits, mounts: Vec::new(), host: StepHost::new("bench", Arc::new(|_| {})) }
+    let limits = StepLimits {
+        memory_mb: 256,
+        ..StepLimits::default()
+    };
+    Sandbox {
+        limits,
+        mounts: Vec::new(),
+        host: StepHost::new("bench", Arc::new(|_| {})),
+    }
 }
 
 fn record(i: usize) -> Record {
-    let value = format!("{{\"id\":{i},\"user\":\"u{}\",\"amount\":{},\"paid\":{}}}", i % 7, i * 37 % 1000, i.is_multiple_of(3));
-    Record { key: None, value: value.into_bytes(), headers: vec![], timestamp: None }
+    let value = format!(
+        "{{\"id\":{i},\"user\":\"u{}\",\"amount\":{},\"paid\":{}}}",
+        i % 7,
+        i * 37 % 1000,
+        i.is_multiple_of(3)
+    );
+    Record {
+        key: None,
+        value: value.into_bytes(),
+        headers: vec![],
+        timestamp: None,
+    }
 }
 
 /// Median of fresh instance + open + one `process` of one record.

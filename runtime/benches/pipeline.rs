@@ -422,7 +422,11 @@ fn batch_sizes() -> Result<Vec<u32>> {
     match std::env::var("AUTOFLOW_BENCH_BATCHES") {
         Ok(v) => v
             .split(',')
-            .map(|b| b.trim().parse().with_context(|| format!("AUTOFLOW_BENCH_BATCHES={v:?}")))
+            .map(|b| {
+                b.trim()
+                    .parse()
+                    .with_context(|| format!("AUTOFLOW_BENCH_BATCHES={v:?}"))
+            })
             .collect(),
         Err(_) => Ok(BATCH_SIZES.to_vec()),
     }
@@ -500,7 +504,8 @@ fn main() -> Result<()> {
             let (report, run) = run_wasm(rt, &engine, &plan(&plugins, count, batch, &wasm_dir))?;
             // The wasm pipeline must write exactly what the native one wrote.
             if rep == 0 && count == n {
-                identical &= std::fs::read(wasm_dir.join("bench.jsonl"))? == std::fs::read(&native_path)?;
+                identical &=
+                    std::fs::read(wasm_dir.join("bench.jsonl"))? == std::fs::read(&native_path)?;
             }
             wasm[i].push((run, report, run.rate() / native.rate()));
         }
@@ -546,7 +551,12 @@ fn main() -> Result<()> {
             range
         );
     };
-    line("native, batch 1024, file-sink", &native_file, Some(1.0), String::new());
+    line(
+        "native, batch 1024, file-sink",
+        &native_file,
+        Some(1.0),
+        String::new(),
+    );
     line(
         "native, batch 1024, Vec sink",
         &native_vec,
@@ -558,7 +568,12 @@ fn main() -> Result<()> {
         _ => String::new(),
     };
     for row in &rows {
-        line(&row.label, &row.run, Some(common::median(&row.ratios)), spread(&row.ratios));
+        line(
+            &row.label,
+            &row.run,
+            Some(common::median(&row.ratios)),
+            spread(&row.ratios),
+        );
     }
     println!();
     println!(

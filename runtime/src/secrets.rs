@@ -33,16 +33,20 @@ impl MasterKey {
     pub fn load_or_create(env: Option<&str>, file: &Path) -> anyhow::Result<Self> {
         let text = match env {
             Some(text) => text.to_string(),
-            None if file.exists() => std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?,
+            None if file.exists() => std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read {}", file.display()))?,
             None => {
                 let mut bytes = [0u8; 32];
-                getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for a master key: {e}"))?;
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| anyhow::anyhow!("no randomness for a master key: {e}"))?;
                 let text = STANDARD.encode(bytes);
                 let mut options = std::fs::OpenOptions::new();
                 options.write(true).create_new(true);
                 #[cfg(unix)]
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-                let mut f = options.open(file).with_context(|| format!("cannot create {}", file.display()))?;
+                let mut f = options
+                    .open(file)
+                    .with_context(|| format!("cannot create {}", file.display()))?;
                 f.write_all(text.as_bytes())?;
                 f.sync_all()?;
                 text
@@ -52,7 +56,12 @@ impl MasterKey {
             .decode(text.trim())
             .ok()
             .filter(|b| b.len() == 32)
-            .ok_or_else(|| anyhow::anyhow!("the master key must be 32 bytes in base64 (from {MASTER_KEY_ENV} or {})", file.display()))?;
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the master key must be 32 bytes in base64 (from {MASTER_KEY_ENV} or {})",
+                    file.display()
+                )
+            })?;
         Ok(Self(*Key::from_slice(&bytes)))
     }
 
@@ -62,7 +71,8 @@ impl MasterKey {
 
     fn encrypt(&self, aad: &[u8], value: &[u8]) -> anyhow::Result<([u8; 24], Vec<u8>)> {
         let mut nonce = [0u8; 24];
-        getrandom::fill(&mut nonce).map_err(|e| anyhow::anyhow!("no randomness for a nonce: {e}"))?;
+        getrandom::fill(&mut nonce)
+            .map_err(|e| anyhow::anyhow!("no randomness for a nonce: {e}"))?;
         let sealed = XChaCha20Poly1305::new(&self.0)
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: value, aad })
             .map_err(|_| anyhow::anyhow!("the cipher refused to seal"))?;
@@ -73,24 +83,43 @@ impl MasterKey {
         if nonce.len() != 24 {
             return None;
         }
-        XChaCha20Poly1305::new(&self.0).decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad }).ok()
+        XChaCha20Poly1305::new(&self.0)
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad })
+            .ok()
     }
 
     /// Seals `value` of secret `name` of `tenant`: `(nonce, ciphertext)`.
-    pub fn seal(&self, tenant: &str, name: &str, value: &[u8]) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-        let (nonce, sealed) = self.encrypt(&Self::aad(tenant, name), value).with_context(|| format!("cannot seal secret {name:?}"))?;
+    pub fn seal(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: &[u8],
+    ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+        let (nonce, sealed) = self
+            .encrypt(&Self::aad(tenant, name), value)
+            .with_context(|| format!("cannot seal secret {name:?}"))?;
         Ok((nonce.to_vec(), sealed))
     }
 
     /// Opens a sealed secret; an error when the key, tenant or name does not match.
-    pub fn open(&self, tenant: &str, name: &str, nonce: &[u8], sealed: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn open(
+        &self,
+        tenant: &str,
+        name: &str,
+        nonce: &[u8],
+        sealed: &[u8],
+    ) -> Result<Vec<u8>, String> {
         self.decrypt(&Self::aad(tenant, name), nonce, sealed)
             .ok_or_else(|| format!("secret {name:?} does not open with this server's master key"))
     }
 
     /// Opens the sealed secrets `(name, nonce, ciphertext)` of `tenant` (as the store keeps
     /// them): their values by name.
-    pub fn open_all(&self, tenant: &str, sealed: Vec<(String, Vec<u8>, Vec<u8>)>) -> Result<BTreeMap<String, String>, String> {
+    pub fn open_all(
+        &self,
+        tenant: &str,
+        sealed: Vec<(String, Vec<u8>, Vec<u8>)>,
+    ) -> Result<BTreeMap<String, String>, String> {
         sealed
             .into_iter()
             .map(|(name, nonce, ciphertext)| {
@@ -114,7 +143,9 @@ impl MasterKey {
     /// Seals plugin data `plain` of kind `what` (such as `checkpoint`) for `owner` (such as
     /// tenant, pipeline and step), as one value: [`SEALED_FORMAT`], the nonce, the ciphertext.
     pub fn seal_bound(&self, what: &str, owner: &[&str], plain: &[u8]) -> anyhow::Result<Vec<u8>> {
-        let (nonce, ciphertext) = self.encrypt(&Self::bound_aad(what, owner), plain).with_context(|| format!("cannot seal a {what}"))?;
+        let (nonce, ciphertext) = self
+            .encrypt(&Self::bound_aad(what, owner), plain)
+            .with_context(|| format!("cannot seal a {what}"))?;
         let mut sealed = Vec::with_capacity(1 + nonce.len() + ciphertext.len());
         sealed.push(SEALED_FORMAT);
         sealed.extend_from_slice(&nonce);
@@ -153,12 +184,20 @@ impl Redactor {
 
     /// `text` with every value replaced.
     pub fn apply(&self, text: &str) -> String {
-        self.0.iter().fold(text.to_string(), |t, v| if t.contains(v.as_str()) { t.replace(v.as_str(), REDACTED) } else { t })
+        self.0.iter().fold(text.to_string(), |t, v| {
+            if t.contains(v.as_str()) {
+                t.replace(v.as_str(), REDACTED)
+            } else {
+                t
+            }
+        })
     }
 
     /// `bytes` (plugin data: step state, a record) with every value's bytes replaced.
     pub fn apply_bytes(&self, bytes: &[u8]) -> Vec<u8> {
-        self.0.iter().fold(bytes.to_vec(), |b, v| replace_bytes(b, v.as_bytes()))
+        self.0
+            .iter()
+            .fold(bytes.to_vec(), |b, v| replace_bytes(b, v.as_bytes()))
     }
 
     /// Whether there is nothing to redact.
@@ -201,11 +240,18 @@ mod tests {
         assert!(key.open("t2", "db", &nonce, &sealed).is_err());
         assert!(key.open("t1", "other", &nonce, &sealed).is_err());
         let again = MasterKey::load_or_create(None, &dir.path().join("master.key")).unwrap();
-        assert_eq!(again.open("t1", "db", &nonce, &sealed).unwrap(), b"hunter2", "the key file is reused");
+        assert_eq!(
+            again.open("t1", "db", &nonce, &sealed).unwrap(),
+            b"hunter2",
+            "the key file is reused"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("master.key")).unwrap().permissions().mode();
+            let mode = std::fs::metadata(dir.path().join("master.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(MasterKey::load_or_create(Some("short"), &dir.path().join("x")).is_err());
@@ -215,7 +261,10 @@ mod tests {
     fn redaction_hides_every_value() {
         let r = Redactor::new(["abc".to_string(), "abcdef".to_string(), String::new()]);
         assert_eq!(r.apply("x abcdef y abc"), "x [secret] y [secret]");
-        assert_eq!(r.apply_bytes(b"\xffabcdef\x00abcabc"), b"\xff[secret]\x00[secret][secret]");
+        assert_eq!(
+            r.apply_bytes(b"\xffabcdef\x00abcabc"),
+            b"\xff[secret]\x00[secret][secret]"
+        );
         assert_eq!(r.apply_bytes(b"ab"), b"ab");
     }
 
@@ -223,19 +272,46 @@ mod tests {
     fn bound_data_opens_only_for_its_kind_and_owner() {
         let dir = tempfile::tempdir().unwrap();
         let key = MasterKey::load_or_create(None, &dir.path().join("master.key")).unwrap();
-        let sealed = key.seal_bound("checkpoint", &["t1", "p", "s"], b"state").unwrap();
+        let sealed = key
+            .seal_bound("checkpoint", &["t1", "p", "s"], b"state")
+            .unwrap();
         assert_eq!(sealed[0], SEALED_FORMAT);
         assert!(!sealed.windows(5).any(|w| w == b"state"));
-        assert_eq!(key.open_bound("checkpoint", &["t1", "p", "s"], &sealed).unwrap(), b"state");
-        for owner in [["t2", "p", "s"], ["t1", "q", "s"], ["t1", "p", "other"], ["t1", "ps", ""]] {
-            assert!(key.open_bound("checkpoint", &owner, &sealed).is_none(), "{owner:?}");
+        assert_eq!(
+            key.open_bound("checkpoint", &["t1", "p", "s"], &sealed)
+                .unwrap(),
+            b"state"
+        );
+        for owner in [
+            ["t2", "p", "s"],
+            ["t1", "q", "s"],
+            ["t1", "p", "other"],
+            ["t1", "ps", ""],
+        ] {
+            assert!(
+                key.open_bound("checkpoint", &owner, &sealed).is_none(),
+                "{owner:?}"
+            );
         }
-        assert!(key.open_bound("dead-letter", &["t1", "p", "s"], &sealed).is_none());
+        assert!(
+            key.open_bound("dead-letter", &["t1", "p", "s"], &sealed)
+                .is_none()
+        );
         let mut changed = sealed.clone();
         *changed.last_mut().unwrap() ^= 1;
-        assert!(key.open_bound("checkpoint", &["t1", "p", "s"], &changed).is_none());
-        assert!(key.open_bound("checkpoint", &["t1", "p", "s"], &sealed[..10]).is_none());
+        assert!(
+            key.open_bound("checkpoint", &["t1", "p", "s"], &changed)
+                .is_none()
+        );
+        assert!(
+            key.open_bound("checkpoint", &["t1", "p", "s"], &sealed[..10])
+                .is_none()
+        );
         let other = MasterKey::load_or_create(None, &dir.path().join("other.key")).unwrap();
-        assert!(other.open_bound("checkpoint", &["t1", "p", "s"], &sealed).is_none());
+        assert!(
+            other
+                .open_bound("checkpoint", &["t1", "p", "s"], &sealed)
+                .is_none()
+        );
     }
 }

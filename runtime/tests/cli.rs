@@ -5,7 +5,10 @@ use std::process::Command;
 
 #[test]
 fn help_lists_the_run_command() {
-    let out = Command::new(env!("CARGO_BIN_EXE_autoflow")).arg("--help").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_autoflow"))
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("run"), "{text}");

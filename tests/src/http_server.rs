@@ -22,7 +22,10 @@ pub struct Received {
 impl Received {
     /// The first value of header `name` (lower case).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -52,7 +55,12 @@ impl Reply {
 
     /// `status` with no body.
     pub fn status(status: u16) -> Self {
-        Self { status, headers: Vec::new(), body: Vec::new(), streamed: false }
+        Self {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+            streamed: false,
+        }
     }
 
     /// Adds a header.
@@ -115,7 +123,11 @@ impl TestServer {
     }
 }
 
-fn serve(stream: TcpStream, handler: &Handler, recorded: &Mutex<Vec<Received>>) -> std::io::Result<()> {
+fn serve(
+    stream: TcpStream,
+    handler: &Handler,
+    recorded: &Mutex<Vec<Received>>,
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut line = String::new();
@@ -133,11 +145,19 @@ fn serve(stream: TcpStream, handler: &Handler, recorded: &Mutex<Vec<Received>>) 
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let len: usize =
-        headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+    let len: usize = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body)?;
-    let req = Received { method, path, headers, body };
+    let req = Received {
+        method,
+        path,
+        headers,
+        body,
+    };
     let index = {
         let mut r = recorded.lock().unwrap();
         r.push(req.clone());

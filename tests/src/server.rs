@@ -60,7 +60,9 @@ impl Worker {
     pub fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        wait_for(Duration::from_secs(60), "the worker to exit", || matches!(self.child.try_wait(), Ok(Some(_))));
+        wait_for(Duration::from_secs(60), "the worker to exit", || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
         self.child.wait().unwrap_or_else(|e| panic!("wait: {e}"))
     }
 }
@@ -76,7 +78,10 @@ impl Drop for Worker {
 pub fn wait_for(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + timeout;
     while !done() {
-        assert!(std::time::Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -108,24 +113,38 @@ impl Resp {
 }
 
 fn pg_base_url() -> String {
-    std::env::var("AUTOFLOW_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("AUTOFLOW_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// Runs `sql` on the PostgreSQL test server; `Err` when it is unreachable.
 fn pg_exec(sql: &str) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     rt.block_on(async {
         use sqlx::Connection;
-        let mut conn = sqlx::PgConnection::connect(&pg_base_url()).await.map_err(|e| e.to_string())?;
-        sqlx::raw_sql(sql).execute(&mut conn).await.map_err(|e| e.to_string())?;
+        let mut conn = sqlx::PgConnection::connect(&pg_base_url())
+            .await
+            .map_err(|e| e.to_string())?;
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
         Ok(())
     })
 }
 
 fn pg_url_for(db: &str) -> String {
     let base = pg_base_url();
-    let (main, query) = base.split_once('?').map_or((base.as_str(), None), |(m, q)| (m, Some(q)));
-    let server = main.rsplit_once('/').filter(|(s, _)| s.ends_with(|c: char| c != '/')).map_or(main, |(s, _)| s);
+    let (main, query) = base
+        .split_once('?')
+        .map_or((base.as_str(), None), |(m, q)| (m, Some(q)));
+    let server = main
+        .rsplit_once('/')
+        .filter(|(s, _)| s.ends_with(|c: char| c != '/'))
+        .map_or(main, |(s, _)| s);
     match query {
         Some(q) => format!("{server}/{db}?{q}"),
         None => format!("{server}/{db}"),
@@ -140,23 +159,42 @@ impl Server {
 
     /// Starts a server with extra flags.
     pub fn start_with(backend: Backend, extra: &[&str]) -> Option<Server> {
-        Self::start_in(backend, tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")), extra)
+        Self::start_in(
+            backend,
+            tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}")),
+            extra,
+        )
     }
 
     /// Starts a server with extra flags and `data` as its data dir.
     pub fn start_in(backend: Backend, data: tempfile::TempDir, extra: &[&str]) -> Option<Server> {
         let (database, pg_name) = match backend {
-            Backend::Sqlite => (format!("sqlite://{}?mode=rwc", data.path().join("autoflow.db").display()), None),
+            Backend::Sqlite => (
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data.path().join("autoflow.db").display()
+                ),
+                None,
+            ),
             Backend::Postgres => {
                 static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
                 let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.subsec_nanos())
+                    .unwrap_or(0);
                 let name = format!("autoflow_t_{}_{n}_{nanos}", std::process::id());
                 if let Err(e) = pg_exec(&format!("CREATE DATABASE {name}")) {
                     if std::env::var("AUTOFLOW_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                        panic!("PostgreSQL at {} is required but unreachable: {e}", pg_base_url());
+                        panic!(
+                            "PostgreSQL at {} is required but unreachable: {e}",
+                            pg_base_url()
+                        );
                     }
-                    eprintln!("note: skipping a PostgreSQL test: {} unreachable: {e}", pg_base_url());
+                    eprintln!(
+                        "note: skipping a PostgreSQL test: {} unreachable: {e}",
+                        pg_base_url()
+                    );
                     return None;
                 }
                 (pg_url_for(&name), Some(name))
@@ -173,7 +211,17 @@ impl Server {
             .timeout(Duration::from_secs(120))
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"));
-        Some(Server { url, admin, data, database, backend, child, extra, pg_name, http })
+        Some(Server {
+            url,
+            admin,
+            data,
+            database,
+            backend,
+            child,
+            extra,
+            pg_name,
+            http,
+        })
     }
 
     /// Kills the server (SIGKILL: no graceful shutdown) and starts it again on the same data,
@@ -208,26 +256,53 @@ impl Server {
         let mut cmd = Command::new(autoflow_bin());
         let data_dir = match self.backend {
             Backend::Postgres => {
-                let key = std::fs::read_to_string(self.data.path().join("master.key")).unwrap_or_else(|e| panic!("master.key: {e}"));
+                let key = std::fs::read_to_string(self.data.path().join("master.key"))
+                    .unwrap_or_else(|e| panic!("master.key: {e}"));
                 cmd.env("AUTOFLOW_MASTER_KEY", key.trim());
                 data.path()
             }
             Backend::Sqlite => self.data.path(),
         };
-        cmd.args(["worker", "--database", &self.database]).arg("--data-dir").arg(data_dir).args(extra);
+        cmd.args(["worker", "--database", &self.database])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(extra);
         let log = data.path().join("worker.log");
-        let (child, rest) = start(cmd, &log, "autoflow worker ", "the worker", Duration::from_secs(120));
-        let id = rest.split_whitespace().next().unwrap_or_default().to_string();
+        let (child, rest) = start(
+            cmd,
+            &log,
+            "autoflow worker ",
+            "the worker",
+            Duration::from_secs(120),
+        );
+        let id = rest
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         Worker { data, id, child }
     }
 
     /// Sends a request with `token` (if any) and an optional body and content type.
-    pub fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>) -> Resp {
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> Resp {
         self.call_with(method, path, token, body, &[])
     }
 
     /// [`Server::call`] with extra request headers.
-    pub fn call_with(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>, headers: &[(&str, &str)]) -> Resp {
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
         send(&self.http, &self.url, method, path, token, body, headers)
     }
 
@@ -250,60 +325,129 @@ impl Server {
     /// Uploads `bytes` as `name@version` with `token`.
     pub fn push(&self, token: &str, name: &str, version: &str, bytes: Vec<u8>) -> Resp {
         let path = format!("/v1/plugins?name={name}&version={version}");
-        self.call("POST", &path, Some(token), Some(("application/wasm", bytes)))
+        self.call(
+            "POST",
+            &path,
+            Some(token),
+            Some(("application/wasm", bytes)),
+        )
     }
 
     /// PUTs a YAML pipeline with `token`.
     pub fn apply(&self, token: &str, name: &str, yaml: &str) -> Resp {
-        self.call("PUT", &format!("/v1/pipelines/{name}"), Some(token), Some(("application/yaml", yaml.as_bytes().to_vec())))
+        self.call(
+            "PUT",
+            &format!("/v1/pipelines/{name}"),
+            Some(token),
+            Some(("application/yaml", yaml.as_bytes().to_vec())),
+        )
     }
 
     /// Triggers a run (optionally of `version`) and waits until it ends; returns the run.
     pub fn run_and_wait(&self, token: &str, pipeline: &str, version: Option<i64>) -> Value {
-        let body = serde_json::json!({ "version": version }).to_string().into_bytes();
-        let r = self.call("POST", &format!("/v1/pipelines/{pipeline}/runs"), Some(token), Some(("application/json", body)));
+        let body = serde_json::json!({ "version": version })
+            .to_string()
+            .into_bytes();
+        let r = self.call(
+            "POST",
+            &format!("/v1/pipelines/{pipeline}/runs"),
+            Some(token),
+            Some(("application/json", body)),
+        );
         assert_eq!(r.status, 202, "trigger: {}", r.text());
-        let id = r.json()["id"].as_str().unwrap_or_else(|| panic!("no id: {}", r.text())).to_string();
+        let id = r.json()["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id: {}", r.text()))
+            .to_string();
         self.wait_run(token, &id)
     }
 
     /// Polls run `id` until it ends (120 s at most).
     pub fn wait_run(&self, token: &str, id: &str) -> Value {
         let mut run = Value::Null;
-        wait_for(Duration::from_secs(120), &format!("run {id} to end"), || {
-            run = self.call("GET", &format!("/v1/runs/{id}"), Some(token), None).json();
-            matches!(run["status"].as_str(), Some("succeeded" | "failed" | "cancelled"))
-        });
+        wait_for(
+            Duration::from_secs(120),
+            &format!("run {id} to end"),
+            || {
+                run = self
+                    .call("GET", &format!("/v1/runs/{id}"), Some(token), None)
+                    .json();
+                matches!(
+                    run["status"].as_str(),
+                    Some("succeeded" | "failed" | "cancelled")
+                )
+            },
+        );
         run
     }
 
     /// Triggers a run of `pipeline` with the admin token; returns its id.
     pub fn trigger(&self, pipeline: &str) -> String {
-        let r = self.call("POST", &format!("/v1/pipelines/{pipeline}/runs"), Some(&self.admin), None);
+        let r = self.call(
+            "POST",
+            &format!("/v1/pipelines/{pipeline}/runs"),
+            Some(&self.admin),
+            None,
+        );
         assert_eq!(r.status, 202, "trigger {pipeline}: {}", r.text());
-        r.json()["id"].as_str().unwrap_or_else(|| panic!("no id: {}", r.text())).to_string()
+        r.json()["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no id: {}", r.text()))
+            .to_string()
     }
 
     /// Creates tenant `name`; returns its admin token.
     pub fn create_tenant(&self, name: &str) -> String {
         let body = serde_json::json!({ "name": name }).to_string().into_bytes();
-        let r = self.call("POST", "/v1/tenants", Some(&self.admin), Some(("application/json", body)));
+        let r = self.call(
+            "POST",
+            "/v1/tenants",
+            Some(&self.admin),
+            Some(("application/json", body)),
+        );
         assert_eq!(r.status, 201, "create tenant: {}", r.text());
-        r.json()["admin_token"].as_str().unwrap_or_default().to_string()
+        r.json()["admin_token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Creates a token with `role` using admin token `admin`; returns (token, id).
-    pub fn create_token(&self, admin: &str, role: &str, expires_in_secs: Option<i64>) -> (String, String) {
-        let body = serde_json::json!({ "name": role, "role": role, "expires_in_secs": expires_in_secs }).to_string().into_bytes();
-        let r = self.call("POST", "/v1/tokens", Some(admin), Some(("application/json", body)));
+    pub fn create_token(
+        &self,
+        admin: &str,
+        role: &str,
+        expires_in_secs: Option<i64>,
+    ) -> (String, String) {
+        let body =
+            serde_json::json!({ "name": role, "role": role, "expires_in_secs": expires_in_secs })
+                .to_string()
+                .into_bytes();
+        let r = self.call(
+            "POST",
+            "/v1/tokens",
+            Some(admin),
+            Some(("application/json", body)),
+        );
         assert_eq!(r.status, 201, "create token: {}", r.text());
         let v = r.json();
-        (v["token"].as_str().unwrap_or_default().to_string(), v["info"]["id"].as_str().unwrap_or_default().to_string())
+        (
+            v["token"].as_str().unwrap_or_default().to_string(),
+            v["info"]["id"].as_str().unwrap_or_default().to_string(),
+        )
     }
 
     /// Files in the blob store.
     pub fn blob_count(&self) -> usize {
-        std::fs::read_dir(self.data.path().join("blobs")).map(|d| d.filter(|e| e.as_ref().is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.'))).count()).unwrap_or(0)
+        std::fs::read_dir(self.data.path().join("blobs"))
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                })
+                .count()
+            })
+            .unwrap_or(0)
     }
 }
 
@@ -315,12 +459,35 @@ pub struct Caller<'a> {
 
 impl Caller<'_> {
     /// [`Server::call_with`] from this client's address.
-    pub fn call_with(&self, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>, headers: &[(&str, &str)]) -> Resp {
-        send(&self.http, &self.server.url, method, path, token, body, headers)
+    pub fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, Vec<u8>)>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        send(
+            &self.http,
+            &self.server.url,
+            method,
+            path,
+            token,
+            body,
+            headers,
+        )
     }
 }
 
-fn send(http: &reqwest::blocking::Client, url: &str, method: &str, path: &str, token: Option<&str>, body: Option<(&str, Vec<u8>)>, headers: &[(&str, &str)]) -> Resp {
+fn send(
+    http: &reqwest::blocking::Client,
+    url: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, Vec<u8>)>,
+    headers: &[(&str, &str)],
+) -> Resp {
     let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or_else(|e| panic!("{e}"));
     let mut req = http.request(method, format!("{url}{path}"));
     if let Some(t) = token {
@@ -336,31 +503,57 @@ fn send(http: &reqwest::blocking::Client, url: &str, method: &str, path: &str, t
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.bytes().map(|b| b.to_vec()).unwrap_or_default();
-    Resp { status, headers, bytes }
+    Resp {
+        status,
+        headers,
+        bytes,
+    }
 }
 
 /// Starts the binary and waits for its `listening on` line.
 fn spawn(data: &std::path::Path, database: &str, extra: &[String]) -> (Child, String) {
     let mut cmd = Command::new(autoflow_bin());
     cmd.arg("server")
-        .args(["--listen", "127.0.0.1:0", "--database", database, "--max-plugin-mb", "2"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            database,
+            "--max-plugin-mb",
+            "2",
+        ])
         .arg("--data-dir")
         .arg(data)
         .args(extra);
-    start(cmd, &data.join("server.log"), "autoflow server listening on ", "the server", Duration::from_secs(180))
+    start(
+        cmd,
+        &data.join("server.log"),
+        "autoflow server listening on ",
+        "the server",
+        Duration::from_secs(180),
+    )
 }
 
 /// Starts `cmd` with the tests' compiled-plugin cache, its stderr appended to `log`, and waits
 /// (at most `timeout`) for a line of its stdout starting with `prefix`; returns the child and
 /// the rest of that line. On timeout, kills it and fails with its log.
-fn start(mut cmd: Command, log: &std::path::Path, prefix: &'static str, what: &str, timeout: Duration) -> (Child, String) {
+fn start(
+    mut cmd: Command,
+    log: &std::path::Path,
+    prefix: &'static str,
+    what: &str,
+    timeout: Duration,
+) -> (Child, String) {
     let log_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     let mut child = cmd
-        .env("AUTOFLOW_CACHE_DIR", target_dir().join("autoflow-test-data").join("server-cache"))
+        .env(
+            "AUTOFLOW_CACHE_DIR",
+            target_dir().join("autoflow-test-data").join("server-cache"),
+        )
         .env("AUTOFLOW_LOG", "autoflow=info")
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))

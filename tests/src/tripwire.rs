@@ -46,11 +46,16 @@ impl Tripwire {
         std::thread::spawn(move || count(tcp.incoming(), &a));
         let pg_on_port = format!(".s.PGSQL.{port}");
         for name in SOCKETS.iter().copied().chain([pg_on_port.as_str()]) {
-            let unix = UnixListener::bind(dir.path().join(name)).unwrap_or_else(|e| panic!("bind {name}: {e}"));
+            let unix = UnixListener::bind(dir.path().join(name))
+                .unwrap_or_else(|e| panic!("bind {name}: {e}"));
             let a = accepted.clone();
             std::thread::spawn(move || count(unix.incoming(), &a));
         }
-        Self { port, dir, accepted }
+        Self {
+            port,
+            dir,
+            accepted,
+        }
     }
 
     /// The folder of the Unix sockets.
@@ -71,31 +76,85 @@ impl Tripwire {
         let (port, dir) = (self.port, self.dir());
         let encoded_dir = dir.replace('/', "%2F");
         let root = root.display();
-        let name = |p: Option<&std::ffi::OsStr>| p.map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let (up, file) = (name(outside.parent().and_then(Path::file_name)), name(outside.file_name()));
-        let moves = |p: &str| format!("query parameter {p:?} is not allowed: it changes where the driver connects");
-        let reads = |p: &str| format!("query parameter {p:?} is not allowed: it makes the driver read a file of the host");
+        let name = |p: Option<&std::ffi::OsStr>| {
+            p.map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let (up, file) = (
+            name(outside.parent().and_then(Path::file_name)),
+            name(outside.file_name()),
+        );
+        let moves = |p: &str| {
+            format!("query parameter {p:?} is not allowed: it changes where the driver connects")
+        };
+        let reads = |p: &str| {
+            format!(
+                "query parameter {p:?} is not allowed: it makes the driver read a file of the host"
+            )
+        };
         let no_host = || "the URL has no host".to_string();
         let bad_host = || "the URL's host must be a name or an IP address".to_string();
         vec![
-            (format!("postgres://u:p@{PUBLIC}/db?host=127.0.0.1&port={port}"), moves("host")),
-            (format!("postgres://u:p@db.example.com/db?host=127.0.0.1&port={port}"), moves("host")),
-            (format!("postgres://u:p@{PUBLIC}/db?hostaddr=127.0.0.1&port={port}"), moves("hostaddr")),
-            (format!("postgres://u:p@{PUBLIC}/db?host={dir}"), moves("host")),
-            (format!("postgresql://u:p@{PUBLIC}:5432/db?port={port}"), moves("port")),
-            (format!("postgres://u:p@{PUBLIC}/db?sslmode=prefer&sslrootcert={dir}/ca.pem"), reads("sslrootcert")),
+            (
+                format!("postgres://u:p@{PUBLIC}/db?host=127.0.0.1&port={port}"),
+                moves("host"),
+            ),
+            (
+                format!("postgres://u:p@db.example.com/db?host=127.0.0.1&port={port}"),
+                moves("host"),
+            ),
+            (
+                format!("postgres://u:p@{PUBLIC}/db?hostaddr=127.0.0.1&port={port}"),
+                moves("hostaddr"),
+            ),
+            (
+                format!("postgres://u:p@{PUBLIC}/db?host={dir}"),
+                moves("host"),
+            ),
+            (
+                format!("postgresql://u:p@{PUBLIC}:5432/db?port={port}"),
+                moves("port"),
+            ),
+            (
+                format!("postgres://u:p@{PUBLIC}/db?sslmode=prefer&sslrootcert={dir}/ca.pem"),
+                reads("sslrootcert"),
+            ),
             (format!("postgres:///db?host={dir}&port={port}"), no_host()),
             (format!("postgres://u:p@{encoded_dir}/db"), bad_host()),
-            (format!("mysql://u:p@{PUBLIC}/db?socket={dir}/mysqld.sock"), moves("socket")),
-            (format!("mariadb://u:p@{PUBLIC}/db?ssl-ca={dir}/ca.pem"), reads("ssl-ca")),
-            (format!("mysql://u:p@{encoded_dir}%2Fmysqld.sock/db"), bad_host()),
+            (
+                format!("mysql://u:p@{PUBLIC}/db?socket={dir}/mysqld.sock"),
+                moves("socket"),
+            ),
+            (
+                format!("mariadb://u:p@{PUBLIC}/db?ssl-ca={dir}/ca.pem"),
+                reads("ssl-ca"),
+            ),
+            (
+                format!("mysql://u:p@{encoded_dir}%2Fmysqld.sock/db"),
+                bad_host(),
+            ),
             (format!("redis+unix://{dir}/redis.sock"), no_host()),
             (format!("unix://{dir}/redis.sock?db=0"), no_host()),
-            (format!("redis://{PUBLIC}:6379/0?socket={dir}/redis.sock"), moves("socket")),
-            (format!("nats://{PUBLIC}:4222?host=127.0.0.1&port={port}"), moves("host")),
-            (format!("nats://{PUBLIC}:4222,ws://127.0.0.1:{port}"), "scheme \"ws\" is not allowed".to_string()),
-            (format!("sqlite://{root}/x.db?mode=rwc&vfs=unix-dotfile"), "query parameter \"vfs\" is not allowed".to_string()),
-            (format!("sqlite://{root}/%2E%2E/{up}/{file}"), "is outside the allowed mount roots".to_string()),
+            (
+                format!("redis://{PUBLIC}:6379/0?socket={dir}/redis.sock"),
+                moves("socket"),
+            ),
+            (
+                format!("nats://{PUBLIC}:4222?host=127.0.0.1&port={port}"),
+                moves("host"),
+            ),
+            (
+                format!("nats://{PUBLIC}:4222,ws://127.0.0.1:{port}"),
+                "scheme \"ws\" is not allowed".to_string(),
+            ),
+            (
+                format!("sqlite://{root}/x.db?mode=rwc&vfs=unix-dotfile"),
+                "query parameter \"vfs\" is not allowed".to_string(),
+            ),
+            (
+                format!("sqlite://{root}/%2E%2E/{up}/{file}"),
+                "is outside the allowed mount roots".to_string(),
+            ),
         ]
     }
 }

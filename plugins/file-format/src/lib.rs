@@ -37,11 +37,18 @@ pub fn delimiter(text: &str) -> Result<u8, String> {
 
 /// Refuses CSV-only keys (`(name, given)`) for a file in JSON Lines; `verb` says what the
 /// plugin does with the file ("read", "written").
-pub fn refuse_csv_keys(format: Format, path: &str, verb: &str, keys: &[(&str, bool)]) -> Result<(), String> {
+pub fn refuse_csv_keys(
+    format: Format,
+    path: &str,
+    verb: &str,
+    keys: &[(&str, bool)],
+) -> Result<(), String> {
     if format == Format::Jsonl
         && let Some((key, _)) = keys.iter().find(|(_, given)| *given)
     {
-        return Err(format!("`{key}` applies only to format csv, and {path} is {verb} as jsonl"));
+        return Err(format!(
+            "`{key}` applies only to format csv, and {path} is {verb} as jsonl"
+        ));
     }
     Ok(())
 }
@@ -63,9 +70,17 @@ mod tests {
         assert_eq!(delimiter(";"), Ok(b';'));
         assert!(delimiter("\"").is_err() && delimiter(",,").is_err());
         assert_eq!(
-            refuse_csv_keys(Format::Jsonl, "/a.jsonl", "read", &[("delimiter", false), ("infer_types", true)]),
+            refuse_csv_keys(
+                Format::Jsonl,
+                "/a.jsonl",
+                "read",
+                &[("delimiter", false), ("infer_types", true)]
+            ),
             Err("`infer_types` applies only to format csv, and /a.jsonl is read as jsonl".into())
         );
-        assert_eq!(refuse_csv_keys(Format::Csv, "/a.csv", "read", &[("delimiter", true)]), Ok(()));
+        assert_eq!(
+            refuse_csv_keys(Format::Csv, "/a.csv", "read", &[("delimiter", true)]),
+            Ok(())
+        );
     }
 }

@@ -92,7 +92,10 @@ impl Config {
             format,
             &self.path,
             "written",
-            &[("columns", self.columns.is_some()), ("delimiter", self.delimiter.is_some())],
+            &[
+                ("columns", self.columns.is_some()),
+                ("delimiter", self.delimiter.is_some()),
+            ],
         )?;
         if let Some(columns) = &self.columns {
             if columns.is_empty() {

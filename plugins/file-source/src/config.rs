@@ -83,7 +83,10 @@ impl Config {
             format,
             &self.path,
             "read",
-            &[("delimiter", self.delimiter.is_some()), ("infer_types", self.infer_types.is_some())],
+            &[
+                ("delimiter", self.delimiter.is_some()),
+                ("infer_types", self.infer_types.is_some()),
+            ],
         )?;
         Ok(Settings {
             delimiter: file_format::delimiter(self.delimiter.as_deref().unwrap_or(","))?,

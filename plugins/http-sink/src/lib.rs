@@ -98,13 +98,21 @@ impl Sink for HttpSink {
 
     fn open(config: Config) -> Result<Self, Error> {
         if autoflow_plugin_sdk::http::parse_url(&config.url).is_none() {
-            return Err(Error::InvalidConfig(format!("url {:?} is not an http:// or https:// URL", config.url)));
+            return Err(Error::InvalidConfig(format!(
+                "url {:?} is not an http:// or https:// URL",
+                config.url
+            )));
         }
         if config.max_attempts == 0 {
-            return Err(Error::InvalidConfig("max_attempts must be at least 1".into()));
+            return Err(Error::InvalidConfig(
+                "max_attempts must be at least 1".into(),
+            ));
         }
         let mut headers = autoflow_plugin_sdk::http::config_headers(&config.headers)?;
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        {
             let ct = match config.format {
                 Format::Json => "application/json",
                 Format::Ndjson => "application/x-ndjson",
@@ -129,12 +137,19 @@ impl Sink for HttpSink {
             let (why, retry_after) = match req.send() {
                 Ok(resp) if resp.is_success() => return Ok(()),
                 Ok(resp) if resp.status == 429 || resp.status >= 500 => {
-                    let after = resp.header("retry-after").and_then(|v| v.trim().parse::<u64>().ok());
+                    let after = resp
+                        .header("retry-after")
+                        .and_then(|v| v.trim().parse::<u64>().ok());
                     (format!("status {}", resp.status), after)
                 }
                 Ok(resp) => {
-                    let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)]).trim().to_string();
-                    return Err(Error::Fatal(format!("POST {url}: status {} {text}", resp.status)));
+                    let text = String::from_utf8_lossy(&resp.body[..resp.body.len().min(200)])
+                        .trim()
+                        .to_string();
+                    return Err(Error::Fatal(format!(
+                        "POST {url}: status {} {text}",
+                        resp.status
+                    )));
                 }
                 Err(e) if final_error(&e) => return Err(Error::Fatal(format!("POST {url}: {e}"))),
                 Err(e) => (e.to_string(), None),
@@ -148,7 +163,10 @@ impl Sink for HttpSink {
             let wait = backoff(&self.config, attempt, retry_after);
             host::log(
                 host::Level::Warn,
-                &format!("POST {url}: {why} (attempt {attempt}); retrying in {} ms", wait.as_millis()),
+                &format!(
+                    "POST {url}: {why} (attempt {attempt}); retrying in {} ms",
+                    wait.as_millis()
+                ),
             );
             std::thread::sleep(wait);
             attempt += 1;
@@ -156,13 +174,16 @@ impl Sink for HttpSink {
     }
 }
 
-
 /// Errors that another attempt will not fix: refusals, caps, bad URLs.
 fn final_error(e: &HttpError) -> bool {
     e.is_refused()
         || matches!(
             e.code.as_str(),
-            "invalid-url" | "unsupported" | "http-request-body-size" | "http-request-uri-invalid" | "invalid-header"
+            "invalid-url"
+                | "unsupported"
+                | "http-request-body-size"
+                | "http-request-uri-invalid"
+                | "invalid-header"
                 | "tls-certificate-error"
         )
 }
@@ -170,8 +191,12 @@ fn final_error(e: &HttpError) -> bool {
 /// The wait after failed attempt `attempt` (1-based): `initial * 2^(attempt-1)`, or the
 /// server's `Retry-After` seconds, capped at `max_backoff_ms`.
 pub fn backoff(c: &Config, attempt: u32, retry_after_secs: Option<u64>) -> Duration {
-    let exp = c.initial_backoff_ms.saturating_mul(1u64 << (attempt - 1).min(30));
-    let ms = retry_after_secs.map_or(exp, |s| s.saturating_mul(1000)).min(c.max_backoff_ms);
+    let exp = c
+        .initial_backoff_ms
+        .saturating_mul(1u64 << (attempt - 1).min(30));
+    let ms = retry_after_secs
+        .map_or(exp, |s| s.saturating_mul(1000))
+        .min(c.max_backoff_ms);
     Duration::from_millis(ms)
 }
 
@@ -182,8 +207,9 @@ pub fn encode(format: Format, records: &[Record]) -> Result<Vec<u8>, Error> {
         Format::Json => {
             out.push(b'[');
             for (i, r) in records.iter().enumerate() {
-                serde_json::from_slice::<serde::de::IgnoredAny>(&r.value)
-                    .map_err(|e| Error::Fatal(format!("record {i} of the batch is not JSON: {e}")))?;
+                serde_json::from_slice::<serde::de::IgnoredAny>(&r.value).map_err(|e| {
+                    Error::Fatal(format!("record {i} of the batch is not JSON: {e}"))
+                })?;
                 if i > 0 {
                     out.push(b',');
                 }
@@ -195,7 +221,9 @@ pub fn encode(format: Format, records: &[Record]) -> Result<Vec<u8>, Error> {
             for r in records {
                 let v = r.value.trim_ascii_end();
                 if v.contains(&b'\n') {
-                    return Err(Error::Fatal("a record value spans lines; ndjson needs one line each".into()));
+                    return Err(Error::Fatal(
+                        "a record value spans lines; ndjson needs one line each".into(),
+                    ));
                 }
                 out.extend_from_slice(v);
                 out.push(b'\n');

@@ -107,23 +107,42 @@ impl Source for HttpSource {
 
     fn open(config: Config, cursor: Option<String>) -> Result<Self, Error> {
         if autoflow_plugin_sdk::http::parse_url(&config.url).is_none() {
-            return Err(Error::InvalidConfig(format!("url {:?} is not an http:// or https:// URL", config.url)));
+            return Err(Error::InvalidConfig(format!(
+                "url {:?} is not an http:// or https:// URL",
+                config.url
+            )));
         }
         for p in [&config.items, &config.next].into_iter().flatten() {
             if !p.is_empty() && !p.starts_with('/') {
-                return Err(Error::InvalidConfig(format!("{p:?} is not a JSON pointer (it starts with /)")));
+                return Err(Error::InvalidConfig(format!(
+                    "{p:?} is not a JSON pointer (it starts with /)"
+                )));
             }
         }
         let mut headers = autoflow_plugin_sdk::http::config_headers(&config.headers)?;
-        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("accept")) {
+        if !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("accept"))
+        {
             headers.push(("accept".into(), "application/json".into()));
         }
         let page = match cursor {
-            None => Cursor { url: config.url.clone(), skip: 0 },
+            None => Cursor {
+                url: config.url.clone(),
+                skip: 0,
+            },
             Some(c) => serde_json::from_str::<Cursor>(&c)
                 .map_err(|e| Error::Fatal(format!("invalid cursor {c:?}: {e}")))?,
         };
-        Ok(Self { config, headers, page, pending: VecDeque::new(), fetched: false, next: None, pages: 0 })
+        Ok(Self {
+            config,
+            headers,
+            page,
+            pending: VecDeque::new(),
+            fetched: false,
+            next: None,
+            pages: 0,
+        })
     }
 
     fn next(&mut self, max: u32) -> Result<Option<Batch>, Error> {
@@ -154,7 +173,10 @@ impl Source for HttpSource {
             return Ok(None);
         }
         let cursor = serde_json::to_string(&self.page).map_err(|e| Error::Fatal(e.to_string()))?;
-        Ok(Some(Batch { records, cursor: Some(cursor) }))
+        Ok(Some(Batch {
+            records,
+            cursor: Some(cursor),
+        }))
     }
 }
 
@@ -167,7 +189,9 @@ impl HttpSource {
         let body: Value = serde_json::from_slice(&resp.body)
             .map_err(|e| Error::Fatal(format!("GET {url}: the body is not JSON: {e}")))?;
         let items = match self.config.items.as_deref().filter(|p| !p.is_empty()) {
-            Some(p) => body.pointer(p).ok_or_else(|| Error::Fatal(format!("GET {url}: no {p} in the body")))?,
+            Some(p) => body
+                .pointer(p)
+                .ok_or_else(|| Error::Fatal(format!("GET {url}: no {p} in the body")))?,
             None => &body,
         };
         let Value::Array(items) = items else {
@@ -185,13 +209,18 @@ impl HttpSource {
                 Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
                 None | Some(Value::Null) => None,
                 Some(Value::String(_)) => None,
-                Some(other) => return Err(Error::Fatal(format!("GET {url}: {p} is {other}, not a URL"))),
+                Some(other) => {
+                    return Err(Error::Fatal(format!(
+                        "GET {url}: {p} is {other}, not a URL"
+                    )));
+                }
             },
             None => resp.header("link").and_then(link_next),
         };
         self.next = match next {
             Some(n) => {
-                let abs = resolve(&resp.url, &n).ok_or_else(|| Error::Fatal(format!("GET {url}: bad next URL {n:?}")))?;
+                let abs = resolve(&resp.url, &n)
+                    .ok_or_else(|| Error::Fatal(format!("GET {url}: bad next URL {n:?}")))?;
                 // A page that points at itself ends the pagination rather than looping.
                 (abs != url).then_some(abs)
             }
@@ -200,7 +229,6 @@ impl HttpSource {
         Ok(())
     }
 }
-
 
 /// GETs `url`, following redirects; maps failures to retryable or fatal errors.
 fn get(url: &str, headers: &[(String, String)]) -> Result<Response, Error> {
@@ -211,8 +239,14 @@ fn get(url: &str, headers: &[(String, String)]) -> Result<Response, Error> {
     let resp = req.send().map_err(|e| transport_error("GET", url, &e))?;
     match resp.status {
         200..=299 => Ok(resp),
-        429 | 500..=599 => Err(Error::Retryable(format!("GET {url}: status {}", resp.status))),
-        s => Err(Error::Fatal(format!("GET {url}: status {s}{}", snippet(&resp.body)))),
+        429 | 500..=599 => Err(Error::Retryable(format!(
+            "GET {url}: status {}",
+            resp.status
+        ))),
+        s => Err(Error::Fatal(format!(
+            "GET {url}: status {s}{}",
+            snippet(&resp.body)
+        ))),
     }
 }
 
@@ -222,15 +256,31 @@ pub fn transport_error(method: &str, url: &str, e: &HttpError) -> Error {
     let fatal = e.is_refused()
         || matches!(
             e.code.as_str(),
-            "invalid-url" | "too-many-redirects" | "unsupported" | "http-request-body-size" | "http-response-body-size"
-                | "http-request-uri-invalid" | "invalid-header" | "tls-certificate-error"
+            "invalid-url"
+                | "too-many-redirects"
+                | "unsupported"
+                | "http-request-body-size"
+                | "http-response-body-size"
+                | "http-request-uri-invalid"
+                | "invalid-header"
+                | "tls-certificate-error"
         );
-    if fatal { Error::Fatal(msg) } else { Error::Retryable(msg) }
+    if fatal {
+        Error::Fatal(msg)
+    } else {
+        Error::Retryable(msg)
+    }
 }
 
 fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string();
-    if text.is_empty() { String::new() } else { format!(" ({text})") }
+    let text = String::from_utf8_lossy(&body[..body.len().min(200)])
+        .trim()
+        .to_string();
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(" ({text})")
+    }
 }
 
 /// The `rel="next"` target of a `Link` header value.
@@ -242,7 +292,11 @@ pub fn link_next(header: &str) -> Option<String> {
         let is_next = pieces.any(|p| {
             let p = p.trim();
             p.strip_prefix("rel=")
-                .map(|r| r.trim_matches('"').split_whitespace().any(|r| r.eq_ignore_ascii_case("next")))
+                .map(|r| {
+                    r.trim_matches('"')
+                        .split_whitespace()
+                        .any(|r| r.eq_ignore_ascii_case("next"))
+                })
                 .unwrap_or(false)
         });
         if is_next {
@@ -269,11 +323,28 @@ mod tests {
 
     #[test]
     fn config_and_cursor() {
-        let c: Config = autoflow_plugin_sdk::parse_config(r#"{"url":"http://h/x","items":"/data"}"#).unwrap();
+        let c: Config =
+            autoflow_plugin_sdk::parse_config(r#"{"url":"http://h/x","items":"/data"}"#).unwrap();
         assert_eq!(c.max_pages, 100);
-        let s = HttpSource::open(c.clone(), Some(r#"{"url":"http://h/x?p=2","skip":3}"#.into())).unwrap();
-        assert_eq!(s.page, Cursor { url: "http://h/x?p=2".into(), skip: 3 });
-        let bad = Config { url: "ftp://h".into(), ..c };
-        assert!(matches!(HttpSource::open(bad, None), Err(Error::InvalidConfig(_))));
+        let s = HttpSource::open(
+            c.clone(),
+            Some(r#"{"url":"http://h/x?p=2","skip":3}"#.into()),
+        )
+        .unwrap();
+        assert_eq!(
+            s.page,
+            Cursor {
+                url: "http://h/x?p=2".into(),
+                skip: 3
+            }
+        );
+        let bad = Config {
+            url: "ftp://h".into(),
+            ..c
+        };
+        assert!(matches!(
+            HttpSource::open(bad, None),
+            Err(Error::InvalidConfig(_))
+        ));
     }
 }

@@ -131,7 +131,10 @@ impl Sink for PostgresSink {
         let table_sql = self.table_sql.clone();
         let table = self.table()?;
         if table.write.is_none() {
-            let names = objects.first().map(|first| statement::default_columns(first, &key)).unwrap_or_default();
+            let names = objects
+                .first()
+                .map(|first| statement::default_columns(first, &key))
+                .unwrap_or_default();
             if names.is_empty() {
                 return Err(Error::Fatal(
                     "batch index 0: the first record has no field to write (and no columns are configured)".into(),
@@ -151,8 +154,11 @@ impl Sink for PostgresSink {
                 .statements
                 .entry(chunk.len())
                 .or_insert_with(|| insert_sql(&table_sql, &columns, &key, chunk.len()));
-            let params: Vec<SqlValue> =
-                chunk.into_iter().flatten().map(|v| v.map_or(SqlValue::Null, SqlValue::Text)).collect();
+            let params: Vec<SqlValue> = chunk
+                .into_iter()
+                .flatten()
+                .map(|v| v.map_or(SqlValue::Null, SqlValue::Text))
+                .collect();
             written += tx
                 .execute(sql, &params)
                 .map_err(|e| context(e, &format!("writing into {table_sql}")))?;

@@ -152,7 +152,11 @@ pub fn objects(records: &[Record]) -> Result<Vec<Fields<'_>>, Error> {
         .enumerate()
         .map(|(i, r)| {
             serde_json::from_slice::<Fields<'_>>(&r.value).map_err(|e| {
-                let what = if e.is_data() { "is not a JSON object" } else { "is not valid JSON" };
+                let what = if e.is_data() {
+                    "is not a JSON object"
+                } else {
+                    "is not valid JSON"
+                };
                 Error::Fatal(format!("batch index {i}: the value {what}: {e}"))
             })
         })
@@ -211,7 +215,9 @@ pub fn bind_raw(v: &RawValue, ty: &str) -> Option<String> {
     match text.as_bytes().first() {
         Some(b'n') => None,
         Some(b'"') => serde_json::from_str::<String>(text).ok(),
-        Some(b'[') if ty.ends_with("[]") => serde_json::from_str::<Value>(text).ok().and_then(|v| bind_text(&v, ty)),
+        Some(b'[') if ty.ends_with("[]") => serde_json::from_str::<Value>(text)
+            .ok()
+            .and_then(|v| bind_text(&v, ty)),
         _ => Some(text.to_string()),
     }
 }

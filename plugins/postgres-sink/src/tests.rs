@@ -152,12 +152,8 @@ fn non_objects_are_fatal_with_their_index() {
 
 #[test]
 fn rows_follow_the_columns() {
-    let batch = records(&[
-        json!({"b": "x", "a": 1, "extra": true}),
-        json!({"a": 2}),
-    ]);
-    let objects = statement::objects(&batch)
-    .unwrap();
+    let batch = records(&[json!({"b": "x", "a": 1, "extra": true}), json!({"a": 2})]);
+    let objects = statement::objects(&batch).unwrap();
     assert_eq!(
         statement::default_columns(&objects[0], &[]),
         ["b", "a", "extra"]
@@ -186,8 +182,7 @@ fn duplicate_keys_keep_the_last_record() {
         json!({"id": null, "v": "n1"}),
         json!({"id": null, "v": "n2"}),
     ]);
-    let objects = statement::objects(&batch)
-    .unwrap();
+    let objects = statement::objects(&batch).unwrap();
     let cols = [col("id", "integer"), col("v", "text")];
     let rows = plan_rows(&objects, &cols, &["id".into()]).unwrap();
     let v: Vec<_> = rows
@@ -422,6 +417,10 @@ fn raw_values_bind_as_their_parsed_form_would() {
     ] {
         let text = v.to_string();
         let raw: &serde_json::value::RawValue = serde_json::from_str(&text).unwrap();
-        assert_eq!(statement::bind_raw(raw, ty), bind_text(&v, ty), "{text} as {ty}");
+        assert_eq!(
+            statement::bind_raw(raw, ty),
+            bind_text(&v, ty),
+            "{text} as {ty}"
+        );
     }
 }

@@ -33,7 +33,12 @@ impl Auth {
 
     /// The audit entry of a change this caller makes; the store records it in the change's
     /// own transaction.
-    pub fn entry<'a>(&'a self, action: &'a str, target: impl Into<String>, detail: Option<String>) -> NewAudit<'a> {
+    pub fn entry<'a>(
+        &'a self,
+        action: &'a str,
+        target: impl Into<String>,
+        detail: Option<String>,
+    ) -> NewAudit<'a> {
         NewAudit {
             tenant: Some(&self.who.tenant_id),
             actor: &self.who.token_id,
@@ -49,14 +54,23 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
         let remote = peer.map(|p| p.to_string());
         let attempt = match peer {
             Some(p) => Some(state.auth_failures.admit(p.ip()).map_err(too_many)?),
             None => None,
         };
-        let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = header.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")));
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = header.and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        });
         let result = match token {
             Some(t) => crate::auth::verify(&state.store, t.trim()).await,
             None => Err(AuthError::Unauthenticated("missing bearer token")),
@@ -70,12 +84,16 @@ impl FromRequestParts<AppState> for Auth {
                         let (store, limiter) = (state.store.clone(), state.auth_failures.clone());
                         // A task of its own: a client that goes away cannot leave the window's
                         // entry half written (inserted, but its id never handed back).
-                        let task = tokio::spawn(async move { crate::auth::audit::record_failure(&store, &limiter, write).await });
+                        let task = tokio::spawn(async move {
+                            crate::auth::audit::record_failure(&store, &limiter, write).await
+                        });
                         if let Err(e) = task.await {
                             tracing::error!("cannot write the audit log (auth.failed): {e}");
                         }
                     }
-                    (_, remote) => crate::auth::audit::failed_auth(&state.store, remote, reason).await,
+                    (_, remote) => {
+                        crate::auth::audit::failed_auth(&state.store, remote, reason).await
+                    }
                 }
                 Err(ApiError::Unauthorized(reason.to_string()))
             }

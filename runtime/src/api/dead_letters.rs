@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, json_body};
 use super::auth::Auth;
+use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, json_body};
 use crate::auth::Role;
-use crate::store::dead_letters::{DeadLetterRow, Filter};
 use crate::control::runs::{self, Queue};
+use crate::store::dead_letters::{DeadLetterRow, Filter};
 use crate::store::queue::Replay;
 use crate::store::runs::RunRow;
 
@@ -51,17 +51,42 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-async fn of_run(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<DeadLetterRow>>> {
-    let run = state.store.run(auth.tenant(), &id).await?.ok_or_else(|| ApiError::NotFound(format!("no run {id:?}")))?;
-    let filter = Filter { run: Some(id), ..filter_of(&q) };
+async fn of_run(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<DeadLetterRow>>> {
+    let run = state
+        .store
+        .run(auth.tenant(), &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no run {id:?}")))?;
+    let filter = Filter {
+        run: Some(id),
+        ..filter_of(&q)
+    };
     listing(&state, auth.tenant(), &run.pipeline, &filter).await
 }
 
 /// The dead letters of `pipeline` that pass `filter`, as a viewer sees them.
-async fn listing(state: &AppState, tenant: &str, pipeline: &str, filter: &Filter) -> ApiResult<Json<Vec<DeadLetterRow>>> {
+async fn listing(
+    state: &AppState,
+    tenant: &str,
+    pipeline: &str,
+    filter: &Filter,
+) -> ApiResult<Json<Vec<DeadLetterRow>>> {
     let redactor = super::redaction::of_pipeline(state, tenant, pipeline).await?;
-    let letters = state.store.dead_letters(&state.master_key, tenant, pipeline, filter).await?;
-    Ok(Json(letters.into_iter().map(|d| super::redaction::dead_letter(&redactor, d)).collect()))
+    let letters = state
+        .store
+        .dead_letters(&state.master_key, tenant, pipeline, filter)
+        .await?;
+    Ok(Json(
+        letters
+            .into_iter()
+            .map(|d| super::redaction::dead_letter(&redactor, d))
+            .collect(),
+    ))
 }
 
 fn filter_of(q: &ListQuery) -> Filter {
@@ -74,7 +99,12 @@ fn filter_of(q: &ListQuery) -> Filter {
     }
 }
 
-async fn of_pipeline(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<DeadLetterRow>>> {
+async fn of_pipeline(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<DeadLetterRow>>> {
     if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
         return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
     }
@@ -95,7 +125,13 @@ pub struct ReplayRequest {
     pub version: Option<i64>,
 }
 
-async fn replay(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+async fn replay(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     auth.require(Role::Editor)?;
     let req: ReplayRequest = json_body(body, state.settings.max_pipeline_bytes).await?;
     let request = serde_json::json!({
@@ -118,29 +154,54 @@ async fn replay(State(state): State<AppState>, auth: Auth, Path(name): Path<Stri
 }
 
 /// Queues the replay `req` asks for, with `key`; the answer's body.
-async fn queue_replay(state: &AppState, auth: &Auth, name: &str, req: &ReplayRequest, key: Option<&idempotency::Key>) -> ApiResult<Value> {
+async fn queue_replay(
+    state: &AppState,
+    auth: &Auth,
+    name: &str,
+    req: &ReplayRequest,
+    key: Option<&idempotency::Key>,
+) -> ApiResult<Value> {
     let tenant = auth.tenant();
     let r = runs::runnable(state, tenant, name, req.version).await?;
     let version = &r.version;
-    let filter = Filter { step: req.step.clone(), ids: req.ids.clone(), unreplayed: true, limit: MAX_REPLAY, ..Filter::default() };
-    let letters = state.store.dead_letters(&state.master_key, tenant, name, &filter).await?;
+    let filter = Filter {
+        step: req.step.clone(),
+        ids: req.ids.clone(),
+        unreplayed: true,
+        limit: MAX_REPLAY,
+        ..Filter::default()
+    };
+    let letters = state
+        .store
+        .dead_letters(&state.master_key, tenant, name, &filter)
+        .await?;
     if letters.is_empty() {
-        return Err(ApiError::BadRequest("no dead letters to replay (none match, or they were replayed already)".into()));
+        return Err(ApiError::BadRequest(
+            "no dead letters to replay (none match, or they were replayed already)".into(),
+        ));
     }
     let step = letters[0].step.clone();
     if letters.iter().any(|d| d.step != step) {
-        return Err(ApiError::BadRequest("the dead letters come from several steps: name one with \"step\"".into()));
+        return Err(ApiError::BadRequest(
+            "the dead letters come from several steps: name one with \"step\"".into(),
+        ));
     }
     let mut pins = version.plugins.clone();
-    let pin = pins
-        .iter_mut()
-        .find(|p| p.step == step)
-        .ok_or_else(|| ApiError::Invalid(format!("version {} of {name:?} has no step {step:?}", version.version)))?;
+    let pin = pins.iter_mut().find(|p| p.step == step).ok_or_else(|| {
+        ApiError::Invalid(format!(
+            "version {} of {name:?} has no step {step:?}",
+            version.version
+        ))
+    })?;
     let digest = match &req.plugin {
         None => None,
         Some(reference) => {
-            let found = crate::control::pipelines::resolve(state, tenant, reference).await?.map_err(|e| ApiError::Invalid(format!("plugin: {e}")))?;
-            let digest = found.ok_or_else(|| ApiError::Invalid(format!("plugin: no plugin {reference:?} in the registry")))?;
+            let found = crate::control::pipelines::resolve(state, tenant, reference)
+                .await?
+                .map_err(|e| ApiError::Invalid(format!("plugin: {e}")))?;
+            let digest = found.ok_or_else(|| {
+                ApiError::Invalid(format!("plugin: no plugin {reference:?} in the registry"))
+            })?;
             pin.digest.clone_from(&digest);
             pin.reference.clone_from(reference);
             Some(digest)
@@ -158,7 +219,9 @@ async fn queue_replay(state: &AppState, auth: &Auth, name: &str, req: &ReplayReq
         idempotency: key.map(idempotency::Key::stored),
     };
     let id = runs::queue(state, &r, q).await?;
-    Ok(serde_json::json!({ "id": id, "step": replay.step, "dead_letters": replay.ids.len(), "plugin": replay.digest }))
+    Ok(
+        serde_json::json!({ "id": id, "step": replay.step, "dead_letters": replay.ids.len(), "plugin": replay.digest }),
+    )
 }
 
 /// The answer to a repeated replay, the first one's, from the run's record of what it replays.

@@ -66,11 +66,17 @@ impl ApiError {
             ApiError::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             ApiError::Conflict(_) => ("conflict", StatusCode::CONFLICT),
             ApiError::TooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
-            ApiError::UnsupportedMediaType(_) => ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
+            }
             ApiError::Invalid(_) => ("invalid", StatusCode::UNPROCESSABLE_ENTITY),
-            ApiError::TooManyRequests { .. } => ("too_many_requests", StatusCode::TOO_MANY_REQUESTS),
+            ApiError::TooManyRequests { .. } => {
+                ("too_many_requests", StatusCode::TOO_MANY_REQUESTS)
+            }
             ApiError::Unavailable(_) => ("unavailable", StatusCode::SERVICE_UNAVAILABLE),
-            ApiError::InsufficientStorage(_) => ("insufficient_storage", StatusCode::INSUFFICIENT_STORAGE),
+            ApiError::InsufficientStorage(_) => {
+                ("insufficient_storage", StatusCode::INSUFFICIENT_STORAGE)
+            }
             ApiError::Internal(_) => ("internal", StatusCode::INTERNAL_SERVER_ERROR),
         }
     }
@@ -92,13 +98,28 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "error": kind, "message": self.to_string() });
         if matches!(self, ApiError::TooLarge(_)) {
             // The rest of the body is not read: the connection cannot carry another request.
-            return (status, [(axum::http::header::CONNECTION, "close")], axum::Json(body)).into_response();
+            return (
+                status,
+                [(axum::http::header::CONNECTION, "close")],
+                axum::Json(body),
+            )
+                .into_response();
         }
         if let ApiError::TooManyRequests { retry_after, .. } = &self {
-            return (status, [(axum::http::header::RETRY_AFTER, retry_after.to_string())], axum::Json(body)).into_response();
+            return (
+                status,
+                [(axum::http::header::RETRY_AFTER, retry_after.to_string())],
+                axum::Json(body),
+            )
+                .into_response();
         }
         if matches!(self, ApiError::Unavailable(_)) {
-            return (status, [(axum::http::header::RETRY_AFTER, "1")], axum::Json(body)).into_response();
+            return (
+                status,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                axum::Json(body),
+            )
+                .into_response();
         }
         (status, axum::Json(body)).into_response()
     }
@@ -113,7 +134,9 @@ impl From<StoreError> for ApiError {
                  try again once the operator has freed space"
             ))
         } else if e.is_transient() {
-            ApiError::Unavailable(format!("the server's database is busy or unreachable ({e}); try again"))
+            ApiError::Unavailable(format!(
+                "the server's database is busy or unreachable ({e}); try again"
+            ))
         } else {
             ApiError::internal(e)
         }
@@ -171,7 +194,8 @@ pub async fn read_body(body: axum::body::Body, cap: usize) -> ApiResult<bytes::B
     let mut stream = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
         if buf.len() + chunk.len() > cap {
             let mut seen = buf.len() + chunk.len();
             let drain = async {
@@ -183,7 +207,9 @@ pub async fn read_body(body: axum::body::Body, cap: usize) -> ApiResult<bytes::B
                 }
             };
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
-            return Err(ApiError::TooLarge(format!("the body is larger than the limit of {cap} bytes")));
+            return Err(ApiError::TooLarge(format!(
+                "the body is larger than the limit of {cap} bytes"
+            )));
         }
         buf.extend_from_slice(&chunk);
     }
@@ -191,7 +217,11 @@ pub async fn read_body(body: axum::body::Body, cap: usize) -> ApiResult<bytes::B
 }
 
 /// Parses a JSON body of at most `cap` bytes into `T`.
-pub async fn json_body<T: serde::de::DeserializeOwned>(body: axum::body::Body, cap: usize) -> ApiResult<T> {
+pub async fn json_body<T: serde::de::DeserializeOwned>(
+    body: axum::body::Body,
+    cap: usize,
+) -> ApiResult<T> {
     let bytes = read_body(body, cap).await?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))
 }

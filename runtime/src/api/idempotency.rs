@@ -30,7 +30,10 @@ pub struct Key {
 impl Key {
     /// The key as the store records it with the run.
     pub fn stored(&self) -> Idempotency<'_> {
-        Idempotency { key: &self.key, request: &self.request }
+        Idempotency {
+            key: &self.key,
+            request: &self.request,
+        }
     }
 }
 
@@ -39,13 +42,22 @@ impl Key {
 /// parsed body, which a repeat must match.
 pub fn key(headers: &HeaderMap, request: &Value) -> ApiResult<Option<Key>> {
     let mut values = headers.get_all(KEY_HEADER).iter();
-    let Some(value) = values.next() else { return Ok(None) };
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
     if values.next().is_some() {
-        return Err(ApiError::BadRequest("send one Idempotency-Key header".into()));
+        return Err(ApiError::BadRequest(
+            "send one Idempotency-Key header".into(),
+        ));
     }
     let bytes = value.as_bytes();
-    if bytes.is_empty() || bytes.len() > MAX_KEY_LEN || !bytes.iter().all(|b| (b' '..=b'~').contains(b)) {
-        return Err(ApiError::BadRequest(format!("Idempotency-Key: 1 to {MAX_KEY_LEN} printable ASCII characters")));
+    if bytes.is_empty()
+        || bytes.len() > MAX_KEY_LEN
+        || !bytes.iter().all(|b| (b' '..=b'~').contains(b))
+    {
+        return Err(ApiError::BadRequest(format!(
+            "Idempotency-Key: 1 to {MAX_KEY_LEN} printable ASCII characters"
+        )));
     }
     let key = String::from_utf8_lossy(bytes).into_owned();
     let request = crate::registry::cache::digest_of(request.to_string().as_bytes());
@@ -55,21 +67,39 @@ pub fn key(headers: &HeaderMap, request: &Value) -> ApiResult<Option<Key>> {
 /// The run an earlier request with `key` queued: `None` if there is none within the window,
 /// 422 if that request asked for something else.
 pub async fn earlier(state: &AppState, tenant: &str, key: &Key) -> ApiResult<Option<RunRow>> {
-    let Some(found) = state.store.keyed_run(tenant, &key.key).await? else { return Ok(None) };
+    let Some(found) = state.store.keyed_run(tenant, &key.key).await? else {
+        return Ok(None);
+    };
     if found.request != key.request {
-        return Err(ApiError::Invalid("Idempotency-Key reused with a different request".into()));
+        return Err(ApiError::Invalid(
+            "Idempotency-Key reused with a different request".into(),
+        ));
     }
     let run = state.store.run(tenant, &found.run_id).await?;
-    run.map(Some).ok_or_else(|| ApiError::internal(format!("run {} of an idempotency key is missing", found.run_id)))
+    run.map(Some).ok_or_else(|| {
+        ApiError::internal(format!(
+            "run {} of an idempotency key is missing",
+            found.run_id
+        ))
+    })
 }
 
 /// After queueing with `key` failed with `error`: the run of a simultaneous request with the
 /// key that won (the unique index refused this one's), else `error`.
-pub async fn winner(state: &AppState, tenant: &str, key: Option<&Key>, error: ApiError) -> ApiResult<RunRow> {
+pub async fn winner(
+    state: &AppState,
+    tenant: &str,
+    key: Option<&Key>,
+    error: ApiError,
+) -> ApiResult<RunRow> {
     if let Some(key) = key
         && let Some(run) = earlier(state, tenant, key).await?
     {
-        tracing::debug!("Idempotency-Key {:?}: a simultaneous request queued run {} ({error:?})", key.key, run.id);
+        tracing::debug!(
+            "Idempotency-Key {:?}: a simultaneous request queued run {} ({error:?})",
+            key.key,
+            run.id
+        );
         return Ok(run);
     }
     Err(error)
@@ -77,5 +107,10 @@ pub async fn winner(state: &AppState, tenant: &str, key: Option<&Key>, error: Ap
 
 /// 202 with `body`, marked as the answer of an earlier request.
 pub fn replayed(body: Value) -> Response {
-    (StatusCode::ACCEPTED, [(REPLAYED_HEADER, "true")], Json(body)).into_response()
+    (
+        StatusCode::ACCEPTED,
+        [(REPLAYED_HEADER, "true")],
+        Json(body),
+    )
+        .into_response()
 }

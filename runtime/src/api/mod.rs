@@ -72,7 +72,9 @@ pub fn app(state: AppState) -> Router {
 }
 /// `ok` while the database commits a write; 507 when its disk is full, 503 when it fails
 /// otherwise, each with the database's answer.
-async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> ApiResult<&'static str> {
+async fn healthz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> ApiResult<&'static str> {
     match state.store.health().await {
         crate::store::health::Health::Ok => Ok("ok"),
         crate::store::health::Health::DiskFull(m) => Err(ApiError::InsufficientStorage(m)),

@@ -50,7 +50,10 @@ macro_rules! method {
 impl ApiRouter {
     /// No routes yet.
     pub fn new() -> Self {
-        Self { router: Router::new(), docs: Vec::new() }
+        Self {
+            router: Router::new(),
+            docs: Vec::new(),
+        }
     }
 
     method!(get);
@@ -67,7 +70,12 @@ impl ApiRouter {
         handler: MethodRouter<AppState>,
     ) -> Self {
         self.router = self.router.route(path, handler);
-        self.docs.push(RouteDoc { method, path, role, summary });
+        self.docs.push(RouteDoc {
+            method,
+            path,
+            role,
+            summary,
+        });
         self
     }
 
@@ -90,7 +98,9 @@ impl ApiRouter {
 }
 
 /// Serves the document that [`super::app`] built and put in an extension.
-pub async fn serve(axum::Extension(document): axum::Extension<std::sync::Arc<Value>>) -> axum::Json<Value> {
+pub async fn serve(
+    axum::Extension(document): axum::Extension<std::sync::Arc<Value>>,
+) -> axum::Json<Value> {
     axum::Json(Value::clone(&document))
 }
 

@@ -1,35 +1,74 @@
 //! `/v1/pipelines`: create, update (each change is a new immutable version), list, show,
 //! versions and rollback. The body is YAML or JSON, by `Content-Type`.
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, ApiRouter, AppState, json_body, read_body};
 use super::auth::Auth;
+use super::{ApiError, ApiResult, ApiRouter, AppState, json_body, read_body};
 use crate::auth::Role;
-use crate::pipeline::Format;
 use crate::control::pipelines::{self, Applied, Mode, Source};
+use crate::pipeline::Format;
 use crate::store::pipelines::{PipelineRow, VersionRow};
 
 /// The pipeline routes (runs of a pipeline are in [`super::runs`]).
 pub fn routes() -> ApiRouter {
     ApiRouter::new()
-        .post("/v1/pipelines", Some(Role::Editor), "Create a pipeline (YAML or JSON)", create)
+        .post(
+            "/v1/pipelines",
+            Some(Role::Editor),
+            "Create a pipeline (YAML or JSON)",
+            create,
+        )
         .get("/v1/pipelines", Some(Role::Viewer), "List pipelines", list)
-        .get("/v1/pipelines/{name}", Some(Role::Viewer), "A pipeline and its newest version", show)
-        .put("/v1/pipelines/{name}", Some(Role::Editor), "A new version of a pipeline", update)
-        .get("/v1/pipelines/{name}/versions", Some(Role::Viewer), "A pipeline's versions", versions)
-        .get("/v1/pipelines/{name}/versions/{version}", Some(Role::Viewer), "One version with its pinned digests", version)
-        .post("/v1/pipelines/{name}/rollback", Some(Role::Editor), "A new version equal to an older one", rollback)
+        .get(
+            "/v1/pipelines/{name}",
+            Some(Role::Viewer),
+            "A pipeline and its newest version",
+            show,
+        )
+        .put(
+            "/v1/pipelines/{name}",
+            Some(Role::Editor),
+            "A new version of a pipeline",
+            update,
+        )
+        .get(
+            "/v1/pipelines/{name}/versions",
+            Some(Role::Viewer),
+            "A pipeline's versions",
+            versions,
+        )
+        .get(
+            "/v1/pipelines/{name}/versions/{version}",
+            Some(Role::Viewer),
+            "One version with its pinned digests",
+            version,
+        )
+        .post(
+            "/v1/pipelines/{name}/rollback",
+            Some(Role::Editor),
+            "A new version equal to an older one",
+            rollback,
+        )
 }
 
 /// The format a `Content-Type` names; detection by content when there is none.
 fn format_of(headers: &HeaderMap, text: &str) -> ApiResult<Format> {
-    let Some(ct) = headers.get(header::CONTENT_TYPE) else { return Ok(Format::detect(text)) };
-    let ct = ct.to_str().unwrap_or("").split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let Some(ct) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(Format::detect(text));
+    };
+    let ct = ct
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match ct.as_str() {
         "application/json" => Ok(Format::Json),
         "application/yaml" | "application/x-yaml" | "text/yaml" | "text/x-yaml" => Ok(Format::Yaml),
@@ -42,32 +81,72 @@ fn format_of(headers: &HeaderMap, text: &str) -> ApiResult<Format> {
 
 async fn body_text(state: &AppState, body: Body) -> ApiResult<String> {
     let bytes = read_body(body, state.settings.max_pipeline_bytes).await?;
-    String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::BadRequest("the definition is not UTF-8".into()))
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::BadRequest("the definition is not UTF-8".into()))
 }
 
 /// Checks, pins and stores a new version; 201 with it, or 200 with the newest version when
 /// nothing changed.
-async fn apply(state: &AppState, auth: &Auth, headers: &HeaderMap, body: Body, name: Option<&str>) -> ApiResult<Response> {
+async fn apply(
+    state: &AppState,
+    auth: &Auth,
+    headers: &HeaderMap,
+    body: Body,
+    name: Option<&str>,
+) -> ApiResult<Response> {
     auth.require(Role::Editor)?;
     let text = body_text(state, body).await?;
     let format = format_of(headers, &text)?;
-    let mode = if name.is_none() { Mode::Create } else { Mode::Update };
-    let source = Source::Text { text: &text, format, name };
+    let mode = if name.is_none() {
+        Mode::Create
+    } else {
+        Mode::Update
+    };
+    let source = Source::Text {
+        text: &text,
+        format,
+        name,
+    };
     let audit = auth.entry("pipeline.apply", "", None);
-    stored(pipelines::apply(state, auth.tenant(), &auth.who.token_id, source, mode, audit).await?)
+    stored(
+        pipelines::apply(
+            state,
+            auth.tenant(),
+            &auth.who.token_id,
+            source,
+            mode,
+            audit,
+        )
+        .await?,
+    )
 }
 
 /// 201 with a version stored now, 200 with the newest one when nothing changed.
 fn stored(applied: Applied) -> ApiResult<Response> {
-    let status = if applied.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if applied.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(applied.version)).into_response())
 }
 
-async fn create(State(state): State<AppState>, auth: Auth, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+async fn create(
+    State(state): State<AppState>,
+    auth: Auth,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     apply(&state, &auth, &headers, body, None).await
 }
 
-async fn update(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+async fn update(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     apply(&state, &auth, &headers, body, Some(&name)).await
 }
 
@@ -79,8 +158,16 @@ fn no_pipeline(name: &str) -> ApiError {
     ApiError::NotFound(format!("no pipeline {name:?}"))
 }
 
-async fn show(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
-    let p = state.store.pipeline(auth.tenant(), &name).await?.ok_or_else(|| no_pipeline(&name))?;
+async fn show(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let p = state
+        .store
+        .pipeline(auth.tenant(), &name)
+        .await?
+        .ok_or_else(|| no_pipeline(&name))?;
     let latest = state.store.version(auth.tenant(), &name, None).await?;
     Ok(Json(serde_json::json!({
         "name": p.name, "latest_version": p.latest_version, "created_at": p.created_at,
@@ -88,7 +175,11 @@ async fn show(State(state): State<AppState>, auth: Auth, Path(name): Path<String
     })))
 }
 
-async fn versions(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn versions(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let rows = state.store.versions(auth.tenant(), &name).await?;
     if rows.is_empty() {
         return Err(no_pipeline(&name));
@@ -97,18 +188,28 @@ async fn versions(State(state): State<AppState>, auth: Auth, Path(name): Path<St
         .into_iter()
         .map(|(v, at, by)| serde_json::json!({ "version": v, "created_at": at, "created_by": by }))
         .collect();
-    Ok(Json(serde_json::json!({ "pipeline": name, "versions": list })))
+    Ok(Json(
+        serde_json::json!({ "pipeline": name, "versions": list }),
+    ))
 }
 
 /// A version number from the path; 404 when it is not one.
 pub fn version_param(name: &str, raw: &str) -> ApiResult<i64> {
-    raw.parse::<i64>().ok().filter(|v| *v > 0).ok_or_else(|| ApiError::NotFound(format!("no version {raw:?} of pipeline {name:?}")))
+    raw.parse::<i64>()
+        .ok()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| ApiError::NotFound(format!("no version {raw:?} of pipeline {name:?}")))
 }
 
-async fn version(State(state): State<AppState>, auth: Auth, Path((name, raw)): Path<(String, String)>) -> ApiResult<Json<VersionRow>> {
+async fn version(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path((name, raw)): Path<(String, String)>,
+) -> ApiResult<Json<VersionRow>> {
     let n = version_param(&name, &raw)?;
     let row = state.store.version(auth.tenant(), &name, Some(n)).await?;
-    row.map(Json).ok_or_else(|| ApiError::NotFound(format!("no version {n} of pipeline {name:?}")))
+    row.map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no version {n} of pipeline {name:?}")))
 }
 
 /// Body of a rollback.
@@ -119,11 +220,29 @@ pub struct Rollback {
     pub version: i64,
 }
 
-async fn rollback(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, body: Body) -> ApiResult<Response> {
+async fn rollback(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    body: Body,
+) -> ApiResult<Response> {
     auth.require(Role::Editor)?;
     let req: Rollback = json_body(body, state.settings.max_pipeline_bytes).await?;
     // The same definition and the same digests: exactly the bytes that version ran.
-    let source = Source::Version { name: &name, version: req.version };
+    let source = Source::Version {
+        name: &name,
+        version: req.version,
+    };
     let audit = auth.entry("pipeline.rollback", "", None);
-    stored(pipelines::apply(&state, auth.tenant(), &auth.who.token_id, source, Mode::Always, audit).await?)
+    stored(
+        pipelines::apply(
+            &state,
+            auth.tenant(),
+            &auth.who.token_id,
+            source,
+            Mode::Always,
+            audit,
+        )
+        .await?,
+    )
 }

@@ -9,9 +9,15 @@ use crate::store::dead_letters::DeadLetterRow;
 /// The redactor of `pipeline`: the values of the tenant's secrets its newest version names, in
 /// its steps' `secrets:` grants and in its connections' URLs.
 pub async fn of_pipeline(state: &AppState, tenant: &str, pipeline: &str) -> ApiResult<Redactor> {
-    let Some(version) = state.store.version(tenant, pipeline, None).await? else { return Ok(Redactor::default()) };
+    let Some(version) = state.store.version(tenant, pipeline, None).await? else {
+        return Ok(Redactor::default());
+    };
     let parsed = version.pipeline()?;
-    let mut names: Vec<String> = parsed.steps.iter().flat_map(|s| s.secrets.iter().cloned()).collect();
+    let mut names: Vec<String> = parsed
+        .steps
+        .iter()
+        .flat_map(|s| s.secrets.iter().cloned())
+        .collect();
     names.extend(
         parsed
             .connections
@@ -25,7 +31,10 @@ pub async fn of_pipeline(state: &AppState, tenant: &str, pipeline: &str) -> ApiR
         return Ok(Redactor::default());
     }
     let sealed = state.store.sealed_secrets(tenant, &names).await?;
-    let values = state.master_key.open_all(tenant, sealed).map_err(ApiError::internal)?;
+    let values = state
+        .master_key
+        .open_all(tenant, sealed)
+        .map_err(ApiError::internal)?;
     Ok(Redactor::new(values.into_values()))
 }
 
@@ -35,7 +44,9 @@ pub fn checkpoint(redactor: &Redactor, mut c: Checkpoint) -> Checkpoint {
         return c;
     }
     c.cursor = c.cursor.map(|t| redactor.apply(&t));
-    c.state.values_mut().for_each(|v| *v = redactor.apply_bytes(v));
+    c.state
+        .values_mut()
+        .for_each(|v| *v = redactor.apply_bytes(v));
     c
 }
 
@@ -47,7 +58,12 @@ pub fn dead_letter(redactor: &Redactor, mut d: DeadLetterRow) -> DeadLetterRow {
     d.reason = redactor.apply(&d.reason);
     d.record.key = d.record.key.map(|k| redactor.apply_bytes(&k));
     d.record.value = redactor.apply_bytes(&d.record.value);
-    d.record.headers = d.record.headers.into_iter().map(|(k, v)| (redactor.apply(&k), redactor.apply(&v))).collect();
+    d.record.headers = d
+        .record
+        .headers
+        .into_iter()
+        .map(|(k, v)| (redactor.apply(&k), redactor.apply(&v)))
+        .collect();
     d
 }
 

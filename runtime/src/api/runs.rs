@@ -6,19 +6,19 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Deserialize;
 
-use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, read_body};
 use super::auth::Auth;
+use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, read_body};
 use crate::auth::Role;
-use crate::store::checkpoints::Checkpoint;
 use crate::control::runs::{self, Queue};
+use crate::store::checkpoints::Checkpoint;
 use crate::store::queue::{AttemptRow, CancelOutcome};
 use crate::store::runs::{LogRow, RunRow, is_final};
 use crate::store::schedules::FireRow;
@@ -51,13 +51,20 @@ pub struct Trigger {
     pub version: Option<i64>,
 }
 
-async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, headers: HeaderMap, body: Body) -> ApiResult<Response> {
+async fn trigger(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
     auth.require(Role::Editor)?;
     let bytes = read_body(body, state.settings.max_pipeline_bytes).await?;
     let req: Trigger = if bytes.iter().all(u8::is_ascii_whitespace) {
         Trigger::default()
     } else {
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
     };
     let request = serde_json::json!({ "route": "run", "pipeline": name, "version": req.version });
     let key = idempotency::key(&headers, &request)?;
@@ -76,7 +83,13 @@ async fn trigger(State(state): State<AppState>, auth: Auth, Path(name): Path<Str
 }
 
 /// Queues a run of `name` as `req` asks, with `key`; the answer's body.
-async fn queue_run(state: &AppState, auth: &Auth, name: &str, req: &Trigger, key: Option<&idempotency::Key>) -> ApiResult<serde_json::Value> {
+async fn queue_run(
+    state: &AppState,
+    auth: &Auth,
+    name: &str,
+    req: &Trigger,
+    key: Option<&idempotency::Key>,
+) -> ApiResult<serde_json::Value> {
     let r = runs::runnable(state, auth.tenant(), name, req.version).await?;
     let q = Queue {
         tenant: auth.tenant(),
@@ -86,7 +99,9 @@ async fn queue_run(state: &AppState, auth: &Auth, name: &str, req: &Trigger, key
         idempotency: key.map(idempotency::Key::stored),
     };
     let id = runs::queue(state, &r, q).await?;
-    Ok(serde_json::json!({ "id": id, "pipeline": name, "version": r.version.version, "status": "queued" }))
+    Ok(
+        serde_json::json!({ "id": id, "pipeline": name, "version": r.version.version, "status": "queued" }),
+    )
 }
 
 /// The answer to a repeated trigger: the first one's, with the run's status now.
@@ -103,26 +118,47 @@ pub struct ListQuery {
     pub limit: Option<i64>,
 }
 
-async fn list(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, Query(q): Query<ListQuery>) -> ApiResult<Json<Vec<RunRow>>> {
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Vec<RunRow>>> {
     if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
         return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
     }
     if let Some(s) = &q.status
-        && !matches!(s.as_str(), "queued" | "running" | "succeeded" | "failed" | "cancelled")
+        && !matches!(
+            s.as_str(),
+            "queued" | "running" | "succeeded" | "failed" | "cancelled"
+        )
     {
         return Err(ApiError::BadRequest(format!(
             "status {s:?}: expected queued, running, succeeded, failed or cancelled"
         )));
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    Ok(Json(state.store.runs(auth.tenant(), &name, q.status.as_deref(), limit).await?))
+    Ok(Json(
+        state
+            .store
+            .runs(auth.tenant(), &name, q.status.as_deref(), limit)
+            .await?,
+    ))
 }
 
 async fn get_run(state: &AppState, auth: &Auth, id: &str) -> ApiResult<RunRow> {
-    state.store.run(auth.tenant(), id).await?.ok_or_else(|| ApiError::NotFound(format!("no run {id:?}")))
+    state
+        .store
+        .run(auth.tenant(), id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no run {id:?}")))
 }
 
-async fn show(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<RunRow>> {
+async fn show(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RunRow>> {
     Ok(Json(get_run(&state, &auth, &id).await?))
 }
 
@@ -137,7 +173,12 @@ pub struct LogQuery {
     pub follow: Option<bool>,
 }
 
-async fn logs(State(state): State<AppState>, auth: Auth, Path(id): Path<String>, Query(q): Query<LogQuery>) -> ApiResult<Response> {
+async fn logs(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Response> {
     get_run(&state, &auth, &id).await?;
     let after = q.after.unwrap_or(0);
     if q.follow != Some(true) {
@@ -146,68 +187,94 @@ async fn logs(State(state): State<AppState>, auth: Auth, Path(id): Path<String>,
         return Ok(Json(lines).into_response());
     }
     let tenant = auth.tenant().to_string();
-    let stream = futures::stream::unfold((state, tenant, id, after, false), |(state, tenant, id, after, done)| async move {
-        if done {
-            return None;
-        }
-        let mut after = after;
-        loop {
-            let lines: Vec<LogRow> = match state.store.logs(&tenant, &id, after, 500).await {
-                Ok(l) => l,
-                Err(e) => {
-                    let ev = Event::default().event("error").data(e.to_string());
-                    return Some((vec![ev], (state, tenant, id, after, true)));
-                }
-            };
-            if !lines.is_empty() {
-                after = lines.last().map_or(after, |l| l.id);
-                let events = lines.iter().map(line_event).collect();
-                return Some((events, (state, tenant, id, after, false)));
+    let stream = futures::stream::unfold(
+        (state, tenant, id, after, false),
+        |(state, tenant, id, after, done)| async move {
+            if done {
+                return None;
             }
-            let status = match state.store.run(&tenant, &id).await {
-                Ok(Some(r)) => r.status,
-                _ => "failed".to_string(),
-            };
-            if is_final(&status) {
-                // One more look: lines written just before the status changed.
-                if let Ok(rest) = state.store.logs(&tenant, &id, after, 10_000).await {
-                    let mut events: Vec<Event> = rest.iter().map(line_event).collect();
-                    events.push(Event::default().event("end").data(status));
-                    return Some((events, (state, tenant, id, after, true)));
+            let mut after = after;
+            loop {
+                let lines: Vec<LogRow> = match state.store.logs(&tenant, &id, after, 500).await {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let ev = Event::default().event("error").data(e.to_string());
+                        return Some((vec![ev], (state, tenant, id, after, true)));
+                    }
+                };
+                if !lines.is_empty() {
+                    after = lines.last().map_or(after, |l| l.id);
+                    let events = lines.iter().map(line_event).collect();
+                    return Some((events, (state, tenant, id, after, false)));
                 }
-                return Some((vec![Event::default().event("end").data(status)], (state, tenant, id, after, true)));
+                let status = match state.store.run(&tenant, &id).await {
+                    Ok(Some(r)) => r.status,
+                    _ => "failed".to_string(),
+                };
+                if is_final(&status) {
+                    // One more look: lines written just before the status changed.
+                    if let Ok(rest) = state.store.logs(&tenant, &id, after, 10_000).await {
+                        let mut events: Vec<Event> = rest.iter().map(line_event).collect();
+                        events.push(Event::default().event("end").data(status));
+                        return Some((events, (state, tenant, id, after, true)));
+                    }
+                    return Some((
+                        vec![Event::default().event("end").data(status)],
+                        (state, tenant, id, after, true),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    });
+        },
+    );
     let flat = futures::StreamExt::flat_map(stream, |events| {
         futures::stream::iter(events.into_iter().map(Ok::<_, Infallible>))
     });
-    Ok(Sse::new(flat).keep_alive(KeepAlive::default()).into_response())
+    Ok(Sse::new(flat)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 fn line_event(l: &LogRow) -> Event {
     let data = serde_json::to_string(l).unwrap_or_default();
-    Event::default().id(l.id.to_string()).event("log").data(data)
+    Event::default()
+        .id(l.id.to_string())
+        .event("log")
+        .data(data)
 }
 
-async fn attempts(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Json<Vec<AttemptRow>>> {
+async fn attempts(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<AttemptRow>>> {
     get_run(&state, &auth, &id).await?;
     Ok(Json(state.store.attempts(auth.tenant(), &id).await?))
 }
 
-async fn cancel(State(state): State<AppState>, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
+async fn cancel(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
     auth.require(Role::Editor)?;
     let (status, what) = match state.store.cancel(auth.tenant(), &id).await? {
         CancelOutcome::Cancelled => (StatusCode::OK, "cancelled"),
         CancelOutcome::Requested => (StatusCode::ACCEPTED, "cancelling"),
         CancelOutcome::AlreadyEnded => {
             let run = get_run(&state, &auth, &id).await?;
-            return Err(ApiError::Conflict(format!("run {id} already ended: {}", run.status)));
+            return Err(ApiError::Conflict(format!(
+                "run {id} already ended: {}",
+                run.status
+            )));
         }
         CancelOutcome::NotFound => return Err(ApiError::NotFound(format!("no run {id:?}"))),
     };
-    Ok((status, Json(serde_json::json!({ "id": id, "status": what }))).into_response())
+    Ok((
+        status,
+        Json(serde_json::json!({ "id": id, "status": what })),
+    )
+        .into_response())
 }
 
 /// Query of the fires.
@@ -217,7 +284,12 @@ pub struct FiresQuery {
     pub limit: Option<i64>,
 }
 
-async fn fires(State(state): State<AppState>, auth: Auth, Path(name): Path<String>, Query(q): Query<FiresQuery>) -> ApiResult<Json<Vec<FireRow>>> {
+async fn fires(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+    Query(q): Query<FiresQuery>,
+) -> ApiResult<Json<Vec<FireRow>>> {
     if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
         return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
     }
@@ -225,15 +297,29 @@ async fn fires(State(state): State<AppState>, auth: Auth, Path(name): Path<Strin
     Ok(Json(state.store.fires(auth.tenant(), &name, limit).await?))
 }
 
-async fn checkpoints(State(state): State<AppState>, auth: Auth, Path(name): Path<String>) -> ApiResult<Json<Vec<Checkpoint>>> {
+async fn checkpoints(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<Checkpoint>>> {
     if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
         return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
     }
     let redactor = super::redaction::of_pipeline(&state, auth.tenant(), &name).await?;
-    let checkpoints = state.store.checkpoints(&state.master_key, auth.tenant(), &name).await?;
-    Ok(Json(checkpoints.into_iter().map(|c| super::redaction::checkpoint(&redactor, c)).collect()))
+    let checkpoints = state
+        .store
+        .checkpoints(&state.master_key, auth.tenant(), &name)
+        .await?;
+    Ok(Json(
+        checkpoints
+            .into_iter()
+            .map(|c| super::redaction::checkpoint(&redactor, c))
+            .collect(),
+    ))
 }
 
 async fn workers(State(state): State<AppState>, _auth: Auth) -> ApiResult<Json<Vec<WorkerRow>>> {
-    Ok(Json(state.store.workers(crate::store::now_ms() - 60_000).await?))
+    Ok(Json(
+        state.store.workers(crate::store::now_ms() - 60_000).await?,
+    ))
 }

@@ -10,13 +10,22 @@ use crate::store::audit::NewAudit;
 pub async fn record_failure(store: &Store, limiter: &FailureLimiter, write: AuditWrite) {
     let result = match write {
         AuditWrite::Nothing => Ok(()),
-        AuditWrite::Update { id, count, detail } => store.update_auth_failure(id, count, &detail).await,
-        AuditWrite::Insert { source, window, remote, detail } => {
+        AuditWrite::Update { id, count, detail } => {
+            store.update_auth_failure(id, count, &detail).await
+        }
+        AuditWrite::Insert {
+            source,
+            window,
+            remote,
+            detail,
+        } => {
             let id = store.insert_auth_failure(&remote, &detail).await;
             let next = limiter.inserted(source, window, id.as_ref().ok().copied());
             match (id, next) {
                 (Err(e), _) => Err(e),
-                (Ok(_), Some(AuditWrite::Update { id, count, detail })) => store.update_auth_failure(id, count, &detail).await,
+                (Ok(_), Some(AuditWrite::Update { id, count, detail })) => {
+                    store.update_auth_failure(id, count, &detail).await
+                }
                 (Ok(_), _) => Ok(()),
             }
         }

@@ -34,7 +34,9 @@ impl Source {
             IpAddr::V4(_) => Source(ip),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
                 Some(v4) => Source(IpAddr::V4(v4)),
-                None => Source(IpAddr::V6(Ipv6Addr::from(v6.to_bits() & !((1u128 << 64) - 1)))),
+                None => Source(IpAddr::V6(Ipv6Addr::from(
+                    v6.to_bits() & !((1u128 << 64) - 1),
+                ))),
             },
         }
     }
@@ -130,7 +132,12 @@ pub struct Attempt<'a> {
 impl FailureLimiter {
     /// A limiter allowing `max_failures` per `window`, tracking at most `max_sources`.
     pub fn new(max_failures: u32, window: Duration, max_sources: usize) -> Self {
-        Self { max_failures: max_failures.max(1), window, max_sources: max_sources.max(1), inner: Mutex::default() }
+        Self {
+            max_failures: max_failures.max(1),
+            window,
+            max_sources: max_sources.max(1),
+            inner: Mutex::default(),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -155,18 +162,27 @@ impl FailureLimiter {
                 pending_in = Some(e.window);
             }
         }
-        Ok(Attempt { limiter: self, source, pending_in })
+        Ok(Attempt {
+            limiter: self,
+            source,
+            pending_in,
+        })
     }
 
     /// The entry of `source` in its current window, a new window if the last one ended.
     fn current<'i>(&self, inner: &'i mut Inner, source: Source, now: Instant) -> &'i mut Entry {
-        let ended = inner.sources.get(&source).is_none_or(|e| now >= e.started + self.window);
+        let ended = inner
+            .sources
+            .get(&source)
+            .is_none_or(|e| now >= e.started + self.window);
         if ended {
             if let Some(old) = inner.sources.remove(&source) {
                 inner.by_start.remove(&(old.started, old.window));
             }
             while inner.sources.len() >= self.max_sources {
-                let Some((_, oldest)) = inner.by_start.pop_first() else { break };
+                let Some((_, oldest)) = inner.by_start.pop_first() else {
+                    break;
+                };
                 inner.sources.remove(&oldest);
             }
             inner.windows += 1;
@@ -184,7 +200,13 @@ impl FailureLimiter {
         })
     }
 
-    fn failed_at(&self, attempt: &mut Attempt<'_>, reason: &'static str, remote: String, now: Instant) -> AuditWrite {
+    fn failed_at(
+        &self,
+        attempt: &mut Attempt<'_>,
+        reason: &'static str,
+        remote: String,
+        now: Instant,
+    ) -> AuditWrite {
         let mut inner = self.lock();
         let pending_in = attempt.pending_in.take();
         let max = self.max_failures;
@@ -197,15 +219,26 @@ impl FailureLimiter {
             e.reasons.push(reason);
         }
         if e.failures == max {
-            tracing::warn!("{remote}: {max} failed authentications; requests from there are refused until the window ends");
+            tracing::warn!(
+                "{remote}: {max} failed authentications; requests from there are refused until the window ends"
+            );
         }
         match e.row {
             Row::None => {
                 e.row = Row::Inserting;
-                AuditWrite::Insert { source: attempt.source, window: e.window, remote, detail: e.detail() }
+                AuditWrite::Insert {
+                    source: attempt.source,
+                    window: e.window,
+                    remote,
+                    detail: e.detail(),
+                }
             }
             Row::Inserting => AuditWrite::Nothing,
-            Row::Written(id) => AuditWrite::Update { id, count: i64::from(e.failures), detail: e.detail() },
+            Row::Written(id) => AuditWrite::Update {
+                id,
+                count: i64::from(e.failures),
+                detail: e.detail(),
+            },
         }
     }
 
@@ -213,18 +246,29 @@ impl FailureLimiter {
     /// be); what to write next: the failures counted meanwhile, if any.
     pub fn inserted(&self, source: Source, window: u64, id: Option<i64>) -> Option<AuditWrite> {
         let mut inner = self.lock();
-        let e = inner.sources.get_mut(&source).filter(|e| e.window == window)?;
+        let e = inner
+            .sources
+            .get_mut(&source)
+            .filter(|e| e.window == window)?;
         let Some(id) = id else {
             e.row = Row::None;
             return None;
         };
         e.row = Row::Written(id);
-        (e.failures > 1).then(|| AuditWrite::Update { id, count: i64::from(e.failures), detail: e.detail() })
+        (e.failures > 1).then(|| AuditWrite::Update {
+            id,
+            count: i64::from(e.failures),
+            detail: e.detail(),
+        })
     }
 
     fn settle(&self, source: Source, window: u64) {
         let mut inner = self.lock();
-        if let Some(e) = inner.sources.get_mut(&source).filter(|e| e.window == window) {
+        if let Some(e) = inner
+            .sources
+            .get_mut(&source)
+            .filter(|e| e.window == window)
+        {
             e.pending = e.pending.saturating_sub(1);
         }
     }
@@ -238,7 +282,8 @@ impl FailureLimiter {
 impl Attempt<'_> {
     /// The token was refused for `reason`: counts the failure; what to write to the audit log.
     pub fn failed(mut self, reason: &'static str, remote: String) -> AuditWrite {
-        self.limiter.failed_at(&mut self, reason, remote, Instant::now())
+        self.limiter
+            .failed_at(&mut self, reason, remote, Instant::now())
     }
 }
 
@@ -270,7 +315,10 @@ mod tests {
         let t0 = Instant::now();
         let a = ip("10.0.0.1");
         for i in 0..3 {
-            assert!(fail(&l, a, t0 + Duration::from_secs(i)).is_ok(), "failure {i} is let through");
+            assert!(
+                fail(&l, a, t0 + Duration::from_secs(i)).is_ok(),
+                "failure {i} is let through"
+            );
         }
         let wait = fail(&l, a, t0 + Duration::from_secs(10)).unwrap_err();
         assert_eq!(wait, Duration::from_secs(50));
@@ -291,7 +339,10 @@ mod tests {
         fail(&l, a, t0).unwrap();
         let b = l.admit_at(a, t0).unwrap();
         let c = l.admit_at(a, t0).unwrap();
-        assert!(l.admit_at(a, t0).is_err(), "two failures may still come from the two in flight");
+        assert!(
+            l.admit_at(a, t0).is_err(),
+            "two failures may still come from the two in flight"
+        );
         drop(b); // a good token
         let mut c = c;
         l.failed_at(&mut c, "unknown token", "peer".into(), t0);
@@ -304,35 +355,71 @@ mod tests {
         let l = FailureLimiter::new(10, Duration::from_secs(60), 100);
         let t0 = Instant::now();
         let a = ip("10.0.0.1");
-        let AuditWrite::Insert { source, window, detail, .. } = fail(&l, a, t0).unwrap() else { panic!("first: insert") };
+        let AuditWrite::Insert {
+            source,
+            window,
+            detail,
+            ..
+        } = fail(&l, a, t0).unwrap()
+        else {
+            panic!("first: insert")
+        };
         assert_eq!(detail, "unknown token");
         // Failures while the insert is under way are written by the inserter afterwards.
         assert_eq!(fail(&l, a, t0).unwrap(), AuditWrite::Nothing);
         let mut attempt = l.admit_at(a, t0).unwrap();
-        assert_eq!(l.failed_at(&mut attempt, "missing bearer token", "peer".into(), t0), AuditWrite::Nothing);
+        assert_eq!(
+            l.failed_at(&mut attempt, "missing bearer token", "peer".into(), t0),
+            AuditWrite::Nothing
+        );
         assert_eq!(
             l.inserted(source, window, Some(7)),
-            Some(AuditWrite::Update { id: 7, count: 3, detail: "unknown token, missing bearer token".into() })
+            Some(AuditWrite::Update {
+                id: 7,
+                count: 3,
+                detail: "unknown token, missing bearer token".into()
+            })
         );
-        assert_eq!(fail(&l, a, t0).unwrap(), AuditWrite::Update { id: 7, count: 4, detail: "unknown token, missing bearer token".into() });
+        assert_eq!(
+            fail(&l, a, t0).unwrap(),
+            AuditWrite::Update {
+                id: 7,
+                count: 4,
+                detail: "unknown token, missing bearer token".into()
+            }
+        );
         // The next window has its own entry.
-        assert!(matches!(fail(&l, a, t0 + Duration::from_secs(61)).unwrap(), AuditWrite::Insert { .. }));
+        assert!(matches!(
+            fail(&l, a, t0 + Duration::from_secs(61)).unwrap(),
+            AuditWrite::Insert { .. }
+        ));
         // A failed insert is retried by the next failure.
         let b = ip("10.0.0.2");
-        let AuditWrite::Insert { source, window, .. } = fail(&l, b, t0).unwrap() else { panic!("insert") };
+        let AuditWrite::Insert { source, window, .. } = fail(&l, b, t0).unwrap() else {
+            panic!("insert")
+        };
         assert_eq!(l.inserted(source, window, None), None);
-        assert!(matches!(fail(&l, b, t0).unwrap(), AuditWrite::Insert { .. }));
+        assert!(matches!(
+            fail(&l, b, t0).unwrap(),
+            AuditWrite::Insert { .. }
+        ));
     }
 
     #[test]
     fn memory_is_bounded_and_the_oldest_go_first() {
         let l = FailureLimiter::new(1, Duration::from_secs(60), 3);
         let t0 = Instant::now();
-        for (i, addr) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"].into_iter().enumerate() {
+        for (i, addr) in ["10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4"]
+            .into_iter()
+            .enumerate()
+        {
             fail(&l, ip(addr), t0 + Duration::from_millis(i as u64)).unwrap();
         }
         assert_eq!(l.tracked(), 3);
-        assert!(l.admit_at(ip("10.0.0.1"), t0).is_ok(), "the oldest was forgotten");
+        assert!(
+            l.admit_at(ip("10.0.0.1"), t0).is_ok(),
+            "the oldest was forgotten"
+        );
         assert!(l.admit_at(ip("10.0.0.4"), t0).is_err());
     }
 

@@ -11,7 +11,6 @@ use subtle::ConstantTimeEq;
 pub mod audit;
 pub mod limiter;
 
-
 use crate::store::tokens::TokenRow;
 use crate::store::{Store, StoreError, now_ms};
 
@@ -48,7 +47,11 @@ pub struct Principal {
 impl Principal {
     /// Refuses unless the role is at least `needed`.
     pub fn require(&self, needed: Role) -> Result<(), AuthError> {
-        if self.role >= needed { Ok(()) } else { Err(AuthError::Forbidden(needed)) }
+        if self.role >= needed {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(needed))
+        }
     }
 }
 
@@ -70,7 +73,10 @@ pub fn new_token(
     getrandom::fill(&mut id).map_err(|e| AuthError::Random(e.to_string()))?;
     getrandom::fill(&mut secret).map_err(|e| AuthError::Random(e.to_string()))?;
     let id = hex::encode(id);
-    let text = format!("af_{id}_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret));
+    let text = format!(
+        "af_{id}_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    );
     let row = TokenRow {
         id,
         tenant_id: tenant_id.to_string(),
@@ -96,7 +102,10 @@ pub async fn verify(store: &Store, text: &str) -> Result<Principal, AuthError> {
     let row = store.token_by_id(id).await?;
     // Hash even when the id is unknown, so both paths take about the same time.
     let presented = hash_token(text);
-    let stored = row.as_ref().map(|r| r.hash.clone()).unwrap_or_else(|| "0".repeat(64));
+    let stored = row
+        .as_ref()
+        .map(|r| r.hash.clone())
+        .unwrap_or_else(|| "0".repeat(64));
     let matches: bool = presented.as_bytes().ct_eq(stored.as_bytes()).into();
     let Some(row) = row.filter(|_| matches) else {
         return Err(AuthError::Unauthenticated("unknown token"));
@@ -107,5 +116,9 @@ pub async fn verify(store: &Store, text: &str) -> Result<Principal, AuthError> {
     if row.expires_at.is_some_and(|t| t <= now_ms()) {
         return Err(AuthError::Unauthenticated("token expired"));
     }
-    Ok(Principal { token_id: row.id, tenant_id: row.tenant_id, role: row.role })
+    Ok(Principal {
+        token_id: row.id,
+        tenant_id: row.tenant_id,
+        role: row.role,
+    })
 }

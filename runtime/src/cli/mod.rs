@@ -71,15 +71,23 @@ pub struct EgressArgs {
     /// link-local addresses steps may reach: over HTTP (a step must still list the host in its
     /// `allow_hosts`) and through the pipeline's connections (databases, NATS, Redis).
     /// Default: none.
-    #[arg(long = "egress-allow-private", env = "AUTOFLOW_EGRESS_ALLOW_PRIVATE", value_delimiter = ',')]
+    #[arg(
+        long = "egress-allow-private",
+        env = "AUTOFLOW_EGRESS_ALLOW_PRIVATE",
+        value_delimiter = ','
+    )]
     pub egress_allow_private: Vec<String>,
 }
 
 impl EgressArgs {
     /// The engine's egress settings; an invalid entry is an error naming it.
     pub fn settings(&self) -> Result<crate::engine::EgressSettings, String> {
-        let entries: Vec<String> =
-            self.egress_allow_private.iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
+        let entries: Vec<String> = self
+            .egress_allow_private
+            .iter()
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty())
+            .collect();
         for e in &entries {
             if crate::engine::HostPattern::parse(e).is_none() {
                 return Err(format!(
@@ -87,7 +95,9 @@ impl EgressArgs {
                 ));
             }
         }
-        Ok(crate::engine::EgressSettings { allow_private: entries })
+        Ok(crate::engine::EgressSettings {
+            allow_private: entries,
+        })
     }
 }
 
@@ -96,9 +106,13 @@ pub async fn run(command: Command) -> i32 {
     match command {
         Command::Run(args) => run::run(args).await,
         Command::Plugin(command) => plugin::run(command).await,
-        Command::Pipeline { client, command } => report("pipeline", remote::pipeline(&client, command).await),
+        Command::Pipeline { client, command } => {
+            report("pipeline", remote::pipeline(&client, command).await)
+        }
         Command::Runs { client, command } => report("runs", remote::runs(&client, command).await),
-        Command::Secret { client, command } => report("secret", remote::secret(&client, command).await),
+        Command::Secret { client, command } => {
+            report("secret", remote::secret(&client, command).await)
+        }
         Command::Token { command } => report("token", token::token(command).await),
     }
 }

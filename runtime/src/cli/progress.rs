@@ -11,7 +11,11 @@ pub fn spawn(plan: &Plan, counters: Vec<Arc<StepCounters>>) -> tokio::sync::ones
     let (done, mut finished) = tokio::sync::oneshot::channel::<()>();
     let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
     let tty = std::io::stderr().is_terminal();
-    let every = if tty { Duration::from_millis(250) } else { Duration::from_secs(5) };
+    let every = if tty {
+        Duration::from_millis(250)
+    } else {
+        Duration::from_secs(5)
+    };
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
@@ -41,7 +45,11 @@ pub fn spawn(plan: &Plan, counters: Vec<Arc<StepCounters>>) -> tokio::sync::ones
 
 /// The end-of-run table: records in, out and rejected per step, and time inside the plugin.
 pub fn summary(name: &str, report: &RunReport, plugins: &[String]) -> String {
-    let mut rows = vec![["step", "plugin", "in", "out", "rejected", "time"].map(String::from).to_vec()];
+    let mut rows = vec![
+        ["step", "plugin", "in", "out", "rejected", "time"]
+            .map(String::from)
+            .to_vec(),
+    ];
     for (s, plugin) in report.steps.iter().zip(plugins) {
         rows.push(vec![
             s.id.clone(),
@@ -52,18 +60,28 @@ pub fn summary(name: &str, report: &RunReport, plugins: &[String]) -> String {
             format!("{:.1} ms", s.busy.as_secs_f64() * 1000.0),
         ]);
     }
-    let widths: Vec<usize> =
-        (0..6).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
     let mut out = format!(
         "run {name}: {} in {:.3} s\n",
-        serde_json::to_value(report.outcome).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+        serde_json::to_value(report.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default(),
         report.duration.as_secs_f64()
     );
     for row in rows {
         let cells: Vec<String> = row
             .iter()
             .enumerate()
-            .map(|(c, v)| if c >= 2 { format!("{v:>w$}", w = widths[c]) } else { format!("{v:<w$}", w = widths[c]) })
+            .map(|(c, v)| {
+                if c >= 2 {
+                    format!("{v:>w$}", w = widths[c])
+                } else {
+                    format!("{v:<w$}", w = widths[c])
+                }
+            })
             .collect();
         out.push_str(cells.join("  ").trim_end());
         out.push('\n');

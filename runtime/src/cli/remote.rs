@@ -108,11 +108,14 @@ pub async fn secret(args: &ClientArgs, cmd: SecretCommand) -> anyhow::Result<()>
                 Some(v) => v,
                 None => {
                     let mut text = String::new();
-                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read the value from standard input")?;
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                        .context("cannot read the value from standard input")?;
                     text.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
-            let req = c.request(Method::PUT, &format!("/v1/secrets/{name}")).json(&serde_json::json!({ "value": value }));
+            let req = c
+                .request(Method::PUT, &format!("/v1/secrets/{name}"))
+                .json(&serde_json::json!({ "value": value }));
             c.json(req).await?;
             println!("secret {name} set");
         }
@@ -123,7 +126,8 @@ pub async fn secret(args: &ClientArgs, cmd: SecretCommand) -> anyhow::Result<()>
             }
         }
         SecretCommand::Delete { name } => {
-            c.json(c.request(Method::DELETE, &format!("/v1/secrets/{name}"))).await?;
+            c.json(c.request(Method::DELETE, &format!("/v1/secrets/{name}")))
+                .await?;
             println!("secret {name} deleted");
         }
     }
@@ -176,12 +180,24 @@ fn print(v: &serde_json::Value) {
 /// Runs a plugin command.
 pub async fn plugin(cmd: RegistryCommand) -> anyhow::Result<()> {
     match cmd {
-        RegistryCommand::Push { client, file, name, version } => {
+        RegistryCommand::Push {
+            client,
+            file,
+            name,
+            version,
+        } => {
             let c = Client::new(&client)?;
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let req = c.request(Method::POST, "/v1/plugins").query(&[("name", &name), ("version", &version)]).body(bytes);
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let req = c
+                .request(Method::POST, "/v1/plugins")
+                .query(&[("name", &name), ("version", &version)])
+                .body(bytes);
             let v = c.json(req).await?;
-            println!("{name}@{version} sha256:{}", v["digest"].as_str().unwrap_or("?"));
+            println!(
+                "{name}@{version} sha256:{}",
+                v["digest"].as_str().unwrap_or("?")
+            );
         }
         RegistryCommand::List { client } => {
             let c = Client::new(&client)?;
@@ -205,44 +221,78 @@ pub async fn pipeline(args: &ClientArgs, cmd: PipelineCommand) -> anyhow::Result
     let c = Client::new(args)?;
     match cmd {
         PipelineCommand::Apply { file } => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let format = crate::pipeline::Format::from_path(&file).unwrap_or_else(|| crate::pipeline::Format::detect(&text));
-            let parsed = crate::pipeline::parse(&text, Some(format)).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let format = crate::pipeline::Format::from_path(&file)
+                .unwrap_or_else(|| crate::pipeline::Format::detect(&text));
+            let parsed = crate::pipeline::parse(&text, Some(format))
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let ct = match format {
                 crate::pipeline::Format::Json => "application/json",
                 crate::pipeline::Format::Yaml => "application/yaml",
             };
-            let req = c.request(Method::PUT, &format!("/v1/pipelines/{}", parsed.name)).header("content-type", ct).body(text);
+            let req = c
+                .request(Method::PUT, &format!("/v1/pipelines/{}", parsed.name))
+                .header("content-type", ct)
+                .body(text);
             let v = c.json(req).await?;
             println!("{} version {}", parsed.name, v["version"]);
         }
         PipelineCommand::List => {
             let v = c.json(c.request(Method::GET, "/v1/pipelines")).await?;
             for p in v.as_array().into_iter().flatten() {
-                println!("{:<32} v{}", p["name"].as_str().unwrap_or(""), p["latest_version"]);
+                println!(
+                    "{:<32} v{}",
+                    p["name"].as_str().unwrap_or(""),
+                    p["latest_version"]
+                );
             }
         }
-        PipelineCommand::Run { name, version, wait, idempotency_key } => {
+        PipelineCommand::Run {
+            name,
+            version,
+            wait,
+            idempotency_key,
+        } => {
             let body = serde_json::json!({ "version": version });
-            let req = c.request(Method::POST, &format!("/v1/pipelines/{name}/runs")).json(&body);
+            let req = c
+                .request(Method::POST, &format!("/v1/pipelines/{name}/runs"))
+                .json(&body);
             let v = queue(&c, req, idempotency_key.as_deref()).await?;
             let id = v["id"].as_str().unwrap_or("").to_string();
             println!("{id}");
             if wait {
                 follow(&c, &id).await?;
-                let run = c.json(c.request(Method::GET, &format!("/v1/runs/{id}"))).await?;
+                let run = c
+                    .json(c.request(Method::GET, &format!("/v1/runs/{id}")))
+                    .await?;
                 eprintln!("run {id}: {}", run["status"].as_str().unwrap_or("?"));
                 if run["status"] != "succeeded" {
                     anyhow::bail!("run {id} {}", run["status"].as_str().unwrap_or("?"));
                 }
             }
         }
-        PipelineCommand::Replay { name, step, plugin, ids, idempotency_key } => {
+        PipelineCommand::Replay {
+            name,
+            step,
+            plugin,
+            ids,
+            idempotency_key,
+        } => {
             let body = serde_json::json!({ "step": step, "plugin": plugin, "ids": (!ids.is_empty()).then_some(ids) });
-            let req = c.request(Method::POST, &format!("/v1/pipelines/{name}/dead-letters/replay")).json(&body);
+            let req = c
+                .request(
+                    Method::POST,
+                    &format!("/v1/pipelines/{name}/dead-letters/replay"),
+                )
+                .json(&body);
             let v = queue(&c, req, idempotency_key.as_deref()).await?;
             println!("{}", v["id"].as_str().unwrap_or(""));
-            eprintln!("replaying {} dead letter(s) of step {}", v["dead_letters"], v["step"].as_str().unwrap_or("?"));
+            eprintln!(
+                "replaying {} dead letter(s) of step {}",
+                v["dead_letters"],
+                v["step"].as_str().unwrap_or("?")
+            );
         }
     }
     Ok(())
@@ -255,36 +305,60 @@ const REPLAYED_HEADER: &str = "Idempotent-Replayed";
 
 /// Sends a request that queues a run, with `key` as its Idempotency-Key; the answer. Notes on
 /// stderr when the server answered with the run an earlier request with the key queued.
-async fn queue(c: &Client, req: reqwest::RequestBuilder, key: Option<&str>) -> anyhow::Result<serde_json::Value> {
+async fn queue(
+    c: &Client,
+    req: reqwest::RequestBuilder,
+    key: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
     let req = match key {
         Some(k) => req.header(KEY_HEADER, k),
         None => req,
     };
     let resp = c.send(req).await?;
-    let replayed = resp.headers().get(REPLAYED_HEADER).is_some_and(|v| v == "true");
+    let replayed = resp
+        .headers()
+        .get(REPLAYED_HEADER)
+        .is_some_and(|v| v == "true");
     let v: serde_json::Value = resp.json().await.context("the answer is not JSON")?;
     if replayed {
-        eprintln!("an earlier request with this idempotency key queued run {}", v["id"].as_str().unwrap_or("?"));
+        eprintln!(
+            "an earlier request with this idempotency key queued run {}",
+            v["id"].as_str().unwrap_or("?")
+        );
     }
     Ok(v)
 }
 
 fn print_line(l: &serde_json::Value) {
     let step = l["step"].as_str().unwrap_or("run");
-    println!("[{step}] {}: {}", l["level"].as_str().unwrap_or(""), l["message"].as_str().unwrap_or(""));
+    println!(
+        "[{step}] {}: {}",
+        l["level"].as_str().unwrap_or(""),
+        l["message"].as_str().unwrap_or("")
+    );
 }
 
 /// Prints a run's logs as they come (server-sent events) until it ends.
 async fn follow(c: &Client, id: &str) -> anyhow::Result<()> {
-    let resp = c.send(c.request(Method::GET, &format!("/v1/runs/{id}/logs?follow=true"))).await?;
+    let resp = c
+        .send(c.request(Method::GET, &format!("/v1/runs/{id}/logs?follow=true")))
+        .await?;
     let mut stream = resp.bytes_stream();
     let mut buf = String::new();
     while let Some(chunk) = stream.next().await {
         buf.push_str(&String::from_utf8_lossy(&chunk?));
         while let Some(end) = buf.find("\n\n") {
             let event: String = buf.drain(..end + 2).collect();
-            let kind = event.lines().find_map(|l| l.strip_prefix("event:")).map(str::trim).unwrap_or("");
-            let data = event.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim).unwrap_or("");
+            let kind = event
+                .lines()
+                .find_map(|l| l.strip_prefix("event:"))
+                .map(str::trim)
+                .unwrap_or("");
+            let data = event
+                .lines()
+                .find_map(|l| l.strip_prefix("data:"))
+                .map(str::trim)
+                .unwrap_or("");
             match kind {
                 "log" => print_line(&serde_json::from_str(data).unwrap_or_default()),
                 "end" => return Ok(()),
@@ -299,30 +373,59 @@ async fn follow(c: &Client, id: &str) -> anyhow::Result<()> {
 pub async fn runs(args: &ClientArgs, cmd: RunsCommand) -> anyhow::Result<()> {
     let c = Client::new(args)?;
     match cmd {
-        RunsCommand::List { pipeline, status, limit } => {
-            let mut req = c.request(Method::GET, &format!("/v1/pipelines/{pipeline}/runs")).query(&[("limit", limit)]);
+        RunsCommand::List {
+            pipeline,
+            status,
+            limit,
+        } => {
+            let mut req = c
+                .request(Method::GET, &format!("/v1/pipelines/{pipeline}/runs"))
+                .query(&[("limit", limit)]);
             if let Some(s) = status {
                 req = req.query(&[("status", s)]);
             }
             let v = c.json(req).await?;
             for r in v.as_array().into_iter().flatten() {
-                println!("{}  v{:<4} {:<10}", r["id"].as_str().unwrap_or(""), r["version"], r["status"].as_str().unwrap_or(""));
+                println!(
+                    "{}  v{:<4} {:<10}",
+                    r["id"].as_str().unwrap_or(""),
+                    r["version"],
+                    r["status"].as_str().unwrap_or("")
+                );
             }
         }
-        RunsCommand::Show { id } => print(&c.json(c.request(Method::GET, &format!("/v1/runs/{id}"))).await?),
+        RunsCommand::Show { id } => print(
+            &c.json(c.request(Method::GET, &format!("/v1/runs/{id}")))
+                .await?,
+        ),
         RunsCommand::Logs { id, follow: true } => follow(&c, &id).await?,
         RunsCommand::Logs { id, follow: false } => {
-            let v = c.json(c.request(Method::GET, &format!("/v1/runs/{id}/logs"))).await?;
+            let v = c
+                .json(c.request(Method::GET, &format!("/v1/runs/{id}/logs")))
+                .await?;
             v.as_array().into_iter().flatten().for_each(print_line);
         }
         RunsCommand::DeadLetters { id } => {
-            let v = c.json(c.request(Method::GET, &format!("/v1/runs/{id}/dead-letters")).query(&[("limit", 1000)])).await?;
+            let v = c
+                .json(
+                    c.request(Method::GET, &format!("/v1/runs/{id}/dead-letters"))
+                        .query(&[("limit", 1000)]),
+                )
+                .await?;
             for d in v.as_array().into_iter().flatten() {
-                println!("{}  [{}] {}: {}", d["id"], d["step"].as_str().unwrap_or(""), d["reason"].as_str().unwrap_or(""), d["value"]);
+                println!(
+                    "{}  [{}] {}: {}",
+                    d["id"],
+                    d["step"].as_str().unwrap_or(""),
+                    d["reason"].as_str().unwrap_or(""),
+                    d["value"]
+                );
             }
         }
         RunsCommand::Cancel { id } => {
-            let v = c.json(c.request(Method::POST, &format!("/v1/runs/{id}/cancel"))).await?;
+            let v = c
+                .json(c.request(Method::POST, &format!("/v1/runs/{id}/cancel")))
+                .await?;
             println!("{id}: {}", v["status"].as_str().unwrap_or("?"));
         }
     }

@@ -25,7 +25,11 @@ pub struct RunArgs {
     #[command(flatten)]
     pub data: DataDirArgs,
     /// Host folders that steps may mount (repeatable). Default: the pipeline file's folder.
-    #[arg(long = "allow-mount-root", env = "AUTOFLOW_MOUNT_ROOTS", value_delimiter = ':')]
+    #[arg(
+        long = "allow-mount-root",
+        env = "AUTOFLOW_MOUNT_ROOTS",
+        value_delimiter = ':'
+    )]
     pub mount_roots: Vec<PathBuf>,
     /// Where rejected records go (JSON lines). Default: the pipeline's `dead_letter.path`,
     /// else `<name>.dead-letters.jsonl` in the current folder.
@@ -62,15 +66,35 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         .map_err(|e| (EXIT_INVALID, format!("{file}: cannot read: {e}")))?;
     let parsed = pipeline::parse(&text, Format::from_path(&args.file))
         .map_err(|e| (EXIT_INVALID, format!("{file}: {e}")))?;
-    let base_dir = args.file.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
-    let roots = if args.mount_roots.is_empty() { vec![base_dir.clone()] } else { args.mount_roots.clone() };
-    let policy = ValidationPolicy { allowed_mount_roots: roots, base_dir: base_dir.clone(), ..ValidationPolicy::default() };
+    let base_dir = args
+        .file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let roots = if args.mount_roots.is_empty() {
+        vec![base_dir.clone()]
+    } else {
+        args.mount_roots.clone()
+    };
+    let policy = ValidationPolicy {
+        allowed_mount_roots: roots,
+        base_dir: base_dir.clone(),
+        ..ValidationPolicy::default()
+    };
     let invalid = |errors: crate::pipeline::ValidationErrors| {
-        let lines: Vec<String> = errors.messages().iter().map(|m| format!("{file}: {m}")).collect();
+        let lines: Vec<String> = errors
+            .messages()
+            .iter()
+            .map(|m| format!("{file}: {m}"))
+            .collect();
         (EXIT_INVALID, lines.join("\n"))
     };
     let validated = parsed.validate(&policy).map_err(invalid)?;
-    let fuel = validated.resolved_steps().iter().any(|s| s.limits.fuel.is_some());
+    let fuel = validated
+        .resolved_steps()
+        .iter()
+        .any(|s| s.limits.fuel.is_some());
     let engine = Engine::new(EngineConfig {
         fuel,
         // Every step holds one instance while the run goes; config checks use one more each.
@@ -80,12 +104,15 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         ..EngineConfig::default()
     })
     .map_err(|e| (EXIT_FAILED, format!("cannot start the engine: {e}")))?;
-    let plugins = LocalPlugins { blob_dir: Some(args.data.data_dir.join("blobs")) };
+    let plugins = LocalPlugins {
+        blob_dir: Some(args.data.data_dir.join("blobs")),
+    };
     let secrets = parse_secrets(&args.secrets).map_err(|e| (EXIT_INVALID, e))?;
     let mut plan = executor::prepare::prepare(&engine, &validated, &plugins, &base_dir, &secrets)
         .await
         .map_err(invalid)?;
-    plan.open_connections(&secrets).map_err(|e| (EXIT_INVALID, e))?;
+    plan.open_connections(&secrets)
+        .map_err(|e| (EXIT_INVALID, e))?;
     let name = &validated.pipeline().name;
     let dead_path = args
         .dead_letters
@@ -102,17 +129,37 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         })
     };
     let min_level = level_of(&args.log_level).ok_or_else(|| {
-        (EXIT_INVALID, format!("--log-level: unknown level {:?} (trace, debug, info, warn, error)", args.log_level))
+        (
+            EXIT_INVALID,
+            format!(
+                "--log-level: unknown level {:?} (trace, debug, info, warn, error)",
+                args.log_level
+            ),
+        )
     })?;
     let logs = Arc::new(move |line: LogLine| {
         if line.level >= min_level {
             let step = line.step.as_deref().unwrap_or("run");
-            let _ = writeln!(std::io::stderr().lock(), "\r\x1b[2K[{step}] {:?}: {}", line.level, line.message);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "\r\x1b[2K[{step}] {:?}: {}",
+                line.level,
+                line.message
+            );
         }
     });
     let counters = executor::new_counters(&plan);
     let progress = super::progress::spawn(&plan, counters.clone());
-    let report = executor::execute(&engine, &plan, RunSinks { logs, dead_letters: dead_sink }, &counters).await;
+    let report = executor::execute(
+        &engine,
+        &plan,
+        RunSinks {
+            logs,
+            dead_letters: dead_sink,
+        },
+        &counters,
+    )
+    .await;
     let _ = progress.send(());
     if let Err(e) = dead.flush() {
         eprintln!("cannot write dead letters to {}: {e}", dead_path.display());
@@ -120,14 +167,26 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
     let refs: Vec<String> = plan
         .steps
         .iter()
-        .map(|s| validated.step(&s.id).map(|st| st.plugin.clone()).unwrap_or_default())
+        .map(|s| {
+            validated
+                .step(&s.id)
+                .map(|st| st.plugin.clone())
+                .unwrap_or_default()
+        })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
     } else {
         eprint!("{}", super::progress::summary(name, &report, &refs));
         if report.dead_letters > 0 {
-            eprintln!("dead letters: {} written to {}", report.dead_letters, dead_path.display());
+            eprintln!(
+                "dead letters: {} written to {}",
+                report.dead_letters,
+                dead_path.display()
+            );
         }
     }
     if report.outcome == Outcome::Succeeded {

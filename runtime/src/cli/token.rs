@@ -46,22 +46,34 @@ pub struct CreateArgs {
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     let TokenCommand::Create(args) = cmd;
     let role: Role = args.role.parse().map_err(anyhow::Error::msg)?;
-    let url = args.database.clone().unwrap_or_else(|| store::default_url(&args.data_dir));
+    let url = args
+        .database
+        .clone()
+        .unwrap_or_else(|| store::default_url(&args.data_dir));
     if args.database.is_none() && !args.data_dir.join("autoflow.db").exists() {
-        anyhow::bail!("no database in {} (start the server once, or pass --database)", args.data_dir.display());
+        anyhow::bail!(
+            "no database in {} (start the server once, or pass --database)",
+            args.data_dir.display()
+        );
     }
-    let store = Store::connect(&url).await.context("cannot open the database")?;
+    let store = Store::connect(&url)
+        .await
+        .context("cannot open the database")?;
     let tenant = match store.tenant_by_name(&args.tenant).await? {
         Some(t) => t,
         None if args.create_tenant => {
             // The same door as the API's: the tenant gets the built-in plugins too.
             let policy = crate::control::server_policy(&[], &args.data_dir);
-            let core = crate::control::Core::open(&url, &args.data_dir, None, policy, Default::default()).await?;
+            let core =
+                crate::control::Core::open(&url, &args.data_dir, None, policy, Default::default())
+                    .await?;
             crate::control::tenants::create(&core, &args.tenant).await?
         }
         None => anyhow::bail!("no tenant {:?} (add --create-tenant)", args.tenant),
     };
-    let expires = args.expires_in.map(|s| now_ms().saturating_add(s.saturating_mul(1000)));
+    let expires = args
+        .expires_in
+        .map(|s| now_ms().saturating_add(s.saturating_mul(1000)));
     let (text, row) = new_token(&tenant.id, &args.name, role, expires, Some("cli".into()))?;
     let audit = NewAudit {
         tenant: Some(&tenant.id),

@@ -26,7 +26,10 @@ use crate::store::Store;
 pub fn server_policy(mount_roots: &[PathBuf], data_dir: &Path) -> ValidationPolicy {
     ValidationPolicy {
         allowed_mount_roots: mount_roots.to_vec(),
-        base_dir: mount_roots.first().cloned().unwrap_or_else(|| data_dir.to_path_buf()),
+        base_dir: mount_roots
+            .first()
+            .cloned()
+            .unwrap_or_else(|| data_dir.to_path_buf()),
         ..ValidationPolicy::default()
     }
 }
@@ -62,7 +65,9 @@ impl Core {
     ) -> anyhow::Result<Core> {
         std::fs::create_dir_all(data_dir)
             .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
-        let store = Store::connect(url).await.context("cannot open the database")?;
+        let store = Store::connect(url)
+            .await
+            .context("cannot open the database")?;
         let engine = Engine::new(EngineConfig {
             fuel: true,
             cache_dir: Some(cache_dir.map_or_else(|| data_dir.join("cache"), Path::to_path_buf)),
@@ -70,12 +75,22 @@ impl Core {
             ..EngineConfig::default()
         })
         .context("cannot start the engine")?;
-        let blobs = BlobStore::open(&data_dir.join("blobs")).context("cannot open the blob store")?;
+        let blobs =
+            BlobStore::open(&data_dir.join("blobs")).context("cannot open the blob store")?;
         let env_key = std::env::var(crate::secrets::MASTER_KEY_ENV).ok();
         let key_file = data_dir.join("master.key");
-        let master_key = MasterKey::load_or_create(env_key.as_deref(), &key_file).context("cannot load the master key")?;
-        if !store.check_master_key(&master_key).await.context("cannot check the master key")? {
-            let from = if env_key.is_some() { crate::secrets::MASTER_KEY_ENV.to_string() } else { key_file.display().to_string() };
+        let master_key = MasterKey::load_or_create(env_key.as_deref(), &key_file)
+            .context("cannot load the master key")?;
+        if !store
+            .check_master_key(&master_key)
+            .await
+            .context("cannot check the master key")?
+        {
+            let from = if env_key.is_some() {
+                crate::secrets::MASTER_KEY_ENV.to_string()
+            } else {
+                key_file.display().to_string()
+            };
             anyhow::bail!(
                 "the master key (from {from}) is not the one this database's secrets, step state and dead letters are \
                  sealed with: give every server and worker of the database the same key"

@@ -18,23 +18,45 @@ pub fn parse(text: &str, format: Format) -> ControlResult<Pipeline> {
 }
 
 fn validate(core: &Core, pipeline: Pipeline) -> ControlResult<ValidatedPipeline> {
-    pipeline.validate(&core.policy).map_err(|e| ControlError::Invalid(e.messages().join("; ")))
+    pipeline
+        .validate(&core.policy)
+        .map_err(|e| ControlError::Invalid(e.messages().join("; ")))
 }
 
 /// The digest `reference` (`name@version`, `name@latest` or `sha256:...`) names in the tenant's
 /// registry: `Ok(None)` when there is no such plugin, `Err` with the reason when the reference
 /// is malformed or a file path.
-pub async fn resolve(core: &Core, tenant: &str, reference: &str) -> ControlResult<Result<Option<String>, String>> {
+pub async fn resolve(
+    core: &Core,
+    tenant: &str,
+    reference: &str,
+) -> ControlResult<Result<Option<String>, String>> {
     Ok(Ok(match reference.parse::<PluginRef>() {
-        Ok(PluginRef::Named { name, version: PluginVersion::Exact(v) }) => core.store.plugin(tenant, &name, &v).await?.map(|p| p.digest),
-        Ok(PluginRef::Named { name, version: PluginVersion::Latest }) => core
+        Ok(PluginRef::Named {
+            name,
+            version: PluginVersion::Exact(v),
+        }) => core
+            .store
+            .plugin(tenant, &name, &v)
+            .await?
+            .map(|p| p.digest),
+        Ok(PluginRef::Named {
+            name,
+            version: PluginVersion::Latest,
+        }) => core
             .store
             .plugins(tenant, Some(&name))
             .await?
             .into_iter()
             .max_by(|a, b| pipeline::version_order(&a.version, &b.version))
             .map(|p| p.digest),
-        Ok(PluginRef::Digest(hex)) => core.store.plugins_by_digest(tenant, &hex).await?.into_iter().next().map(|p| p.digest),
+        Ok(PluginRef::Digest(hex)) => core
+            .store
+            .plugins_by_digest(tenant, &hex)
+            .await?
+            .into_iter()
+            .next()
+            .map(|p| p.digest),
         Ok(PluginRef::Path(_)) => {
             return Ok(Err("file paths are not allowed on the server; push the plugin and name it name@version".into()));
         }
@@ -49,35 +71,63 @@ pub async fn pin(core: &Core, tenant: &str, pipeline: &Pipeline) -> ControlResul
     for (i, step) in pipeline.steps.iter().enumerate() {
         let place = format!("steps[{i}].plugin");
         match resolve(core, tenant, &step.plugin).await? {
-            Ok(Some(digest)) => pins.push(Pin { step: step.id.clone(), reference: step.plugin.clone(), digest }),
-            Ok(None) => problems.push(format!("{place}: no plugin \"{}\" in the registry", step.plugin)),
+            Ok(Some(digest)) => pins.push(Pin {
+                step: step.id.clone(),
+                reference: step.plugin.clone(),
+                digest,
+            }),
+            Ok(None) => problems.push(format!(
+                "{place}: no plugin \"{}\" in the registry",
+                step.plugin
+            )),
             Err(e) => problems.push(format!("{place}: {e}")),
         }
     }
-    if problems.is_empty() { Ok(pins) } else { Err(ControlError::Invalid(problems.join("; "))) }
+    if problems.is_empty() {
+        Ok(pins)
+    } else {
+        Err(ControlError::Invalid(problems.join("; ")))
+    }
 }
 
 /// The plan of `pipeline` with each step's plugin replaced by its pinned digest.
-pub async fn pinned_plan(core: &Core, pipeline: &Pipeline, pins: &[Pin]) -> ControlResult<(ValidatedPipeline, Plan)> {
+pub async fn pinned_plan(
+    core: &Core,
+    pipeline: &Pipeline,
+    pins: &[Pin],
+) -> ControlResult<(ValidatedPipeline, Plan)> {
     let mut pinned = pipeline.clone();
     for step in &mut pinned.steps {
-        let pin = pins
-            .iter()
-            .find(|p| p.step == step.id)
-            .ok_or_else(|| ControlError::internal(format!("step {:?} has no pinned plugin", step.id)))?;
+        let pin = pins.iter().find(|p| p.step == step.id).ok_or_else(|| {
+            ControlError::internal(format!("step {:?} has no pinned plugin", step.id))
+        })?;
         step.plugin = format!("sha256:{}", pin.digest);
     }
     let validated = validate(core, pinned)?;
-    let plugins = LocalPlugins { blob_dir: Some(core.blobs.dir().to_path_buf()) };
-    let plan = executor::prepare::prepare(&core.engine, &validated, &plugins, &core.policy.base_dir, &BTreeMap::new())
-        .await
-        .map_err(|e| ControlError::Invalid(e.messages().join("; ")))?;
+    let plugins = LocalPlugins {
+        blob_dir: Some(core.blobs.dir().to_path_buf()),
+    };
+    let plan = executor::prepare::prepare(
+        &core.engine,
+        &validated,
+        &plugins,
+        &core.policy.base_dir,
+        &BTreeMap::new(),
+    )
+    .await
+    .map_err(|e| ControlError::Invalid(e.messages().join("; ")))?;
     Ok((validated, plan))
 }
 
 /// Everything up to storing: the parsed pipeline (checked against `name` if given), its
 /// canonical JSON and its pins. The plan is built once to check it, then dropped.
-pub async fn check(core: &Core, tenant: &str, text: &str, format: Format, name: Option<&str>) -> ControlResult<(Pipeline, serde_json::Value, Vec<Pin>)> {
+pub async fn check(
+    core: &Core,
+    tenant: &str,
+    text: &str,
+    format: Format,
+    name: Option<&str>,
+) -> ControlResult<(Pipeline, serde_json::Value, Vec<Pin>)> {
     let pipeline = parse(text, format)?;
     if let Some(name) = name
         && pipeline.name != name
@@ -139,7 +189,14 @@ pub struct Applied {
 
 /// The door to a new pipeline version: checks and pins `source` in `tenant`, then stores it,
 /// by `actor`, with `audit` (whose target the store sets to `name@version`).
-pub async fn apply(core: &Core, tenant: &str, actor: &str, source: Source<'_>, mode: Mode, audit: NewAudit<'_>) -> ControlResult<Applied> {
+pub async fn apply(
+    core: &Core,
+    tenant: &str,
+    actor: &str,
+    source: Source<'_>,
+    mode: Mode,
+    audit: NewAudit<'_>,
+) -> ControlResult<Applied> {
     let (name, json, pins) = match source {
         Source::Text { text, format, name } => {
             let (pipeline, json, pins) = check(core, tenant, text, format, name).await?;
@@ -147,7 +204,9 @@ pub async fn apply(core: &Core, tenant: &str, actor: &str, source: Source<'_>, m
         }
         Source::Version { name, version } => {
             let old = core.store.version(tenant, name, Some(version)).await?;
-            let old = old.ok_or_else(|| ControlError::NotFound(format!("no version {version} of pipeline {name:?}")))?;
+            let old = old.ok_or_else(|| {
+                ControlError::NotFound(format!("no version {version} of pipeline {name:?}"))
+            })?;
             (name.to_string(), old.definition, old.plugins)
         }
     };
@@ -156,15 +215,35 @@ pub async fn apply(core: &Core, tenant: &str, actor: &str, source: Source<'_>, m
         && latest.definition == json
         && same_pins(&latest, &pins)
     {
-        return Ok(Applied { version: latest, created: false });
+        return Ok(Applied {
+            version: latest,
+            created: false,
+        });
     }
-    let created = core.store.create_version(tenant, &name, &json, &pins, actor, matches!(mode, Mode::Create), audit).await?;
+    let created = core
+        .store
+        .create_version(
+            tenant,
+            &name,
+            &json,
+            &pins,
+            actor,
+            matches!(mode, Mode::Create),
+            audit,
+        )
+        .await?;
     let n = created.map_err(|_| {
-        ControlError::Conflict(format!("pipeline {name:?} exists; PUT /v1/pipelines/{name} makes a new version"))
+        ControlError::Conflict(format!(
+            "pipeline {name:?} exists; PUT /v1/pipelines/{name} makes a new version"
+        ))
     })?;
     let version = core.store.version(tenant, &name, Some(n)).await?;
-    let version = version.ok_or_else(|| ControlError::internal("a version just stored is missing"))?;
-    Ok(Applied { version, created: true })
+    let version =
+        version.ok_or_else(|| ControlError::internal("a version just stored is missing"))?;
+    Ok(Applied {
+        version,
+        created: true,
+    })
 }
 
 /// Whether `v` pins the same digests to the same steps as `pins`.

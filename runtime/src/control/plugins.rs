@@ -35,21 +35,32 @@ pub struct Published {
 
 /// Checks `bytes` are a plugin this host can run and describes it (compiling on a blocking
 /// thread); its kind and metadata. The error is for the caller.
-pub async fn check(core: &Core, digest: &str, bytes: bytes::Bytes) -> ControlResult<(String, crate::engine::bindings::Metadata)> {
+pub async fn check(
+    core: &Core,
+    digest: &str,
+    bytes: bytes::Bytes,
+) -> ControlResult<(String, crate::engine::bindings::Metadata)> {
     let engine = core.engine.clone();
     let d = digest.to_string();
     let plugin = tokio::task::spawn_blocking(move || engine.load(&d, &bytes))
         .await
         .map_err(ControlError::internal)?
         .map_err(|e| ControlError::Invalid(format!("not a valid plugin: {e}")))?;
-    let meta = crate::executor::prepare::describe(&core.engine, &plugin).await.map_err(ControlError::Invalid)?;
+    let meta = crate::executor::prepare::describe(&core.engine, &plugin)
+        .await
+        .map_err(ControlError::Invalid)?;
     Ok((plugin.kind.as_str().to_string(), meta))
 }
 
 /// The door: publishes `p` in `tenant` with `audit` (in the same transaction as the binding).
 /// The same bytes again answer the existing row; other bytes for a bound `name@version` are
 /// [`ControlError::Conflict`].
-pub async fn publish(core: &Core, tenant: &str, p: Publish<'_>, audit: NewAudit<'_>) -> ControlResult<Published> {
+pub async fn publish(
+    core: &Core,
+    tenant: &str,
+    p: Publish<'_>,
+    audit: NewAudit<'_>,
+) -> ControlResult<Published> {
     let (name, version) = (p.name, p.version);
     let digest = digest_of(&p.bytes);
     if let Some(existing) = core.store.plugin(tenant, name, version).await? {
@@ -59,7 +70,9 @@ pub async fn publish(core: &Core, tenant: &str, p: Publish<'_>, audit: NewAudit<
     let (kind, meta) = check(core, &digest, p.bytes.clone()).await?;
     let blobs = core.blobs.clone();
     let kept = p.bytes.clone();
-    tokio::task::spawn_blocking(move || blobs.put(&kept)).await.map_err(ControlError::internal)??;
+    tokio::task::spawn_blocking(move || blobs.put(&kept))
+        .await
+        .map_err(ControlError::internal)??;
     core.store.insert_blob(&digest, &p.bytes).await?;
     let row = PluginRow {
         name: name.to_string(),
@@ -76,18 +89,28 @@ pub async fn publish(core: &Core, tenant: &str, p: Publish<'_>, audit: NewAudit<
     match core.store.insert_plugin(tenant, &row, &audit).await {
         Ok(()) => Ok(Published { row, created: true }),
         // Someone bound it meanwhile: the same answer as if they had been first.
-        Err(e) if is_unique_violation(&e) => match core.store.plugin(tenant, name, version).await? {
-            Some(existing) => same_or_conflict(existing, &digest, name, version),
-            None => Err(e.into()),
-        },
+        Err(e) if is_unique_violation(&e) => {
+            match core.store.plugin(tenant, name, version).await? {
+                Some(existing) => same_or_conflict(existing, &digest, name, version),
+                None => Err(e.into()),
+            }
+        }
         Err(e) => Err(e.into()),
     }
 }
 
 /// `existing` when it holds `digest`, else the conflict of binding `name@version` again.
-fn same_or_conflict(existing: PluginRow, digest: &str, name: &str, version: &str) -> ControlResult<Published> {
+fn same_or_conflict(
+    existing: PluginRow,
+    digest: &str,
+    name: &str,
+    version: &str,
+) -> ControlResult<Published> {
     if existing.digest == digest {
-        Ok(Published { row: existing, created: false })
+        Ok(Published {
+            row: existing,
+            created: false,
+        })
     } else {
         Err(ControlError::Conflict(format!(
             "{name}@{version} is already bound to sha256:{} (publish a new version)",
@@ -99,7 +122,12 @@ fn same_or_conflict(existing: PluginRow, digest: &str, name: &str, version: &str
 /// Publishes every built-in plugin in `tenant`'s registry (those already there are skipped).
 pub async fn publish_builtins(core: &Core, tenant: &str) -> ControlResult<()> {
     for b in builtin::all() {
-        if core.store.plugin(tenant, b.name, b.version).await?.is_some() {
+        if core
+            .store
+            .plugin(tenant, b.name, b.version)
+            .await?
+            .is_some()
+        {
             continue;
         }
         let audit = NewAudit {
@@ -110,8 +138,16 @@ pub async fn publish_builtins(core: &Core, tenant: &str) -> ControlResult<()> {
             remote: None,
             detail: Some(format!("sha256:{}", digest_of(b.bytes))),
         };
-        let p = Publish { name: b.name, version: b.version, bytes: bytes::Bytes::from_static(b.bytes), builtin: true, actor: "server" };
-        publish(core, tenant, p, audit).await.map_err(|e| ControlError::internal(format!("built-in {}@{}: {e}", b.name, b.version)))?;
+        let p = Publish {
+            name: b.name,
+            version: b.version,
+            bytes: bytes::Bytes::from_static(b.bytes),
+            builtin: true,
+            actor: "server",
+        };
+        publish(core, tenant, p, audit).await.map_err(|e| {
+            ControlError::internal(format!("built-in {}@{}: {e}", b.name, b.version))
+        })?;
     }
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! queue through it.
 use super::{ControlError, ControlResult, Core};
 use crate::pipeline::Pipeline;
-use crate::store::pipelines::VersionRow;
 use crate::store::idempotency::Idempotency;
+use crate::store::pipelines::VersionRow;
 use crate::store::queue::{NewRun, Replay, RunSpec};
 
 /// How runs of `pipeline` are to be run: its worker labels, concurrency limit and attempts.
@@ -29,7 +29,12 @@ pub struct Runnable {
 }
 
 /// Version `version` (or the newest) of `tenant`'s pipeline `name`, ready to be queued.
-pub async fn runnable(core: &Core, tenant: &str, name: &str, version: Option<i64>) -> ControlResult<Runnable> {
+pub async fn runnable(
+    core: &Core,
+    tenant: &str,
+    name: &str,
+    version: Option<i64>,
+) -> ControlResult<Runnable> {
     let row = core.store.version(tenant, name, version).await?;
     let row = row.ok_or_else(|| match version {
         Some(v) => ControlError::NotFound(format!("no version {v} of pipeline {name:?}")),
@@ -37,7 +42,11 @@ pub async fn runnable(core: &Core, tenant: &str, name: &str, version: Option<i64
     })?;
     let pipeline = row.pipeline()?;
     let spec = run_spec(&pipeline);
-    Ok(Runnable { version: row, pipeline, spec })
+    Ok(Runnable {
+        version: row,
+        pipeline,
+        spec,
+    })
 }
 
 /// Who queues a run, and why.

@@ -16,7 +16,9 @@ pub async fn create(core: &Core, name: &str) -> ControlResult<Tenant> {
     }
     let tenant = match core.store.create_tenant(name).await {
         Ok(t) => t,
-        Err(e) if is_unique_violation(&e) => return Err(ControlError::Conflict(format!("tenant {name:?} exists"))),
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ControlError::Conflict(format!("tenant {name:?} exists")));
+        }
         Err(e) => return Err(e.into()),
     };
     super::plugins::publish_builtins(core, &tenant.id).await?;
@@ -29,7 +31,11 @@ pub async fn get_or_create(core: &Core, name: &str) -> ControlResult<Tenant> {
         Some(t) => Ok(t),
         None => match create(core, name).await {
             // Created meanwhile by another process.
-            Err(ControlError::Conflict(_)) => core.store.tenant_by_name(name).await?.ok_or_else(|| ControlError::NotFound(format!("no tenant {name:?}"))),
+            Err(ControlError::Conflict(_)) => core
+                .store
+                .tenant_by_name(name)
+                .await?
+                .ok_or_else(|| ControlError::NotFound(format!("no tenant {name:?}"))),
             other => other,
         },
     }

@@ -19,11 +19,16 @@ pub struct Capture {
 impl Capture {
     /// Keeps at most the last `keep` bytes written.
     pub fn new(keep: usize) -> Self {
-        Self { tail: Arc::new(Mutex::new(Vec::new())), keep }
+        Self {
+            tail: Arc::new(Mutex::new(Vec::new())),
+            keep,
+        }
     }
 
     fn push(&self, bytes: &[u8]) {
-        let Ok(mut tail) = self.tail.lock() else { return };
+        let Ok(mut tail) = self.tail.lock() else {
+            return;
+        };
         tail.extend_from_slice(bytes);
         if tail.len() > self.keep.saturating_mul(2) {
             let cut = tail.len() - self.keep;
@@ -33,7 +38,9 @@ impl Capture {
 
     /// Takes what was captured since the last call (at most the last `keep` bytes), as text.
     pub fn take(&self) -> String {
-        let Ok(mut tail) = self.tail.lock() else { return String::new() };
+        let Ok(mut tail) = self.tail.lock() else {
+            return String::new();
+        };
         let start = tail.len().saturating_sub(self.keep);
         let text = String::from_utf8_lossy(&tail[start..]).into_owned();
         tail.clear();
@@ -75,7 +82,11 @@ impl OutputStream for Capture {
 }
 
 impl tokio::io::AsyncWrite for Capture {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }

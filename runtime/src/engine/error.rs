@@ -78,7 +78,10 @@ impl StepError {
     pub fn poisons_instance(&self) -> bool {
         !matches!(
             self,
-            StepError::InvalidConfig(_) | StepError::Retryable(_) | StepError::Fatal(_) | StepError::OutputTooLarge { .. }
+            StepError::InvalidConfig(_)
+                | StepError::Retryable(_)
+                | StepError::Fatal(_)
+                | StepError::OutputTooLarge { .. }
         )
     }
 
@@ -86,21 +89,30 @@ impl StepError {
     pub(crate) fn from_trap(err: wasmtime::Error, limits: &StepLimits, output: &str) -> Self {
         if let Some(hit) = err.downcast_ref::<LimitHit>() {
             return match hit {
-                LimitHit::Timeout { timeout_ms } => StepError::Timeout { timeout_ms: *timeout_ms },
+                LimitHit::Timeout { timeout_ms } => StepError::Timeout {
+                    timeout_ms: *timeout_ms,
+                },
                 other => StepError::MemoryLimitExceeded(other.to_string()),
             };
         }
         match err.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::OutOfFuel) => {
-                return StepError::FuelExhausted { fuel: limits.fuel.unwrap_or(0) };
+                return StepError::FuelExhausted {
+                    fuel: limits.fuel.unwrap_or(0),
+                };
             }
             Some(wasmtime::Trap::StackOverflow) => return StepError::StackOverflow,
             _ => {}
         }
         // wasmtime's cap on bytes copied out of the guest in one call, which the engine sets
         // from `max_output_bytes` (its error type is private, so it is known by its text).
-        if format!("{err:#}").contains("too much data is being copied between the host and the guest") {
-            return StepError::OutputTooLarge { limit: limits.max_output_bytes, bytes: None };
+        if format!("{err:#}")
+            .contains("too much data is being copied between the host and the guest")
+        {
+            return StepError::OutputTooLarge {
+                limit: limits.max_output_bytes,
+                bytes: None,
+            };
         }
         let mut message = trap_summary(&err);
         let output = output.trim();
@@ -133,7 +145,11 @@ fn trap_summary(err: &wasmtime::Error) -> String {
     };
     let innermost = err
         .downcast_ref::<wasmtime::WasmBacktrace>()
-        .and_then(|bt| bt.frames().iter().find_map(|f| f.func_name().map(str::to_string)));
+        .and_then(|bt| {
+            bt.frames()
+                .iter()
+                .find_map(|f| f.func_name().map(str::to_string))
+        });
     if let Some(func) = innermost {
         message.push_str(&format!(" (in {func})"));
     }

@@ -9,7 +9,10 @@ use serde::Serialize;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Level, source::autoflow::plugin::{host, types}};
+use super::bindings::{
+    Level,
+    source::autoflow::plugin::{host, types},
+};
 use super::capture::Capture;
 use super::limits::MemoryCap;
 
@@ -88,7 +91,10 @@ fn step_name<S: serde::Serializer>(step: &Option<Arc<str>>, s: S) -> Result<S::O
 mod unix_millis {
     use std::time::{SystemTime, UNIX_EPOCH};
     pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        let ms = t.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+        let ms = t
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
         s.serialize_u64(ms)
     }
 }
@@ -152,7 +158,12 @@ impl StepHost {
             text.push_str(" [cut]");
         }
         self.log_bytes += text.len();
-        (self.logs)(LogLine { step: Some(self.step.clone()), level, message: text, at: SystemTime::now() });
+        (self.logs)(LogLine {
+            step: Some(self.step.clone()),
+            level,
+            message: text,
+            at: SystemTime::now(),
+        });
     }
 
     /// Log lines dropped because the budget was spent.
@@ -182,7 +193,10 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 

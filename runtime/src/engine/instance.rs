@@ -58,8 +58,16 @@ pub struct StepInstance {
 
 impl Engine {
     /// Instantiates `plugin` in a fresh store under `sandbox`.
-    pub async fn instantiate(&self, plugin: &Plugin, sandbox: Sandbox) -> Result<StepInstance, StepError> {
-        let Sandbox { limits, mounts, host } = sandbox;
+    pub async fn instantiate(
+        &self,
+        plugin: &Plugin,
+        sandbox: Sandbox,
+    ) -> Result<StepInstance, StepError> {
+        let Sandbox {
+            limits,
+            mounts,
+            host,
+        } = sandbox;
         if limits.fuel.is_some() && !self.config().fuel {
             return Err(StepError::Instantiate(
                 "a fuel limit needs an engine with fuel metering enabled".into(),
@@ -80,7 +88,11 @@ impl Engine {
             .allow_udp(false)
             .allow_ip_name_lookup(false);
         for m in &mounts {
-            let perms = if m.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            let perms = if m.writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
             wasi.preopened_dir(&m.host, &m.guest, perms).map_err(|e| {
                 StepError::Instantiate(format!("mount {} -> {}: {e:#}", m.host.display(), m.guest))
             })?;
@@ -94,7 +106,9 @@ impl Engine {
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            memory: MemoryCap { max_bytes: limits.memory_bytes() },
+            memory: MemoryCap {
+                max_bytes: limits.memory_bytes(),
+            },
             step: host,
             deadline: Instant::now() + limits.timeout(),
             output,
@@ -131,7 +145,9 @@ impl Engine {
         let instantiated = tokio::time::timeout(limits.timeout() + WATCHDOG_GRACE, async {
             Ok::<_, wasmtime::Error>(match &plugin.pre {
                 PluginPre::Source(p) => Exports::Source(p.instantiate_async(&mut store).await?),
-                PluginPre::Transform(p) => Exports::Transform(p.instantiate_async(&mut store).await?),
+                PluginPre::Transform(p) => {
+                    Exports::Transform(p.instantiate_async(&mut store).await?)
+                }
                 PluginPre::Sink(p) => Exports::Sink(p.instantiate_async(&mut store).await?),
             })
         })
@@ -144,7 +160,12 @@ impl Engine {
             }
             Ok(Ok(x)) => x,
         };
-        Ok(StepInstance { store, exports, limits, poisoned: None })
+        Ok(StepInstance {
+            store,
+            exports,
+            limits,
+            poisoned: None,
+        })
     }
 }
 
@@ -196,7 +217,9 @@ impl StepInstance {
                 let printed = self.store.data().output.take();
                 StepError::from_trap(trap, &self.limits, &printed)
             }
-            Err(_) => StepError::Timeout { timeout_ms: self.limits.timeout_ms },
+            Err(_) => StepError::Timeout {
+                timeout_ms: self.limits.timeout_ms,
+            },
         };
         self.poisoned = Some(err.clone());
         Err(err)
@@ -205,7 +228,10 @@ impl StepInstance {
     fn check_output<'a>(&self, records: impl Iterator<Item = &'a Record>) -> Result<(), StepError> {
         let bytes: u64 = records.map(record_bytes).sum();
         if bytes > self.limits.max_output_bytes {
-            return Err(StepError::OutputTooLarge { limit: self.limits.max_output_bytes, bytes: Some(bytes) });
+            return Err(StepError::OutputTooLarge {
+                limit: self.limits.max_output_bytes,
+                bytes: Some(bytes),
+            });
         }
         Ok(())
     }
@@ -221,13 +247,19 @@ impl StepInstance {
         let store = &mut self.store;
         let res = match &self.exports {
             Exports::Source(p) => {
-                tokio::time::timeout(fut_timeout, p.autoflow_plugin_source().call_describe(store)).await
+                tokio::time::timeout(fut_timeout, p.autoflow_plugin_source().call_describe(store))
+                    .await
             }
             Exports::Transform(p) => {
-                tokio::time::timeout(fut_timeout, p.autoflow_plugin_transform().call_describe(store)).await
+                tokio::time::timeout(
+                    fut_timeout,
+                    p.autoflow_plugin_transform().call_describe(store),
+                )
+                .await
             }
             Exports::Sink(p) => {
-                tokio::time::timeout(fut_timeout, p.autoflow_plugin_sink().call_describe(store)).await
+                tokio::time::timeout(fut_timeout, p.autoflow_plugin_sink().call_describe(store))
+                    .await
             }
         };
         self.settle(res.map(|r| r.map(Ok)))
@@ -248,7 +280,11 @@ impl StepInstance {
                 tokio::time::timeout(fut_timeout, call).await
             }
             Exports::Sink(p) => {
-                tokio::time::timeout(fut_timeout, p.autoflow_plugin_sink().call_open(store, config)).await
+                tokio::time::timeout(
+                    fut_timeout,
+                    p.autoflow_plugin_sink().call_open(store, config),
+                )
+                .await
             }
         };
         self.settle(res)
@@ -257,7 +293,9 @@ impl StepInstance {
     /// A source's `next`: up to `max` records, `None` at the end.
     pub async fn next(&mut self, max: u32) -> Result<Option<Batch>, StepError> {
         self.begin()?;
-        let Exports::Source(p) = &self.exports else { return Err(self.wrong_kind("next")) };
+        let Exports::Source(p) = &self.exports else {
+            return Err(self.wrong_kind("next"));
+        };
         let call = p.autoflow_plugin_source().call_next(&mut self.store, max);
         let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
         let batch = self.settle(res)?;
@@ -270,8 +308,12 @@ impl StepInstance {
     /// A transform's `process`.
     pub async fn process(&mut self, records: &[Record]) -> Result<Processed, StepError> {
         self.begin()?;
-        let Exports::Transform(p) = &self.exports else { return Err(self.wrong_kind("process")) };
-        let call = p.autoflow_plugin_transform().call_process(&mut self.store, records);
+        let Exports::Transform(p) = &self.exports else {
+            return Err(self.wrong_kind("process"));
+        };
+        let call = p
+            .autoflow_plugin_transform()
+            .call_process(&mut self.store, records);
         let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
         let processed = self.settle(res)?;
         self.check_output(processed.records.iter())?;
@@ -281,8 +323,12 @@ impl StepInstance {
     /// A sink's `write`.
     pub async fn write(&mut self, records: &[Record]) -> Result<(), StepError> {
         self.begin()?;
-        let Exports::Sink(p) = &self.exports else { return Err(self.wrong_kind("write")) };
-        let call = p.autoflow_plugin_sink().call_write(&mut self.store, records);
+        let Exports::Sink(p) = &self.exports else {
+            return Err(self.wrong_kind("write"));
+        };
+        let call = p
+            .autoflow_plugin_sink()
+            .call_write(&mut self.store, records);
         let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
         self.settle(res)
     }
@@ -290,7 +336,9 @@ impl StepInstance {
     /// A sink's `flush`.
     pub async fn flush(&mut self) -> Result<(), StepError> {
         self.begin()?;
-        let Exports::Sink(p) = &self.exports else { return Err(self.wrong_kind("flush")) };
+        let Exports::Sink(p) = &self.exports else {
+            return Err(self.wrong_kind("flush"));
+        };
         let call = p.autoflow_plugin_sink().call_flush(&mut self.store);
         let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
         self.settle(res)
@@ -299,7 +347,12 @@ impl StepInstance {
     /// Takes the time the instance spent suspended at epoch yields (other tasks running) since
     /// the last take: a call's wall time minus this is the guest's own time.
     pub fn take_suspended(&self) -> Duration {
-        Duration::from_nanos(self.store.data().suspended_ns.swap(0, std::sync::atomic::Ordering::Relaxed))
+        Duration::from_nanos(
+            self.store
+                .data()
+                .suspended_ns
+                .swap(0, std::sync::atomic::Ordering::Relaxed),
+        )
     }
 
     /// Takes what the guest printed since the last call.
@@ -311,7 +364,13 @@ impl StepInstance {
 /// Bytes wasmtime lets one call copy out of the guest: the output cap, with room for the
 /// records' own layout, so that a return far over the cap is stopped while being copied.
 fn hostcall_fuel(limits: &StepLimits) -> usize {
-    usize::try_from(limits.max_output_bytes.saturating_mul(2).saturating_add(16 << 20)).unwrap_or(usize::MAX)
+    usize::try_from(
+        limits
+            .max_output_bytes
+            .saturating_mul(2)
+            .saturating_add(16 << 20),
+    )
+    .unwrap_or(usize::MAX)
 }
 
 /// Bytes a record occupies: key, value and headers.

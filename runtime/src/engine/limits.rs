@@ -6,7 +6,9 @@ pub use crate::pipeline::StepLimits;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitHit {
     /// The instance tried to grow its memory past `memory_mb`.
-    #[error("memory_limit_exceeded: the plugin tried to grow its memory to {wanted_mb} MiB, over its limit of {limit_mb} MiB")]
+    #[error(
+        "memory_limit_exceeded: the plugin tried to grow its memory to {wanted_mb} MiB, over its limit of {limit_mb} MiB"
+    )]
     Memory {
         /// The limit, MiB.
         limit_mb: u64,
@@ -20,7 +22,9 @@ pub enum LimitHit {
         timeout_ms: u64,
     },
     /// A table grew past the limit on elements.
-    #[error("table_limit_exceeded: the plugin tried to grow a table to {wanted} elements, over its limit of {limit}")]
+    #[error(
+        "table_limit_exceeded: the plugin tried to grow a table to {wanted} elements, over its limit of {limit}"
+    )]
     Table {
         /// The limit.
         limit: usize,
@@ -63,7 +67,11 @@ impl wasmtime::ResourceLimiter for MemoryCap {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         if desired > MAX_TABLE_ELEMENTS {
-            return Err(LimitHit::Table { limit: MAX_TABLE_ELEMENTS, wanted: desired }.into());
+            return Err(LimitHit::Table {
+                limit: MAX_TABLE_ELEMENTS,
+                wanted: desired,
+            }
+            .into());
         }
         Ok(true)
     }

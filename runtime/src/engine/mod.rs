@@ -19,7 +19,10 @@ mod limits;
 mod plugin;
 
 pub use capture::Capture;
-pub use egress::{EgressSettings, HostPattern, MAX_HTTP_BODY_BYTES, non_public as non_public_address, parse_patterns, refused_address};
+pub use egress::{
+    EgressSettings, HostPattern, MAX_HTTP_BODY_BYTES, non_public as non_public_address,
+    parse_patterns, refused_address,
+};
 pub use error::StepError;
 pub use host::{HostState, LogLevel, LogLine, LogSink, StepHost};
 pub use instance::{Mount, Sandbox, StepInstance, record_bytes as instance_record_bytes};
@@ -111,17 +114,28 @@ impl Engine {
         // Outbound HTTP: every request goes through the step's egress checks (egress.rs).
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
-        bindings::source::autoflow::plugin::host::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| Error::Config(format!("{e:#}")))?;
-        bindings::source::autoflow::plugin::types::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        bindings::source::autoflow::plugin::host::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| Error::Config(format!("{e:#}")))?;
+        bindings::source::autoflow::plugin::types::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| Error::Config(format!("{e:#}")))?;
         bindings::source::autoflow::plugin::sql::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
-        bindings::source::autoflow::plugin::messaging::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
-            .map_err(|e| Error::Config(format!("{e:#}")))?;
+        bindings::source::autoflow::plugin::messaging::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(|e| Error::Config(format!("{e:#}")))?;
         let integrations = crate::integrations::Integrations::new(&config.egress);
         let cache = match &config.cache_dir {
-            Some(dir) => Some(CompiledCache::open(dir, &engine).map_err(|e| Error::Cache(e.to_string()))?),
+            Some(dir) => {
+                Some(CompiledCache::open(dir, &engine).map_err(|e| Error::Cache(e.to_string()))?)
+            }
             None => None,
         };
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -166,9 +180,15 @@ impl Engine {
         let mut plugin = Plugin::new(digest, component, &self.inner.linker, &self.inner.engine)?;
         plugin.origin = origin;
         plugin.load_time = started.elapsed();
-        tracing::debug!(digest, ?origin, ms = plugin.load_time.as_millis() as u64, "plugin loaded");
+        tracing::debug!(
+            digest,
+            ?origin,
+            ms = plugin.load_time.as_millis() as u64,
+            "plugin loaded"
+        );
         let plugin = Arc::new(plugin);
-        self.lock_loaded().insert(digest.to_string(), plugin.clone());
+        self.lock_loaded()
+            .insert(digest.to_string(), plugin.clone());
         Ok(plugin)
     }
 
@@ -180,7 +200,9 @@ impl Engine {
         // Only the binary format: a text (WAT) module would otherwise be compiled, or found in
         // the cache, under the digest of its text.
         if !bytes.starts_with(b"\0asm") {
-            return Err(Error::Invalid("not a binary WebAssembly component (no \\0asm header)".into()));
+            return Err(Error::Invalid(
+                "not a binary WebAssembly component (no \\0asm header)".into(),
+            ));
         }
         match &self.inner.cache {
             Some(cache) => cache
@@ -234,12 +256,14 @@ fn wasmtime_config(config: &EngineConfig) -> Result<Config> {
 
 /// Advances the engine's epoch every `tick` until `stop` is set: the clock behind deadlines.
 fn spawn_ticker(engine: wasmtime::Engine, tick: Duration, stop: Arc<AtomicBool>) {
-    let spawned = std::thread::Builder::new().name("autoflow-epoch".into()).spawn(move || {
-        while !stop.load(Ordering::Relaxed) {
-            std::thread::sleep(tick);
-            engine.increment_epoch();
-        }
-    });
+    let spawned = std::thread::Builder::new()
+        .name("autoflow-epoch".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(tick);
+                engine.increment_epoch();
+            }
+        });
     if let Err(e) = spawned {
         tracing::error!("cannot start the epoch ticker: {e}; deadlines will not be enforced");
     }

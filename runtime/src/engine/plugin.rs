@@ -4,7 +4,9 @@ use std::fmt;
 
 use wasmtime::component::{Component, Linker, types::ComponentItem};
 
-use super::bindings::{sink::SinkPluginPre, source::SourcePluginPre, transform::TransformPluginPre};
+use super::bindings::{
+    sink::SinkPluginPre, source::SourcePluginPre, transform::TransformPluginPre,
+};
 use super::{Error, HostState, Result};
 
 /// The WIT package version this host implements.
@@ -67,7 +69,10 @@ pub struct Plugin {
 
 impl fmt::Debug for Plugin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Plugin").field("digest", &self.digest).field("kind", &self.kind).finish()
+        f.debug_struct("Plugin")
+            .field("digest", &self.digest)
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 
@@ -80,13 +85,21 @@ impl Plugin {
         engine: &wasmtime::Engine,
     ) -> Result<Self> {
         let kind = world_of(&component, engine)?;
-        let imports = component.component_type().imports(engine).map(|(name, _)| name.to_string()).collect();
+        let imports = component
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         let instance_pre = linker.instantiate_pre(&component).map_err(|e| {
-            Error::Invalid(format!("the component imports something the host does not provide: {e:#}"))
+            Error::Invalid(format!(
+                "the component imports something the host does not provide: {e:#}"
+            ))
         })?;
         let invalid = |e: wasmtime::Error| Error::Invalid(format!("{e:#}"));
         let pre = match kind {
-            PluginKind::Source => PluginPre::Source(SourcePluginPre::new(instance_pre).map_err(invalid)?),
+            PluginKind::Source => {
+                PluginPre::Source(SourcePluginPre::new(instance_pre).map_err(invalid)?)
+            }
             PluginKind::Transform => {
                 PluginPre::Transform(TransformPluginPre::new(instance_pre).map_err(invalid)?)
             }
@@ -125,7 +138,11 @@ fn world_of(component: &Component, engine: &wasmtime::Engine) -> Result<PluginKi
                 ),
                 None => format!(
                     "the component exports none of autoflow:plugin/source, transform or sink @{CONTRACT_VERSION} (it exports: {})",
-                    if exports.is_empty() { "nothing".to_string() } else { exports.join(", ") }
+                    if exports.is_empty() {
+                        "nothing".to_string()
+                    } else {
+                        exports.join(", ")
+                    }
                 ),
             }))
         }

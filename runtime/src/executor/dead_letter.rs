@@ -24,8 +24,9 @@ pub struct DeadLetter {
 impl DeadLetter {
     /// The dead letter as one JSON object: the value inline when it is JSON, else as text.
     pub fn to_json(&self) -> Value {
-        let value = serde_json::from_slice::<Value>(&self.record.value)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.record.value).into_owned()));
+        let value = serde_json::from_slice::<Value>(&self.record.value).unwrap_or_else(|_| {
+            Value::String(String::from_utf8_lossy(&self.record.value).into_owned())
+        });
         let mut obj = json!({
             "step": self.step,
             "reason": self.reason,
@@ -57,7 +58,10 @@ pub struct DeadLetterFile {
 impl DeadLetterFile {
     /// Dead letters will go to `path` (truncated when the first one arrives).
     pub fn new(path: &Path) -> Arc<Self> {
-        Arc::new(Self { path: path.to_path_buf(), out: Mutex::new(None) })
+        Arc::new(Self {
+            path: path.to_path_buf(),
+            out: Mutex::new(None),
+        })
     }
 
     /// Where they go.

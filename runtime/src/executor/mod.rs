@@ -91,8 +91,11 @@ pub async fn execute_until(
     }
     let mut tasks = Vec::with_capacity(n);
     for (i, step) in plan.steps.iter().enumerate() {
-        let outputs: Vec<_> =
-            plan.consumers(i).into_iter().filter_map(|j| senders[j].clone()).collect();
+        let outputs: Vec<_> = plan
+            .consumers(i)
+            .into_iter()
+            .filter_map(|j| senders[j].clone())
+            .collect();
         let counters = counters.get(i).cloned().unwrap_or_default();
         tasks.push(tokio::spawn(step::run_step(
             shared.clone(),
@@ -104,7 +107,10 @@ pub async fn execute_until(
     }
     // Each queue is held only by its producers from here on.
     drop(senders);
-    let aborts: Vec<_> = tasks.iter().map(tokio::task::JoinHandle::abort_handle).collect();
+    let aborts: Vec<_> = tasks
+        .iter()
+        .map(tokio::task::JoinHandle::abort_handle)
+        .collect();
     let cancelled = Arc::new(AtomicBool::new(false));
     let watcher = {
         let cancelled = cancelled.clone();
@@ -152,10 +158,19 @@ pub async fn execute_until(
         Outcome::Succeeded
     };
     let dead_letters = steps.iter().map(|s| s.rejected).sum();
-    RunReport { outcome, steps, duration: started.elapsed(), dead_letters, acks: shared.acks }
+    RunReport {
+        outcome,
+        steps,
+        duration: started.elapsed(),
+        dead_letters,
+        acks: shared.acks,
+    }
 }
 
 /// Fresh counters for every step of `plan`.
 pub fn new_counters(plan: &Plan) -> Vec<Arc<StepCounters>> {
-    plan.steps.iter().map(|_| Arc::new(StepCounters::default())).collect()
+    plan.steps
+        .iter()
+        .map(|_| Arc::new(StepCounters::default()))
+        .collect()
 }

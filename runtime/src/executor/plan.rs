@@ -79,7 +79,10 @@ impl RetrySettings {
     /// The wait before retry number `retry` (0-based): exponential, capped, with jitter in
     /// [50%, 100%] so that retries of many runs spread out.
     pub fn backoff(&self, retry: u32) -> Duration {
-        let base = self.initial_backoff.saturating_mul(1u32 << retry.min(20)).min(self.max_backoff);
+        let base = self
+            .initial_backoff
+            .saturating_mul(1u32 << retry.min(20))
+            .min(self.max_backoff);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -112,8 +115,16 @@ pub struct Injection {
 impl Plan {
     /// The plan of a replay: step `id` fed with `records`, and the steps downstream of it; the
     /// rest of the pipeline does not run.
-    pub fn replay(mut self, id: &str, records: Vec<crate::engine::bindings::Record>) -> Result<Plan, String> {
-        let target = self.steps.iter().position(|s| s.id == id).ok_or_else(|| format!("no step {id:?} in the pipeline"))?;
+    pub fn replay(
+        mut self,
+        id: &str,
+        records: Vec<crate::engine::bindings::Record>,
+    ) -> Result<Plan, String> {
+        let target = self
+            .steps
+            .iter()
+            .position(|s| s.id == id)
+            .ok_or_else(|| format!("no step {id:?} in the pipeline"))?;
         let mut keep = vec![false; self.steps.len()];
         keep[target] = true;
         // Steps come in topological order: one pass finds everything downstream.
@@ -127,10 +138,22 @@ impl Plan {
                 continue;
             }
             index[i] = steps.len();
-            step.inputs = if i == target { Vec::new() } else { step.inputs.iter().filter(|&&j| keep[j]).map(|&j| index[j]).collect() };
+            step.inputs = if i == target {
+                Vec::new()
+            } else {
+                step.inputs
+                    .iter()
+                    .filter(|&&j| keep[j])
+                    .map(|&j| index[j])
+                    .collect()
+            };
             steps.push(step);
         }
-        Ok(Plan { steps, retry: self.retry, inject: Some(Injection { step: 0, records }) })
+        Ok(Plan {
+            steps,
+            retry: self.retry,
+            inject: Some(Injection { step: 0, records }),
+        })
     }
 
     /// Names of the secrets the connection URLs of its steps refer to.
@@ -161,6 +184,8 @@ impl Plan {
 
     /// Indices of the steps that read from step `i`.
     pub fn consumers(&self, i: usize) -> Vec<usize> {
-        (0..self.steps.len()).filter(|&j| self.steps[j].inputs.contains(&i)).collect()
+        (0..self.steps.len())
+            .filter(|&j| self.steps[j].inputs.contains(&i))
+            .collect()
     }
 }

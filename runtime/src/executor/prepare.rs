@@ -32,7 +32,11 @@ pub async fn prepare(
             .and_then(|r| engine.load(&r.digest, &r.bytes).map_err(|e| e.to_string()));
         match plugin {
             Ok(p) => {
-                if let Some(problem) = kind_problem(p.kind, !resolved.inputs.is_empty(), !resolved.outputs.is_empty()) {
+                if let Some(problem) = kind_problem(
+                    p.kind,
+                    !resolved.inputs.is_empty(),
+                    !resolved.outputs.is_empty(),
+                ) {
                     problems.push(PipelineError::invalid(
                         place,
                         format!("\"{}\" is a {}; {problem}", step.plugin, p.kind),
@@ -74,7 +78,11 @@ pub async fn prepare(
             mounts: resolved
                 .mounts
                 .iter()
-                .map(|m| Mount { host: m.host.clone(), guest: m.guest.clone(), writable: m.mode == MountMode::Rw })
+                .map(|m| Mount {
+                    host: m.host.clone(),
+                    guest: m.guest.clone(),
+                    writable: m.mode == MountMode::Rw,
+                })
                 .collect(),
             secrets: step
                 .secrets
@@ -87,7 +95,13 @@ pub async fn prepare(
                 .filter_map(|name| {
                     let c = pipeline.pipeline().connections.get(name)?;
                     let kind = crate::integrations::ConnectionUrl::read(&c.url).ok()?.kind;
-                    Some((name.clone(), crate::integrations::Grant { kind, url: c.url.clone() }))
+                    Some((
+                        name.clone(),
+                        crate::integrations::Grant {
+                            kind,
+                            url: c.url.clone(),
+                        },
+                    ))
                 })
                 .collect(),
             allow_hosts: step.allow_hosts.clone(),
@@ -98,7 +112,11 @@ pub async fn prepare(
         });
     }
     let retry = pipeline.pipeline().retry.as_ref().map(RetrySettings::from);
-    Ok(Plan { steps, retry: retry.unwrap_or_default(), inject: None })
+    Ok(Plan {
+        steps,
+        retry: retry.unwrap_or_default(),
+        inject: None,
+    })
 }
 
 /// Why a plugin of `kind` cannot sit where a step with / without inputs and consumers sits.
@@ -107,7 +125,9 @@ fn kind_problem(kind: PluginKind, has_inputs: bool, has_consumers: bool) -> Opti
         (PluginKind::Source, true, _) => Some("a source cannot have inputs"),
         (PluginKind::Source, false, false) => Some("nothing reads from this source"),
         (PluginKind::Transform, false, _) => Some("a transform needs an input"),
-        (PluginKind::Transform, true, false) => Some("nothing reads from this transform (add a sink)"),
+        (PluginKind::Transform, true, false) => {
+            Some("nothing reads from this transform (add a sink)")
+        }
         (PluginKind::Sink, false, _) => Some("a sink needs an input"),
         (PluginKind::Sink, true, true) => Some("a sink has no output to read from"),
         _ => None,
@@ -116,31 +136,56 @@ fn kind_problem(kind: PluginKind, has_inputs: bool, has_consumers: bool) -> Opti
 
 /// Asks the plugin for its schema and checks `config` against it; the error lists every
 /// violation with its place in the config.
-async fn check_config(engine: &Engine, plugin: &Plugin, config: &serde_json::Value) -> Result<(), String> {
+async fn check_config(
+    engine: &Engine,
+    plugin: &Plugin,
+    config: &serde_json::Value,
+) -> Result<(), String> {
     let meta = describe(engine, plugin).await?;
-    let Some(validator) = config_validator(&meta)? else { return Ok(()) };
+    let Some(validator) = config_validator(&meta)? else {
+        return Ok(());
+    };
     let errors: Vec<String> = validator
         .iter_errors(config)
         .map(|e| {
             let at = e.instance_path.to_string();
-            if at.is_empty() { e.to_string() } else { format!("{at}: {e}") }
+            if at.is_empty() {
+                e.to_string()
+            } else {
+                format!("{at}: {e}")
+            }
         })
         .collect();
-    if errors.is_empty() { Ok(()) } else { Err(errors.join("; ")) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// Instantiates `plugin` in a throwaway sandbox (default limits, no grants) and calls `describe`.
 pub async fn describe(engine: &Engine, plugin: &Plugin) -> Result<Metadata, String> {
     let logs: crate::engine::LogSink = Arc::new(|_| {});
-    let sandbox = Sandbox { limits: StepLimits::default(), mounts: Vec::new(), host: StepHost::new("describe", logs) };
-    let mut inst = engine.instantiate(plugin, sandbox).await.map_err(|e| format!("cannot describe the plugin: {e}"))?;
-    inst.describe().await.map_err(|e| format!("cannot describe the plugin: {e}"))
+    let sandbox = Sandbox {
+        limits: StepLimits::default(),
+        mounts: Vec::new(),
+        host: StepHost::new("describe", logs),
+    };
+    let mut inst = engine
+        .instantiate(plugin, sandbox)
+        .await
+        .map_err(|e| format!("cannot describe the plugin: {e}"))?;
+    inst.describe()
+        .await
+        .map_err(|e| format!("cannot describe the plugin: {e}"))
 }
 
 /// The validator of the plugin's config schema, `None` when it publishes none; an error when
 /// the schema is not JSON or not a valid JSON Schema.
 pub fn config_validator(meta: &Metadata) -> Result<Option<jsonschema::Validator>, String> {
-    let Some(schema_text) = &meta.config_schema else { return Ok(None) };
+    let Some(schema_text) = &meta.config_schema else {
+        return Ok(None);
+    };
     let schema: serde_json::Value = serde_json::from_str(schema_text)
         .map_err(|e| format!("the plugin's config schema is not JSON: {e}"))?;
     jsonschema::validator_for(&schema)

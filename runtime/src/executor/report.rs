@@ -128,7 +128,10 @@ pub struct StepErrorReport {
 
 impl From<&StepError> for StepErrorReport {
     fn from(e: &StepError) -> Self {
-        Self { kind: e.kind().to_string(), message: e.to_string() }
+        Self {
+            kind: e.kind().to_string(),
+            message: e.to_string(),
+        }
     }
 }
 

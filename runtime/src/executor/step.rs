@@ -10,7 +10,10 @@ use super::dead_letter::{DeadLetter, DeadLetterSink};
 use super::plan::{PlannedStep, RetrySettings};
 use super::report::{Outcome, StepCounters, StepErrorReport, StepReport};
 use crate::engine::bindings::{Processed, Record};
-use crate::engine::{Engine, LogLevel, LogSink, PluginKind, Sandbox, StepError, StepHost, StepInstance, instance_record_bytes};
+use crate::engine::{
+    Engine, LogLevel, LogSink, PluginKind, Sandbox, StepError, StepHost, StepInstance,
+    instance_record_bytes,
+};
 
 /// A batch as it travels between steps: shared, so fan-out does not copy it.
 pub type Chunk = Arc<Vec<Record>>;
@@ -68,8 +71,14 @@ impl Running<'_> {
         if !(e.is_retryable() && self.retry().dead_letter_exhausted) {
             return Err(e);
         }
-        let reason = format!("retries used up ({} attempts): {e}", self.retry().max_attempts);
-        self.log(LogLevel::Warn, format!("{} records dead-lettered: {reason}", batch.len()));
+        let reason = format!(
+            "retries used up ({} attempts): {e}",
+            self.retry().max_attempts
+        );
+        self.log(
+            LogLevel::Warn,
+            format!("{} records dead-lettered: {reason}", batch.len()),
+        );
         StepCounters::add(&self.counters.rejected, batch.len() as u64);
         for record in batch {
             (self.shared.dead_letters)(DeadLetter {
@@ -97,7 +106,11 @@ impl Running<'_> {
         loop {
             let started = Instant::now();
             let result = match &call {
-                Call::Open(cursor) => self.inst.open(&self.step.config, *cursor).await.map(|()| Reply::Done),
+                Call::Open(cursor) => self
+                    .inst
+                    .open(&self.step.config, *cursor)
+                    .await
+                    .map(|()| Reply::Done),
                 Call::Next(max) => self.inst.next(*max).await.map(Reply::Batch),
                 Call::Process(records) => self.inst.process(records).await.map(Reply::Processed),
                 Call::Write(records) => self.inst.write(records).await.map(|()| Reply::Done),
@@ -116,7 +129,10 @@ impl Running<'_> {
                     let wait = self.retry().backoff(attempt - 1);
                     self.log(
                         LogLevel::Warn,
-                        format!("attempt {attempt} failed ({e}); retrying in {} ms", wait.as_millis()),
+                        format!(
+                            "attempt {attempt} failed ({e}); retrying in {} ms",
+                            wait.as_millis()
+                        ),
                     );
                     tokio::time::sleep(wait).await;
                     attempt += 1;
@@ -213,9 +229,19 @@ async fn drive(
     host.connections = step.connections.clone();
     host.acks = shared.acks.clone();
     host.allow_hosts = step.allow_hosts.clone();
-    let sandbox = Sandbox { limits: step.limits, mounts: step.mounts.clone(), host };
+    let sandbox = Sandbox {
+        limits: step.limits,
+        mounts: step.mounts.clone(),
+        host,
+    };
     let inst = shared.engine.instantiate(&step.plugin, sandbox).await?;
-    let mut run = Running { inst, step, shared, counters, retries: 0 };
+    let mut run = Running {
+        inst,
+        step,
+        shared,
+        counters,
+        retries: 0,
+    };
     let outcome = body(&mut run, input, &outputs, report).await;
     drop(outputs);
     report.retries = run.retries;
@@ -224,7 +250,10 @@ async fn drive(
     report.state = run.inst.host().state.clone();
     let dropped = run.inst.host().dropped_lines();
     if dropped > 0 {
-        run.log(LogLevel::Warn, format!("{dropped} log lines dropped: the step's log budget was spent"));
+        run.log(
+            LogLevel::Warn,
+            format!("{dropped} log lines dropped: the step's log budget was spent"),
+        );
     }
     if outcome.is_err() {
         shared.failed.store(true, Ordering::SeqCst);
@@ -260,11 +289,18 @@ async fn body(
                 report.cursor = batch.cursor;
             }
             if n > 0 {
-                send_all(outputs, Arc::new(batch.records), run.shared.yield_after_send).await;
+                send_all(
+                    outputs,
+                    Arc::new(batch.records),
+                    run.shared.yield_after_send,
+                )
+                .await;
             }
         },
         PluginKind::Transform => {
-            let Some(rx) = input.as_mut() else { return Ok(Outcome::Succeeded) };
+            let Some(rx) = input.as_mut() else {
+                return Ok(Outcome::Succeeded);
+            };
             while let Some(chunk) = rx.recv().await {
                 if run.cancelled() {
                     return Ok(Outcome::Cancelled);
@@ -325,5 +361,9 @@ async fn body(
             run.call(Call::Flush).await?;
         }
     }
-    Ok(if run.cancelled() { Outcome::Cancelled } else { Outcome::Succeeded })
+    Ok(if run.cancelled() {
+        Outcome::Cancelled
+    } else {
+        Outcome::Succeeded
+    })
 }

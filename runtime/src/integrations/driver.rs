@@ -33,10 +33,17 @@ pub fn sql_url(t: &Target, addr: Option<SocketAddr>) -> String {
         (ConnectionKind::Sqlite, Some(file)) => format!("sqlite://{}", encode(file, b"/")),
         (ConnectionKind::Sqlite, None) => "sqlite::memory:".to_string(),
         (kind, _) => {
-            let scheme = if kind == ConnectionKind::Mysql { "mysql" } else { "postgres" };
+            let scheme = if kind == ConnectionKind::Mysql {
+                "mysql"
+            } else {
+                "postgres"
+            };
             let mut url = format!("{scheme}://");
             // PostgreSQL's password goes in a parameter (below).
-            let password = t.password.as_deref().filter(|_| kind == ConnectionKind::Mysql);
+            let password = t
+                .password
+                .as_deref()
+                .filter(|_| kind == ConnectionKind::Mysql);
             if t.user.is_some() || password.is_some() {
                 url.push_str(&encode(t.user.as_deref().unwrap_or_default(), b""));
                 if let Some(password) = password {
@@ -91,20 +98,34 @@ pub async fn sql(t: &Target, addrs: &[SocketAddr]) -> Result<sqlx::AnyPool, Stri
 
 /// The Redis client options for `t` at `addr`.
 pub fn redis_info(t: &Target, addr: SocketAddr) -> redis::ConnectionInfo {
-    let resp3 = t.params.iter().any(|(k, v)| k == "protocol" && matches!(v.to_ascii_lowercase().as_str(), "3" | "resp3"));
+    let resp3 = t
+        .params
+        .iter()
+        .any(|(k, v)| k == "protocol" && matches!(v.to_ascii_lowercase().as_str(), "3" | "resp3"));
     redis::ConnectionInfo {
         addr: redis::ConnectionAddr::Tcp(addr.ip().to_string(), addr.port()),
         redis: redis::RedisConnectionInfo {
-            db: t.database.as_deref().and_then(|d| d.parse().ok()).unwrap_or(0),
+            db: t
+                .database
+                .as_deref()
+                .and_then(|d| d.parse().ok())
+                .unwrap_or(0),
             username: t.user.clone(),
             password: t.password.clone(),
-            protocol: if resp3 { redis::ProtocolVersion::RESP3 } else { redis::ProtocolVersion::RESP2 },
+            protocol: if resp3 {
+                redis::ProtocolVersion::RESP3
+            } else {
+                redis::ProtocolVersion::RESP2
+            },
         },
     }
 }
 
 /// A Redis connection for `t`, to the first of `addrs` that answers.
-pub async fn redis(t: &Target, addrs: &[SocketAddr]) -> Result<redis::aio::MultiplexedConnection, String> {
+pub async fn redis(
+    t: &Target,
+    addrs: &[SocketAddr],
+) -> Result<redis::aio::MultiplexedConnection, String> {
     let mut last = String::from("no address to connect to");
     for addr in addrs {
         let client = redis::Client::open(redis_info(t, *addr)).map_err(|e| e.to_string())?;
@@ -121,12 +142,17 @@ type Names = Vec<(IpAddr, String)>;
 
 /// The NATS servers of `t`, each checked address of each server (`addrs`, in server order),
 /// and the name each address was resolved from (for TLS).
-pub fn nats_servers(t: &Target, addrs: &[Vec<SocketAddr>]) -> Result<(Vec<async_nats::ServerAddr>, Names), String> {
+pub fn nats_servers(
+    t: &Target,
+    addrs: &[Vec<SocketAddr>],
+) -> Result<(Vec<async_nats::ServerAddr>, Names), String> {
     let mut servers = Vec::new();
     let mut names = Vec::new();
     for (server, addrs) in t.servers.iter().zip(addrs) {
         for addr in addrs {
-            let one: async_nats::ServerAddr = format!("nats://{}", authority(*addr)).parse().map_err(|e| format!("{e}"))?;
+            let one: async_nats::ServerAddr = format!("nats://{}", authority(*addr))
+                .parse()
+                .map_err(|e| format!("{e}"))?;
             servers.push(one);
             if server.host.parse::<IpAddr>().is_err() {
                 names.push((addr.ip(), server.host.clone()));
@@ -141,7 +167,9 @@ pub fn nats_servers(t: &Target, addrs: &[Vec<SocketAddr>]) -> Result<(Vec<async_
 pub async fn nats(t: &Target, addrs: &[Vec<SocketAddr>]) -> Result<async_nats::Client, String> {
     let (servers, names) = nats_servers(t, addrs)?;
     let options = match (&t.user, &t.password) {
-        (Some(user), Some(password)) => async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone()),
+        (Some(user), Some(password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+        }
         (Some(token), None) => async_nats::ConnectOptions::with_token(token.clone()),
         _ => async_nats::ConnectOptions::new(),
     };
@@ -157,11 +185,14 @@ pub async fn nats(t: &Target, addrs: &[Vec<SocketAddr>]) -> Result<async_nats::C
 /// uses by default; the web PKI's when the platform has none), certificates verified against
 /// the names in `names`.
 async fn nats_tls(names: Names) -> Result<rustls::ClientConfig, String> {
-    static ROOTS: tokio::sync::OnceCell<Arc<rustls::RootCertStore>> = tokio::sync::OnceCell::const_new();
+    static ROOTS: tokio::sync::OnceCell<Arc<rustls::RootCertStore>> =
+        tokio::sync::OnceCell::const_new();
     let roots = ROOTS
         .get_or_init(|| async {
             let mut roots = rustls::RootCertStore::empty();
-            if let Ok(Ok(native)) = tokio::task::spawn_blocking(rustls_native_certs::load_native_certs).await {
+            if let Ok(Ok(native)) =
+                tokio::task::spawn_blocking(rustls_native_certs::load_native_certs).await
+            {
                 roots.add_parsable_certificates(native);
             }
             if roots.is_empty() {
@@ -191,7 +222,11 @@ pub struct PinnedNames {
 
 impl PinnedNames {
     /// Verifies with the web PKI's rules under `roots`, an address in `names` as its name.
-    fn new(roots: Arc<rustls::RootCertStore>, provider: Arc<rustls::crypto::CryptoProvider>, names: Names) -> Result<Self, String> {
+    fn new(
+        roots: Arc<rustls::RootCertStore>,
+        provider: Arc<rustls::crypto::CryptoProvider>,
+        names: Names,
+    ) -> Result<Self, String> {
         let inner = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider)
             .build()
             .map_err(|e| format!("TLS: {e}"))?;
@@ -218,14 +253,23 @@ impl ServerCertVerifier for PinnedNames {
         };
         let mut last = None;
         for (_, name) in self.names.iter().filter(|(a, _)| Some(*a) == ip) {
-            match self.inner.verify_server_cert(end_entity, intermediates, name, ocsp_response, now) {
+            match self
+                .inner
+                .verify_server_cert(end_entity, intermediates, name, ocsp_response, now)
+            {
                 Ok(ok) => return Ok(ok),
                 Err(e) => last = Some(e),
             }
         }
         match last {
             Some(e) => Err(e),
-            None => self.inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+            None => self.inner.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
         }
     }
 
@@ -264,42 +308,118 @@ mod tests {
 
     #[test]
     fn the_drivers_are_given_the_checked_address_and_nothing_else() {
-        let url = "postgres://etl:p%40ss@db.example.com:6543/shop?application_name=etl&sslmode=disable";
+        let url =
+            "postgres://etl:p%40ss@db.example.com:6543/shop?application_name=etl&sslmode=disable";
         let t = Target::parse(ConnectionKind::Postgres, url).unwrap();
         let url = sql_url(&t, Some(addr("203.0.113.7:6543")));
-        assert_eq!(url, "postgres://etl@203.0.113.7:6543/shop?password=p%40ss&application_name=etl&sslmode=disable");
+        assert_eq!(
+            url,
+            "postgres://etl@203.0.113.7:6543/shop?password=p%40ss&application_name=etl&sslmode=disable"
+        );
         let pg = sqlx::postgres::PgConnectOptions::from_str(&url).unwrap();
-        assert_eq!((pg.get_host(), pg.get_port(), pg.get_socket()), ("203.0.113.7", 6543, None));
-        assert_eq!((pg.get_username(), pg.get_database(), pg.get_application_name()), ("etl", Some("shop"), Some("etl")));
+        assert_eq!(
+            (pg.get_host(), pg.get_port(), pg.get_socket()),
+            ("203.0.113.7", 6543, None)
+        );
+        assert_eq!(
+            (
+                pg.get_username(),
+                pg.get_database(),
+                pg.get_application_name()
+            ),
+            ("etl", Some("shop"), Some("etl"))
+        );
         // No password in the URL: an empty one, never the process's PGPASSWORD or ~/.pgpass.
         let t = Target::parse(ConnectionKind::Postgres, "postgres://etl@db/shop").unwrap();
-        assert_eq!(sql_url(&t, Some(addr("[2001:db8::1]:5432"))), "postgres://etl@[2001:db8::1]:5432/shop?password=");
+        assert_eq!(
+            sql_url(&t, Some(addr("[2001:db8::1]:5432"))),
+            "postgres://etl@[2001:db8::1]:5432/shop?password="
+        );
 
-        let t = Target::parse(ConnectionKind::Mysql, "mariadb://root:p%3Aw@db.example.com/test?charset=utf8mb4").unwrap();
+        let t = Target::parse(
+            ConnectionKind::Mysql,
+            "mariadb://root:p%3Aw@db.example.com/test?charset=utf8mb4",
+        )
+        .unwrap();
         let url = sql_url(&t, Some(addr("203.0.113.7:3306")));
-        assert_eq!(url, "mysql://root:p%3Aw@203.0.113.7:3306/test?charset=utf8mb4");
+        assert_eq!(
+            url,
+            "mysql://root:p%3Aw@203.0.113.7:3306/test?charset=utf8mb4"
+        );
         let my = sqlx::mysql::MySqlConnectOptions::from_str(&url).unwrap();
-        assert_eq!((my.get_host(), my.get_port(), my.get_socket(), my.get_database()), ("203.0.113.7", 3306, None, Some("test")));
+        assert_eq!(
+            (
+                my.get_host(),
+                my.get_port(),
+                my.get_socket(),
+                my.get_database()
+            ),
+            ("203.0.113.7", 3306, None, Some("test"))
+        );
 
-        let t = Target::parse(ConnectionKind::Sqlite, "sqlite:///data/a%3Fb%20c.db?mode=ro").unwrap();
+        let t = Target::parse(
+            ConnectionKind::Sqlite,
+            "sqlite:///data/a%3Fb%20c.db?mode=ro",
+        )
+        .unwrap();
         let url = sql_url(&t, None);
         assert_eq!(url, "sqlite:///data/a%3Fb%20c.db?mode=ro");
         let lite = sqlx::sqlite::SqliteConnectOptions::from_str(&url).unwrap();
         assert_eq!(lite.get_filename(), std::path::Path::new("/data/a?b c.db"));
-        assert_eq!(sql_url(&Target::parse(ConnectionKind::Sqlite, "sqlite::memory:").unwrap(), None), "sqlite::memory:");
+        assert_eq!(
+            sql_url(
+                &Target::parse(ConnectionKind::Sqlite, "sqlite::memory:").unwrap(),
+                None
+            ),
+            "sqlite::memory:"
+        );
 
-        let t = Target::parse(ConnectionKind::Redis, "redis://app:pw@cache.example.com:7000/3?protocol=resp3").unwrap();
+        let t = Target::parse(
+            ConnectionKind::Redis,
+            "redis://app:pw@cache.example.com:7000/3?protocol=resp3",
+        )
+        .unwrap();
         let info = redis_info(&t, addr("203.0.113.8:7000"));
-        assert!(matches!(&info.addr, redis::ConnectionAddr::Tcp(h, 7000) if h == "203.0.113.8"), "{:?}", info.addr);
-        assert_eq!((info.redis.db, info.redis.username.as_deref(), info.redis.password.as_deref()), (3, Some("app"), Some("pw")));
+        assert!(
+            matches!(&info.addr, redis::ConnectionAddr::Tcp(h, 7000) if h == "203.0.113.8"),
+            "{:?}",
+            info.addr
+        );
+        assert_eq!(
+            (
+                info.redis.db,
+                info.redis.username.as_deref(),
+                info.redis.password.as_deref()
+            ),
+            (3, Some("app"), Some("pw"))
+        );
         assert_eq!(info.redis.protocol, redis::ProtocolVersion::RESP3);
 
-        let t = Target::parse(ConnectionKind::Nats, "nats://a.example.com:4000,nats://198.51.100.1").unwrap();
-        let addrs = [vec![addr("203.0.113.9:4000"), addr("[2001:db8::9]:4000")], vec![addr("198.51.100.1:4222")]];
+        let t = Target::parse(
+            ConnectionKind::Nats,
+            "nats://a.example.com:4000,nats://198.51.100.1",
+        )
+        .unwrap();
+        let addrs = [
+            vec![addr("203.0.113.9:4000"), addr("[2001:db8::9]:4000")],
+            vec![addr("198.51.100.1:4222")],
+        ];
         let (servers, names) = nats_servers(&t, &addrs).unwrap();
-        let servers: Vec<String> = servers.iter().map(|s| format!("{}:{}", s.host(), s.port())).collect();
-        assert_eq!(servers, ["203.0.113.9:4000", "2001:db8::9:4000", "198.51.100.1:4222"]);
-        assert_eq!(names, [(addr("203.0.113.9:4000").ip(), "a.example.com".into()), (addr("[2001:db8::9]:4000").ip(), "a.example.com".into())]);
+        let servers: Vec<String> = servers
+            .iter()
+            .map(|s| format!("{}:{}", s.host(), s.port()))
+            .collect();
+        assert_eq!(
+            servers,
+            ["203.0.113.9:4000", "2001:db8::9:4000", "198.51.100.1:4222"]
+        );
+        assert_eq!(
+            names,
+            [
+                (addr("203.0.113.9:4000").ip(), "a.example.com".into()),
+                (addr("[2001:db8::9]:4000").ip(), "a.example.com".into())
+            ]
+        );
     }
 
     #[test]
@@ -312,13 +432,41 @@ mod tests {
         let roots = Arc::new(roots);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let pinned: IpAddr = "203.0.113.9".parse().unwrap();
-        let verifier = |name: &str| PinnedNames::new(roots.clone(), provider.clone(), vec![(pinned, name.to_string())]).unwrap();
+        let verifier = |name: &str| {
+            PinnedNames::new(
+                roots.clone(),
+                provider.clone(),
+                vec![(pinned, name.to_string())],
+            )
+            .unwrap()
+        };
         let at = |ip: IpAddr| ServerName::IpAddress(ip.into());
         let now = UnixTime::since_unix_epoch(std::time::Duration::from_secs(1_900_000_000)); // 2030
-        let verify = |v: &PinnedNames, server: &ServerName<'_>| v.verify_server_cert(&leaf, &[], server, &[], now);
-        assert!(verify(&verifier("a.example.com"), &at(pinned)).is_ok(), "the address a.example.com resolved to");
-        assert!(verify(&verifier("b.example.com"), &at(pinned)).is_err(), "the certificate is not b.example.com's");
-        assert!(verify(&verifier("a.example.com"), &at("203.0.113.10".parse().unwrap())).is_err(), "no name led to this address");
-        assert!(verify(&verifier("a.example.com"), &ServerName::try_from("a.example.com").unwrap()).is_ok());
+        let verify = |v: &PinnedNames, server: &ServerName<'_>| {
+            v.verify_server_cert(&leaf, &[], server, &[], now)
+        };
+        assert!(
+            verify(&verifier("a.example.com"), &at(pinned)).is_ok(),
+            "the address a.example.com resolved to"
+        );
+        assert!(
+            verify(&verifier("b.example.com"), &at(pinned)).is_err(),
+            "the certificate is not b.example.com's"
+        );
+        assert!(
+            verify(
+                &verifier("a.example.com"),
+                &at("203.0.113.10".parse().unwrap())
+            )
+            .is_err(),
+            "no name led to this address"
+        );
+        assert!(
+            verify(
+                &verifier("a.example.com"),
+                &ServerName::try_from("a.example.com").unwrap()
+            )
+            .is_ok()
+        );
     }
 }

@@ -8,7 +8,9 @@ use futures::StreamExt;
 use super::{ConnectionKind, Grant, Integrations};
 use crate::engine::HostState;
 use crate::engine::bindings::PluginError;
-use crate::engine::bindings::source::autoflow::plugin::messaging::{self as wit, Message, Outgoing};
+use crate::engine::bindings::source::autoflow::plugin::messaging::{
+    self as wit, Message, Outgoing,
+};
 
 /// Messages one fetch returns at most.
 pub const MAX_FETCH: u32 = 10_000;
@@ -25,7 +27,11 @@ fn retryable(what: &str) -> impl Fn(&dyn std::fmt::Display) -> PluginError + '_ 
 }
 
 impl wit::Host for HostState {
-    async fn publish(&mut self, connection: String, messages: Vec<Outgoing>) -> wasmtime::Result<Result<(), PluginError>> {
+    async fn publish(
+        &mut self,
+        connection: String,
+        messages: Vec<Outgoing>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
         let grant = match self.granted(&connection, false) {
             Ok(g) => g,
             Err(e) => return Ok(Err(e)),
@@ -53,17 +59,29 @@ impl wit::Host for HostState {
         let wait = Duration::from_millis(u64::from(wait_ms)).min(MAX_WAIT);
         let integrations = self.integrations.clone();
         Ok(match grant.kind {
-            ConnectionKind::Nats => fetch_nats(&integrations, &grant, &stream, &group, max, wait).await,
+            ConnectionKind::Nats => {
+                fetch_nats(&integrations, &grant, &stream, &group, max, wait).await
+            }
             _ => fetch_redis(&integrations, &grant, &stream, &group, max, wait).await,
         })
     }
 
-    async fn ack(&mut self, connection: String, ack_ids: Vec<String>) -> wasmtime::Result<Result<(), PluginError>> {
-        Ok(self.granted(&connection, false).map(|grant| self.step.acks.hold(&grant, ack_ids)))
+    async fn ack(
+        &mut self,
+        connection: String,
+        ack_ids: Vec<String>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
+        Ok(self
+            .granted(&connection, false)
+            .map(|grant| self.step.acks.hold(&grant, ack_ids)))
     }
 }
 
-async fn publish_nats(integrations: &Integrations, grant: &Grant, messages: Vec<Outgoing>) -> Result<(), PluginError> {
+async fn publish_nats(
+    integrations: &Integrations,
+    grant: &Grant,
+    messages: Vec<Outgoing>,
+) -> Result<(), PluginError> {
     let (_, js) = integrations.nats(grant).await.map_err(PluginError::from)?;
     let mut stored = Vec::with_capacity(messages.len());
     for m in messages {
@@ -81,7 +99,9 @@ async fn publish_nats(integrations: &Integrations, grant: &Grant, messages: Vec<
         ack.await.map_err(|e| {
             use async_nats::jetstream::context::PublishErrorKind as K;
             match e.kind() {
-                K::StreamNotFound => PluginError::InvalidConfig(format!("nats publish: {e} (no stream takes this subject)")),
+                K::StreamNotFound => PluginError::InvalidConfig(format!(
+                    "nats publish: {e} (no stream takes this subject)"
+                )),
                 _ => PluginError::Retryable(format!("nats publish: {e}")),
             }
         })?;
@@ -99,7 +119,10 @@ async fn fetch_nats(
 ) -> Result<Vec<Message>, PluginError> {
     use async_nats::jetstream::consumer::{AckPolicy, pull};
     let (_, js) = integrations.nats(grant).await.map_err(PluginError::from)?;
-    let stream = js.get_stream(stream).await.map_err(|e| PluginError::InvalidConfig(format!("nats stream {stream:?}: {e}")))?;
+    let stream = js
+        .get_stream(stream)
+        .await
+        .map_err(|e| PluginError::InvalidConfig(format!("nats stream {stream:?}: {e}")))?;
     // Acks are held until a run commits: let a run hold as many as it reads (`max_messages`).
     let config = pull::Config {
         durable_name: Some(group.to_string()),
@@ -114,7 +137,12 @@ async fn fetch_nats(
     // A pull can wait on the server (its max_ack_pending reached, say): it ends at `wait` past
     // the last message with what it has.
     let mut out = Vec::new();
-    let batch = consumer.fetch().max_messages(max).messages().await.map_err(|e| retryable("nats fetch")(&e))?;
+    let batch = consumer
+        .fetch()
+        .max_messages(max)
+        .messages()
+        .await
+        .map_err(|e| retryable("nats fetch")(&e))?;
     collect_until_quiet(batch, &mut out, wait.max(Duration::from_millis(100))).await?;
     if out.is_empty() && !wait.is_zero() {
         let batch = consumer
@@ -130,7 +158,11 @@ async fn fetch_nats(
 }
 
 /// Takes messages from `batch` into `out` until it ends or none comes for `quiet`.
-async fn collect_until_quiet<S, E>(mut batch: S, out: &mut Vec<Message>, quiet: Duration) -> Result<(), PluginError>
+async fn collect_until_quiet<S, E>(
+    mut batch: S,
+    out: &mut Vec<Message>,
+    quiet: Duration,
+) -> Result<(), PluginError>
 where
     S: futures::Stream<Item = Result<async_nats::jetstream::Message, E>> + Unpin,
     E: std::fmt::Display,
@@ -142,16 +174,30 @@ where
 }
 
 fn nats_message(m: async_nats::jetstream::Message) -> Result<Message, PluginError> {
-    let info = m.info().map_err(|e| PluginError::Retryable(format!("nats: a message without JetStream metadata: {e}")))?;
-    let (position, delivered) = (info.stream_sequence.to_string(), u32::try_from(info.delivered).unwrap_or(u32::MAX));
+    let info = m.info().map_err(|e| {
+        PluginError::Retryable(format!("nats: a message without JetStream metadata: {e}"))
+    })?;
+    let (position, delivered) = (
+        info.stream_sequence.to_string(),
+        u32::try_from(info.delivered).unwrap_or(u32::MAX),
+    );
     let headers = m
         .message
         .headers
         .iter()
         .flat_map(|h| h.iter())
-        .flat_map(|(name, values)| values.iter().map(move |v| (name.to_string(), v.to_string())))
+        .flat_map(|(name, values)| {
+            values
+                .iter()
+                .map(move |v| (name.to_string(), v.to_string()))
+        })
         .collect();
-    let ack_id = m.message.reply.as_ref().map(ToString::to_string).unwrap_or_default();
+    let ack_id = m
+        .message
+        .reply
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     Ok(Message {
         subject: m.message.subject.to_string(),
         payload: m.message.payload.to_vec(),
@@ -162,17 +208,28 @@ fn nats_message(m: async_nats::jetstream::Message) -> Result<Message, PluginErro
     })
 }
 
-async fn publish_redis(integrations: &Integrations, grant: &Grant, messages: Vec<Outgoing>) -> Result<(), PluginError> {
+async fn publish_redis(
+    integrations: &Integrations,
+    grant: &Grant,
+    messages: Vec<Outgoing>,
+) -> Result<(), PluginError> {
     let mut conn = integrations.redis(grant).await.map_err(PluginError::from)?;
     let mut pipe = redis::pipe();
     for m in messages {
-        let cmd = pipe.cmd("XADD").arg(&m.subject).arg("*").arg("payload").arg(m.payload);
+        let cmd = pipe
+            .cmd("XADD")
+            .arg(&m.subject)
+            .arg("*")
+            .arg("payload")
+            .arg(m.payload);
         for (k, v) in m.headers {
             cmd.arg(k).arg(v);
         }
         cmd.ignore();
     }
-    pipe.query_async::<()>(&mut conn).await.map_err(|e| retryable("redis XADD")(&e))
+    pipe.query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| retryable("redis XADD")(&e))
 }
 
 /// A Redis acknowledgement: the stream, the group and the entry id.
@@ -189,8 +246,14 @@ async fn fetch_redis(
 ) -> Result<Vec<Message>, PluginError> {
     use redis::streams::{StreamReadOptions, StreamReadReply};
     let mut conn = integrations.redis(grant).await.map_err(PluginError::from)?;
-    let created: redis::RedisResult<()> =
-        redis::cmd("XGROUP").arg("CREATE").arg(stream).arg(group).arg("0").arg("MKSTREAM").query_async(&mut conn).await;
+    let created: redis::RedisResult<()> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("0")
+        .arg("MKSTREAM")
+        .query_async(&mut conn)
+        .await;
     if let Err(e) = created
         && e.code() != Some("BUSYGROUP")
     {
@@ -208,15 +271,22 @@ async fn fetch_redis(
         .query_async(&mut conn)
         .await
         .map_err(|e| retryable("redis XAUTOCLAIM")(&e))?;
-    let mut out: Vec<Message> = reclaimed.claimed.iter().map(|e| redis_message(stream, group, e)).collect();
+    let mut out: Vec<Message> = reclaimed
+        .claimed
+        .iter()
+        .map(|e| redis_message(stream, group, e))
+        .collect();
     if out.len() < max {
-        let mut options = StreamReadOptions::default().group(group, REDIS_CONSUMER).count(max - out.len());
+        let mut options = StreamReadOptions::default()
+            .group(group, REDIS_CONSUMER)
+            .count(max - out.len());
         if out.is_empty() && !wait.is_zero() {
             options = options.block(usize::try_from(wait.as_millis()).unwrap_or(usize::MAX));
         }
-        let reply: Option<StreamReadReply> = redis::AsyncCommands::xread_options(&mut conn, &[stream], &[">"], &options)
-            .await
-            .map_err(|e| retryable("redis XREADGROUP")(&e))?;
+        let reply: Option<StreamReadReply> =
+            redis::AsyncCommands::xread_options(&mut conn, &[stream], &[">"], &options)
+                .await
+                .map_err(|e| retryable("redis XREADGROUP")(&e))?;
         for key in reply.map(|r| r.keys).unwrap_or_default() {
             out.extend(key.ids.iter().map(|e| redis_message(&key.key, group, e)));
         }
@@ -249,12 +319,19 @@ fn redis_message(stream: &str, group: &str, entry: &redis::streams::StreamId) ->
 }
 
 /// Acknowledges `ids` on the service of `grant`.
-pub(super) async fn acknowledge(integrations: &Integrations, grant: &Grant, ids: &[String]) -> Result<(), String> {
+pub(super) async fn acknowledge(
+    integrations: &Integrations,
+    grant: &Grant,
+    ids: &[String],
+) -> Result<(), String> {
     match grant.kind {
         ConnectionKind::Nats => {
             let (client, _) = integrations.nats(grant).await.map_err(|e| e.to_string())?;
             for reply in ids.iter().filter(|r| !r.is_empty()) {
-                client.publish(reply.clone(), "+ACK".into()).await.map_err(|e| e.to_string())?;
+                client
+                    .publish(reply.clone(), "+ACK".into())
+                    .await
+                    .map_err(|e| e.to_string())?;
             }
             client.flush().await.map_err(|e| e.to_string())
         }
@@ -262,10 +339,13 @@ pub(super) async fn acknowledge(integrations: &Integrations, grant: &Grant, ids:
             let mut conn = integrations.redis(grant).await.map_err(|e| e.to_string())?;
             let mut pipe = redis::pipe();
             for id in ids {
-                let RedisAck(stream, group, entry) = serde_json::from_str(id).map_err(|_| format!("not a Redis ack id: {id:?}"))?;
+                let RedisAck(stream, group, entry) =
+                    serde_json::from_str(id).map_err(|_| format!("not a Redis ack id: {id:?}"))?;
                 pipe.cmd("XACK").arg(stream).arg(group).arg(entry).ignore();
             }
-            pipe.query_async::<()>(&mut conn).await.map_err(|e| e.to_string())
+            pipe.query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| e.to_string())
         }
     }
 }

@@ -12,9 +12,9 @@ mod driver;
 pub mod messaging;
 pub mod sql;
 
-pub use crate::pipeline::connection::{ConnectionKind, ConnectionUrl, expand};
 use crate::pipeline::connection::scheme_only;
 use crate::pipeline::connection::target::{self, Target};
+pub use crate::pipeline::connection::{ConnectionKind, ConnectionUrl, expand};
 
 /// A connection granted to a step: its name in the pipeline and its URL, secrets expanded.
 #[derive(Clone, PartialEq, Eq)]
@@ -27,7 +27,10 @@ pub struct Grant {
 
 impl std::fmt::Debug for Grant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grant").field("kind", &self.kind).field("url", &scheme_only(&self.url)).finish()
+        f.debug_struct("Grant")
+            .field("kind", &self.kind)
+            .field("url", &scheme_only(&self.url))
+            .finish()
     }
 }
 
@@ -41,7 +44,10 @@ pub struct PendingAcks(Arc<Mutex<Vec<Acks>>>);
 impl PendingAcks {
     /// Holds `ids` of the service behind `grant`.
     pub fn hold(&self, grant: &Grant, ids: Vec<String>) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push((grant.clone(), ids));
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((grant.clone(), ids));
     }
 
     /// Takes everything held.
@@ -51,7 +57,12 @@ impl PendingAcks {
 
     /// How many acknowledgements are held.
     pub fn len(&self) -> usize {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|(_, ids)| ids.len()).sum()
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(_, ids)| ids.len())
+            .sum()
     }
 
     /// Whether none are held.
@@ -109,7 +120,10 @@ impl Integrations {
     /// needs the host or address in `--egress-allow-private`, as outbound HTTP does.
     pub fn new(egress: &crate::engine::EgressSettings) -> Self {
         let (private, _) = crate::engine::parse_patterns(&egress.allow_private);
-        Self { clients: Default::default(), private: Arc::new(private) }
+        Self {
+            clients: Default::default(),
+            private: Arc::new(private),
+        }
     }
 
     /// The operator's `--egress-allow-private`, parsed: shared with every step's outbound HTTP.
@@ -132,7 +146,9 @@ impl Integrations {
             let mut seen = std::collections::HashSet::new();
             addrs.retain(|a| seen.insert(*a));
             if addrs.is_empty() {
-                return Err(ConnectError::Failed(format!("{host:?} resolves to no address")));
+                return Err(ConnectError::Failed(format!(
+                    "{host:?} resolves to no address"
+                )));
             }
             if let Some(why) = crate::engine::refused_address(host, *port, &addrs, &self.private) {
                 return Err(ConnectError::Refused(why));
@@ -152,42 +168,74 @@ impl Integrations {
         // Checked again as expanded: the rules hold whatever the secrets' values are.
         let target = Target::parse(grant.kind, &grant.url).map_err(ConnectError::Refused)?;
         let addrs = self.check_egress(&target).await?;
-        let failed = |e: String| ConnectError::Failed(format!("cannot connect to {}: {e}", scheme_only(&grant.url)));
+        let failed = |e: String| {
+            ConnectError::Failed(format!(
+                "cannot connect to {}: {e}",
+                scheme_only(&grant.url)
+            ))
+        };
         match grant.kind {
             ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite => {
                 let addrs = addrs.into_iter().flatten().collect::<Vec<_>>();
-                driver::sql(&target, &addrs).await.map(Client::Sql).map_err(failed)
+                driver::sql(&target, &addrs)
+                    .await
+                    .map(Client::Sql)
+                    .map_err(failed)
             }
             ConnectionKind::Nats => {
                 let client = driver::nats(&target, &addrs).await.map_err(failed)?;
-                Ok(Client::Nats(Box::new((client.clone(), async_nats::jetstream::new(client)))))
+                Ok(Client::Nats(Box::new((
+                    client.clone(),
+                    async_nats::jetstream::new(client),
+                ))))
             }
             ConnectionKind::Redis => {
                 let addrs = addrs.into_iter().flatten().collect::<Vec<_>>();
-                driver::redis(&target, &addrs).await.map(Client::Redis).map_err(failed)
+                driver::redis(&target, &addrs)
+                    .await
+                    .map(Client::Redis)
+                    .map_err(failed)
             }
         }
     }
 
     /// The SQL pool of `grant`.
     pub async fn sql(&self, grant: &Grant) -> Result<sqlx::AnyPool, ConnectError> {
-        match self.cell(grant).get_or_try_init(|| self.connect(grant)).await? {
+        match self
+            .cell(grant)
+            .get_or_try_init(|| self.connect(grant))
+            .await?
+        {
             Client::Sql(pool) => Ok(pool.clone()),
             _ => Err(ConnectError::Failed("not a SQL connection".into())),
         }
     }
 
     /// The NATS client of `grant`, and its JetStream context.
-    pub async fn nats(&self, grant: &Grant) -> Result<(async_nats::Client, async_nats::jetstream::Context), ConnectError> {
-        match self.cell(grant).get_or_try_init(|| self.connect(grant)).await? {
+    pub async fn nats(
+        &self,
+        grant: &Grant,
+    ) -> Result<(async_nats::Client, async_nats::jetstream::Context), ConnectError> {
+        match self
+            .cell(grant)
+            .get_or_try_init(|| self.connect(grant))
+            .await?
+        {
             Client::Nats(both) => Ok((**both).clone()),
             _ => Err(ConnectError::Failed("not a NATS connection".into())),
         }
     }
 
     /// The Redis connection of `grant`.
-    pub async fn redis(&self, grant: &Grant) -> Result<redis::aio::MultiplexedConnection, ConnectError> {
-        match self.cell(grant).get_or_try_init(|| self.connect(grant)).await? {
+    pub async fn redis(
+        &self,
+        grant: &Grant,
+    ) -> Result<redis::aio::MultiplexedConnection, ConnectError> {
+        match self
+            .cell(grant)
+            .get_or_try_init(|| self.connect(grant))
+            .await?
+        {
             Client::Redis(c) => Ok(c.clone()),
             _ => Err(ConnectError::Failed("not a Redis connection".into())),
         }
@@ -199,7 +247,11 @@ impl Integrations {
     pub async fn acknowledge(&self, acks: Vec<Acks>) {
         for (grant, ids) in acks {
             if let Err(e) = messaging::acknowledge(self, &grant, &ids).await {
-                tracing::warn!("cannot acknowledge {} messages on {}: {e}", ids.len(), scheme_only(&grant.url));
+                tracing::warn!(
+                    "cannot acknowledge {} messages on {}: {e}",
+                    ids.len(),
+                    scheme_only(&grant.url)
+                );
             }
         }
     }
@@ -218,43 +270,111 @@ mod tests {
         assert_eq!(u.secrets, vec!["pg-pass".to_string()]);
         let lite = ConnectionUrl::parse("sqlite:///data/x%20y.db?mode=ro").unwrap();
         assert_eq!(lite.sqlite_path(), Some("/data/x y.db"));
-        assert_eq!(ConnectionUrl::parse("sqlite::memory:").unwrap().sqlite_path(), None);
-        assert!(ConnectionUrl::parse("ftp://x").unwrap_err().contains("unsupported URL \"ftp:...\""));
-        assert!(ConnectionUrl::parse("nats://${secrets.x").unwrap_err().contains("unclosed"));
+        assert_eq!(
+            ConnectionUrl::parse("sqlite::memory:")
+                .unwrap()
+                .sqlite_path(),
+            None
+        );
+        assert!(
+            ConnectionUrl::parse("ftp://x")
+                .unwrap_err()
+                .contains("unsupported URL \"ftp:...\"")
+        );
+        assert!(
+            ConnectionUrl::parse("nats://${secrets.x")
+                .unwrap_err()
+                .contains("unclosed")
+        );
         let values = BTreeMap::from([("pg-pass".to_string(), "p@ss/w:rd".to_string())]);
-        assert_eq!(expand("postgres://app:${secrets.pg-pass}@db/x", &values).unwrap(), "postgres://app:p%40ss%2Fw%3Ard@db/x");
-        assert!(expand("redis://${secrets.nope}@h", &values).unwrap_err().contains("\"nope\" is not set"));
-        assert!(!format!("{:?}", Grant { kind: ConnectionKind::Redis, url: "redis://:secret@h".into() }).contains("secret@"));
+        assert_eq!(
+            expand("postgres://app:${secrets.pg-pass}@db/x", &values).unwrap(),
+            "postgres://app:p%40ss%2Fw%3Ard@db/x"
+        );
+        assert!(
+            expand("redis://${secrets.nope}@h", &values)
+                .unwrap_err()
+                .contains("\"nope\" is not set")
+        );
+        assert!(
+            !format!(
+                "{:?}",
+                Grant {
+                    kind: ConnectionKind::Redis,
+                    url: "redis://:secret@h".into()
+                }
+            )
+            .contains("secret@")
+        );
     }
 
     #[test]
     fn a_url_is_checked_with_its_placeholders_standing_for_any_value() {
         let every_place = "postgres://${secrets.user}:${secrets.pw}@${secrets.host}:5432/${secrets.db}?application_name=${secrets.app}";
         assert!(ConnectionUrl::parse(every_place).is_ok());
-        assert!(ConnectionUrl::parse("postgres://u@db/x?${secrets.opts}").unwrap_err().contains("is not allowed"));
-        assert!(ConnectionUrl::parse("postgres://u@db/x?host=${secrets.h}").unwrap_err().starts_with("query parameter \"host\" is not allowed"));
-        assert!(ConnectionUrl::parse("sqlite:///data/${secrets.f}.db").unwrap_err().contains("takes no ${secrets.NAME}"));
-        assert!(ConnectionUrl::parse("redis+unix:///run/redis.sock").unwrap_err().starts_with("the URL has no host"));
-        assert!(ConnectionUrl::parse("unix:///run/redis.sock").unwrap_err().starts_with("the URL has no host"));
+        assert!(
+            ConnectionUrl::parse("postgres://u@db/x?${secrets.opts}")
+                .unwrap_err()
+                .contains("is not allowed")
+        );
+        assert!(
+            ConnectionUrl::parse("postgres://u@db/x?host=${secrets.h}")
+                .unwrap_err()
+                .starts_with("query parameter \"host\" is not allowed")
+        );
+        assert!(
+            ConnectionUrl::parse("sqlite:///data/${secrets.f}.db")
+                .unwrap_err()
+                .contains("takes no ${secrets.NAME}")
+        );
+        assert!(
+            ConnectionUrl::parse("redis+unix:///run/redis.sock")
+                .unwrap_err()
+                .starts_with("the URL has no host")
+        );
+        assert!(
+            ConnectionUrl::parse("unix:///run/redis.sock")
+                .unwrap_err()
+                .starts_with("the URL has no host")
+        );
         let stored = ConnectionUrl::read("postgres://${secrets.u}@db/x?host=/tmp").unwrap();
-        assert_eq!((stored.kind, stored.secrets), (ConnectionKind::Postgres, vec!["u".to_string()]));
-        assert!(ConnectionUrl::parse("sqlite:///data/x.db?vfs=unix-none").unwrap_err().contains("\"vfs\""));
+        assert_eq!(
+            (stored.kind, stored.secrets),
+            (ConnectionKind::Postgres, vec!["u".to_string()])
+        );
+        assert!(
+            ConnectionUrl::parse("sqlite:///data/x.db?vfs=unix-none")
+                .unwrap_err()
+                .contains("\"vfs\"")
+        );
     }
 
     #[tokio::test]
     async fn an_expanded_url_is_checked_again_before_anything_connects() {
-        let integrations = Integrations::new(&crate::engine::EgressSettings { allow_private: vec!["127.0.0.1".into(), "localhost".into()] });
+        let integrations = Integrations::new(&crate::engine::EgressSettings {
+            allow_private: vec!["127.0.0.1".into(), "localhost".into()],
+        });
         // A secret's value cannot make the host a socket directory: refused, not retried.
         let url = "postgres://u@${secrets.host}/db";
         assert!(ConnectionUrl::parse(url).is_ok());
         let secrets = BTreeMap::from([("host".to_string(), "/tmp/sockets".to_string())]);
-        let grant = Grant { kind: ConnectionKind::Postgres, url: expand(url, &secrets).unwrap() };
+        let grant = Grant {
+            kind: ConnectionKind::Postgres,
+            url: expand(url, &secrets).unwrap(),
+        };
         assert_eq!(grant.url, "postgres://u@%2Ftmp%2Fsockets/db");
         match integrations.sql(&grant).await {
-            Err(ConnectError::Refused(why)) => assert!(why.contains("must be a name or an IP address"), "{why}"),
+            Err(ConnectError::Refused(why)) => {
+                assert!(why.contains("must be a name or an IP address"), "{why}")
+            }
             other => panic!("{:?}", other.err()),
         }
-        let grant = Grant { kind: ConnectionKind::Redis, url: "redis://h/0?socket=/run/redis.sock".into() };
-        assert!(matches!(integrations.redis(&grant).await, Err(ConnectError::Refused(why)) if why.contains("\"socket\"")));
+        let grant = Grant {
+            kind: ConnectionKind::Redis,
+            url: "redis://h/0?socket=/run/redis.sock".into(),
+        };
+        assert!(
+            matches!(integrations.redis(&grant).await, Err(ConnectError::Refused(why)) if why.contains("\"socket\""))
+        );
     }
 }

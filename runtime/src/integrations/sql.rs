@@ -22,24 +22,32 @@ pub struct Transaction {
 type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
 
 fn bind(statement: &str, params: Vec<Value>) -> Query<'_> {
-    params.into_iter().fold(sqlx::query(statement), |q, p| match p {
-        Value::Null => q.bind(None::<String>),
-        Value::Boolean(b) => q.bind(b),
-        Value::Integer(i) => q.bind(i),
-        Value::Double(f) => q.bind(f),
-        Value::Text(s) => q.bind(s),
-        Value::Bytes(b) => q.bind(b),
-    })
+    params
+        .into_iter()
+        .fold(sqlx::query(statement), |q, p| match p {
+            Value::Null => q.bind(None::<String>),
+            Value::Boolean(b) => q.bind(b),
+            Value::Integer(i) => q.bind(i),
+            Value::Double(f) => q.bind(f),
+            Value::Text(s) => q.bind(s),
+            Value::Bytes(b) => q.bind(b),
+        })
 }
 
 /// A plugin-facing error for what sqlx said: connection trouble is worth retrying, the rest
 /// (syntax, constraints, types) is not.
 fn classify(e: sqlx::Error) -> PluginError {
     match &e {
-        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
-            PluginError::Retryable(format!("sql: {e}"))
-        }
-        sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40001" | "40P01" | "1213" | "1205")) => {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => PluginError::Retryable(format!("sql: {e}")),
+        sqlx::Error::Database(d)
+            if matches!(
+                d.code().as_deref(),
+                Some("40001" | "40P01" | "1213" | "1205")
+            ) =>
+        {
             PluginError::Retryable(format!("sql: {e}"))
         }
         _ => PluginError::Fatal(format!("sql: {e}")),
@@ -74,9 +82,16 @@ fn value_of(row: &AnyRow, i: usize) -> Result<(Value, usize), sqlx::Error> {
     })
 }
 
-async fn query<'c, E: sqlx::Executor<'c, Database = Any>>(exec: E, statement: &str, params: Vec<Value>) -> Result<Rows, PluginError> {
+async fn query<'c, E: sqlx::Executor<'c, Database = Any>>(
+    exec: E,
+    statement: &str,
+    params: Vec<Value>,
+) -> Result<Rows, PluginError> {
     let mut stream = bind(statement, params).fetch(exec);
-    let mut rows = Rows { columns: Vec::new(), rows: Vec::new() };
+    let mut rows = Rows {
+        columns: Vec::new(),
+        rows: Vec::new(),
+    };
     let mut bytes = 0;
     while let Some(row) = stream.try_next().await.map_err(classify)? {
         if rows.columns.is_empty() {
@@ -99,8 +114,16 @@ async fn query<'c, E: sqlx::Executor<'c, Database = Any>>(exec: E, statement: &s
     Ok(rows)
 }
 
-async fn execute<'c, E: sqlx::Executor<'c, Database = Any>>(exec: E, statement: &str, params: Vec<Value>) -> Result<u64, PluginError> {
-    bind(statement, params).execute(exec).await.map(|r| r.rows_affected()).map_err(classify)
+async fn execute<'c, E: sqlx::Executor<'c, Database = Any>>(
+    exec: E,
+    statement: &str,
+    params: Vec<Value>,
+) -> Result<u64, PluginError> {
+    bind(statement, params)
+        .execute(exec)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(classify)
 }
 
 impl HostState {
@@ -113,44 +136,74 @@ impl HostState {
             ))
         })?;
         if grant.kind.is_sql() != sql {
-            let wanted = if sql { "a SQL database" } else { "a message service" };
-            return Err(PluginError::InvalidConfig(format!("connection {name:?} is not {wanted} ({:?})", grant.kind)));
+            let wanted = if sql {
+                "a SQL database"
+            } else {
+                "a message service"
+            };
+            return Err(PluginError::InvalidConfig(format!(
+                "connection {name:?} is not {wanted} ({:?})",
+                grant.kind
+            )));
         }
         Ok(grant.clone())
     }
 
     /// The pool of SQL connection `name`. (Not `async fn` on `&self`: a future holding a
     /// shared borrow of the host state would not be `Send`.)
-    fn pool(&self, name: &str) -> impl Future<Output = Result<sqlx::AnyPool, PluginError>> + Send + 'static {
-        let found = self.granted(name, true).map(|grant| (self.integrations.clone(), grant));
+    fn pool(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<sqlx::AnyPool, PluginError>> + Send + 'static {
+        let found = self
+            .granted(name, true)
+            .map(|grant| (self.integrations.clone(), grant));
         async move {
             let (integrations, grant) = found?;
             integrations.sql(&grant).await.map_err(PluginError::from)
         }
     }
 
-    fn open_transaction(&mut self, tx: &Resource<Transaction>) -> wasmtime::Result<Result<&mut crate::store::tx::Tx, PluginError>> {
+    fn open_transaction(
+        &mut self,
+        tx: &Resource<Transaction>,
+    ) -> wasmtime::Result<Result<&mut crate::store::tx::Tx, PluginError>> {
         let t = self.table.get_mut(tx)?;
-        Ok(t.tx.as_mut().ok_or_else(|| PluginError::Fatal("sql: the transaction is already committed or rolled back".into())))
+        Ok(t.tx.as_mut().ok_or_else(|| {
+            PluginError::Fatal("sql: the transaction is already committed or rolled back".into())
+        }))
     }
 }
 
 impl wit::Host for HostState {
-    async fn query(&mut self, connection: String, statement: String, params: Vec<Value>) -> wasmtime::Result<Result<Rows, PluginError>> {
+    async fn query(
+        &mut self,
+        connection: String,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Rows, PluginError>> {
         Ok(match self.pool(&connection).await {
             Ok(pool) => query(&pool, &statement, params).await,
             Err(e) => Err(e),
         })
     }
 
-    async fn execute(&mut self, connection: String, statement: String, params: Vec<Value>) -> wasmtime::Result<Result<u64, PluginError>> {
+    async fn execute(
+        &mut self,
+        connection: String,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, PluginError>> {
         Ok(match self.pool(&connection).await {
             Ok(pool) => execute(&pool, &statement, params).await,
             Err(e) => Err(e),
         })
     }
 
-    async fn dialect_of(&mut self, connection: String) -> wasmtime::Result<Result<Dialect, PluginError>> {
+    async fn dialect_of(
+        &mut self,
+        connection: String,
+    ) -> wasmtime::Result<Result<Dialect, PluginError>> {
         Ok(self.granted(&connection, true).map(|g| match g.kind {
             ConnectionKind::Mysql => Dialect::Mysql,
             ConnectionKind::Sqlite => Dialect::Sqlite,
@@ -158,7 +211,10 @@ impl wit::Host for HostState {
         }))
     }
 
-    async fn begin(&mut self, connection: String) -> wasmtime::Result<Result<Resource<Transaction>, PluginError>> {
+    async fn begin(
+        &mut self,
+        connection: String,
+    ) -> wasmtime::Result<Result<Resource<Transaction>, PluginError>> {
         let pool = match self.pool(&connection).await {
             Ok(p) => p,
             Err(e) => return Ok(Err(e)),
@@ -171,30 +227,50 @@ impl wit::Host for HostState {
 }
 
 impl wit::HostTransaction for HostState {
-    async fn query(&mut self, tx: Resource<Transaction>, statement: String, params: Vec<Value>) -> wasmtime::Result<Result<Rows, PluginError>> {
+    async fn query(
+        &mut self,
+        tx: Resource<Transaction>,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<Rows, PluginError>> {
         Ok(match self.open_transaction(&tx)? {
             Ok(t) => query(&mut **t, &statement, params).await,
             Err(e) => Err(e),
         })
     }
 
-    async fn execute(&mut self, tx: Resource<Transaction>, statement: String, params: Vec<Value>) -> wasmtime::Result<Result<u64, PluginError>> {
+    async fn execute(
+        &mut self,
+        tx: Resource<Transaction>,
+        statement: String,
+        params: Vec<Value>,
+    ) -> wasmtime::Result<Result<u64, PluginError>> {
         Ok(match self.open_transaction(&tx)? {
             Ok(t) => execute(&mut **t, &statement, params).await,
             Err(e) => Err(e),
         })
     }
 
-    async fn commit(&mut self, tx: Resource<Transaction>) -> wasmtime::Result<Result<(), PluginError>> {
+    async fn commit(
+        &mut self,
+        tx: Resource<Transaction>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
         let Some(t) = self.table.get_mut(&tx)?.tx.take() else {
-            return Ok(Err(PluginError::Fatal("sql: the transaction is already committed or rolled back".into())));
+            return Ok(Err(PluginError::Fatal(
+                "sql: the transaction is already committed or rolled back".into(),
+            )));
         };
         Ok(t.commit().await.map_err(classify))
     }
 
-    async fn rollback(&mut self, tx: Resource<Transaction>) -> wasmtime::Result<Result<(), PluginError>> {
+    async fn rollback(
+        &mut self,
+        tx: Resource<Transaction>,
+    ) -> wasmtime::Result<Result<(), PluginError>> {
         let Some(t) = self.table.get_mut(&tx)?.tx.take() else {
-            return Ok(Err(PluginError::Fatal("sql: the transaction is already committed or rolled back".into())));
+            return Ok(Err(PluginError::Fatal(
+                "sql: the transaction is already committed or rolled back".into(),
+            )));
         };
         Ok(t.rollback().await.map_err(classify))
     }

@@ -21,9 +21,9 @@ pub fn parse_cron(expr: &str) -> Result<cron::Schedule, String> {
 
 /// Parses an IANA time zone name.
 pub fn parse_timezone(name: &str) -> Result<Tz, String> {
-    name.trim()
-        .parse::<Tz>()
-        .map_err(|_| format!("unknown time zone {name:?} (an IANA name such as UTC or Europe/Paris)"))
+    name.trim().parse::<Tz>().map_err(|_| {
+        format!("unknown time zone {name:?} (an IANA name such as UTC or Europe/Paris)")
+    })
 }
 
 /// A parsed schedule.
@@ -47,12 +47,17 @@ pub struct Fires {
 impl Cron {
     /// Parses `expr` read in time zone `tz`.
     pub fn new(expr: &str, tz: &str) -> Result<Self, String> {
-        Ok(Self { schedule: parse_cron(expr)?, tz: parse_timezone(tz)? })
+        Ok(Self {
+            schedule: parse_cron(expr)?,
+            tz: parse_timezone(tz)?,
+        })
     }
 
     /// The slots in `(after, until]`, newest first, at most `max`.
     pub fn slots_back(&self, after: i64, until: i64, max: usize) -> Vec<i64> {
-        let Some(start) = self.at(until.saturating_add(1)) else { return Vec::new() };
+        let Some(start) = self.at(until.saturating_add(1)) else {
+            return Vec::new();
+        };
         self.schedule
             .after(&start)
             .rev()
@@ -65,7 +70,10 @@ impl Cron {
 
     /// The first slot after `t` (Unix ms).
     pub fn next_after(&self, t: i64) -> Option<i64> {
-        self.schedule.after(&self.at(t)?).next().map(|t| t.timestamp_millis())
+        self.schedule
+            .after(&self.at(t)?)
+            .next()
+            .map(|t| t.timestamp_millis())
     }
 
     fn at(&self, ms: i64) -> Option<DateTime<Tz>> {
@@ -83,12 +91,17 @@ impl Cron {
         };
         // Enough to fill every bucket and to know whether some were left out.
         let slots = self.slots_back(last, now, keep + 64);
-        let (mut on_time, missed): (Vec<i64>, Vec<i64>) = slots.into_iter().partition(|&t| now - t < ON_TIME_MS);
+        let (mut on_time, missed): (Vec<i64>, Vec<i64>) =
+            slots.into_iter().partition(|&t| now - t < ON_TIME_MS);
         let mut catch_up: Vec<i64> = missed.iter().copied().take(keep).collect();
         let dropped = missed.len() - catch_up.len();
         on_time.reverse();
         catch_up.reverse();
-        Fires { on_time, catch_up, dropped }
+        Fires {
+            on_time,
+            catch_up,
+            dropped,
+        }
     }
 }
 
@@ -105,9 +118,18 @@ mod tests {
     #[test]
     fn slots_are_whole_seconds_in_the_half_open_window() {
         let c = every_second();
-        assert_eq!(c.slots_back(T0, T0 + 3_000, 10), vec![T0 + 3_000, T0 + 2_000, T0 + 1_000]);
-        assert_eq!(c.slots_back(T0, T0 + 2_999, 10), vec![T0 + 2_000, T0 + 1_000]);
-        assert_eq!(c.slots_back(T0, T0 + 3_000, 2), vec![T0 + 3_000, T0 + 2_000]);
+        assert_eq!(
+            c.slots_back(T0, T0 + 3_000, 10),
+            vec![T0 + 3_000, T0 + 2_000, T0 + 1_000]
+        );
+        assert_eq!(
+            c.slots_back(T0, T0 + 2_999, 10),
+            vec![T0 + 2_000, T0 + 1_000]
+        );
+        assert_eq!(
+            c.slots_back(T0, T0 + 3_000, 2),
+            vec![T0 + 3_000, T0 + 2_000]
+        );
         assert_eq!(c.next_after(T0), Some(T0 + 1_000));
     }
 
@@ -117,11 +139,17 @@ mod tests {
         // Down from T0 to T0 + 10.2 s: slots T0+1 .. T0+10; T0+10 is on time.
         let now = T0 + 10_200;
         let skip = c.due(T0, now, Catchup::Skip, 3);
-        assert_eq!((skip.on_time.clone(), skip.catch_up.clone(), skip.dropped), (vec![T0 + 10_000], vec![], 9));
+        assert_eq!(
+            (skip.on_time.clone(), skip.catch_up.clone(), skip.dropped),
+            (vec![T0 + 10_000], vec![], 9)
+        );
         let once = c.due(T0, now, Catchup::Once, 3);
         assert_eq!((once.catch_up.clone(), once.dropped), (vec![T0 + 9_000], 8));
         let all = c.due(T0, now, Catchup::All, 3);
-        assert_eq!((all.catch_up.clone(), all.dropped), (vec![T0 + 7_000, T0 + 8_000, T0 + 9_000], 6));
+        assert_eq!(
+            (all.catch_up.clone(), all.dropped),
+            (vec![T0 + 7_000, T0 + 8_000, T0 + 9_000], 6)
+        );
         assert_eq!(all.on_time, vec![T0 + 10_000]);
     }
 
@@ -129,7 +157,10 @@ mod tests {
     fn nothing_due_between_slots() {
         let c = Cron::new("0 */5 * * * *", "UTC").unwrap();
         assert_eq!(c.due(T0, T0 + 60_000, Catchup::All, 10), Fires::default());
-        assert_eq!(c.due(T0, T0 + 300_000, Catchup::All, 10).on_time, vec![T0 + 300_000]);
+        assert_eq!(
+            c.due(T0, T0 + 300_000, Catchup::All, 10).on_time,
+            vec![T0 + 300_000]
+        );
     }
 
     #[test]
@@ -137,13 +168,23 @@ mod tests {
         // 02:00 every day in Paris is 01:00 UTC in winter.
         let paris = Cron::new("0 0 2 * * *", "Europe/Paris").unwrap();
         let next = paris.next_after(T0).unwrap();
-        assert_eq!(Utc.timestamp_millis_opt(next).unwrap().to_rfc3339(), "2027-01-16T01:00:00+00:00");
+        assert_eq!(
+            Utc.timestamp_millis_opt(next).unwrap().to_rfc3339(),
+            "2027-01-16T01:00:00+00:00"
+        );
     }
 
     #[test]
     fn bad_expressions_and_zones_say_why() {
-        assert!(parse_cron("every minute").unwrap_err().starts_with("invalid cron expression \"every minute\""));
+        assert!(
+            parse_cron("every minute")
+                .unwrap_err()
+                .starts_with("invalid cron expression \"every minute\"")
+        );
         assert!(parse_cron("* * * *").is_err());
-        assert_eq!(parse_timezone("Mars/Olympus").unwrap_err(), "unknown time zone \"Mars/Olympus\" (an IANA name such as UTC or Europe/Paris)");
+        assert_eq!(
+            parse_timezone("Mars/Olympus").unwrap_err(),
+            "unknown time zone \"Mars/Olympus\" (an IANA name such as UTC or Europe/Paris)"
+        );
     }
 }

@@ -30,7 +30,10 @@ pub fn check(text: &str, format: Format) -> Result<(), PipelineError> {
         None => Ok(()),
         Some(location) => Err(PipelineError::Parse {
             location: Some(location),
-            message: format!("nesting depth exceeds {MAX_NESTING_DEPTH} levels (it reaches {})", depth.deepest),
+            message: format!(
+                "nesting depth exceeds {MAX_NESTING_DEPTH} levels (it reaches {})",
+                depth.deepest
+            ),
         }),
     }
 }
@@ -63,7 +66,10 @@ impl Depth {
     pub(super) fn observe(&mut self, level: usize, line: usize, column: usize) {
         self.deepest = self.deepest.max(level);
         if level > MAX_NESTING_DEPTH && self.over.is_none() {
-            self.over = Some(Location { line, column: column + 1 });
+            self.over = Some(Location {
+                line,
+                column: column + 1,
+            });
         }
     }
 }

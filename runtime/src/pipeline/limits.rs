@@ -21,7 +21,12 @@ pub struct StepLimits {
 impl Default for StepLimits {
     /// 64 MiB, 30 s per call, no fuel metering, 16 MiB of output per call.
     fn default() -> Self {
-        Self { memory_mb: 64, timeout_ms: 30_000, fuel: None, max_output_bytes: 16 << 20 }
+        Self {
+            memory_mb: 64,
+            timeout_ms: 30_000,
+            fuel: None,
+            max_output_bytes: 16 << 20,
+        }
     }
 }
 

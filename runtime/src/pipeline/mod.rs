@@ -84,13 +84,17 @@ mod tests;
 
 pub use depth::MAX_NESTING_DEPTH;
 pub use error::{Location, PipelineError, ValidationErrors};
-pub use limits::StepLimits;
 pub use graph::{ResolvedMount, ResolvedStep, ValidatedPipeline};
+pub use limits::StepLimits;
 pub use model::{
-    Catchup, Connection, DEFAULT_BATCH_SIZE, DEFAULT_MAX_CATCHUP, DeadLetter, Exhausted, EffectiveLimits, Limits, MAX_BATCH_SIZE, Mount,
-    MountMode, Overlap, Pipeline, RetryPolicy, Schedule, Step,
+    Catchup, Connection, DEFAULT_BATCH_SIZE, DEFAULT_MAX_CATCHUP, DeadLetter, EffectiveLimits,
+    Exhausted, Limits, MAX_BATCH_SIZE, Mount, MountMode, Overlap, Pipeline, RetryPolicy, Schedule,
+    Step,
 };
 pub use parse::{Format, parse};
-pub use plugin_ref::{InvalidPluginRef, PluginRef, PluginVersion, digest_of, is_valid_id, is_valid_name, version_order};
+pub use plugin_ref::{
+    InvalidPluginRef, PluginRef, PluginVersion, digest_of, is_valid_id, is_valid_name,
+    version_order,
+};
 pub use policy::{ValidationPolicy, resolve_path};
 pub use validate::{is_valid_label, is_valid_secret_name};

@@ -51,9 +51,18 @@ pub fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
     use std::cmp::Ordering;
     let parts = |v: &str| {
         let v = v.split('+').next().unwrap_or(v);
-        let (core, pre) = v.split_once('-').map_or((v, None), |(c, p)| (c, Some(p.to_string())));
+        let (core, pre) = v
+            .split_once('-')
+            .map_or((v, None), |(c, p)| (c, Some(p.to_string())));
         let mut n = core.split('.').map(|p| p.parse::<u64>().unwrap_or(0));
-        ((n.next().unwrap_or(0), n.next().unwrap_or(0), n.next().unwrap_or(0)), pre)
+        (
+            (
+                n.next().unwrap_or(0),
+                n.next().unwrap_or(0),
+                n.next().unwrap_or(0),
+            ),
+            pre,
+        )
     };
     let ((core_a, pre_a), (core_b, pre_b)) = (parts(a), parts(b));
     core_a.cmp(&core_b).then_with(|| match (pre_a, pre_b) {

@@ -54,13 +54,21 @@ impl Pipeline {
         }
         for (i, label) in self.labels.iter().enumerate() {
             if !is_valid_label(label) {
-                add(format!("labels[{i}]"), format!("invalid label {label:?} (use a-z, 0-9, -, _, : and ., at most 63 characters)"));
+                add(
+                    format!("labels[{i}]"),
+                    format!(
+                        "invalid label {label:?} (use a-z, 0-9, -, _, : and ., at most 63 characters)"
+                    ),
+                );
             }
         }
         for (name, connection) in &self.connections {
             let at = format!("connections.{name}");
             if !is_valid_id(name) {
-                add(at.clone(), format!("invalid connection name {name:?} (use a-z, 0-9, - and _)"));
+                add(
+                    at.clone(),
+                    format!("invalid connection name {name:?} (use a-z, 0-9, - and _)"),
+                );
             }
             match super::connection::ConnectionUrl::parse(&connection.url) {
                 Err(e) => add(format!("{at}.url"), e),
@@ -206,7 +214,10 @@ fn check_step(
     }
     for (j, name) in step.connections.iter().enumerate() {
         if !connections.contains_key(name) {
-            add(format!("{at}.connections[{j}]"), format!("no connection {name:?} in the pipeline's connections"));
+            add(
+                format!("{at}.connections[{j}]"),
+                format!("no connection {name:?} in the pipeline's connections"),
+            );
         }
     }
     (plugin, inputs, mounts)
@@ -307,7 +318,11 @@ fn check_limits(
         ("memory_mb", limits.memory_mb, Some(policy.max_memory_mb)),
         ("timeout_ms", limits.timeout_ms, Some(policy.max_timeout_ms)),
         ("fuel", limits.fuel, None),
-        ("max_output_bytes", limits.max_output_bytes, Some(policy.max_output_bytes)),
+        (
+            "max_output_bytes",
+            limits.max_output_bytes,
+            Some(policy.max_output_bytes),
+        ),
     ];
     for (field, value, max) in checks {
         match (value, max) {
@@ -380,7 +395,9 @@ fn is_valid_port(port: &str) -> bool {
 pub fn is_valid_label(label: &str) -> bool {
     let mut bytes = label.bytes();
     label.len() <= 63
-        && bytes.next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        && bytes
+            .next()
+            .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
         && bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_:.".contains(&b))
 }
 
@@ -392,7 +409,10 @@ fn check_retry(at: &str, retry: &super::RetryPolicy, add: &mut impl FnMut(String
     if retry.initial_backoff_ms > retry.max_backoff_ms {
         add(
             format!("{at}.initial_backoff_ms"),
-            format!("{} is greater than max_backoff_ms ({})", retry.initial_backoff_ms, retry.max_backoff_ms),
+            format!(
+                "{} is greater than max_backoff_ms ({})",
+                retry.initial_backoff_ms, retry.max_backoff_ms
+            ),
         );
     }
 }

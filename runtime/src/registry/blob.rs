@@ -13,8 +13,13 @@ pub struct BlobStore {
 impl BlobStore {
     /// Uses (and creates) `dir`.
     pub fn open(dir: &Path) -> Result<Self, CacheError> {
-        std::fs::create_dir_all(dir).map_err(|source| CacheError::Io { path: dir.into(), source })?;
-        Ok(Self { dir: dir.to_path_buf() })
+        std::fs::create_dir_all(dir).map_err(|source| CacheError::Io {
+            path: dir.into(),
+            source,
+        })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+        })
     }
 
     /// The folder.
@@ -23,7 +28,10 @@ impl BlobStore {
     }
 
     fn path_of(&self, digest: &str) -> Option<PathBuf> {
-        let hex_ok = digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        let hex_ok = digest.len() == 64
+            && digest
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         hex_ok.then(|| self.dir.join(digest))
     }
 

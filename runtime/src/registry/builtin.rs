@@ -14,5 +14,9 @@ pub struct Builtin {
 
 /// Every built-in plugin.
 pub fn all() -> impl Iterator<Item = Builtin> {
-    BUILTINS.iter().map(|&(name, version, bytes)| Builtin { name, version, bytes })
+    BUILTINS.iter().map(|&(name, version, bytes)| Builtin {
+        name,
+        version,
+        bytes,
+    })
 }

@@ -70,12 +70,19 @@ pub fn engine_fingerprint(engine: &wasmtime::Engine) -> String {
 impl CompiledCache {
     /// Uses (and creates) `dir`.
     pub fn open(dir: &Path, engine: &wasmtime::Engine) -> Result<Self, CacheError> {
-        std::fs::create_dir_all(dir).map_err(|source| CacheError::Io { path: dir.into(), source })?;
-        Ok(Self { dir: dir.to_path_buf(), fingerprint: engine_fingerprint(engine) })
+        std::fs::create_dir_all(dir).map_err(|source| CacheError::Io {
+            path: dir.into(),
+            source,
+        })?;
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            fingerprint: engine_fingerprint(engine),
+        })
     }
 
     fn path_of(&self, digest: &str) -> PathBuf {
-        self.dir.join(format!("{digest}-{}.cwasm", self.fingerprint))
+        self.dir
+            .join(format!("{digest}-{}.cwasm", self.fingerprint))
     }
 
     /// The compiled component for `digest`: from the cache when present and valid, otherwise
@@ -97,8 +104,8 @@ impl CompiledCache {
                 Err(e) => tracing::warn!("ignoring unusable cache entry {}: {e:#}", path.display()),
             }
         }
-        let component =
-            Component::from_binary(engine, bytes).map_err(|e| CacheError::Compile(format!("{e:#}")))?;
+        let component = Component::from_binary(engine, bytes)
+            .map_err(|e| CacheError::Compile(format!("{e:#}")))?;
         match component.serialize() {
             Ok(compiled) => {
                 if let Err(e) = self.store(&path, &compiled) {
@@ -119,7 +126,10 @@ pub use crate::pipeline::digest_of;
 
 /// Writes `bytes` to `path` atomically; shared by the blob store and this cache.
 pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-    let io = |source| CacheError::Io { path: path.to_path_buf(), source };
+    let io = |source| CacheError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile_in(dir).map_err(io)?;
     tmp.1.write_all(bytes).map_err(io)?;
@@ -137,6 +147,9 @@ fn tempfile_in(dir: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     let path = dir.join(format!(".tmp-{}-{nonce}", std::process::id()));
-    let file = std::fs::OpenOptions::new().write(true).create_new(true).open(&path)?;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
     Ok((path, file))
 }

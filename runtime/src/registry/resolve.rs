@@ -29,28 +29,42 @@ impl LocalPlugins {
     pub fn resolve(&self, reference: &PluginRef, base_dir: &Path) -> Result<Resolved, String> {
         match reference {
             PluginRef::Named { name, version } => {
-                let found = builtin::all().filter(|b| b.name == name).max_by(|a, b| version_order(a.version, b.version));
+                let found = builtin::all()
+                    .filter(|b| b.name == name)
+                    .max_by(|a, b| version_order(a.version, b.version));
                 let found = match version {
                     PluginVersion::Latest => found,
-                    PluginVersion::Exact(v) => builtin::all().find(|b| b.name == name && b.version == v),
+                    PluginVersion::Exact(v) => {
+                        builtin::all().find(|b| b.name == name && b.version == v)
+                    }
                 };
                 match found {
-                    Some(b) => Ok(Resolved { digest: digest_of(b.bytes), bytes: Cow::Borrowed(b.bytes) }),
+                    Some(b) => Ok(Resolved {
+                        digest: digest_of(b.bytes),
+                        bytes: Cow::Borrowed(b.bytes),
+                    }),
                     None => Err(format!(
                         "unknown plugin \"{reference}\" (built-in plugins: {})",
-                        builtin::all().map(|b| format!("{}@{}", b.name, b.version)).collect::<Vec<_>>().join(", ")
+                        builtin::all()
+                            .map(|b| format!("{}@{}", b.name, b.version))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )),
                 }
             }
             PluginRef::Digest(hex) => {
                 if let Some(b) = builtin::all().find(|b| digest_of(b.bytes) == *hex) {
-                    return Ok(Resolved { digest: hex.clone(), bytes: Cow::Borrowed(b.bytes) });
+                    return Ok(Resolved {
+                        digest: hex.clone(),
+                        bytes: Cow::Borrowed(b.bytes),
+                    });
                 }
                 let path = self.blob_dir.as_ref().map(|d| d.join(hex));
                 match path.as_deref().map(std::fs::read) {
-                    Some(Ok(bytes)) if digest_of(&bytes) == *hex => {
-                        Ok(Resolved { digest: hex.clone(), bytes: Cow::Owned(bytes) })
-                    }
+                    Some(Ok(bytes)) if digest_of(&bytes) == *hex => Ok(Resolved {
+                        digest: hex.clone(),
+                        bytes: Cow::Owned(bytes),
+                    }),
                     Some(Ok(_)) => Err(format!("the blob for sha256:{hex} is corrupt")),
                     _ => Err(format!("no plugin with digest sha256:{hex}")),
                 }
@@ -59,7 +73,10 @@ impl LocalPlugins {
                 let full = crate::pipeline::resolve_path(path, base_dir);
                 let bytes = std::fs::read(&full)
                     .map_err(|e| format!("cannot read {}: {e}", full.display()))?;
-                Ok(Resolved { digest: digest_of(&bytes), bytes: Cow::Owned(bytes) })
+                Ok(Resolved {
+                    digest: digest_of(&bytes),
+                    bytes: Cow::Owned(bytes),
+                })
             }
         }
     }

@@ -35,26 +35,65 @@ const INTERRUPTED_BACKOFF_MS: i64 = 1000;
 
 /// A host event as a log line of the run.
 pub(super) fn host_line(level: &str, message: String) -> Line {
-    (now_ms(), None, level.to_string(), "host".to_string(), message)
+    (
+        now_ms(),
+        None,
+        level.to_string(),
+        "host".to_string(),
+        message,
+    )
 }
 
-fn complete(status: &'static str, report: Option<serde_json::Value>, error: Option<String>) -> Option<Ending> {
-    Some(Ending::Complete { status, report, error, checkpoints: Vec::new() })
+fn complete(
+    status: &'static str,
+    report: Option<serde_json::Value>,
+    error: Option<String>,
+) -> Option<Ending> {
+    Some(Ending::Complete {
+        status,
+        report,
+        error,
+        checkpoints: Vec::new(),
+    })
 }
 
 /// The last log line of an attempt and what to record, its checkpoints sealed with `key`.
 /// `None`: write nothing but the lines (another worker holds the run now).
-pub(super) fn settle(key: &MasterKey, run: &Claimed, stopped: Option<Stop>, result: Result<Executed, AttemptError>) -> (Line, Option<Ending>) {
-    let Executed { report, plan, previous, redactor } = match result {
+pub(super) fn settle(
+    key: &MasterKey,
+    run: &Claimed,
+    stopped: Option<Stop>,
+    result: Result<Executed, AttemptError>,
+) -> (Line, Option<Ending>) {
+    let Executed {
+        report,
+        plan,
+        previous,
+        redactor,
+    } = match result {
         Ok(r) => r,
-        Err(AttemptError::Failed(e)) => return (host_line("error", format!("run failed: {e}")), complete("failed", None, Some(e))),
+        Err(AttemptError::Failed(e)) => {
+            return (
+                host_line("error", format!("run failed: {e}")),
+                complete("failed", None, Some(e)),
+            );
+        }
         Err(AttemptError::Transient(e)) => {
             let line = host_line(
                 "warn",
-                format!("attempt {} interrupted: the store failed ({e}); the run goes back to the queue", run.attempt),
+                format!(
+                    "attempt {} interrupted: the store failed ({e}); the run goes back to the queue",
+                    run.attempt
+                ),
             );
             let not_before = now_ms() + INTERRUPTED_BACKOFF_MS;
-            return (line, Some(Ending::Interrupted { not_before, error: e }));
+            return (
+                line,
+                Some(Ending::Interrupted {
+                    not_before,
+                    error: e,
+                }),
+            );
         }
     };
     // The report as stored; nothing a plugin said (errors in it) may carry a secret's value out.
@@ -62,41 +101,75 @@ pub(super) fn settle(key: &MasterKey, run: &Claimed, stopped: Option<Stop>, resu
         if redactor.is_empty() {
             serde_json::to_value(&report).ok()
         } else {
-            serde_json::to_string(&report).ok().and_then(|t| serde_json::from_str(&redactor.apply(&t)).ok())
+            serde_json::to_string(&report)
+                .ok()
+                .and_then(|t| serde_json::from_str(&redactor.apply(&t)).ok())
         }
     };
     match stopped {
         Some(Stop::Lost) => {
-            let line = host_line("warn", format!("attempt {} lost its lease; another worker has the run", run.attempt));
+            let line = host_line(
+                "warn",
+                format!(
+                    "attempt {} lost its lease; another worker has the run",
+                    run.attempt
+                ),
+            );
             return (line, None);
         }
         Some(Stop::Release) => {
-            let line = host_line("warn", format!("attempt {} handed back: the worker is stopping", run.attempt));
+            let line = host_line(
+                "warn",
+                format!(
+                    "attempt {} handed back: the worker is stopping",
+                    run.attempt
+                ),
+            );
             return (line, Some(Ending::Release));
         }
         Some(Stop::Cancel) => {
-            return (host_line("warn", "run cancelled".into()), complete("cancelled", value(), Some("cancelled".into())));
+            return (
+                host_line("warn", "run cancelled".into()),
+                complete("cancelled", value(), Some("cancelled".into())),
+            );
         }
         None => {}
     }
     match report.outcome {
         Outcome::Succeeded => {
-            let sealed = checkpoints_of(&report, &previous).iter().map(|c| c.seal(key, &run.tenant, &run.pipeline)).collect();
+            let sealed = checkpoints_of(&report, &previous)
+                .iter()
+                .map(|c| c.seal(key, &run.tenant, &run.pipeline))
+                .collect();
             match sealed {
                 Ok(checkpoints) => {
-                    let record = Some(Ending::Complete { status: "succeeded", report: value(), error: None, checkpoints });
+                    let record = Some(Ending::Complete {
+                        status: "succeeded",
+                        report: value(),
+                        error: None,
+                        checkpoints,
+                    });
                     (host_line("info", "run succeeded".into()), record)
                 }
                 Err(e) => {
                     let error = format!("cannot keep the checkpoints: {e}");
-                    (host_line("error", format!("run failed: {error}")), complete("failed", value(), Some(error)))
+                    (
+                        host_line("error", format!("run failed: {error}")),
+                        complete("failed", value(), Some(error)),
+                    )
                 }
             }
         }
-        Outcome::Cancelled => (host_line("warn", "run cancelled".into()), complete("cancelled", value(), None)),
+        Outcome::Cancelled => (
+            host_line("warn", "run cancelled".into()),
+            complete("cancelled", value(), None),
+        ),
         Outcome::Failed => {
             let (kind, error) = match report.failure() {
-                Some((step, e)) => (e.kind.clone(), redactor.apply(&format!("step {step:?}: {}: {}", e.kind, e.message))),
+                Some((step, e)) => (
+                    e.kind.clone(),
+                    redactor.apply(&format!("step {step:?}: {}: {}", e.kind, e.message)),
+                ),
                 None => ("fatal".to_string(), "a step failed".to_string()),
             };
             if kind == "retryable" && run.attempt < run.max_attempts {
@@ -105,11 +178,19 @@ pub(super) fn settle(key: &MasterKey, run: &Claimed, stopped: Option<Stop>, resu
                 let not_before = now_ms() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
                 let line = host_line(
                     "warn",
-                    format!("attempt {} of {} failed: {error}; retrying in {} ms", run.attempt, run.max_attempts, wait.as_millis()),
+                    format!(
+                        "attempt {} of {} failed: {error}; retrying in {} ms",
+                        run.attempt,
+                        run.max_attempts,
+                        wait.as_millis()
+                    ),
                 );
                 return (line, Some(Ending::Retry { not_before, error }));
             }
-            (host_line("error", format!("run failed: {error}")), complete("failed", value(), Some(error)))
+            (
+                host_line("error", format!("run failed: {error}")),
+                complete("failed", value(), Some(error)),
+            )
         }
     }
 }
@@ -122,8 +203,12 @@ fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint
         .iter()
         .filter_map(|s| {
             let before = previous.iter().find(|c| c.step == s.id);
-            let cursor = s.cursor.clone().or_else(|| before.and_then(|c| c.cursor.clone()));
-            let unchanged = before.is_some_and(|b| b.sealed && b.cursor == cursor && b.state == s.state);
+            let cursor = s
+                .cursor
+                .clone()
+                .or_else(|| before.and_then(|c| c.cursor.clone()));
+            let unchanged =
+                before.is_some_and(|b| b.sealed && b.cursor == cursor && b.state == s.state);
             let something = cursor.is_some() || !s.state.is_empty() || before.is_some();
             (something && !unchanged).then(|| Checkpoint {
                 step: s.id.clone(),
@@ -147,12 +232,18 @@ pub(super) async fn execute(
 ) -> Result<Executed, AttemptError> {
     let Prepared { mut plan, grants } = plans.plan(state, run).await?;
     if let Some(replay) = &run.replay {
-        let letters = state.store.dead_letters_by_id(&state.master_key, &run.tenant, &replay.ids).await?;
+        let letters = state
+            .store
+            .dead_letters_by_id(&state.master_key, &run.tenant, &replay.ids)
+            .await?;
         let records = letters.into_iter().map(|d| d.record).collect();
         plan = plan.replay(&replay.step, records)?;
     }
     let redactor = grant_secrets(state, run, &mut plan, &grants).await?;
-    let previous = state.store.checkpoints(&state.master_key, &run.tenant, &run.pipeline).await?;
+    let previous = state
+        .store
+        .checkpoints(&state.master_key, &run.tenant, &run.pipeline)
+        .await?;
     for step in &mut plan.steps {
         if let Some(c) = previous.iter().find(|c| c.step == step.id) {
             step.cursor = c.cursor.clone();
@@ -161,9 +252,19 @@ pub(super) async fn execute(
     }
     let redact = redactor.clone();
     let logs = Arc::new(move |line: LogLine| {
-        let at = line.at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+        let at = line
+            .at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
         let message = redact.apply(&line.message);
-        let _ = tx.send((at, line.step.as_deref().map(str::to_string), line.level.as_str().into(), "plugin".into(), message));
+        let _ = tx.send((
+            at,
+            line.step.as_deref().map(str::to_string),
+            line.level.as_str().into(),
+            "plugin".into(),
+            message,
+        ));
     });
     let (dead_tx, dead_rx) = mpsc::unbounded_channel::<DeadLetter>();
     let dead_writer = tokio::spawn(write_dead_letters(state.clone(), run.clone(), dead_rx));
@@ -173,10 +274,24 @@ pub(super) async fn execute(
         let _ = dead_tx.send(d);
     });
     let counters = executor::new_counters(&plan);
-    let report = executor::execute_until(&state.engine, &plan, RunSinks { logs, dead_letters }, &counters, cancel).await;
+    let report = executor::execute_until(
+        &state.engine,
+        &plan,
+        RunSinks { logs, dead_letters },
+        &counters,
+        cancel,
+    )
+    .await;
     // Every dead letter is stored before the run's end is.
-    dead_writer.await.map_err(|e| format!("the dead-letter writer ended abnormally: {e}"))??;
-    Ok(Executed { report, plan, previous, redactor })
+    dead_writer
+        .await
+        .map_err(|e| format!("the dead-letter writer ended abnormally: {e}"))??;
+    Ok(Executed {
+        report,
+        plan,
+        previous,
+        redactor,
+    })
 }
 
 impl Executed {
@@ -203,7 +318,13 @@ async fn grant_secrets(
     plan: &mut Plan,
     grants: &HashMap<String, Vec<String>>,
 ) -> Result<Redactor, AttemptError> {
-    let mut names: Vec<String> = plan.steps.iter().filter_map(|s| grants.get(&s.id)).flatten().cloned().collect();
+    let mut names: Vec<String> = plan
+        .steps
+        .iter()
+        .filter_map(|s| grants.get(&s.id))
+        .flatten()
+        .cloned()
+        .collect();
     names.extend(plan.connection_secrets());
     names.sort();
     names.dedup();
@@ -214,7 +335,12 @@ async fn grant_secrets(
     let values = state.master_key.open_all(&run.tenant, sealed)?;
     for step in &mut plan.steps {
         for name in grants.get(&step.id).into_iter().flatten() {
-            let value = values.get(name).ok_or_else(|| format!("step {:?}: secret {name:?} is not set (PUT /v1/secrets/{name})", step.id))?;
+            let value = values.get(name).ok_or_else(|| {
+                format!(
+                    "step {:?}: secret {name:?} is not set (PUT /v1/secrets/{name})",
+                    step.id
+                )
+            })?;
             step.secrets.insert(name.clone(), value.clone());
         }
     }
@@ -223,12 +349,28 @@ async fn grant_secrets(
 }
 
 /// Stores a run's dead letters in batches as they come.
-async fn write_dead_letters(state: Core, run: Claimed, mut rx: mpsc::UnboundedReceiver<DeadLetter>) -> Result<(), AttemptError> {
+async fn write_dead_letters(
+    state: Core,
+    run: Claimed,
+    mut rx: mpsc::UnboundedReceiver<DeadLetter>,
+) -> Result<(), AttemptError> {
     let mut batch = Vec::new();
-    let origin = Origin { tenant: &run.tenant, run: &run.id, pipeline: &run.pipeline, version: run.version, attempt: run.attempt };
+    let origin = Origin {
+        tenant: &run.tenant,
+        run: &run.id,
+        pipeline: &run.pipeline,
+        version: run.version,
+        attempt: run.attempt,
+    };
     while rx.recv_many(&mut batch, 500).await > 0 {
-        let rows: Vec<_> = batch.drain(..).map(|d| (d.step, d.digest, d.reason, d.record)).collect();
-        state.store.insert_dead_letters(&state.master_key, &origin, &rows).await?;
+        let rows: Vec<_> = batch
+            .drain(..)
+            .map(|d| (d.step, d.digest, d.reason, d.record))
+            .collect();
+        state
+            .store
+            .insert_dead_letters(&state.master_key, &origin, &rows)
+            .await?;
     }
     Ok(())
 }
@@ -238,7 +380,12 @@ const MAX_HELD_LINES: usize = 10_000;
 
 /// Writes a run's log lines in batches while it runs (every 100 ms, or 1000 lines); returns
 /// the lines it still holds when the run ends, which go with the run's ending.
-pub(super) async fn write_logs(state: Core, tenant: String, run: String, mut rx: mpsc::UnboundedReceiver<Line>) -> Vec<Line> {
+pub(super) async fn write_logs(
+    state: Core,
+    tenant: String,
+    run: String,
+    mut rx: mpsc::UnboundedReceiver<Line>,
+) -> Vec<Line> {
     let mut batch = Vec::new();
     loop {
         if rx.recv_many(&mut batch, 1000).await == 0 {

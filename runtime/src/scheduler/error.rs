@@ -16,7 +16,11 @@ pub enum AttemptError {
 
 impl From<StoreError> for AttemptError {
     fn from(e: StoreError) -> Self {
-        if e.is_transient() { AttemptError::Transient(e.to_string()) } else { AttemptError::Failed(e.to_string()) }
+        if e.is_transient() {
+            AttemptError::Transient(e.to_string())
+        } else {
+            AttemptError::Failed(e.to_string())
+        }
     }
 }
 

@@ -33,11 +33,23 @@ impl PlanCache {
     /// from the cache, or prepared and kept.
     pub async fn plan(&self, state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> {
         let override_digest = match &run.replay {
-            Some(Replay { step, digest: Some(d), .. }) => format!("{step}={d}"),
+            Some(Replay {
+                step,
+                digest: Some(d),
+                ..
+            }) => format!("{step}={d}"),
             _ => String::new(),
         };
-        let key = format!("{}/{}/{}/{override_digest}", run.tenant, run.pipeline, run.version);
-        if let Some(plan) = self.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        let key = format!(
+            "{}/{}/{}/{override_digest}",
+            run.tenant, run.pipeline, run.version
+        );
+        if let Some(plan) = self
+            .plans
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(plan.clone());
         }
         let plan = prepare(state, run).await?;
@@ -58,8 +70,16 @@ async fn prepare(state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> 
         .ok_or_else(|| format!("version {} of {:?} is gone", run.version, run.pipeline))?;
     let pipeline = version.pipeline()?;
     let mut pins = version.plugins.clone();
-    if let Some(Replay { step, digest: Some(digest), .. }) = &run.replay {
-        let pin = pins.iter_mut().find(|p| &p.step == step).ok_or_else(|| format!("no step {step:?} to replay"))?;
+    if let Some(Replay {
+        step,
+        digest: Some(digest),
+        ..
+    }) = &run.replay
+    {
+        let pin = pins
+            .iter_mut()
+            .find(|p| &p.step == step)
+            .ok_or_else(|| format!("no step {step:?} to replay"))?;
         pin.digest.clone_from(digest);
     }
     for pin in &pins {
@@ -68,7 +88,12 @@ async fn prepare(state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> 
     let (_validated, plan) = crate::control::pipelines::pinned_plan(state, &pipeline, &pins)
         .await
         .map_err(|e| format!("cannot prepare the run: {e}"))?;
-    let grants = pipeline.steps.iter().filter(|s| !s.secrets.is_empty()).map(|s| (s.id.clone(), s.secrets.clone())).collect();
+    let grants = pipeline
+        .steps
+        .iter()
+        .filter(|s| !s.secrets.is_empty())
+        .map(|s| (s.id.clone(), s.secrets.clone()))
+        .collect();
     Ok(Prepared { plan, grants })
 }
 
@@ -79,11 +104,18 @@ async fn fetch_blob(state: &Core, digest: &str) -> Result<(), AttemptError> {
         return Ok(());
     }
     let bytes = state.store.blob_content(digest).await?;
-    let bytes = bytes.ok_or_else(|| format!("plugin sha256:{digest} is neither in this worker's blob store nor in the database"))?;
+    let bytes = bytes.ok_or_else(|| {
+        format!("plugin sha256:{digest} is neither in this worker's blob store nor in the database")
+    })?;
     if crate::registry::cache::digest_of(&bytes) != digest {
-        return Err(format!("plugin sha256:{digest} in the database does not match its digest").into());
+        return Err(
+            format!("plugin sha256:{digest} in the database does not match its digest").into(),
+        );
     }
     let blobs = state.blobs.clone();
-    tokio::task::spawn_blocking(move || blobs.put(&bytes)).await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    tokio::task::spawn_blocking(move || blobs.put(&bytes))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     Ok(())
 }

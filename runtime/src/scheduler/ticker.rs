@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::pipeline::cron::Cron;
 use crate::control::runs::{self, Queue};
 use crate::control::{ControlError, Core};
+use crate::pipeline::cron::Cron;
 use crate::pipeline::{Catchup, Overlap};
 use crate::store::schedules::ScheduleRow;
 use crate::store::{Result, now_ms};
@@ -64,7 +64,12 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
         }
     };
     let now = now_ms();
-    let due = cron.due(s.since, now, catchup_of(&s.catchup), u32::try_from(s.max_catchup).unwrap_or(u32::MAX));
+    let due = cron.due(
+        s.since,
+        now,
+        catchup_of(&s.catchup),
+        u32::try_from(s.max_catchup).unwrap_or(u32::MAX),
+    );
     if due.on_time.is_empty() && due.catch_up.is_empty() {
         return Ok(());
     }
@@ -81,22 +86,43 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
         return Ok(()); // another server took these slots
     }
     let overlap = overlap_of(&s.overlap);
-    let slots = due.catch_up.iter().map(|&t| (t, "catchup")).chain(due.on_time.iter().map(|&t| (t, "schedule")));
+    let slots = due
+        .catch_up
+        .iter()
+        .map(|&t| (t, "catchup"))
+        .chain(due.on_time.iter().map(|&t| (t, "schedule")));
     let mut queued = 0;
     for (fire_at, trigger) in slots {
-        let busy = overlap == Overlap::Skip && state.store.pipeline_busy(&mut tx, &s.tenant, &s.pipeline).await?;
+        let busy = overlap == Overlap::Skip
+            && state
+                .store
+                .pipeline_busy(&mut tx, &s.tenant, &s.pipeline)
+                .await?;
         if busy {
-            state.store.record_fire(&mut tx, s, fire_at, "skipped", None).await?;
+            state
+                .store
+                .record_fire(&mut tx, s, fire_at, "skipped", None)
+                .await?;
             continue;
         }
         let mut r = runnable.clone();
         if overlap == Overlap::Queue {
             r.spec.concurrency = 1;
         }
-        let q = Queue { tenant: &s.tenant, created_by: "scheduler", trigger, replay: None, idempotency: None };
+        let q = Queue {
+            tenant: &s.tenant,
+            created_by: "scheduler",
+            trigger,
+            replay: None,
+            idempotency: None,
+        };
         let run = runs::new_run(&r, q, Some(fire_at));
         // Record the slot first: if it was recorded already, no run.
-        if state.store.record_fire(&mut tx, s, fire_at, trigger, None).await? {
+        if state
+            .store
+            .record_fire(&mut tx, s, fire_at, trigger, None)
+            .await?
+        {
             let id = state.store.enqueue_in(&mut tx, &run).await?;
             state.store.set_fire_run(&mut tx, s, fire_at, &id).await?;
             queued += 1;
@@ -104,7 +130,12 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
     }
     tx.commit().await?;
     if due.dropped > 0 {
-        tracing::info!("schedule of {}: {} missed slot(s) left out by catchup: {}", s.pipeline, due.dropped, s.catchup);
+        tracing::info!(
+            "schedule of {}: {} missed slot(s) left out by catchup: {}",
+            s.pipeline,
+            due.dropped,
+            s.catchup
+        );
     }
     if queued > 0 {
         state.wake.notify_one();

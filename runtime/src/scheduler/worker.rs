@@ -38,10 +38,16 @@ pub struct WorkerOptions {
 impl WorkerOptions {
     /// Options with a fresh id, this host's name, and `slots` runs at once.
     pub fn new(labels: Vec<String>, slots: usize) -> Self {
-        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_default();
         Self {
             id: format!("w-{}", crate::store::random_hex(6)),
-            name: format!("{}:{}", if host.is_empty() { "localhost" } else { &host }, std::process::id()),
+            name: format!(
+                "{}:{}",
+                if host.is_empty() { "localhost" } else { &host },
+                std::process::id()
+            ),
             labels,
             slots: slots.max(1),
             lease: Duration::from_secs(30),
@@ -52,10 +58,21 @@ impl WorkerOptions {
 }
 
 /// Claims and runs runs until `stop` turns true, then drains (see [`WorkerOptions::drain`]).
-pub async fn run(state: Core, opts: WorkerOptions, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-    state.store.register_worker(&opts.id, &opts.name, &opts.labels).await?;
+pub async fn run(
+    state: Core,
+    opts: WorkerOptions,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    state
+        .store
+        .register_worker(&opts.id, &opts.name, &opts.labels)
+        .await?;
     tracing::info!(worker = %opts.id, labels = ?opts.labels, slots = opts.slots, "worker started");
-    let beat = tokio::spawn(worker_heartbeats(state.clone(), opts.id.clone(), opts.lease / 3));
+    let beat = tokio::spawn(worker_heartbeats(
+        state.clone(),
+        opts.id.clone(),
+        opts.lease / 3,
+    ));
     let listen = super::dispatch::listen(&state);
     let slots = Arc::new(Semaphore::new(opts.slots));
     let plans = Arc::new(PlanCache::default());
@@ -77,7 +94,11 @@ pub async fn run(state: Core, opts: WorkerOptions, mut stop: watch::Receiver<boo
         while let Ok(p) = slots.clone().try_acquire_owned() {
             permits.push(p);
         }
-        match state.store.claim(&opts.id, &opts.labels, lease_ms, permits.len()).await {
+        match state
+            .store
+            .claim(&opts.id, &opts.labels, lease_ms, permits.len())
+            .await
+        {
             Ok(claims) if !claims.is_empty() => {
                 for (claimed, permit) in claims.into_iter().zip(permits) {
                     let (state, opts, release) = (state.clone(), opts.clone(), release_rx.clone());
@@ -173,20 +194,44 @@ async fn run_one(
     release: watch::Receiver<bool>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel::<Line>();
-    let writer = tokio::spawn(write_logs(state.clone(), run.tenant.clone(), run.id.clone(), rx));
+    let writer = tokio::spawn(write_logs(
+        state.clone(),
+        run.tenant.clone(),
+        run.id.clone(),
+        rx,
+    ));
     let _ = tx.send(host_line(
         "info",
-        format!("run started: {} version {}, attempt {} on worker {}", run.pipeline, run.version, run.attempt, opts.id),
+        format!(
+            "run started: {} version {}, attempt {} on worker {}",
+            run.pipeline, run.version, run.attempt, opts.id
+        ),
     ));
     let why = Arc::new(Mutex::new(None));
     let (cancel_tx, cancel_rx) = watch::channel(false);
-    let keeper = tokio::spawn(lease_keeper(state.clone(), run.clone(), opts.lease, release, why.clone(), cancel_tx));
+    let keeper = tokio::spawn(lease_keeper(
+        state.clone(),
+        run.clone(),
+        opts.lease,
+        release,
+        why.clone(),
+        cancel_tx,
+    ));
     let result = execute(state, plans, &run, tx.clone(), cancel_rx).await;
     keeper.abort();
     let stopped = why.lock().ok().and_then(|w| *w);
-    let acks = result.as_ref().map(super::attempt::Executed::acks).unwrap_or_default();
+    let acks = result
+        .as_ref()
+        .map(super::attempt::Executed::acks)
+        .unwrap_or_default();
     let (line, ending) = settle(&state.master_key, &run, stopped, result);
-    let succeeded = matches!(&ending, Some(Ending::Complete { status: "succeeded", .. }));
+    let succeeded = matches!(
+        &ending,
+        Some(Ending::Complete {
+            status: "succeeded",
+            ..
+        })
+    );
     let _ = tx.send(line);
     drop(tx);
     // The lines the writer still holds go with the ending, in one transaction: a follower that
@@ -197,16 +242,31 @@ async fn run_one(
     });
     let result = match ending {
         Some(ending) => {
-            let finish = Finish { run: run.id.clone(), tenant: run.tenant.clone(), attempt: run.attempt, ending, logs };
+            let finish = Finish {
+                run: run.id.clone(),
+                tenant: run.tenant.clone(),
+                attempt: run.attempt,
+                ending,
+                logs,
+            };
             finisher.finish(finish).await
         }
-        None => state.store.append_logs(&run.tenant, &run.id, &logs).await.map(|()| true).map_err(|e| e.to_string()),
+        None => state
+            .store
+            .append_logs(&run.tenant, &run.id, &logs)
+            .await
+            .map(|()| true)
+            .map_err(|e| e.to_string()),
     };
     match result {
         // The run's checkpoints are committed: what came of its messages is durable.
         Ok(true) if succeeded => state.engine.integrations().acknowledge(acks.take()).await,
         Ok(true) => {}
-        Ok(false) => tracing::warn!("run {} attempt {}: another worker holds the run now; result dropped", run.id, run.attempt),
+        Ok(false) => tracing::warn!(
+            "run {} attempt {}: another worker holds the run now; result dropped",
+            run.id,
+            run.attempt
+        ),
         Err(e) => tracing::error!("run {}: cannot record the result: {e}", run.id),
     }
 }
@@ -222,7 +282,10 @@ async fn finish_retrying(state: &Core, items: &[Finish]) -> crate::store::Result
     loop {
         match state.store.finish_many(items).await {
             Err(e) if e.is_transient() && started.elapsed() < FINISH_RETRY_FOR => {
-                tracing::warn!("cannot record the end of {} runs yet, trying again in {delay:?}: {e}", items.len());
+                tracing::warn!(
+                    "cannot record the end of {} runs yet, trying again in {delay:?}: {e}",
+                    items.len()
+                );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
@@ -238,14 +301,20 @@ struct Finisher(mpsc::UnboundedSender<(Finish, oneshot::Sender<Result<bool, Stri
 impl Finisher {
     /// Starts the task that writes.
     fn start(state: Core) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<(Finish, oneshot::Sender<Result<bool, String>>)>();
+        let (tx, mut rx) =
+            mpsc::unbounded_channel::<(Finish, oneshot::Sender<Result<bool, String>>)>();
         tokio::spawn(async move {
             let mut batch = Vec::new();
             while rx.recv_many(&mut batch, 64).await > 0 {
                 let (items, replies): (Vec<Finish>, Vec<_>) = batch.drain(..).unzip();
                 match finish_retrying(&state, &items).await {
-                    Ok(held) => replies.into_iter().zip(held).for_each(|(r, h)| drop(r.send(Ok(h)))),
-                    Err(e) => replies.into_iter().for_each(|r| drop(r.send(Err(e.to_string())))),
+                    Ok(held) => replies
+                        .into_iter()
+                        .zip(held)
+                        .for_each(|(r, h)| drop(r.send(Ok(h)))),
+                    Err(e) => replies
+                        .into_iter()
+                        .for_each(|r| drop(r.send(Err(e.to_string())))),
                 }
             }
         });
@@ -255,8 +324,9 @@ impl Finisher {
     /// Writes `finish` with whatever else ends meanwhile; whether its attempt held the run.
     async fn finish(&self, finish: Finish) -> Result<bool, String> {
         let (tx, rx) = oneshot::channel();
-        self.0.send((finish, tx)).map_err(|_| "the finisher stopped".to_string())?;
+        self.0
+            .send((finish, tx))
+            .map_err(|_| "the finisher stopped".to_string())?;
         rx.await.map_err(|_| "the finisher stopped".to_string())?
     }
 }
-

@@ -11,8 +11,8 @@ pub mod seed;
 
 use crate::api::{self, AppState, Settings};
 use crate::control::Core;
-use crate::scheduler::{self, worker};
 use crate::scheduler::worker::WorkerOptions;
+use crate::scheduler::{self, worker};
 use crate::store;
 
 pub use crate::control::server_policy as policy;
@@ -109,32 +109,54 @@ pub struct WorkerCommandArgs {
 
 /// Builds the API's state: the core (database migrated, engine, blob store) and the body caps.
 pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
-    let url = args.database.clone().unwrap_or_else(|| store::default_url(&args.data_dir));
+    let url = args
+        .database
+        .clone()
+        .unwrap_or_else(|| store::default_url(&args.data_dir));
     let settings = Settings {
         max_plugin_bytes: args.max_plugin_mb.saturating_mul(1 << 20),
         max_pipeline_bytes: args.max_pipeline_kb.saturating_mul(1 << 10),
     };
     let policy = policy(&args.mount_roots, &args.data_dir);
     let egress = args.worker.egress.settings().map_err(anyhow::Error::msg)?;
-    let core = Core::open(&url, &args.data_dir, args.cache_dir.as_deref(), policy, egress).await?;
-    Ok(AppState { core, settings: Arc::new(settings), auth_failures: Arc::default() })
+    let core = Core::open(
+        &url,
+        &args.data_dir,
+        args.cache_dir.as_deref(),
+        policy,
+        egress,
+    )
+    .await?;
+    Ok(AppState {
+        core,
+        settings: Arc::new(settings),
+        auth_failures: Arc::default(),
+    })
 }
 
 /// Runs the server until it is asked to stop.
 pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let state = state(&args).await?;
-    seed::seed(&state, &args.data_dir).await.context("cannot seed the database")?;
+    seed::seed(&state, &args.data_dir)
+        .await
+        .context("cannot seed the database")?;
     if state.store.backend == store::Backend::Sqlite {
         let interrupted = state.store.expire_all_leases().await?;
         if interrupted > 0 {
-            tracing::warn!("{interrupted} run(s) were interrupted by the last stop; they run again");
+            tracing::warn!(
+                "{interrupted} run(s) were interrupted by the last stop; they run again"
+            );
         }
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let ticker = tokio::spawn(scheduler::ticker::run(state.core.clone(), stop.clone()));
     let worker = if args.worker_slots > 0 {
         let opts = args.worker.options(args.worker_slots)?;
-        Some(tokio::spawn(worker::run(state.core.clone(), opts, stop.clone())))
+        Some(tokio::spawn(worker::run(
+            state.core.clone(),
+            opts,
+            stop.clone(),
+        )))
     } else {
         None
     };
@@ -145,7 +167,9 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     println!("autoflow server listening on http://{addr}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown()).await?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
     let _ = stop_tx.send(true);
     let _ = ticker.await;
     if let Some(worker) = worker {
@@ -158,9 +182,20 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 pub async fn work(args: WorkerCommandArgs) -> anyhow::Result<()> {
     let policy = policy(&args.mount_roots, &args.data_dir);
     let egress = args.worker.egress.settings().map_err(anyhow::Error::msg)?;
-    let core = Core::open(&args.database, &args.data_dir, args.cache_dir.as_deref(), policy, egress).await?;
+    let core = Core::open(
+        &args.database,
+        &args.data_dir,
+        args.cache_dir.as_deref(),
+        policy,
+        egress,
+    )
+    .await?;
     let opts = args.worker.options(args.slots)?;
-    println!("autoflow worker {} started (labels: {})", opts.id, opts.labels.join(","));
+    println!(
+        "autoflow worker {} started (labels: {})",
+        opts.id,
+        opts.labels.join(",")
+    );
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker::run(core, opts, stop));
@@ -172,13 +207,14 @@ pub async fn work(args: WorkerCommandArgs) -> anyhow::Result<()> {
 async fn shutdown() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

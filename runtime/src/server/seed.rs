@@ -35,7 +35,13 @@ pub async fn seed(core: &Core, data_dir: &Path) -> anyhow::Result<()> {
         plugins::publish_builtins(core, &t.id).await?;
     }
     if !core.store.has_tokens(&tenant.id).await? {
-        let (text, row) = new_token(&tenant.id, "admin", Role::Admin, None, Some("server".into()))?;
+        let (text, row) = new_token(
+            &tenant.id,
+            "admin",
+            Role::Admin,
+            None,
+            Some("server".into()),
+        )?;
         let path = data_dir.join("admin-token");
         write_secret(&path, &text)?;
         let audit = NewAudit {
@@ -47,12 +53,24 @@ pub async fn seed(core: &Core, data_dir: &Path) -> anyhow::Result<()> {
             detail: Some("bootstrap admin token".into()),
         };
         core.store.insert_token(&row, &audit).await?;
-        println!("admin token (shown once; also written to {}):\n{text}", path.display());
+        println!(
+            "admin token (shown once; also written to {}):\n{text}",
+            path.display()
+        );
         let _ = std::io::stdout().flush();
     }
     if core.store.pipeline(&tenant.id, "demo").await?.is_none() {
-        let source = Source::Text { text: DEMO_PIPELINE, format: crate::pipeline::Format::Yaml, name: None };
-        let audit = NewAudit { tenant: Some(&tenant.id), actor: "server", action: "pipeline.create", ..NewAudit::default() };
+        let source = Source::Text {
+            text: DEMO_PIPELINE,
+            format: crate::pipeline::Format::Yaml,
+            name: None,
+        };
+        let audit = NewAudit {
+            tenant: Some(&tenant.id),
+            actor: "server",
+            action: "pipeline.create",
+            ..NewAudit::default()
+        };
         pipelines::apply(core, &tenant.id, "server", source, Mode::Create, audit)
             .await
             .map_err(|e| anyhow::anyhow!("demo pipeline: {e}"))?;

@@ -12,7 +12,13 @@ use super::{Backend, Result, Store, now_ms};
 pub const MAX_LOST_ATTEMPTS: i64 = 5;
 
 /// Marks runs `seqs` running under `worker`'s lease, each at its next attempt number.
-async fn claim_rows(conn: &mut sqlx::AnyConnection, seqs: &[i64], worker: &str, now: i64, lease_ms: i64) -> Result<()> {
+async fn claim_rows(
+    conn: &mut sqlx::AnyConnection,
+    seqs: &[i64],
+    worker: &str,
+    now: i64,
+    lease_ms: i64,
+) -> Result<()> {
     if seqs.is_empty() {
         return Ok(());
     }
@@ -30,17 +36,28 @@ async fn claim_rows(conn: &mut sqlx::AnyConnection, seqs: &[i64], worker: &str, 
 }
 
 /// Records the attempts just claimed, in one statement.
-async fn insert_attempts(conn: &mut sqlx::AnyConnection, claimed: &[Claimed], worker: &str, now: i64) -> Result<()> {
+async fn insert_attempts(
+    conn: &mut sqlx::AnyConnection,
+    claimed: &[Claimed],
+    worker: &str,
+    now: i64,
+) -> Result<()> {
     if claimed.is_empty() {
         return Ok(());
     }
-    let mut sql = String::from("INSERT INTO run_attempts (tenant_id, run_id, attempt, worker, started_at, status) VALUES ");
+    let mut sql = String::from(
+        "INSERT INTO run_attempts (tenant_id, run_id, attempt, worker, started_at, status) VALUES ",
+    );
     for i in 0..claimed.len() {
         let b = i * 3 + 3;
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!("(${b}, ${}, ${}, $1, $2, 'running')", b + 1, b + 2));
+        sql.push_str(&format!(
+            "(${b}, ${}, ${}, $1, $2, 'running')",
+            b + 1,
+            b + 2
+        ));
     }
     let mut q = sqlx::query(&sql).bind(worker).bind(now);
     for c in claimed {
@@ -55,7 +72,13 @@ impl Store {
     /// and due, or running under an expired lease (its worker is gone; the attempt it held is
     /// marked `lost`). Runs needing labels the worker lacks, and runs whose pipeline or tenant is
     /// at its limit, are passed over.
-    pub async fn claim(&self, worker: &str, labels: &[String], lease_ms: i64, max: usize) -> Result<Vec<Claimed>> {
+    pub async fn claim(
+        &self,
+        worker: &str,
+        labels: &[String],
+        lease_ms: i64,
+        max: usize,
+    ) -> Result<Vec<Claimed>> {
         let _one_claimer = match self.backend {
             Backend::Sqlite => Some(self.claim_lock.lock().await),
             Backend::Postgres => None,
@@ -65,7 +88,9 @@ impl Store {
             Backend::Sqlite => {
                 // Take SQLite's write lock before reading, so the transaction cannot fail to
                 // upgrade later.
-                sqlx::query("UPDATE runs SET seq = seq WHERE seq = -1").execute(&mut *tx).await?;
+                sqlx::query("UPDATE runs SET seq = seq WHERE seq = -1")
+                    .execute(&mut *tx)
+                    .await?;
                 ""
             }
             Backend::Postgres => " FOR UPDATE SKIP LOCKED",
@@ -103,12 +128,22 @@ impl Store {
                 continue;
             }
             if status == "running" {
-                end_attempt(&mut tx, &id, attempt, "lost", Some("its worker stopped renewing the lease")).await?;
+                end_attempt(
+                    &mut tx,
+                    &id,
+                    attempt,
+                    "lost",
+                    Some("its worker stopped renewing the lease"),
+                )
+                .await?;
                 let cancel: i64 = r.try_get("cancel_requested")?;
                 let lost_too_often = attempt >= max_attempts + MAX_LOST_ATTEMPTS;
                 if cancel != 0 || lost_too_often {
                     let (status, error) = if cancel != 0 {
-                        ("cancelled", "cancelled while its worker was gone".to_string())
+                        (
+                            "cancelled",
+                            "cancelled while its worker was gone".to_string(),
+                        )
                     } else {
                         ("failed", format!("lost its worker {attempt} times"))
                     };
@@ -126,11 +161,18 @@ impl Store {
                 }
             }
             let tenant_limit: i64 = r.try_get::<Option<i64>, _>("tenant_limit")?.unwrap_or(0);
-            if tenant_limit > 0 && self.running(&mut tx, &tenant, None, now, seq).await? >= tenant_limit {
+            if tenant_limit > 0
+                && self.running(&mut tx, &tenant, None, now, seq).await? >= tenant_limit
+            {
                 continue;
             }
             let concurrency: i64 = r.try_get("concurrency")?;
-            if concurrency > 0 && self.running(&mut tx, &tenant, Some(&pipeline), now, seq).await? >= concurrency {
+            if concurrency > 0
+                && self
+                    .running(&mut tx, &tenant, Some(&pipeline), now, seq)
+                    .await?
+                    >= concurrency
+            {
                 continue;
             }
             if tenant_limit > 0 || concurrency > 0 {
@@ -145,7 +187,15 @@ impl Store {
                 .map(|t| serde_json::from_str(&t))
                 .transpose()
                 .map_err(|e| super::StoreError::Corrupt(format!("replay of run {id}: {e}")))?;
-            claimed.push(Claimed { id, tenant, pipeline, version, attempt: attempt + 1, max_attempts, replay });
+            claimed.push(Claimed {
+                id,
+                tenant,
+                pipeline,
+                version,
+                attempt: attempt + 1,
+                max_attempts,
+                replay,
+            });
         }
         claim_rows(&mut tx, &deferred, worker, started, lease_ms).await?;
         insert_attempts(&mut tx, &claimed, worker, started).await?;
@@ -156,7 +206,14 @@ impl Store {
     /// Runs of the tenant (of `pipeline` only, if given) running under a live lease, other than
     /// run `seq`. On PostgreSQL, claimers counting the same tenant or pipeline take turns from
     /// here to their commit, so that two cannot both see room for one more.
-    async fn running(&self, conn: &mut sqlx::AnyConnection, tenant: &str, pipeline: Option<&str>, now: i64, seq: i64) -> Result<i64> {
+    async fn running(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        tenant: &str,
+        pipeline: Option<&str>,
+        now: i64,
+        seq: i64,
+    ) -> Result<i64> {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
                 .bind(format!("{tenant}/{}", pipeline.unwrap_or("*")))
@@ -190,7 +247,8 @@ impl Store {
         .bind(attempt)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok(r.try_get::<i64, _>("cancel_requested")? != 0)).transpose()
+        row.map(|r| Ok(r.try_get::<i64, _>("cancel_requested")? != 0))
+            .transpose()
     }
 
     /// Makes every lease expire now: an embedded SQLite database is used by one process at a
@@ -202,5 +260,4 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
-
 }

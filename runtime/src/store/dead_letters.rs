@@ -58,8 +58,9 @@ pub struct DeadLetterRow {
 
 impl Serialize for DeadLetterRow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let value = serde_json::from_slice::<Value>(&self.record.value)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&self.record.value).into_owned()));
+        let value = serde_json::from_slice::<Value>(&self.record.value).unwrap_or_else(|_| {
+            Value::String(String::from_utf8_lossy(&self.record.value).into_owned())
+        });
         json!({
             "id": self.id,
             "run_id": self.run_id,
@@ -113,26 +114,48 @@ fn seal(key: &MasterKey, from: &Origin<'_>, step: &str, record: &Record) -> Resu
         value: STANDARD.encode(&record.value),
         headers: record.headers.clone(),
     };
-    let plain = serde_json::to_vec(&plain).map_err(|e| StoreError::Sealed(format!("a dead letter of step {step:?}: {e}")))?;
+    let plain = serde_json::to_vec(&plain)
+        .map_err(|e| StoreError::Sealed(format!("a dead letter of step {step:?}: {e}")))?;
     key.seal_bound(KIND, &[from.tenant, from.pipeline, step, from.run], &plain)
         .map_err(|e| StoreError::Sealed(format!("a dead letter of step {step:?}: {e:#}")))
 }
 
 /// The record of the dead letter of `owner` (tenant, pipeline, step, run) from its sealed key,
 /// value and headers and its `timestamp`.
-fn open(key: &MasterKey, owner: [&str; 4], sealed: &[u8], timestamp: Option<i64>) -> Result<Record> {
+fn open(
+    key: &MasterKey,
+    owner: [&str; 4],
+    sealed: &[u8],
+    timestamp: Option<i64>,
+) -> Result<Record> {
     let [_, pipeline, step, run] = owner;
-    let corrupt = |why: String| StoreError::Corrupt(format!("the dead letter of step {step:?} of run {run}: {why}"));
+    let corrupt = |why: String| {
+        StoreError::Corrupt(format!(
+            "the dead letter of step {step:?} of run {run}: {why}"
+        ))
+    };
     let plain = key.open_bound(KIND, &owner, sealed).ok_or_else(|| {
         StoreError::Sealed(format!(
             "the dead letter of step {step:?} of run {run} of pipeline {pipeline:?} does not open with this server's \
              master key (it was sealed for another tenant, pipeline, step or run, with another key, or changed)"
         ))
     })?;
-    let Sealable { key, value, headers } = serde_json::from_slice(&plain).map_err(|e| corrupt(e.to_string()))?;
-    let key = key.map(|k| STANDARD.decode(k)).transpose().map_err(|e| corrupt(e.to_string()))?;
+    let Sealable {
+        key,
+        value,
+        headers,
+    } = serde_json::from_slice(&plain).map_err(|e| corrupt(e.to_string()))?;
+    let key = key
+        .map(|k| STANDARD.decode(k))
+        .transpose()
+        .map_err(|e| corrupt(e.to_string()))?;
     let value = STANDARD.decode(value).map_err(|e| corrupt(e.to_string()))?;
-    Ok(Record { key, value, headers, timestamp })
+    Ok(Record {
+        key,
+        value,
+        headers,
+        timestamp,
+    })
 }
 
 fn row_of(key: &MasterKey, tenant: &str, r: &sqlx::any::AnyRow) -> Result<DeadLetterRow> {
@@ -145,8 +168,14 @@ fn row_of(key: &MasterKey, tenant: &str, r: &sqlx::any::AnyRow) -> Result<DeadLe
         Some(bytes) => open(key, [tenant, &pipeline, &step, &run_id], &bytes, timestamp)?,
         None => {
             let headers: String = r.try_get("headers")?;
-            let headers = serde_json::from_str(&headers).map_err(|e| StoreError::Corrupt(format!("dead letter headers: {e}")))?;
-            Record { key: r.try_get("record_key")?, value: r.try_get("record_value")?, headers, timestamp }
+            let headers = serde_json::from_str(&headers)
+                .map_err(|e| StoreError::Corrupt(format!("dead letter headers: {e}")))?;
+            Record {
+                key: r.try_get("record_key")?,
+                value: r.try_get("record_value")?,
+                headers,
+                timestamp,
+            }
         }
     };
     Ok(DeadLetterRow {
@@ -165,8 +194,16 @@ fn row_of(key: &MasterKey, tenant: &str, r: &sqlx::any::AnyRow) -> Result<DeadLe
 impl Store {
     /// Stores rejected records `(step, digest, reason, record)` of one run attempt, each record
     /// sealed with `key`.
-    pub async fn insert_dead_letters(&self, key: &MasterKey, from: &Origin<'_>, letters: &[(String, String, String, Record)]) -> Result<()> {
-        let sealed = letters.iter().map(|(step, _, _, record)| seal(key, from, step, record)).collect::<Result<Vec<_>>>()?;
+    pub async fn insert_dead_letters(
+        &self,
+        key: &MasterKey,
+        from: &Origin<'_>,
+        letters: &[(String, String, String, Record)],
+    ) -> Result<()> {
+        let sealed = letters
+            .iter()
+            .map(|(step, _, _, record)| seal(key, from, step, record))
+            .collect::<Result<Vec<_>>>()?;
         let mut tx = self.begin().await?;
         let now = now_ms();
         for ((step, digest, reason, record), sealed) in letters.iter().zip(&sealed) {
@@ -196,7 +233,13 @@ impl Store {
 
     /// The tenant's dead letters of `pipeline` that pass `filter`, oldest first, opened with
     /// `key`.
-    pub async fn dead_letters(&self, key: &MasterKey, tenant: &str, pipeline: &str, filter: &Filter) -> Result<Vec<DeadLetterRow>> {
+    pub async fn dead_letters(
+        &self,
+        key: &MasterKey,
+        tenant: &str,
+        pipeline: &str,
+        filter: &Filter,
+    ) -> Result<Vec<DeadLetterRow>> {
         let mut sql = format!(
             "SELECT {COLUMNS} FROM dead_letters WHERE tenant_id = $1 AND pipeline = $2 AND id > $3 \
              AND ($4 IS NULL OR step_id = $4) AND ($5 IS NULL OR run_id = $5)"
@@ -221,7 +264,12 @@ impl Store {
     }
 
     /// Dead letters `ids` of the tenant (for a replay run), in id order, opened with `key`.
-    pub async fn dead_letters_by_id(&self, key: &MasterKey, tenant: &str, ids: &[i64]) -> Result<Vec<DeadLetterRow>> {
+    pub async fn dead_letters_by_id(
+        &self,
+        key: &MasterKey,
+        tenant: &str,
+        ids: &[i64],
+    ) -> Result<Vec<DeadLetterRow>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -237,14 +285,21 @@ impl Store {
 
     /// Queues the replay run `run` of dead letters `ids` and marks them replayed by it, in one
     /// transaction; the run's id.
-    pub async fn enqueue_replay(&self, run: &super::queue::NewRun<'_>, ids: &[i64]) -> Result<String> {
+    pub async fn enqueue_replay(
+        &self,
+        run: &super::queue::NewRun<'_>,
+        ids: &[i64],
+    ) -> Result<String> {
         let mut tx = self.begin().await?;
         let id = self.enqueue_in(&mut tx, run).await?;
-        sqlx::query(&format!("UPDATE dead_letters SET replay_run = $1 WHERE tenant_id = $2 AND id IN ({})", super::id_list(ids)))
-            .bind(&id)
-            .bind(run.tenant)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(&format!(
+            "UPDATE dead_letters SET replay_run = $1 WHERE tenant_id = $2 AND id IN ({})",
+            super::id_list(ids)
+        ))
+        .bind(&id)
+        .bind(run.tenant)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(id)
     }

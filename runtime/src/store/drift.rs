@@ -3,7 +3,10 @@
 
 /// `(SQLite, PostgreSQL)` spellings of the same thing, as the migrations write them.
 const DIALECT: &[(&str, &str)] = &[
-    ("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+    (
+        "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+    ),
     ("BLOB", "BYTEA"),
     ("(SQLite)", "(PostgreSQL)"),
 ];
@@ -20,18 +23,34 @@ fn the_sqlite_and_postgres_migrations_differ_only_in_dialect() {
         names
     };
     let files = names("sqlite");
-    assert_eq!(files, names("postgres"), "the same migration files for both databases");
+    assert_eq!(
+        files,
+        names("postgres"),
+        "the same migration files for both databases"
+    );
     assert!(!files.is_empty());
     for file in &files {
-        let read = |db: &str| std::fs::read_to_string(dir.join(db).join(file)).unwrap_or_else(|e| panic!("{db}/{file}: {e}"));
+        let read = |db: &str| {
+            std::fs::read_to_string(dir.join(db).join(file))
+                .unwrap_or_else(|e| panic!("{db}/{file}: {e}"))
+        };
         let mut sqlite = read("sqlite");
         for (lite, pg) in DIALECT {
             sqlite = sqlite.replace(lite, pg);
         }
         let postgres = read("postgres");
         for (n, (a, b)) in sqlite.lines().zip(postgres.lines()).enumerate() {
-            assert_eq!(a, b, "{file} line {} differs beyond the dialect (SQLite, then PostgreSQL)", n + 1);
+            assert_eq!(
+                a,
+                b,
+                "{file} line {} differs beyond the dialect (SQLite, then PostgreSQL)",
+                n + 1
+            );
         }
-        assert_eq!(sqlite.lines().count(), postgres.lines().count(), "{file}: line counts differ");
+        assert_eq!(
+            sqlite.lines().count(),
+            postgres.lines().count(),
+            "{file}: line counts differ"
+        );
     }
 }

@@ -86,7 +86,14 @@ async fn complete_in(
     Ok(true)
 }
 
-async fn requeue_in(conn: &mut sqlx::AnyConnection, id: &str, attempt: i64, not_before: i64, why: &str, error: Option<&str>) -> Result<bool> {
+async fn requeue_in(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    attempt: i64,
+    not_before: i64,
+    why: &str,
+    error: Option<&str>,
+) -> Result<bool> {
     let refund = i64::from(why == "released" || why == "interrupted");
     let done = sqlx::query(
         "UPDATE runs SET status = 'queued', not_before = $1, lease_owner = NULL, lease_expires_at = NULL, \
@@ -107,7 +114,13 @@ async fn requeue_in(conn: &mut sqlx::AnyConnection, id: &str, attempt: i64, not_
 }
 
 /// Writes `attempt`'s end into `run_attempts`.
-pub(super) async fn end_attempt(conn: &mut sqlx::AnyConnection, run: &str, attempt: i64, status: &str, error: Option<&str>) -> Result<()> {
+pub(super) async fn end_attempt(
+    conn: &mut sqlx::AnyConnection,
+    run: &str,
+    attempt: i64,
+    status: &str,
+    error: Option<&str>,
+) -> Result<()> {
     sqlx::query("UPDATE run_attempts SET status = $1, finished_at = $2, error = $3 WHERE run_id = $4 AND attempt = $5")
         .bind(status)
         .bind(now_ms())
@@ -143,8 +156,22 @@ impl Store {
 
     /// Puts run `id` back in the queue after a retryable failure of `attempt`, due at
     /// `not_before`; `false` when the attempt no longer holds the run.
-    pub async fn retry_later(&self, id: &str, attempt: i64, not_before: i64, error: &str) -> Result<bool> {
-        self.finish_one(id, attempt, Ending::Retry { not_before, error: error.to_string() }).await
+    pub async fn retry_later(
+        &self,
+        id: &str,
+        attempt: i64,
+        not_before: i64,
+        error: &str,
+    ) -> Result<bool> {
+        self.finish_one(
+            id,
+            attempt,
+            Ending::Retry {
+                not_before,
+                error: error.to_string(),
+            },
+        )
+        .await
     }
 
     /// Hands run `id` back to the queue (its worker is stopping), not counting `attempt`
@@ -154,8 +181,19 @@ impl Store {
     }
 
     async fn finish_one(&self, id: &str, attempt: i64, ending: Ending) -> Result<bool> {
-        let finish = Finish { run: id.to_string(), tenant: String::new(), attempt, ending, logs: Vec::new() };
-        Ok(self.finish_many(std::slice::from_ref(&finish)).await?.first().copied().unwrap_or(false))
+        let finish = Finish {
+            run: id.to_string(),
+            tenant: String::new(),
+            attempt,
+            ending,
+            logs: Vec::new(),
+        };
+        Ok(self
+            .finish_many(std::slice::from_ref(&finish))
+            .await?
+            .first()
+            .copied()
+            .unwrap_or(false))
     }
 
     /// Writes the ends of several attempts, and their last log lines, in one transaction (a
@@ -165,28 +203,69 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut held = Vec::with_capacity(items.len());
         let mut requeued = false;
-        let lines: Vec<(&str, &str, &super::runs::Line)> =
-            items.iter().flat_map(|f| f.logs.iter().map(|l| (f.tenant.as_str(), f.run.as_str(), l))).collect();
+        let lines: Vec<(&str, &str, &super::runs::Line)> = items
+            .iter()
+            .flat_map(|f| {
+                f.logs
+                    .iter()
+                    .map(|l| (f.tenant.as_str(), f.run.as_str(), l))
+            })
+            .collect();
         super::runs::append_rows_in(&mut tx, &lines).await?;
         for f in items {
             let ok = match &f.ending {
-                Ending::Complete { status, report, error, checkpoints } => {
-                    complete_in(&mut tx, &f.run, f.attempt, status, report.as_ref(), error.as_deref(), checkpoints).await?
+                Ending::Complete {
+                    status,
+                    report,
+                    error,
+                    checkpoints,
+                } => {
+                    complete_in(
+                        &mut tx,
+                        &f.run,
+                        f.attempt,
+                        status,
+                        report.as_ref(),
+                        error.as_deref(),
+                        checkpoints,
+                    )
+                    .await?
                 }
-                Ending::Retry { not_before, error } => requeue_in(&mut tx, &f.run, f.attempt, *not_before, "retrying", Some(error)).await?,
-                Ending::Release => requeue_in(&mut tx, &f.run, f.attempt, 0, "released", None).await?,
+                Ending::Retry { not_before, error } => {
+                    requeue_in(
+                        &mut tx,
+                        &f.run,
+                        f.attempt,
+                        *not_before,
+                        "retrying",
+                        Some(error),
+                    )
+                    .await?
+                }
+                Ending::Release => {
+                    requeue_in(&mut tx, &f.run, f.attempt, 0, "released", None).await?
+                }
                 Ending::Interrupted { not_before, error } => {
-                    requeue_in(&mut tx, &f.run, f.attempt, *not_before, "interrupted", Some(error)).await?
+                    requeue_in(
+                        &mut tx,
+                        &f.run,
+                        f.attempt,
+                        *not_before,
+                        "interrupted",
+                        Some(error),
+                    )
+                    .await?
                 }
             };
             requeued |= ok && !matches!(f.ending, Ending::Complete { .. });
             held.push(ok);
         }
         if requeued && self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify('autoflow_runs', '')").execute(&mut *tx).await?;
+            sqlx::query("SELECT pg_notify('autoflow_runs', '')")
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(held)
     }
-
 }

@@ -30,31 +30,43 @@ impl Store {
     /// Writes one row and commits it, in a transaction as every write of the store is.
     /// Answers within a second are shared, so that probes cannot flood the database.
     pub async fn health(&self) -> Health {
-        if let Some((at, health)) = self.last_probe.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+        if let Some((at, health)) = self
+            .last_probe
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
             && at.elapsed() < PROBE_EVERY
         {
             return health.clone();
         }
         let health = match self.write_probe().await {
             Ok(()) => self.free_space(),
-            Err(e) if e.is_disk_full() => Health::DiskFull(format!("the disk is full: the database cannot commit ({e})")),
+            Err(e) if e.is_disk_full() => Health::DiskFull(format!(
+                "the disk is full: the database cannot commit ({e})"
+            )),
             Err(e) => Health::Failing(format!("the database cannot commit ({e})")),
         };
-        *self.last_probe.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), health.clone()));
+        *self.last_probe.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), health.clone()));
         health
     }
 
     /// For SQLite, whether the disk under the database file has [`MIN_FREE_BYTES`] free.
     fn free_space(&self) -> Health {
-        let Some(dir) = self.sqlite_file().and_then(|f| f.parent().map(std::path::Path::to_path_buf)) else {
+        let Some(dir) = self
+            .sqlite_file()
+            .and_then(|f| f.parent().map(std::path::Path::to_path_buf))
+        else {
             return Health::Ok;
         };
         match rustix::fs::statvfs(&dir) {
-            Ok(fs) if fs.f_bavail.saturating_mul(fs.f_frsize) < MIN_FREE_BYTES => Health::DiskFull(format!(
-                "the disk is full: {} bytes free under the database ({}), less than the {MIN_FREE_BYTES} it needs to commit",
-                fs.f_bavail.saturating_mul(fs.f_frsize),
-                dir.display()
-            )),
+            Ok(fs) if fs.f_bavail.saturating_mul(fs.f_frsize) < MIN_FREE_BYTES => {
+                Health::DiskFull(format!(
+                    "the disk is full: {} bytes free under the database ({}), less than the {MIN_FREE_BYTES} it needs to commit",
+                    fs.f_bavail.saturating_mul(fs.f_frsize),
+                    dir.display()
+                ))
+            }
             _ => Health::Ok,
         }
     }

@@ -29,7 +29,12 @@ pub struct KeyedRun {
 
 /// Records `key` for run `run_id` through `conn` (the run's transaction), replacing an expired
 /// use of the key. A key in use fails with a unique violation, which rolls the run back.
-pub(super) async fn record(conn: &mut sqlx::AnyConnection, tenant: &str, key: &Idempotency<'_>, run_id: &str) -> Result<()> {
+pub(super) async fn record(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    key: &Idempotency<'_>,
+    run_id: &str,
+) -> Result<()> {
     let now = now_ms();
     sqlx::query("DELETE FROM idempotency_keys WHERE tenant_id = $1 AND idempotency_key = $2 AND created_at < $3")
         .bind(tenant)
@@ -61,6 +66,12 @@ impl Store {
         .bind(now_ms() - WINDOW_MS)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok(KeyedRun { request: r.try_get("request")?, run_id: r.try_get("run_id")? })).transpose()
+        row.map(|r| {
+            Ok(KeyedRun {
+                request: r.try_get("request")?,
+                run_id: r.try_get("run_id")?,
+            })
+        })
+        .transpose()
     }
 }

@@ -16,17 +16,24 @@ impl Store {
     /// Whether `key` is the one the database's data is sealed with: it opens the check value,
     /// which is written with `key` when there is none yet.
     pub async fn check_master_key(&self, key: &MasterKey) -> Result<bool> {
-        let read = || sqlx::query("SELECT sealed FROM master_key_check WHERE id = 1").fetch_optional(&self.pool);
+        let read = || {
+            sqlx::query("SELECT sealed FROM master_key_check WHERE id = 1")
+                .fetch_optional(&self.pool)
+        };
         let sealed: Vec<u8> = match read().await? {
             Some(row) => row.try_get("sealed")?,
             None => {
-                let probe = key.seal_bound(KIND, &[], PLAIN).map_err(|e| StoreError::Sealed(format!("the master key's check: {e:#}")))?;
+                let probe = key
+                    .seal_bound(KIND, &[], PLAIN)
+                    .map_err(|e| StoreError::Sealed(format!("the master key's check: {e:#}")))?;
                 sqlx::query("INSERT INTO master_key_check (id, sealed) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
                     .bind(probe)
                     .execute(&self.pool)
                     .await?;
                 // Another process may have written its own first.
-                let row = read().await?.ok_or_else(|| StoreError::Corrupt("the master key's check is gone".into()))?;
+                let row = read()
+                    .await?
+                    .ok_or_else(|| StoreError::Corrupt("the master key's check is gone".into()))?;
                 row.try_get("sealed")?
             }
         };

@@ -60,7 +60,9 @@ impl StoreError {
         match self.code() {
             Some(DbCode::Sqlite(code)) => code == SQLITE_FULL,
             Some(DbCode::Postgres(state)) => state == "53100",
-            None => matches!(self, StoreError::Db(sqlx::Error::Io(e)) if e.raw_os_error() == Some(ENOSPC)),
+            None => {
+                matches!(self, StoreError::Db(sqlx::Error::Io(e)) if e.raw_os_error() == Some(ENOSPC))
+            }
         }
     }
 
@@ -69,18 +71,30 @@ impl StoreError {
     /// connection exception, lack of resources, shutdown, serialization failure or deadlock.
     pub fn is_transient(&self) -> bool {
         match self.code() {
-            Some(DbCode::Sqlite(code)) => matches!(code, SQLITE_BUSY | SQLITE_LOCKED | SQLITE_IOERR | SQLITE_FULL),
-            Some(DbCode::Postgres(state)) => ["08", "53", "57P", "40001", "40P01"].iter().any(|p| state.starts_with(p)),
+            Some(DbCode::Sqlite(code)) => matches!(
+                code,
+                SQLITE_BUSY | SQLITE_LOCKED | SQLITE_IOERR | SQLITE_FULL
+            ),
+            Some(DbCode::Postgres(state)) => ["08", "53", "57P", "40001", "40P01"]
+                .iter()
+                .any(|p| state.starts_with(p)),
             None => matches!(
                 self,
-                StoreError::Db(sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed | sqlx::Error::Tls(_))
+                StoreError::Db(
+                    sqlx::Error::Io(_)
+                        | sqlx::Error::PoolTimedOut
+                        | sqlx::Error::WorkerCrashed
+                        | sqlx::Error::Tls(_)
+                )
             ),
         }
     }
 
     /// The database's own code for the error, if the database gave one.
     fn code(&self) -> Option<DbCode> {
-        let StoreError::Db(sqlx::Error::Database(d)) = self else { return None };
+        let StoreError::Db(sqlx::Error::Database(d)) = self else {
+            return None;
+        };
         let code = d.code()?;
         if d.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
             // Decimal text of the extended result code; its low byte is the primary code.
@@ -136,7 +150,10 @@ pub struct Store {
 
 /// The default database URL: SQLite file `autoflow.db` in `data_dir`.
 pub fn default_url(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("autoflow.db").display())
+    format!(
+        "sqlite://{}?mode=rwc",
+        data_dir.join("autoflow.db").display()
+    )
 }
 
 impl Store {
@@ -171,7 +188,13 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend, url: url.to_string(), claim_lock: Default::default(), last_probe: Default::default() })
+        Ok(Self {
+            pool,
+            backend,
+            url: url.to_string(),
+            claim_lock: Default::default(),
+            last_probe: Default::default(),
+        })
     }
 }
 
@@ -228,5 +251,8 @@ pub(crate) fn labels_text(labels: &[String]) -> String {
 
 /// Worker labels from their stored text.
 pub(crate) fn labels_of(text: &str) -> Vec<String> {
-    text.split(',').filter(|l| !l.is_empty()).map(str::to_string).collect()
+    text.split(',')
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
 }

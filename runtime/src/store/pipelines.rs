@@ -50,7 +50,10 @@ impl VersionRow {
     /// The definition as the pipeline model (stored versions were validated when applied).
     pub fn pipeline(&self) -> Result<crate::pipeline::Pipeline> {
         crate::pipeline::Pipeline::deserialize(&self.definition).map_err(|e| {
-            super::StoreError::Corrupt(format!("version {} of pipeline {:?} does not parse: {e}", self.version, self.pipeline))
+            super::StoreError::Corrupt(format!(
+                "version {} of pipeline {:?} does not parse: {e}",
+                self.version, self.pipeline
+            ))
         })
     }
 }
@@ -151,7 +154,10 @@ impl Store {
             _ => None,
         };
         super::schedules::set(&mut tx, tenant, name, version, schedule.as_ref()).await?;
-        let audit = NewAudit { target: Some(format!("{name}@{version}")), ..audit };
+        let audit = NewAudit {
+            target: Some(format!("{name}@{version}")),
+            ..audit
+        };
         super::audit::insert(&mut tx, &audit).await?;
         tx.commit().await?;
         Ok(Ok(version))
@@ -181,7 +187,12 @@ impl Store {
     }
 
     /// Version `version` of the tenant's pipeline `name` (the newest if `None`).
-    pub async fn version(&self, tenant: &str, name: &str, version: Option<i64>) -> Result<Option<VersionRow>> {
+    pub async fn version(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: Option<i64>,
+    ) -> Result<Option<VersionRow>> {
         let row = sqlx::query(
             "SELECT v.version, v.definition, v.created_at, v.created_by FROM pipeline_versions v \
              JOIN pipelines p ON p.tenant_id = v.tenant_id AND p.name = v.pipeline \
@@ -195,7 +206,8 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         let version: i64 = row.try_get("version")?;
         let text: String = row.try_get("definition")?;
-        let definition = serde_json::from_str(&text).map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
+        let definition =
+            serde_json::from_str(&text).map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
         let pins = sqlx::query(
             "SELECT step_id, reference, digest FROM version_plugins \
              WHERE tenant_id = $1 AND pipeline = $2 AND version = $3 ORDER BY step_id",
@@ -207,7 +219,13 @@ impl Store {
         .await?;
         let plugins = pins
             .iter()
-            .map(|r| Ok(Pin { step: r.try_get("step_id")?, reference: r.try_get("reference")?, digest: r.try_get("digest")? }))
+            .map(|r| {
+                Ok(Pin {
+                    step: r.try_get("step_id")?,
+                    reference: r.try_get("reference")?,
+                    digest: r.try_get("digest")?,
+                })
+            })
             .collect::<Result<_>>()?;
         Ok(Some(VersionRow {
             pipeline: name.to_string(),
@@ -220,7 +238,11 @@ impl Store {
     }
 
     /// The version numbers of the tenant's pipeline `name` with their times and authors, newest first.
-    pub async fn versions(&self, tenant: &str, name: &str) -> Result<Vec<(i64, i64, Option<String>)>> {
+    pub async fn versions(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Vec<(i64, i64, Option<String>)>> {
         let rows = sqlx::query(
             "SELECT version, created_at, created_by FROM pipeline_versions \
              WHERE tenant_id = $1 AND pipeline = $2 ORDER BY version DESC",
@@ -230,7 +252,13 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("version")?, r.try_get("created_at")?, r.try_get("created_by")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("version")?,
+                    r.try_get("created_at")?,
+                    r.try_get("created_by")?,
+                ))
+            })
             .collect()
     }
 }

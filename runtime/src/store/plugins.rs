@@ -31,8 +31,7 @@ pub struct PluginRow {
     pub created_by: Option<String>,
 }
 
-const COLUMNS: &str =
-    "name, version, digest, kind, size, description, config_schema, builtin, created_at, created_by";
+const COLUMNS: &str = "name, version, digest, kind, size, description, config_schema, builtin, created_at, created_by";
 
 fn plugin_of(r: &sqlx::any::AnyRow) -> Result<PluginRow> {
     Ok(PluginRow {
@@ -80,13 +79,24 @@ impl Store {
 
     /// The bytes of blob `digest` kept in the database (PostgreSQL), if any.
     pub async fn blob_content(&self, digest: &str) -> Result<Option<Vec<u8>>> {
-        let row = sqlx::query("SELECT content FROM blobs WHERE digest = $1").bind(digest).fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| r.try_get::<Option<Vec<u8>>, _>("content")).transpose()?.flatten())
+        let row = sqlx::query("SELECT content FROM blobs WHERE digest = $1")
+            .bind(digest)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| r.try_get::<Option<Vec<u8>>, _>("content"))
+            .transpose()?
+            .flatten())
     }
 
     /// Binds `name@version` to a digest in `tenant`, recording `audit` in the same
     /// transaction; a unique violation if it is bound.
-    pub async fn insert_plugin(&self, tenant: &str, p: &PluginRow, audit: &NewAudit<'_>) -> Result<()> {
+    pub async fn insert_plugin(
+        &self,
+        tenant: &str,
+        p: &PluginRow,
+        audit: &NewAudit<'_>,
+    ) -> Result<()> {
         let sql = format!(
             "INSERT INTO plugins (tenant_id, {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         );
@@ -107,7 +117,12 @@ impl Store {
     }
 
     /// The tenant's plugin `name@version`.
-    pub async fn plugin(&self, tenant: &str, name: &str, version: &str) -> Result<Option<PluginRow>> {
+    pub async fn plugin(
+        &self,
+        tenant: &str,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<PluginRow>> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM plugins WHERE tenant_id = $1 AND name = $2 AND version = $3"
         ))
@@ -147,15 +162,21 @@ impl Store {
     /// Deletes the tenant's bindings of `digest`, unless a pipeline version pins it or it is
     /// built in, recording `audit` with the deletion. The bytes stay in the blob store (other
     /// tenants may hold them).
-    pub async fn delete_plugin(&self, tenant: &str, digest: &str, audit: &NewAudit<'_>) -> Result<Result<usize, DeleteRefused>> {
+    pub async fn delete_plugin(
+        &self,
+        tenant: &str,
+        digest: &str,
+        audit: &NewAudit<'_>,
+    ) -> Result<Result<usize, DeleteRefused>> {
         let mut tx = self.begin().await?;
         // Write first: on SQLite this takes the write lock before reading.
-        let deleted = sqlx::query("DELETE FROM plugins WHERE tenant_id = $1 AND digest = $2 AND builtin = 0")
-            .bind(tenant)
-            .bind(digest)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+        let deleted =
+            sqlx::query("DELETE FROM plugins WHERE tenant_id = $1 AND digest = $2 AND builtin = 0")
+                .bind(tenant)
+                .bind(digest)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
         let users = sqlx::query(
             "SELECT DISTINCT pipeline, version FROM version_plugins WHERE tenant_id = $1 AND digest = $2 \
              ORDER BY pipeline, version",
@@ -166,18 +187,30 @@ impl Store {
         .await?;
         let users: Vec<String> = users
             .iter()
-            .map(|r| Ok(format!("{}@{}", r.try_get::<String, _>("pipeline")?, r.try_get::<i64, _>("version")?)))
+            .map(|r| {
+                Ok(format!(
+                    "{}@{}",
+                    r.try_get::<String, _>("pipeline")?,
+                    r.try_get::<i64, _>("version")?
+                ))
+            })
             .collect::<Result<_>>()?;
         let refused = if !users.is_empty() {
             Some(DeleteRefused::InUse(users))
         } else if deleted == 0 {
-            let builtin = sqlx::query("SELECT COUNT(*) AS n FROM plugins WHERE tenant_id = $1 AND digest = $2")
-                .bind(tenant)
-                .bind(digest)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get::<i64, _>("n")?;
-            Some(if builtin > 0 { DeleteRefused::Builtin } else { DeleteRefused::NotFound })
+            let builtin = sqlx::query(
+                "SELECT COUNT(*) AS n FROM plugins WHERE tenant_id = $1 AND digest = $2",
+            )
+            .bind(tenant)
+            .bind(digest)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get::<i64, _>("n")?;
+            Some(if builtin > 0 {
+                DeleteRefused::Builtin
+            } else {
+                DeleteRefused::NotFound
+            })
         } else {
             None
         };

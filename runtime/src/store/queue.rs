@@ -120,7 +120,11 @@ impl Store {
 
     /// Queues a run inside the caller's transaction (PostgreSQL workers are notified when it
     /// commits), with its idempotency key if it has one (a key in use: a unique violation).
-    pub async fn enqueue_in(&self, conn: &mut sqlx::AnyConnection, run: &NewRun<'_>) -> Result<String> {
+    pub async fn enqueue_in(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        run: &NewRun<'_>,
+    ) -> Result<String> {
         let id = random_hex(12);
         let mut labels = run.spec.labels.clone();
         labels.sort();
@@ -141,22 +145,34 @@ impl Store {
         .bind(i64::from(run.spec.concurrency))
         .bind(run.trigger)
         .bind(run.fire_at)
-        .bind(run.replay.map(|r| serde_json::to_string(r).unwrap_or_default()))
+        .bind(
+            run.replay
+                .map(|r| serde_json::to_string(r).unwrap_or_default()),
+        )
         .execute(&mut *conn)
         .await?;
         if let Some(key) = &run.idempotency {
             super::idempotency::record(&mut *conn, run.tenant, key, &id).await?;
         }
         if self.backend == Backend::Postgres {
-            sqlx::query("SELECT pg_notify('autoflow_runs', '')").execute(&mut *conn).await?;
+            sqlx::query("SELECT pg_notify('autoflow_runs', '')")
+                .execute(&mut *conn)
+                .await?;
         }
         Ok(id)
     }
 
     /// Sets the tenant's limit of runs at once (0: none), recording `audit` with it; whether
     /// the tenant exists.
-    pub async fn set_tenant_max_running(&self, tenant_name: &str, max_running: i64, audit: &NewAudit<'_>) -> Result<bool> {
-        let update = sqlx::query("UPDATE tenants SET max_running = $1 WHERE name = $2").bind(max_running).bind(tenant_name);
+    pub async fn set_tenant_max_running(
+        &self,
+        tenant_name: &str,
+        max_running: i64,
+        audit: &NewAudit<'_>,
+    ) -> Result<bool> {
+        let update = sqlx::query("UPDATE tenants SET max_running = $1 WHERE name = $2")
+            .bind(max_running)
+            .bind(tenant_name);
         self.execute_audited(update, audit).await
     }
 
@@ -214,7 +230,12 @@ impl Store {
     }
 
     /// Whether any run of the pipeline is queued or running.
-    pub async fn pipeline_busy(&self, conn: &mut sqlx::AnyConnection, tenant: &str, pipeline: &str) -> Result<bool> {
+    pub async fn pipeline_busy(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        tenant: &str,
+        pipeline: &str,
+    ) -> Result<bool> {
         let n: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM runs WHERE tenant_id = $1 AND pipeline = $2 AND status IN ('queued', 'running')",
         )

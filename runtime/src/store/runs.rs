@@ -79,7 +79,10 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
         created_by: r.try_get("created_by")?,
         started_at: r.try_get("started_at")?,
         finished_at: r.try_get("finished_at")?,
-        report: report.map(|t| serde_json::from_str(&t)).transpose().map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        report: report
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         error: r.try_get("error")?,
         attempt: r.try_get("attempt")?,
         max_attempts: r.try_get("max_attempts")?,
@@ -102,25 +105,50 @@ pub type Line = (i64, Option<String>, String, String, String);
 
 /// Appends log lines of a run through `conn` (a run's ending writes its last lines in the
 /// transaction that ends it).
-pub(super) async fn append_logs_in(conn: &mut sqlx::AnyConnection, tenant: &str, run: &str, lines: &[Line]) -> Result<()> {
+pub(super) async fn append_logs_in(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    run: &str,
+    lines: &[Line],
+) -> Result<()> {
     let rows: Vec<(&str, &str, &Line)> = lines.iter().map(|l| (tenant, run, l)).collect();
     append_rows_in(conn, &rows).await
 }
 
 /// Appends log lines `(tenant, run, line)` of several runs, 500 to a statement.
-pub(super) async fn append_rows_in(conn: &mut sqlx::AnyConnection, rows: &[(&str, &str, &Line)]) -> Result<()> {
+pub(super) async fn append_rows_in(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[(&str, &str, &Line)],
+) -> Result<()> {
     for chunk in rows.chunks(500) {
-        let mut sql = String::from("INSERT INTO run_logs (tenant_id, run_id, at, step, level, source, message) VALUES ");
+        let mut sql = String::from(
+            "INSERT INTO run_logs (tenant_id, run_id, at, step, level, source, message) VALUES ",
+        );
         for i in 0..chunk.len() {
             let b = i * 7 + 1;
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("(${b}, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
+            sql.push_str(&format!(
+                "(${b}, ${}, ${}, ${}, ${}, ${}, ${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6
+            ));
         }
         let mut q = sqlx::query(&sql);
         for (tenant, run, (at, step, level, source, message)) in chunk {
-            q = q.bind(*tenant).bind(*run).bind(*at).bind(step.clone()).bind(level.clone()).bind(source.clone()).bind(message.clone());
+            q = q
+                .bind(*tenant)
+                .bind(*run)
+                .bind(*at)
+                .bind(step.clone())
+                .bind(level.clone())
+                .bind(source.clone())
+                .bind(message.clone());
         }
         q.execute(&mut *conn).await?;
     }
@@ -135,16 +163,24 @@ pub fn is_final(status: &str) -> bool {
 impl Store {
     /// The tenant's run `id`.
     pub async fn run(&self, tenant: &str, id: &str) -> Result<Option<RunRow>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND id = $2"))
-            .bind(tenant)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(run_of).transpose()
     }
 
     /// The tenant's runs of `pipeline`, newest first, optionally only those with `status`.
-    pub async fn runs(&self, tenant: &str, pipeline: &str, status: Option<&str>, limit: i64) -> Result<Vec<RunRow>> {
+    pub async fn runs(
+        &self,
+        tenant: &str,
+        pipeline: &str,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RunRow>> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM runs WHERE tenant_id = $1 AND pipeline = $2 AND ($3 IS NULL OR status = $3) \
              ORDER BY seq DESC LIMIT $4"
@@ -165,7 +201,13 @@ impl Store {
     }
 
     /// Log lines of the tenant's run `run` after line `after`, oldest first.
-    pub async fn logs(&self, tenant: &str, run: &str, after: i64, limit: i64) -> Result<Vec<LogRow>> {
+    pub async fn logs(
+        &self,
+        tenant: &str,
+        run: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LogRow>> {
         let rows = sqlx::query(
             "SELECT id, at, step, level, source, message FROM run_logs \
              WHERE tenant_id = $1 AND run_id = $2 AND id > $3 ORDER BY id LIMIT $4",

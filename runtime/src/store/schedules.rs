@@ -54,7 +54,11 @@ pub(super) async fn set(
     schedule: Option<&Schedule>,
 ) -> Result<()> {
     let Some(s) = schedule else {
-        sqlx::query("DELETE FROM schedules WHERE tenant_id = $1 AND pipeline = $2").bind(tenant).bind(pipeline).execute(conn).await?;
+        sqlx::query("DELETE FROM schedules WHERE tenant_id = $1 AND pipeline = $2")
+            .bind(tenant)
+            .bind(pipeline)
+            .execute(conn)
+            .await?;
         return Ok(());
     };
     sqlx::query(
@@ -105,14 +109,21 @@ impl Store {
 
     /// Moves the schedule's `since` from `old` to `new` in the caller's transaction; `false`
     /// when another server moved it first (it deals with these slots).
-    pub async fn advance_schedule(&self, conn: &mut sqlx::AnyConnection, s: &ScheduleRow, new: i64) -> Result<bool> {
-        let done = sqlx::query("UPDATE schedules SET since = $1 WHERE tenant_id = $2 AND pipeline = $3 AND since = $4")
-            .bind(new)
-            .bind(&s.tenant)
-            .bind(&s.pipeline)
-            .bind(s.since)
-            .execute(conn)
-            .await?;
+    pub async fn advance_schedule(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        s: &ScheduleRow,
+        new: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE schedules SET since = $1 WHERE tenant_id = $2 AND pipeline = $3 AND since = $4",
+        )
+        .bind(new)
+        .bind(&s.tenant)
+        .bind(&s.pipeline)
+        .bind(s.since)
+        .execute(conn)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -142,7 +153,13 @@ impl Store {
     }
 
     /// Names the run that slot `fire_at` of the pipeline queued.
-    pub async fn set_fire_run(&self, conn: &mut sqlx::AnyConnection, s: &ScheduleRow, fire_at: i64, run_id: &str) -> Result<()> {
+    pub async fn set_fire_run(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        s: &ScheduleRow,
+        fire_at: i64,
+        run_id: &str,
+    ) -> Result<()> {
         sqlx::query("UPDATE schedule_fires SET run_id = $1 WHERE tenant_id = $2 AND pipeline = $3 AND fire_at = $4")
             .bind(run_id)
             .bind(&s.tenant)

@@ -21,7 +21,14 @@ pub struct SecretInfo {
 
 impl Store {
     /// Sets the tenant's secret `name` to a sealed value, recording `audit` with it.
-    pub async fn put_secret(&self, tenant: &str, name: &str, nonce: &[u8], sealed: &[u8], audit: &NewAudit<'_>) -> Result<()> {
+    pub async fn put_secret(
+        &self,
+        tenant: &str,
+        name: &str,
+        nonce: &[u8],
+        sealed: &[u8],
+        audit: &NewAudit<'_>,
+    ) -> Result<()> {
         let now = now_ms();
         let upsert = sqlx::query(
             "INSERT INTO secrets (tenant_id, name, nonce, ciphertext, created_at, updated_at, updated_by) \
@@ -39,8 +46,15 @@ impl Store {
     }
 
     /// Deletes the tenant's secret `name`, recording `audit`; whether it existed.
-    pub async fn delete_secret(&self, tenant: &str, name: &str, audit: &NewAudit<'_>) -> Result<bool> {
-        let delete = sqlx::query("DELETE FROM secrets WHERE tenant_id = $1 AND name = $2").bind(tenant).bind(name);
+    pub async fn delete_secret(
+        &self,
+        tenant: &str,
+        name: &str,
+        audit: &NewAudit<'_>,
+    ) -> Result<bool> {
+        let delete = sqlx::query("DELETE FROM secrets WHERE tenant_id = $1 AND name = $2")
+            .bind(tenant)
+            .bind(name);
         self.execute_audited(delete, audit).await
     }
 
@@ -63,7 +77,11 @@ impl Store {
     }
 
     /// The sealed values `(name, nonce, ciphertext)` of the tenant's secrets among `names`.
-    pub async fn sealed_secrets(&self, tenant: &str, names: &[String]) -> Result<Vec<(String, Vec<u8>, Vec<u8>)>> {
+    pub async fn sealed_secrets(
+        &self,
+        tenant: &str,
+        names: &[String],
+    ) -> Result<Vec<(String, Vec<u8>, Vec<u8>)>> {
         if names.is_empty() {
             return Ok(Vec::new());
         }
@@ -72,8 +90,18 @@ impl Store {
             "SELECT name, nonce, ciphertext FROM secrets WHERE tenant_id = $1 AND name IN ({})",
             marks.join(", ")
         );
-        let query = names.iter().fold(sqlx::query(&sql).bind(tenant), |q, name| q.bind(name));
+        let query = names
+            .iter()
+            .fold(sqlx::query(&sql).bind(tenant), |q, name| q.bind(name));
         let rows = query.fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok((r.try_get("name")?, r.try_get("nonce")?, r.try_get("ciphertext")?))).collect()
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("name")?,
+                    r.try_get("nonce")?,
+                    r.try_get("ciphertext")?,
+                ))
+            })
+            .collect()
     }
 }

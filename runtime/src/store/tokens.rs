@@ -44,7 +44,8 @@ pub struct TokenRow {
     pub revoked_at: Option<i64>,
 }
 
-const TOKEN_COLUMNS: &str = "id, tenant_id, name, role, hash, created_at, created_by, expires_at, revoked_at";
+const TOKEN_COLUMNS: &str =
+    "id, tenant_id, name, role, hash, created_at, created_by, expires_at, revoked_at";
 
 fn token_of(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
     let role: String = row.try_get("role")?;
@@ -52,7 +53,9 @@ fn token_of(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
         name: row.try_get("name")?,
-        role: role.parse().map_err(|_| StoreError::Corrupt(format!("token role {role:?}")))?,
+        role: role
+            .parse()
+            .map_err(|_| StoreError::Corrupt(format!("token role {role:?}")))?,
         hash: row.try_get("hash")?,
         created_at: row.try_get("created_at")?,
         created_by: row.try_get("created_by")?,
@@ -62,7 +65,11 @@ fn token_of(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
 }
 
 fn tenant_of(row: &sqlx::any::AnyRow) -> Result<Tenant> {
-    Ok(Tenant { id: row.try_get("id")?, name: row.try_get("name")?, created_at: row.try_get("created_at")? })
+    Ok(Tenant {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 impl Store {
@@ -77,13 +84,19 @@ impl Store {
 
     /// Every tenant, by name.
     pub async fn tenants(&self) -> Result<Vec<Tenant>> {
-        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY name").fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT id, name, created_at FROM tenants ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(tenant_of).collect()
     }
 
     /// Creates tenant `name`; fails with a unique violation if it exists.
     pub async fn create_tenant(&self, name: &str) -> Result<Tenant> {
-        let tenant = Tenant { id: random_hex(8), name: name.to_string(), created_at: now_ms() };
+        let tenant = Tenant {
+            id: random_hex(8),
+            name: name.to_string(),
+            created_at: now_ms(),
+        };
         sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3)")
             .bind(&tenant.id)
             .bind(&tenant.name)
@@ -152,7 +165,9 @@ impl Store {
 }
 
 /// What a token may do within its tenant. Each role includes the ones below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Read everything of the tenant.

@@ -47,7 +47,10 @@ impl Tx {
     /// as `BEGIN IMMEDIATE`): the store's, or a plugin connection's pool.
     pub async fn begin_on(pool: &AnyPool, begin: &str) -> sqlx::Result<Tx> {
         // A failed BEGIN may have left anything behind: the connection is not kept.
-        let mut tx = Tx { conn: pool.acquire().await?, open: true };
+        let mut tx = Tx {
+            conn: pool.acquire().await?,
+            open: true,
+        };
         tx.conn.execute(begin).await?;
         Ok(tx)
     }

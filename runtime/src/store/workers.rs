@@ -40,13 +40,21 @@ impl Store {
 
     /// Records that worker `id` is alive.
     pub async fn worker_heartbeat(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE workers SET heartbeat_at = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(&self.pool).await?;
+        sqlx::query("UPDATE workers SET heartbeat_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Records that worker `id` stopped cleanly.
     pub async fn worker_stopped(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE workers SET stopped_at = $1 WHERE id = $2").bind(now_ms()).bind(id).execute(&self.pool).await?;
+        sqlx::query("UPDATE workers SET stopped_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

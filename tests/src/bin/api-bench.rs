@@ -59,8 +59,18 @@ async fn load(
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
-    let pick = |q: f64| all.get(((all.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or_default();
-    Figures { requests: all.len(), errors, per_sec: all.len() as f64 / elapsed, median: pick(0.5), p99: pick(0.99) }
+    let pick = |q: f64| {
+        all.get(((all.len() as f64 - 1.0) * q).round() as usize)
+            .copied()
+            .unwrap_or_default()
+    };
+    Figures {
+        requests: all.len(),
+        errors,
+        per_sec: all.len() as f64 / elapsed,
+        median: pick(0.5),
+        p99: pick(0.99),
+    }
 }
 
 fn print(db: &str, what: &str, f: &Figures) {
@@ -78,32 +88,50 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let concurrency: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     for (db, backend) in [("sqlite", Backend::Sqlite), ("postgres", Backend::Postgres)] {
-        let Some(s) = Server::start(backend) else { continue };
+        let Some(s) = Server::start(backend) else {
+            continue;
+        };
         assert_eq!(s.apply(&s.admin, "tiny", TINY).status, 201);
         let run = s.run_and_wait(&s.admin, "tiny", None);
         let id = run["id"].as_str().unwrap().to_string();
-        let client = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build().unwrap();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .unwrap();
         let (url, token) = (s.url.clone(), s.admin.clone());
         let trigger: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> = {
             let (url, token) = (url.clone(), token.clone());
-            Arc::new(move |c: &reqwest::Client| c.post(format!("{url}/v1/pipelines/tiny/runs")).bearer_auth(&token))
+            Arc::new(move |c: &reqwest::Client| {
+                c.post(format!("{url}/v1/pipelines/tiny/runs"))
+                    .bearer_auth(&token)
+            })
         };
         let read: Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync> =
-            Arc::new(move |c: &reqwest::Client| c.get(format!("{url}/v1/runs/{id}")).bearer_auth(&token));
+            Arc::new(move |c: &reqwest::Client| {
+                c.get(format!("{url}/v1/runs/{id}")).bearer_auth(&token)
+            });
         let f = rt.block_on(load(client.clone(), concurrency, seconds, trigger));
         print(db, "POST /v1/pipelines/tiny/runs", &f);
         // Let the executor drain the queue, so the reads below do not compete with it.
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(300) {
-            let queued = s.get("/v1/pipelines/tiny/runs?status=queued&limit=1").json();
+            let queued = s
+                .get("/v1/pipelines/tiny/runs?status=queued&limit=1")
+                .json();
             if queued.as_array().is_some_and(|a| a.is_empty()) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        println!("{db:<9} executor drained the backlog in {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "{db:<9} executor drained the backlog in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         let f = rt.block_on(load(client, concurrency, seconds, read));
         print(db, "GET /v1/runs/{id}", &f);
     }

@@ -20,35 +20,77 @@ use autoflow_tests::server::{Backend, Server};
 const NOOP: &str = "name: noop\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: { count: 1 }\n  - id: out\n    plugin: log-sink@latest\n    input: gen\n";
 
 fn count(rt: &tokio::runtime::Runtime, store: &Store, sql: &str) -> i64 {
-    rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(&store.pool)).unwrap()
+    rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(&store.pool))
+        .unwrap()
 }
 
 /// Queues `runs` no-op runs, starts `workers` workers, and times the drain; runs/s.
-fn drain(rt: &tokio::runtime::Runtime, backend: Backend, runs: i64, workers: usize, slots: usize) -> Option<f64> {
+fn drain(
+    rt: &tokio::runtime::Runtime,
+    backend: Backend,
+    runs: i64,
+    workers: usize,
+    slots: usize,
+) -> Option<f64> {
     let s = Server::start_with(backend, &["--worker-slots", "0"])?;
     let r = s.apply(&s.admin, "noop", NOOP);
     assert_eq!(r.status, 201, "{}", r.text());
     let store = rt.block_on(Store::connect(&s.database)).unwrap();
-    let tenant = rt.block_on(store.tenant_by_name("default")).unwrap().unwrap().id;
-    let spec = RunSpec { max_attempts: 1, ..RunSpec::default() };
+    let tenant = rt
+        .block_on(store.tenant_by_name("default"))
+        .unwrap()
+        .unwrap()
+        .id;
+    let spec = RunSpec {
+        max_attempts: 1,
+        ..RunSpec::default()
+    };
     rt.block_on(async {
         for _ in 0..runs {
-            let run = NewRun { tenant: &tenant, pipeline: "noop", version: 1, created_by: "bench", spec: &spec, trigger: "api", fire_at: None, replay: None, idempotency: None };
+            let run = NewRun {
+                tenant: &tenant,
+                pipeline: "noop",
+                version: 1,
+                created_by: "bench",
+                spec: &spec,
+                trigger: "api",
+                fire_at: None,
+                replay: None,
+                idempotency: None,
+            };
             store.enqueue(&run).await.unwrap();
         }
     });
     let slots = slots.to_string();
     let started = Instant::now();
-    let pool: Vec<_> = (0..workers).map(|_| s.worker(&["--slots", &slots])).collect();
+    let pool: Vec<_> = (0..workers)
+        .map(|_| s.worker(&["--slots", &slots]))
+        .collect();
     let ready = started.elapsed();
     let t = Instant::now();
-    while count(rt, &store, "SELECT COUNT(*) FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')") < runs {
+    while count(
+        rt,
+        &store,
+        "SELECT COUNT(*) FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')",
+    ) < runs
+    {
         std::thread::sleep(Duration::from_millis(20));
-        assert!(t.elapsed() < Duration::from_secs(1800), "the drain did not end");
+        assert!(
+            t.elapsed() < Duration::from_secs(1800),
+            "the drain did not end"
+        );
     }
     let took = t.elapsed();
-    let failed = count(rt, &store, "SELECT COUNT(*) FROM runs WHERE status <> 'succeeded'");
-    let twice = count(rt, &store, "SELECT COUNT(*) - COUNT(DISTINCT run_id) FROM run_attempts");
+    let failed = count(
+        rt,
+        &store,
+        "SELECT COUNT(*) FROM runs WHERE status <> 'succeeded'",
+    );
+    let twice = count(
+        rt,
+        &store,
+        "SELECT COUNT(*) - COUNT(DISTINCT run_id) FROM run_attempts",
+    );
     drop(pool);
     let per_sec = runs as f64 / took.as_secs_f64();
     println!(
@@ -100,16 +142,26 @@ fn skip_locked_floor(rt: &tokio::runtime::Runtime, runs: i64) -> Option<f64> {
         }
     });
     let per_sec = runs as f64 / t.elapsed().as_secs_f64();
-    println!("Postgres   bare SKIP LOCKED loop, 3 connections: {runs} rows in {:.2} s = {per_sec:.0} rows/s", t.elapsed().as_secs_f64());
+    println!(
+        "Postgres   bare SKIP LOCKED loop, 3 connections: {runs} rows in {:.2} s = {per_sec:.0} rows/s",
+        t.elapsed().as_secs_f64()
+    );
     Some(per_sec)
 }
 
 /// A 40-step chain: median of `n` runs, client-observed and as the run records it.
 fn chain(n: usize) {
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "2"]) else { return };
-    let mut yaml = String::from("name: chain\nsteps:\n  - id: s0\n    plugin: generator@latest\n    config: { count: 1 }\n");
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "2"]) else {
+        return;
+    };
+    let mut yaml = String::from(
+        "name: chain\nsteps:\n  - id: s0\n    plugin: generator@latest\n    config: { count: 1 }\n",
+    );
     for i in 1..39 {
-        yaml.push_str(&format!("  - id: s{i}\n    plugin: json-map@latest\n    input: s{}\n", i - 1));
+        yaml.push_str(&format!(
+            "  - id: s{i}\n    plugin: json-map@latest\n    input: s{}\n",
+            i - 1
+        ));
     }
     yaml.push_str("  - id: s39\n    plugin: log-sink@latest\n    input: s38\n");
     let r = s.apply(&s.admin, "chain", &yaml);
@@ -130,7 +182,9 @@ fn chain(n: usize) {
         if i > 0 {
             // (the first run warms the compiled-plugin cache)
             seen.push(t.elapsed());
-            own.push(Duration::from_millis((run["finished_at"].as_i64().unwrap() - run["started_at"].as_i64().unwrap()) as u64));
+            own.push(Duration::from_millis(
+                (run["finished_at"].as_i64().unwrap() - run["started_at"].as_i64().unwrap()) as u64,
+            ));
         }
     }
     seen.sort();
@@ -147,7 +201,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let runs: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
     let slots: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(4);
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     println!("# queue-bench: {runs} no-op runs queued up front, then drained");
     drain(&rt, Backend::Sqlite, runs, 1, slots);
     drain(&rt, Backend::Postgres, runs, 1, slots);

@@ -19,7 +19,8 @@ use autoflow_tests::Project as Scratch;
 use sqlx::{Connection, PgConnection, QueryBuilder};
 
 const BATCH: usize = 1024;
-const COLUMNS: &str = "(id bigint PRIMARY KEY, \"user\" text, email text, status text, amount double precision)";
+const COLUMNS: &str =
+    "(id bigint PRIMARY KEY, \"user\" text, email text, status text, amount double precision)";
 
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
@@ -33,18 +34,35 @@ fn rows(n: u64) -> Vec<(i64, String, String, String, f64)> {
             generator::write_order(&mut text, 0, id);
             let v: serde_json::Value = serde_json::from_str(&text).unwrap();
             let s = |k: &str| v[k].as_str().unwrap().to_string();
-            (v["id"].as_i64().unwrap(), s("user"), s("email"), s("status"), v["amount"].as_f64().unwrap())
+            (
+                v["id"].as_i64().unwrap(),
+                s("user"),
+                s("email"),
+                s("status"),
+                v["amount"].as_f64().unwrap(),
+            )
         })
         .collect()
 }
 
-async fn baseline(pg: &mut PgConnection, table: &str, rows: &[(i64, String, String, String, f64)], upsert: bool) -> Duration {
+async fn baseline(
+    pg: &mut PgConnection,
+    table: &str,
+    rows: &[(i64, String, String, String, f64)],
+    upsert: bool,
+) -> Duration {
     let started = Instant::now();
     for chunk in rows.chunks(BATCH) {
         let mut tx = pg.begin().await.unwrap();
-        let mut q = QueryBuilder::new(format!("INSERT INTO {table} (id, \"user\", email, status, amount) "));
+        let mut q = QueryBuilder::new(format!(
+            "INSERT INTO {table} (id, \"user\", email, status, amount) "
+        ));
         q.push_values(chunk, |mut b, r| {
-            b.push_bind(r.0).push_bind(&r.1).push_bind(&r.2).push_bind(&r.3).push_bind(r.4);
+            b.push_bind(r.0)
+                .push_bind(&r.1)
+                .push_bind(&r.2)
+                .push_bind(&r.3)
+                .push_bind(r.4);
         });
         if upsert {
             q.push(" ON CONFLICT (id) DO UPDATE SET \"user\" = EXCLUDED.\"user\", email = EXCLUDED.email, status = EXCLUDED.status, amount = EXCLUDED.amount");
@@ -56,26 +74,45 @@ async fn baseline(pg: &mut PgConnection, table: &str, rows: &[(i64, String, Stri
 }
 
 fn duration(d: &serde_json::Value) -> Duration {
-    Duration::new(d["secs"].as_u64().unwrap(), u32::try_from(d["nanos"].as_u64().unwrap()).unwrap())
+    Duration::new(
+        d["secs"].as_u64().unwrap(),
+        u32::try_from(d["nanos"].as_u64().unwrap()).unwrap(),
+    )
 }
 
 /// The same rows the way postgres-sink sends them: every value as text, cast in the statement
 /// to its column's type, through sqlx's `Any` driver (what the host uses).
-async fn baseline_text(pool: &sqlx::AnyPool, table: &str, rows: &[(i64, String, String, String, f64)]) -> Duration {
+async fn baseline_text(
+    pool: &sqlx::AnyPool,
+    table: &str,
+    rows: &[(i64, String, String, String, f64)],
+) -> Duration {
     let started = Instant::now();
     for chunk in rows.chunks(BATCH) {
         let mut tx = pool.begin().await.unwrap();
         let types = ["bigint", "text", "text", "text", "double precision"];
         let tuples: Vec<String> = (0..chunk.len())
             .map(|r| {
-                let cells: Vec<String> = types.iter().enumerate().map(|(c, t)| format!("${}::{t}", r * 5 + c + 1)).collect();
+                let cells: Vec<String> = types
+                    .iter()
+                    .enumerate()
+                    .map(|(c, t)| format!("${}::{t}", r * 5 + c + 1))
+                    .collect();
                 format!("({})", cells.join(", "))
             })
             .collect();
-        let sql = format!("INSERT INTO {table} (id, \"user\", email, status, amount) VALUES {}", tuples.join(", "));
+        let sql = format!(
+            "INSERT INTO {table} (id, \"user\", email, status, amount) VALUES {}",
+            tuples.join(", ")
+        );
         let mut q = sqlx::query::<sqlx::Any>(&sql);
         for r in chunk {
-            q = q.bind(r.0.to_string()).bind(r.1.clone()).bind(r.2.clone()).bind(r.3.clone()).bind(r.4.to_string());
+            q = q
+                .bind(r.0.to_string())
+                .bind(r.1.clone())
+                .bind(r.2.clone())
+                .bind(r.3.clone())
+                .bind(r.4.to_string());
         }
         q.execute(&mut *tx).await.unwrap();
         tx.commit().await.unwrap();
@@ -104,14 +141,26 @@ fn per_sec(n: u64, d: Duration) -> f64 {
 }
 
 fn main() {
-    let n: u64 = std::env::args().nth(1).map_or(100_000, |a| a.parse().unwrap());
-    let pg_url = env_or("AUTOFLOW_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test");
+    let n: u64 = std::env::args()
+        .nth(1)
+        .map_or(100_000, |a| a.parse().unwrap());
+    let pg_url = env_or(
+        "AUTOFLOW_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    );
     let nats_url = env_or("AUTOFLOW_TEST_NATS_URL", "nats://127.0.0.1:4222");
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let mut pg = rt.block_on(PgConnection::connect(&pg_url)).unwrap();
     let all = rows(n);
     let dir = Scratch::new();
-    let exec = |pg: &mut PgConnection, sql: &str| rt.block_on(sqlx::query(sql).execute(pg)).map(|_| ()).unwrap();
+    let exec = |pg: &mut PgConnection, sql: &str| {
+        rt.block_on(sqlx::query(sql).execute(pg))
+            .map(|_| ())
+            .unwrap()
+    };
     let fresh = |pg: &mut PgConnection, t: &str| {
         exec(pg, &format!("DROP TABLE IF EXISTS {t}"));
         exec(pg, &format!("CREATE TABLE {t} {COLUMNS}"));
@@ -127,11 +176,20 @@ fn main() {
     };
     println!("{n} rows, batches of {BATCH}, one transaction per batch; best of 3 per line\n");
     sqlx::any::install_default_drivers();
-    let any = rt.block_on(sqlx::any::AnyPoolOptions::new().max_connections(1).connect(&pg_url)).unwrap();
+    let any = rt
+        .block_on(
+            sqlx::any::AnyPoolOptions::new()
+                .max_connections(1)
+                .connect(&pg_url),
+        )
+        .unwrap();
     let mut base = Duration::MAX;
     let mut base_upsert = Duration::MAX;
     let mut text = Duration::MAX;
-    let (mut insert, mut upsert) = ((Duration::MAX, Duration::MAX), (Duration::MAX, Duration::MAX));
+    let (mut insert, mut upsert) = (
+        (Duration::MAX, Duration::MAX),
+        (Duration::MAX, Duration::MAX),
+    );
     for _ in 0..3 {
         fresh(&mut pg, "bench_plain");
         base = base.min(rt.block_on(baseline(&mut pg, "bench_plain", &all, false)));
@@ -143,13 +201,35 @@ fn main() {
         upsert = min2(upsert, run(&dir, &sink_yaml("bench_sink", ", key: [id]"))); // every row again: updates
     }
     let ratio = |d: Duration| base.as_secs_f64() / d.as_secs_f64();
-    println!("| path | whole run, records/s | vs plain sqlx | sink step alone, records/s | vs plain sqlx |");
+    println!(
+        "| path | whole run, records/s | vs plain sqlx | sink step alone, records/s | vs plain sqlx |"
+    );
     println!("|---|---|---|---|---|");
-    println!("| plain sqlx batched INSERT (native) | {:.0} | 1.00 | | |", per_sec(n, base));
-    println!("| the same, values as text cast in SQL, sqlx Any (as the host sends them) | {:.0} | {:.2} | | |", per_sec(n, text), ratio(text));
-    println!("| plain sqlx batched upsert on id, rows exist (native) | {:.0} | {:.2} | | |", per_sec(n, base_upsert), ratio(base_upsert));
-    for (name, (run, sink)) in [("generator -> json-map -> postgres-sink, INSERT", insert), ("the same, upsert on id (rows exist)", upsert)] {
-        println!("| {name} | {:.0} | {:.2} | {:.0} | {:.2} |", per_sec(n, run), ratio(run), per_sec(n, sink), ratio(sink));
+    println!(
+        "| plain sqlx batched INSERT (native) | {:.0} | 1.00 | | |",
+        per_sec(n, base)
+    );
+    println!(
+        "| the same, values as text cast in SQL, sqlx Any (as the host sends them) | {:.0} | {:.2} | | |",
+        per_sec(n, text),
+        ratio(text)
+    );
+    println!(
+        "| plain sqlx batched upsert on id, rows exist (native) | {:.0} | {:.2} | | |",
+        per_sec(n, base_upsert),
+        ratio(base_upsert)
+    );
+    for (name, (run, sink)) in [
+        ("generator -> json-map -> postgres-sink, INSERT", insert),
+        ("the same, upsert on id (rows exist)", upsert),
+    ] {
+        println!(
+            "| {name} | {:.0} | {:.2} | {:.0} | {:.2} |",
+            per_sec(n, run),
+            ratio(run),
+            per_sec(n, sink),
+            ratio(sink)
+        );
     }
 
     // NATS -> Postgres.
@@ -170,7 +250,11 @@ fn main() {
             generator::write_order(&mut text, 0, id);
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("autoflow-key", id.to_string().as_str());
-            pending.push(js.publish_with_headers("bench.orders", headers, text.into()).await.unwrap());
+            pending.push(
+                js.publish_with_headers("bench.orders", headers, text.into())
+                    .await
+                    .unwrap(),
+            );
             if pending.len() >= 4096 {
                 for p in pending.drain(..) {
                     p.await.unwrap();
@@ -189,7 +273,9 @@ fn main() {
          - id: write\n    plugin: postgres-sink@latest\n    input: map\n    connections: [pg]\n    config: {{ connection: pg, table: bench_nats, key: [id] }}\n"
     );
     let (d, sink) = run(&dir, &yaml);
-    let landed: i64 = rt.block_on(sqlx::query_scalar("SELECT count(*) FROM bench_nats").fetch_one(&mut pg)).unwrap();
+    let landed: i64 = rt
+        .block_on(sqlx::query_scalar("SELECT count(*) FROM bench_nats").fetch_one(&mut pg))
+        .unwrap();
     assert_eq!(landed, i64::try_from(n).unwrap());
     println!(
         "| NATS JetStream -> json-map -> postgres-sink (upsert) | {:.0} | {:.2} | {:.0} | {:.2} |",

@@ -16,7 +16,10 @@ fn refused_file(name: &str, text: &str) -> String {
     p.write(name, text);
     let out = p.run(name, &[]);
     assert_eq!(out.code, 2, "expected a refusal, got: {}", out.stderr);
-    assert!(!p.path().join("data/out/x.jsonl").exists(), "nothing may run");
+    assert!(
+        !p.path().join("data/out/x.jsonl").exists(),
+        "nothing may run"
+    );
     out.stderr.trim_end().to_string()
 }
 
@@ -56,7 +59,9 @@ fn an_unknown_plugin() {
         "name: p\nsteps:{SOURCE}\n  - id: out\n    plugin: no-such-sink@1.0.0\n    input: read\n"
     ));
     assert!(
-        err.starts_with(r#"bad.yaml: steps[1].plugin: unknown plugin "no-such-sink@1.0.0" (built-in plugins: "#),
+        err.starts_with(
+            r#"bad.yaml: steps[1].plugin: unknown plugin "no-such-sink@1.0.0" (built-in plugins: "#
+        ),
         "{err}"
     );
     assert!(err.contains("file-sink@0.1.0"), "{err}");
@@ -90,12 +95,16 @@ fn a_mount_outside_the_allowed_roots() {
     input: read
 ",
     );
-    assert_eq!(err, r#"bad.yaml: steps[0].mounts[0].host: "/etc" is outside the allowed mount roots (.)"#);
+    assert_eq!(
+        err,
+        r#"bad.yaml: steps[0].mounts[0].host: "/etc" is outside the allowed mount roots (.)"#
+    );
 }
 
 #[test]
 fn a_malformed_yaml_line() {
-    let err = refused("name: p\nsteps:\n  - id: read\n    plugin: file-source@0.1.0\n   config: {}\n");
+    let err =
+        refused("name: p\nsteps:\n  - id: read\n    plugin: file-source@0.1.0\n   config: {}\n");
     assert_eq!(
         err,
         "bad.yaml: line 5, column 4: did not find expected '-' indicator, while parsing a block collection at line 3 column 3"
@@ -105,7 +114,10 @@ fn a_malformed_yaml_line() {
 #[test]
 fn a_misspelt_field_is_named_with_its_place() {
     let err = refused("name: p\nsteps:\n  - id: read\n    plugn: file-source@0.1.0\n");
-    assert!(err.starts_with("bad.yaml: line 4, column 5: steps[0]: unknown field `plugn`"), "{err}");
+    assert!(
+        err.starts_with("bad.yaml: line 4, column 5: steps[0]: unknown field `plugn`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -123,14 +135,20 @@ fn a_transform_without_a_sink_after_it() {
 fn a_definition_nested_too_deep_is_refused_at_once() {
     let deep = "[".repeat(100_000);
     let started = std::time::Instant::now();
-    assert_eq!(refused(&deep), "bad.yaml: line 1, column 65: nesting depth exceeds 64 levels (it reaches 100000)");
+    assert_eq!(
+        refused(&deep),
+        "bad.yaml: line 1, column 65: nesting depth exceeds 64 levels (it reaches 100000)"
+    );
     // Under a key, where libyaml took about 17 s of CPU for it before the pre-scan.
     assert_eq!(
         refused(&format!("name: p\nsteps: {deep}")),
         "bad.yaml: line 2, column 71: nesting depth exceeds 64 levels (it reaches 100001)"
     );
     let json = format!("{{\"name\": \"p\", \"steps\": {deep}");
-    assert_eq!(refused_file("bad.json", &json), "bad.json: line 1, column 87: nesting depth exceeds 64 levels (it reaches 100001)");
+    assert_eq!(
+        refused_file("bad.json", &json),
+        "bad.json: line 1, column 87: nesting depth exceeds 64 levels (it reaches 100001)"
+    );
     let elapsed = started.elapsed();
     // Unbounded, the second one takes tens of seconds; each case is one process start here.
     assert!(elapsed < std::time::Duration::from_secs(20), "{elapsed:?}");
@@ -148,7 +166,10 @@ fn connection_urls_that_lead_the_driver_elsewhere() {
     let outside = elsewhere.path().join("other.db");
     std::fs::write(&outside, b"").unwrap();
     for (url, expect) in wire.redirecting_urls(p.path(), &outside) {
-        let sql = url.starts_with("postgres") || url.starts_with("mysql") || url.starts_with("mariadb") || url.starts_with("sqlite");
+        let sql = url.starts_with("postgres")
+            || url.starts_with("mysql")
+            || url.starts_with("mariadb")
+            || url.starts_with("sqlite");
         let read = if sql {
             "plugin: sql-source@0.1.0\n    connections: [db]\n    config: { connection: db, table: t, cursor_column: id }"
         } else {
@@ -162,11 +183,25 @@ fn connection_urls_that_lead_the_driver_elsewhere() {
             ),
         );
         let out = p.run("conn.yaml", &[]);
-        assert_eq!(out.code, 2, "{url}: expected a refusal, got: {}", out.stderr);
+        assert_eq!(
+            out.code, 2,
+            "{url}: expected a refusal, got: {}",
+            out.stderr
+        );
         let err = out.stderr.trim_end();
-        assert!(err.starts_with("conn.yaml: connections.db.url: ") && !err.contains('\n'), "{url}: {err}");
+        assert!(
+            err.starts_with("conn.yaml: connections.db.url: ") && !err.contains('\n'),
+            "{url}: {err}"
+        );
         assert!(err.contains(&expect), "{url}: {err} (expected {expect:?})");
-        assert!(!err.contains(":p@"), "the URL's credentials are not shown: {err}");
+        assert!(
+            !err.contains(":p@"),
+            "the URL's credentials are not shown: {err}"
+        );
     }
-    assert_eq!(wire.accepted(), 0, "a listener on loopback or a Unix socket was reached");
+    assert_eq!(
+        wire.accepted(),
+        0,
+        "a listener on loopback or a Unix socket was reached"
+    );
 }

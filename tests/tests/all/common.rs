@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use autoflow::engine::bindings::Record;
-use autoflow::engine::{Engine, EngineConfig, Mount, Plugin, Sandbox, StepHost, StepInstance, StepLimits};
+use autoflow::engine::{
+    Engine, EngineConfig, Mount, Plugin, Sandbox, StepHost, StepInstance, StepLimits,
+};
 use autoflow::registry::cache::digest_of;
 use autoflow_tests::target_dir;
 
@@ -28,12 +30,21 @@ pub fn load(engine: &Engine, path: impl AsRef<std::path::Path>) -> Arc<Plugin> {
 
 /// A record holding `text` and nothing else.
 pub fn record(text: &str) -> Record {
-    Record { key: None, value: text.as_bytes().to_vec(), headers: vec![], timestamp: None }
+    Record {
+        key: None,
+        value: text.as_bytes().to_vec(),
+        headers: vec![],
+        timestamp: None,
+    }
 }
 
 /// `memory_mb` and `timeout_ms`, defaults otherwise.
 pub fn limits(memory_mb: u64, timeout_ms: u64) -> StepLimits {
-    StepLimits { memory_mb, timeout_ms, ..StepLimits::default() }
+    StepLimits {
+        memory_mb,
+        timeout_ms,
+        ..StepLimits::default()
+    }
 }
 
 /// Instantiates the component at `path` and opens it with `config` (and, for a source, `cursor`).
@@ -46,7 +57,17 @@ pub async fn opened_at(
     cursor: Option<&str>,
 ) -> StepInstance {
     let host = StepHost::new("test-step", Arc::new(|_| {}));
-    let mut inst = engine.instantiate(&load(engine, path), Sandbox { limits, mounts, host }).await.unwrap();
+    let mut inst = engine
+        .instantiate(
+            &load(engine, path),
+            Sandbox {
+                limits,
+                mounts,
+                host,
+            },
+        )
+        .await
+        .unwrap();
     inst.open(config, cursor).await.unwrap();
     inst
 }

@@ -49,7 +49,10 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -67,7 +70,10 @@ fn fill(dir: &Path) -> PathBuf {
 
 /// Runs `sql` on the server's SQLite file from outside the server, with a short busy timeout.
 fn outside(db: &Path, sql: &str) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         use sqlx::{ConnectOptions, Connection};
         let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
@@ -76,7 +82,10 @@ fn outside(db: &Path, sql: &str) -> Result<(), String> {
             .connect()
             .await
             .map_err(|e| e.to_string())?;
-        sqlx::raw_sql(sql).execute(&mut conn).await.map_err(|e| e.to_string())?;
+        sqlx::raw_sql(sql)
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
         conn.close().await.map_err(|e| e.to_string())
     })
 }
@@ -92,7 +101,9 @@ fn trigger(s: &Server) -> Result<String, (u16, serde_json::Value)> {
 
 #[test]
 fn a_full_disk_loses_no_acknowledged_run_and_the_server_recovers() {
-    let Some(disk) = Tmpfs::mount(256) else { return };
+    let Some(disk) = Tmpfs::mount(256) else {
+        return;
+    };
     let data = tempfile::tempdir_in(disk.path()).unwrap();
     let db = data.path().join("autoflow.db");
     let mut s = Server::start_in(Backend::Sqlite, data, &[]).unwrap();
@@ -128,20 +139,32 @@ fn a_full_disk_loses_no_acknowledged_run_and_the_server_recovers() {
             Err((status, body)) => {
                 assert_eq!(status, 507, "a trigger on a full disk: {body}");
                 assert_eq!(body["error"], "insufficient_storage", "{body}");
-                assert!(body["message"].as_str().unwrap().contains("disk is full"), "{body}");
+                assert!(
+                    body["message"].as_str().unwrap().contains("disk is full"),
+                    "{body}"
+                );
                 refused += 1;
             }
         }
     }
-    assert!(refused > 0, "the full disk refused no trigger: the test did not fill it");
-    wait_for(Duration::from_secs(60), "/healthz to report the full disk", || {
-        let r = s.call("GET", "/healthz", None, None);
-        r.status == 507 && r.text().contains("disk is full")
-    });
+    assert!(
+        refused > 0,
+        "the full disk refused no trigger: the test did not fill it"
+    );
+    wait_for(
+        Duration::from_secs(60),
+        "/healthz to report the full disk",
+        || {
+            let r = s.call("GET", "/healthz", None, None);
+            r.status == 507 && r.text().contains("disk is full")
+        },
+    );
 
     // Space is back: the server recovers by itself, and no connection of it holds the lock.
     std::fs::remove_file(&filler).unwrap();
-    wait_for(Duration::from_secs(30), "/healthz to recover", || s.call("GET", "/healthz", None, None).status == 200);
+    wait_for(Duration::from_secs(30), "/healthz to recover", || {
+        s.call("GET", "/healthz", None, None).status == 200
+    });
     outside(&db, "BEGIN IMMEDIATE; ROLLBACK").expect("an outside writer gets the write lock");
     for _ in 0..5 {
         acknowledged.push(trigger(&s).expect("a trigger once space is back"));
@@ -154,10 +177,18 @@ fn a_full_disk_loses_no_acknowledged_run_and_the_server_recovers() {
     s.restart();
     for id in &acknowledged {
         let r = s.get(&format!("/v1/runs/{id}"));
-        assert_eq!(r.status, 200, "acknowledged run {id} after a restart: {}", r.text());
+        assert_eq!(
+            r.status,
+            200,
+            "acknowledged run {id} after a restart: {}",
+            r.text()
+        );
         assert_eq!(r.json()["status"], "succeeded", "run {id}");
     }
     let listed = s.get("/v1/pipelines/demo/runs?limit=1000").json();
-    assert!(listed.as_array().map_or(0, Vec::len) >= acknowledged.len(), "{listed}");
+    assert!(
+        listed.as_array().map_or(0, Vec::len) >= acknowledged.len(),
+        "{listed}"
+    );
     drop(s);
 }

@@ -42,19 +42,36 @@ steps:
 fn ok_server() -> TestServer {
     TestServer::start(|req, _| match req.path.as_str() {
         "/ok" => Reply::json(200, &serde_json::json!({"hello": "world"})),
-        "/big" => Reply { streamed: true, ..Reply::json(200, &serde_json::json!("x".repeat(17 << 20))) },
+        "/big" => Reply {
+            streamed: true,
+            ..Reply::json(200, &serde_json::json!("x".repeat(17 << 20)))
+        },
         "/loop" => Reply::status(302).with_header("location", "/loop"),
         "/big-declared" => Reply::json(200, &serde_json::json!("x".repeat(17 << 20))),
-        p if p.starts_with("/to/") => Reply::status(302).with_header("location", &p["/to/".len()..]),
+        p if p.starts_with("/to/") => {
+            Reply::status(302).with_header("location", &p["/to/".len()..])
+        }
         _ => Reply::status(404),
     })
 }
 
 fn assert_failed_with(out: &RunOutput, code: &str, reason: &str) {
     assert_eq!(out.code, 1, "the run should fail:\n{}", out.stderr);
-    assert!(out.stderr.contains("run failed: step \"fetch\""), "{}", out.stderr);
-    assert!(out.stderr.contains(code), "no error code {code:?} in:\n{}", out.stderr);
-    assert!(out.stderr.contains(reason), "no reason {reason:?} in:\n{}", out.stderr);
+    assert!(
+        out.stderr.contains("run failed: step \"fetch\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(code),
+        "no error code {code:?} in:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(reason),
+        "no reason {reason:?} in:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -62,7 +79,12 @@ fn an_allowed_request_succeeds() {
     let server = ok_server();
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.as_str()], Some(&host));
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{}\" }}", server.url("/ok")),
+        &[host.as_str()],
+        Some(&host),
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let got = json_lines(&p.read("data/out/got.jsonl"));
     assert_eq!(got, vec![serde_json::json!({"status": 200, "len": 17})]);
@@ -76,7 +98,12 @@ fn a_host_outside_the_allow_list_is_refused() {
     let server = ok_server();
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
-    let out = fetch(&p, "{ url: \"http://example.com/data\" }", &[host.as_str()], Some(&host));
+    let out = fetch(
+        &p,
+        "{ url: \"http://example.com/data\" }",
+        &[host.as_str()],
+        Some(&host),
+    );
     assert_failed_with(
         &out,
         "http-request-denied",
@@ -84,8 +111,17 @@ fn a_host_outside_the_allow_list_is_refused() {
     );
     // The same host on another port than the one listed is refused too.
     let other = format!("http://127.0.0.1:{}/ok", server.port + 1);
-    let out = fetch(&p, &format!("{{ url: \"{other}\" }}"), &[host.as_str()], Some(&host));
-    assert_failed_with(&out, "http-request-denied", "is not in allow_hosts of step \"fetch\"");
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{other}\" }}"),
+        &[host.as_str()],
+        Some(&host),
+    );
+    assert_failed_with(
+        &out,
+        "http-request-denied",
+        "is not in allow_hosts of step \"fetch\"",
+    );
     assert!(server.requests().is_empty());
 }
 
@@ -94,7 +130,12 @@ fn loopback_is_refused_unless_the_operator_allows_it() {
     let server = ok_server();
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.as_str()], None);
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{}\" }}", server.url("/ok")),
+        &[host.as_str()],
+        None,
+    );
     assert_failed_with(
         &out,
         "destination-ip-prohibited",
@@ -102,13 +143,34 @@ fn loopback_is_refused_unless_the_operator_allows_it() {
     );
     // Allowing another port does not allow this one.
     let other = format!("127.0.0.1:{}", server.port + 1);
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/ok")), &[host.as_str()], Some(&other));
-    assert_failed_with(&out, "destination-ip-prohibited", "127.0.0.1 is a loopback address");
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{}\" }}", server.url("/ok")),
+        &[host.as_str()],
+        Some(&other),
+    );
+    assert_failed_with(
+        &out,
+        "destination-ip-prohibited",
+        "127.0.0.1 is a loopback address",
+    );
     // An IPv6 literal: the same.
     let url = format!("http://[::1]:{}/ok", server.port);
-    let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[format!("[::1]:{}", server.port).as_str()], None);
-    assert_failed_with(&out, "destination-ip-prohibited", "egress refused: ::1 is a loopback address");
-    assert!(server.requests().is_empty(), "a refused request reached the server");
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{url}\" }}"),
+        &[format!("[::1]:{}", server.port).as_str()],
+        None,
+    );
+    assert_failed_with(
+        &out,
+        "destination-ip-prohibited",
+        "egress refused: ::1 is a loopback address",
+    );
+    assert!(
+        server.requests().is_empty(),
+        "a refused request reached the server"
+    );
 }
 
 #[test]
@@ -116,7 +178,12 @@ fn redirects_are_followed_five_times_at_most() {
     let server = ok_server();
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/loop")), &[host.as_str()], Some(&host));
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{}\" }}", server.url("/loop")),
+        &[host.as_str()],
+        Some(&host),
+    );
     assert_failed_with(&out, "too-many-redirects", "more than 5 redirects");
     assert_eq!(server.requests().len(), 6, "the request and 5 redirects");
 }
@@ -126,12 +193,29 @@ fn a_name_that_resolves_to_loopback_is_refused() {
     let server = ok_server();
     let p = Project::new();
     let url = format!("http://localhost:{}/ok", server.port);
-    let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[format!("localhost:{}", server.port).as_str()], None);
-    assert_failed_with(&out, "destination-ip-prohibited", "(localhost) is a loopback address");
-    assert!(server.requests().is_empty(), "a refused request reached the server");
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{url}\" }}"),
+        &[format!("localhost:{}", server.port).as_str()],
+        None,
+    );
+    assert_failed_with(
+        &out,
+        "destination-ip-prohibited",
+        "(localhost) is a loopback address",
+    );
+    assert!(
+        server.requests().is_empty(),
+        "a refused request reached the server"
+    );
     // An operator entry naming the address also allows a name that resolves to it.
     let operator = format!("127.0.0.1:{},[::1]:{}", server.port, server.port);
-    let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[format!("localhost:{}", server.port).as_str()], Some(&operator));
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{url}\" }}"),
+        &[format!("localhost:{}", server.port).as_str()],
+        Some(&operator),
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(server.requests().len(), 1);
 }
@@ -146,9 +230,17 @@ fn the_metadata_address_is_refused_without_connecting() {
         &["169.254.169.254"],
         None,
     );
-    assert_failed_with(&out, "destination-ip-prohibited", "egress refused: 169.254.169.254 is a link-local address");
+    assert_failed_with(
+        &out,
+        "destination-ip-prohibited",
+        "egress refused: 169.254.169.254 is a link-local address",
+    );
     // Refused before any connection attempt (which would hang until a timeout).
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
@@ -160,15 +252,36 @@ fn a_redirect_to_a_private_address_is_refused_on_the_second_hop() {
     let target = format!("http://127.0.0.2:{}/ok", server.port);
     let second = format!("127.0.0.2:{}", server.port);
     let allow = [host.as_str(), second.as_str()];
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url(&format!("/to/{target}"))), &allow, Some(&host));
-    assert_failed_with(&out, "destination-ip-prohibited", "egress refused: 127.0.0.2 is a loopback address");
-    assert_eq!(server.requests().len(), 1, "only the first hop reaches the server");
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{}\" }}", server.url(&format!("/to/{target}"))),
+        &allow,
+        Some(&host),
+    );
+    assert_failed_with(
+        &out,
+        "destination-ip-prohibited",
+        "egress refused: 127.0.0.2 is a loopback address",
+    );
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "only the first hop reaches the server"
+    );
 
     let allow = [host.as_str(), "10.0.0.1"];
     let started = Instant::now();
-    let out =
-        fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/to/http://10.0.0.1/admin")), &allow, Some(&host));
-    assert_failed_with(&out, "destination-ip-prohibited", "egress refused: 10.0.0.1 is a private address");
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{}\" }}", server.url("/to/http://10.0.0.1/admin")),
+        &allow,
+        Some(&host),
+    );
+    assert_failed_with(
+        &out,
+        "destination-ip-prohibited",
+        "egress refused: 10.0.0.1 is a private address",
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
     assert_eq!(server.requests().len(), 2);
 }
@@ -179,11 +292,29 @@ fn a_response_over_the_body_cap_fails() {
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
     // Streamed without a length: cut at the cap while reading.
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/big")), &[host.as_str()], Some(&host));
-    assert_failed_with(&out, "http-response-body-size", "exceeds the cap of 16777216 bytes");
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{}\" }}", server.url("/big")),
+        &[host.as_str()],
+        Some(&host),
+    );
+    assert_failed_with(
+        &out,
+        "http-response-body-size",
+        "exceeds the cap of 16777216 bytes",
+    );
     // Declared too long: refused at the headers.
-    let out = fetch(&p, &format!("{{ url: \"{}\" }}", server.url("/big-declared")), &[host.as_str()], Some(&host));
-    assert_failed_with(&out, "http-response-body-size", "exceeds the cap of 16777216 bytes");
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{}\" }}", server.url("/big-declared")),
+        &[host.as_str()],
+        Some(&host),
+    );
+    assert_failed_with(
+        &out,
+        "http-response-body-size",
+        "exceeds the cap of 16777216 bytes",
+    );
 }
 
 #[test]
@@ -191,9 +322,17 @@ fn a_request_over_the_body_cap_fails() {
     let server = ok_server();
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
-    let config = format!("{{ url: \"{}\", post_bytes: {} }}", server.url("/ok"), (16 << 20) + 1);
+    let config = format!(
+        "{{ url: \"{}\", post_bytes: {} }}",
+        server.url("/ok"),
+        (16 << 20) + 1
+    );
     let out = fetch(&p, &config, &[host.as_str()], Some(&host));
-    assert_failed_with(&out, "http-request-body-size", "egress refused: request body to \"127.0.0.1\" of 16777217 bytes exceeds the cap");
+    assert_failed_with(
+        &out,
+        "http-request-body-size",
+        "egress refused: request body to \"127.0.0.1\" of 16777217 bytes exceeds the cap",
+    );
     assert!(server.requests().is_empty());
 }
 
@@ -204,14 +343,29 @@ fn https_goes_through_tls_to_the_checked_address() {
     let p = Project::new();
     let host = format!("127.0.0.1:{}", server.port);
     let url = format!("https://127.0.0.1:{}/ok", server.port);
-    let out = fetch(&p, &format!("{{ url: \"{url}\" }}"), &[host.as_str()], Some(&host));
+    let out = fetch(
+        &p,
+        &format!("{{ url: \"{url}\" }}"),
+        &[host.as_str()],
+        Some(&host),
+    );
     assert_failed_with(&out, "tls-protocol-error", "request to https://127.0.0.1");
 }
 
 #[test]
 fn an_invalid_operator_entry_is_refused_at_start() {
     let p = Project::new();
-    let out = fetch(&p, "{ url: \"http://example.com/\" }", &["example.com"], Some("http://10.0.0.1"));
+    let out = fetch(
+        &p,
+        "{ url: \"http://example.com/\" }",
+        &["example.com"],
+        Some("http://10.0.0.1"),
+    );
     assert_eq!(out.code, 2, "{}", out.stderr);
-    assert!(out.stderr.contains(r#"--egress-allow-private: invalid entry "http://10.0.0.1""#), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(r#"--egress-allow-private: invalid entry "http://10.0.0.1""#),
+        "{}",
+        out.stderr
+    );
 }

@@ -10,9 +10,15 @@ use serde_json::json;
 #[test]
 fn http_source_follows_pages() {
     let server = TestServer::start(|req, _| match req.path.as_str() {
-        "/items?page=1" => Reply::json(200, &json!({"data": [{"id": 1}, {"id": 2}], "next": "/items?page=2"})),
+        "/items?page=1" => Reply::json(
+            200,
+            &json!({"data": [{"id": 1}, {"id": 2}], "next": "/items?page=2"}),
+        ),
         // A relative next link, then the last page (next: null).
-        "/items?page=2" => Reply::json(200, &json!({"data": [{"id": 3}, {"id": 4}], "next": "?page=3"})),
+        "/items?page=2" => Reply::json(
+            200,
+            &json!({"data": [{"id": 3}, {"id": 4}], "next": "?page=3"}),
+        ),
         "/items?page=3" => Reply::json(200, &json!({"data": [{"id": 5}], "next": null})),
         _ => Reply::status(404),
     });
@@ -42,7 +48,10 @@ steps:
     let ids: Vec<i64> = items.iter().map(|v| v["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, vec![1, 2, 3, 4, 5]);
     let paths: Vec<String> = server.requests().iter().map(|r| r.path.clone()).collect();
-    assert_eq!(paths, vec!["/items?page=1", "/items?page=2", "/items?page=3"]);
+    assert_eq!(
+        paths,
+        vec!["/items?page=1", "/items?page=2", "/items?page=3"]
+    );
     assert!(server.requests().iter().all(|r| r.method == "GET"));
 }
 
@@ -71,7 +80,15 @@ steps:
             server.url(path)
         ),
     );
-    let out = p.run("post.yaml", &["--egress-allow-private", &host, "--secret", "api_token=s3cret"]);
+    let out = p.run(
+        "post.yaml",
+        &[
+            "--egress-allow-private",
+            &host,
+            "--secret",
+            "api_token=s3cret",
+        ],
+    );
     (p, out)
 }
 
@@ -91,11 +108,19 @@ fn http_sink_retries_a_503_then_succeeds() {
         assert_eq!(r.method, "POST");
         assert_eq!(r.header("content-type"), Some("application/json"));
         assert_eq!(r.header("x-token"), Some("abc"));
-        assert_eq!(r.header("authorization"), Some("Bearer s3cret"), "a header from a granted secret");
+        assert_eq!(
+            r.header("authorization"),
+            Some("Bearer s3cret"),
+            "a header from a granted secret"
+        );
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         assert_eq!(body, json!([{"n": 1}, {"n": 2}, {"n": 3}]));
     }
-    assert!(out.stderr.contains("status 503 (attempt 1); retrying in"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("status 503 (attempt 1); retrying in"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -103,7 +128,11 @@ fn http_sink_fails_on_a_permanent_400() {
     let server = TestServer::start(|_, _| Reply::status(400));
     let (_p, out) = sink_run(&server, "/in");
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("run failed: step \"post\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("run failed: step \"post\""),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("status 400"), "{}", out.stderr);
     assert_eq!(server.requests().len(), 1, "a 400 is not retried");
 }
@@ -134,12 +163,23 @@ steps:
 "
         )
     };
-    assert_eq!(s.apply(&s.admin, "pages", &pipeline("pages", &api.url("/a"), &host)).status, 201);
+    assert_eq!(
+        s.apply(&s.admin, "pages", &pipeline("pages", &api.url("/a"), &host))
+            .status,
+        201
+    );
     let run = s.run_and_wait(&s.admin, "pages", None);
     assert_eq!(run["status"], "succeeded", "{run}");
-    let logs = s.get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap())).json();
-    let shown: Vec<&str> =
-        logs.as_array().unwrap().iter().filter(|l| l["step"] == "show").map(|l| l["message"].as_str().unwrap()).collect();
+    let logs = s
+        .get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap()))
+        .json();
+    let shown: Vec<&str> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["step"] == "show")
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
     assert_eq!(shown, [r#"{"id":1}"#, r#"{"id":2}"#], "{logs}");
     // The next run resumes from the committed cursor: the last page, its one item already read.
     api.requests.lock().unwrap().clear();
@@ -147,23 +187,43 @@ steps:
     assert_eq!(again["status"], "succeeded", "{again}");
     let paths: Vec<String> = api.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(paths, ["/b"], "resumed at the last page");
-    let logs = s.get(&format!("/v1/runs/{}/logs", again["id"].as_str().unwrap())).json();
-    assert!(!logs.as_array().unwrap().iter().any(|l| l["step"] == "show"), "nothing new to show: {logs}");
+    let logs = s
+        .get(&format!("/v1/runs/{}/logs", again["id"].as_str().unwrap()))
+        .json();
+    assert!(
+        !logs.as_array().unwrap().iter().any(|l| l["step"] == "show"),
+        "nothing new to show: {logs}"
+    );
 
     // localhost on another port is listed by the step but its address (127.0.0.1 on that port)
     // is not allowed by the operator: refused before connecting, and said why.
     let url = format!("http://localhost:{}/a", api.port + 1);
     let local = format!("localhost:{}", api.port + 1);
-    assert_eq!(s.apply(&s.admin, "local", &pipeline("local", &url, &local)).status, 201);
+    assert_eq!(
+        s.apply(&s.admin, "local", &pipeline("local", &url, &local))
+            .status,
+        201
+    );
     let run = s.run_and_wait(&s.admin, "local", None);
     assert_eq!(run["status"], "failed", "{run}");
-    assert!(run.to_string().contains("destination-ip-prohibited"), "{run}");
-    let logs = s.get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap())).json();
+    assert!(
+        run.to_string().contains("destination-ip-prohibited"),
+        "{run}"
+    );
+    let logs = s
+        .get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap()))
+        .json();
     assert!(
         logs.as_array().unwrap().iter().any(|l| l["step"] == "read"
             && l["level"] == "warn"
-            && l["message"].as_str().unwrap().contains("(localhost) is a loopback address")),
+            && l["message"]
+                .as_str()
+                .unwrap()
+                .contains("(localhost) is a loopback address")),
         "{logs}"
     );
-    assert!(api.requests().iter().all(|r| r.path == "/b"), "the refused run did not reach the API");
+    assert!(
+        api.requests().iter().all(|r| r.path == "/b"),
+        "the refused run did not reach the API"
+    );
 }

@@ -15,8 +15,8 @@ use async_nats::jetstream::{self, consumer::pull, stream};
 use autoflow_tests::guests;
 use autoflow_tests::server::{Backend, Server, wait_for};
 use autoflow_tests::tripwire::Tripwire;
-use serde_json::Value;
 use redis::Value as Value2;
+use serde_json::Value;
 use sqlx::Connection;
 
 fn env_or(name: &str, default: &str) -> String {
@@ -24,10 +24,16 @@ fn env_or(name: &str, default: &str) -> String {
 }
 
 fn pg_url() -> String {
-    env_or("AUTOFLOW_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+    env_or(
+        "AUTOFLOW_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    )
 }
 fn mysql_url() -> String {
-    env_or("AUTOFLOW_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+    env_or(
+        "AUTOFLOW_TEST_MYSQL_URL",
+        "mysql://root@127.0.0.1:3306/test",
+    )
 }
 fn nats_url() -> String {
     env_or("AUTOFLOW_TEST_NATS_URL", "nats://127.0.0.1:4222")
@@ -55,17 +61,28 @@ fn service<T, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> Option<T> {
 const LOOPBACK: &str = "127.0.0.1";
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// A name no other test run uses.
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
 fn ok(r: &autoflow_tests::server::Resp, what: &str) {
-    assert!((200..300).contains(&r.status), "{what}: {} {}", r.status, r.text());
+    assert!(
+        (200..300).contains(&r.status),
+        "{what}: {} {}",
+        r.status,
+        r.text()
+    );
 }
 
 fn run_ok(s: &Server, pipeline: &str) -> Value {
@@ -75,27 +92,47 @@ fn run_ok(s: &Server, pipeline: &str) -> Value {
 }
 
 fn step_records_out(run: &Value, step: &str) -> u64 {
-    let steps = run["report"]["steps"].as_array().cloned().unwrap_or_default();
-    let s = steps.iter().find(|s| s["id"] == step).unwrap_or_else(|| panic!("no step {step} in {run}"));
+    let steps = run["report"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let s = steps
+        .iter()
+        .find(|s| s["id"] == step)
+        .unwrap_or_else(|| panic!("no step {step} in {run}"));
     s["records_out"].as_u64().unwrap()
 }
 
 async fn pg_count(pg: &mut sqlx::PgConnection, table: &str) -> i64 {
-    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}")).fetch_one(pg).await.unwrap()
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pg)
+        .await
+        .unwrap()
 }
 
 #[test]
 fn nats_to_postgres_lands_every_message_exactly_once_across_a_killed_run() {
     const N: i64 = 2000;
     let rt = runtime();
-    let Some(client) = service("NATS", rt.block_on(async_nats::connect(nats_url()))) else { return };
-    let Some(mut pg) = service("PostgreSQL", rt.block_on(sqlx::PgConnection::connect(&pg_url()))) else { return };
+    let Some(client) = service("NATS", rt.block_on(async_nats::connect(nats_url()))) else {
+        return;
+    };
+    let Some(mut pg) = service(
+        "PostgreSQL",
+        rt.block_on(sqlx::PgConnection::connect(&pg_url())),
+    ) else {
+        return;
+    };
     let name = unique("af_orders");
     let (stream_name, subject) = (name.to_uppercase(), format!("{name}.orders"));
     let js = jetstream::new(client);
     let consumer = rt.block_on(async {
         let stream = js
-            .create_stream(stream::Config { name: stream_name.clone(), subjects: vec![subject.clone()], ..Default::default() })
+            .create_stream(stream::Config {
+                name: stream_name.clone(),
+                subjects: vec![subject.clone()],
+                ..Default::default()
+            })
             .await
             .unwrap();
         // Acks wait 10 s: longer than a run, so only a killed run's messages come back.
@@ -111,20 +148,39 @@ fn nats_to_postgres_lands_every_message_exactly_once_across_a_killed_run() {
             let mut headers = async_nats::HeaderMap::new();
             headers.insert("autoflow-key", i.to_string().as_str());
             let body = serde_json::json!({ "id": i, "name": format!("order {i}") }).to_string();
-            acks.push(js.publish_with_headers(subject.clone(), headers, body.into()).await.unwrap());
+            acks.push(
+                js.publish_with_headers(subject.clone(), headers, body.into())
+                    .await
+                    .unwrap(),
+            );
         }
         for a in acks {
             a.await.unwrap();
         }
-        sqlx::query(&format!("CREATE TABLE {name} (id bigint PRIMARY KEY, name text NOT NULL, doc jsonb)"))
-            .execute(&mut pg)
-            .await
-            .unwrap();
+        sqlx::query(&format!(
+            "CREATE TABLE {name} (id bigint PRIMARY KEY, name text NOT NULL, doc jsonb)"
+        ))
+        .execute(&mut pg)
+        .await
+        .unwrap();
         consumer
     });
 
-    let Some(mut s) = Server::start_with(Backend::Sqlite, &["--lease-ms", "1500", "--egress-allow-private", LOOPBACK]) else { return };
-    ok(&s.push(&s.admin, "slow", "1.0.0", std::fs::read(guests::SLOW).unwrap()), "push slow");
+    let Some(mut s) = Server::start_with(
+        Backend::Sqlite,
+        &["--lease-ms", "1500", "--egress-allow-private", LOOPBACK],
+    ) else {
+        return;
+    };
+    ok(
+        &s.push(
+            &s.admin,
+            "slow",
+            "1.0.0",
+            std::fs::read(guests::SLOW).unwrap(),
+        ),
+        "push slow",
+    );
     let yaml = format!(
         "name: orders\nbatch_size: 50\nconnections:\n  bus: {{ url: \"{nats}\" }}\n  warehouse: {{ url: \"{pg}\" }}\n\
          steps:\n  - id: read\n    plugin: nats-source@latest\n    connections: [bus]\n    \
@@ -137,34 +193,64 @@ fn nats_to_postgres_lands_every_message_exactly_once_across_a_killed_run() {
     );
     ok(&s.apply(&s.admin, "orders", &yaml), "apply");
     let first = s.trigger("orders");
-    wait_for(Duration::from_secs(60), "rows to reach Postgres", || rt.block_on(pg_count(&mut pg, &name)) >= 200);
+    wait_for(Duration::from_secs(60), "rows to reach Postgres", || {
+        rt.block_on(pg_count(&mut pg, &name)) >= 200
+    });
     // Rows are in Postgres, but the run has not committed: no message is acknowledged yet.
     let info = rt.block_on(consumer.clone().info()).unwrap().clone();
-    assert_eq!(info.ack_floor.stream_sequence, 0, "acks wait for the run's commit: {info:?}");
-    assert!(rt.block_on(pg_count(&mut pg, &name)) < N, "the run ended before it could be killed");
+    assert_eq!(
+        info.ack_floor.stream_sequence, 0,
+        "acks wait for the run's commit: {info:?}"
+    );
+    assert!(
+        rt.block_on(pg_count(&mut pg, &name)) < N,
+        "the run ended before it could be killed"
+    );
     s.restart(); // SIGKILL mid-run, then start again: the run is taken over
 
     let run = s.wait_run(&s.admin, &first);
     assert_eq!(run["status"], "succeeded", "{run}");
     // The killed attempt's messages come back once their ack wait lapses; later runs take them.
-    wait_for(Duration::from_secs(90), "every message to be acknowledged", || {
-        let info = rt.block_on(consumer.clone().info()).unwrap().clone();
-        if info.num_pending == 0 && info.num_ack_pending == 0 && info.ack_floor.stream_sequence == N as u64 {
-            return true;
-        }
-        run_ok(&s, "orders");
-        false
-    });
+    wait_for(
+        Duration::from_secs(90),
+        "every message to be acknowledged",
+        || {
+            let info = rt.block_on(consumer.clone().info()).unwrap().clone();
+            if info.num_pending == 0
+                && info.num_ack_pending == 0
+                && info.ack_floor.stream_sequence == N as u64
+            {
+                return true;
+            }
+            run_ok(&s, "orders");
+            false
+        },
+    );
     let (count, sum): (i64, i64) = rt
-        .block_on(sqlx::query_as(&format!("SELECT count(*), sum(id)::bigint FROM {name}")).fetch_one(&mut pg))
+        .block_on(
+            sqlx::query_as(&format!("SELECT count(*), sum(id)::bigint FROM {name}"))
+                .fetch_one(&mut pg),
+        )
         .unwrap();
-    assert_eq!((count, sum), (N, N * (N - 1) / 2), "every message exactly once");
+    assert_eq!(
+        (count, sum),
+        (N, N * (N - 1) / 2),
+        "every message exactly once"
+    );
     let odd: i64 = rt
-        .block_on(sqlx::query_scalar(&format!("SELECT count(*) FROM {name} WHERE name <> 'order ' || id")).fetch_one(&mut pg))
+        .block_on(
+            sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM {name} WHERE name <> 'order ' || id"
+            ))
+            .fetch_one(&mut pg),
+        )
         .unwrap();
     assert_eq!(odd, 0);
     rt.block_on(async {
-        sqlx::query(&format!("DROP TABLE {name}")).execute(&mut pg).await.unwrap();
+        sqlx::query(&format!("DROP TABLE {name}"))
+            .execute(&mut pg)
+            .await
+            .unwrap();
         js.delete_stream(&stream_name).await.unwrap();
     });
 }
@@ -174,14 +260,28 @@ fn nats_to_postgres_lands_every_message_exactly_once_across_a_killed_run() {
 fn sql_source_resumes(s: &Server, label: &str, url: &str, exec: &dyn Fn(&str)) {
     let rt = runtime();
     let mut pg = rt.block_on(sqlx::PgConnection::connect(&pg_url())).unwrap();
-    let (src, dest) = (unique(&format!("af_src_{label}")), unique(&format!("af_dest_{label}")));
-    exec(&format!("CREATE TABLE {src} (id integer PRIMARY KEY, name varchar(40) NOT NULL)"));
+    let (src, dest) = (
+        unique(&format!("af_src_{label}")),
+        unique(&format!("af_dest_{label}")),
+    );
+    exec(&format!(
+        "CREATE TABLE {src} (id integer PRIMARY KEY, name varchar(40) NOT NULL)"
+    ));
     let insert = |from: i32, to: i32| {
         let values: Vec<String> = (from..=to).map(|i| format!("({i}, 'row {i}')")).collect();
-        exec(&format!("INSERT INTO {src} (id, name) VALUES {}", values.join(", ")));
+        exec(&format!(
+            "INSERT INTO {src} (id, name) VALUES {}",
+            values.join(", ")
+        ));
     };
     insert(1, 30);
-    rt.block_on(sqlx::query(&format!("CREATE TABLE {dest} (id bigint PRIMARY KEY, name text)")).execute(&mut pg)).unwrap();
+    rt.block_on(
+        sqlx::query(&format!(
+            "CREATE TABLE {dest} (id bigint PRIMARY KEY, name text)"
+        ))
+        .execute(&mut pg),
+    )
+    .unwrap();
     let pipeline = format!("copy-{label}");
     let yaml = format!(
         "name: {pipeline}\nbatch_size: 8\nconnections:\n  db: {{ url: \"{url}\" }}\n  warehouse: {{ url: \"{pg}\" }}\n\
@@ -196,30 +296,57 @@ fn sql_source_resumes(s: &Server, label: &str, url: &str, exec: &dyn Fn(&str)) {
     assert_eq!(step_records_out(&run, "read"), 30, "{label}: {run}");
     insert(31, 45);
     let run = run_ok(s, &pipeline);
-    assert_eq!(step_records_out(&run, "read"), 15, "{label}: the second run reads only new rows: {run}");
-    let checkpoints = s.get(&format!("/v1/pipelines/{pipeline}/checkpoints")).json();
-    assert!(checkpoints.to_string().contains("45"), "{label}: cursor at 45: {checkpoints}");
+    assert_eq!(
+        step_records_out(&run, "read"),
+        15,
+        "{label}: the second run reads only new rows: {run}"
+    );
+    let checkpoints = s
+        .get(&format!("/v1/pipelines/{pipeline}/checkpoints"))
+        .json();
+    assert!(
+        checkpoints.to_string().contains("45"),
+        "{label}: cursor at 45: {checkpoints}"
+    );
     let (count, names): (i64, i64) = rt
         .block_on(
-            sqlx::query_as(&format!("SELECT count(*), count(*) FILTER (WHERE name = 'row ' || id) FROM {dest}"))
-                .fetch_one(&mut pg),
+            sqlx::query_as(&format!(
+                "SELECT count(*), count(*) FILTER (WHERE name = 'row ' || id) FROM {dest}"
+            ))
+            .fetch_one(&mut pg),
         )
         .unwrap();
     assert_eq!((count, names), (45, 45), "{label}");
-    rt.block_on(sqlx::query(&format!("DROP TABLE {dest}")).execute(&mut pg)).unwrap();
+    rt.block_on(sqlx::query(&format!("DROP TABLE {dest}")).execute(&mut pg))
+        .unwrap();
     exec(&format!("DROP TABLE {src}"));
 }
 
 #[test]
 fn sql_source_resumes_from_its_cursor_on_postgres_mariadb_and_sqlite() {
     let rt = runtime();
-    let Some(pg) = service("PostgreSQL", rt.block_on(sqlx::PgConnection::connect(&pg_url()))) else { return };
+    let Some(pg) = service(
+        "PostgreSQL",
+        rt.block_on(sqlx::PgConnection::connect(&pg_url())),
+    ) else {
+        return;
+    };
     drop(pg);
-    let Some(mysql) = service("MariaDB", rt.block_on(sqlx::MySqlConnection::connect(&mysql_url()))) else { return };
+    let Some(mysql) = service(
+        "MariaDB",
+        rt.block_on(sqlx::MySqlConnection::connect(&mysql_url())),
+    ) else {
+        return;
+    };
     drop(mysql);
     let files = tempfile::tempdir().unwrap();
     let root = files.path().to_str().unwrap().to_string();
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root, "--egress-allow-private", LOOPBACK]) else { return };
+    let Some(s) = Server::start_with(
+        Backend::Sqlite,
+        &["--mount-root", &root, "--egress-allow-private", LOOPBACK],
+    ) else {
+        return;
+    };
 
     let pg_exec = |sql: &str| {
         let rt = runtime();
@@ -230,7 +357,9 @@ fn sql_source_resumes_from_its_cursor_on_postgres_mariadb_and_sqlite() {
 
     let my_exec = |sql: &str| {
         let rt = runtime();
-        let mut c = rt.block_on(sqlx::MySqlConnection::connect(&mysql_url())).unwrap();
+        let mut c = rt
+            .block_on(sqlx::MySqlConnection::connect(&mysql_url()))
+            .unwrap();
         rt.block_on(sqlx::query(sql).execute(&mut c)).unwrap();
     };
     sql_source_resumes(&s, "maria", &mysql_url(), &my_exec);
@@ -239,7 +368,9 @@ fn sql_source_resumes_from_its_cursor_on_postgres_mariadb_and_sqlite() {
     let lite_url = format!("sqlite://{}?mode=rwc", file.display());
     let lite_exec = |sql: &str| {
         let rt = runtime();
-        let mut c = rt.block_on(sqlx::SqliteConnection::connect(&lite_url)).unwrap();
+        let mut c = rt
+            .block_on(sqlx::SqliteConnection::connect(&lite_url))
+            .unwrap();
         rt.block_on(sqlx::query(sql).execute(&mut c)).unwrap();
     };
     sql_source_resumes(&s, "lite", &lite_url, &lite_exec);
@@ -259,9 +390,18 @@ fn sql_source_resumes_from_its_cursor_on_postgres_mariadb_and_sqlite() {
 #[test]
 fn redis_streams_are_written_by_redis_sink_and_read_through_a_consumer_group() {
     let rt = runtime();
-    let Some(client) = service("Redis", redis::Client::open(redis_url())) else { return };
-    let Some(mut conn) = service("Redis", rt.block_on(client.get_multiplexed_async_connection())) else { return };
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--egress-allow-private", LOOPBACK]) else { return };
+    let Some(client) = service("Redis", redis::Client::open(redis_url())) else {
+        return;
+    };
+    let Some(mut conn) = service(
+        "Redis",
+        rt.block_on(client.get_multiplexed_async_connection()),
+    ) else {
+        return;
+    };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--egress-allow-private", LOOPBACK]) else {
+        return;
+    };
     let key = unique("af_events");
     let yaml = format!(
         "name: events\nconnections:\n  cache: {{ url: \"{}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 25 }}\n  \
@@ -270,12 +410,24 @@ fn redis_streams_are_written_by_redis_sink_and_read_through_a_consumer_group() {
     );
     ok(&s.apply(&s.admin, "events", &yaml), "apply");
     run_ok(&s, "events");
-    let len: i64 = rt.block_on(redis::cmd("XLEN").arg(&key).query_async(&mut conn)).unwrap();
+    let len: i64 = rt
+        .block_on(redis::cmd("XLEN").arg(&key).query_async(&mut conn))
+        .unwrap();
     assert_eq!(len, 25);
-    let entries: redis::streams::StreamRangeReply =
-        rt.block_on(redis::cmd("XRANGE").arg(&key).arg("-").arg("+").query_async(&mut conn)).unwrap();
+    let entries: redis::streams::StreamRangeReply = rt
+        .block_on(
+            redis::cmd("XRANGE")
+                .arg(&key)
+                .arg("-")
+                .arg("+")
+                .query_async(&mut conn),
+        )
+        .unwrap();
     let first: String = entries.ids[0].get("payload").unwrap();
-    assert!(first.starts_with('{'), "the record's JSON value is the payload: {first}");
+    assert!(
+        first.starts_with('{'),
+        "the record's JSON value is the payload: {first}"
+    );
     // The messaging capability reads a Redis stream too, through a consumer group: the same
     // source plugin on a Redis connection. Entries are acknowledged once the run has committed.
     let read = format!(
@@ -286,26 +438,67 @@ fn redis_streams_are_written_by_redis_sink_and_read_through_a_consumer_group() {
     ok(&s.apply(&s.admin, "drain", &read), "apply drain");
     let run = run_ok(&s, "drain");
     assert_eq!(step_records_out(&run, "read"), 25, "{run}");
-    let pending: (i64, Value2, Value2, Value2) =
-        rt.block_on(redis::cmd("XPENDING").arg(&key).arg("loaders").query_async(&mut conn)).unwrap();
+    let pending: (i64, Value2, Value2, Value2) = rt
+        .block_on(
+            redis::cmd("XPENDING")
+                .arg(&key)
+                .arg("loaders")
+                .query_async(&mut conn),
+        )
+        .unwrap();
     assert_eq!(pending.0, 0, "every entry acknowledged after the run");
     let run = run_ok(&s, "drain");
-    assert_eq!(step_records_out(&run, "read"), 0, "nothing read twice: {run}");
-    let _: () = rt.block_on(redis::cmd("DEL").arg(&key).query_async(&mut conn)).unwrap();
+    assert_eq!(
+        step_records_out(&run, "read"),
+        0,
+        "nothing read twice: {run}"
+    );
+    let _: () = rt
+        .block_on(redis::cmd("DEL").arg(&key).query_async(&mut conn))
+        .unwrap();
 }
 
 #[test]
 fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
     let rt = runtime();
-    let Some(mut pg) = service("PostgreSQL", rt.block_on(sqlx::PgConnection::connect(&pg_url()))) else { return };
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--egress-allow-private", LOOPBACK]) else { return };
+    let Some(mut pg) = service(
+        "PostgreSQL",
+        rt.block_on(sqlx::PgConnection::connect(&pg_url())),
+    ) else {
+        return;
+    };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--egress-allow-private", LOOPBACK]) else {
+        return;
+    };
     let table = unique("af_canary");
-    rt.block_on(sqlx::query(&format!("CREATE TABLE {table} (id bigint PRIMARY KEY, status text, amount numeric)")).execute(&mut pg)).unwrap();
+    rt.block_on(
+        sqlx::query(&format!(
+            "CREATE TABLE {table} (id bigint PRIMARY KEY, status text, amount numeric)"
+        ))
+        .execute(&mut pg),
+    )
+    .unwrap();
     // Trust auth takes any password: the canary is a real part of the URL the host connects with.
     let canary = "canary-Zq81-pw";
-    ok(&s.call("PUT", "/v1/secrets/pg-password", Some(&s.admin), Some(("application/json", serde_json::json!({ "value": canary }).to_string().into_bytes()))), "secret");
+    ok(
+        &s.call(
+            "PUT",
+            "/v1/secrets/pg-password",
+            Some(&s.admin),
+            Some((
+                "application/json",
+                serde_json::json!({ "value": canary })
+                    .to_string()
+                    .into_bytes(),
+            )),
+        ),
+        "secret",
+    );
     let pg_with_password = pg_url().replacen("postgres@", "postgres:${secrets.pg-password}@", 1);
-    assert!(pg_with_password.contains("${secrets.pg-password}"), "{pg_with_password}");
+    assert!(
+        pg_with_password.contains("${secrets.pg-password}"),
+        "{pg_with_password}"
+    );
     let yaml = |grant: &str| {
         format!(
             "name: canary\nconnections:\n  warehouse: {{ url: \"{pg_with_password}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    \
@@ -317,18 +510,45 @@ fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
     ok(&s.apply(&s.admin, "canary", &yaml("")), "apply");
     let run = s.run_and_wait(&s.admin, "canary", None);
     assert_eq!(run["status"], "failed", "{run}");
-    assert!(run["error"].as_str().unwrap().contains("not granted to step \"write\""), "{run}");
+    assert!(
+        run["error"]
+            .as_str()
+            .unwrap()
+            .contains("not granted to step \"write\""),
+        "{run}"
+    );
     // Granted, on a server whose operator did not allow loopback: the connection is refused,
     // named, and not retried.
     let granted = yaml("    connections: [warehouse]\n");
-    let Some(strict) = Server::start(Backend::Sqlite) else { return };
-    ok(&strict.call("PUT", "/v1/secrets/pg-password", Some(&strict.admin), Some(("application/json", serde_json::json!({ "value": canary }).to_string().into_bytes()))), "secret");
+    let Some(strict) = Server::start(Backend::Sqlite) else {
+        return;
+    };
+    ok(
+        &strict.call(
+            "PUT",
+            "/v1/secrets/pg-password",
+            Some(&strict.admin),
+            Some((
+                "application/json",
+                serde_json::json!({ "value": canary })
+                    .to_string()
+                    .into_bytes(),
+            )),
+        ),
+        "secret",
+    );
     ok(&strict.apply(&strict.admin, "canary", &granted), "apply");
     let refused = strict.run_and_wait(&strict.admin, "canary", None);
     assert_eq!(refused["status"], "failed", "{refused}");
     let error = refused["error"].as_str().unwrap();
-    assert!(error.contains("connection refused by the egress policy: 127.0.0.1 is a loopback address"), "{error}");
-    assert!(error.contains("--egress-allow-private 127.0.0.1:"), "{error}");
+    assert!(
+        error.contains("connection refused by the egress policy: 127.0.0.1 is a loopback address"),
+        "{error}"
+    );
+    assert!(
+        error.contains("--egress-allow-private 127.0.0.1:"),
+        "{error}"
+    );
     assert!(!refused.to_string().contains(canary));
     // Granted and allowed: the rows land.
     ok(&s.apply(&s.admin, "canary", &granted), "apply");
@@ -344,7 +564,8 @@ fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
     for text in seen {
         assert!(!text.contains(canary), "the canary leaked: {text}");
     }
-    rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(&mut pg)).unwrap();
+    rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(&mut pg))
+        .unwrap();
 }
 
 /// A legal URL still connects and works: a host name (resolved once; every address it has is
@@ -353,14 +574,32 @@ fn connections_are_granted_per_step_and_their_secrets_stay_hidden() {
 #[test]
 fn a_named_host_with_harmless_parameters_connects_to_the_checked_address() {
     let rt = runtime();
-    let Some(mut pg) = service("PostgreSQL", rt.block_on(sqlx::PgConnection::connect(&pg_url()))) else { return };
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--egress-allow-private", "127.0.0.1,[::1]"]) else { return };
+    let Some(mut pg) = service(
+        "PostgreSQL",
+        rt.block_on(sqlx::PgConnection::connect(&pg_url())),
+    ) else {
+        return;
+    };
+    let Some(s) = Server::start_with(
+        Backend::Sqlite,
+        &["--egress-allow-private", "127.0.0.1,[::1]"],
+    ) else {
+        return;
+    };
     let table = unique("af_named");
-    rt.block_on(sqlx::query(&format!("CREATE TABLE {table} (id bigint PRIMARY KEY, status text, amount numeric)")).execute(&mut pg)).unwrap();
+    rt.block_on(
+        sqlx::query(&format!(
+            "CREATE TABLE {table} (id bigint PRIMARY KEY, status text, amount numeric)"
+        ))
+        .execute(&mut pg),
+    )
+    .unwrap();
     let app = unique("af_app");
     let named = pg_url().replacen("@127.0.0.1:", "@localhost:", 1);
     let sep = if named.contains('?') { '&' } else { '?' };
-    let url = format!("{named}{sep}sslmode=prefer&application_name={app}&connect_timeout=5&statement-cache-capacity=10");
+    let url = format!(
+        "{named}{sep}sslmode=prefer&application_name={app}&connect_timeout=5&statement-cache-capacity=10"
+    );
     let yaml = format!(
         "name: named\nconnections:\n  warehouse: {{ url: \"{url}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    \
          config: {{ count: 3 }}\n  - id: load\n    plugin: json-map@latest\n    input: gen\n    config: {{ select: [id, status, amount] }}\n  \
@@ -379,7 +618,8 @@ fn a_named_host_with_harmless_parameters_connects_to_the_checked_address() {
         )
         .unwrap();
     assert!(loopback >= 1, "no connection named {app} from loopback");
-    rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(&mut pg)).unwrap();
+    rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(&mut pg))
+        .unwrap();
 }
 
 /// A worker process applies its own operator's egress policy: the same run is refused by a
@@ -387,9 +627,18 @@ fn a_named_host_with_harmless_parameters_connects_to_the_checked_address() {
 #[test]
 fn workers_apply_their_own_egress_policy_to_connections() {
     let rt = runtime();
-    let Some(client) = service("Redis", redis::Client::open(redis_url())) else { return };
-    let Some(mut conn) = service("Redis", rt.block_on(client.get_multiplexed_async_connection())) else { return };
-    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else { return };
+    let Some(client) = service("Redis", redis::Client::open(redis_url())) else {
+        return;
+    };
+    let Some(mut conn) = service(
+        "Redis",
+        rt.block_on(client.get_multiplexed_async_connection()),
+    ) else {
+        return;
+    };
+    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else {
+        return;
+    };
     let key = unique("af_worker_events");
     let yaml = format!(
         "name: events\nconnections:\n  cache: {{ url: \"{}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 3 }}\n  \
@@ -400,13 +649,23 @@ fn workers_apply_their_own_egress_policy_to_connections() {
     let strict = s.worker(&[]);
     let refused = s.run_and_wait(&s.admin, "events", None);
     assert_eq!(refused["status"], "failed", "{refused}");
-    assert!(refused["error"].as_str().unwrap().contains("connection refused by the egress policy"), "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused by the egress policy"),
+        "{refused}"
+    );
     strict.kill();
     let _allowed = s.worker(&["--egress-allow-private", LOOPBACK]);
     run_ok(&s, "events");
-    let len: i64 = rt.block_on(redis::cmd("XLEN").arg(&key).query_async(&mut conn)).unwrap();
+    let len: i64 = rt
+        .block_on(redis::cmd("XLEN").arg(&key).query_async(&mut conn))
+        .unwrap();
     assert_eq!(len, 3);
-    let _: () = rt.block_on(redis::cmd("DEL").arg(&key).query_async(&mut conn)).unwrap();
+    let _: () = rt
+        .block_on(redis::cmd("DEL").arg(&key).query_async(&mut conn))
+        .unwrap();
 }
 
 /// The connection URLs of [`Tripwire::redirecting_urls`] are refused by the server too, on
@@ -421,20 +680,51 @@ fn the_server_refuses_connection_urls_that_lead_the_driver_elsewhere() {
     std::fs::write(&outside, b"").unwrap();
     let root_flag = root.path().to_str().unwrap();
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let Some(s) = Server::start_with(backend, &["--mount-root", root_flag, "--egress-allow-private", LOOPBACK]) else { continue };
+        let Some(s) = Server::start_with(
+            backend,
+            &[
+                "--mount-root",
+                root_flag,
+                "--egress-allow-private",
+                LOOPBACK,
+            ],
+        ) else {
+            continue;
+        };
         for (url, expect) in wire.redirecting_urls(root.path(), &outside) {
             let yaml = format!(
                 "name: lead\nconnections:\n  db: {{ url: \"{url}\" }}\nsteps:\n  - id: read\n    plugin: sql-source@latest\n    connections: [db]\n    \
                  config: {{ connection: db, table: t, cursor_column: id }}\n  - id: out\n    plugin: log-sink@latest\n    input: read\n"
             );
-            let r = s.call("POST", "/v1/pipelines", Some(&s.admin), Some(("application/yaml", yaml.into_bytes())));
+            let r = s.call(
+                "POST",
+                "/v1/pipelines",
+                Some(&s.admin),
+                Some(("application/yaml", yaml.into_bytes())),
+            );
             assert_eq!(r.status, 422, "{backend:?} {url}: {}", r.text());
-            assert!(r.text().contains("connections.db.url"), "{backend:?} {url}: {}", r.text());
-            assert!(r.text().contains(&expect.replace('"', "\\\"")), "{backend:?} {url}: {} (expected {expect:?})", r.text());
+            assert!(
+                r.text().contains("connections.db.url"),
+                "{backend:?} {url}: {}",
+                r.text()
+            );
+            assert!(
+                r.text().contains(&expect.replace('"', "\\\"")),
+                "{backend:?} {url}: {} (expected {expect:?})",
+                r.text()
+            );
         }
-        assert_eq!(s.get("/v1/pipelines/lead").status, 404, "{backend:?}: nothing was stored");
+        assert_eq!(
+            s.get("/v1/pipelines/lead").status,
+            404,
+            "{backend:?}: nothing was stored"
+        );
     }
-    assert_eq!(wire.accepted(), 0, "a listener on loopback or a Unix socket was reached");
+    assert_eq!(
+        wire.accepted(),
+        0,
+        "a listener on loopback or a Unix socket was reached"
+    );
 }
 
 /// A secret's value cannot turn a URL the server accepted into one it would refuse: the URL is
@@ -450,7 +740,10 @@ fn a_secret_cannot_make_a_connection_host_a_socket() {
          connections: [db]\n    config: { connection: db, table: t, cursor_column: id }\n  - id: out\n    plugin: log-sink@0.1.0\n    input: read\n",
     );
     let secret = format!("db-host={}", wire.dir());
-    let out = p.run("conn.yaml", &["--secret", &secret, "--egress-allow-private", LOOPBACK]);
+    let out = p.run(
+        "conn.yaml",
+        &["--secret", &secret, "--egress-allow-private", LOOPBACK],
+    );
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("connection refused by the egress policy: the URL's host must be a name or an IP address"),
@@ -510,6 +803,15 @@ fn servers_a_nats_server_announces_are_not_connected_to() {
     let allow = format!("127.0.0.1:{fake_port},[::1]:{fake_port}");
     let out = p.run("bus.yaml", &["--egress-allow-private", &allow]);
     assert_ne!(out.code, 0, "{}", out.stderr);
-    assert!(connections.load(std::sync::atomic::Ordering::SeqCst) >= 2, "the client reconnected: {}", out.stderr);
-    assert_eq!(wire.accepted(), 0, "the client connected to a server the fake announced: {}", out.stderr);
+    assert!(
+        connections.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "the client reconnected: {}",
+        out.stderr
+    );
+    assert_eq!(
+        wire.accepted(),
+        0,
+        "the client connected to a server the fake announced: {}",
+        out.stderr
+    );
 }

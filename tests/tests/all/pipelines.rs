@@ -89,10 +89,22 @@ batch_size: 16
     assert!(!expected_big.is_empty() && expected_big.len() < expected_paid.len());
     assert_eq!(big, expected_big);
     // Key order follows the map's `select`, then `set`.
-    let first = p.read("data/out/paid.jsonl").lines().next().unwrap().to_string();
-    assert!(first.starts_with(r#"{"id":0,"customer":"c0","total":0.5,"currency":"EUR"}"#), "{first}");
+    let first = p
+        .read("data/out/paid.jsonl")
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(
+        first.starts_with(r#"{"id":0,"customer":"c0","total":0.5,"currency":"EUR"}"#),
+        "{first}"
+    );
     // The summary names every step with its counts.
-    assert!(out.stderr.contains("run fan-out: succeeded"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("run fan-out: succeeded"),
+        "{}",
+        out.stderr
+    );
     let read_row = out.stderr.lines().find(|l| l.starts_with("read ")).unwrap();
     assert!(read_row.contains(" 202 "), "{read_row}");
 }
@@ -120,9 +132,12 @@ fn csv_to_json_lines() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let got = p.read("data/out/people.jsonl");
     let want = concat!(
-        r#"{"name":"Ada","age":36,"city":"London, UK","member":true}"#, "\n",
-        r#"{"name":"Bob \"the\" Builder","age":41,"city":"Paris","member":false}"#, "\n",
-        r#"{"name":"Cy","age":"","city":"multi\nline","member":true}"#, "\n",
+        r#"{"name":"Ada","age":36,"city":"London, UK","member":true}"#,
+        "\n",
+        r#"{"name":"Bob \"the\" Builder","age":41,"city":"Paris","member":false}"#,
+        "\n",
+        r#"{"name":"Cy","age":"","city":"multi\nline","member":true}"#,
+        "\n",
     );
     assert_eq!(got, want);
 }
@@ -163,14 +178,21 @@ dead_letter: { path: ./rejected/orders.jsonl }
         assert!(reason.starts_with("value is not valid JSON"), "{reason}");
         assert!(letter["plugin"].as_str().unwrap().starts_with("sha256:"));
     }
-    assert!(out.stderr.contains("dead letters: 2 written to"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("dead letters: 2 written to"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn the_shipped_example_runs_as_it_is() {
     let root = autoflow_tests::workspace_root();
     let p = Project::new();
-    for f in ["examples/orders-clean.yaml", "examples/data/in/orders.jsonl"] {
+    for f in [
+        "examples/orders-clean.yaml",
+        "examples/data/in/orders.jsonl",
+    ] {
         p.write(f, &std::fs::read_to_string(root.join(f)).unwrap());
     }
     std::fs::create_dir_all(p.path().join("examples/data/out")).unwrap();
@@ -178,14 +200,21 @@ fn the_shipped_example_runs_as_it_is() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     let paid = json_lines(&p.read("examples/data/out/paid.jsonl"));
     assert!(!paid.is_empty());
-    assert!(paid.iter().all(|v| v.get("total").is_some() && v.get("status").is_none()));
+    assert!(
+        paid.iter()
+            .all(|v| v.get("total").is_some() && v.get("status").is_none())
+    );
 }
 
 #[test]
 fn fan_in_merges_two_sources() {
     let p = Project::new();
-    let a: String = (0..300).map(|i| format!("{{\"id\":{i},\"from\":\"a\"}}\n")).collect();
-    let b: String = (0..250).map(|i| format!("{{\"id\":{i},\"from\":\"b\"}}\n")).collect();
+    let a: String = (0..300)
+        .map(|i| format!("{{\"id\":{i},\"from\":\"a\"}}\n"))
+        .collect();
+    let b: String = (0..250)
+        .map(|i| format!("{{\"id\":{i},\"from\":\"b\"}}\n"))
+        .collect();
     p.write("data/in/a.jsonl", &a);
     p.write("data/in/b.jsonl", &b);
     p.write(
@@ -206,17 +235,26 @@ steps:
         .iter()
         .map(|v| {
             assert_eq!(v["merged"], true);
-            (v["from"].as_str().unwrap().to_string(), v["id"].as_u64().unwrap())
+            (
+                v["from"].as_str().unwrap().to_string(),
+                v["id"].as_u64().unwrap(),
+            )
         })
         .collect();
     got.sort();
-    let mut want: Vec<(String, u64)> =
-        (0..300).map(|i| ("a".to_string(), i)).chain((0..250).map(|i| ("b".to_string(), i))).collect();
+    let mut want: Vec<(String, u64)> = (0..300)
+        .map(|i| ("a".to_string(), i))
+        .chain((0..250).map(|i| ("b".to_string(), i)))
+        .collect();
     want.sort();
     assert_eq!(got, want);
     // Each source's own order is kept through the merge.
     let text = p.read("data/out/all.jsonl");
-    let a_ids: Vec<u64> = json_lines(&text).iter().filter(|v| v["from"] == "a").map(|v| v["id"].as_u64().unwrap()).collect();
+    let a_ids: Vec<u64> = json_lines(&text)
+        .iter()
+        .filter(|v| v["from"] == "a")
+        .map(|v| v["id"].as_u64().unwrap())
+        .collect();
     assert!(a_ids.windows(2).all(|w| w[0] < w[1]));
 }
 

@@ -19,6 +19,12 @@ fn builtin_plugins_pass_their_unit_tests() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "plugin unit tests failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("test result: ok"), "no plugin test ran:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "plugin unit tests failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("test result: ok"),
+        "no plugin test ran:\n{stdout}"
+    );
 }

@@ -4,20 +4,33 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use std::time::{Duration, Instant};
 
+use crate::common::{engine, limits, record};
 use autoflow::engine::{Engine, EngineConfig, Mount, StepError, StepInstance, StepLimits};
 use autoflow::registry::cache::digest_of;
 use autoflow_tests::{Project, guests};
-use crate::common::{engine, limits, record};
 
 use crate::common;
 
-async fn opened(engine: &Engine, guest: &str, limits: StepLimits, mounts: Vec<Mount>, config: &str) -> StepInstance {
+async fn opened(
+    engine: &Engine,
+    guest: &str,
+    limits: StepLimits,
+    mounts: Vec<Mount>,
+    config: &str,
+) -> StepInstance {
     common::opened_at(engine, guest, limits, mounts, config, None).await
 }
 
 /// The engine is unharmed: a good plugin still instantiates and processes a batch.
 async fn good_plugin_still_runs(engine: &Engine) {
-    let mut inst = opened(engine, guests::GOOD_UPPER, StepLimits::default(), vec![], "{}").await;
+    let mut inst = opened(
+        engine,
+        guests::GOOD_UPPER,
+        StepLimits::default(),
+        vec![],
+        "{}",
+    )
+    .await;
     let out = inst.process(&[record("{\"a\":\"b\"}")]).await.unwrap();
     assert_eq!(out.records[0].value, b"{\"A\":\"B\"}");
     assert_eq!(inst.host().counters.get("seen"), Some(&1));
@@ -31,38 +44,69 @@ async fn an_infinite_loop_is_stopped_at_its_deadline() {
     let err = inst.process(&[record("{}")]).await.unwrap_err();
     let took = started.elapsed();
     assert_eq!(err, StepError::Timeout { timeout_ms: 300 });
-    assert!(took >= Duration::from_millis(300), "stopped early: {took:?}");
+    assert!(
+        took >= Duration::from_millis(300),
+        "stopped early: {took:?}"
+    );
     assert!(took <= Duration::from_millis(400), "stopped late: {took:?}");
     // The trapped instance refuses further calls with the same error.
-    assert_eq!(inst.process(&[record("{}")]).await.unwrap_err().kind(), "timeout");
+    assert_eq!(
+        inst.process(&[record("{}")]).await.unwrap_err().kind(),
+        "timeout"
+    );
     good_plugin_still_runs(&engine).await;
 }
 
 #[tokio::test]
 async fn a_memory_bomb_is_refused_at_its_cap() {
     let engine = engine(false);
-    let mut inst = opened(&engine, guests::MEMORY_BOMB, limits(32, 10_000), vec![], "{}").await;
+    let mut inst = opened(
+        &engine,
+        guests::MEMORY_BOMB,
+        limits(32, 10_000),
+        vec![],
+        "{}",
+    )
+    .await;
     let err = inst.process(&[record("{}")]).await.unwrap_err();
     assert_eq!(err.kind(), "memory_limit_exceeded", "{err}");
-    assert!(err.to_string().contains("over its limit of 32 MiB"), "{err}");
+    assert!(
+        err.to_string().contains("over its limit of 32 MiB"),
+        "{err}"
+    );
     good_plugin_still_runs(&engine).await;
 }
 
 #[tokio::test]
 async fn an_output_bomb_is_refused() {
     let engine = engine(false);
-    let limits = StepLimits { memory_mb: 1024, timeout_ms: 20_000, fuel: None, max_output_bytes: 1 << 20 };
+    let limits = StepLimits {
+        memory_mb: 1024,
+        timeout_ms: 20_000,
+        fuel: None,
+        max_output_bytes: 1 << 20,
+    };
     let mut inst = opened(&engine, guests::OUTPUT_BOMB, limits, vec![], "{}").await;
     let err = inst.process(&[record("{}")]).await.unwrap_err();
     assert_eq!(err.kind(), "output_too_large", "{err}");
-    assert!(err.to_string().contains("over the limit of 1048576"), "{err}");
+    assert!(
+        err.to_string().contains("over the limit of 1048576"),
+        "{err}"
+    );
     good_plugin_still_runs(&engine).await;
 }
 
 #[tokio::test]
 async fn unbounded_recursion_overflows_the_guest_stack_only() {
     let engine = engine(false);
-    let mut inst = opened(&engine, guests::DEEP_RECURSION, limits(64, 10_000), vec![], "{}").await;
+    let mut inst = opened(
+        &engine,
+        guests::DEEP_RECURSION,
+        limits(64, 10_000),
+        vec![],
+        "{}",
+    )
+    .await;
     let err = inst.process(&[record("{}")]).await.unwrap_err();
     assert_eq!(err, StepError::StackOverflow);
     good_plugin_still_runs(&engine).await;
@@ -73,15 +117,33 @@ async fn paths_outside_the_mounts_are_refused() {
     let engine = engine(false);
     let p = Project::new();
     p.write("data/in/ok.txt", "granted");
-    let mounts = vec![Mount { host: p.path().join("data/in"), guest: "/in".into(), writable: false }];
+    let mounts = vec![Mount {
+        host: p.path().join("data/in"),
+        guest: "/in".into(),
+        writable: false,
+    }];
     let read = |path: &str| format!("{{\"path\":\"{path}\"}}");
 
-    let mut inst = opened(&engine, guests::ESCAPE_FS, limits(64, 5_000), mounts.clone(), &read("/in/ok.txt")).await;
+    let mut inst = opened(
+        &engine,
+        guests::ESCAPE_FS,
+        limits(64, 5_000),
+        mounts.clone(),
+        &read("/in/ok.txt"),
+    )
+    .await;
     let out = inst.process(&[record("{}")]).await.unwrap();
     assert_eq!(out.records[0].value, b"granted");
 
     for path in ["/etc/passwd", "/in/../../etc/passwd", "/in/../ok.txt"] {
-        let mut inst = opened(&engine, guests::ESCAPE_FS, limits(64, 5_000), mounts.clone(), &read(path)).await;
+        let mut inst = opened(
+            &engine,
+            guests::ESCAPE_FS,
+            limits(64, 5_000),
+            mounts.clone(),
+            &read(path),
+        )
+        .await;
         let err = inst.process(&[record("{}")]).await.unwrap_err();
         assert_eq!(err.kind(), "fatal", "{path}: {err}");
         assert!(err.to_string().contains(&format!("read {path}:")), "{err}");
@@ -101,11 +163,25 @@ async fn lists_freed_by_wasi_libc_leave_the_plugin_heap_intact() {
     for i in 0..40 {
         p.write(&format!("data/in/file-{i:02}.txt"), "x");
     }
-    let mounts = vec![Mount { host: p.path().join("data/in"), guest: "/in".into(), writable: false }];
-    let mut inst = opened(&engine, guests::HEAP_CHURN, limits(64, 30_000), mounts, r#"{"dir":"/in"}"#).await;
+    let mounts = vec![Mount {
+        host: p.path().join("data/in"),
+        guest: "/in".into(),
+        writable: false,
+    }];
+    let mut inst = opened(
+        &engine,
+        guests::HEAP_CHURN,
+        limits(64, 30_000),
+        mounts,
+        r#"{"dir":"/in"}"#,
+    )
+    .await;
     for batch in 0..10 {
         let records: Vec<_> = (0..10).map(|_| record("{}")).collect();
-        let out = inst.process(&records).await.unwrap_or_else(|e| panic!("batch {batch}: {e}"));
+        let out = inst
+            .process(&records)
+            .await
+            .unwrap_or_else(|e| panic!("batch {batch}: {e}"));
         let entries: Vec<&[u8]> = out.records.iter().map(|r| r.value.as_slice()).collect();
         assert_eq!(entries, vec![b"40".as_slice(); 10], "batch {batch}");
     }
@@ -117,10 +193,23 @@ async fn a_panic_fails_the_step_with_its_message() {
     let mut inst = opened(&engine, guests::PANICKER, limits(64, 5_000), vec![], "{}").await;
     let err = inst.process(&[record("{}")]).await.unwrap_err();
     assert_eq!(err.kind(), "trap", "{err}");
-    assert!(err.to_string().contains("boom: the guest panicked on purpose"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("boom: the guest panicked on purpose"),
+        "{err}"
+    );
     // The trap itself is named, not just "error while executing at wasm backtrace:".
-    assert!(err.to_string().starts_with("trap: wasm trap: wasm `unreachable` instruction executed"), "{err}");
-    let head = err.to_string().split("; the plugin printed").next().unwrap_or_default().to_string();
+    assert!(
+        err.to_string()
+            .starts_with("trap: wasm trap: wasm `unreachable` instruction executed"),
+        "{err}"
+    );
+    let head = err
+        .to_string()
+        .split("; the plugin printed")
+        .next()
+        .unwrap_or_default()
+        .to_string();
     assert!(!head.contains("backtrace"), "{err}");
     good_plugin_still_runs(&engine).await;
 }
@@ -128,7 +217,10 @@ async fn a_panic_fails_the_step_with_its_message() {
 #[tokio::test]
 async fn fuel_runs_out() {
     let engine = engine(true);
-    let limits = StepLimits { fuel: Some(5_000_000), ..limits(64, 20_000) };
+    let limits = StepLimits {
+        fuel: Some(5_000_000),
+        ..limits(64, 20_000)
+    };
     let mut inst = opened(&engine, guests::SPIN_LOOP, limits, vec![], "{}").await;
     let err = inst.process(&[record("{}")]).await.unwrap_err();
     assert_eq!(err, StepError::FuelExhausted { fuel: 5_000_000 });
@@ -163,7 +255,8 @@ steps:
     let out = p.run("spin.yaml", &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
-        out.stderr.contains(r#"run failed: step "spin": timeout: the call did not finish within 200 ms"#),
+        out.stderr
+            .contains(r#"run failed: step "spin": timeout: the call did not finish within 200 ms"#),
         "{}",
         out.stderr
     );
@@ -177,8 +270,12 @@ fn a_second_start_loads_compiled_code_from_the_cache() {
     let bytes = std::fs::read(guests::GOOD_UPPER).unwrap();
     let digest = digest_of(&bytes);
     let start = || {
-        Engine::new(EngineConfig { cache_dir: Some(cache.path().to_path_buf()), max_instances: 4, ..EngineConfig::default() })
-            .unwrap()
+        Engine::new(EngineConfig {
+            cache_dir: Some(cache.path().to_path_buf()),
+            max_instances: 4,
+            ..EngineConfig::default()
+        })
+        .unwrap()
     };
     let first = start().load(&digest, &bytes).unwrap();
     assert_eq!(first.origin, Origin::Compiled);
@@ -187,14 +284,28 @@ fn a_second_start_loads_compiled_code_from_the_cache() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(cached.len(), 1, "{cached:?}");
-    assert!(cached[0].starts_with(&format!("{digest}-")) && cached[0].ends_with(".cwasm"), "{cached:?}");
+    assert!(
+        cached[0].starts_with(&format!("{digest}-")) && cached[0].ends_with(".cwasm"),
+        "{cached:?}"
+    );
     // A new engine (a restart) reads the cache instead of compiling, and the plugin works.
     let engine = start();
     let again = engine.load(&digest, &bytes).unwrap();
     assert_eq!(again.origin, Origin::Cache);
-    tokio::runtime::Runtime::new().unwrap().block_on(good_plugin_still_runs(&engine));
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(good_plugin_still_runs(&engine));
     // A different engine configuration has another fingerprint, so it compiles its own.
-    let fueled = Engine::new(EngineConfig { cache_dir: Some(cache.path().to_path_buf()), fuel: true, max_instances: 4, ..EngineConfig::default() }).unwrap();
-    assert_eq!(fueled.load(&digest, &bytes).unwrap().origin, Origin::Compiled);
+    let fueled = Engine::new(EngineConfig {
+        cache_dir: Some(cache.path().to_path_buf()),
+        fuel: true,
+        max_instances: 4,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    assert_eq!(
+        fueled.load(&digest, &bytes).unwrap().origin,
+        Origin::Compiled
+    );
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
 }

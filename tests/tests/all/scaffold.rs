@@ -12,36 +12,65 @@ use autoflow_tests::{autoflow_bin, lang_component, target_dir, workspace_root};
 fn scaffold_and_test(lang: &str, kind: &str, name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new(autoflow_bin())
-        .args(["plugin", "new", name, "--lang", lang, "--kind", kind, "--dir"])
+        .args([
+            "plugin", "new", name, "--lang", lang, "--kind", kind, "--dir",
+        ])
         .arg(dir.path())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let project = dir.path().join(name);
     let out = Command::new("bash")
         .arg(project.join("test.sh"))
         .env("AUTOFLOW", autoflow_bin())
         .env("AUTOFLOW_DATA_DIR", target_dir().join("autoflow-test-data"))
         .env("CARGO_TARGET_DIR", target_dir().join("scaffolded"))
-        .env("COMPONENTIZE_JS", workspace_root().join("plugins/js/node_modules/.bin/componentize-js"))
+        .env(
+            "COMPONENTIZE_JS",
+            workspace_root().join("plugins/js/node_modules/.bin/componentize-js"),
+        )
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .output()
         .unwrap();
-    let log = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{lang} {kind}: test.sh failed:\n{log}");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{lang} {kind}: test.sh failed:\n{log}"
+    );
     assert!(log.contains(&format!("{name}: test passed")), "{log}");
     check_describes(&project.join(format!("{name}.wasm")), name, kind);
 }
 
 /// `autoflow plugin check` on the built component names its world and metadata.
 fn check_describes(wasm: &Path, name: &str, kind: &str) {
-    let out = Command::new(autoflow_bin()).args(["plugin", "check", "--json"]).arg(wasm).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(autoflow_bin())
+        .args(["plugin", "check", "--json"])
+        .arg(wasm)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["world"], format!("{kind}-plugin"));
     assert_eq!(report["name"], name);
-    assert!(report["imports"].as_array().unwrap().iter().any(|i| i.as_str().unwrap_or_default().starts_with("autoflow:plugin/") || i.as_str().unwrap_or_default().starts_with("wasi:")));
+    assert!(report["imports"].as_array().unwrap().iter().any(|i| {
+        i.as_str()
+            .unwrap_or_default()
+            .starts_with("autoflow:plugin/")
+            || i.as_str().unwrap_or_default().starts_with("wasi:")
+    }));
 }
 
 #[test]
@@ -71,8 +100,18 @@ fn check_names_what_is_wrong_with_a_component() {
     let dir = tempfile::tempdir().unwrap();
     let not_wasm: PathBuf = dir.path().join("junk.wasm");
     std::fs::write(&not_wasm, b"\0asm junk").unwrap();
-    let out = Command::new(autoflow_bin()).args(["plugin", "check"]).arg(&not_wasm).output().unwrap();
+    let out = Command::new(autoflow_bin())
+        .args(["plugin", "check"])
+        .arg(&not_wasm)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.starts_with(&format!("{}: not a valid Autoflow plugin: ", not_wasm.display())), "{err}");
+    assert!(
+        err.starts_with(&format!(
+            "{}: not a valid Autoflow plugin: ",
+            not_wasm.display()
+        )),
+        "{err}"
+    );
 }

@@ -40,20 +40,35 @@ fn quick_pipeline(name: &str, extra: &str) -> String {
 
 fn apply(s: &Server, name: &str, yaml: &str) {
     let r = s.apply(&s.admin, name, yaml);
-    assert!(r.status == 201 || r.status == 200, "apply {name}: {}", r.text());
+    assert!(
+        r.status == 201 || r.status == 200,
+        "apply {name}: {}",
+        r.text()
+    );
 }
 
 fn push(s: &Server, name: &str, path: &str) {
     let r = s.push(&s.admin, name, "1.0.0", read(path));
-    assert!(r.status == 201 || r.status == 200, "push {name}: {}", r.text());
+    assert!(
+        r.status == 201 || r.status == 200,
+        "push {name}: {}",
+        r.text()
+    );
 }
 
 fn status(s: &Server, id: &str) -> String {
-    s.get(&format!("/v1/runs/{id}")).json()["status"].as_str().unwrap_or_default().to_string()
+    s.get(&format!("/v1/runs/{id}")).json()["status"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 fn attempts(s: &Server, id: &str) -> Vec<Value> {
-    s.get(&format!("/v1/runs/{id}/attempts")).json().as_array().cloned().unwrap_or_default()
+    s.get(&format!("/v1/runs/{id}/attempts"))
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Each run ended `succeeded` exactly once: one succeeded attempt, every other one lost.
@@ -63,27 +78,49 @@ fn assert_succeeded_once(s: &Server, ids: &[String]) -> usize {
         let run = s.wait_run(&s.admin, id);
         assert_eq!(run["status"], "succeeded", "{run}");
         let tries = attempts(s, id);
-        let statuses: Vec<&str> = tries.iter().map(|a| a["status"].as_str().unwrap()).collect();
-        assert_eq!(statuses.iter().filter(|s| **s == "succeeded").count(), 1, "run {id}: {statuses:?}");
-        assert_eq!(statuses.last(), Some(&"succeeded"), "run {id}: {statuses:?}");
-        assert!(statuses.iter().all(|s| matches!(*s, "succeeded" | "lost")), "run {id}: {statuses:?}");
+        let statuses: Vec<&str> = tries
+            .iter()
+            .map(|a| a["status"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            statuses.iter().filter(|s| **s == "succeeded").count(),
+            1,
+            "run {id}: {statuses:?}"
+        );
+        assert_eq!(
+            statuses.last(),
+            Some(&"succeeded"),
+            "run {id}: {statuses:?}"
+        );
+        assert!(
+            statuses.iter().all(|s| matches!(*s, "succeeded" | "lost")),
+            "run {id}: {statuses:?}"
+        );
         lost += statuses.iter().filter(|s| **s == "lost").count();
     }
     lost
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// The server (with its own worker) is killed while it runs runs, then started again: on
 /// SQLite it takes its interrupted runs over at once, on PostgreSQL when their leases lapse.
 fn server_killed_mid_run(backend: Backend) {
-    let Some(mut s) = Server::start_with(backend, &["--worker-slots", "2", "--lease-ms", "1500"]) else { return };
+    let Some(mut s) = Server::start_with(backend, &["--worker-slots", "2", "--lease-ms", "1500"])
+    else {
+        return;
+    };
     push(&s, "slow", guests::SLOW);
     apply(&s, "slow", &slow_pipeline("slow", 3, 400, ""));
     let ids: Vec<String> = (0..4).map(|_| s.trigger("slow")).collect();
-    wait_for(Duration::from_secs(60), "a run to start", || ids.iter().any(|id| status(&s, id) == "running"));
+    wait_for(Duration::from_secs(60), "a run to start", || {
+        ids.iter().any(|id| status(&s, id) == "running")
+    });
     s.restart(); // SIGKILL, then start again on the same database
     let lost = assert_succeeded_once(&s, &ids);
     assert!(lost >= 1, "the killed server held at least one run");
@@ -101,19 +138,33 @@ fn server_killed_mid_run_on_postgres_every_accepted_run_ends_once() {
 
 #[test]
 fn postgres_workers_take_over_from_a_killed_worker_and_honour_labels() {
-    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else { return };
+    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else {
+        return;
+    };
     push(&s, "slow", guests::SLOW);
     apply(&s, "slow", &slow_pipeline("slow", 3, 400, ""));
-    apply(&s, "gpu-only", &quick_pipeline("gpu-only", "labels: [gpu]\n"));
+    apply(
+        &s,
+        "gpu-only",
+        &quick_pipeline("gpu-only", "labels: [gpu]\n"),
+    );
     let a = s.worker(&["--lease-ms", "1500", "--slots", "2"]);
     let gpu_run = s.trigger("gpu-only");
     let ids: Vec<String> = (0..3).map(|_| s.trigger("slow")).collect();
     let a_id = a.id.clone();
     wait_for(Duration::from_secs(60), "worker A to hold a run", || {
-        ids.iter().any(|id| s.get(&format!("/v1/runs/{id}")).json()["worker"] == a_id.as_str())
+        ids.iter()
+            .any(|id| s.get(&format!("/v1/runs/{id}")).json()["worker"] == a_id.as_str())
     });
     let workers = s.get("/v1/workers").json();
-    assert!(workers.as_array().unwrap().iter().any(|w| w["id"] == a_id.as_str()), "{workers}");
+    assert!(
+        workers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["id"] == a_id.as_str()),
+        "{workers}"
+    );
     a.kill();
     let b = s.worker(&["--lease-ms", "1500"]);
     let lost = assert_succeeded_once(&s, &ids);
@@ -130,43 +181,91 @@ fn postgres_workers_take_over_from_a_killed_worker_and_honour_labels() {
     // SIGTERM: the worker stops cleanly and says so.
     assert!(gpu.terminate().success());
     let gone = s.get("/v1/workers").json();
-    let row = gone.as_array().unwrap().iter().find(|w| w["labels"] == serde_json::json!(["gpu", "eu"])).cloned().unwrap();
+    let row = gone
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["labels"] == serde_json::json!(["gpu", "eu"]))
+        .cloned()
+        .unwrap();
     assert!(row["stopped_at"].is_number(), "{row}");
 }
 
 /// A claimer that never heartbeats (it died at once) loses the run when its lease lapses; its
 /// stale attempt can then neither renew, complete nor requeue the run.
 fn stale_attempts_are_fenced(backend: Backend) {
-    let Some(s) = Server::start_with(backend, &["--worker-slots", "0"]) else { return };
+    let Some(s) = Server::start_with(backend, &["--worker-slots", "0"]) else {
+        return;
+    };
     apply(&s, "quick", &quick_pipeline("quick", ""));
     let rt = runtime();
     let store = rt.block_on(Store::connect(&s.database)).unwrap();
     let id = s.trigger("quick");
-    let ghost = rt.block_on(store.claim("ghost", &[], 300, 1)).unwrap().pop().unwrap();
+    let ghost = rt
+        .block_on(store.claim("ghost", &[], 300, 1))
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!((ghost.id.as_str(), ghost.attempt), (id.as_str(), 1));
     let mut taken = None;
-    wait_for(Duration::from_secs(10), "the lapsed lease to be taken over", || {
-        taken = rt.block_on(store.claim("w2", &[], 30_000, 1)).unwrap().pop();
-        taken.is_some()
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "the lapsed lease to be taken over",
+        || {
+            taken = rt
+                .block_on(store.claim("w2", &[], 30_000, 1))
+                .unwrap()
+                .pop();
+            taken.is_some()
+        },
+    );
     assert_eq!(taken.unwrap().attempt, 2);
     assert_eq!(rt.block_on(store.heartbeat(&id, 1, 300)).unwrap(), None);
-    assert!(!rt.block_on(store.complete(&id, 1, "succeeded", None, None, &[])).unwrap());
+    assert!(
+        !rt.block_on(store.complete(&id, 1, "succeeded", None, None, &[]))
+            .unwrap()
+    );
     assert!(!rt.block_on(store.retry_later(&id, 1, 0, "stale")).unwrap());
     assert!(!rt.block_on(store.release(&id, 1)).unwrap());
-    assert_eq!(rt.block_on(store.heartbeat(&id, 2, 30_000)).unwrap(), Some(false));
-    assert!(rt.block_on(store.complete(&id, 2, "succeeded", None, None, &[])).unwrap());
-    let tries: Vec<(String, String)> =
-        attempts(&s, &id).iter().map(|a| (a["worker"].as_str().unwrap().into(), a["status"].as_str().unwrap().into())).collect();
-    assert_eq!(tries, [("ghost".to_string(), "lost".to_string()), ("w2".into(), "succeeded".into())]);
+    assert_eq!(
+        rt.block_on(store.heartbeat(&id, 2, 30_000)).unwrap(),
+        Some(false)
+    );
+    assert!(
+        rt.block_on(store.complete(&id, 2, "succeeded", None, None, &[]))
+            .unwrap()
+    );
+    let tries: Vec<(String, String)> = attempts(&s, &id)
+        .iter()
+        .map(|a| {
+            (
+                a["worker"].as_str().unwrap().into(),
+                a["status"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        tries,
+        [
+            ("ghost".to_string(), "lost".to_string()),
+            ("w2".into(), "succeeded".into())
+        ]
+    );
     // The same with a real worker taking over a run whose claimer died before any heartbeat.
     let id2 = s.trigger("quick");
-    let ghost2 = rt.block_on(store.claim("ghost", &[], 500, 1)).unwrap().pop().unwrap();
+    let ghost2 = rt
+        .block_on(store.claim("ghost", &[], 500, 1))
+        .unwrap()
+        .pop()
+        .unwrap();
     assert_eq!(ghost2.id, id2);
     let w = s.worker(&["--lease-ms", "2000"]);
     assert_eq!(s.wait_run(&s.admin, &id2)["status"], "succeeded");
     let tries = attempts(&s, &id2);
-    assert_eq!((tries[0]["status"].as_str(), tries[1]["worker"].as_str()), (Some("lost"), Some(w.id.as_str())));
+    assert_eq!(
+        (tries[0]["status"].as_str(), tries[1]["worker"].as_str()),
+        (Some("lost"), Some(w.id.as_str()))
+    );
 }
 
 #[test]
@@ -182,28 +281,63 @@ fn stale_attempts_are_fenced_on_postgres() {
 #[test]
 fn three_postgres_workers_drain_2000_runs_each_once() {
     const RUNS: i64 = 2000;
-    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else { return };
+    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else {
+        return;
+    };
     apply(&s, "noop", &quick_pipeline("noop", ""));
     let rt = runtime();
     let store = rt.block_on(Store::connect(&s.database)).unwrap();
-    let tenant = rt.block_on(store.tenant_by_name("default")).unwrap().unwrap().id;
-    let spec = RunSpec { max_attempts: 1, ..RunSpec::default() };
+    let tenant = rt
+        .block_on(store.tenant_by_name("default"))
+        .unwrap()
+        .unwrap()
+        .id;
+    let spec = RunSpec {
+        max_attempts: 1,
+        ..RunSpec::default()
+    };
     rt.block_on(async {
         for _ in 0..RUNS {
-            let run = NewRun { tenant: &tenant, pipeline: "noop", version: 1, created_by: "test", spec: &spec, trigger: "api", fire_at: None, replay: None, idempotency: None };
+            let run = NewRun {
+                tenant: &tenant,
+                pipeline: "noop",
+                version: 1,
+                created_by: "test",
+                spec: &spec,
+                trigger: "api",
+                fire_at: None,
+                replay: None,
+                idempotency: None,
+            };
             store.enqueue(&run).await.unwrap();
         }
     });
     let workers: Vec<_> = (0..3).map(|_| s.worker(&["--slots", "2"])).collect();
     let count = |sql: &str| -> i64 {
-        rt.block_on(async { sqlx::query_scalar::<_, i64>(sql).fetch_one(&store.pool).await.unwrap() })
+        rt.block_on(async {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&store.pool)
+                .await
+                .unwrap()
+        })
     };
     wait_for(Duration::from_secs(600), "2000 runs to end", || {
-        count("SELECT COUNT(*) FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')") == RUNS
+        count("SELECT COUNT(*) FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')")
+            == RUNS
     });
-    assert_eq!(count("SELECT COUNT(*) FROM runs WHERE status = 'succeeded'"), RUNS);
-    assert_eq!(count("SELECT COUNT(*) FROM run_attempts"), RUNS, "no run was claimed twice");
-    assert_eq!(count("SELECT COUNT(DISTINCT run_id) FROM run_attempts WHERE status = 'succeeded'"), RUNS);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM runs WHERE status = 'succeeded'"),
+        RUNS
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM run_attempts"),
+        RUNS,
+        "no run was claimed twice"
+    );
+    assert_eq!(
+        count("SELECT COUNT(DISTINCT run_id) FROM run_attempts WHERE status = 'succeeded'"),
+        RUNS
+    );
     let busy = count("SELECT COUNT(DISTINCT worker) FROM run_attempts");
     assert_eq!(busy, 3, "every worker took part");
     drop(workers);
@@ -213,14 +347,32 @@ fn three_postgres_workers_drain_2000_runs_each_once() {
 /// a few seconds; after its restart, `skip` runs no missed slot, `once` one, `all` its bound.
 #[test]
 fn cron_catch_up_across_a_downtime_fires_each_missed_slot_once_as_the_policy_says() {
-    let Some(mut s) = Server::start(Backend::Sqlite) else { return };
-    let policies = [("c-skip", "skip", 0), ("c-once", "once", 1), ("c-all", "all", 3)];
+    let Some(mut s) = Server::start(Backend::Sqlite) else {
+        return;
+    };
+    let policies = [
+        ("c-skip", "skip", 0),
+        ("c-once", "once", 1),
+        ("c-all", "all", 3),
+    ];
     for (name, catchup, _) in policies {
-        let schedule = format!("schedule: {{ cron: \"* * * * * *\", catchup: {catchup}, max_catchup: 3, overlap: allow }}\n");
+        let schedule = format!(
+            "schedule: {{ cron: \"* * * * * *\", catchup: {catchup}, max_catchup: 3, overlap: allow }}\n"
+        );
         apply(&s, name, &quick_pipeline(name, &schedule));
     }
-    let fires = |s: &Server, name: &str| s.get(&format!("/v1/pipelines/{name}/fires?limit=1000")).json().as_array().cloned().unwrap_or_default();
-    wait_for(Duration::from_secs(30), "two fires of each schedule", || policies.iter().all(|(n, _, _)| fires(&s, n).len() >= 2));
+    let fires = |s: &Server, name: &str| {
+        s.get(&format!("/v1/pipelines/{name}/fires?limit=1000"))
+            .json()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "two fires of each schedule",
+        || policies.iter().all(|(n, _, _)| fires(&s, n).len() >= 2),
+    );
     s.kill();
     let killed_at = now_ms();
     // The downtime under test: the server is not running for these seconds.
@@ -228,7 +380,11 @@ fn cron_catch_up_across_a_downtime_fires_each_missed_slot_once_as_the_policy_say
     let resumed_at = now_ms();
     s.resume();
     wait_for(Duration::from_secs(30), "a fire after the restart", || {
-        policies.iter().all(|(n, _, _)| fires(&s, n).iter().any(|f| f["fire_at"].as_i64().unwrap() > resumed_at))
+        policies.iter().all(|(n, _, _)| {
+            fires(&s, n)
+                .iter()
+                .any(|f| f["fire_at"].as_i64().unwrap() > resumed_at)
+        })
     });
     for (name, _, expected) in policies {
         let all = fires(&s, name);
@@ -238,13 +394,25 @@ fn cron_catch_up_across_a_downtime_fires_each_missed_slot_once_as_the_policy_say
         assert_eq!(catch_up.len(), expected, "{name}: {all:?}");
         for f in &catch_up {
             let at = f["fire_at"].as_i64().unwrap();
-            assert!(at > killed_at - 1000 && at < resumed_at, "{name}: catch-up slot {at} outside the downtime");
+            assert!(
+                at > killed_at - 1000 && at < resumed_at,
+                "{name}: catch-up slot {at} outside the downtime"
+            );
         }
         for f in &all {
-            let id = f["run_id"].as_str().unwrap_or_else(|| panic!("{name}: no run for {f}"));
+            let id = f["run_id"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no run for {f}"));
             let run = s.get(&format!("/v1/runs/{id}")).json();
             assert_eq!(run["fire_at"], f["fire_at"], "{name}");
-            assert_eq!(run["trigger"].as_str().unwrap(), if f["outcome"] == "catchup" { "catchup" } else { "schedule" });
+            assert_eq!(
+                run["trigger"].as_str().unwrap(),
+                if f["outcome"] == "catchup" {
+                    "catchup"
+                } else {
+                    "schedule"
+                }
+            );
         }
     }
 }
@@ -253,7 +421,9 @@ fn cron_catch_up_across_a_downtime_fires_each_missed_slot_once_as_the_policy_say
 fn retryable_failures_are_retried_with_backoff_until_they_pass_and_fatal_ones_are_not() {
     let gate = tempfile::tempdir().unwrap();
     let root = gate.path().to_str().unwrap().to_string();
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else {
+        return;
+    };
     push(&s, "gate", guests::GATE);
     push(&s, "panicker", guests::PANICKER);
     let retry = "retry: { max_attempts: 8, initial_backoff_ms: 200, max_backoff_ms: 200 }\n";
@@ -265,7 +435,9 @@ fn retryable_failures_are_retried_with_backoff_until_they_pass_and_fatal_ones_ar
     );
     apply(&s, "gated", &gated);
     let id = s.trigger("gated");
-    wait_for(Duration::from_secs(60), "a retried attempt", || attempts(&s, &id).iter().any(|a| a["status"] == "retrying"));
+    wait_for(Duration::from_secs(60), "a retried attempt", || {
+        attempts(&s, &id).iter().any(|a| a["status"] == "retrying")
+    });
     std::fs::write(gate.path().join("open"), b"").unwrap();
     let run = s.wait_run(&s.admin, &id);
     assert_eq!(run["status"], "succeeded", "{run}");
@@ -274,16 +446,36 @@ fn retryable_failures_are_retried_with_backoff_until_they_pass_and_fatal_ones_ar
     assert_eq!(last["status"], "succeeded");
     for (i, a) in earlier.iter().enumerate() {
         assert_eq!(a["status"], "retrying", "{tries:?}");
-        assert!(a["error"].as_str().unwrap().contains("the gate /gate/open is closed"), "{a}");
-        let waited = tries[i + 1]["started_at"].as_i64().unwrap() - a["finished_at"].as_i64().unwrap();
-        assert!(waited >= 100, "attempt {} started {waited} ms after the previous one ended", i + 2);
+        assert!(
+            a["error"]
+                .as_str()
+                .unwrap()
+                .contains("the gate /gate/open is closed"),
+            "{a}"
+        );
+        let waited =
+            tries[i + 1]["started_at"].as_i64().unwrap() - a["finished_at"].as_i64().unwrap();
+        assert!(
+            waited >= 100,
+            "attempt {} started {waited} ms after the previous one ended",
+            i + 2
+        );
     }
     // The step's own retry policy (2 calls) applies within each attempt, the pipeline's across
     // attempts: one step-level retry per failed attempt.
     let logs = s.get(&format!("/v1/runs/{id}/logs?limit=10000")).json();
-    let step_retries = logs.as_array().unwrap().iter().filter(|l| l["step"] == "gate" && l["message"].as_str().unwrap().contains("retrying in")).count();
+    let step_retries = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["step"] == "gate" && l["message"].as_str().unwrap().contains("retrying in"))
+        .count();
     // (The gate may open between the two calls of the last attempt: one more retry then.)
-    assert!(step_retries == earlier.len() || step_retries == earlier.len() + 1, "{step_retries} for {} attempts: {logs}", tries.len());
+    assert!(
+        step_retries == earlier.len() || step_retries == earlier.len() + 1,
+        "{step_retries} for {} attempts: {logs}",
+        tries.len()
+    );
     // A trap is not retryable: one attempt, failed, whatever the retry budget.
     let crash = format!(
         "name: crash\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 1 }}\n  \
@@ -296,22 +488,46 @@ fn retryable_failures_are_retried_with_backoff_until_they_pass_and_fatal_ones_ar
     // `then: dead_letter`: a batch whose retries are used up becomes dead letters and the run
     // goes on; once the downstream is back, a replay delivers them.
     std::fs::remove_file(gate.path().join("open")).unwrap();
-    let parked = gated
-        .replace("name: gated", "name: parked")
-        .replace("max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 10 }", "max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 10, then: dead_letter }");
+    let parked = gated.replace("name: gated", "name: parked").replace(
+        "max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 10 }",
+        "max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 10, then: dead_letter }",
+    );
     apply(&s, "parked", &parked);
     let run = s.run_and_wait(&s.admin, "parked", None);
     assert_eq!(run["status"], "succeeded", "{run}");
-    let letters = s.get(&format!("/v1/runs/{}/dead-letters", run["id"].as_str().unwrap())).json();
+    let letters = s
+        .get(&format!(
+            "/v1/runs/{}/dead-letters",
+            run["id"].as_str().unwrap()
+        ))
+        .json();
     let letters = letters.as_array().unwrap();
     assert_eq!(letters.len(), 2, "{letters:?}");
-    assert!(letters.iter().all(|d| d["step"] == "gate" && d["reason"].as_str().unwrap().starts_with("retries used up (2 attempts)")), "{letters:?}");
+    assert!(
+        letters.iter().all(|d| d["step"] == "gate"
+            && d["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("retries used up (2 attempts)")),
+        "{letters:?}"
+    );
     std::fs::write(gate.path().join("open"), b"").unwrap();
-    let r = s.call("POST", "/v1/pipelines/parked/dead-letters/replay", Some(&s.admin), Some(("application/json", b"{}".to_vec())));
+    let r = s.call(
+        "POST",
+        "/v1/pipelines/parked/dead-letters/replay",
+        Some(&s.admin),
+        Some(("application/json", b"{}".to_vec())),
+    );
     assert_eq!(r.status, 202, "{}", r.text());
     let replayed = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
     assert_eq!(replayed["status"], "succeeded");
-    let sink = replayed["report"]["steps"].as_array().unwrap().iter().find(|st| st["id"] == "sink").unwrap().clone();
+    let sink = replayed["report"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["id"] == "sink")
+        .unwrap()
+        .clone();
     assert_eq!(sink["records_in"], 2, "{replayed}");
 }
 
@@ -321,14 +537,18 @@ fn a_source_resumes_from_the_cursor_its_last_successful_run_committed() {
     let root = dir.path().to_str().unwrap().to_string();
     let file = dir.path().join("orders.jsonl");
     std::fs::write(&file, "{\"id\":1}\n{\"id\":2}\n{\"id\":3}\n").unwrap();
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else {
+        return;
+    };
     let yaml = format!(
         "name: inc\nsteps:\n  - id: read\n    plugin: file-source@latest\n    config: {{ path: /in/orders.jsonl }}\n    \
          mounts: [{{ host: {root}, guest: /in }}]\n  - id: sink\n    plugin: log-sink@latest\n    input: read\n"
     );
     apply(&s, "inc", &yaml);
     let ids_logged = |run: &Value| -> Vec<i64> {
-        let logs = s.get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap())).json();
+        let logs = s
+            .get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap()))
+            .json();
         logs.as_array()
             .unwrap()
             .iter()
@@ -341,7 +561,11 @@ fn a_source_resumes_from_the_cursor_its_last_successful_run_committed() {
     assert_eq!(ids_logged(&first), [1, 2, 3], "{first}");
     let cursor = s.get("/v1/pipelines/inc/checkpoints").json()[0]["cursor"].clone();
     assert_eq!(cursor, "27", "the byte offset after three lines");
-    std::fs::OpenOptions::new().append(true).open(&file).and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"id\":4}\n{\"id\":5}\n")).unwrap();
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"id\":4}\n{\"id\":5}\n"))
+        .unwrap();
     let second = s.run_and_wait(&s.admin, "inc", None);
     assert_eq!(ids_logged(&second), [4, 5], "{second}");
     let third = s.run_and_wait(&s.admin, "inc", None);
@@ -352,65 +576,135 @@ fn a_source_resumes_from_the_cursor_its_last_successful_run_committed() {
                     - id: count\n    plugin: counter@latest\n    input: gen\n  - id: sink\n    plugin: log-sink@latest\n    input: count\n";
     apply(&s, "counting", counting);
     let numbers = |run: &Value| -> Vec<i64> {
-        let logs = s.get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap())).json();
+        let logs = s
+            .get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap()))
+            .json();
         logs.as_array()
             .unwrap()
             .iter()
             .filter(|l| l["step"] == "sink")
-            .map(|l| serde_json::from_str::<Value>(l["message"].as_str().unwrap()).unwrap()["n"].as_i64().unwrap())
+            .map(|l| {
+                serde_json::from_str::<Value>(l["message"].as_str().unwrap()).unwrap()["n"]
+                    .as_i64()
+                    .unwrap()
+            })
             .collect()
     };
-    assert_eq!(numbers(&s.run_and_wait(&s.admin, "counting", None)), [1, 2, 3]);
+    assert_eq!(
+        numbers(&s.run_and_wait(&s.admin, "counting", None)),
+        [1, 2, 3]
+    );
     // The generator resumes at its offset too: raise its total to 6 for three more records.
     apply(&s, "counting", &counting.replace("count: 3", "count: 6"));
-    assert_eq!(numbers(&s.run_and_wait(&s.admin, "counting", None)), [4, 5, 6]);
+    assert_eq!(
+        numbers(&s.run_and_wait(&s.admin, "counting", None)),
+        [4, 5, 6]
+    );
     let state = s.get("/v1/pipelines/counting/checkpoints").json();
-    let count = state.as_array().unwrap().iter().find(|c| c["step"] == "count").unwrap().clone();
+    let count = state
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["step"] == "count")
+        .unwrap()
+        .clone();
     assert_eq!(count["state"]["seen"], "Ng==", "base64 of \"6\": {count}");
 }
 
 #[test]
 fn runs_are_cancelled_queued_or_running() {
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "1"]) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "1"]) else {
+        return;
+    };
     push(&s, "slow", guests::SLOW);
     apply(&s, "long", &slow_pipeline("long", 1, 20_000, ""));
     let running = s.trigger("long");
     let queued = s.trigger("long");
-    wait_for(Duration::from_secs(60), "the first run to start", || status(&s, &running) == "running");
-    let r = s.call("POST", &format!("/v1/runs/{queued}/cancel"), Some(&s.admin), None);
-    assert_eq!((r.status, r.json()["status"].clone()), (200, "cancelled".into()), "{}", r.text());
+    wait_for(Duration::from_secs(60), "the first run to start", || {
+        status(&s, &running) == "running"
+    });
+    let r = s.call(
+        "POST",
+        &format!("/v1/runs/{queued}/cancel"),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (200, "cancelled".into()),
+        "{}",
+        r.text()
+    );
     assert_eq!(status(&s, &queued), "cancelled");
-    let r = s.call("POST", &format!("/v1/runs/{running}/cancel"), Some(&s.admin), None);
-    assert_eq!((r.status, r.json()["status"].clone()), (202, "cancelling".into()), "{}", r.text());
+    let r = s.call(
+        "POST",
+        &format!("/v1/runs/{running}/cancel"),
+        Some(&s.admin),
+        None,
+    );
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (202, "cancelling".into()),
+        "{}",
+        r.text()
+    );
     let run = s.wait_run(&s.admin, &running);
     assert_eq!(run["status"], "cancelled", "{run}");
     assert_eq!(attempts(&s, &running)[0]["status"], "cancelled");
-    let again = s.call("POST", &format!("/v1/runs/{running}/cancel"), Some(&s.admin), None);
+    let again = s.call(
+        "POST",
+        &format!("/v1/runs/{running}/cancel"),
+        Some(&s.admin),
+        None,
+    );
     assert_eq!(again.status, 409, "{}", again.text());
 }
 
 #[test]
 fn a_pipeline_concurrency_limit_holds_across_worker_slots() {
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "4"]) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "4"]) else {
+        return;
+    };
     push(&s, "slow", guests::SLOW);
-    apply(&s, "one-at-a-time", &slow_pipeline("one-at-a-time", 2, 150, "concurrency: 1\n"));
+    apply(
+        &s,
+        "one-at-a-time",
+        &slow_pipeline("one-at-a-time", 2, 150, "concurrency: 1\n"),
+    );
     let ids: Vec<String> = (0..4).map(|_| s.trigger("one-at-a-time")).collect();
     assert_no_overlap(ids.iter().map(|id| span(&s, id)).collect());
     // A tenant limit holds across pipelines.
-    let limit = s.call("PUT", "/v1/tenants/default/limits", Some(&s.admin), Some(("application/json", br#"{"max_running": 1}"#.to_vec())));
+    let limit = s.call(
+        "PUT",
+        "/v1/tenants/default/limits",
+        Some(&s.admin),
+        Some(("application/json", br#"{"max_running": 1}"#.to_vec())),
+    );
     assert_eq!(limit.status, 200, "{}", limit.text());
     apply(&s, "other", &slow_pipeline("other", 2, 150, ""));
-    let ids: Vec<String> = ["other", "one-at-a-time", "other", "other"].iter().map(|p| s.trigger(p)).collect();
+    let ids: Vec<String> = ["other", "one-at-a-time", "other", "other"]
+        .iter()
+        .map(|p| s.trigger(p))
+        .collect();
     assert_no_overlap(ids.iter().map(|id| span(&s, id)).collect());
     let audit = s.get("/v1/audit?limit=1000").json();
-    assert!(audit.as_array().unwrap().iter().any(|e| e["action"] == "tenant.limits" && e["detail"] == "max_running 1"));
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "tenant.limits" && e["detail"] == "max_running 1")
+    );
 }
 
 /// When the run's only attempt ran, once it has ended successfully.
 fn span(s: &Server, id: &str) -> (i64, i64) {
     assert_eq!(s.wait_run(&s.admin, id)["status"], "succeeded");
     let a = &attempts(s, id)[0];
-    (a["started_at"].as_i64().unwrap(), a["finished_at"].as_i64().unwrap())
+    (
+        a["started_at"].as_i64().unwrap(),
+        a["finished_at"].as_i64().unwrap(),
+    )
 }
 
 fn assert_no_overlap(mut spans: Vec<(i64, i64)>) {
@@ -422,52 +716,108 @@ fn assert_no_overlap(mut spans: Vec<(i64, i64)>) {
 
 #[test]
 fn overlapping_schedule_slots_are_skipped_or_queued_as_the_policy_says() {
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "4"]) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "4"]) else {
+        return;
+    };
     push(&s, "slow", guests::SLOW);
     for (name, overlap) in [("o-skip", "skip"), ("o-queue", "queue")] {
         let schedule = format!("schedule: {{ cron: \"* * * * * *\", overlap: {overlap} }}\n");
         apply(&s, name, &slow_pipeline(name, 1, 2500, &schedule));
     }
-    let fires = |name: &str| s.get(&format!("/v1/pipelines/{name}/fires?limit=1000")).json().as_array().cloned().unwrap_or_default();
-    let ended = |name: &str| s.get(&format!("/v1/pipelines/{name}/runs?status=succeeded")).json().as_array().map_or(0, Vec::len);
-    wait_for(Duration::from_secs(90), "two runs of each and skipped slots", || {
-        ended("o-queue") >= 2 && ended("o-skip") >= 2 && fires("o-skip").iter().any(|f| f["outcome"] == "skipped")
-    });
+    let fires = |name: &str| {
+        s.get(&format!("/v1/pipelines/{name}/fires?limit=1000"))
+            .json()
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let ended = |name: &str| {
+        s.get(&format!("/v1/pipelines/{name}/runs?status=succeeded"))
+            .json()
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    wait_for(
+        Duration::from_secs(90),
+        "two runs of each and skipped slots",
+        || {
+            ended("o-queue") >= 2
+                && ended("o-skip") >= 2
+                && fires("o-skip").iter().any(|f| f["outcome"] == "skipped")
+        },
+    );
     for f in fires("o-skip") {
         assert_eq!(f["outcome"] == "skipped", f["run_id"].is_null(), "{f}");
     }
     // Queued slots all get a run, and those runs take turns.
     let queued = fires("o-queue");
-    assert!(queued.iter().all(|f| f["outcome"] == "schedule" && f["run_id"].is_string()), "{queued:?}");
-    let finished: Vec<String> = s.get("/v1/pipelines/o-queue/runs?status=succeeded").json().as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_string()).collect();
+    assert!(
+        queued
+            .iter()
+            .all(|f| f["outcome"] == "schedule" && f["run_id"].is_string()),
+        "{queued:?}"
+    );
+    let finished: Vec<String> = s
+        .get("/v1/pipelines/o-queue/runs?status=succeeded")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
     assert_no_overlap(finished.iter().map(|id| span(&s, id)).collect());
 }
 
 #[test]
 fn a_stopping_worker_hands_its_runs_back_and_another_finishes_them() {
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "0"]) else { return };
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "0"]) else {
+        return;
+    };
     push(&s, "slow", guests::SLOW);
-    apply(&s, "slow", &slow_pipeline("slow", 1, 3000, "retry: { max_attempts: 1 }\n"));
+    apply(
+        &s,
+        "slow",
+        &slow_pipeline("slow", 1, 3000, "retry: { max_attempts: 1 }\n"),
+    );
     let a = s.worker(&["--drain-secs", "0"]);
     let id = s.trigger("slow");
-    wait_for(Duration::from_secs(60), "worker A to run it", || status(&s, &id) == "running");
+    wait_for(Duration::from_secs(60), "worker A to run it", || {
+        status(&s, &id) == "running"
+    });
     assert!(a.terminate().success(), "SIGTERM is a clean stop");
     assert_eq!(status(&s, &id), "queued", "handed back, not failed");
     let b = s.worker(&[]);
     assert_eq!(s.wait_run(&s.admin, &id)["status"], "succeeded");
-    let tries: Vec<(String, String)> =
-        attempts(&s, &id).iter().map(|a| (a["status"].as_str().unwrap().into(), a["worker"].as_str().unwrap().into())).collect();
+    let tries: Vec<(String, String)> = attempts(&s, &id)
+        .iter()
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap().into(),
+                a["worker"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
     assert_eq!(tries.len(), 2, "{tries:?}");
     assert_eq!(tries[0].0, "released");
-    assert_eq!(tries[1], ("succeeded".to_string(), b.id.clone()), "a released attempt does not use up the retry budget");
+    assert_eq!(
+        tries[1],
+        ("succeeded".to_string(), b.id.clone()),
+        "a released attempt does not use up the retry budget"
+    );
 }
 
 #[test]
 fn dead_letters_are_stored_listed_and_replayed_through_their_step_or_another_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap().to_string();
-    std::fs::write(dir.path().join("in.jsonl"), "{\"id\":1}\n[2]\n{\"id\":3}\n\"four\"\n").unwrap();
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else { return };
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        "{\"id\":1}\n[2]\n{\"id\":3}\n\"four\"\n",
+    )
+    .unwrap();
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else {
+        return;
+    };
     push(&s, "up", guests::GOOD_UPPER);
     let yaml = format!(
         "name: dl\nsteps:\n  - id: read\n    plugin: file-source@latest\n    config: {{ path: /in/in.jsonl }}\n    \
@@ -476,45 +826,135 @@ fn dead_letters_are_stored_listed_and_replayed_through_their_step_or_another_plu
     );
     apply(&s, "dl", &yaml);
     let pinned = s.get("/v1/pipelines/dl").json()["latest"]["plugins"].clone();
-    let map_digest = pinned.as_array().unwrap().iter().find(|p| p["step"] == "check").unwrap()["digest"].as_str().unwrap().to_string();
+    let map_digest = pinned
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["step"] == "check")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let first = s.run_and_wait(&s.admin, "dl", None);
     assert_eq!(first["status"], "succeeded", "{first}");
     let first_id = first["id"].as_str().unwrap();
     let letters = s.get(&format!("/v1/runs/{first_id}/dead-letters")).json();
     let letters = letters.as_array().unwrap();
     let values: Vec<&Value> = letters.iter().map(|d| &d["value"]).collect();
-    assert_eq!(values, [&serde_json::json!([2]), &serde_json::json!("four")]);
+    assert_eq!(
+        values,
+        [&serde_json::json!([2]), &serde_json::json!("four")]
+    );
     for d in letters {
-        assert_eq!((d["step"].as_str(), d["attempt"].as_i64()), (Some("check"), Some(1)));
-        assert!(d["reason"].as_str().unwrap().starts_with("value is not a JSON object"), "{d}");
+        assert_eq!(
+            (d["step"].as_str(), d["attempt"].as_i64()),
+            (Some("check"), Some(1))
+        );
+        assert!(
+            d["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("value is not a JSON object"),
+            "{d}"
+        );
         assert_eq!(d["plugin"], format!("sha256:{map_digest}"));
     }
-    let open = |s: &Server| s.get("/v1/pipelines/dl/dead-letters?replayed=false").json().as_array().unwrap().len();
+    let open = |s: &Server| {
+        s.get("/v1/pipelines/dl/dead-letters?replayed=false")
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
     assert_eq!(open(&s), 2);
     // A replay through a plugin of the wrong kind is refused, and marks nothing.
-    let wrong = s.call("POST", "/v1/pipelines/dl/dead-letters/replay", Some(&s.admin), Some(("application/json", br#"{"plugin": "log-sink@latest"}"#.to_vec())));
+    let wrong = s.call(
+        "POST",
+        "/v1/pipelines/dl/dead-letters/replay",
+        Some(&s.admin),
+        Some((
+            "application/json",
+            br#"{"plugin": "log-sink@latest"}"#.to_vec(),
+        )),
+    );
     assert_eq!(wrong.status, 422, "{}", wrong.text());
     assert_eq!(open(&s), 2);
     // Through the pipeline as it is: the step rejects them again, as the replay run's.
-    let r = s.call("POST", "/v1/pipelines/dl/dead-letters/replay", Some(&s.admin), Some(("application/json", b"{}".to_vec())));
-    assert_eq!((r.status, r.json()["dead_letters"].clone()), (202, 2.into()), "{}", r.text());
+    let r = s.call(
+        "POST",
+        "/v1/pipelines/dl/dead-letters/replay",
+        Some(&s.admin),
+        Some(("application/json", b"{}".to_vec())),
+    );
+    assert_eq!(
+        (r.status, r.json()["dead_letters"].clone()),
+        (202, 2.into()),
+        "{}",
+        r.text()
+    );
     let again = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
-    assert_eq!((again["status"].as_str(), again["trigger"].as_str()), (Some("succeeded"), Some("replay")), "{again}");
-    let steps: Vec<&str> = again["report"]["steps"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();
-    assert_eq!(steps, ["check", "sink"], "the source does not run in a replay");
-    let rejected_again = s.get(&format!("/v1/runs/{}/dead-letters", again["id"].as_str().unwrap())).json();
+    assert_eq!(
+        (again["status"].as_str(), again["trigger"].as_str()),
+        (Some("succeeded"), Some("replay")),
+        "{again}"
+    );
+    let steps: Vec<&str> = again["report"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["check", "sink"],
+        "the source does not run in a replay"
+    );
+    let rejected_again = s
+        .get(&format!(
+            "/v1/runs/{}/dead-letters",
+            again["id"].as_str().unwrap()
+        ))
+        .json();
     assert_eq!(rejected_again.as_array().unwrap().len(), 2);
-    assert!(s.get(&format!("/v1/runs/{first_id}/dead-letters")).json().as_array().unwrap().iter().all(|d| d["replay_run"] == again["id"]));
+    assert!(
+        s.get(&format!("/v1/runs/{first_id}/dead-letters"))
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["replay_run"] == again["id"])
+    );
     // Through another plugin (a pinned version that accepts them): they reach the sink.
-    let r = s.call("POST", "/v1/pipelines/dl/dead-letters/replay", Some(&s.admin), Some(("application/json", br#"{"step": "check", "plugin": "up@1.0.0"}"#.to_vec())));
+    let r = s.call(
+        "POST",
+        "/v1/pipelines/dl/dead-letters/replay",
+        Some(&s.admin),
+        Some((
+            "application/json",
+            br#"{"step": "check", "plugin": "up@1.0.0"}"#.to_vec(),
+        )),
+    );
     assert_eq!(r.status, 202, "{}", r.text());
     let fixed = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
     assert_eq!(fixed["status"], "succeeded", "{fixed}");
-    let logs = s.get(&format!("/v1/runs/{}/logs", fixed["id"].as_str().unwrap())).json();
-    let sunk: Vec<&str> = logs.as_array().unwrap().iter().filter(|l| l["step"] == "sink").map(|l| l["message"].as_str().unwrap()).collect();
+    let logs = s
+        .get(&format!("/v1/runs/{}/logs", fixed["id"].as_str().unwrap()))
+        .json();
+    let sunk: Vec<&str> = logs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["step"] == "sink")
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
     assert_eq!(sunk, ["[2]", "\"FOUR\""]);
     assert_eq!(open(&s), 0);
-    let none = s.call("POST", "/v1/pipelines/dl/dead-letters/replay", Some(&s.admin), Some(("application/json", b"{}".to_vec())));
+    let none = s.call(
+        "POST",
+        "/v1/pipelines/dl/dead-letters/replay",
+        Some(&s.admin),
+        Some(("application/json", b"{}".to_vec())),
+    );
     assert_eq!(none.status, 400, "{}", none.text());
 }
 
@@ -526,17 +966,32 @@ fn dead_letters_are_stored_listed_and_replayed_through_their_step_or_another_plu
 fn cutting_the_workers_database_connections_fails_no_run() {
     use sqlx::Connection;
     const RUNS: usize = 150;
-    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else { return };
-    apply(&s, "once", &quick_pipeline("once", "retry: { max_attempts: 1 }\n"));
+    let Some(s) = Server::start_with(Backend::Postgres, &["--worker-slots", "0"]) else {
+        return;
+    };
+    apply(
+        &s,
+        "once",
+        &quick_pipeline("once", "retry: { max_attempts: 1 }\n"),
+    );
     let rt = runtime();
     let store = rt.block_on(Store::connect(&s.database)).unwrap();
-    let count = |sql: &str| -> i64 { rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(&store.pool)).unwrap_or(0) };
+    let count = |sql: &str| -> i64 {
+        rt.block_on(sqlx::query_scalar::<_, i64>(sql).fetch_one(&store.pool))
+            .unwrap_or(0)
+    };
     let ended = "SELECT COUNT(*) FROM runs WHERE status IN ('succeeded', 'failed', 'cancelled')";
 
     // While a worker prepares a run, its read of the checkpoints waits on a lock; then its
     // connection is cut, three times over.
-    let mut locker = rt.block_on(sqlx::PgConnection::connect(&s.database)).unwrap();
-    rt.block_on(sqlx::raw_sql("BEGIN; LOCK TABLE checkpoints IN ACCESS EXCLUSIVE MODE").execute(&mut locker)).unwrap();
+    let mut locker = rt
+        .block_on(sqlx::PgConnection::connect(&s.database))
+        .unwrap();
+    rt.block_on(
+        sqlx::raw_sql("BEGIN; LOCK TABLE checkpoints IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut locker),
+    )
+    .unwrap();
     let mut ids: Vec<String> = (0..3).map(|_| s.trigger("once")).collect();
     let workers: Vec<_> = (0..2).map(|_| s.worker(&["--slots", "4"])).collect();
     let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
@@ -544,19 +999,33 @@ fn cutting_the_workers_database_connections_fails_no_run() {
     let cut_waiting = "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
                        WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%checkpoints%') AS t";
     for round in 0..3 {
-        wait_for(Duration::from_secs(60), &format!("a worker to wait on the checkpoints (round {round}): an interrupted run goes back to the queue"), || count(waiting) > 0);
+        wait_for(
+            Duration::from_secs(60),
+            &format!(
+                "a worker to wait on the checkpoints (round {round}): an interrupted run goes back to the queue"
+            ),
+            || count(waiting) > 0,
+        );
         assert!(count(cut_waiting) > 0);
         // A cut backend lingers a moment: the next round waits on a new one.
-        wait_for(Duration::from_secs(30), "the cut backends to be gone", || count(waiting) == 0);
+        wait_for(
+            Duration::from_secs(30),
+            "the cut backends to be gone",
+            || count(waiting) == 0,
+        );
     }
-    rt.block_on(sqlx::raw_sql("ROLLBACK").execute(&mut locker)).unwrap();
+    rt.block_on(sqlx::raw_sql("ROLLBACK").execute(&mut locker))
+        .unwrap();
 
     // A burst of runs, with every backend of the database cut every 20 ms until they end.
     ids.extend((0..RUNS).map(|_| s.trigger("once")));
     let mut cut = 0i64;
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     while count(ended) < ids.len() as i64 {
-        assert!(std::time::Instant::now() < deadline, "the runs did not end within 300 s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the runs did not end within 300 s"
+        );
         cut += count(
             "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
              WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
@@ -568,12 +1037,27 @@ fn cutting_the_workers_database_connections_fails_no_run() {
     for id in &ids {
         let run = s.wait_run(&s.admin, id);
         let tries = attempts(&s, id);
-        assert_eq!(run["status"], "succeeded", "run {id}: {run}; attempts {tries:?}");
+        assert_eq!(
+            run["status"], "succeeded",
+            "run {id}: {run}; attempts {tries:?}"
+        );
         for a in &tries {
-            assert!(matches!(a["status"].as_str(), Some("succeeded" | "interrupted" | "lost")), "run {id}: {tries:?}");
+            assert!(
+                matches!(
+                    a["status"].as_str(),
+                    Some("succeeded" | "interrupted" | "lost")
+                ),
+                "run {id}: {tries:?}"
+            );
         }
-        interrupted += tries.iter().filter(|a| a["status"] == "interrupted").count();
+        interrupted += tries
+            .iter()
+            .filter(|a| a["status"] == "interrupted")
+            .count();
     }
-    assert!(interrupted >= 3, "each cut while preparing interrupted an attempt ({interrupted} seen)");
+    assert!(
+        interrupted >= 3,
+        "each cut while preparing interrupted an attempt ({interrupted} seen)"
+    );
     drop(workers);
 }

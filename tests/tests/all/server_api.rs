@@ -36,8 +36,13 @@ retry: { max_attempts: 3, initial_backoff_ms: 10, max_backoff_ms: 10 }
 "#;
 
 fn step_digest(run: &Value, step: &str) -> String {
-    let steps = run["report"]["steps"].as_array().unwrap_or_else(|| panic!("no report: {run}"));
-    let s = steps.iter().find(|s| s["id"] == step).unwrap_or_else(|| panic!("no step {step}: {run}"));
+    let steps = run["report"]["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no report: {run}"));
+    let s = steps
+        .iter()
+        .find(|s| s["id"] == step)
+        .unwrap_or_else(|| panic!("no step {step}: {run}"));
     s["digest"].as_str().unwrap().to_string()
 }
 
@@ -60,30 +65,80 @@ fn registry_upload_dedupe_conflict_download_delete(s: &mut Server) {
     assert_eq!(content.status, 200);
     assert_eq!(content.bytes, upper, "download gives the same bytes");
     let list = s.get("/v1/plugins").json();
-    let names: Vec<&str> = list.as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
-    for builtin in ["generator", "json-filter", "log-sink", "file-source", "file-sink", "json-map", "up"] {
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for builtin in [
+        "generator",
+        "json-filter",
+        "log-sink",
+        "file-source",
+        "file-sink",
+        "json-map",
+        "up",
+    ] {
         assert!(names.contains(&builtin), "{builtin} missing from {names:?}");
     }
     // Used by a pipeline version: delete refused.
     assert_eq!(s.apply(&s.admin, "upper", UP_PIPELINE).status, 201);
-    let del = s.call("DELETE", &format!("/v1/plugins/{digest}"), Some(&s.admin), None);
+    let del = s.call(
+        "DELETE",
+        &format!("/v1/plugins/{digest}"),
+        Some(&s.admin),
+        None,
+    );
     assert_eq!(del.status, 409, "{}", del.text());
-    assert!(del.json()["message"].as_str().unwrap().contains("upper@1"), "{}", del.text());
+    assert!(
+        del.json()["message"].as_str().unwrap().contains("upper@1"),
+        "{}",
+        del.text()
+    );
     // Unused: deleted.
     let spare = s.push(&s.admin, "spare", "0.1.0", read(guests::CONFIG_CHECK));
     let spare_digest = spare.json()["digest"].as_str().unwrap().to_string();
-    let del = s.call("DELETE", &format!("/v1/plugins/{spare_digest}"), Some(&s.admin), None);
+    let del = s.call(
+        "DELETE",
+        &format!("/v1/plugins/{spare_digest}"),
+        Some(&s.admin),
+        None,
+    );
     assert_eq!(del.status, 200, "{}", del.text());
     assert_eq!(s.get(&format!("/v1/plugins/{spare_digest}")).status, 404);
     // Built-ins stay.
-    let generator = list.as_array().unwrap().iter().find(|p| p["name"] == "generator").unwrap()["digest"].as_str().unwrap().to_string();
-    assert_eq!(s.call("DELETE", &format!("/v1/plugins/{generator}"), Some(&s.admin), None).status, 409);
+    let generator = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "generator")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/v1/plugins/{generator}"),
+            Some(&s.admin),
+            None
+        )
+        .status,
+        409
+    );
 }
 
 /// Percent-encodes a query value (every byte outside `A-Za-z0-9-._~`).
 fn encode(text: &str) -> String {
     text.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-._~".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
         .collect()
 }
 
@@ -124,23 +179,64 @@ fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
         ("empty", vec![], 400),
         ("one byte", b"x".to_vec(), 422),
         ("truncated in half", upper[..upper.len() / 2].to_vec(), 422),
-        ("truncated by one byte", upper[..upper.len() - 1].to_vec(), 422),
+        (
+            "truncated by one byte",
+            upper[..upper.len() - 1].to_vec(),
+            422,
+        ),
         ("only the magic", b"\0asm".to_vec(), 422),
         ("not wasm", b"#!/bin/sh\necho hi\n".to_vec(), 422),
         ("JSON", br#"{"name": "bad"}"#.to_vec(), 422),
         ("WAT text", b"(component)".to_vec(), 422),
-        ("a valid plugin as WAT text", wasmprinter::print_bytes(&upper).unwrap().into_bytes(), 422),
-        ("gzip magic", with(&|b| b.splice(0..0, [0x1f, 0x8b, 8, 0]).for_each(drop)), 422),
+        (
+            "a valid plugin as WAT text",
+            wasmprinter::print_bytes(&upper).unwrap().into_bytes(),
+            422,
+        ),
+        (
+            "gzip magic",
+            with(&|b| b.splice(0..0, [0x1f, 0x8b, 8, 0]).for_each(drop)),
+            422,
+        ),
         ("an unknown wasm version", with(&|b| b[4] = 0x7f), 422),
-        ("trailing garbage", with(&|b| b.extend_from_slice(b"garbage")), 422),
+        (
+            "trailing garbage",
+            with(&|b| b.extend_from_slice(b"garbage")),
+            422,
+        ),
         ("an empty core module", b"\0asm\x01\0\0\0".to_vec(), 422),
         ("a core module", core, 422),
         ("an empty component", b"\0asm\x0d\0\x01\0".to_vec(), 422),
         ("another world", other_world, 422),
-        ("an unknown import", component(&["acme:vault/secrets@1.0.0"], &["autoflow:plugin/transform@0.1.0"]), 422),
-        ("two worlds", component(&[], &["autoflow:plugin/transform@0.1.0", "autoflow:plugin/sink@0.1.0"]), 422),
-        ("an unsupported WIT version", component(&[], &["autoflow:plugin/transform@0.2.0"]), 422),
-        ("a world with no functions", component(&[], &["autoflow:plugin/transform@0.1.0"]), 422),
+        (
+            "an unknown import",
+            component(
+                &["acme:vault/secrets@1.0.0"],
+                &["autoflow:plugin/transform@0.1.0"],
+            ),
+            422,
+        ),
+        (
+            "two worlds",
+            component(
+                &[],
+                &[
+                    "autoflow:plugin/transform@0.1.0",
+                    "autoflow:plugin/sink@0.1.0",
+                ],
+            ),
+            422,
+        ),
+        (
+            "an unsupported WIT version",
+            component(&[], &["autoflow:plugin/transform@0.2.0"]),
+            422,
+        ),
+        (
+            "a world with no functions",
+            component(&[], &["autoflow:plugin/transform@0.1.0"]),
+            422,
+        ),
         ("over the cap", vec![0u8; 3 << 20], 413),
         ("one byte over the cap", vec![0u8; cap + 1], 413),
     ];
@@ -150,13 +246,41 @@ fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
         ("no name", "?version=1.0.0".into(), 400),
         ("an empty name", "?name=&version=1.0.0".into(), 400),
         ("an empty version", "?name=bad&version=".into(), 400),
-        ("capitals in the name", "?name=Bad_Name&version=1.0.0".into(), 400),
-        ("a name starting with a dash", "?name=-bad&version=1.0.0".into(), 400),
-        ("a slash in the name", format!("?name={}&version=1.0.0", encode("a/b")), 400),
-        ("an @ in the name", format!("?name={}&version=1.0.0", encode("a@b")), 400),
-        ("a space in the name", format!("?name={}&version=1.0.0", encode("a b")), 400),
-        ("a non-ASCII name", format!("?name={}&version=1.0.0", encode("caf\u{e9}")), 400),
-        ("a 64-character name", format!("?name={}&version=1.0.0", "a".repeat(64)), 400),
+        (
+            "capitals in the name",
+            "?name=Bad_Name&version=1.0.0".into(),
+            400,
+        ),
+        (
+            "a name starting with a dash",
+            "?name=-bad&version=1.0.0".into(),
+            400,
+        ),
+        (
+            "a slash in the name",
+            format!("?name={}&version=1.0.0", encode("a/b")),
+            400,
+        ),
+        (
+            "an @ in the name",
+            format!("?name={}&version=1.0.0", encode("a@b")),
+            400,
+        ),
+        (
+            "a space in the name",
+            format!("?name={}&version=1.0.0", encode("a b")),
+            400,
+        ),
+        (
+            "a non-ASCII name",
+            format!("?name={}&version=1.0.0", encode("caf\u{e9}")),
+            400,
+        ),
+        (
+            "a 64-character name",
+            format!("?name={}&version=1.0.0", "a".repeat(64)),
+            400,
+        ),
         ("version 1", "?name=bad&version=1".into(), 400),
         ("version 1.0", "?name=bad&version=1.0".into(), 400),
         ("version v1.0.0", "?name=bad&version=v1.0.0".into(), 400),
@@ -164,8 +288,16 @@ fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
         ("version 1.0.0.0", "?name=bad&version=1.0.0.0".into(), 400),
         ("version 1.0.x", "?name=bad&version=1.0.x".into(), 400),
         ("version latest", "?name=bad&version=latest".into(), 400),
-        ("an empty pre-release", "?name=bad&version=1.0.0-".into(), 400),
-        ("a space in the version", format!("?name=bad&version={}", encode(" 1.0.0")), 400),
+        (
+            "an empty pre-release",
+            "?name=bad&version=1.0.0-".into(),
+            400,
+        ),
+        (
+            "a space in the version",
+            format!("?name=bad&version={}", encode(" 1.0.0")),
+            400,
+        ),
     ];
     let total = body_cases.len() + query_cases.len();
     assert!(total >= 43, "{total} cases");
@@ -173,41 +305,111 @@ fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
     let cases = body_cases
         .into_iter()
         .map(|(what, bytes, status)| (what, query.clone(), bytes, status))
-        .chain(query_cases.into_iter().map(|(what, q, status)| (what, q, upper.clone(), status)));
+        .chain(
+            query_cases
+                .into_iter()
+                .map(|(what, q, status)| (what, q, upper.clone(), status)),
+        );
     for (what, query, bytes, status) in cases {
-        let r = s.call("POST", &format!("/v1/plugins{query}"), Some(&s.admin), Some(("application/wasm", bytes)));
+        let r = s.call(
+            "POST",
+            &format!("/v1/plugins{query}"),
+            Some(&s.admin),
+            Some(("application/wasm", bytes)),
+        );
         assert_eq!(r.status, status, "{what}: {}", r.text());
         let v = r.json();
         assert!(v["error"].is_string(), "{what}: {}", r.text());
-        assert!(!v["message"].as_str().unwrap_or("").is_empty(), "{what}: {}", r.text());
+        assert!(
+            !v["message"].as_str().unwrap_or("").is_empty(),
+            "{what}: {}",
+            r.text()
+        );
     }
-    let msg = s.push(&s.admin, "bad", "1.0.0", component(&["acme:vault/secrets@1.0.0"], &["autoflow:plugin/transform@0.1.0"]));
-    assert!(msg.json()["message"].as_str().unwrap().contains("imports something the host does not provide"), "{}", msg.text());
+    let msg = s.push(
+        &s.admin,
+        "bad",
+        "1.0.0",
+        component(
+            &["acme:vault/secrets@1.0.0"],
+            &["autoflow:plugin/transform@0.1.0"],
+        ),
+    );
+    assert!(
+        msg.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("imports something the host does not provide"),
+        "{}",
+        msg.text()
+    );
     assert_eq!(s.blob_count(), blobs, "no blob stored");
-    assert_eq!(s.get("/v1/plugins").json().as_array().unwrap().len(), plugins, "no plugin registered");
+    assert_eq!(
+        s.get("/v1/plugins").json().as_array().unwrap().len(),
+        plugins,
+        "no plugin registered"
+    );
     // The good bytes under the same query are accepted afterwards: nothing was half-stored.
     assert_eq!(s.push(&s.admin, ok_name, ok_version, upper).status, 201);
 }
 
 fn pipelines_versions_rollback_and_pinned_runs(s: &mut Server) {
-    let a = s.push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER)).json()["digest"].as_str().unwrap().to_string();
+    let a = s
+        .push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER))
+        .json()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let v1 = s.apply(&s.admin, "upper", UP_PIPELINE);
     assert_eq!(v1.status, 201, "{}", v1.text());
     assert_eq!(v1.json()["version"], 1);
-    let pin = v1.json()["plugins"].as_array().unwrap().iter().find(|p| p["step"] == "up").unwrap().clone();
+    let pin = v1.json()["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["step"] == "up")
+        .unwrap()
+        .clone();
     assert_eq!(pin["digest"], a);
     assert_eq!(pin["reference"], "up@latest");
     let same = s.apply(&s.admin, "upper", UP_PIPELINE);
-    assert_eq!((same.status, same.json()["version"].clone()), (200, json!(1)), "unchanged: no new version");
+    assert_eq!(
+        (same.status, same.json()["version"].clone()),
+        (200, json!(1)),
+        "unchanged: no new version"
+    );
     // A newer up@latest: the same text pins new bytes in a new version.
-    let b = s.push(&s.admin, "up", "1.1.0", read(guests::RETRY_ONCE)).json()["digest"].as_str().unwrap().to_string();
+    let b = s
+        .push(&s.admin, "up", "1.1.0", read(guests::RETRY_ONCE))
+        .json()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let v2 = s.apply(&s.admin, "upper", UP_PIPELINE);
-    assert_eq!((v2.status, v2.json()["version"].clone()), (201, json!(2)), "{}", v2.text());
+    assert_eq!(
+        (v2.status, v2.json()["version"].clone()),
+        (201, json!(2)),
+        "{}",
+        v2.text()
+    );
     let versions = s.get("/v1/pipelines/upper/versions").json();
-    let numbers: Vec<i64> = versions["versions"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    let numbers: Vec<i64> = versions["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_i64().unwrap())
+        .collect();
     assert_eq!(numbers, vec![2, 1]);
     let old = s.get("/v1/pipelines/upper/versions/1").json();
-    assert_eq!(old["plugins"].as_array().unwrap().iter().find(|p| p["step"] == "up").unwrap()["digest"], a);
+    assert_eq!(
+        old["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["step"] == "up")
+            .unwrap()["digest"],
+        a
+    );
     // Runs of each version run exactly their pinned bytes.
     let run1 = s.run_and_wait(&s.admin, "upper", Some(1));
     assert_eq!(run1["status"], "succeeded", "{run1}");
@@ -216,37 +418,104 @@ fn pipelines_versions_rollback_and_pinned_runs(s: &mut Server) {
     assert_eq!(run2["status"], "succeeded", "{run2}");
     assert_eq!(run2["version"], 2);
     assert_eq!(step_digest(&run2, "up"), b);
-    let up = run1["report"]["steps"].as_array().unwrap().iter().find(|s| s["id"] == "up").unwrap().clone();
-    assert_eq!((up["records_in"].clone(), up["records_out"].clone()), (json!(5), json!(5)));
+    let up = run1["report"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "up")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (up["records_in"].clone(), up["records_out"].clone()),
+        (json!(5), json!(5))
+    );
     // Rollback: a new version equal to version 1.
-    let rb = s.call("POST", "/v1/pipelines/upper/rollback", Some(&s.admin), Some(("application/json", br#"{"version": 1}"#.to_vec())));
-    assert_eq!((rb.status, rb.json()["version"].clone()), (201, json!(3)), "{}", rb.text());
+    let rb = s.call(
+        "POST",
+        "/v1/pipelines/upper/rollback",
+        Some(&s.admin),
+        Some(("application/json", br#"{"version": 1}"#.to_vec())),
+    );
+    assert_eq!(
+        (rb.status, rb.json()["version"].clone()),
+        (201, json!(3)),
+        "{}",
+        rb.text()
+    );
     let run3 = s.run_and_wait(&s.admin, "upper", None);
     assert_eq!(step_digest(&run3, "up"), a);
     // Runs listing and logs.
-    let listed = s.get("/v1/pipelines/upper/runs?status=succeeded&limit=2").json();
+    let listed = s
+        .get("/v1/pipelines/upper/runs?status=succeeded&limit=2")
+        .json();
     assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
     assert_eq!(listed[0]["id"], run3["id"]);
-    let logs = s.get(&format!("/v1/runs/{}/logs", run1["id"].as_str().unwrap())).json();
+    let logs = s
+        .get(&format!("/v1/runs/{}/logs", run1["id"].as_str().unwrap()))
+        .json();
     let lines = logs.as_array().unwrap();
-    assert!(lines.iter().any(|l| l["source"] == "host" && l["message"].as_str().unwrap().starts_with("run started")), "{logs}");
-    assert!(lines.iter().filter(|l| l["source"] == "plugin" && l["step"] == "show").count() >= 5, "{logs}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["source"] == "host"
+                && l["message"].as_str().unwrap().starts_with("run started")),
+        "{logs}"
+    );
+    assert!(
+        lines
+            .iter()
+            .filter(|l| l["source"] == "plugin" && l["step"] == "show")
+            .count()
+            >= 5,
+        "{logs}"
+    );
     // POST creates only; JSON works too; bad definitions name the place.
-    let dup = s.call("POST", "/v1/pipelines", Some(&s.admin), Some(("application/yaml", UP_PIPELINE.as_bytes().to_vec())));
+    let dup = s.call(
+        "POST",
+        "/v1/pipelines",
+        Some(&s.admin),
+        Some(("application/yaml", UP_PIPELINE.as_bytes().to_vec())),
+    );
     assert_eq!(dup.status, 409, "{}", dup.text());
     let as_json = json!({"name": "j", "steps": [
         {"id": "g", "plugin": "generator@0.1.0", "config": {"count": 1}},
         {"id": "s", "plugin": "log-sink@latest", "input": "g"}]});
-    let created = s.call("POST", "/v1/pipelines", Some(&s.admin), Some(("application/json", as_json.to_string().into_bytes())));
+    let created = s.call(
+        "POST",
+        "/v1/pipelines",
+        Some(&s.admin),
+        Some(("application/json", as_json.to_string().into_bytes())),
+    );
     assert_eq!(created.status, 201, "{}", created.text());
     let bad = s.apply(&s.admin, "b", "name: b\nsteps:\n  - id: a\n    plugin: generator@latest\n  - id: s\n    plugin: log-sink@latest\n    input: raed\n");
     assert_eq!(bad.status, 422);
-    assert!(bad.json()["message"].as_str().unwrap().contains("steps[1].input: no step \"raed\""), "{}", bad.text());
+    assert!(
+        bad.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("steps[1].input: no step \"raed\""),
+        "{}",
+        bad.text()
+    );
     let mount = s.apply(&s.admin, "m", "name: m\nsteps:\n  - id: a\n    plugin: generator@latest\n    mounts: [{ host: /tmp, guest: /x }]\n  - id: s\n    plugin: log-sink@latest\n    input: a\n");
-    assert!(mount.json()["message"].as_str().unwrap().contains("mounts are not allowed on this server"), "{}", mount.text());
+    assert!(
+        mount.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("mounts are not allowed on this server"),
+        "{}",
+        mount.text()
+    );
     let unknown = s.apply(&s.admin, "u", "name: u\nsteps:\n  - id: a\n    plugin: nope@1.0.0\n  - id: s\n    plugin: log-sink@latest\n    input: a\n");
     assert_eq!(unknown.status, 422);
-    assert!(unknown.json()["message"].as_str().unwrap().contains("steps[0].plugin"), "{}", unknown.text());
+    assert!(
+        unknown.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("steps[0].plugin"),
+        "{}",
+        unknown.text()
+    );
     let wrong_kind = s.apply(&s.admin, "k", "name: k\nsteps:\n  - id: a\n    plugin: log-sink@latest\n  - id: s\n    plugin: log-sink@latest\n    input: a\n");
     assert_eq!(wrong_kind.status, 422, "{}", wrong_kind.text());
     // Every stored version has its audit entry (written in the version's own transaction);
@@ -257,18 +526,42 @@ fn pipelines_versions_rollback_and_pinned_runs(s: &mut Server) {
         .unwrap()
         .iter()
         .filter(|e| e["action"].as_str().unwrap().starts_with("pipeline."))
-        .map(|e| format!("{} {}", e["action"].as_str().unwrap(), e["target"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["action"].as_str().unwrap(),
+                e["target"].as_str().unwrap()
+            )
+        })
         .collect();
-    for expected in ["pipeline.apply upper@1", "pipeline.apply upper@2", "pipeline.rollback upper@3", "pipeline.apply j@1"] {
-        assert!(targets.iter().any(|t| t == expected), "{expected} not in {targets:?}");
+    for expected in [
+        "pipeline.apply upper@1",
+        "pipeline.apply upper@2",
+        "pipeline.rollback upper@3",
+        "pipeline.apply j@1",
+    ] {
+        assert!(
+            targets.iter().any(|t| t == expected),
+            "{expected} not in {targets:?}"
+        );
     }
-    assert!(!targets.iter().any(|t| t.ends_with(" b@1") || t.ends_with(" k@1")), "{targets:?}");
+    assert!(
+        !targets
+            .iter()
+            .any(|t| t.ends_with(" b@1") || t.ends_with(" k@1")),
+        "{targets:?}"
+    );
 }
 
 /// Every route of the API (from `/openapi.json`, which is generated from the router) that names
 /// an object answers 404 to another tenant's token; the listing routes show none of them.
 fn tenants_are_isolated_on_every_route(s: &mut Server) {
-    let digest = s.push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER)).json()["digest"].as_str().unwrap().to_string();
+    let digest = s
+        .push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER))
+        .json()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(s.apply(&s.admin, "upper", UP_PIPELINE).status, 201);
     let run = s.run_and_wait(&s.admin, "upper", None);
     let run_id = run["id"].as_str().unwrap();
@@ -285,8 +578,18 @@ fn tenants_are_isolated_on_every_route(s: &mut Server) {
             .replace("{digest}", &digest)
             .replace("{name}", "upper")
             .replace("{version}", "1")
-            .replace("{id}", if path.starts_with("/v1/tokens") { &admin_id } else { run_id });
-        assert!(!concrete.contains('{'), "a parameter of {path} this test does not know");
+            .replace(
+                "{id}",
+                if path.starts_with("/v1/tokens") {
+                    &admin_id
+                } else {
+                    run_id
+                },
+            );
+        assert!(
+            !concrete.contains('{'),
+            "a parameter of {path} this test does not know"
+        );
         for method in ops.as_object().unwrap().keys() {
             let method = method.to_uppercase();
             if method == "PUT" {
@@ -300,14 +603,22 @@ fn tenants_are_isolated_on_every_route(s: &mut Server) {
                 variants.push((concrete.clone(), None));
             }
             if method == "POST" {
-                variants.push((concrete.clone(), Some(("application/json", br#"{"version": 1}"#.to_vec()))));
+                variants.push((
+                    concrete.clone(),
+                    Some(("application/json", br#"{"version": 1}"#.to_vec())),
+                ));
             }
             if concrete.ends_with("/logs") {
                 variants.push((format!("{concrete}?follow=true"), None));
             }
             for (path, body) in variants {
                 let r = s.call(&method, &path, Some(&b), body);
-                assert_eq!(r.status, 404, "{method} {path} with another tenant's token: {}", r.text());
+                assert_eq!(
+                    r.status,
+                    404,
+                    "{method} {path} with another tenant's token: {}",
+                    r.text()
+                );
                 assert_eq!(r.json()["error"], "not_found");
                 walked += 1;
             }
@@ -318,18 +629,59 @@ fn tenants_are_isolated_on_every_route(s: &mut Server) {
     assert_eq!(s.get(&format!("/v1/plugins/{digest}")).status, 200);
     assert_eq!(s.get(&format!("/v1/runs/{run_id}")).status, 200);
     assert_eq!(s.get("/v1/pipelines/upper").json()["latest_version"], 1);
-    assert_eq!(s.get("/v1/tokens").json().as_array().unwrap().iter().filter(|t| t["revoked_at"].is_null()).count(), tokens.as_array().unwrap().iter().filter(|t| t["revoked_at"].is_null()).count());
+    assert_eq!(
+        s.get("/v1/tokens")
+            .json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["revoked_at"].is_null())
+            .count(),
+        tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["revoked_at"].is_null())
+            .count()
+    );
     let theirs = s.call("GET", "/v1/plugins", Some(&b), None).json();
-    assert!(!theirs.as_array().unwrap().iter().any(|p| p["name"] == "up"), "{theirs}");
-    assert!(theirs.as_array().unwrap().iter().any(|p| p["name"] == "generator"), "built-ins in every tenant");
+    assert!(
+        !theirs.as_array().unwrap().iter().any(|p| p["name"] == "up"),
+        "{theirs}"
+    );
+    assert!(
+        theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "generator"),
+        "built-ins in every tenant"
+    );
     let pipelines = s.call("GET", "/v1/pipelines", Some(&b), None).json();
     assert_eq!(pipelines, json!([]));
     let their_tokens = s.call("GET", "/v1/tokens", Some(&b), None).json();
-    assert!(!their_tokens.as_array().unwrap().iter().any(|t| t["id"] == admin_id.as_str()), "{their_tokens}");
+    assert!(
+        !their_tokens
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["id"] == admin_id.as_str()),
+        "{their_tokens}"
+    );
     let their_audit = s.call("GET", "/v1/audit?limit=1000", Some(&b), None).json();
-    assert!(!their_audit.as_array().unwrap().iter().any(|e| e["action"] == "plugin.upload" && e["target"] == "up@1.0.0"), "{their_audit}");
+    assert!(
+        !their_audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "plugin.upload" && e["target"] == "up@1.0.0"),
+        "{their_audit}"
+    );
     // The same name in tenant B is its own pipeline.
-    assert_eq!(s.push(&b, "up", "1.0.0", read(guests::RETRY_ONCE)).status, 201);
+    assert_eq!(
+        s.push(&b, "up", "1.0.0", read(guests::RETRY_ONCE)).status,
+        201
+    );
     assert_eq!(s.apply(&b, "upper", UP_PIPELINE).json()["version"], 1);
     assert_eq!(s.get("/v1/pipelines/upper").json()["latest_version"], 1);
 }
@@ -337,45 +689,110 @@ fn tenants_are_isolated_on_every_route(s: &mut Server) {
 fn roles_and_token_lifecycle(s: &mut Server) {
     let (viewer, viewer_id) = s.create_token(&s.admin, "viewer", None);
     let (editor, _) = s.create_token(&s.admin, "editor", None);
-    assert_eq!(s.call("GET", "/v1/plugins", Some(&viewer), None).status, 200);
-    assert_eq!(s.call("GET", "/v1/pipelines/demo", Some(&viewer), None).status, 200);
+    assert_eq!(
+        s.call("GET", "/v1/plugins", Some(&viewer), None).status,
+        200
+    );
+    assert_eq!(
+        s.call("GET", "/v1/pipelines/demo", Some(&viewer), None)
+            .status,
+        200
+    );
     let upper = read(guests::GOOD_UPPER);
     assert_eq!(s.push(&viewer, "up", "1.0.0", upper.clone()).status, 403);
     assert_eq!(s.apply(&viewer, "upper", UP_PIPELINE).status, 403);
-    assert_eq!(s.call("POST", "/v1/pipelines/demo/runs", Some(&viewer), None).status, 403);
-    assert_eq!(s.call("POST", "/v1/pipelines/demo/rollback", Some(&viewer), Some(("application/json", br#"{"version":1}"#.to_vec()))).status, 403);
+    assert_eq!(
+        s.call("POST", "/v1/pipelines/demo/runs", Some(&viewer), None)
+            .status,
+        403
+    );
+    assert_eq!(
+        s.call(
+            "POST",
+            "/v1/pipelines/demo/rollback",
+            Some(&viewer),
+            Some(("application/json", br#"{"version":1}"#.to_vec()))
+        )
+        .status,
+        403
+    );
     assert_eq!(s.call("GET", "/v1/tokens", Some(&viewer), None).status, 403);
     assert_eq!(s.call("GET", "/v1/audit", Some(&viewer), None).status, 403);
     assert_eq!(s.push(&editor, "up", "1.0.0", upper).status, 201);
     assert_eq!(s.call("GET", "/v1/tokens", Some(&editor), None).status, 403);
     // Revoked and expired tokens, and none at all: 401.
-    assert_eq!(s.call("DELETE", &format!("/v1/tokens/{viewer_id}"), Some(&s.admin), None).status, 200);
+    assert_eq!(
+        s.call(
+            "DELETE",
+            &format!("/v1/tokens/{viewer_id}"),
+            Some(&s.admin),
+            None
+        )
+        .status,
+        200
+    );
     let r = s.call("GET", "/v1/plugins", Some(&viewer), None);
-    assert_eq!((r.status, r.json()["error"].clone()), (401, json!("unauthorized")));
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (401, json!("unauthorized"))
+    );
     let (short, _) = s.create_token(&s.admin, "viewer", Some(1));
     assert_eq!(s.call("GET", "/v1/plugins", Some(&short), None).status, 200);
     // It expires one second after its creation: poll until then, with a deadline.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while s.call("GET", "/v1/plugins", Some(&short), None).status != 401 {
-        assert!(std::time::Instant::now() < deadline, "the token did not expire");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token did not expire"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(s.call("GET", "/v1/plugins", None, None).status, 401);
     let forged = format!("{}x", &s.admin[..s.admin.len() - 1]);
-    assert_eq!(s.call("GET", "/v1/plugins", Some(&forged), None).status, 401);
-    assert_eq!(s.call("GET", "/v1/plugins", Some("af_nothing"), None).status, 401);
+    assert_eq!(
+        s.call("GET", "/v1/plugins", Some(&forged), None).status,
+        401
+    );
+    assert_eq!(
+        s.call("GET", "/v1/plugins", Some("af_nothing"), None)
+            .status,
+        401
+    );
     // The audit log has the changes and the failures, with the remote address.
     let audit = s.get("/v1/audit?limit=1000").json();
-    let actions: Vec<&str> = audit.as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
-    for a in ["token.create", "token.revoke", "plugin.upload", "auth.failed"] {
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    for a in [
+        "token.create",
+        "token.revoke",
+        "plugin.upload",
+        "auth.failed",
+    ] {
         assert!(actions.contains(&a), "{a} not in {actions:?}");
     }
-    let failed = audit.as_array().unwrap().iter().find(|e| e["action"] == "auth.failed").unwrap();
-    assert!(failed["remote"].as_str().unwrap().starts_with("127.0.0.1:"), "{failed}");
+    let failed = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "auth.failed")
+        .unwrap();
+    assert!(
+        failed["remote"].as_str().unwrap().starts_with("127.0.0.1:"),
+        "{failed}"
+    );
 }
 
 fn restart_keeps_plugins_versions_runs_and_logs(s: &mut Server) {
-    let digest = s.push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER)).json()["digest"].as_str().unwrap().to_string();
+    let digest = s
+        .push(&s.admin, "up", "1.0.0", read(guests::GOOD_UPPER))
+        .json()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(s.apply(&s.admin, "upper", UP_PIPELINE).status, 201);
     let run = s.run_and_wait(&s.admin, "upper", None);
     let id = run["id"].as_str().unwrap().to_string();
@@ -384,8 +801,14 @@ fn restart_keeps_plugins_versions_runs_and_logs(s: &mut Server) {
     let version_before = s.get("/v1/pipelines/upper/versions/1").json();
     s.restart();
     assert_eq!(s.get("/v1/plugins").json(), plugins_before);
-    assert_eq!(s.get(&format!("/v1/plugins/{digest}/content")).bytes, read(guests::GOOD_UPPER));
-    assert_eq!(s.get("/v1/pipelines/upper/versions/1").json(), version_before);
+    assert_eq!(
+        s.get(&format!("/v1/plugins/{digest}/content")).bytes,
+        read(guests::GOOD_UPPER)
+    );
+    assert_eq!(
+        s.get("/v1/pipelines/upper/versions/1").json(),
+        version_before
+    );
     assert_eq!(s.get(&format!("/v1/runs/{id}")).json(), run);
     assert_eq!(s.get(&format!("/v1/runs/{id}/logs")).json(), logs_before);
     assert!(logs_before.as_array().unwrap().len() > 5);
@@ -397,7 +820,10 @@ fn restart_keeps_plugins_versions_runs_and_logs(s: &mut Server) {
 fn demo_runs_and_logs_follow_as_events(s: &mut Server) {
     assert_eq!(s.call("GET", "/healthz", None, None).status, 200);
     let missing = s.get("/v1/nothing");
-    assert_eq!((missing.status, missing.json()["error"].clone()), (404, json!("not_found")));
+    assert_eq!(
+        (missing.status, missing.json()["error"].clone()),
+        (404, json!("not_found"))
+    );
     let r = s.call("POST", "/v1/pipelines/demo/runs", Some(&s.admin), None);
     assert_eq!(r.status, 202, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
@@ -408,7 +834,11 @@ fn demo_runs_and_logs_follow_as_events(s: &mut Server) {
     assert_eq!(run["status"], "succeeded");
     let steps = run["report"]["steps"].as_array().unwrap();
     assert_eq!(steps[0]["records_out"], 20);
-    assert!(steps.iter().all(|s| s["digest"].as_str().is_some_and(|d| d.len() == 64)));
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["digest"].as_str().is_some_and(|d| d.len() == 64))
+    );
     assert!(steps.iter().all(|s| s["fuel_used"].is_number()), "{run}");
 }
 
@@ -425,20 +855,47 @@ fn plain_pipeline(name: &str) -> String {
 /// took tens of seconds of CPU).
 fn deeply_nested_definitions_are_refused_at_once(s: &mut Server) {
     let started = Instant::now();
-    let normal = s.call("POST", "/v1/pipelines", Some(&s.admin), Some(("application/yaml", plain_pipeline("normal").into_bytes())));
+    let normal = s.call(
+        "POST",
+        "/v1/pipelines",
+        Some(&s.admin),
+        Some(("application/yaml", plain_pipeline("normal").into_bytes())),
+    );
     let normal_took = started.elapsed();
     assert_eq!(normal.status, 201, "{}", normal.text());
     let deep = "[".repeat(100_000);
     let cases = [
-        ("application/yaml", deep.clone(), "line 1, column 65: nesting depth exceeds 64 levels (it reaches 100000)"),
-        ("application/json", format!("{{\"name\": \"deep\", \"steps\": {deep}"), "line 1, column 90: nesting depth exceeds 64 levels (it reaches 100001)"),
-        ("application/yaml", format!("name: deep\nsteps: {deep}"), "line 2, column 71: nesting depth exceeds 64 levels (it reaches 100001)"),
+        (
+            "application/yaml",
+            deep.clone(),
+            "line 1, column 65: nesting depth exceeds 64 levels (it reaches 100000)",
+        ),
+        (
+            "application/json",
+            format!("{{\"name\": \"deep\", \"steps\": {deep}"),
+            "line 1, column 90: nesting depth exceeds 64 levels (it reaches 100001)",
+        ),
+        (
+            "application/yaml",
+            format!("name: deep\nsteps: {deep}"),
+            "line 2, column 71: nesting depth exceeds 64 levels (it reaches 100001)",
+        ),
     ];
     for (ct, body, message) in cases {
         let started = Instant::now();
-        let r = s.call("POST", "/v1/pipelines", Some(&s.admin), Some((ct, body.into_bytes())));
+        let r = s.call(
+            "POST",
+            "/v1/pipelines",
+            Some(&s.admin),
+            Some((ct, body.into_bytes())),
+        );
         let took = started.elapsed();
-        assert_eq!((r.status, r.json()["error"].clone()), (422, json!("invalid")), "{ct}: {}", r.text());
+        assert_eq!(
+            (r.status, r.json()["error"].clone()),
+            (422, json!("invalid")),
+            "{ct}: {}",
+            r.text()
+        );
         assert_eq!(r.json()["message"], message, "{ct}");
         assert!(
             took < normal_took * 10 + Duration::from_secs(1),
@@ -447,11 +904,27 @@ fn deeply_nested_definitions_are_refused_at_once(s: &mut Server) {
         eprintln!("{ct}: 100,000 levels refused in {took:?} (a normal apply: {normal_took:?})");
     }
     // The same through PUT, and nothing was stored.
-    let r = s.call("PUT", "/v1/pipelines/deep", Some(&s.admin), Some(("application/yaml", deep.into_bytes())));
+    let r = s.call(
+        "PUT",
+        "/v1/pipelines/deep",
+        Some(&s.admin),
+        Some(("application/yaml", deep.into_bytes())),
+    );
     assert_eq!(r.status, 422, "{}", r.text());
-    let names: Vec<String> = s.get("/v1/pipelines").json().as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect();
+    let names: Vec<String> = s
+        .get("/v1/pipelines")
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect();
     assert!(!names.iter().any(|n| n == "deep"), "{names:?}");
-    assert_eq!(s.get("/healthz").status, 200, "the server is still answering");
+    assert_eq!(
+        s.get("/healthz").status,
+        200,
+        "the server is still answering"
+    );
 }
 
 /// 200 requests with wrong tokens from one address: the first ones get 401, the rest 429 with
@@ -463,7 +936,11 @@ fn failed_authentications_are_limited_and_counted_once(s: &mut Server) {
     let guesser = s.from_address("127.0.0.2".parse().unwrap());
     let answers: Vec<Resp> = (0..200)
         .map(|i| {
-            let token = if i % 2 == 0 { format!("af_{i:012x}_guess") } else { "nonsense".to_string() };
+            let token = if i % 2 == 0 {
+                format!("af_{i:012x}_guess")
+            } else {
+                "nonsense".to_string()
+            };
             guesser.call_with("GET", "/v1/plugins", Some(&token), None, &[])
         })
         .collect();
@@ -473,8 +950,15 @@ fn failed_authentications_are_limited_and_counted_once(s: &mut Server) {
     assert!(statuses[limit..].iter().all(|&c| c == 429), "{statuses:?}");
     for r in &answers[limit..] {
         assert_eq!(r.json()["error"], "too_many_requests", "{}", r.text());
-        let wait: u64 = r.header("retry-after").unwrap_or_else(|| panic!("no Retry-After: {:?}", r.headers)).parse().unwrap();
-        assert!((1..=WINDOW.as_secs()).contains(&wait), "Retry-After: {wait}");
+        let wait: u64 = r
+            .header("retry-after")
+            .unwrap_or_else(|| panic!("no Retry-After: {:?}", r.headers))
+            .parse()
+            .unwrap();
+        assert!(
+            (1..=WINDOW.as_secs()).contains(&wait),
+            "Retry-After: {wait}"
+        );
     }
     // While the address is refused, a good token from it is refused too: no token is checked.
     let good = guesser.call_with("GET", "/v1/plugins", Some(&s.admin), None, &[]);
@@ -483,27 +967,61 @@ fn failed_authentications_are_limited_and_counted_once(s: &mut Server) {
     let (_, after) = s.create_token(&s.admin, "viewer", None);
     let audit = s.get("/v1/audit").json();
     let entries = audit.as_array().unwrap();
-    let failed: Vec<&Value> =
-        entries.iter().filter(|e| e["action"] == "auth.failed" && e["remote"].as_str().unwrap().starts_with("127.0.0.2:")).collect();
-    assert!((1..=2).contains(&failed.len()), "one entry per address and window: {failed:?}");
+    let failed: Vec<&Value> = entries
+        .iter()
+        .filter(|e| {
+            e["action"] == "auth.failed" && e["remote"].as_str().unwrap().starts_with("127.0.0.2:")
+        })
+        .collect();
+    assert!(
+        (1..=2).contains(&failed.len()),
+        "one entry per address and window: {failed:?}"
+    );
     let counted: i64 = failed.iter().map(|e| e["count"].as_i64().unwrap()).sum();
-    assert_eq!(counted, statuses.iter().filter(|&&c| c == 401).count() as i64, "{failed:?}");
-    assert_eq!(failed[0]["detail"], "unknown token, malformed token", "{failed:?}");
+    assert_eq!(
+        counted,
+        statuses.iter().filter(|&&c| c == 401).count() as i64,
+        "{failed:?}"
+    );
+    assert_eq!(
+        failed[0]["detail"], "unknown token, malformed token",
+        "{failed:?}"
+    );
     for id in [&before, &after] {
-        assert!(entries.iter().any(|e| e["action"] == "token.create" && e["target"] == id.as_str()), "{id} not on the first page: {audit}");
+        assert!(
+            entries
+                .iter()
+                .any(|e| e["action"] == "token.create" && e["target"] == id.as_str()),
+            "{id} not on the first page: {audit}"
+        );
     }
-    assert!(entries.iter().all(|e| e["count"].as_i64() >= Some(1)), "{audit}");
+    assert!(
+        entries.iter().all(|e| e["count"].as_i64() >= Some(1)),
+        "{audit}"
+    );
 }
 
 /// POST with the admin token and an optional Idempotency-Key.
 fn post_keyed(s: &Server, path: &str, key: Option<&str>, body: Option<&str>) -> Resp {
     let headers: Vec<(&str, &str)> = key.map(|k| ("Idempotency-Key", k)).into_iter().collect();
-    s.call_with("POST", path, Some(&s.admin), body.map(|b| ("application/json", b.as_bytes().to_vec())), &headers)
+    s.call_with(
+        "POST",
+        path,
+        Some(&s.admin),
+        body.map(|b| ("application/json", b.as_bytes().to_vec())),
+        &headers,
+    )
 }
 
 fn run_ids(s: &Server, pipeline: &str) -> Vec<String> {
-    let runs = s.get(&format!("/v1/pipelines/{pipeline}/runs?limit=1000")).json();
-    runs.as_array().unwrap_or_else(|| panic!("{runs}")).iter().map(|r| r["id"].as_str().unwrap().to_string()).collect()
+    let runs = s
+        .get(&format!("/v1/pipelines/{pipeline}/runs?limit=1000"))
+        .json();
+    runs.as_array()
+        .unwrap_or_else(|| panic!("{runs}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// A trigger repeated with its Idempotency-Key answers the first run and queues no other, also
@@ -521,9 +1039,20 @@ fn a_trigger_with_an_idempotency_key_queues_one_run(s: &mut Server) {
     let id = first.json()["id"].as_str().unwrap().to_string();
     for body in [None, Some("  "), Some(r#"{"version": null}"#)] {
         let again = post_keyed(s, path, Some("order-42"), body);
-        assert_eq!((again.status, again.header("idempotent-replayed")), (202, Some("true")), "{body:?}: {}", again.text());
+        assert_eq!(
+            (again.status, again.header("idempotent-replayed")),
+            (202, Some("true")),
+            "{body:?}: {}",
+            again.text()
+        );
         assert_eq!(again.json()["id"], id.as_str());
-        assert_eq!((again.json()["pipeline"].clone(), again.json()["version"].clone()), (json!("idem"), json!(1)));
+        assert_eq!(
+            (
+                again.json()["pipeline"].clone(),
+                again.json()["version"].clone()
+            ),
+            (json!("idem"), json!(1))
+        );
     }
     assert_eq!(run_ids(s, "idem"), std::slice::from_ref(&id));
     // Another key, another run.
@@ -532,9 +1061,20 @@ fn a_trigger_with_an_idempotency_key_queues_one_run(s: &mut Server) {
     assert_ne!(second.json()["id"], id.as_str());
     assert_eq!(run_ids(s, "idem").len(), 2);
     // The key with another request: refused, nothing queued.
-    for (path, body) in [(path, Some(r#"{"version": 1}"#)), ("/v1/pipelines/other/runs", None)] {
+    for (path, body) in [
+        (path, Some(r#"{"version": 1}"#)),
+        ("/v1/pipelines/other/runs", None),
+    ] {
         let r = post_keyed(s, path, Some("order-42"), body);
-        assert_eq!((r.status, r.json()["message"].clone()), (422, json!("Idempotency-Key reused with a different request")), "{path}: {}", r.text());
+        assert_eq!(
+            (r.status, r.json()["message"].clone()),
+            (
+                422,
+                json!("Idempotency-Key reused with a different request")
+            ),
+            "{path}: {}",
+            r.text()
+        );
     }
     assert_eq!(run_ids(s, "idem").len(), 2);
     assert!(run_ids(s, "other").is_empty());
@@ -542,29 +1082,55 @@ fn a_trigger_with_an_idempotency_key_queues_one_run(s: &mut Server) {
     let longest = "k".repeat(255);
     for bad in ["", "tab\there", &"k".repeat(256)] {
         let r = post_keyed(s, path, Some(bad), None);
-        assert_eq!((r.status, r.json()["error"].clone()), (400, json!("bad_request")), "{bad:?}: {}", r.text());
+        assert_eq!(
+            (r.status, r.json()["error"].clone()),
+            (400, json!("bad_request")),
+            "{bad:?}: {}",
+            r.text()
+        );
     }
     assert_eq!(post_keyed(s, path, Some(&longest), None).status, 202);
     assert_eq!(run_ids(s, "idem").len(), 3);
     // Eight at once with one key: one run, which all eight answer.
     let shared: &Server = s;
     let burst: Vec<Resp> = std::thread::scope(|scope| {
-        let threads: Vec<_> = (0..8).map(|_| scope.spawn(|| post_keyed(shared, path, Some("burst"), None))).collect();
+        let threads: Vec<_> = (0..8)
+            .map(|_| scope.spawn(|| post_keyed(shared, path, Some("burst"), None)))
+            .collect();
         threads.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    assert!(burst.iter().all(|r| r.status == 202), "{:?}", burst.iter().map(Resp::text).collect::<Vec<_>>());
+    assert!(
+        burst.iter().all(|r| r.status == 202),
+        "{:?}",
+        burst.iter().map(Resp::text).collect::<Vec<_>>()
+    );
     let ids: Vec<Value> = burst.iter().map(|r| r.json()["id"].clone()).collect();
     assert!(ids.iter().all(|i| *i == ids[0]), "{ids:?}");
-    assert_eq!(burst.iter().filter(|r| r.header("idempotent-replayed").is_none()).count(), 1, "one of them queued it");
+    assert_eq!(
+        burst
+            .iter()
+            .filter(|r| r.header("idempotent-replayed").is_none())
+            .count(),
+        1,
+        "one of them queued it"
+    );
     let listed = run_ids(s, "idem");
     assert_eq!(listed.len(), 4, "{listed:?}");
     assert!(listed.iter().any(|l| *l == ids[0]));
     // The key is in the database: a retry after the server was killed finds the run.
     s.restart();
     let retried = post_keyed(s, path, Some("order-42"), None);
-    assert_eq!((retried.status, retried.json()["id"].clone()), (202, json!(id)), "{}", retried.text());
+    assert_eq!(
+        (retried.status, retried.json()["id"].clone()),
+        (202, json!(id)),
+        "{}",
+        retried.text()
+    );
     // Older than the window, the key may name a new run.
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store = autoflow::store::Store::connect(&s.database).await.unwrap();
         let aged = sqlx::query("UPDATE idempotency_keys SET created_at = created_at - $1 WHERE idempotency_key = 'order-42'")
@@ -575,16 +1141,44 @@ fn a_trigger_with_an_idempotency_key_queues_one_run(s: &mut Server) {
         assert_eq!(aged.rows_affected(), 1);
     });
     let renewed = post_keyed(s, path, Some("order-42"), None);
-    assert_eq!((renewed.status, renewed.header("idempotent-replayed")), (202, None), "{}", renewed.text());
+    assert_eq!(
+        (renewed.status, renewed.header("idempotent-replayed")),
+        (202, None),
+        "{}",
+        renewed.text()
+    );
     let renewed_id = renewed.json()["id"].as_str().unwrap().to_string();
     assert_ne!(renewed_id, id);
-    assert_eq!(post_keyed(s, path, Some("order-42"), None).json()["id"], renewed_id.as_str());
+    assert_eq!(
+        post_keyed(s, path, Some("order-42"), None).json()["id"],
+        renewed_id.as_str()
+    );
     assert_eq!(run_ids(s, "idem").len(), 5);
     // Keys are per tenant.
     let b = s.create_tenant("tenant-b");
-    assert_eq!(s.call("PUT", "/v1/pipelines/idem", Some(&b), Some(("application/yaml", plain_pipeline("idem").into_bytes()))).status, 201);
-    let theirs = s.call_with("POST", path, Some(&b), None, &[("Idempotency-Key", "order-42")]);
-    assert_eq!((theirs.status, theirs.header("idempotent-replayed")), (202, None), "{}", theirs.text());
+    assert_eq!(
+        s.call(
+            "PUT",
+            "/v1/pipelines/idem",
+            Some(&b),
+            Some(("application/yaml", plain_pipeline("idem").into_bytes()))
+        )
+        .status,
+        201
+    );
+    let theirs = s.call_with(
+        "POST",
+        path,
+        Some(&b),
+        None,
+        &[("Idempotency-Key", "order-42")],
+    );
+    assert_eq!(
+        (theirs.status, theirs.header("idempotent-replayed")),
+        (202, None),
+        "{}",
+        theirs.text()
+    );
     assert_ne!(theirs.json()["id"], renewed_id.as_str());
     assert_eq!(run_ids(s, "idem").len(), 5);
 }
@@ -605,13 +1199,19 @@ autoflow_tests::on_both_databases!(
 /// Every route of the OpenAPI document is served (none answers "no such route").
 #[test]
 fn openapi_lists_only_served_routes() {
-    let Some(s) = Server::start(autoflow_tests::server::Backend::Sqlite) else { return };
+    let Some(s) = Server::start(autoflow_tests::server::Backend::Sqlite) else {
+        return;
+    };
     let doc = s.call("GET", "/openapi.json", None, None).json();
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     assert!(paths.len() >= 15);
     for (path, ops) in paths {
-        let concrete = path.replace("{digest}", &"0".repeat(64)).replace("{name}", "x").replace("{version}", "1").replace("{id}", "x");
+        let concrete = path
+            .replace("{digest}", &"0".repeat(64))
+            .replace("{name}", "x")
+            .replace("{version}", "1")
+            .replace("{id}", "x");
         for method in ops.as_object().unwrap().keys() {
             let r = s.call(&method.to_uppercase(), &concrete, Some(&s.admin), None);
             assert_ne!(r.json()["message"], "no such route", "{method} {path}");
@@ -626,7 +1226,9 @@ fn a_replay_with_an_idempotency_key_queues_one_run(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap().to_string();
     std::fs::write(dir.path().join("in.jsonl"), "{\"id\":1}\n[2]\n\"three\"\n").unwrap();
-    let Some(s) = Server::start_with(backend, &["--mount-root", &root]) else { return };
+    let Some(s) = Server::start_with(backend, &["--mount-root", &root]) else {
+        return;
+    };
     let yaml = format!(
         "name: dl\nsteps:\n  - id: read\n    plugin: file-source@latest\n    config: {{ path: /in/in.jsonl }}\n    \
          mounts: [{{ host: {root}, guest: /in }}]\n  - id: check\n    plugin: json-map@latest\n    input: read\n  \
@@ -636,9 +1238,19 @@ fn a_replay_with_an_idempotency_key_queues_one_run(backend: Backend) {
     assert_eq!(s.run_and_wait(&s.admin, "dl", None)["status"], "succeeded");
     let path = "/v1/pipelines/dl/dead-letters/replay";
     let first = post_keyed(&s, path, Some("replay-1"), Some("{}"));
-    assert_eq!((first.status, first.json()["dead_letters"].clone()), (202, json!(2)), "{}", first.text());
+    assert_eq!(
+        (first.status, first.json()["dead_letters"].clone()),
+        (202, json!(2)),
+        "{}",
+        first.text()
+    );
     let again = post_keyed(&s, path, Some("replay-1"), Some("{ }"));
-    assert_eq!((again.status, again.header("idempotent-replayed")), (202, Some("true")), "{}", again.text());
+    assert_eq!(
+        (again.status, again.header("idempotent-replayed")),
+        (202, Some("true")),
+        "{}",
+        again.text()
+    );
     assert_eq!(again.json(), first.json(), "the first answer again");
     // Without the key it is not the first answer: nothing is left to replay, or (once the first
     // replay's run has rejected the same records again) a new replay of those.
@@ -646,7 +1258,12 @@ fn a_replay_with_an_idempotency_key_queues_one_run(backend: Backend) {
     let again_replayed = match unkeyed.status {
         400 => 0,
         202 => {
-            assert_ne!(unkeyed.json()["id"], first.json()["id"], "{}", unkeyed.text());
+            assert_ne!(
+                unkeyed.json()["id"],
+                first.json()["id"],
+                "{}",
+                unkeyed.text()
+            );
             1
         }
         other => panic!("an unkeyed replay: {other} {}", unkeyed.text()),
@@ -654,8 +1271,17 @@ fn a_replay_with_an_idempotency_key_queues_one_run(backend: Backend) {
     let as_trigger = post_keyed(&s, "/v1/pipelines/dl/runs", Some("replay-1"), None);
     assert_eq!(as_trigger.status, 422, "{}", as_trigger.text());
     let runs = s.get("/v1/pipelines/dl/runs?limit=1000").json();
-    let replays = runs.as_array().unwrap().iter().filter(|r| r["trigger"] == "replay").count();
-    assert_eq!(replays, 1 + again_replayed, "one replay for the key: {runs}");
+    let replays = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["trigger"] == "replay")
+        .count();
+    assert_eq!(
+        replays,
+        1 + again_replayed,
+        "one replay for the key: {runs}"
+    );
 }
 
 #[test]

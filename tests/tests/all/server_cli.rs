@@ -23,12 +23,37 @@ fn cli(s: &Server, token: &str, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn cli_token_plugin_pipeline_runs() {
-    let Some(s) = Server::start(Backend::Sqlite) else { return };
-    let (code, out, err) = cli(&s, "", &["token", "create", "--role", "editor", "--database", &s.database]);
+    let Some(s) = Server::start(Backend::Sqlite) else {
+        return;
+    };
+    let (code, out, err) = cli(
+        &s,
+        "",
+        &[
+            "token",
+            "create",
+            "--role",
+            "editor",
+            "--database",
+            &s.database,
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     let editor = out.trim().to_string();
     assert!(editor.starts_with("af_"), "{out}");
-    let (code, out, err) = cli(&s, &editor, &["plugin", "push", guests::GOOD_UPPER, "--name", "up", "--version", "1.0.0"]);
+    let (code, out, err) = cli(
+        &s,
+        &editor,
+        &[
+            "plugin",
+            "push",
+            guests::GOOD_UPPER,
+            "--name",
+            "up",
+            "--version",
+            "1.0.0",
+        ],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("up@1.0.0 sha256:"), "{out}");
     let (_, out, _) = cli(&s, &editor, &["plugin", "list"]);
@@ -52,7 +77,18 @@ fn cli_token_plugin_pipeline_runs() {
     let (_, out, _) = cli(&s, &editor, &["runs", "logs", &id]);
     assert!(out.contains("run started"), "{out}");
     // A viewer made by the CLI cannot write.
-    let (_, viewer, _) = cli(&s, "", &["token", "create", "--role", "viewer", "--database", &s.database]);
+    let (_, viewer, _) = cli(
+        &s,
+        "",
+        &[
+            "token",
+            "create",
+            "--role",
+            "viewer",
+            "--database",
+            &s.database,
+        ],
+    );
     let (code, _, err) = cli(&s, viewer.trim(), &["pipeline", "run", "p"]);
     assert_ne!(code, 0);
     assert!(err.contains("403"), "{err}");
@@ -60,10 +96,23 @@ fn cli_token_plugin_pipeline_runs() {
 
 #[test]
 fn cli_run_with_an_idempotency_key_queues_once() {
-    let Some(s) = Server::start(Backend::Sqlite) else { return };
-    let listed = |s: &Server| cli(s, &s.admin, &["runs", "list", "demo", "--limit", "100"]).1.lines().count();
+    let Some(s) = Server::start(Backend::Sqlite) else {
+        return;
+    };
+    let listed = |s: &Server| {
+        cli(s, &s.admin, &["runs", "list", "demo", "--limit", "100"])
+            .1
+            .lines()
+            .count()
+    };
     let before = listed(&s);
-    let run = |key: &str| cli(&s, &s.admin, &["pipeline", "run", "demo", "--idempotency-key", key]);
+    let run = |key: &str| {
+        cli(
+            &s,
+            &s.admin,
+            &["pipeline", "run", "demo", "--idempotency-key", key],
+        )
+    };
     let (code, out, err) = run("nightly-2024-06-01");
     assert_eq!(code, 0, "{err}");
     let id = out.trim().to_string();
@@ -71,12 +120,20 @@ fn cli_run_with_an_idempotency_key_queues_once() {
     let (code, again, err) = run("nightly-2024-06-01");
     assert_eq!(code, 0, "{err}");
     assert_eq!(again.trim(), id, "the same run");
-    assert!(err.contains(&format!("an earlier request with this idempotency key queued run {id}")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "an earlier request with this idempotency key queued run {id}"
+        )),
+        "{err}"
+    );
     let (code, other, _) = run("nightly-2024-06-02");
     assert_eq!(code, 0);
     assert_ne!(other.trim(), id);
     assert_eq!(listed(&s), before + 2);
     let (code, _, err) = run(&"k".repeat(256));
     assert_ne!(code, 0);
-    assert!(err.contains("400") && err.contains("Idempotency-Key"), "{err}");
+    assert!(
+        err.contains("400") && err.contains("Idempotency-Key"),
+        "{err}"
+    );
 }

@@ -25,9 +25,23 @@ async fn step_time_counts_the_guest_not_the_steps_sharing_its_thread() {
          - id: b\n    plugin: {slow}\n    input: gen\n    config: {{ ms: 100 }}\n  \
          - id: sa\n    plugin: log-sink@0.1.0\n    input: a\n  - id: sb\n    plugin: log-sink@0.1.0\n    input: b\n"
     );
-    let pipeline = autoflow::pipeline::parse(&yaml, None).unwrap().validate(&ValidationPolicy::default()).unwrap();
-    let plan = prepare(&engine, &pipeline, &LocalPlugins { blob_dir: None }, Path::new("."), &BTreeMap::new()).await.unwrap();
-    let sinks = RunSinks { logs: Arc::new(|_| {}), dead_letters: Arc::new(|_| {}) };
+    let pipeline = autoflow::pipeline::parse(&yaml, None)
+        .unwrap()
+        .validate(&ValidationPolicy::default())
+        .unwrap();
+    let plan = prepare(
+        &engine,
+        &pipeline,
+        &LocalPlugins { blob_dir: None },
+        Path::new("."),
+        &BTreeMap::new(),
+    )
+    .await
+    .unwrap();
+    let sinks = RunSinks {
+        logs: Arc::new(|_| {}),
+        dead_letters: Arc::new(|_| {}),
+    };
     let counters = new_counters(&plan);
     let started = Instant::now();
     let report = execute(&engine, &plan, sinks, &counters).await;
@@ -36,6 +50,12 @@ async fn step_time_counts_the_guest_not_the_steps_sharing_its_thread() {
     let (a, b) = (busy("a"), busy("b"));
     // Each spun for 100 ms of wall time per record, taking turns with the other.
     assert!(wall >= Duration::from_millis(400), "{wall:?}");
-    assert!(a >= Duration::from_millis(100) && b >= Duration::from_millis(100), "a {a:?}, b {b:?}");
-    assert!(a + b <= wall + Duration::from_millis(50), "a {a:?} + b {b:?} > the run's {wall:?}");
+    assert!(
+        a >= Duration::from_millis(100) && b >= Duration::from_millis(100),
+        "a {a:?}, b {b:?}"
+    );
+    assert!(
+        a + b <= wall + Duration::from_millis(50),
+        "a {a:?} + b {b:?} > the run's {wall:?}"
+    );
 }

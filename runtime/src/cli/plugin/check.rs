@@ -36,9 +36,15 @@ pub async fn run(args: CheckArgs) -> i32 {
         }
         Err(problem) => {
             if args.json {
-                println!("{:#}", json!({ "file": args.file.display().to_string(), "valid": false, "problem": problem }));
+                println!(
+                    "{:#}",
+                    json!({ "file": args.file.display().to_string(), "valid": false, "problem": problem })
+                );
             } else {
-                eprintln!("{}: not a valid Autoflow plugin: {problem}", args.file.display());
+                eprintln!(
+                    "{}: not a valid Autoflow plugin: {problem}",
+                    args.file.display()
+                );
             }
             1
         }
@@ -80,7 +86,11 @@ async fn inspect(args: &CheckArgs) -> Result<serde_json::Value, String> {
 fn print_text(args: &CheckArgs, r: &serde_json::Value) {
     let s = |key: &str| r[key].as_str().unwrap_or_default().to_string();
     println!("{}: a valid Autoflow plugin", args.file.display());
-    println!("  world:       {} (autoflow:plugin@{})", s("world"), crate::engine::CONTRACT_VERSION);
+    println!(
+        "  world:       {} (autoflow:plugin@{})",
+        s("world"),
+        crate::engine::CONTRACT_VERSION
+    );
     println!("  name:        {} {}", s("name"), s("version"));
     println!("  description: {}", s("description"));
     println!("  size:        {} bytes, {}", r["bytes"], s("digest"));

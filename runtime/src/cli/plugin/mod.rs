@@ -26,6 +26,8 @@ pub async fn run(command: PluginCommand) -> i32 {
     match command {
         PluginCommand::Check(args) => check::run(args).await,
         PluginCommand::New(args) => scaffold::run(&args),
-        PluginCommand::Registry(command) => super::report("plugin", super::remote::plugin(command).await),
+        PluginCommand::Registry(command) => {
+            super::report("plugin", super::remote::plugin(command).await)
+        }
     }
 }

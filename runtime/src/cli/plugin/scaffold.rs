@@ -50,10 +50,16 @@ const WIT: &[(&str, &str)] = &[
     ("host.wit", include_str!("../../../../wit/host.wit")),
     ("types.wit", include_str!("../../../../wit/types.wit")),
     ("source.wit", include_str!("../../../../wit/source.wit")),
-    ("transform.wit", include_str!("../../../../wit/transform.wit")),
+    (
+        "transform.wit",
+        include_str!("../../../../wit/transform.wit"),
+    ),
     ("sink.wit", include_str!("../../../../wit/sink.wit")),
     ("sql.wit", include_str!("../../../../wit/sql.wit")),
-    ("messaging.wit", include_str!("../../../../wit/messaging.wit")),
+    (
+        "messaging.wit",
+        include_str!("../../../../wit/messaging.wit"),
+    ),
     ("worlds.wit", include_str!("../../../../wit/worlds.wit")),
 ];
 
@@ -65,7 +71,11 @@ const JS_HELPER: &str = include_str!("../../../../plugins/js/autoflow.js");
 pub fn run(args: &NewArgs) -> i32 {
     match scaffold(args) {
         Ok(dir) => {
-            println!("created {}: build and test it with {}/test.sh", dir.display(), dir.display());
+            println!(
+                "created {}: build and test it with {}/test.sh",
+                dir.display(),
+                dir.display()
+            );
             0
         }
         Err(e) => {
@@ -79,9 +89,13 @@ pub fn run(args: &NewArgs) -> i32 {
 pub fn scaffold(args: &NewArgs) -> Result<PathBuf, String> {
     let name = &args.name;
     let valid = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     if !valid {
-        return Err(format!("invalid name {name:?}: use lowercase letters, digits and dashes, starting with a letter"));
+        return Err(format!(
+            "invalid name {name:?}: use lowercase letters, digits and dashes, starting with a letter"
+        ));
     }
     let dir = args.dir.join(name);
     if dir.exists() {
@@ -91,7 +105,8 @@ pub fn scaffold(args: &NewArgs) -> Result<PathBuf, String> {
     for (rel, text) in &files {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
         }
         std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
@@ -119,7 +134,9 @@ fn files(args: &NewArgs) -> Result<Vec<(String, String)>, String> {
         ),
         Lang::Python => (
             "Python",
-            format!("\"${{COMPONENTIZE_PY:-componentize-py}}\" -d wit -w {world} componentize -p . {module} -o {name}.wasm"),
+            format!(
+                "\"${{COMPONENTIZE_PY:-componentize-py}}\" -d wit -w {world} componentize -p . {module} -o {name}.wasm"
+            ),
             template_python(args.kind),
         ),
         Lang::Js => (
@@ -137,26 +154,47 @@ fn files(args: &NewArgs) -> Result<Vec<(String, String)>, String> {
     } else {
         "grep -q 'record: {\"n\":2}' test/run.log"
     };
-    let sink_config = if writes_file { "{ path: /out/out.jsonl }" } else { "{}" };
+    let sink_config = if writes_file {
+        "{ path: /out/out.jsonl }"
+    } else {
+        "{}"
+    };
     let sdk = match &args.sdk {
         Some(p) => std::path::absolute(p).map_err(|e| e.to_string())?,
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("plugin-sdk"),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("plugin-sdk"),
     };
     let fill = |t: &str| {
         t.replace("{{name}}", name)
             .replace("{{kind}}", kind)
             .replace("{{world}}", world)
             .replace("{{language}}", language)
-            .replace("{{build_line}}", build.lines().find(|l| !l.starts_with("cargo test")).unwrap_or_default())
+            .replace(
+                "{{build_line}}",
+                build
+                    .lines()
+                    .find(|l| !l.starts_with("cargo test"))
+                    .unwrap_or_default(),
+            )
             .replace("{{build}}", &build)
             .replace("{{check}}", check)
             .replace("{{sink_config}}", sink_config)
             .replace("{{sdk}}", &sdk.display().to_string())
     };
     let mut files = vec![
-        ("README.md".to_string(), fill(include_str!("../templates/README.md"))),
-        ("test.sh".to_string(), fill(include_str!("../templates/test.sh"))),
-        ("test/pipeline.yaml".to_string(), fill(test_pipeline(args.kind))),
+        (
+            "README.md".to_string(),
+            fill(include_str!("../templates/README.md")),
+        ),
+        (
+            "test.sh".to_string(),
+            fill(include_str!("../templates/test.sh")),
+        ),
+        (
+            "test/pipeline.yaml".to_string(),
+            fill(test_pipeline(args.kind)),
+        ),
     ];
     let input = "{\"n\":1}\n{\"n\":2}\n";
     let expected = match args.kind {
@@ -172,7 +210,10 @@ fn files(args: &NewArgs) -> Result<Vec<(String, String)>, String> {
     }
     match args.lang {
         Lang::Rust => {
-            files.push(("Cargo.toml".into(), fill(include_str!("../templates/rust/Cargo.toml"))));
+            files.push((
+                "Cargo.toml".into(),
+                fill(include_str!("../templates/rust/Cargo.toml")),
+            ));
             files.push(("src/lib.rs".into(), fill(code)));
             files.push((".gitignore".into(), "/target\n*.wasm\n/test/out\n".into()));
         }
@@ -183,10 +224,19 @@ fn files(args: &NewArgs) -> Result<Vec<(String, String)>, String> {
             };
             files.push((file, fill(code)));
             files.push((helper_name.into(), helper.into()));
-            files.extend(WIT.iter().map(|(f, text)| (format!("wit/{f}"), (*text).to_string())));
-            files.push((".gitignore".into(), "*.wasm\n/test/out\nnode_modules/\n__pycache__/\n".into()));
+            files.extend(
+                WIT.iter()
+                    .map(|(f, text)| (format!("wit/{f}"), (*text).to_string())),
+            );
+            files.push((
+                ".gitignore".into(),
+                "*.wasm\n/test/out\nnode_modules/\n__pycache__/\n".into(),
+            ));
             if args.lang == Lang::Js {
-                files.push(("package.json".into(), fill(include_str!("../templates/js/package.json"))));
+                files.push((
+                    "package.json".into(),
+                    fill(include_str!("../templates/js/package.json")),
+                ));
             }
         }
     }
@@ -228,7 +278,8 @@ fn template_js(kind: Kind) -> &'static str {
 #[cfg(unix)]
 fn make_executable(path: &Path) -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).map_err(|e| format!("chmod {}: {e}", path.display()))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("chmod {}: {e}", path.display()))
 }
 
 #[cfg(not(unix))]

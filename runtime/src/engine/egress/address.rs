@@ -39,9 +39,11 @@ impl HostPattern {
             return false;
         }
         match self.host.strip_prefix("*.") {
-            Some(domain) => host.len() > domain.len() + 1 && host.ends_with(domain) && {
-                host.as_bytes()[host.len() - domain.len() - 1] == b'.'
-            },
+            Some(domain) => {
+                host.len() > domain.len() + 1 && host.ends_with(domain) && {
+                    host.as_bytes()[host.len() - domain.len() - 1] == b'.'
+                }
+            }
             None => self.host == host,
         }
     }
@@ -81,11 +83,13 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
                 Some("multicast")
             } else if s[0..6] == [0, 0, 0, 0, 0, 0] || (s[0] == 0x64 && s[1] == 0xff9b) {
                 // IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d): judge the IPv4 inside.
-                let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+                let v4 =
+                    Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
                 non_public_v4(v4)
             } else if s[0] == 0x2002 {
                 // 6to4: 2002:AABB:CCDD::/48 carries the IPv4 address AA.BB.CC.DD.
-                let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
+                let v4 =
+                    Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
                 non_public_v4(v4)
             } else {
                 None
@@ -110,7 +114,10 @@ fn non_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
         Some("shared (CGNAT)")
     } else if ip.is_multicast() {
         Some("multicast")
-    } else if o[0] >= 240 || (o[0] == 192 && o[1] == 0 && o[2] == 0) || (o[0] == 198 && o[1] & 0xfe == 18) {
+    } else if o[0] >= 240
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0)
+        || (o[0] == 198 && o[1] & 0xfe == 18)
+    {
         Some("reserved")
     } else {
         None
@@ -160,4 +167,3 @@ mod tests {
         assert_eq!(kind("2606:4700::1"), None);
     }
 }
-

@@ -22,7 +22,12 @@ pub(super) struct CappedRequest {
 impl CappedRequest {
     /// `inner`, going to `host`; overflows are written to `log`.
     pub(super) fn new(inner: WasiBody, log: Refusals, host: String) -> Self {
-        Self { inner, sent: 0, log, host }
+        Self {
+            inner,
+            sent: 0,
+            log,
+            host,
+        }
     }
 }
 
@@ -30,7 +35,10 @@ impl Body for CappedRequest {
     type Data = Bytes;
     type Error = ErrorCode;
 
-    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, ErrorCode>>> {
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ErrorCode>>> {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
@@ -41,12 +49,16 @@ impl Body for CappedRequest {
                             "egress: request body to \"{}\" exceeds the cap of {MAX_HTTP_BODY_BYTES} bytes",
                             this.host
                         ));
-                        return Poll::Ready(Some(Err(ErrorCode::HttpRequestBodySize(Some(this.sent)))));
+                        return Poll::Ready(Some(Err(ErrorCode::HttpRequestBodySize(Some(
+                            this.sent,
+                        )))));
                     }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(ErrorCode::InternalError(Some(e.to_string()))))),
+            Poll::Ready(Some(Err(e))) => {
+                Poll::Ready(Some(Err(ErrorCode::InternalError(Some(e.to_string())))))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -73,9 +85,21 @@ pub(super) struct CappedResponse {
 
 impl CappedResponse {
     /// `inner`, from `host`, failing after `between` without data; overflows go to `log`.
-    pub(super) fn new(inner: hyper::body::Incoming, between: Duration, log: Refusals, host: String) -> Self {
+    pub(super) fn new(
+        inner: hyper::body::Incoming,
+        between: Duration,
+        log: Refusals,
+        host: String,
+    ) -> Self {
         let between = between.max(Duration::from_millis(1));
-        Self { inner, read: 0, between, timer: Box::pin(tokio::time::sleep(between)), log, host }
+        Self {
+            inner,
+            read: 0,
+            between,
+            timer: Box::pin(tokio::time::sleep(between)),
+            log,
+            host,
+        }
     }
 }
 
@@ -105,7 +129,9 @@ impl Body for CappedResponse {
                 this.timer.as_mut().reset(deadline);
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) if e.is_timeout() => Poll::Ready(Some(Err(E::HttpResponseTimeout))),
+            Poll::Ready(Some(Err(e))) if e.is_timeout() => {
+                Poll::Ready(Some(Err(E::HttpResponseTimeout)))
+            }
             Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(E::Hyper(e)))),
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => match this.timer.as_mut().poll(cx) {

@@ -16,7 +16,9 @@ use std::time::{Duration, SystemTime};
 use http::uri::Scheme;
 use http_body_util::BodyExt;
 use tokio::net::TcpStream;
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
 use super::host::{HostState, LogLevel, LogLine, LogSink};
 
@@ -51,14 +53,23 @@ pub struct HttpState {
 impl HttpState {
     /// The state of step `step` (log lines to `logs`) granted `allow_hosts`, under the
     /// operator's `private` allowances (`--egress-allow-private`, parsed once per engine).
-    pub fn new(step: Arc<str>, logs: LogSink, allow_hosts: &[String], private: Arc<Vec<HostPattern>>) -> Self {
+    pub fn new(
+        step: Arc<str>,
+        logs: LogSink,
+        allow_hosts: &[String],
+        private: Arc<Vec<HostPattern>>,
+    ) -> Self {
         // The pipeline was validated; an entry that still does not parse matches nothing.
         let (allow, _) = parse_patterns(allow_hosts);
         Self {
             ctx: WasiHttpCtx::new(),
             hooks: Egress {
                 grant: Arc::new(Grant { allow, private }),
-                log: Refusals { step, logs, logged: Arc::new(AtomicU32::new(0)) },
+                log: Refusals {
+                    step,
+                    logs,
+                    logged: Arc::new(AtomicU32::new(0)),
+                },
             },
         }
     }
@@ -66,7 +77,11 @@ impl HttpState {
 
 impl WasiHttpView for HostState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http.ctx, table: &mut self.table, hooks: &mut self.http.hooks }
+        WasiHttpCtxView {
+            ctx: &mut self.http.ctx,
+            table: &mut self.table,
+            hooks: &mut self.http.hooks,
+        }
     }
 }
 
@@ -91,7 +106,12 @@ impl Refusals {
         if self.logged.fetch_add(1, Ordering::Relaxed) >= MAX_LOGGED_REFUSALS {
             return;
         }
-        (self.logs)(LogLine { step: Some(self.step.clone()), level: LogLevel::Warn, message, at: SystemTime::now() });
+        (self.logs)(LogLine {
+            step: Some(self.step.clone()),
+            level: LogLevel::Warn,
+            message,
+            at: SystemTime::now(),
+        });
     }
 }
 
@@ -101,8 +121,10 @@ struct Egress {
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
-type SendFuture =
-    Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>> + Send>;
+type SendFuture = Box<
+    dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>>
+        + Send,
+>;
 
 impl WasiHttpHooks for Egress {
     fn send_request(
@@ -131,8 +153,14 @@ fn target(uri: &http::Uri) -> Result<Target, wasmtime_wasi_http::Error> {
         Some(s) if *s == Scheme::HTTP => false,
         _ => return Err(wasmtime_wasi_http::Error::HttpProtocolError),
     };
-    let authority = uri.authority().ok_or(wasmtime_wasi_http::Error::HttpRequestUriInvalid)?;
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let authority = uri
+        .authority()
+        .ok_or(wasmtime_wasi_http::Error::HttpRequestUriInvalid)?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     let host = host.trim_end_matches('.').to_string();
     if host.is_empty() {
         return Err(wasmtime_wasi_http::Error::HttpRequestUriInvalid);
@@ -151,14 +179,20 @@ async fn send(
     use wasmtime_wasi_http::Error as E;
     let t = target(request.uri())?;
     if !grant.allow.iter().any(|p| p.matches(&t.host, t.port)) {
-        let why = if grant.allow.is_empty() { " (it allows none)" } else { "" };
+        let why = if grant.allow.is_empty() {
+            " (it allows none)"
+        } else {
+            ""
+        };
         log.warn(format!(
             "egress refused: host \"{}\" (port {}) is not in allow_hosts of step \"{}\"{why}",
             t.host, t.port, log.step
         ));
         return Err(E::HttpRequestDenied);
     }
-    let connect_timeout = options.and_then(|o| o.connect_timeout).unwrap_or(CONNECT_TIMEOUT);
+    let connect_timeout = options
+        .and_then(|o| o.connect_timeout)
+        .unwrap_or(CONNECT_TIMEOUT);
     let addrs = resolve(&t, connect_timeout, log).await?;
     if let Some(why) = refused_address(&t.host, t.port, &addrs, &grant.private) {
         log.warn(format!("egress refused: {why}"));
@@ -174,22 +208,36 @@ async fn send(
         return Err(E::HttpRequestBodySize(Some(declared)));
     }
     let stream = connect(&addrs, connect_timeout).await?;
-    let io: Box<dyn Stream> = if t.tls { Box::new(tls(stream, &t.host).await?) } else { Box::new(stream) };
+    let io: Box<dyn Stream> = if t.tls {
+        Box::new(tls(stream, &t.host).await?)
+    } else {
+        Box::new(stream)
+    };
     let (mut sender, conn) = tokio::time::timeout(
         connect_timeout,
-        hyper::client::conn::http1::Builder::new().handshake(wasmtime_wasi_http::io::TokioIo::new(io)),
+        hyper::client::conn::http1::Builder::new()
+            .handshake(wasmtime_wasi_http::io::TokioIo::new(io)),
     )
     .await
     .map_err(|_| E::ConnectionTimeout)??;
     // The request line carries only the path: the authority went to the Host header.
-    let path = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
-    *request.uri_mut() = http::Uri::builder().path_and_query(path).build().map_err(|_| E::HttpRequestUriInvalid)?;
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_string();
+    *request.uri_mut() = http::Uri::builder()
+        .path_and_query(path)
+        .build()
+        .map_err(|_| E::HttpRequestUriInvalid)?;
     let (parts, body) = request.into_parts();
     let body = CappedRequest::new(body, log.clone(), t.host.clone());
     let request = http::Request::from_parts(parts, body);
     // Drives the connection; aborted when dropped (the guest let go of the response).
     let conn = wasmtime_wasi::runtime::spawn(conn);
-    let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(FIRST_BYTE_TIMEOUT);
+    let first_byte = options
+        .and_then(|o| o.first_byte_timeout)
+        .unwrap_or(FIRST_BYTE_TIMEOUT);
     let response = tokio::time::timeout(first_byte, sender.send_request(request))
         .await
         .map_err(|_| E::ConnectionReadTimeout)??;
@@ -203,9 +251,12 @@ async fn send(
         ));
         return Err(E::HttpResponseBodySize(Some(declared)));
     }
-    let between = options.and_then(|o| o.between_bytes_timeout).unwrap_or(BETWEEN_BYTES_TIMEOUT);
+    let between = options
+        .and_then(|o| o.between_bytes_timeout)
+        .unwrap_or(BETWEEN_BYTES_TIMEOUT);
     let host = t.host.clone();
-    let response = response.map(|incoming| CappedResponse::new(incoming, between, log.clone(), host).boxed_unsync());
+    let response = response
+        .map(|incoming| CappedResponse::new(incoming, between, log.clone(), host).boxed_unsync());
     let io: IoFuture = Box::new(async move {
         match conn.await {
             Ok(()) => Ok(()),
@@ -219,17 +270,32 @@ async fn send(
 /// Why the host may not reach `addrs` (what `host`:`port` resolved to): the first non-public
 /// address the operator did not allow, by the name or the address, in `private`
 /// (`--egress-allow-private`). `None` when every address may be reached.
-pub fn refused_address(host: &str, port: u16, addrs: &[SocketAddr], private: &[HostPattern]) -> Option<String> {
+pub fn refused_address(
+    host: &str,
+    port: u16,
+    addrs: &[SocketAddr],
+    private: &[HostPattern],
+) -> Option<String> {
     let operator_named = private.iter().any(|p| p.matches(host, port));
     for addr in addrs {
-        let Some(kind) = non_public(addr.ip()) else { continue };
+        let Some(kind) = non_public(addr.ip()) else {
+            continue;
+        };
         let ip = addr.ip().to_canonical();
         let by_address = private.iter().any(|p| p.matches(&ip.to_string(), port));
         if operator_named || by_address {
             continue;
         }
-        let named = if ip.to_string() == host { String::new() } else { format!(" ({host})") };
-        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+        let named = if ip.to_string() == host {
+            String::new()
+        } else {
+            format!(" ({host})")
+        };
+        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
         return Some(format!(
             "{ip}{named} is {article} {kind} address; the operator can allow it with --egress-allow-private {}:{port}",
             host_for_flag(host)
@@ -240,25 +306,43 @@ pub fn refused_address(host: &str, port: u16, addrs: &[SocketAddr], private: &[H
 
 /// How an operator writes `host` in `--egress-allow-private`.
 fn host_for_flag(host: &str) -> String {
-    if host.contains(':') { format!("[{host}]") } else { host.to_string() }
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
 }
 
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
-    headers.get(http::header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Resolves the target's name (or takes its address literal).
-async fn resolve(t: &Target, timeout: Duration, log: &Refusals) -> Result<Vec<SocketAddr>, wasmtime_wasi_http::Error> {
+async fn resolve(
+    t: &Target,
+    timeout: Duration,
+    log: &Refusals,
+) -> Result<Vec<SocketAddr>, wasmtime_wasi_http::Error> {
     use wasmtime_wasi_http::Error as E;
     if let Ok(ip) = t.host.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, t.port)]);
     }
-    let looked = tokio::time::timeout(timeout, tokio::net::lookup_host((t.host.as_str(), t.port))).await;
+    let looked =
+        tokio::time::timeout(timeout, tokio::net::lookup_host((t.host.as_str(), t.port))).await;
     let addrs: Vec<SocketAddr> = match looked {
         Err(_) => return Err(E::DnsTimeout),
         Ok(Err(e)) => {
             log.warn(format!("egress: cannot resolve \"{}\": {e}", t.host));
-            return Err(E::DnsError { rcode: Some(e.to_string()), info_code: None });
+            return Err(E::DnsError {
+                rcode: Some(e.to_string()),
+                info_code: None,
+            });
         }
         Ok(Ok(a)) => a.collect(),
     };
@@ -268,13 +352,18 @@ async fn resolve(t: &Target, timeout: Duration, log: &Refusals) -> Result<Vec<So
     Ok(addrs)
 }
 
-async fn connect(addrs: &[SocketAddr], timeout: Duration) -> Result<TcpStream, wasmtime_wasi_http::Error> {
+async fn connect(
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<TcpStream, wasmtime_wasi_http::Error> {
     use wasmtime_wasi_http::Error as E;
     let mut last = E::DestinationNotFound;
     for addr in addrs {
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => return Ok(s),
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => last = E::ConnectionRefused,
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                last = E::ConnectionRefused
+            }
             Ok(Err(e)) => last = E::Connect(e),
             Err(_) => last = E::ConnectionTimeout,
         }
@@ -291,15 +380,23 @@ async fn tls(
     host: &str,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, wasmtime_wasi_http::Error> {
     use wasmtime_wasi_http::Error as E;
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.into() };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| E::InternalError(Some(e.to_string())))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.into(),
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| E::InternalError(Some(e.to_string())))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     let name = match host.parse::<IpAddr>() {
         Ok(ip) => rustls::pki_types::ServerName::IpAddress(ip.into()),
-        Err(_) => rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| E::HttpRequestUriInvalid)?,
+        Err(_) => rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|_| E::HttpRequestUriInvalid)?,
     };
-    tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, stream).await.map_err(E::Tls)
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, stream)
+        .await
+        .map_err(E::Tls)
 }

@@ -23,7 +23,10 @@ pub enum ConnectionKind {
 impl ConnectionKind {
     /// Whether it is a SQL database.
     pub fn is_sql(self) -> bool {
-        matches!(self, ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite)
+        matches!(
+            self,
+            ConnectionKind::Postgres | ConnectionKind::Mysql | ConnectionKind::Sqlite
+        )
     }
 
     /// Its name in messages.
@@ -76,7 +79,11 @@ impl ConnectionUrl {
     /// stands for any: once expanded (URL-encoded), a secret cannot add a delimiter, so the
     /// expanded URL keeps the shape of this one.
     fn read_shape(url: &str) -> Result<(Self, String), String> {
-        let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or_default().to_ascii_lowercase();
+        let scheme = url
+            .split_once(':')
+            .map(|(s, _)| s)
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         let kind = match scheme.as_str() {
             "postgres" | "postgresql" => ConnectionKind::Postgres,
             "mysql" | "mariadb" => ConnectionKind::Mysql,
@@ -97,14 +104,23 @@ impl ConnectionUrl {
                 Piece::Text(text) => shape.push_str(text),
                 Piece::Secret(name) => {
                     if !super::is_valid_secret_name(name) {
-                        return Err(format!("invalid secret name {name:?} in a ${{secrets.NAME}} placeholder"));
+                        return Err(format!(
+                            "invalid secret name {name:?} in a ${{secrets.NAME}} placeholder"
+                        ));
                     }
                     secrets.push(name.to_string());
                     shape.push('1');
                 }
             }
         }
-        Ok((Self { kind, secrets, sqlite_file: None }, shape))
+        Ok((
+            Self {
+                kind,
+                secrets,
+                sqlite_file: None,
+            },
+            shape,
+        ))
     }
 
     /// For a SQLite URL, the file it opens, percent-decoded (`None` for an in-memory database
@@ -135,7 +151,9 @@ fn pieces(url: &str) -> Result<Vec<Piece<'_>>, String> {
     while let Some(at) = rest.find(PLACEHOLDER) {
         out.push(Piece::Text(&rest[..at]));
         let after = &rest[at + PLACEHOLDER.len()..];
-        let end = after.find('}').ok_or("unclosed ${secrets.NAME} placeholder")?;
+        let end = after
+            .find('}')
+            .ok_or("unclosed ${secrets.NAME} placeholder")?;
         out.push(Piece::Secret(&after[..end]));
         rest = &after[end + 1..];
     }
@@ -152,7 +170,9 @@ pub fn expand(url: &str, secrets: &BTreeMap<String, String>) -> Result<String, S
         match piece {
             Piece::Text(text) => out.push_str(text),
             Piece::Secret(name) => {
-                let value = secrets.get(name).ok_or_else(|| format!("secret {name:?} is not set (PUT /v1/secrets/{name})"))?;
+                let value = secrets.get(name).ok_or_else(|| {
+                    format!("secret {name:?} is not set (PUT /v1/secrets/{name})")
+                })?;
                 for b in value.bytes() {
                     if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
                         out.push(char::from(b));

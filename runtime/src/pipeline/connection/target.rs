@@ -52,10 +52,8 @@ impl std::fmt::Debug for Target {
     }
 }
 
-const NO_HOST: &str =
-    "the URL has no host: write the server's name or address (a Unix socket, or the driver's default host, is not allowed)";
-const BAD_HOST: &str =
-    "the URL's host must be a name or an IP address (a percent-encoded path, which a driver takes for a Unix socket, is not allowed)";
+const NO_HOST: &str = "the URL has no host: write the server's name or address (a Unix socket, or the driver's default host, is not allowed)";
+const BAD_HOST: &str = "the URL's host must be a name or an IP address (a percent-encoded path, which a driver takes for a Unix socket, is not allowed)";
 /// Why SQL TLS modes are refused: sqlx is built without TLS here (no `tls-*` feature), so a
 /// mode that requires it could only fail, and be retried, at every run.
 const NO_SQL_TLS: &str = "needs TLS, which this host's SQL driver is built without";
@@ -78,7 +76,11 @@ impl Target {
             // NATS takes several servers, comma-separated: `nats://a:4222,nats://b:4222`.
             ConnectionKind::Nats => {
                 for one in url.split(',') {
-                    let one = if one.contains("://") { one.to_string() } else { format!("nats://{one}") };
+                    let one = if one.contains("://") {
+                        one.to_string()
+                    } else {
+                        format!("nats://{one}")
+                    };
                     t.network(&one)?;
                 }
             }
@@ -94,7 +96,9 @@ impl Target {
         let path = decode(path, "the file's path")?;
         if !path.is_empty() && path != ":memory:" {
             if !path.starts_with('/') {
-                return Err("a SQLite file must be an absolute path (sqlite:///dir/file.db)".into());
+                return Err(
+                    "a SQLite file must be an absolute path (sqlite:///dir/file.db)".into(),
+                );
             }
             self.file = Some(path);
         }
@@ -111,11 +115,18 @@ impl Target {
             (ConnectionKind::Mysql, "mysql" | "mariadb") => 3306,
             (ConnectionKind::Redis, "redis") => 6379,
             (ConnectionKind::Redis, "rediss") => {
-                return Err("rediss:// is not available: this host's Redis client is built without TLS".into());
+                return Err(
+                    "rediss:// is not available: this host's Redis client is built without TLS"
+                        .into(),
+                );
             }
             (ConnectionKind::Nats, "nats") => 4222,
             (_, "unix" | "redis+unix" | "valkey+unix") => return Err(NO_HOST.into()),
-            (_, scheme) => return Err(format!("scheme {scheme:?} is not allowed here (write nats://host:port)")),
+            (_, scheme) => {
+                return Err(format!(
+                    "scheme {scheme:?} is not allowed here (write nats://host:port)"
+                ));
+            }
         };
         if u.fragment().is_some() {
             return Err("a URL fragment (#...) is not allowed".into());
@@ -124,7 +135,10 @@ impl Target {
             Some(url::Host::Ipv4(a)) => a.to_string(),
             Some(url::Host::Ipv6(a)) => a.to_string(),
             Some(url::Host::Domain(d)) if !d.is_empty() => {
-                if !d.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b)) {
+                if !d
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+                {
                     return Err(BAD_HOST.into());
                 }
                 d.to_ascii_lowercase()
@@ -139,13 +153,17 @@ impl Target {
         // NATS: the first server that carries credentials gives them.
         if self.user.is_none() && self.password.is_none() {
             self.user = Some(decode(u.username(), "the user name")?).filter(|s| !s.is_empty());
-            self.password = u.password().map(|p| decode(p, "the password")).transpose()?;
+            self.password = u
+                .password()
+                .map(|p| decode(p, "the password"))
+                .transpose()?;
         }
         let path = u.path().trim_start_matches('/');
         match self.kind {
             ConnectionKind::Nats if !path.is_empty() => return Err("a NATS URL has no path".into()),
             ConnectionKind::Redis if !path.is_empty() => {
-                path.parse::<i64>().map_err(|_| "the path of a Redis URL must be a database number")?;
+                path.parse::<i64>()
+                    .map_err(|_| "the path of a Redis URL must be a database number")?;
                 self.database = Some(path.to_string());
             }
             ConnectionKind::Postgres | ConnectionKind::Mysql if !path.is_empty() => {
@@ -171,24 +189,44 @@ impl Target {
             if allowed.contains(&value.to_ascii_lowercase().as_str()) {
                 Ok(())
             } else {
-                Err(format!("query parameter {key:?} must be one of {}", allowed.join(", ")))
+                Err(format!(
+                    "query parameter {key:?} must be one of {}",
+                    allowed.join(", ")
+                ))
             }
         };
-        let number = || value.parse::<usize>().map(drop).map_err(|_| format!("query parameter {key:?} must be a number"));
+        let number = || {
+            value
+                .parse::<usize>()
+                .map(drop)
+                .map_err(|_| format!("query parameter {key:?} must be a number"))
+        };
         match (self.kind, key) {
             (ConnectionKind::Postgres, "sslmode" | "ssl-mode") => {
-                ssl_mode(key, value, &["disable", "allow", "prefer"], &["require", "verify-ca", "verify-full"])?;
+                ssl_mode(
+                    key,
+                    value,
+                    &["disable", "allow", "prefer"],
+                    &["require", "verify-ca", "verify-full"],
+                )?;
             }
             (ConnectionKind::Postgres, "application_name" | "options") => {}
             (ConnectionKind::Postgres, k) if k.starts_with("options[") && k.ends_with(']') => {}
-            (ConnectionKind::Postgres | ConnectionKind::Mysql, "statement-cache-capacity") => number()?,
+            (ConnectionKind::Postgres | ConnectionKind::Mysql, "statement-cache-capacity") => {
+                number()?
+            }
             (ConnectionKind::Postgres, "dbname") => return self.take(Field::Database, value),
             (ConnectionKind::Postgres, "user") => return self.take(Field::User, value),
             (ConnectionKind::Postgres, "password") => return self.take(Field::Password, value),
             // libpq's; the driver has its own timeouts and ignores it.
             (ConnectionKind::Postgres, "connect_timeout") => return number(),
             (ConnectionKind::Mysql, "ssl-mode" | "sslmode") => {
-                ssl_mode(key, value, &["disabled", "preferred"], &["required", "verify_ca", "verify_identity"])?;
+                ssl_mode(
+                    key,
+                    value,
+                    &["disabled", "preferred"],
+                    &["required", "verify_ca", "verify_identity"],
+                )?;
             }
             (ConnectionKind::Mysql, "charset" | "collation" | "timezone" | "time-zone") => {}
             (ConnectionKind::Sqlite, "mode") => one_of(&["ro", "rw", "rwc", "memory"])?,
@@ -197,8 +235,15 @@ impl Target {
             (ConnectionKind::Redis, "protocol") => one_of(&["2", "3", "resp2", "resp3"])?,
             (kind, _) => {
                 let allowed = allowed(kind);
-                let takes = if allowed.is_empty() { "none".to_string() } else { allowed.join(", ") };
-                return Err(format!("query parameter {key:?} is not allowed (a {} URL takes: {takes})", kind.name()));
+                let takes = if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                };
+                return Err(format!(
+                    "query parameter {key:?} is not allowed (a {} URL takes: {takes})",
+                    kind.name()
+                ));
             }
         }
         self.params.push((key.to_string(), value.to_string()));
@@ -238,7 +283,15 @@ pub fn allowed(kind: ConnectionKind) -> &'static [&'static str] {
             "password",
             "connect_timeout",
         ],
-        ConnectionKind::Mysql => &["ssl-mode", "sslmode", "charset", "collation", "timezone", "time-zone", "statement-cache-capacity"],
+        ConnectionKind::Mysql => &[
+            "ssl-mode",
+            "sslmode",
+            "charset",
+            "collation",
+            "timezone",
+            "time-zone",
+            "statement-cache-capacity",
+        ],
         ConnectionKind::Sqlite => &["mode", "cache", "immutable"],
         ConnectionKind::Redis => &["protocol"],
         ConnectionKind::Nats => &[],
@@ -249,11 +302,19 @@ pub fn allowed(kind: ConnectionKind) -> &'static [&'static str] {
 /// URL names: it changes where a driver connects, or makes it read a file of the host.
 fn reaches_past(key: &str) -> Option<&'static str> {
     match key.to_ascii_lowercase().as_str() {
-        "host" | "hostaddr" | "port" | "socket" | "unix_socket" | "unix-socket" | "service" | "target_session_attrs" => {
-            Some("it changes where the driver connects (write the host and port in the URL's authority)")
-        }
-        "sslrootcert" | "ssl-root-cert" | "sslca" | "ssl-ca" | "sslcert" | "ssl-cert" | "sslkey" | "ssl-key" | "sslcrl" | "sslcrldir"
-        | "sslpassword" | "passfile" | "servicefile" => Some("it makes the driver read a file of the host"),
+        "host"
+        | "hostaddr"
+        | "port"
+        | "socket"
+        | "unix_socket"
+        | "unix-socket"
+        | "service"
+        | "target_session_attrs" => Some(
+            "it changes where the driver connects (write the host and port in the URL's authority)",
+        ),
+        "sslrootcert" | "ssl-root-cert" | "sslca" | "ssl-ca" | "sslcert" | "ssl-cert"
+        | "sslkey" | "ssl-key" | "sslcrl" | "sslcrldir" | "sslpassword" | "passfile"
+        | "servicefile" => Some("it makes the driver read a file of the host"),
         "vfs" => Some("it chooses how SQLite opens files"),
         _ => None,
     }
@@ -265,9 +326,15 @@ fn ssl_mode(key: &str, value: &str, plain: &[&str], tls: &[&str]) -> Result<(), 
     if plain.contains(&value.as_str()) {
         Ok(())
     } else if tls.contains(&value.as_str()) {
-        Err(format!("{key}={value} {NO_SQL_TLS} (use {})", plain.join(", ")))
+        Err(format!(
+            "{key}={value} {NO_SQL_TLS} (use {})",
+            plain.join(", ")
+        ))
     } else {
-        Err(format!("query parameter {key:?} must be one of {}", plain.join(", ")))
+        Err(format!(
+            "query parameter {key:?} must be one of {}",
+            plain.join(", ")
+        ))
     }
 }
 
@@ -279,7 +346,11 @@ pub fn decode(s: &str, what: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| char::from(b).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(hi), Some(lo)) => {
                 out.push((hi * 16 + lo) as u8);
                 i += 3;
@@ -321,31 +392,131 @@ mod tests {
 
     #[test]
     fn parameters_that_move_the_driver_or_read_files_are_refused_for_every_scheme() {
-        let moves = "it changes where the driver connects (write the host and port in the URL's authority)";
+        let moves =
+            "it changes where the driver connects (write the host and port in the URL's authority)";
         let reads = "it makes the driver read a file of the host";
         let cases = [
-            (Postgres, "postgres://u:p@db.example.com/db?host=127.0.0.1&port=6000", "host", moves),
-            (Postgres, "postgres://u:p@db.example.com/db?hostaddr=127.0.0.1", "hostaddr", moves),
-            (Postgres, "postgres://u:p@db.example.com/db?host=/run/postgresql", "host", moves),
-            (Postgres, "postgres://u:p@db.example.com/db?port=6000", "port", moves),
-            (Postgres, "postgresql://u@db.example.com/db?service=prod", "service", moves),
-            (Postgres, "postgres://u@db.example.com/db?sslmode=prefer&sslrootcert=/etc/shadow", "sslrootcert", reads),
-            (Postgres, "postgres://u@db.example.com/db?sslcert=/k.pem", "sslcert", reads),
-            (Postgres, "postgres://u@db.example.com/db?sslkey=/k.pem", "sslkey", reads),
-            (Postgres, "postgres://u@db.example.com/db?passfile=/root/.pgpass", "passfile", reads),
-            (Postgres, "postgres://u@db.example.com/db?HOST=127.0.0.1", "HOST", moves),
-            (Mysql, "mysql://u:p@db.example.com/db?socket=/run/mysqld/mysqld.sock", "socket", moves),
-            (Mysql, "mariadb://u:p@db.example.com/db?ssl-ca=/etc/shadow", "ssl-ca", reads),
-            (Mysql, "mysql://u:p@db.example.com/db?ssl-key=/k.pem", "ssl-key", reads),
-            (Mysql, "mysql://u:p@db.example.com/db?host=127.0.0.1", "host", moves),
-            (Sqlite, "sqlite:///data/x.db?vfs=unix-none", "vfs", "it chooses how SQLite opens files"),
-            (Redis, "redis://cache.example.com/0?host=127.0.0.1", "host", moves),
-            (Redis, "redis://cache.example.com/?socket=/run/redis.sock", "socket", moves),
-            (Nats, "nats://bus.example.com:4222?host=127.0.0.1", "host", moves),
-            (Nats, "nats://a.example.com,nats://b.example.com?port=1", "port", moves),
+            (
+                Postgres,
+                "postgres://u:p@db.example.com/db?host=127.0.0.1&port=6000",
+                "host",
+                moves,
+            ),
+            (
+                Postgres,
+                "postgres://u:p@db.example.com/db?hostaddr=127.0.0.1",
+                "hostaddr",
+                moves,
+            ),
+            (
+                Postgres,
+                "postgres://u:p@db.example.com/db?host=/run/postgresql",
+                "host",
+                moves,
+            ),
+            (
+                Postgres,
+                "postgres://u:p@db.example.com/db?port=6000",
+                "port",
+                moves,
+            ),
+            (
+                Postgres,
+                "postgresql://u@db.example.com/db?service=prod",
+                "service",
+                moves,
+            ),
+            (
+                Postgres,
+                "postgres://u@db.example.com/db?sslmode=prefer&sslrootcert=/etc/shadow",
+                "sslrootcert",
+                reads,
+            ),
+            (
+                Postgres,
+                "postgres://u@db.example.com/db?sslcert=/k.pem",
+                "sslcert",
+                reads,
+            ),
+            (
+                Postgres,
+                "postgres://u@db.example.com/db?sslkey=/k.pem",
+                "sslkey",
+                reads,
+            ),
+            (
+                Postgres,
+                "postgres://u@db.example.com/db?passfile=/root/.pgpass",
+                "passfile",
+                reads,
+            ),
+            (
+                Postgres,
+                "postgres://u@db.example.com/db?HOST=127.0.0.1",
+                "HOST",
+                moves,
+            ),
+            (
+                Mysql,
+                "mysql://u:p@db.example.com/db?socket=/run/mysqld/mysqld.sock",
+                "socket",
+                moves,
+            ),
+            (
+                Mysql,
+                "mariadb://u:p@db.example.com/db?ssl-ca=/etc/shadow",
+                "ssl-ca",
+                reads,
+            ),
+            (
+                Mysql,
+                "mysql://u:p@db.example.com/db?ssl-key=/k.pem",
+                "ssl-key",
+                reads,
+            ),
+            (
+                Mysql,
+                "mysql://u:p@db.example.com/db?host=127.0.0.1",
+                "host",
+                moves,
+            ),
+            (
+                Sqlite,
+                "sqlite:///data/x.db?vfs=unix-none",
+                "vfs",
+                "it chooses how SQLite opens files",
+            ),
+            (
+                Redis,
+                "redis://cache.example.com/0?host=127.0.0.1",
+                "host",
+                moves,
+            ),
+            (
+                Redis,
+                "redis://cache.example.com/?socket=/run/redis.sock",
+                "socket",
+                moves,
+            ),
+            (
+                Nats,
+                "nats://bus.example.com:4222?host=127.0.0.1",
+                "host",
+                moves,
+            ),
+            (
+                Nats,
+                "nats://a.example.com,nats://b.example.com?port=1",
+                "port",
+                moves,
+            ),
         ];
         for (kind, url, param, why) in cases {
-            assert_eq!(refused(kind, url), format!("query parameter {param:?} is not allowed: {why}"), "{url}");
+            assert_eq!(
+                refused(kind, url),
+                format!("query parameter {param:?} is not allowed: {why}"),
+                "{url}"
+            );
         }
     }
 
@@ -357,23 +528,75 @@ mod tests {
              &options[statement_timeout]=5s&statement-cache-capacity=10&connect_timeout=3&user=v&dbname=other",
         )
         .unwrap();
-        assert_eq!(pg.servers, [Server { host: "db.example.com".into(), port: 6543 }]);
-        assert_eq!((pg.user.as_deref(), pg.password.as_deref(), pg.database.as_deref()), (Some("v"), Some("p@ss"), Some("other")));
+        assert_eq!(
+            pg.servers,
+            [Server {
+                host: "db.example.com".into(),
+                port: 6543
+            }]
+        );
+        assert_eq!(
+            (
+                pg.user.as_deref(),
+                pg.password.as_deref(),
+                pg.database.as_deref()
+            ),
+            (Some("v"), Some("p@ss"), Some("other"))
+        );
         let keys: Vec<&str> = pg.params.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(keys, ["sslmode", "application_name", "options", "options[statement_timeout]", "statement-cache-capacity"]);
+        assert_eq!(
+            keys,
+            [
+                "sslmode",
+                "application_name",
+                "options",
+                "options[statement_timeout]",
+                "statement-cache-capacity"
+            ]
+        );
         assert!(!format!("{pg:?}").contains("p@ss"));
-        let my = Target::parse(Mysql, "mariadb://root@[::1]/test?ssl-mode=PREFERRED&charset=utf8mb4&collation=utf8mb4_bin&timezone=%2B00:00");
+        let my = Target::parse(
+            Mysql,
+            "mariadb://root@[::1]/test?ssl-mode=PREFERRED&charset=utf8mb4&collation=utf8mb4_bin&timezone=%2B00:00",
+        );
         let my = my.unwrap();
-        assert_eq!(my.servers, [Server { host: "::1".into(), port: 3306 }]);
+        assert_eq!(
+            my.servers,
+            [Server {
+                host: "::1".into(),
+                port: 3306
+            }]
+        );
         assert_eq!(my.params.len(), 4);
-        let lite = Target::parse(Sqlite, "sqlite:///data/a%20b.db?mode=ro&cache=shared&immutable=1").unwrap();
-        assert_eq!((lite.file.as_deref(), lite.servers.len()), (Some("/data/a b.db"), 0));
+        let lite = Target::parse(
+            Sqlite,
+            "sqlite:///data/a%20b.db?mode=ro&cache=shared&immutable=1",
+        )
+        .unwrap();
+        assert_eq!(
+            (lite.file.as_deref(), lite.servers.len()),
+            (Some("/data/a b.db"), 0)
+        );
         assert_eq!(Target::parse(Sqlite, "sqlite::memory:").unwrap().file, None);
-        assert_eq!(Target::parse(Sqlite, "sqlite://?mode=memory").unwrap().file, None);
+        assert_eq!(
+            Target::parse(Sqlite, "sqlite://?mode=memory").unwrap().file,
+            None
+        );
         let redis = Target::parse(Redis, "redis://:secret@cache:7000/2?protocol=resp3").unwrap();
-        assert_eq!((redis.database.as_deref(), redis.password.as_deref(), redis.user), (Some("2"), Some("secret"), None));
+        assert_eq!(
+            (
+                redis.database.as_deref(),
+                redis.password.as_deref(),
+                redis.user
+            ),
+            (Some("2"), Some("secret"), None)
+        );
         let nats = Target::parse(Nats, "nats://tok@a:4000,nats://b,c:5000").unwrap();
-        let hosts: Vec<(&str, u16)> = nats.servers.iter().map(|s| (s.host.as_str(), s.port)).collect();
+        let hosts: Vec<(&str, u16)> = nats
+            .servers
+            .iter()
+            .map(|s| (s.host.as_str(), s.port))
+            .collect();
         assert_eq!(hosts, [("a", 4000), ("b", 4222), ("c", 5000)]);
         assert_eq!(nats.user.as_deref(), Some("tok"));
 
@@ -387,10 +610,19 @@ mod tests {
             "query parameter \"fallback_application_name\" is not allowed (a PostgreSQL URL takes: sslmode, ssl-mode, application_name, \
              options, options[NAME], statement-cache-capacity, dbname, user, password, connect_timeout)"
         );
-        assert_eq!(refused(Nats, "nats://h?name=x"), "query parameter \"name\" is not allowed (a NATS URL takes: none)");
-        assert!(refused(Sqlite, "sqlite:///x.db?mode=w").contains("\"mode\" must be one of ro, rw, rwc, memory"));
+        assert_eq!(
+            refused(Nats, "nats://h?name=x"),
+            "query parameter \"name\" is not allowed (a NATS URL takes: none)"
+        );
+        assert!(
+            refused(Sqlite, "sqlite:///x.db?mode=w")
+                .contains("\"mode\" must be one of ro, rw, rwc, memory")
+        );
         assert!(refused(Redis, "redis://h/0?db=1").contains("(a Redis URL takes: protocol)"));
-        assert!(refused(Postgres, "postgres://u@h/db?statement-cache-capacity=many").contains("must be a number"));
+        assert!(
+            refused(Postgres, "postgres://u@h/db?statement-cache-capacity=many")
+                .contains("must be a number")
+        );
     }
 
     #[test]
@@ -405,21 +637,56 @@ mod tests {
             assert_eq!(refused(kind, url), NO_HOST, "{url}");
         }
         assert!(Target::parse(Mysql, "mysql://u:p@/db").is_err());
-        for url in ["postgres://%2Ftmp/db", "postgres://u@%2Frun%2Fpostgresql:5432/db", "postgres://a%00b/db", "postgres://h%3Fhost=x/db"] {
+        for url in [
+            "postgres://%2Ftmp/db",
+            "postgres://u@%2Frun%2Fpostgresql:5432/db",
+            "postgres://a%00b/db",
+            "postgres://h%3Fhost=x/db",
+        ] {
             assert_eq!(refused(Postgres, url), BAD_HOST, "{url}");
         }
         assert_eq!(refused(Mysql, "mysql://%2Ftmp%2Fmysqld.sock/db"), BAD_HOST);
-        assert_eq!(refused(Redis, "rediss://cache/0"), "rediss:// is not available: this host's Redis client is built without TLS");
-        assert_eq!(refused(Redis, "redis://h/0#insecure"), "a URL fragment (#...) is not allowed");
-        assert_eq!(refused(Nats, "nats://a,tls://b"), "scheme \"tls\" is not allowed here (write nats://host:port)");
+        assert_eq!(
+            refused(Redis, "rediss://cache/0"),
+            "rediss:// is not available: this host's Redis client is built without TLS"
+        );
+        assert_eq!(
+            refused(Redis, "redis://h/0#insecure"),
+            "a URL fragment (#...) is not allowed"
+        );
+        assert_eq!(
+            refused(Nats, "nats://a,tls://b"),
+            "scheme \"tls\" is not allowed here (write nats://host:port)"
+        );
         assert_eq!(refused(Nats, "nats://a/x"), "a NATS URL has no path");
-        assert_eq!(refused(Redis, "redis://h/zero"), "the path of a Redis URL must be a database number");
-        assert_eq!(refused(Postgres, "postgres://u%00x@h/db"), "the user name holds a control character");
-        assert_eq!(refused(Postgres, "postgres://u:p%0A@h/db"), "the password holds a control character");
-        assert_eq!(refused(Postgres, "postgres://u@h/d%FFb"), "the database name is not valid UTF-8");
-        assert_eq!(refused(Postgres, "postgres://u@h:0/db"), "port 0 is not allowed");
-        assert_eq!(refused(Sqlite, "sqlite:data.db"), "a SQLite file must be an absolute path (sqlite:///dir/file.db)");
-        assert_eq!(refused(Sqlite, "sqlite://file:%2Fx.db"), "a SQLite file must be an absolute path (sqlite:///dir/file.db)");
+        assert_eq!(
+            refused(Redis, "redis://h/zero"),
+            "the path of a Redis URL must be a database number"
+        );
+        assert_eq!(
+            refused(Postgres, "postgres://u%00x@h/db"),
+            "the user name holds a control character"
+        );
+        assert_eq!(
+            refused(Postgres, "postgres://u:p%0A@h/db"),
+            "the password holds a control character"
+        );
+        assert_eq!(
+            refused(Postgres, "postgres://u@h/d%FFb"),
+            "the database name is not valid UTF-8"
+        );
+        assert_eq!(
+            refused(Postgres, "postgres://u@h:0/db"),
+            "port 0 is not allowed"
+        );
+        assert_eq!(
+            refused(Sqlite, "sqlite:data.db"),
+            "a SQLite file must be an absolute path (sqlite:///dir/file.db)"
+        );
+        assert_eq!(
+            refused(Sqlite, "sqlite://file:%2Fx.db"),
+            "a SQLite file must be an absolute path (sqlite:///dir/file.db)"
+        );
     }
 
     #[test]
@@ -427,6 +694,9 @@ mod tests {
         assert_eq!(decode("a%2Fb%zz%4", "x").unwrap(), "a/b%zz%4");
         assert_eq!(encode("p@ss/w:rd é", b""), "p%40ss%2Fw%3Ard%20%C3%A9");
         assert_eq!(encode("/dir/a b.db", b"/"), "/dir/a%20b.db");
-        assert_eq!(decode(&encode("p@ss/w:rd é", b""), "x").unwrap(), "p@ss/w:rd é");
+        assert_eq!(
+            decode(&encode("p@ss/w:rd é", b""), "x").unwrap(),
+            "p@ss/w:rd é"
+        );
     }
 }

@@ -44,7 +44,17 @@ pub(super) struct Yaml<'a> {
 
 impl<'a> Yaml<'a> {
     pub(super) fn new(s: &'a [u8], depth: &'a mut Depth) -> Self {
-        Yaml { s, at: Mark { pos: 0, line: 1, column: 0 }, blocks: Vec::new(), property_column: None, depth }
+        Yaml {
+            s,
+            at: Mark {
+                pos: 0,
+                line: 1,
+                column: 0,
+            },
+            blocks: Vec::new(),
+            property_column: None,
+            depth,
+        }
     }
 
     fn peek(&self) -> Option<u8> {
@@ -109,7 +119,9 @@ impl<'a> Yaml<'a> {
 
     /// The column of the innermost open block collection, -1 at the top.
     fn indent(&self) -> isize {
-        self.blocks.last().map_or(-1, |&(col, _)| isize::try_from(col).unwrap_or(isize::MAX))
+        self.blocks
+            .last()
+            .map_or(-1, |&(col, _)| isize::try_from(col).unwrap_or(isize::MAX))
     }
 
     fn open_block(&mut self, column: usize, kind: Kind) {
@@ -133,7 +145,9 @@ impl<'a> Yaml<'a> {
     fn entry(&mut self, column: usize) {
         match self.blocks.last() {
             Some(&(col, Kind::Seq | Kind::IndentlessSeq)) if col == column => {}
-            Some(&(col, Kind::Map)) if col == column => self.open_block(column, Kind::IndentlessSeq),
+            Some(&(col, Kind::Map)) if col == column => {
+                self.open_block(column, Kind::IndentlessSeq)
+            }
             _ => self.open_block(column, Kind::Seq),
         }
     }
@@ -207,7 +221,10 @@ impl<'a> Yaml<'a> {
 
     /// `---` or `...` at the start of a line: a new document, no open block collection.
     fn document_marker(&mut self) -> bool {
-        let marker = matches!(self.s.get(self.at.pos..self.at.pos + 3), Some(b"---" | b"..."));
+        let marker = matches!(
+            self.s.get(self.at.pos..self.at.pos + 3),
+            Some(b"---" | b"...")
+        );
         if !marker || !self.blankz_at(3) {
             return false;
         }
@@ -224,7 +241,8 @@ impl<'a> Yaml<'a> {
         self.skip_blanks();
         if self.peek() == Some(b':') && self.blankz_at(1) {
             self.key(column);
-            self.depth.observe(self.blocks.len() + inner, self.at.line, column);
+            self.depth
+                .observe(self.blocks.len() + inner, self.at.line, column);
             self.bump();
         }
     }
@@ -301,7 +319,11 @@ impl<'a> Yaml<'a> {
                 continue;
             }
             let column = isize::try_from(self.at.column).unwrap_or(isize::MAX);
-            let marker = self.at.column == 0 && matches!(self.s.get(self.at.pos..self.at.pos + 3), Some(b"---" | b"..."));
+            let marker = self.at.column == 0
+                && matches!(
+                    self.s.get(self.at.pos..self.at.pos + 3),
+                    Some(b"---" | b"...")
+                );
             if column <= indent || self.peek() == Some(b'#') || marker {
                 self.at = start;
                 return;
@@ -346,7 +368,13 @@ impl<'a> Yaml<'a> {
             // Not a block scalar header; libyaml refuses it. Scan on as tokens.
             return;
         }
-        let mut indent = (explicit > 0).then(|| if parent >= 0 { parent + explicit } else { explicit });
+        let mut indent = (explicit > 0).then(|| {
+            if parent >= 0 {
+                parent + explicit
+            } else {
+                explicit
+            }
+        });
         let mut blank_max = 0isize;
         loop {
             let start = self.at;

@@ -12,7 +12,15 @@ fn too_deep(text: &str, format: Format) -> Option<String> {
 
 /// `n` levels of block mappings: `a:\n  a:\n    a: x`.
 fn block_maps(n: usize) -> String {
-    (0..n).map(|i| format!("{}a:{}\n", "  ".repeat(i), if i + 1 == n { " x" } else { "" })).collect()
+    (0..n)
+        .map(|i| {
+            format!(
+                "{}a:{}\n",
+                "  ".repeat(i),
+                if i + 1 == n { " x" } else { "" }
+            )
+        })
+        .collect()
 }
 
 #[test]
@@ -28,9 +36,15 @@ fn a_hundred_thousand_brackets_are_refused_at_the_65th() {
         parse(&json, None).unwrap_err().to_string(),
         "line 1, column 87: nesting depth exceeds 64 levels (it reaches 100001)"
     );
-    let mixed = format!("name: p\nsteps:\n  - id: a\n    config:\n{}", "      x: {\n".repeat(70));
+    let mixed = format!(
+        "name: p\nsteps:\n  - id: a\n    config:\n{}",
+        "      x: {\n".repeat(70)
+    );
     match parse(&mixed, Some(Format::Yaml)) {
-        Err(PipelineError::Parse { location: Some(loc), message }) => {
+        Err(PipelineError::Parse {
+            location: Some(loc),
+            message,
+        }) => {
             // Four block levels, then the 61st flow mapping.
             assert_eq!((loc.line, loc.column), (4 + 61, 10), "{message}");
             assert_eq!(message, "nesting depth exceeds 64 levels (it reaches 74)");
@@ -87,15 +101,23 @@ fn block_collections_count_as_levels() {
     // A sequence's entry with a `:` is a mapping of one pair: a level of its own.
     assert_eq!(deepest("[[a]: b]", Format::Yaml), 3);
     assert_eq!(deepest("{[a]: b}", Format::Yaml), 2);
-    assert_eq!(too_deep(&format!("a: {}", "[k: ".repeat(31)), Format::Yaml), None);
+    assert_eq!(
+        too_deep(&format!("a: {}", "[k: ".repeat(31)), Format::Yaml),
+        None
+    );
     assert_eq!(
         too_deep(&format!("a: {}", "[k: ".repeat(32)), Format::Yaml).as_deref(),
         Some("line 1, column 130: nesting depth exceeds 64 levels (it reaches 65)")
     );
-    assert_eq!(too_deep(&format!("{}x\n", "- ".repeat(64)), Format::Yaml), None);
+    assert_eq!(
+        too_deep(&format!("{}x\n", "- ".repeat(64)), Format::Yaml),
+        None
+    );
     // A sequence at its key's column is a level of its own: `k:` / `- k:` / `  - k:` ...
     let indentless = |n: usize| {
-        let inner: String = (0..n - 1).map(|i| format!("{}- k:\n", "  ".repeat(i))).collect();
+        let inner: String = (0..n - 1)
+            .map(|i| format!("{}- k:\n", "  ".repeat(i)))
+            .collect();
         format!("k:\n{inner}{}- x\n", "  ".repeat(n - 1))
     };
     assert_eq!(too_deep(&indentless(32), Format::Yaml), None);
@@ -106,7 +128,10 @@ fn block_collections_count_as_levels() {
     // Closed collections give their levels back.
     let siblings = block_maps(60).repeat(50);
     assert_eq!(too_deep(&siblings, Format::Yaml), None);
-    let list = format!("steps:\n{}", "  - id: a\n    config:\n      deep: [[[[1]]]]\n".repeat(1000));
+    let list = format!(
+        "steps:\n{}",
+        "  - id: a\n    config:\n      deep: [[[[1]]]]\n".repeat(1000)
+    );
     assert_eq!(too_deep(&list, Format::Yaml), None);
 }
 
@@ -133,7 +158,10 @@ fn brackets_that_open_nothing_do_not_count() {
     ] {
         assert_eq!(too_deep(&text, Format::Yaml), None, "{text}");
     }
-    assert_eq!(too_deep(&format!("{{\"a\": \"{many} \\\" {many}\"}}"), Format::Json), None);
+    assert_eq!(
+        too_deep(&format!("{{\"a\": \"{many} \\\" {many}\"}}"), Format::Json),
+        None
+    );
 }
 
 #[test]
@@ -161,14 +189,21 @@ fn brackets_the_parser_would_open_do_count() {
         format!("a:\u{85}  {many}\n"),
         format!("a:\u{2028}{many}\n"),
     ] {
-        assert!(too_deep(&text, Format::Yaml).is_some(), "not refused: {text:?}");
+        assert!(
+            too_deep(&text, Format::Yaml).is_some(),
+            "not refused: {text:?}"
+        );
     }
 }
 
 /// A small xorshift generator: the same texts on every run (`DEPTH_FUZZ_SEED` picks others,
 /// `DEPTH_FUZZ_ROUNDS` how many).
 fn generator(default_seed: u64) -> impl FnMut(u64) -> u64 {
-    let mut seed = std::env::var("DEPTH_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(default_seed) | 1;
+    let mut seed = std::env::var("DEPTH_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_seed)
+        | 1;
     move |n| {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -178,7 +213,10 @@ fn generator(default_seed: u64) -> impl FnMut(u64) -> u64 {
 }
 
 fn rounds(default: u64) -> u64 {
-    std::env::var("DEPTH_FUZZ_ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default)
+    std::env::var("DEPTH_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
 }
 
 /// How deep a parsed YAML value nests (a scalar: 0).
@@ -186,7 +224,13 @@ fn yaml_depth(v: &serde_yaml::Value) -> usize {
     use serde_yaml::Value;
     match v {
         Value::Sequence(a) => 1 + a.iter().map(yaml_depth).max().unwrap_or(0),
-        Value::Mapping(m) => 1 + m.iter().map(|(k, v)| yaml_depth(k).max(yaml_depth(v))).max().unwrap_or(0),
+        Value::Mapping(m) => {
+            1 + m
+                .iter()
+                .map(|(k, v)| yaml_depth(k).max(yaml_depth(v)))
+                .max()
+                .unwrap_or(0)
+        }
         Value::Tagged(t) => yaml_depth(&t.value),
         _ => 0,
     }
@@ -197,25 +241,81 @@ fn yaml_depth(v: &serde_yaml::Value) -> usize {
 #[test]
 fn never_less_than_libyaml_on_random_texts() {
     let tricky = [
-        "[", "]", "{", "}", "[", "{", "#", " #", "'", "\"", ": ", ":", "- ", "-", "|", ">", "|2", "\n", "\n", "\n  ",
-        "\n    ", "  ", " ", "\t", "\u{85}", "\u{2028}", "&a ", "*a", "!t ", "!!str ", "%YAML 1.1\n", "---", "--- ",
-        "...", "x", "y", "1", "? ", "?", ", ", ",", "\\", "\u{e9}", "\r\n", "\r", "a: ", "- a: ", "''", "\"\\\"\"",
+        "[",
+        "]",
+        "{",
+        "}",
+        "[",
+        "{",
+        "#",
+        " #",
+        "'",
+        "\"",
+        ": ",
+        ":",
+        "- ",
+        "-",
+        "|",
+        ">",
+        "|2",
+        "\n",
+        "\n",
+        "\n  ",
+        "\n    ",
+        "  ",
+        " ",
+        "\t",
+        "\u{85}",
+        "\u{2028}",
+        "&a ",
+        "*a",
+        "!t ",
+        "!!str ",
+        "%YAML 1.1\n",
+        "---",
+        "--- ",
+        "...",
+        "x",
+        "y",
+        "1",
+        "? ",
+        "?",
+        ", ",
+        ",",
+        "\\",
+        "\u{e9}",
+        "\r\n",
+        "\r",
+        "a: ",
+        "- a: ",
+        "''",
+        "\"\\\"\"",
     ];
     let structural = [
-        "[", "[", "]", "{", "}", "- ", "- ", "a: ", "b: ", "\n", "\n  ", "\n    ", "\n      ", "? ", ": ", ", ", "x",
-        "'q'", "|\n", "&a ", "!t ", " #c\n", "k:\n",
+        "[", "[", "]", "{", "}", "- ", "- ", "a: ", "b: ", "\n", "\n  ", "\n    ", "\n      ",
+        "? ", ": ", ", ", "x", "'q'", "|\n", "&a ", "!t ", " #c\n", "k:\n",
     ];
-    for (pieces, longest, seed) in [(&tricky[..], 40, 0x2545_F491_4F6C_DD1D), (&structural[..], 80, 0x9E37_79B9_7F4A_7C15)] {
+    for (pieces, longest, seed) in [
+        (&tricky[..], 40, 0x2545_F491_4F6C_DD1D),
+        (&structural[..], 80, 0x9E37_79B9_7F4A_7C15),
+    ] {
         let mut rnd = generator(seed);
         let mut deep = 0;
         for _ in 0..rounds(30_000) {
             let len = rnd(longest) + 1;
-            let text: String = (0..len).map(|_| pieces[rnd(pieces.len() as u64) as usize]).collect();
-            let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&text) else { continue };
+            let text: String = (0..len)
+                .map(|_| pieces[rnd(pieces.len() as u64) as usize])
+                .collect();
+            let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
+                continue;
+            };
             let depth = yaml_depth(&value);
             deep += usize::from(depth >= 3);
             let scanned = deepest(&text, Format::Yaml);
-            assert!(scanned >= depth, "the scan counts {scanned}, libyaml built {depth}: {text:?}\n{value:?}");
+            assert!(
+                scanned >= depth,
+                "the scan counts {scanned}, libyaml built {depth}: {text:?}\n{value:?}"
+            );
         }
         assert!(deep > 0, "no text of depth 3 or more was generated");
     }
@@ -234,13 +334,22 @@ fn close_to_the_depth_of_written_values() {
         }
     }
     fn text(rnd: &mut dyn FnMut(u64) -> u64) -> String {
-        let pieces = ["[", "]", "{", "}", "#", " #", "'", "\"", ": ", "- ", "|", ">", "\n", "  ", "\t", "&a", "*b", "!t", "---", "x", "?", ", ", "\\"];
-        (0..rnd(6)).map(|_| pieces[rnd(pieces.len() as u64) as usize]).collect()
+        let pieces = [
+            "[", "]", "{", "}", "#", " #", "'", "\"", ": ", "- ", "|", ">", "\n", "  ", "\t", "&a",
+            "*b", "!t", "---", "x", "?", ", ", "\\",
+        ];
+        (0..rnd(6))
+            .map(|_| pieces[rnd(pieces.len() as u64) as usize])
+            .collect()
     }
     fn value(rnd: &mut dyn FnMut(u64) -> u64, levels: usize) -> Value {
         match if levels == 0 { 3 } else { rnd(6) } {
             0 | 1 => Value::Array((0..=rnd(3)).map(|_| value(rnd, levels - 1)).collect()),
-            2 => Value::Object((0..=rnd(3)).map(|_| (text(rnd), value(rnd, levels - 1))).collect()),
+            2 => Value::Object(
+                (0..=rnd(3))
+                    .map(|_| (text(rnd), value(rnd, levels - 1)))
+                    .collect(),
+            ),
             3 | 4 => Value::String(text(rnd)),
             _ => Value::from(rnd(100)),
         }
@@ -254,11 +363,17 @@ fn close_to_the_depth_of_written_values() {
         let yaml = serde_yaml::to_string(&v).unwrap();
         if serde_yaml::from_str::<Value>(&yaml).ok().as_ref() == Some(&v) {
             let scanned = deepest(&yaml, Format::Yaml);
-            assert!((depth..=2 * depth + 1).contains(&scanned), "the scan counts {scanned} for {depth}:\n{yaml}");
+            assert!(
+                (depth..=2 * depth + 1).contains(&scanned),
+                "the scan counts {scanned} for {depth}:\n{yaml}"
+            );
         }
         if serde_yaml::from_str::<Value>(&json).ok().as_ref() == Some(&v) {
             let scanned = deepest(&json, Format::Yaml);
-            assert!((depth..=depth + 1).contains(&scanned), "the scan counts {scanned} for {depth}: {json}");
+            assert!(
+                (depth..=depth + 1).contains(&scanned),
+                "the scan counts {scanned} for {depth}: {json}"
+            );
         }
     }
 }

@@ -180,12 +180,28 @@ fn versions_order_as_semver_says() {
     let order = crate::pipeline::version_order;
     // Ascending, by semver 2.0's own example and numbers that text order gets wrong.
     let ascending = [
-        "1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-alpha.beta", "1.0.0-beta", "1.0.0-beta.2", "1.0.0-beta.11",
-        "1.0.0-rc.1", "1.0.0", "1.0.1", "1.2.0", "1.10.0", "2.0.0",
+        "1.0.0-alpha",
+        "1.0.0-alpha.1",
+        "1.0.0-alpha.beta",
+        "1.0.0-beta",
+        "1.0.0-beta.2",
+        "1.0.0-beta.11",
+        "1.0.0-rc.1",
+        "1.0.0",
+        "1.0.1",
+        "1.2.0",
+        "1.10.0",
+        "2.0.0",
     ];
     for pair in ascending.windows(2) {
         assert_eq!(order(pair[0], pair[1]), Less, "{} < {}", pair[0], pair[1]);
-        assert_eq!(order(pair[1], pair[0]), Greater, "{} > {}", pair[1], pair[0]);
+        assert_eq!(
+            order(pair[1], pair[0]),
+            Greater,
+            "{} > {}",
+            pair[1],
+            pair[0]
+        );
     }
     assert_eq!(order("1.0.0+build.7", "1.0.0"), Equal);
 }

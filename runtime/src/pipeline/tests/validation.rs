@@ -347,7 +347,10 @@ fn schedules_concurrency_labels_and_step_retries() {
                 labels: [eu, 'GPU', 'a b']\nsteps:\n  - id: a\n    plugin: a@1.0.0\n    \
                 retry: { max_attempts: 0, initial_backoff_ms: 5, max_backoff_ms: 1 }\n";
     let found = problems(text, &policy());
-    assert!(found[0].starts_with(r#"schedule.cron: invalid cron expression "every minute" ("#), "{found:?}");
+    assert!(
+        found[0].starts_with(r#"schedule.cron: invalid cron expression "every minute" ("#),
+        "{found:?}"
+    );
     assert_eq!(
         found[1..],
         [

@@ -32,7 +32,10 @@ impl Source for Egress {
         Metadata::new("egress", "0.1.0", "Makes one HTTP request (test guest)")
     }
     fn open(config: Config, _cursor: Option<String>) -> Result<Self> {
-        Ok(Egress { config, done: false })
+        Ok(Egress {
+            config,
+            done: false,
+        })
     }
     fn next(&mut self, _max: u32) -> Result<Option<Batch>> {
         if self.done {
@@ -48,7 +51,10 @@ impl Source for Egress {
             .send()
             .map_err(|e| Error::Fatal(format!("request to {} failed: {e}", self.config.url)))?;
         let value = serde_json::json!({ "status": resp.status, "len": resp.body.len() });
-        Ok(Some(Batch { records: vec![Record::from_json(&value)?], cursor: None }))
+        Ok(Some(Batch {
+            records: vec![Record::from_json(&value)?],
+            cursor: None,
+        }))
     }
 }
 export_source!(Egress);

@@ -16,7 +16,11 @@ pub struct Gate(String);
 impl Transform for Gate {
     type Config = Config;
     fn metadata() -> Metadata {
-        Metadata::new("gate", "0.1.0", "Retryable failure until a file exists (test guest)")
+        Metadata::new(
+            "gate",
+            "0.1.0",
+            "Retryable failure until a file exists (test guest)",
+        )
     }
     fn open(config: Config) -> Result<Self> {
         Ok(Gate(config.path))

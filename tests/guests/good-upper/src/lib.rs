@@ -16,7 +16,10 @@ impl Transform for Upper {
     }
     fn process(&mut self, r: Record, out: &mut Output) -> Result<()> {
         self.in_batch += 1;
-        out.emit(Record { value: r.value.to_ascii_uppercase(), ..r });
+        out.emit(Record {
+            value: r.value.to_ascii_uppercase(),
+            ..r
+        });
         Ok(())
     }
     fn end_batch(&mut self, _: &mut Output) -> Result<()> {

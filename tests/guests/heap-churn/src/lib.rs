@@ -19,7 +19,9 @@ pub struct Churn {
 
 /// The content of block number `n` of `len` bytes.
 fn pattern(n: usize, len: usize) -> Vec<u8> {
-    (0..len).map(|i| (n.wrapping_mul(31).wrapping_add(i) % 251) as u8).collect()
+    (0..len)
+        .map(|i| (n.wrapping_mul(31).wrapping_add(i) % 251) as u8)
+        .collect()
 }
 
 /// Block sizes in turn: the heap's size classes and sizes past them.
@@ -28,14 +30,25 @@ const SIZES: [usize; 9] = [8, 24, 100, 300, 1000, 5000, 16_000, 20_000, 70_000];
 impl Transform for Churn {
     type Config = Config;
     fn metadata() -> Metadata {
-        Metadata::new("heap-churn", "0.1.0", "Lists a directory between allocations (test guest)")
+        Metadata::new(
+            "heap-churn",
+            "0.1.0",
+            "Lists a directory between allocations (test guest)",
+        )
     }
     fn open(config: Config) -> Result<Self> {
-        Ok(Churn { dir: config.dir, kept: Vec::new(), made: 0 })
+        Ok(Churn {
+            dir: config.dir,
+            kept: Vec::new(),
+            made: 0,
+        })
     }
     fn process(&mut self, _: Record, out: &mut Output) -> Result<()> {
         let entries = std::fs::read_dir(&self.dir)
-            .and_then(|d| d.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<Vec<_>>>())
+            .and_then(|d| {
+                d.map(|e| e.map(|e| e.file_name()))
+                    .collect::<std::io::Result<Vec<_>>>()
+            })
             .map_err(|e| Error::Fatal(format!("list {}: {e}", self.dir)))?;
         for _ in 0..20 {
             let n = self.made;
@@ -50,7 +63,10 @@ impl Transform for Churn {
         }
         for (n, block) in &self.kept {
             if *block != pattern(*n, block.len()) {
-                return Err(Error::Fatal(format!("heap corrupted: block {n} of {} bytes was overwritten", block.len())));
+                return Err(Error::Fatal(format!(
+                    "heap corrupted: block {n} of {} bytes was overwritten",
+                    block.len()
+                )));
             }
         }
         out.emit(Record::new(entries.len().to_string()));

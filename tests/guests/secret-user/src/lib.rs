@@ -32,30 +32,60 @@ pub struct SecretUser {
 impl Transform for SecretUser {
     type Config = Config;
     fn metadata() -> Metadata {
-        Metadata::new("secret-user", "0.1.0", "Uses, logs, keeps and leaks a secret (test guest)")
+        Metadata::new(
+            "secret-user",
+            "0.1.0",
+            "Uses, logs, keeps and leaks a secret (test guest)",
+        )
     }
     fn open(config: Config) -> Result<Self> {
-        let secret = host::secret("canary").ok_or_else(|| Error::InvalidConfig("the secret canary is not granted".into()))?;
+        let secret = host::secret("canary")
+            .ok_or_else(|| Error::InvalidConfig("the secret canary is not granted".into()))?;
         let kept = host::state_get("token").is_some_and(|b| b == secret.as_bytes());
-        Ok(SecretUser { secret, config, kept })
+        Ok(SecretUser {
+            secret,
+            config,
+            kept,
+        })
     }
     fn process(&mut self, r: Record, out: &mut Output) -> Result<()> {
         if self.config.refuse {
-            let token = serde_json::from_slice::<serde_json::Value>(&r.value).ok().and_then(|v| v["token"].as_str().map(str::to_string));
-            let whose = if token.as_deref() == Some(self.secret.as_str()) { "the secret" } else { "something else" };
-            out.reject(format!("refused the token {}: the record holds {whose}", self.secret));
+            let token = serde_json::from_slice::<serde_json::Value>(&r.value)
+                .ok()
+                .and_then(|v| v["token"].as_str().map(str::to_string));
+            let whose = if token.as_deref() == Some(self.secret.as_str()) {
+                "the secret"
+            } else {
+                "something else"
+            };
+            out.reject(format!(
+                "refused the token {}: the record holds {whose}",
+                self.secret
+            ));
             return Ok(());
         }
         if self.config.keep {
-            let value = serde_json::json!({ "token": self.secret, "kept": self.kept }).to_string().into_bytes();
-            out.emit(Record { value, headers: vec![("token".into(), self.secret.clone())], ..r });
+            let value = serde_json::json!({ "token": self.secret, "kept": self.kept })
+                .to_string()
+                .into_bytes();
+            out.emit(Record {
+                value,
+                headers: vec![("token".into(), self.secret.clone())],
+                ..r
+            });
             return Ok(());
         }
         host::info(&format!("using the secret {}", self.secret));
         if self.config.fail {
-            return Err(Error::Fatal(format!("the server refused the token {}", self.secret)));
+            return Err(Error::Fatal(format!(
+                "the server refused the token {}",
+                self.secret
+            )));
         }
-        out.emit(Record { value: format!("{{\"len\":{}}}", self.secret.len()).into_bytes(), ..r });
+        out.emit(Record {
+            value: format!("{{\"len\":{}}}", self.secret.len()).into_bytes(),
+            ..r
+        });
         Ok(())
     }
     fn end_batch(&mut self, _: &mut Output) -> Result<()> {

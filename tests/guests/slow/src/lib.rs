@@ -17,7 +17,11 @@ pub struct Slow(Duration);
 impl Transform for Slow {
     type Config = Config;
     fn metadata() -> Metadata {
-        Metadata::new("slow", "0.1.0", "Waits `ms` milliseconds per record (test guest)")
+        Metadata::new(
+            "slow",
+            "0.1.0",
+            "Waits `ms` milliseconds per record (test guest)",
+        )
     }
     fn open(config: Config) -> Result<Self> {
         Ok(Slow(Duration::from_millis(config.ms)))

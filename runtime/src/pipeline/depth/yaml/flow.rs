@@ -48,8 +48,15 @@ impl Yaml<'_> {
                     in_plain = false;
                 }
                 b'[' | b'{' => {
-                    open.push(FlowLevel { seq: b == b'[', ..FlowLevel::default() });
-                    self.depth.observe(self.blocks.len() + open.len() + pairs, self.at.line, self.at.column);
+                    open.push(FlowLevel {
+                        seq: b == b'[',
+                        ..FlowLevel::default()
+                    });
+                    self.depth.observe(
+                        self.blocks.len() + open.len() + pairs,
+                        self.at.line,
+                        self.at.column,
+                    );
                     self.bump();
                     in_plain = false;
                 }
@@ -81,7 +88,11 @@ impl Yaml<'_> {
                         level.pair = true;
                         pairs += 1;
                         let inside = level.entry;
-                        self.depth.observe(self.blocks.len() + levels + pairs + inside, self.at.line, self.at.column);
+                        self.depth.observe(
+                            self.blocks.len() + levels + pairs + inside,
+                            self.at.line,
+                            self.at.column,
+                        );
                     }
                     self.bump();
                     in_plain = false;
