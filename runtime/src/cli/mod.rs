@@ -80,8 +80,8 @@ pub struct EgressArgs {
 }
 
 impl EgressArgs {
-    /// The engine's egress settings; an invalid entry is an error naming it.
-    pub fn settings(&self) -> Result<crate::engine::EgressSettings, String> {
+    /// The process's egress settings; an invalid entry is an error naming it.
+    pub fn settings(&self) -> Result<crate::egress::EgressSettings, String> {
         let entries: Vec<String> = self
             .egress_allow_private
             .iter()
@@ -89,13 +89,13 @@ impl EgressArgs {
             .filter(|e| !e.is_empty())
             .collect();
         for e in &entries {
-            if crate::engine::HostPattern::parse(e).is_none() {
+            if crate::egress::HostPattern::parse(e).is_none() {
                 return Err(format!(
                     "--egress-allow-private: invalid entry {e:?} (expected host, address or [v6], optionally with :port)"
                 ));
             }
         }
-        Ok(crate::engine::EgressSettings {
+        Ok(crate::egress::EgressSettings {
             allow_private: entries,
         })
     }

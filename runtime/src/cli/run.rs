@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::engine::{Engine, EngineConfig, LogLevel, LogLine};
 use crate::executor::{self, DeadLetterFile, Outcome, RunSinks};
+use crate::integrations::Integrations;
 use crate::pipeline::{self, Format, ValidationPolicy};
 use crate::registry::LocalPlugins;
 
@@ -95,14 +96,18 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         .resolved_steps()
         .iter()
         .any(|s| s.limits.fuel.is_some());
-    let engine = Engine::new(EngineConfig {
-        fuel,
-        // Every step holds one instance while the run goes; config checks use one more each.
-        max_instances: u32::try_from(validated.steps().len() * 2 + 8).unwrap_or(u32::MAX),
-        cache_dir: Some(args.data.data_dir.join("cache")),
-        egress: args.egress.settings().map_err(|e| (EXIT_INVALID, e))?,
-        ..EngineConfig::default()
-    })
+    let egress = args.egress.settings().map_err(|e| (EXIT_INVALID, e))?;
+    let integrations = Integrations::new(crate::egress::Policy::new(&egress));
+    let engine = Engine::with_integrations(
+        EngineConfig {
+            fuel,
+            // Every step holds one instance while the run goes; config checks use one more each.
+            max_instances: u32::try_from(validated.steps().len() * 2 + 8).unwrap_or(u32::MAX),
+            cache_dir: Some(args.data.data_dir.join("cache")),
+            ..EngineConfig::default()
+        },
+        integrations.clone(),
+    )
     .map_err(|e| (EXIT_FAILED, format!("cannot start the engine: {e}")))?;
     let plugins = LocalPlugins {
         blob_dir: Some(args.data.data_dir.join("blobs")),
@@ -191,7 +196,7 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
     }
     if report.outcome == Outcome::Succeeded {
         // No checkpoint to commit in a local run: what the sinks flushed is all there is.
-        engine.integrations().acknowledge(report.acks.take()).await;
+        integrations.acknowledge(report.acks.take()).await;
         return Ok(0);
     }
     let message = match report.failure() {

@@ -260,7 +260,7 @@ async fn run_one(
     };
     match result {
         // The run's checkpoints are committed: what came of its messages is durable.
-        Ok(true) if succeeded => state.engine.integrations().acknowledge(acks.take()).await,
+        Ok(true) if succeeded => state.integrations.acknowledge(acks.take()).await,
         Ok(true) => {}
         Ok(false) => tracing::warn!(
             "run {} attempt {}: another worker holds the run now; result dropped",

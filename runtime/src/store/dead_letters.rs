@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, now_ms};
-use crate::engine::bindings::Record;
+use crate::record::Record;
 use crate::secrets::MasterKey;
 
 /// What a sealed record is, in its associated data.
