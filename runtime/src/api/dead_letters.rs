@@ -16,7 +16,7 @@ use crate::status::Trigger;
 use crate::store::dead_letters::{DeadLetterRow, Filter};
 use crate::store::queue::Replay;
 use crate::store::runs::RunRow;
-use crate::wire::{NEXT_AFTER_HEADER, ReplayQueued};
+use crate::wire::ReplayQueued;
 
 /// Dead letters one replay takes at most.
 pub const MAX_REPLAY: i64 = 10_000;
@@ -71,7 +71,7 @@ async fn of_run(
 }
 
 /// The dead letters of `pipeline` that pass `filter`, as a viewer sees them: one page of at
-/// most `filter.limit`, with the [`NEXT_AFTER_HEADER`] when there are more.
+/// most `filter.limit` ([`super::paging`]).
 async fn listing(
     state: &AppState,
     tenant: &str,
@@ -79,28 +79,18 @@ async fn listing(
     filter: &Filter,
 ) -> ApiResult<Response> {
     let redactor = super::redaction::of_pipeline(state, tenant, pipeline).await?;
-    let one_more = Filter {
-        limit: filter.limit + 1,
+    let page = Filter {
+        limit: super::paging::to_read(filter.limit),
         ..filter.clone()
     };
-    let mut letters = state
+    let letters: Vec<DeadLetterRow> = state
         .store
-        .dead_letters(&state.master_key, tenant, pipeline, &one_more)
-        .await?;
-    let more = letters.len() > usize::try_from(filter.limit).unwrap_or(usize::MAX);
-    letters.truncate(usize::try_from(filter.limit).unwrap_or(usize::MAX));
-    let shown: Vec<DeadLetterRow> = letters
+        .dead_letters(&state.master_key, tenant, pipeline, &page)
+        .await?
         .into_iter()
         .map(|d| super::redaction::dead_letter(&redactor, d))
         .collect();
-    let next = shown.last().filter(|_| more).map(|d| d.id.to_string());
-    let mut response = Json(shown).into_response();
-    if let Some(next) = next
-        && let Ok(value) = next.parse::<axum::http::HeaderValue>()
-    {
-        response.headers_mut().insert(NEXT_AFTER_HEADER, value);
-    }
-    Ok(response)
+    Ok(super::paging::page(letters, filter.limit, |d| d.id))
 }
 
 fn filter_of(q: &ListQuery) -> Filter {

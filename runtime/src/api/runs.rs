@@ -37,7 +37,7 @@ pub fn routes() -> ApiRouter {
         )
         .get("/v1/pipelines/{name}/runs", Some(Role::Viewer), "A pipeline's runs (?status=&limit=)", list)
         .get("/v1/runs/{id}", Some(Role::Viewer), "A run and its per-step report", show)
-        .get("/v1/runs/{id}/logs", Some(Role::Viewer), "A run's log lines (?after=&limit=; ?follow=true streams events)", logs)
+        .get("/v1/runs/{id}/logs", Some(Role::Viewer), "A run's log lines (?after=&limit=, a Next-After header when there are more; ?follow=true streams events)", logs)
         .get("/v1/runs/{id}/attempts", Some(Role::Viewer), "A run's attempts: worker, times, outcome", attempts)
         .post("/v1/runs/{id}/cancel", Some(Role::Editor), "Cancel a queued or running run", cancel)
         .get("/v1/pipelines/{name}/fires", Some(Role::Viewer), "The schedule's recorded slots, newest first (?limit=)", fires)
@@ -189,8 +189,9 @@ async fn logs(
     let after = q.after.unwrap_or(0);
     if q.follow != Some(true) {
         let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
-        let lines = state.store.logs(auth.tenant(), &id, after, limit).await?;
-        return Ok(Json(lines).into_response());
+        let read = super::paging::to_read(limit);
+        let lines = state.store.logs(auth.tenant(), &id, after, read).await?;
+        return Ok(super::paging::page(lines, limit, |l| l.id));
     }
     let tenant = auth.tenant().to_string();
     let stream = futures::stream::unfold(

@@ -6,6 +6,7 @@ use reqwest::{Method, RequestBuilder};
 
 use super::client::{Client, ClientArgs};
 use super::output;
+use crate::status::RunStatus;
 use crate::wire::{Attempt, CancelAnswer, DeadLetter, LogLine, Run};
 
 /// `autoflow runs ...`
@@ -15,9 +16,9 @@ pub enum RunsCommand {
     List {
         /// Pipeline name.
         pipeline: String,
-        /// Only runs with this status.
+        /// Only runs with this status (queued, running, succeeded, failed or cancelled).
         #[arg(long)]
-        status: Option<String>,
+        status: Option<RunStatus>,
         /// At most this many.
         #[arg(long, default_value_t = 20)]
         limit: i64,
@@ -37,6 +38,9 @@ pub enum RunsCommand {
         /// Keep printing until the run ends.
         #[arg(long, short)]
         follow: bool,
+        /// Only lines after this one (the cursor a listing with more prints; not with --follow).
+        #[arg(long, conflicts_with = "follow")]
+        after: Option<i64>,
         /// Print the API's JSON instead of a line per log line (not with --follow).
         #[arg(long, conflicts_with = "follow")]
         json: bool,
@@ -153,7 +157,7 @@ pub async fn runs(args: &ClientArgs, cmd: RunsCommand) -> anyhow::Result<()> {
                 .request(Method::GET, &format!("/v1/pipelines/{pipeline}/runs"))
                 .query(&[("limit", limit)]);
             if let Some(s) = status {
-                req = req.query(&[("status", s)]);
+                req = req.query(&[("status", s.as_str())]);
             }
             let runs: Vec<Run> = c.json(req).await?;
             output::rows(&runs, json, |r| {
@@ -167,13 +171,20 @@ pub async fn runs(args: &ClientArgs, cmd: RunsCommand) -> anyhow::Result<()> {
         RunsCommand::Logs {
             id,
             follow: false,
+            after,
             json,
         } => {
-            let lines: Vec<LogLine> = c.get(&format!("/v1/runs/{id}/logs")).await?;
+            let req = c
+                .request(Method::GET, &format!("/v1/runs/{id}/logs"))
+                .query(&[("after", after.unwrap_or(0))]);
+            let lines = c.page::<LogLine>(req).await?;
             if json {
-                return output::json(&lines);
+                output::json(&lines.rows)?;
+            } else {
+                lines.rows.iter().try_for_each(print_line)?;
             }
-            lines.iter().try_for_each(print_line)
+            output::more(lines.next.as_deref());
+            Ok(())
         }
         RunsCommand::Attempts { id, json } => {
             let attempts: Vec<Attempt> = c.get(&format!("/v1/runs/{id}/attempts")).await?;

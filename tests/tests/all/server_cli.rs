@@ -389,7 +389,7 @@ fn cli_dead_letters_page_as_json_say_there_are_more_and_stop_quietly_when_stdout
 }
 
 #[test]
-fn cli_durations_are_milliseconds_and_errors_say_their_kind_once() {
+fn cli_shows_durations_in_ms_pages_logs_and_says_an_error_kind_once() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap().to_string();
     let Some(s) = Server::start_with(Backend::Sqlite, &["--mount-root", &root]) else {
@@ -418,6 +418,31 @@ fn cli_durations_are_milliseconds_and_errors_say_their_kind_once() {
             .any(|l| l["message"].as_str().unwrap().starts_with("run started")),
         "{logs}"
     );
+    // A log longer than a page: 1000 lines, the cursor of the rest on stderr, then the rest.
+    let file = dir.path().join("long.yaml");
+    std::fs::write(
+        &file,
+        "name: long\nsteps:\n  - id: g\n    plugin: generator@latest\n    config: { count: 1200 }\n  \
+         - id: s\n    plugin: log-sink@latest\n    input: g\n",
+    )
+    .unwrap();
+    let (code, _, err) = cli(&s, &s.admin, &["pipeline", "apply", file.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = cli(&s, &s.admin, &["pipeline", "run", "long", "--wait"]);
+    assert_eq!(code, 0, "{err}");
+    let long = out.lines().next().unwrap().to_string();
+    let all = out.lines().count() - 1;
+    assert!(all > 1200, "{all} lines followed");
+    let (code, out, err) = cli(&s, &s.admin, &["runs", "logs", &long]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1000);
+    let page = cli_json(&s, &["runs", "logs", &long, "--json"]);
+    let cursor = page[999]["id"].to_string();
+    assert_eq!(err.trim(), format!("(more: --after {cursor})"));
+    let (code, out, err) = cli(&s, &s.admin, &["runs", "logs", &long, "--after", &cursor]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), all - 1000, "{out}");
+    assert!(!err.contains("more"), "{err}");
     // A step that fails fatally: its error names the kind once, in the run and in the CLI.
     let file = dir.path().join("bad.yaml");
     std::fs::write(
