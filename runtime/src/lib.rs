@@ -14,5 +14,7 @@ pub mod registry;
 pub mod scheduler;
 pub mod secrets;
 pub mod server;
+pub mod status;
 pub mod store;
+pub mod wire;
 pub mod world;

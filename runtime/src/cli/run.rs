@@ -180,10 +180,12 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         })
         .collect();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        // A reader gone from standard output (`| head`) is no failure of the run.
+        if let Err(e) = super::output::json(&report)
+            && !super::output::is_closed(&e)
+        {
+            eprintln!("{e:#}");
+        }
     } else {
         eprint!("{}", super::progress::summary(name, &report, &refs));
         if report.dead_letters > 0 {
@@ -200,7 +202,7 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         return Ok(0);
     }
     let message = match report.failure() {
-        Some((step, e)) => format!("run failed: step \"{step}\": {}", e.message),
+        Some((step, e)) => format!("run failed: step \"{step}\": {}", e.summary()),
         None => "run failed".to_string(),
     };
     Err((EXIT_FAILED, message))

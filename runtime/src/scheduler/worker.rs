@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::attempt::{Stop, execute, host_line, settle, write_logs};
 use super::plans::PlanCache;
 use crate::control::Core;
+use crate::status::RunStatus;
 use crate::store::queue::{Claimed, Ending, Finish};
 
 use crate::store::runs::Line;
@@ -228,7 +229,7 @@ async fn run_one(
     let succeeded = matches!(
         &ending,
         Some(Ending::Complete {
-            status: "succeeded",
+            status: RunStatus::Succeeded,
             ..
         })
     );
