@@ -72,6 +72,7 @@ impl Core {
             fuel: true,
             cache_dir: Some(cache_dir.map_or_else(|| data_dir.join("cache"), Path::to_path_buf)),
             egress,
+            describe_limits: policy.describe_limits,
             ..EngineConfig::default()
         })
         .context("cannot start the engine")?;

@@ -65,6 +65,8 @@ pub struct EngineConfig {
     pub cache_dir: Option<PathBuf>,
     /// The operator's outbound HTTP settings (`--egress-allow-private`).
     pub egress: EgressSettings,
+    /// The limits a plugin's `describe` runs under (`--describe-timeout-ms`).
+    pub describe_limits: StepLimits,
 }
 
 impl Default for EngineConfig {
@@ -77,6 +79,7 @@ impl Default for EngineConfig {
             epoch_tick: Duration::from_millis(2),
             cache_dir: None,
             egress: EgressSettings::default(),
+            describe_limits: StepLimits::DESCRIBE,
         }
     }
 }
@@ -221,6 +224,7 @@ fn wasmtime_config(config: &EngineConfig) -> Result<Config> {
     c.epoch_interruption(true);
     c.consume_fuel(config.fuel);
     c.max_wasm_stack(1 << 20);
+    c.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(BACKTRACE_FRAMES));
     // `AUTOFLOW_WASM_PROFILER=perfmap` writes /tmp/perf-PID.map, so that `perf` names the
     // plugins' compiled functions (for profiling a pipeline; off by default).
     if std::env::var("AUTOFLOW_WASM_PROFILER").as_deref() == Ok("perfmap") {
@@ -253,6 +257,10 @@ fn wasmtime_config(config: &EngineConfig) -> Result<Config> {
     }
     Ok(c)
 }
+
+/// Frames of the guest's stack kept with a trap (wasmtime keeps 20 by default): enough to tell
+/// unbounded recursion from one out-of-bounds access (see [`StepError`]).
+pub const BACKTRACE_FRAMES: usize = 256;
 
 /// Advances the engine's epoch every `tick` until `stop` is set: the clock behind deadlines.
 fn spawn_ticker(engine: wasmtime::Engine, tick: Duration, stop: Arc<AtomicBool>) {
