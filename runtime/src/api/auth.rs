@@ -1,11 +1,15 @@
 //! The request extractor: `Auth` is the verified caller and where the call came from. A
 //! missing or bad token answers 401 and is counted against the remote address, once per source
 //! and window in the audit log; an address past the limit gets 429 without a token check
-//! (see [`crate::auth::limiter`]).
+//! (see [`crate::auth::limiter`]). [`require`] is the router's guard of each route's least
+//! role: it verifies the caller once, refuses 403 below the role, and hands the verified
+//! [`Auth`] on to the handler's extractor.
 use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
 
 use super::{ApiError, AppState};
 use crate::auth::{AuthError, Principal, Role};
@@ -20,12 +24,23 @@ pub struct Auth {
     pub remote: Option<String>,
 }
 
-impl Auth {
-    /// Refuses (403) unless the caller's role is at least `role`.
-    pub fn require(&self, role: Role) -> Result<(), ApiError> {
-        self.who.require(role).map_err(ApiError::from)
-    }
+/// The guard of a route whose least role is `role` (see [`super::openapi::ApiRouter`]):
+/// 401/429 as the extractor answers, 403 below `role`, else the handler runs with the verified
+/// caller in the request's extensions.
+pub async fn require(
+    role: Role,
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let (mut parts, body) = request.into_parts();
+    let auth = Auth::from_request_parts(&mut parts, &state).await?;
+    auth.who.require(role)?;
+    parts.extensions.insert(auth);
+    Ok(next.run(Request::from_parts(parts, body)).await)
+}
 
+impl Auth {
     /// The caller's tenant id.
     pub fn tenant(&self) -> &str {
         &self.who.tenant_id
@@ -54,6 +69,9 @@ impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if let Some(verified) = parts.extensions.get::<Auth>() {
+            return Ok(verified.clone());
+        }
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

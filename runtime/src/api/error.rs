@@ -24,6 +24,9 @@ pub enum ApiError {
     /// 409: it conflicts with what exists.
     #[error("{0}")]
     Conflict(String),
+    /// 408: the body did not arrive in time; the connection is closed.
+    #[error("{0}")]
+    RequestTimeout(String),
     /// 413: the body is over the cap.
     #[error("{0}")]
     TooLarge(String),
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::Forbidden(_) => ("forbidden", StatusCode::FORBIDDEN),
             ApiError::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             ApiError::Conflict(_) => ("conflict", StatusCode::CONFLICT),
+            ApiError::RequestTimeout(_) => ("request_timeout", StatusCode::REQUEST_TIMEOUT),
             ApiError::TooLarge(_) => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
             ApiError::UnsupportedMediaType(_) => {
                 ("unsupported_media_type", StatusCode::UNSUPPORTED_MEDIA_TYPE)
@@ -99,7 +103,7 @@ impl IntoResponse for ApiError {
             error: kind.to_string(),
             message: self.to_string(),
         };
-        if matches!(self, ApiError::TooLarge(_)) {
+        if matches!(self, ApiError::TooLarge(_) | ApiError::RequestTimeout(_)) {
             // The rest of the body is not read: the connection cannot carry another request.
             return (
                 status,
@@ -197,8 +201,10 @@ pub async fn read_body(body: axum::body::Body, cap: usize) -> ApiResult<bytes::B
     let mut stream = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
     while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| match super::body_deadline::too_slow(&e) {
+            Some(slow) => ApiError::RequestTimeout(slow.to_string()),
+            None => ApiError::BadRequest(format!("cannot read the body: {e}")),
+        })?;
         if buf.len() + chunk.len() > cap {
             let mut seen = buf.len() + chunk.len();
             let drain = async {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 
 pub mod auth;
+mod body_deadline;
 pub mod dead_letters;
 mod error;
 pub mod idempotency;
@@ -29,6 +30,8 @@ pub struct Settings {
     pub max_plugin_bytes: usize,
     /// Largest pipeline definition (and other JSON bodies), bytes.
     pub max_pipeline_bytes: usize,
+    /// A request's whole body must arrive within this ([`body_deadline::limit`]).
+    pub body_timeout: std::time::Duration,
 }
 
 /// State shared by every handler: the control layer's [`Core`] (which it derefs to) and the
@@ -65,9 +68,14 @@ pub fn routes() -> ApiRouter {
 /// The whole API, with `/openapi.json` generated from [`routes`].
 pub fn app(state: AppState) -> Router {
     let api = routes().get("/openapi.json", None, "This document", openapi::serve);
-    let (router, docs) = api.into_parts();
+    let (router, docs) = api.into_parts(&state);
+    let body_timeout = state.settings.body_timeout;
     router
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            body_deadline::limit,
+        ))
         .layer(axum::Extension(Arc::new(openapi::document(&docs))))
         .with_state(state)
 }

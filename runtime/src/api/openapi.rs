@@ -1,6 +1,8 @@
 //! `GET /openapi.json` generated from the routers themselves: every route is registered through
 //! [`ApiRouter`], which records its method, path, least role and summary as it adds the handler,
-//! so the document lists exactly the routes that are served. (Body schemas are not described.)
+//! so the document lists exactly the routes that are served, and the router enforces the role
+//! it documents (a caller below it gets 403 before the handler runs). (Body schemas are not
+//! described.)
 use axum::Router;
 use axum::handler::Handler;
 use axum::routing::{self, MethodRouter};
@@ -22,10 +24,11 @@ pub struct RouteDoc {
     pub summary: &'static str,
 }
 
-/// An axum router that documents each route it serves.
+/// An axum router that documents each route it serves and guards it with its least role. The
+/// handlers are kept apart until [`ApiRouter::into_parts`] is given the state the role check
+/// needs.
 pub struct ApiRouter {
-    router: Router<AppState>,
-    docs: Vec<RouteDoc>,
+    routes: Vec<(RouteDoc, MethodRouter<AppState>)>,
 }
 
 impl Default for ApiRouter {
@@ -50,10 +53,7 @@ macro_rules! method {
 impl ApiRouter {
     /// No routes yet.
     pub fn new() -> Self {
-        Self {
-            router: Router::new(),
-            docs: Vec::new(),
-        }
+        Self { routes: Vec::new() }
     }
 
     method!(get);
@@ -69,31 +69,44 @@ impl ApiRouter {
         summary: &'static str,
         handler: MethodRouter<AppState>,
     ) -> Self {
-        self.router = self.router.route(path, handler);
-        self.docs.push(RouteDoc {
+        let doc = RouteDoc {
             method,
             path,
             role,
             summary,
-        });
+        };
+        self.routes.push((doc, handler));
         self
     }
 
     /// Adds the routes of `other`.
     pub fn merge(mut self, other: ApiRouter) -> Self {
-        self.router = self.router.merge(other.router);
-        self.docs.extend(other.docs);
+        self.routes.extend(other.routes);
         self
     }
 
-    /// The routes served so far.
-    pub fn docs(&self) -> &[RouteDoc] {
-        &self.docs
+    /// The documentation of the routes added so far.
+    pub fn docs(&self) -> Vec<RouteDoc> {
+        self.routes.iter().map(|(doc, _)| doc.clone()).collect()
     }
 
-    /// The axum router and the documentation of its routes.
-    pub fn into_parts(self) -> (Router<AppState>, Vec<RouteDoc>) {
-        (self.router, self.docs)
+    /// The axum router, each route behind the check of its least role, and the documentation
+    /// of its routes.
+    pub fn into_parts(self, state: &AppState) -> (Router<AppState>, Vec<RouteDoc>) {
+        let mut router = Router::new();
+        let mut docs = Vec::with_capacity(self.routes.len());
+        for (doc, handler) in self.routes {
+            let handler = match doc.role {
+                Some(role) => handler.route_layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    move |state, request, next| super::auth::require(role, state, request, next),
+                )),
+                None => handler,
+            };
+            router = router.route(doc.path, handler);
+            docs.push(doc);
+        }
+        (router, docs)
     }
 }
 

@@ -11,6 +11,7 @@ use super::auth::Auth;
 use super::{ApiError, ApiResult, ApiRouter, AppState, json_body};
 use crate::auth::{Role, new_token};
 use crate::control::tenants::{self, DEFAULT_TENANT};
+use crate::pipeline::TenantLimits;
 use crate::store::audit::AuditEntry;
 use crate::store::now_ms;
 use crate::store::tokens::TokenRow;
@@ -45,8 +46,14 @@ pub fn routes() -> ApiRouter {
         .put(
             "/v1/tenants/{name}/limits",
             Some(Role::Admin),
-            "Set a tenant's limits: {\"max_running\": n} (admins of tenant default)",
+            "Set a tenant's ceilings: max_running, max_step_memory_mb, max_running_memory_mb, max_output_bytes, max_fuel (0 or left out: none; admins of tenant default)",
             set_limits,
+        )
+        .get(
+            "/v1/tenants/{name}/limits",
+            Some(Role::Admin),
+            "A tenant's ceilings (admins of tenant default)",
+            get_limits,
         )
         .get("/v1/audit", Some(Role::Admin), "The audit log", audit)
 }
@@ -64,7 +71,6 @@ pub struct NewToken {
 }
 
 async fn create(State(state): State<AppState>, auth: Auth, body: Body) -> ApiResult<Response> {
-    auth.require(Role::Admin)?;
     let req: NewToken = json_body(body, state.settings.max_pipeline_bytes).await?;
     if req.name.trim().is_empty() || req.name.len() > 200 {
         return Err(ApiError::BadRequest("name: 1 to 200 characters".into()));
@@ -99,7 +105,6 @@ async fn create(State(state): State<AppState>, auth: Auth, body: Body) -> ApiRes
 }
 
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<TokenRow>>> {
-    auth.require(Role::Admin)?;
     Ok(Json(state.store.tokens(auth.tenant()).await?))
 }
 
@@ -108,7 +113,6 @@ async fn revoke(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    auth.require(Role::Admin)?;
     if !state
         .store
         .revoke_token(
@@ -136,7 +140,6 @@ async fn create_tenant(
     auth: Auth,
     body: Body,
 ) -> ApiResult<Response> {
-    auth.require(Role::Admin)?;
     let default = state.store.tenant_by_name(DEFAULT_TENANT).await?;
     if default.is_none_or(|t| t.id != auth.who.tenant_id) {
         return Err(ApiError::Forbidden(format!(
@@ -165,47 +168,63 @@ async fn create_tenant(
         .into_response())
 }
 
-/// Body of a limits change.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Limits {
-    /// Runs of the tenant at once, at most (0: no limit).
-    pub max_running: i64,
+/// Refuses (404, as if the tenant did not exist) unless the caller is an admin of the operator's
+/// tenant `default`, who alone may see and set other tenants' ceilings.
+async fn operator_only(state: &AppState, auth: &Auth, name: &str) -> ApiResult<()> {
+    let default = state.store.tenant_by_name(DEFAULT_TENANT).await?;
+    if default.is_none_or(|t| t.id != auth.who.tenant_id) {
+        // Other tenants' admins cannot tell whether the tenant exists.
+        return Err(ApiError::NotFound(format!("no tenant {name:?}")));
+    }
+    Ok(())
 }
 
+/// The tenant's ceilings as the API answers them.
+fn limits_answer(name: &str, limits: &TenantLimits) -> Json<serde_json::Value> {
+    let mut answer = serde_json::json!({ "tenant": name });
+    if let (Some(map), Ok(serde_json::Value::Object(fields))) =
+        (answer.as_object_mut(), serde_json::to_value(limits))
+    {
+        map.extend(fields);
+    }
+    Json(answer)
+}
+
+/// `PUT /v1/tenants/{name}/limits`: replaces the tenant's ceilings (a field left out is 0, no
+/// ceiling). Pipelines already applied are checked against them when their runs start.
 async fn set_limits(
     State(state): State<AppState>,
     auth: Auth,
     Path(name): Path<String>,
     body: Body,
 ) -> ApiResult<Json<serde_json::Value>> {
-    auth.require(Role::Admin)?;
-    let default = state.store.tenant_by_name(DEFAULT_TENANT).await?;
-    if default.is_none_or(|t| t.id != auth.who.tenant_id) {
-        // Other tenants' admins cannot tell whether the tenant exists.
-        return Err(ApiError::NotFound(format!("no tenant {name:?}")));
-    }
-    let req: Limits = json_body(body, state.settings.max_pipeline_bytes).await?;
-    if req.max_running < 0 {
-        return Err(ApiError::BadRequest(
-            "max_running must be 0 (no limit) or more".into(),
-        ));
-    }
-    let audit = auth.entry(
-        "tenant.limits",
-        name.clone(),
-        Some(format!("max_running {}", req.max_running)),
-    );
+    operator_only(&state, &auth, &name).await?;
+    let limits: TenantLimits = json_body(body, state.settings.max_pipeline_bytes).await?;
+    let audit = auth.entry("tenant.limits", name.clone(), Some(limits.describe()));
     if !state
         .store
-        .set_tenant_max_running(&name, req.max_running, &audit)
+        .set_tenant_limits(&name, &limits, &audit)
         .await?
     {
         return Err(ApiError::NotFound(format!("no tenant {name:?}")));
     }
-    Ok(Json(
-        serde_json::json!({ "tenant": name, "max_running": req.max_running }),
-    ))
+    Ok(limits_answer(&name, &limits))
+}
+
+/// `GET /v1/tenants/{name}/limits`: the tenant's ceilings.
+async fn get_limits(
+    State(state): State<AppState>,
+    auth: Auth,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    operator_only(&state, &auth, &name).await?;
+    let tenant = state
+        .store
+        .tenant_by_name(&name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no tenant {name:?}")))?;
+    let limits = state.store.tenant_limits(&tenant.id).await?;
+    Ok(limits_answer(&name, &limits))
 }
 
 /// Query of the audit log.
@@ -222,7 +241,6 @@ async fn audit(
     auth: Auth,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    auth.require(Role::Admin)?;
     let operator = state
         .store
         .tenant_by_name(DEFAULT_TENANT)

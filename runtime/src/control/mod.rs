@@ -80,6 +80,7 @@ impl Core {
                 cache_dir: Some(
                     cache_dir.map_or_else(|| data_dir.join("cache"), Path::to_path_buf),
                 ),
+                describe_limits: policy.describe_limits,
                 ..EngineConfig::default()
             },
             integrations.clone(),

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use super::{ControlError, ControlResult, Core};
 use crate::executor::{self, Plan};
-use crate::pipeline::{self, Format, Pipeline, PluginRef, PluginVersion, ValidatedPipeline};
+use crate::pipeline::{
+    self, Format, Pipeline, PluginRef, PluginVersion, TenantLimits, ValidatedPipeline,
+};
 use crate::registry::LocalPlugins;
 use crate::store::audit::NewAudit;
 use crate::store::pipelines::{Pin, VersionRow};
@@ -21,6 +23,23 @@ fn validate(core: &Core, pipeline: Pipeline) -> ControlResult<ValidatedPipeline>
     pipeline
         .validate(&core.policy)
         .map_err(|e| ControlError::Invalid(e.messages().join("; ")))
+}
+
+/// The tenant's ceilings, or (422, naming each ceiling) the refusal of a pipeline that goes
+/// over them.
+pub async fn within_ceilings(
+    core: &Core,
+    tenant: &str,
+    pipeline: &ValidatedPipeline,
+) -> ControlResult<TenantLimits> {
+    let ceilings = core.store.tenant_limits(tenant).await?;
+    let problems = ceilings.check(pipeline.pipeline(), &core.policy.default_limits);
+    if problems.is_empty() {
+        Ok(ceilings)
+    } else {
+        let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        Err(ControlError::Invalid(messages.join("; ")))
+    }
 }
 
 /// The digest `reference` (`name@version`, `name@latest` or `sha256:...`) names in the tenant's
@@ -138,6 +157,7 @@ pub async fn check(
         )));
     }
     let validated = validate(core, pipeline)?;
+    within_ceilings(core, tenant, &validated).await?;
     let pipeline = validated.into_pipeline();
     let pins = pin(core, tenant, &pipeline).await?;
     pinned_plan(core, &pipeline, &pins).await?;

@@ -3,18 +3,25 @@
 //! this process's worker woken. The API's trigger and dead-letter replay and the cron ticker
 //! queue through it.
 use super::{ControlError, ControlResult, Core};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{EffectiveLimits, Pipeline, TenantLimits};
 use crate::status::Trigger;
 use crate::store::idempotency::Idempotency;
 use crate::store::pipelines::VersionRow;
 use crate::store::queue::{NewRun, Replay, RunSpec};
 
-/// How runs of `pipeline` are to be run: its worker labels, concurrency limit and attempts.
-pub fn run_spec(pipeline: &Pipeline) -> RunSpec {
+/// How runs of `pipeline` are to be run: its worker labels, concurrency limit, attempts, and
+/// the memory its steps hold together (with the server's `defaults` for what it leaves unset,
+/// within its tenant's `ceilings`).
+pub fn run_spec(
+    pipeline: &Pipeline,
+    defaults: &EffectiveLimits,
+    ceilings: &TenantLimits,
+) -> RunSpec {
     RunSpec {
         labels: pipeline.labels.clone(),
         concurrency: pipeline.concurrency.unwrap_or(0),
         max_attempts: pipeline.retry.as_ref().map_or(1, |r| r.max_attempts.max(1)),
+        memory_mb: ceilings.run_memory_mb(pipeline, defaults),
     }
 }
 
@@ -42,7 +49,8 @@ pub async fn runnable(
         None => ControlError::NotFound(format!("no pipeline {name:?}")),
     })?;
     let pipeline = row.pipeline()?;
-    let spec = run_spec(&pipeline);
+    let ceilings = core.store.tenant_limits(tenant).await?;
+    let spec = run_spec(&pipeline, &core.policy.default_limits, &ceilings);
     Ok(Runnable {
         version: row,
         pipeline,

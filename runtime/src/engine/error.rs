@@ -29,9 +29,16 @@ pub enum StepError {
         /// stopped while being copied, before it is counted).
         bytes: Option<u64>,
     },
-    /// The guest's call stack overflowed (unbounded recursion).
+    /// The guest's call stack overflowed (unbounded recursion): the wasm call stack, or the
+    /// shadow stack in its linear memory running below address 0.
     #[error("stack_overflow: the plugin overflowed its call stack")]
     StackOverflow,
+    /// The step's durable state would grow past the host's cap.
+    #[error("state_too_large: the step's state would exceed {} MiB", .limit_bytes >> 20)]
+    StateTooLarge {
+        /// The cap, bytes.
+        limit_bytes: u64,
+    },
     /// The guest trapped (a panic, an abort, an out-of-bounds access, a host refusal).
     #[error("trap: {message}")]
     Trap {
@@ -61,6 +68,7 @@ impl StepError {
             StepError::FuelExhausted { .. } => "fuel_exhausted",
             StepError::OutputTooLarge { .. } => "output_too_large",
             StepError::StackOverflow => "stack_overflow",
+            StepError::StateTooLarge { .. } => "state_too_large",
             StepError::Trap { .. } => "trap",
             StepError::InvalidConfig(_) => "invalid_config",
             StepError::Retryable(_) => "retryable",
@@ -102,7 +110,14 @@ impl StepError {
                 };
             }
             Some(wasmtime::Trap::StackOverflow) => return StepError::StackOverflow,
+            Some(wasmtime::Trap::MemoryOutOfBounds) if recursed_to_the_fault(&err) => {
+                return StepError::StackOverflow;
+            }
             _ => {}
+        }
+        // A host function refused the call with a named failure (the state cap).
+        if let Some(named) = err.downcast_ref::<StepError>() {
+            return named.clone();
         }
         // wasmtime's cap on bytes copied out of the guest in one call, which the engine sets
         // from `max_output_bytes` (its error type is private, so it is known by its text).
@@ -123,6 +138,33 @@ impl StepError {
         StepError::Trap { message }
     }
 }
+
+/// Whether the out-of-bounds access `err` ended unbounded recursion: its innermost function
+/// is on the stack at least [`RECURSION_DEPTH`] times. Rust and C guests keep a shadow stack
+/// at the bottom of their linear memory, growing down; recursion that keeps locals there runs
+/// it below address 0, which is an out-of-bounds access, not wasm's own stack-overflow trap.
+fn recursed_to_the_fault(err: &wasmtime::Error) -> bool {
+    let Some(backtrace) = err.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return false;
+    };
+    let frames = backtrace.frames();
+    let Some(innermost) = frames.first() else {
+        return false;
+    };
+    let on_stack = frames
+        .iter()
+        .filter(|f| {
+            f.func_index() == innermost.func_index()
+                && wasmtime::Module::same(f.module(), innermost.module())
+        })
+        .count();
+    on_stack >= RECURSION_DEPTH
+}
+
+/// How often one function must be on the stack for an out-of-bounds access to count as the
+/// shadow stack's overflow: frames of up to 16 KiB fill the default 1 MiB shadow stack more
+/// often than this. (The engine keeps [`super::BACKTRACE_FRAMES`] frames of a trap.)
+const RECURSION_DEPTH: usize = 64;
 
 impl From<PluginError> for StepError {
     fn from(e: PluginError) -> Self {

@@ -228,10 +228,9 @@ impl host::Host for HostState {
         let old = self.step.state.get(&key).map_or(0, |v| key.len() + v.len());
         let used: usize = self.step.state.iter().map(|(k, v)| k.len() + v.len()).sum();
         if used - old + key.len() + value.len() > MAX_STATE_BYTES {
-            wasmtime::bail!(
-                "state_too_large: the step's state would exceed {} MiB",
-                MAX_STATE_BYTES >> 20
-            );
+            return Err(wasmtime::Error::new(super::StepError::StateTooLarge {
+                limit_bytes: MAX_STATE_BYTES as u64,
+            }));
         }
         self.step.state.insert(key, value);
         Ok(())

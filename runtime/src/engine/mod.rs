@@ -63,6 +63,8 @@ pub struct EngineConfig {
     pub epoch_tick: Duration,
     /// Where compiled components are cached; `None` disables the disk cache.
     pub cache_dir: Option<PathBuf>,
+    /// The limits a plugin's `describe` runs under (`--describe-timeout-ms`).
+    pub describe_limits: StepLimits,
 }
 
 impl Default for EngineConfig {
@@ -74,6 +76,7 @@ impl Default for EngineConfig {
             max_memory_mb: 4096,
             epoch_tick: Duration::from_millis(2),
             cache_dir: None,
+            describe_limits: StepLimits::DESCRIBE,
         }
     }
 }
@@ -222,6 +225,7 @@ fn wasmtime_config(config: &EngineConfig) -> Result<Config> {
     c.epoch_interruption(true);
     c.consume_fuel(config.fuel);
     c.max_wasm_stack(1 << 20);
+    c.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(BACKTRACE_FRAMES));
     // `AUTOFLOW_WASM_PROFILER=perfmap` writes /tmp/perf-PID.map, so that `perf` names the
     // plugins' compiled functions (for profiling a pipeline; off by default).
     if std::env::var("AUTOFLOW_WASM_PROFILER").as_deref() == Ok("perfmap") {
@@ -254,6 +258,10 @@ fn wasmtime_config(config: &EngineConfig) -> Result<Config> {
     }
     Ok(c)
 }
+
+/// Frames of the guest's stack kept with a trap (wasmtime keeps 20 by default): enough to tell
+/// unbounded recursion from one out-of-bounds access (see [`StepError`]).
+pub const BACKTRACE_FRAMES: usize = 256;
 
 /// Advances the engine's epoch every `tick` until `stop` is set: the clock behind deadlines.
 fn spawn_ticker(engine: wasmtime::Engine, tick: Duration, stop: Arc<AtomicBool>) {

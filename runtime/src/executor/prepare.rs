@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::plan::{Plan, PlannedStep, RetrySettings};
 use crate::engine::bindings::Metadata;
-use crate::engine::{Engine, Mount, Plugin, PluginKind, Sandbox, StepHost, StepLimits};
+use crate::engine::{Engine, Mount, Plugin, PluginKind, Sandbox, StepHost};
 use crate::pipeline::{MountMode, PipelineError, ValidatedPipeline, ValidationErrors};
 use crate::registry::LocalPlugins;
 
@@ -163,11 +163,12 @@ async fn check_config(
     }
 }
 
-/// Instantiates `plugin` in a throwaway sandbox (default limits, no grants) and calls `describe`.
+/// Instantiates `plugin` in a throwaway sandbox (the engine's describe limits, no grants) and
+/// calls `describe`.
 pub async fn describe(engine: &Engine, plugin: &Plugin) -> Result<Metadata, String> {
     let logs: crate::engine::LogSink = Arc::new(|_| {});
     let sandbox = Sandbox {
-        limits: StepLimits::default(),
+        limits: engine.config().describe_limits,
         mounts: Vec::new(),
         host: StepHost::new("describe", logs),
     };

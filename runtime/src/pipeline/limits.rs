@@ -31,6 +31,15 @@ impl Default for StepLimits {
 }
 
 impl StepLimits {
+    /// The limits of a plugin's `describe` call, at upload and before each run: it returns a
+    /// few constants, so it gets a second and 64 MiB, whatever the step's own limits are.
+    pub const DESCRIBE: StepLimits = StepLimits {
+        memory_mb: 64,
+        timeout_ms: 1_000,
+        fuel: None,
+        max_output_bytes: 1 << 20,
+    };
+
     /// The per-call wall-clock budget.
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)

@@ -67,6 +67,7 @@
 //! What needs the plugins themselves (a step with inputs whose plugin is a source, a config
 //! that does not match the plugin's schema) is checked by the executor, not here.
 
+mod ceilings;
 pub mod connection;
 pub mod cron;
 mod depth;
@@ -82,6 +83,7 @@ mod validate;
 #[cfg(test)]
 mod tests;
 
+pub use ceilings::TenantLimits;
 pub use depth::MAX_NESTING_DEPTH;
 pub use error::{Location, PipelineError, ValidationErrors};
 pub use graph::{ResolvedMount, ResolvedStep, ValidatedPipeline};

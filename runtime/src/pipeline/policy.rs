@@ -3,6 +3,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use super::limits::StepLimits;
 use super::model::EffectiveLimits;
 
 /// What the server allows, and the defaults it fills in.
@@ -21,6 +22,9 @@ pub struct ValidationPolicy {
     pub max_output_bytes: u64,
     /// Limits for what neither the step nor the pipeline sets.
     pub default_limits: EffectiveLimits,
+    /// The limits of a plugin's `describe` call ([`StepLimits::DESCRIBE`] unless the operator
+    /// sets `--describe-timeout-ms`).
+    pub describe_limits: StepLimits,
 }
 
 impl Default for ValidationPolicy {
@@ -34,6 +38,7 @@ impl Default for ValidationPolicy {
             max_timeout_ms: 3_600_000,
             max_output_bytes: 256 << 20,
             default_limits: EffectiveLimits::default(),
+            describe_limits: StepLimits::DESCRIBE,
         }
     }
 }

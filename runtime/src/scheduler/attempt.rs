@@ -231,7 +231,9 @@ pub(super) async fn execute(
     tx: mpsc::UnboundedSender<Line>,
     cancel: watch::Receiver<bool>,
 ) -> Result<Executed, AttemptError> {
-    let Prepared { mut plan, grants } = plans.plan(state, run).await?;
+    let Prepared {
+        mut plan, grants, ..
+    } = plans.plan(state, run).await?;
     if let Some(replay) = &run.replay {
         let letters = state
             .store

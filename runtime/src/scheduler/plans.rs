@@ -5,8 +5,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::error::AttemptError;
-use crate::control::Core;
+use crate::control::{ControlError, Core};
 use crate::executor::Plan;
+use crate::pipeline::ValidatedPipeline;
 use crate::store::queue::{Claimed, Replay};
 
 /// Plans a worker keeps at most; past that the cache starts over.
@@ -26,12 +27,32 @@ pub struct Prepared {
     pub plan: Plan,
     /// Secret names by step id.
     pub grants: HashMap<String, Vec<String>>,
+    /// The pipeline as validated (checked against the tenant's ceilings at each attempt).
+    pub validated: ValidatedPipeline,
 }
 
 impl PlanCache {
-    /// The plan of `run` (a replay's override of one step's plugin included, its records not):
-    /// from the cache, or prepared and kept.
+    /// The plan of `run` (a replay's override of one step's plugin included, its records not),
+    /// from the cache or prepared and kept, checked against its tenant's ceilings as they are
+    /// now (they may have been lowered since the version was applied): a run over them fails,
+    /// naming each; what the steps leave to the server's defaults is kept within them
+    /// ([`crate::pipeline::TenantLimits::cap`]).
     pub async fn plan(&self, state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> {
+        let mut prepared = self.cached_plan(state, run).await?;
+        let ceilings =
+            crate::control::pipelines::within_ceilings(state, &run.tenant, &prepared.validated)
+                .await
+                .map_err(|e| match e {
+                    ControlError::Store(e) => AttemptError::from(e),
+                    e => AttemptError::Failed(format!("over the tenant's ceilings: {e}")),
+                })?;
+        for step in &mut prepared.plan.steps {
+            step.limits = ceilings.cap(step.limits);
+        }
+        Ok(prepared)
+    }
+
+    async fn cached_plan(&self, state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> {
         let override_digest = match &run.replay {
             Some(Replay {
                 step,
@@ -85,7 +106,7 @@ async fn prepare(state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> 
     for pin in &pins {
         fetch_blob(state, &pin.digest).await?;
     }
-    let (_validated, plan) = crate::control::pipelines::pinned_plan(state, &pipeline, &pins)
+    let (validated, plan) = crate::control::pipelines::pinned_plan(state, &pipeline, &pins)
         .await
         .map_err(|e| format!("cannot prepare the run: {e}"))?;
     let grants = pipeline
@@ -94,7 +115,11 @@ async fn prepare(state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> 
         .filter(|s| !s.secrets.is_empty())
         .map(|s| (s.id.clone(), s.secrets.clone()))
         .collect();
-    Ok(Prepared { plan, grants })
+    Ok(Prepared {
+        plan,
+        grants,
+        validated,
+    })
 }
 
 /// Makes sure the local blob store has `digest`, fetching it from the database (where a

@@ -1,16 +1,17 @@
 //! `autoflow server`: config -> pool + migrations -> engine and blob store -> seed -> cron
 //! ticker and an in-process worker -> serve the API until Ctrl-C or SIGTERM; and `autoflow
 //! worker`, the same worker alone against a shared database.
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 
+pub mod http;
 pub mod seed;
 
 use crate::api::{self, AppState, Settings};
 use crate::control::Core;
+use crate::pipeline::ValidationPolicy;
 use crate::scheduler::worker::WorkerOptions;
 use crate::scheduler::{self, worker};
 use crate::store;
@@ -38,6 +39,20 @@ pub struct ServerArgs {
     /// Largest pipeline definition or other JSON body, KiB.
     #[arg(long, env = "AUTOFLOW_MAX_PIPELINE_KB", default_value_t = 256)]
     pub max_pipeline_kb: usize,
+    /// A request's headers must arrive within this many seconds, or its connection is closed
+    /// (a keep-alive connection idle this long is closed too).
+    #[arg(long, env = "AUTOFLOW_HEADER_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_timeout_secs: u64,
+    /// A request's body must arrive within this many seconds, or it is answered 408.
+    #[arg(long, env = "AUTOFLOW_BODY_TIMEOUT_SECS", default_value_t = 120)]
+    pub body_timeout_secs: u64,
+    /// Connections one source address may hold open at once; the next is answered 429.
+    #[arg(
+        long,
+        env = "AUTOFLOW_MAX_CONNECTIONS_PER_SOURCE",
+        default_value_t = 128
+    )]
+    pub max_connections_per_source: usize,
     /// Compiled-plugin cache folder. Default: `cache` in the data directory.
     #[arg(long, env = "AUTOFLOW_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
@@ -62,9 +77,23 @@ pub struct WorkerArgs {
     /// On SIGTERM, let running runs finish for this long, in seconds, then hand them back.
     #[arg(long, env = "AUTOFLOW_DRAIN_SECS", default_value_t = 30)]
     pub drain_secs: u64,
+    /// A plugin's `describe` (at upload and before each run) must answer within this many
+    /// ms; it also runs in at most 64 MiB.
+    #[arg(long, env = "AUTOFLOW_DESCRIBE_TIMEOUT_MS", default_value_t = crate::pipeline::StepLimits::DESCRIBE.timeout_ms)]
+    pub describe_timeout_ms: u64,
     /// Outbound HTTP: private addresses the operator allows.
     #[command(flatten)]
     pub egress: crate::cli::EgressArgs,
+}
+
+impl WorkerArgs {
+    /// The validation policy of a server or worker with these options (see
+    /// [`crate::control::server_policy`]).
+    pub fn policy(&self, mount_roots: &[PathBuf], data_dir: &Path) -> ValidationPolicy {
+        let mut policy = policy(mount_roots, data_dir);
+        policy.describe_limits.timeout_ms = self.describe_timeout_ms.max(1);
+        policy
+    }
 }
 
 impl WorkerArgs {
@@ -116,8 +145,9 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
     let settings = Settings {
         max_plugin_bytes: args.max_plugin_mb.saturating_mul(1 << 20),
         max_pipeline_bytes: args.max_pipeline_kb.saturating_mul(1 << 10),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout_secs),
     };
-    let policy = policy(&args.mount_roots, &args.data_dir);
+    let policy = args.worker.policy(&args.mount_roots, &args.data_dir);
     let egress = args.worker.egress.settings().map_err(anyhow::Error::msg)?;
     let core = Core::open(
         &url,
@@ -166,10 +196,11 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("autoflow server listening on http://{addr}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    let app = api::app(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let limits = http::ConnectionLimits {
+        header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
+        per_source: args.max_connections_per_source.max(1),
+    };
+    http::serve(listener, api::app(state), limits, shutdown()).await?;
     let _ = stop_tx.send(true);
     let _ = ticker.await;
     if let Some(worker) = worker {
@@ -180,7 +211,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 
 /// Runs `autoflow worker` until SIGTERM or Ctrl-C, then drains.
 pub async fn work(args: WorkerCommandArgs) -> anyhow::Result<()> {
-    let policy = policy(&args.mount_roots, &args.data_dir);
+    let policy = args.worker.policy(&args.mount_roots, &args.data_dir);
     let egress = args.worker.egress.settings().map_err(anyhow::Error::msg)?;
     let core = Core::open(
         &args.database,

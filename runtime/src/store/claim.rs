@@ -100,7 +100,9 @@ impl Store {
         let now = now_ms();
         let candidates = sqlx::query(&format!(
             "SELECT seq, id, tenant_id, pipeline, version, status, attempt, max_attempts, labels, concurrency, \
-             cancel_requested, replay, (SELECT max_running FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_limit \
+             cancel_requested, replay, memory_mb, \
+             (SELECT max_running FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_limit, \
+             (SELECT max_running_memory_mb FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_memory \
              FROM runs \
              WHERE (status = $3 AND not_before <= $1) OR (status = $4 AND lease_expires_at < $1) \
              ORDER BY seq LIMIT $2{lock}"
@@ -167,21 +169,27 @@ impl Store {
                 }
             }
             let tenant_limit: i64 = r.try_get::<Option<i64>, _>("tenant_limit")?.unwrap_or(0);
-            if tenant_limit > 0
-                && self.running(&mut tx, &tenant, None, now, seq).await? >= tenant_limit
-            {
-                continue;
+            let tenant_memory: i64 = r.try_get::<Option<i64>, _>("tenant_memory")?.unwrap_or(0);
+            if tenant_limit > 0 || tenant_memory > 0 {
+                let (runs, memory) = self.running(&mut tx, &tenant, None, now, seq).await?;
+                let needs: i64 = r.try_get("memory_mb")?;
+                if (tenant_limit > 0 && runs >= tenant_limit)
+                    || (tenant_memory > 0 && memory.saturating_add(needs) > tenant_memory)
+                {
+                    continue;
+                }
             }
             let concurrency: i64 = r.try_get("concurrency")?;
             if concurrency > 0
                 && self
                     .running(&mut tx, &tenant, Some(&pipeline), now, seq)
                     .await?
+                    .0
                     >= concurrency
             {
                 continue;
             }
-            if tenant_limit > 0 || concurrency > 0 {
+            if tenant_limit > 0 || tenant_memory > 0 || concurrency > 0 {
                 // Counted by the next limited candidate's check: mark it running now.
                 claim_rows(&mut tx, &[seq], worker, started, lease_ms).await?;
             } else {
@@ -210,7 +218,7 @@ impl Store {
     }
 
     /// Runs of the tenant (of `pipeline` only, if given) running under a live lease, other than
-    /// run `seq`. On PostgreSQL, claimers counting the same tenant or pipeline take turns from
+    /// run `seq`, and the memory they hold together (MiB). On PostgreSQL, claimers counting the same tenant or pipeline take turns from
     /// here to their commit, so that two cannot both see room for one more.
     async fn running(
         &self,
@@ -219,15 +227,16 @@ impl Store {
         pipeline: Option<&str>,
         now: i64,
         seq: i64,
-    ) -> Result<i64> {
+    ) -> Result<(i64, i64)> {
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
                 .bind(format!("{tenant}/{}", pipeline.unwrap_or("*")))
                 .execute(&mut *conn)
                 .await?;
         }
-        let n = sqlx::query(
-            "SELECT COUNT(*) AS n FROM runs WHERE tenant_id = $1 AND ($2 IS NULL OR pipeline = $2) AND status = $5 \
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(memory_mb), 0) AS BIGINT) AS memory FROM runs \
+             WHERE tenant_id = $1 AND ($2 IS NULL OR pipeline = $2) AND status = $5 \
              AND lease_expires_at >= $3 AND seq <> $4",
         )
         .bind(tenant)
@@ -236,9 +245,8 @@ impl Store {
         .bind(seq)
         .bind(RunStatus::Running.as_str())
         .fetch_one(conn)
-        .await?
-        .try_get("n")?;
-        Ok(n)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("memory")?))
     }
 
     /// Renews the lease of `attempt` of run `id`. `None` when the attempt no longer holds the

@@ -8,6 +8,7 @@ use super::audit::NewAudit;
 use super::idempotency::Idempotency;
 use super::{Backend, Result, Store, now_ms, random_hex, text_column};
 use crate::status::{AttemptStatus, RunStatus, Trigger};
+use crate::pipeline::TenantLimits;
 
 pub use super::claim::MAX_LOST_ATTEMPTS;
 pub use super::finish::{Ending, Finish};
@@ -21,6 +22,9 @@ pub struct RunSpec {
     pub concurrency: u32,
     /// Attempts in all, counting retries of retryable failures (at least 1).
     pub max_attempts: u32,
+    /// The memory its steps hold together, MiB (counted against the tenant's
+    /// `max_running_memory_mb` while it runs).
+    pub memory_mb: u64,
 }
 
 /// A run to queue.
@@ -129,8 +133,8 @@ impl Store {
         labels.dedup();
         sqlx::query(
             "INSERT INTO runs (id, tenant_id, pipeline, version, status, created_at, created_by, \
-             max_attempts, labels, concurrency, trigger, fire_at, replay) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             max_attempts, labels, concurrency, trigger, fire_at, replay, memory_mb) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(run.tenant)
@@ -148,6 +152,7 @@ impl Store {
             run.replay
                 .map(|r| serde_json::to_string(r).unwrap_or_default()),
         )
+        .bind(i64::try_from(run.spec.memory_mb).unwrap_or(i64::MAX))
         .execute(&mut *conn)
         .await?;
         if let Some(key) = &run.idempotency {
@@ -161,18 +166,51 @@ impl Store {
         Ok(id)
     }
 
-    /// Sets the tenant's limit of runs at once (0: none), recording `audit` with it; whether
-    /// the tenant exists.
-    pub async fn set_tenant_max_running(
+    /// Sets the tenant's ceilings (each 0: none), recording `audit` with them; whether the
+    /// tenant exists.
+    pub async fn set_tenant_limits(
         &self,
         tenant_name: &str,
-        max_running: i64,
+        limits: &TenantLimits,
         audit: &NewAudit<'_>,
     ) -> Result<bool> {
-        let update = sqlx::query("UPDATE tenants SET max_running = $1 WHERE name = $2")
-            .bind(max_running)
-            .bind(tenant_name);
+        let column = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let update = sqlx::query(
+            "UPDATE tenants SET max_running = $1, max_step_memory_mb = $2, max_running_memory_mb = $3, \
+             max_output_bytes = $4, max_fuel = $5 WHERE name = $6",
+        )
+        .bind(column(limits.max_running))
+        .bind(column(limits.max_step_memory_mb))
+        .bind(column(limits.max_running_memory_mb))
+        .bind(column(limits.max_output_bytes))
+        .bind(column(limits.max_fuel))
+        .bind(tenant_name);
         self.execute_audited(update, audit).await
+    }
+
+    /// The ceilings of the tenant with id `tenant` (none set: all 0, as for a tenant that does
+    /// not exist).
+    pub async fn tenant_limits(&self, tenant: &str) -> Result<TenantLimits> {
+        let row = sqlx::query(
+            "SELECT max_running, max_step_memory_mb, max_running_memory_mb, max_output_bytes, max_fuel \
+             FROM tenants WHERE id = $1",
+        )
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(TenantLimits::default());
+        };
+        let column = |name: &str| -> Result<u64> {
+            Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0))
+        };
+        Ok(TenantLimits {
+            max_running: column("max_running")?,
+            max_step_memory_mb: column("max_step_memory_mb")?,
+            max_running_memory_mb: column("max_running_memory_mb")?,
+            max_output_bytes: column("max_output_bytes")?,
+            max_fuel: column("max_fuel")?,
+        })
     }
 
     /// Cancels the tenant's run `id`: at once when queued, through its worker when running.

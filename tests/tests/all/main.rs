@@ -17,4 +17,5 @@ mod scheduler;
 mod secrets;
 mod server_api;
 mod server_cli;
+mod slow_clients;
 mod step_time;

@@ -112,6 +112,46 @@ async fn unbounded_recursion_overflows_the_guest_stack_only() {
     good_plugin_still_runs(&engine).await;
 }
 
+/// Recursion that overflows the shadow stack (Rust's stack in linear memory, below address 0)
+/// is `stack_overflow` too, not an out-of-bounds `trap`.
+#[tokio::test]
+async fn a_shadow_stack_overflow_is_named_stack_overflow() {
+    let engine = engine(false);
+    let mut inst = opened(
+        &engine,
+        guests::SHADOW_STACK,
+        limits(64, 10_000),
+        vec![],
+        "{}",
+    )
+    .await;
+    let err = inst.process(&[record("{}")]).await.unwrap_err();
+    assert_eq!(err, StepError::StackOverflow, "{err}");
+    assert_eq!(err.kind(), "stack_overflow");
+    good_plugin_still_runs(&engine).await;
+}
+
+/// A state write past the host's cap fails the call as `state_too_large`, naming the cap.
+#[tokio::test]
+async fn a_state_write_over_the_cap_is_named_state_too_large() {
+    let engine = engine(false);
+    let mut inst = opened(
+        &engine,
+        guests::STATE_HOG,
+        limits(128, 10_000),
+        vec![],
+        "{}",
+    )
+    .await;
+    let err = inst.process(&[record("{}")]).await.unwrap_err();
+    assert_eq!(err.kind(), "state_too_large", "{err}");
+    assert_eq!(
+        err.to_string(),
+        "state_too_large: the step's state would exceed 16 MiB"
+    );
+    good_plugin_still_runs(&engine).await;
+}
+
 #[tokio::test]
 async fn paths_outside_the_mounts_are_refused() {
     let engine = engine(false);

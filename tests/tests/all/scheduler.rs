@@ -711,6 +711,29 @@ fn a_pipeline_concurrency_limit_holds_across_worker_slots() {
     );
 }
 
+/// A tenant's `max_running_memory_mb` holds at claim time: two runs whose steps need 192 MiB
+/// each (three steps of 64 MiB) never run at once under a ceiling of 300 MiB, on four slots.
+#[test]
+fn a_tenant_memory_ceiling_holds_across_worker_slots() {
+    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "4"]) else {
+        return;
+    };
+    push(&s, "slow", guests::SLOW);
+    apply(&s, "heavy", &slow_pipeline("heavy", 2, 150, ""));
+    let limit = s.call(
+        "PUT",
+        "/v1/tenants/default/limits",
+        Some(&s.admin),
+        Some((
+            "application/json",
+            br#"{"max_running_memory_mb": 300}"#.to_vec(),
+        )),
+    );
+    assert_eq!(limit.status, 200, "{}", limit.text());
+    let ids: Vec<String> = (0..3).map(|_| s.trigger("heavy")).collect();
+    assert_no_overlap(ids.iter().map(|id| span(&s, id)).collect());
+}
+
 /// When the run's only attempt ran, once it has ended successfully.
 fn span(s: &Server, id: &str) -> (i64, i64) {
     assert_eq!(s.wait_run(&s.admin, id)["status"], "succeeded");

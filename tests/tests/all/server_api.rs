@@ -1194,6 +1194,8 @@ autoflow_tests::on_both_databases!(
     roles_and_token_lifecycle,
     restart_keeps_plugins_versions_runs_and_logs,
     demo_runs_and_logs_follow_as_events,
+    a_plugin_whose_describe_spins_is_refused_at_its_deadline,
+    tenant_ceilings_refuse_pipelines_over_them,
 );
 
 /// Every route of the OpenAPI document is served (none answers "no such route").
@@ -1218,6 +1220,219 @@ fn openapi_lists_only_served_routes() {
             assert_ne!(r.status, 405, "{method} {path}");
         }
     }
+}
+
+/// `PUT /v1/tenants/{name}/limits` with `body` as the operator.
+fn set_limits(s: &Server, tenant: &str, body: Value) -> Resp {
+    s.call(
+        "PUT",
+        &format!("/v1/tenants/{tenant}/limits"),
+        Some(&s.admin),
+        Some(("application/json", body.to_string().into_bytes())),
+    )
+}
+
+/// generator -> json-map x `maps` -> log-sink, each step with `limits` (YAML flow map, or "").
+fn chain(name: &str, maps: usize, limits: &str) -> String {
+    let limits = if limits.is_empty() {
+        String::new()
+    } else {
+        format!("\n    limits: {limits}")
+    };
+    let mut yaml = format!(
+        "name: {name}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 3 }}{limits}\n"
+    );
+    let mut input = "gen".to_string();
+    for i in 0..maps {
+        yaml.push_str(&format!(
+            "  - id: map{i}\n    plugin: json-map@latest\n    input: {input}{limits}\n"
+        ));
+        input = format!("map{i}");
+    }
+    yaml.push_str(&format!(
+        "  - id: sink\n    plugin: log-sink@latest\n    input: {input}{limits}\n"
+    ));
+    yaml
+}
+
+/// The operator's ceilings on a tenant: a pipeline over any of them is refused when applied
+/// (422 naming the ceiling and the place), other tenants are not bound by them, and a run of a
+/// version applied before the ceilings were lowered fails naming them.
+fn tenant_ceilings_refuse_pipelines_over_them(s: &mut Server) {
+    let acme = s.create_tenant("acme");
+    let ceilings = json!({
+        "max_step_memory_mb": 128,
+        "max_running_memory_mb": 200,
+        "max_output_bytes": 1048576,
+        "max_fuel": 1000000000u64,
+    });
+    let r = set_limits(s, "acme", ceilings.clone());
+    assert_eq!(r.status, 200, "{}", r.text());
+    let shown = s.get("/v1/tenants/acme/limits").json();
+    for (field, value) in ceilings.as_object().unwrap() {
+        assert_eq!(&shown[field], value, "{field}: {shown}");
+    }
+    assert_eq!(shown["max_running"], 0);
+    // acme's own admin cannot see or lift them.
+    let theirs = s.call("GET", "/v1/tenants/acme/limits", Some(&acme), None);
+    assert_eq!(theirs.status, 404, "{}", theirs.text());
+    let over = [
+        (
+            chain("big", 1, "{ memory_mb: 256 }"),
+            "steps[0].limits.memory_mb: 256 exceeds the tenant's max_step_memory_mb of 128",
+        ),
+        (
+            chain("loud", 1, "{ max_output_bytes: 2097152 }"),
+            "steps[0].limits.max_output_bytes: 2097152 exceeds the tenant's max_output_bytes of 1048576",
+        ),
+        (
+            chain("hungry", 1, "{ fuel: 5000000000 }"),
+            "steps[0].limits.fuel: 5000000000 exceeds the tenant's max_fuel of 1000000000",
+        ),
+        (
+            chain("long", 2, ""),
+            "steps: the steps need 256 MiB together (their memory_mb), over the tenant's max_running_memory_mb of 200",
+        ),
+    ];
+    for (yaml, message) in &over {
+        let name = yaml.lines().next().unwrap().trim_start_matches("name: ");
+        let r = s.apply(&acme, name, yaml);
+        assert_eq!(r.status, 422, "{name}: {}", r.text());
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(message),
+            "{name}: {}",
+            r.text()
+        );
+        assert_eq!(
+            s.call("GET", &format!("/v1/pipelines/{name}"), Some(&acme), None)
+                .status,
+            404,
+            "{name} was not kept"
+        );
+        // The operator's own tenant has no ceilings.
+        assert_eq!(
+            s.apply(&s.admin, name, yaml).status,
+            201,
+            "{name} in default"
+        );
+    }
+    // Within them: applied, and it runs; what it leaves unset is lowered to the ceilings (the
+    // default 16 MiB of output to 1 MiB).
+    let fits = chain("fits", 0, "{ memory_mb: 96 }");
+    let r = s.apply(&acme, "fits", &fits);
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(s.run_and_wait(&acme, "fits", None)["status"], "succeeded");
+    let plain = chain("plain", 1, "");
+    assert_eq!(s.apply(&acme, "plain", &plain).status, 201);
+    // Lowered below what an applied version sets: its next run fails, naming the ceiling;
+    // one that sets nothing runs within the new ceiling.
+    let r = set_limits(s, "acme", json!({ "max_step_memory_mb": 48 }));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let run = s.run_and_wait(&acme, "fits", None);
+    assert_eq!(run["status"], "failed", "{run}");
+    let error = run["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("over the tenant's ceilings")
+            && error.contains(
+                "steps[0].limits.memory_mb: 96 exceeds the tenant's max_step_memory_mb of 48"
+            ),
+        "{run}"
+    );
+    assert_eq!(s.run_and_wait(&acme, "plain", None)["status"], "succeeded");
+    let audit = s.get("/v1/audit?limit=100").json();
+    assert!(
+        audit.as_array().unwrap().iter().any(|e| e["action"] == "tenant.limits"
+            && e["detail"] == "max_step_memory_mb 128, max_running_memory_mb 200, max_output_bytes 1048576, max_fuel 1000000000"),
+        "{audit}"
+    );
+}
+
+/// A plugin whose `describe` never answers is refused at upload at the describe deadline (a
+/// second by default, `--describe-timeout-ms`), not the step's 30 s, and nothing is stored.
+fn a_plugin_whose_describe_spins_is_refused_at_its_deadline(s: &mut Server) {
+    let backend = s.backend;
+    let blobs = s.blob_count();
+    let start = Instant::now();
+    let r = s.push(&s.admin, "spinner", "1.0.0", read(guests::DESCRIBE_SPIN));
+    let took = start.elapsed();
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "cannot describe the plugin: timeout: the call did not finish within 1000 ms"
+    );
+    assert!(took < Duration::from_secs(10), "the upload took {took:?}");
+    assert_eq!(s.blob_count(), blobs, "nothing stored");
+    let listed = s.get("/v1/plugins").text();
+    assert!(!listed.contains("spinner"), "{listed}");
+    let Some(quick) = Server::start_with(backend, &["--describe-timeout-ms", "200"]) else {
+        return;
+    };
+    let r = quick.push(
+        &quick.admin,
+        "spinner",
+        "1.0.0",
+        read(guests::DESCRIBE_SPIN),
+    );
+    assert_eq!(
+        r.json()["message"],
+        "cannot describe the plugin: timeout: the call did not finish within 200 ms"
+    );
+}
+
+/// The router enforces the least role the OpenAPI document gives each route: a caller below it
+/// gets 403 naming the role before the handler runs (so before a bad body is even read), and a
+/// caller at the role gets past the check.
+#[test]
+fn every_route_refuses_a_caller_below_its_documented_role() {
+    let Some(s) = Server::start(autoflow_tests::server::Backend::Sqlite) else {
+        return;
+    };
+    let (viewer, _) = s.create_token(&s.admin, "viewer", None);
+    let (editor, _) = s.create_token(&s.admin, "editor", None);
+    let doc = s.call("GET", "/openapi.json", None, None).json();
+    let mut guarded = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{digest}", &"0".repeat(64))
+            .replace("{name}", "x")
+            .replace("{version}", "1")
+            .replace("{id}", "x");
+        for (method, op) in ops.as_object().unwrap() {
+            let method = method.to_uppercase();
+            let role = op["x-autoflow-role"].as_str().unwrap();
+            let below: &[&str] = match role {
+                "admin" => &[&viewer, &editor],
+                "editor" => &[&viewer],
+                _ => &[],
+            };
+            for token in below {
+                let garbage = Some(("application/json", b"{ not json".to_vec()));
+                let r = s.call(&method, &concrete, Some(token), garbage);
+                assert_eq!(
+                    (r.status, r.json()["message"].as_str()),
+                    (403, Some(format!("this needs the {role} role").as_str())),
+                    "{method} {path}: {}",
+                    r.text()
+                );
+                guarded += 1;
+            }
+            let at_role = match role {
+                "admin" => Some(s.admin.as_str()),
+                "editor" => Some(editor.as_str()),
+                "viewer" => Some(viewer.as_str()),
+                _ => None,
+            };
+            if let Some(token) = at_role {
+                let r = s.call(&method, &concrete, Some(token), None);
+                assert!(
+                    r.status != 403 || r.json()["message"] != format!("this needs the {role} role"),
+                    "{method} {path} refused a caller with the {role} role: {}",
+                    r.text()
+                );
+            }
+        }
+    }
+    assert!(guarded >= 20, "only {guarded} refusals checked");
 }
 
 /// A replay of dead letters repeated with its Idempotency-Key answers the first replay run (its
