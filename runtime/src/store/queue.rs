@@ -7,8 +7,8 @@ use sqlx::Row;
 use super::audit::NewAudit;
 use super::idempotency::Idempotency;
 use super::{Backend, Result, Store, now_ms, random_hex, text_column};
-use crate::status::{AttemptStatus, RunStatus, Trigger};
 use crate::pipeline::TenantLimits;
+use crate::status::{AttemptStatus, RunStatus, Trigger};
 
 pub use super::claim::MAX_LOST_ATTEMPTS;
 pub use super::finish::{Ending, Finish};
