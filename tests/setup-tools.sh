@@ -11,8 +11,17 @@
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 failed=0
-miss() { echo "setup-tools: $1: run: $2" >&2; failed=1; }
-quiet() { local log; log="$(mktemp)"; "$@" >"$log" 2>&1; local rc=$?; rm -f "$log"; return $rc; }
+# A failed step's output is kept in $LOGS (named in its one line); a step that worked leaves none.
+LOGS="${TMPDIR:-/tmp}/autoflow-setup-tools"
+mkdir -p "$LOGS"
+last_log=""
+miss() { echo "setup-tools: $1: run: $2${last_log:+ (what failed: $last_log)}" >&2; failed=1; }
+quiet() {
+  local log; log="$(mktemp "$LOGS/step-XXXXXX.log")"
+  "$@" >"$log" 2>&1; local rc=$?
+  if [ $rc = 0 ]; then rm -f "$log"; last_log=""; else last_log="$log"; fi
+  return $rc
+}
 apt() {
   [ "$(id -u)" = 0 ] || return 1
   [ -n "${APT_UPDATED:-}" ] || { quiet apt-get update -qq && APT_UPDATED=1; }
@@ -42,8 +51,8 @@ if command -v npm >/dev/null && { [ ! -x "$js/node_modules/.bin/componentize-js"
 fi
 cargo_tool() { # binary, crate, version, features (only what build-lang.sh uses: quicker to build)
   if [ "$("$1" --version 2>/dev/null | awk '{print $2}')" != "$3" ]; then
-    env -u CARGO_TARGET_DIR -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
-      quiet cargo install --quiet --locked "$2" --version "$3" --no-default-features --features "$4" \
+    quiet env -u CARGO_TARGET_DIR -u RUSTFLAGS -u CARGO_ENCODED_RUSTFLAGS \
+      cargo install --quiet --locked "$2" --version "$3" --no-default-features --features "$4" \
       || miss "$1 $3 is missing" "cargo install --locked $2 --version $3"
   fi
 }
