@@ -5,9 +5,9 @@
 //! that the nesting-depth pre-scan models (`depth/yaml.rs`), the same error texts and
 //! locations, and the same reading of scalars (YAML 1.2's core schema: `on`, `no`, `yes`, `y`
 //! are strings, `true`/`True`/`TRUE` booleans). A duplicate field of the model is refused
-//! (`duplicate field `name``); a repeated key in a free-form `config` keeps the last value, as
-//! serde_yaml did. Aliases that expand past 100 times the events of the document are refused
-//! (`repetition limit exceeded`), so an alias bomb costs milliseconds.
+//! (``duplicate field `name` ``); a repeated key in a free-form `config` keeps the last value, as
+//! serde_yaml did. A document whose aliases are followed more than 100 times per event it
+//! holds is refused (`repetition limit exceeded`), so an alias bomb is never expanded.
 
 use std::path::Path;
 
