@@ -4,8 +4,16 @@
 //! Config: `{ "connection": "events", "subject": "orders.paid" }`. The message payload is the
 //! record's value, its key travels in header `autoflow-key`, its headers as headers
 //! ([`autoflow_plugin_sdk::messaging::outgoing_from_record`]).
-use autoflow_plugin_sdk::{Error, Metadata, Record, Sink, host, messaging};
+//!
+//! This is `message-sink` under its old name, with the config it always had: the plugin's
+//! code is `message-sink`'s (`plugins/message-sink/src/sink.rs`).
+use autoflow_plugin_sdk::Error;
 use serde::Deserialize;
+
+#[path = "../../message-sink/src/sink.rs"]
+mod sink;
+
+use sink::{Destination, MessageSink};
 
 /// JSON Schema (draft 2020-12) of [`Config`].
 pub const CONFIG_SCHEMA: &str = r##"{
@@ -37,35 +45,27 @@ pub struct Config {
 }
 
 /// The sink.
-#[derive(Debug)]
-pub struct NatsSink(Config);
+pub type NatsSink = MessageSink<Config>;
 
-impl Sink for NatsSink {
-    type Config = Config;
+impl Destination for Config {
+    const NAME: &'static str = "nats-sink";
+    const DESCRIPTION: &'static str = "Publishes each record as a message to a NATS JetStream subject (key in header \
+             autoflow-key); a batch is acknowledged by the stream before the next.";
+    const SCHEMA: &'static str = CONFIG_SCHEMA;
 
-    fn metadata() -> Metadata {
-        Metadata::new(
-            "nats-sink",
-            env!("CARGO_PKG_VERSION"),
-            "Publishes each record as a message to a NATS JetStream subject (key in header \
-             autoflow-key); a batch is acknowledged by the stream before the next.",
-        )
-        .config_schema(CONFIG_SCHEMA)
+    fn connection(&self) -> &str {
+        &self.connection
     }
 
-    fn open(config: Config) -> Result<Self, Error> {
-        if config.connection.is_empty() || config.subject.is_empty() {
+    fn destination(&self) -> &str {
+        &self.subject
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.connection.is_empty() || self.subject.is_empty() {
             return Err(Error::InvalidConfig(
                 "connection and subject must not be empty".into(),
             ));
-        }
-        Ok(NatsSink(config))
-    }
-
-    fn write(&mut self, records: Vec<Record>) -> Result<(), Error> {
-        let n = messaging::publish_records(&self.0.connection, &self.0.subject, records)?;
-        if n > 0 {
-            host::count("messages_published", n as u64);
         }
         Ok(())
     }
@@ -76,7 +76,7 @@ autoflow_plugin_sdk::export_sink!(NatsSink);
 #[cfg(test)]
 mod tests {
     use autoflow_plugin_sdk::testing::TestHost;
-    use autoflow_plugin_sdk::{Error, Record, parse_config};
+    use autoflow_plugin_sdk::{Error, Record, Sink, parse_config};
 
     use super::*;
 

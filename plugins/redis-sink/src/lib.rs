@@ -5,8 +5,16 @@
 //! Config: `{ "connection": "cache", "stream": "orders" }`. The entry's `payload` field is the
 //! record's value, its key travels in field `autoflow-key`, its headers as fields
 //! ([`autoflow_plugin_sdk::messaging::outgoing_from_record`]).
-use autoflow_plugin_sdk::{Error, Metadata, Record, Sink, host, messaging};
+//!
+//! This is `message-sink` under its old name, with the config it always had: the plugin's
+//! code is `message-sink`'s (`plugins/message-sink/src/sink.rs`).
+use autoflow_plugin_sdk::Error;
 use serde::Deserialize;
+
+#[path = "../../message-sink/src/sink.rs"]
+mod sink;
+
+use sink::{Destination, MessageSink};
 
 /// JSON Schema (draft 2020-12) of [`Config`].
 pub const CONFIG_SCHEMA: &str = r##"{
@@ -38,35 +46,27 @@ pub struct Config {
 }
 
 /// The sink.
-#[derive(Debug)]
-pub struct RedisSink(Config);
+pub type RedisSink = MessageSink<Config>;
 
-impl Sink for RedisSink {
-    type Config = Config;
+impl Destination for Config {
+    const NAME: &'static str = "redis-sink";
+    const DESCRIPTION: &'static str = "Appends each record as an entry to a Redis stream (field payload, key in field \
+             autoflow-key, headers as fields); a batch is stored before the next.";
+    const SCHEMA: &'static str = CONFIG_SCHEMA;
 
-    fn metadata() -> Metadata {
-        Metadata::new(
-            "redis-sink",
-            env!("CARGO_PKG_VERSION"),
-            "Appends each record as an entry to a Redis stream (field payload, key in field \
-             autoflow-key, headers as fields); a batch is stored before the next.",
-        )
-        .config_schema(CONFIG_SCHEMA)
+    fn connection(&self) -> &str {
+        &self.connection
     }
 
-    fn open(config: Config) -> Result<Self, Error> {
-        if config.connection.is_empty() || config.stream.is_empty() {
+    fn destination(&self) -> &str {
+        &self.stream
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        if self.connection.is_empty() || self.stream.is_empty() {
             return Err(Error::InvalidConfig(
                 "connection and stream must not be empty".into(),
             ));
-        }
-        Ok(RedisSink(config))
-    }
-
-    fn write(&mut self, records: Vec<Record>) -> Result<(), Error> {
-        let n = messaging::publish_records(&self.0.connection, &self.0.stream, records)?;
-        if n > 0 {
-            host::count("messages_published", n as u64);
         }
         Ok(())
     }
@@ -77,7 +77,7 @@ autoflow_plugin_sdk::export_sink!(RedisSink);
 #[cfg(test)]
 mod tests {
     use autoflow_plugin_sdk::testing::TestHost;
-    use autoflow_plugin_sdk::{Error, Record, parse_config};
+    use autoflow_plugin_sdk::{Error, Record, Sink, parse_config};
 
     use super::*;
 

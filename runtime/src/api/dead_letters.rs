@@ -7,15 +7,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::auth::Auth;
 use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, json_body};
 use crate::auth::Role;
 use crate::control::runs::{self, Queue};
+use crate::status::Trigger;
 use crate::store::dead_letters::{DeadLetterRow, Filter};
 use crate::store::queue::Replay;
 use crate::store::runs::RunRow;
+use crate::wire::ReplayQueued;
 
 /// Dead letters one replay takes at most.
 pub const MAX_REPLAY: i64 = 10_000;
@@ -23,11 +24,11 @@ pub const MAX_REPLAY: i64 = 10_000;
 /// The dead-letter routes.
 pub fn routes() -> ApiRouter {
     ApiRouter::new()
-        .get("/v1/runs/{id}/dead-letters", Some(Role::Viewer), "Records the run's steps rejected, with reasons (?after=&limit=)", of_run)
+        .get("/v1/runs/{id}/dead-letters", Some(Role::Viewer), "Records the run's steps rejected, with reasons (?after=&limit=; a Next-After header names the cursor of the next page when there are more)", of_run)
         .get(
             "/v1/pipelines/{name}/dead-letters",
             Some(Role::Viewer),
-            "The pipeline's dead letters (?step=&replayed=false&after=&limit=)",
+            "The pipeline's dead letters (?step=&replayed=false&after=&limit=; a Next-After header when there are more)",
             of_pipeline,
         )
         .post(
@@ -56,7 +57,7 @@ async fn of_run(
     auth: Auth,
     Path(id): Path<String>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Vec<DeadLetterRow>>> {
+) -> ApiResult<Response> {
     let run = state
         .store
         .run(auth.tenant(), &id)
@@ -69,24 +70,27 @@ async fn of_run(
     listing(&state, auth.tenant(), &run.pipeline, &filter).await
 }
 
-/// The dead letters of `pipeline` that pass `filter`, as a viewer sees them.
+/// The dead letters of `pipeline` that pass `filter`, as a viewer sees them: one page of at
+/// most `filter.limit` ([`super::paging`]).
 async fn listing(
     state: &AppState,
     tenant: &str,
     pipeline: &str,
     filter: &Filter,
-) -> ApiResult<Json<Vec<DeadLetterRow>>> {
+) -> ApiResult<Response> {
     let redactor = super::redaction::of_pipeline(state, tenant, pipeline).await?;
-    let letters = state
+    let page = Filter {
+        limit: super::paging::to_read(filter.limit),
+        ..filter.clone()
+    };
+    let letters: Vec<DeadLetterRow> = state
         .store
-        .dead_letters(&state.master_key, tenant, pipeline, filter)
-        .await?;
-    Ok(Json(
-        letters
-            .into_iter()
-            .map(|d| super::redaction::dead_letter(&redactor, d))
-            .collect(),
-    ))
+        .dead_letters(&state.master_key, tenant, pipeline, &page)
+        .await?
+        .into_iter()
+        .map(|d| super::redaction::dead_letter(&redactor, d))
+        .collect();
+    Ok(super::paging::page(letters, filter.limit, |d| d.id))
 }
 
 fn filter_of(q: &ListQuery) -> Filter {
@@ -104,7 +108,7 @@ async fn of_pipeline(
     auth: Auth,
     Path(name): Path<String>,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Json<Vec<DeadLetterRow>>> {
+) -> ApiResult<Response> {
     if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
         return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
     }
@@ -160,7 +164,7 @@ async fn queue_replay(
     name: &str,
     req: &ReplayRequest,
     key: Option<&idempotency::Key>,
-) -> ApiResult<Value> {
+) -> ApiResult<ReplayQueued> {
     let tenant = auth.tenant();
     let r = runs::runnable(state, tenant, name, req.version).await?;
     let version = &r.version;
@@ -214,19 +218,27 @@ async fn queue_replay(
     let q = Queue {
         tenant,
         created_by: &auth.who.token_id,
-        trigger: "replay",
+        trigger: Trigger::Replay,
         replay: Some(&replay),
         idempotency: key.map(idempotency::Key::stored),
     };
     let id = runs::queue(state, &r, q).await?;
-    Ok(
-        serde_json::json!({ "id": id, "step": replay.step, "dead_letters": replay.ids.len(), "plugin": replay.digest }),
-    )
+    Ok(ReplayQueued {
+        id,
+        dead_letters: replay.ids.len(),
+        step: Some(replay.step),
+        plugin: replay.digest,
+    })
 }
 
 /// The answer to a repeated replay, the first one's, from the run's record of what it replays.
-fn replay_answer(run: &RunRow) -> Value {
-    let replay = run.replay.clone().unwrap_or(Value::Null);
-    let count = replay["ids"].as_array().map_or(0, Vec::len);
-    serde_json::json!({ "id": run.id, "step": replay["step"], "dead_letters": count, "plugin": replay["digest"] })
+fn replay_answer(run: &RunRow) -> ReplayQueued {
+    let replay = run.replay.clone().unwrap_or_default();
+    let text = |field: &str| replay[field].as_str().map(str::to_string);
+    ReplayQueued {
+        id: run.id.clone(),
+        step: text("step"),
+        dead_letters: replay["ids"].as_array().map_or(0, Vec::len),
+        plugin: text("digest"),
+    }
 }

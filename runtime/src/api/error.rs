@@ -95,7 +95,10 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(m) | ApiError::InsufficientStorage(m) => tracing::warn!("{m}"),
             _ => {}
         }
-        let body = serde_json::json!({ "error": kind, "message": self.to_string() });
+        let body = crate::wire::ErrorBody {
+            error: kind.to_string(),
+            message: self.to_string(),
+        };
         if matches!(self, ApiError::TooLarge(_)) {
             // The rest of the body is not read: the connection cannot carry another request.
             return (

@@ -106,7 +106,7 @@ pub async fn winner(
 }
 
 /// 202 with `body`, marked as the answer of an earlier request.
-pub fn replayed(body: Value) -> Response {
+pub fn replayed(body: impl serde::Serialize) -> Response {
     (
         StatusCode::ACCEPTED,
         [(REPLAYED_HEADER, "true")],

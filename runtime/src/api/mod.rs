@@ -9,6 +9,7 @@ pub mod dead_letters;
 mod error;
 pub mod idempotency;
 pub mod openapi;
+mod paging;
 pub mod pipelines;
 pub mod plugins;
 pub mod redaction;

@@ -13,6 +13,7 @@ use crate::auth::Role;
 use crate::control::pipelines::{self, Applied, Mode, Source};
 use crate::pipeline::Format;
 use crate::store::pipelines::{PipelineRow, VersionRow};
+use crate::wire::{PipelineShown, VersionEntry, Versions};
 
 /// The pipeline routes (runs of a pipeline are in [`super::runs`]).
 pub fn routes() -> ApiRouter {
@@ -162,35 +163,43 @@ async fn show(
     State(state): State<AppState>,
     auth: Auth,
     Path(name): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<PipelineShown>> {
     let p = state
         .store
         .pipeline(auth.tenant(), &name)
         .await?
         .ok_or_else(|| no_pipeline(&name))?;
     let latest = state.store.version(auth.tenant(), &name, None).await?;
-    Ok(Json(serde_json::json!({
-        "name": p.name, "latest_version": p.latest_version, "created_at": p.created_at,
-        "updated_at": p.updated_at, "latest": latest,
-    })))
+    Ok(Json(PipelineShown {
+        name: p.name,
+        latest_version: p.latest_version,
+        created_at: p.created_at,
+        updated_at: p.updated_at,
+        latest,
+    }))
 }
 
 async fn versions(
     State(state): State<AppState>,
     auth: Auth,
     Path(name): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<Versions>> {
     let rows = state.store.versions(auth.tenant(), &name).await?;
     if rows.is_empty() {
         return Err(no_pipeline(&name));
     }
-    let list: Vec<_> = rows
+    let versions = rows
         .into_iter()
-        .map(|(v, at, by)| serde_json::json!({ "version": v, "created_at": at, "created_by": by }))
+        .map(|(version, created_at, created_by)| VersionEntry {
+            version,
+            created_at,
+            created_by,
+        })
         .collect();
-    Ok(Json(
-        serde_json::json!({ "pipeline": name, "versions": list }),
-    ))
+    Ok(Json(Versions {
+        pipeline: name,
+        versions,
+    }))
 }
 
 /// A version number from the path; 404 when it is not one.

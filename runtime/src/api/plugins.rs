@@ -13,6 +13,7 @@ use crate::auth::Role;
 use crate::control::plugins::{self, Publish};
 use crate::pipeline::{PluginRef, PluginVersion};
 use crate::store::plugins::{DeleteRefused, PluginRow};
+use crate::wire::{PluginBindings, PluginDeleted};
 
 /// The plugin routes.
 pub fn routes() -> ApiRouter {
@@ -160,11 +161,9 @@ async fn show(
     State(state): State<AppState>,
     auth: Auth,
     Path(raw): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let (digest, rows) = bindings(&state, &auth, &raw).await?;
-    Ok(Json(
-        serde_json::json!({ "digest": digest, "plugins": rows }),
-    ))
+) -> ApiResult<Json<PluginBindings>> {
+    let (digest, plugins) = bindings(&state, &auth, &raw).await?;
+    Ok(Json(PluginBindings { digest, plugins }))
 }
 
 async fn content(
@@ -187,7 +186,7 @@ async fn delete(
     State(state): State<AppState>,
     auth: Auth,
     Path(raw): Path<String>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<PluginDeleted>> {
     auth.require(Role::Editor)?;
     let digest = digest_param(&raw)?;
     let audit = auth.entry("plugin.delete", format!("sha256:{digest}"), None);
@@ -196,7 +195,7 @@ async fn delete(
         .delete_plugin(auth.tenant(), &digest, &audit)
         .await?
     {
-        Ok(n) => Ok(Json(serde_json::json!({ "digest": digest, "deleted": n }))),
+        Ok(deleted) => Ok(Json(PluginDeleted { digest, deleted })),
         Err(DeleteRefused::NotFound) => Err(ApiError::NotFound(format!(
             "no plugin with digest sha256:{digest}"
         ))),

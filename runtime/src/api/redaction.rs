@@ -70,7 +70,7 @@ pub fn dead_letter(redactor: &Redactor, mut d: DeadLetterRow) -> DeadLetterRow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::bindings::Record;
+    use crate::record::Record;
 
     #[test]
     fn plugin_data_shows_no_secret_value() {

@@ -18,11 +18,13 @@ use super::auth::Auth;
 use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, read_body};
 use crate::auth::Role;
 use crate::control::runs::{self, Queue};
+use crate::status::{CancelStatus, RunStatus};
 use crate::store::checkpoints::Checkpoint;
 use crate::store::queue::{AttemptRow, CancelOutcome};
-use crate::store::runs::{LogRow, RunRow, is_final};
+use crate::store::runs::{LogRow, RunRow};
 use crate::store::schedules::FireRow;
 use crate::store::workers::WorkerRow;
+use crate::wire::{CancelAnswer, Queued};
 
 /// The run routes.
 pub fn routes() -> ApiRouter {
@@ -35,7 +37,7 @@ pub fn routes() -> ApiRouter {
         )
         .get("/v1/pipelines/{name}/runs", Some(Role::Viewer), "A pipeline's runs (?status=&limit=)", list)
         .get("/v1/runs/{id}", Some(Role::Viewer), "A run and its per-step report", show)
-        .get("/v1/runs/{id}/logs", Some(Role::Viewer), "A run's log lines (?after=&limit=; ?follow=true streams events)", logs)
+        .get("/v1/runs/{id}/logs", Some(Role::Viewer), "A run's log lines (?after=&limit=, a Next-After header when there are more; ?follow=true streams events)", logs)
         .get("/v1/runs/{id}/attempts", Some(Role::Viewer), "A run's attempts: worker, times, outcome", attempts)
         .post("/v1/runs/{id}/cancel", Some(Role::Editor), "Cancel a queued or running run", cancel)
         .get("/v1/pipelines/{name}/fires", Some(Role::Viewer), "The schedule's recorded slots, newest first (?limit=)", fires)
@@ -89,24 +91,32 @@ async fn queue_run(
     name: &str,
     req: &Trigger,
     key: Option<&idempotency::Key>,
-) -> ApiResult<serde_json::Value> {
+) -> ApiResult<Queued> {
     let r = runs::runnable(state, auth.tenant(), name, req.version).await?;
     let q = Queue {
         tenant: auth.tenant(),
         created_by: &auth.who.token_id,
-        trigger: "api",
+        trigger: crate::status::Trigger::Api,
         replay: None,
         idempotency: key.map(idempotency::Key::stored),
     };
     let id = runs::queue(state, &r, q).await?;
-    Ok(
-        serde_json::json!({ "id": id, "pipeline": name, "version": r.version.version, "status": "queued" }),
-    )
+    Ok(Queued {
+        id,
+        pipeline: name.to_string(),
+        version: r.version.version,
+        status: RunStatus::Queued,
+    })
 }
 
 /// The answer to a repeated trigger: the first one's, with the run's status now.
-fn trigger_answer(run: &RunRow) -> serde_json::Value {
-    serde_json::json!({ "id": run.id, "pipeline": run.pipeline, "version": run.version, "status": run.status })
+fn trigger_answer(run: &RunRow) -> Queued {
+    Queued {
+        id: run.id.clone(),
+        pipeline: run.pipeline.clone(),
+        version: run.version,
+        status: run.status,
+    }
 }
 
 /// Query of a run list.
@@ -127,21 +137,17 @@ async fn list(
     if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
         return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
     }
-    if let Some(s) = &q.status
-        && !matches!(
-            s.as_str(),
-            "queued" | "running" | "succeeded" | "failed" | "cancelled"
-        )
-    {
-        return Err(ApiError::BadRequest(format!(
-            "status {s:?}: expected queued, running, succeeded, failed or cancelled"
-        )));
-    }
+    let status = q
+        .status
+        .as_deref()
+        .map(str::parse::<RunStatus>)
+        .transpose()
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
     Ok(Json(
         state
             .store
-            .runs(auth.tenant(), &name, q.status.as_deref(), limit)
+            .runs(auth.tenant(), &name, status, limit)
             .await?,
     ))
 }
@@ -183,8 +189,9 @@ async fn logs(
     let after = q.after.unwrap_or(0);
     if q.follow != Some(true) {
         let limit = q.limit.unwrap_or(1000).clamp(1, 10_000);
-        let lines = state.store.logs(auth.tenant(), &id, after, limit).await?;
-        return Ok(Json(lines).into_response());
+        let read = super::paging::to_read(limit);
+        let lines = state.store.logs(auth.tenant(), &id, after, read).await?;
+        return Ok(super::paging::page(lines, limit, |l| l.id));
     }
     let tenant = auth.tenant().to_string();
     let stream = futures::stream::unfold(
@@ -209,17 +216,17 @@ async fn logs(
                 }
                 let status = match state.store.run(&tenant, &id).await {
                     Ok(Some(r)) => r.status,
-                    _ => "failed".to_string(),
+                    _ => RunStatus::Failed,
                 };
-                if is_final(&status) {
+                if status.is_final() {
                     // One more look: lines written just before the status changed.
                     if let Ok(rest) = state.store.logs(&tenant, &id, after, 10_000).await {
                         let mut events: Vec<Event> = rest.iter().map(line_event).collect();
-                        events.push(Event::default().event("end").data(status));
+                        events.push(Event::default().event("end").data(status.as_str()));
                         return Some((events, (state, tenant, id, after, true)));
                     }
                     return Some((
-                        vec![Event::default().event("end").data(status)],
+                        vec![Event::default().event("end").data(status.as_str())],
                         (state, tenant, id, after, true),
                     ));
                 }
@@ -258,9 +265,9 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     auth.require(Role::Editor)?;
-    let (status, what) = match state.store.cancel(auth.tenant(), &id).await? {
-        CancelOutcome::Cancelled => (StatusCode::OK, "cancelled"),
-        CancelOutcome::Requested => (StatusCode::ACCEPTED, "cancelling"),
+    let (code, status) = match state.store.cancel(auth.tenant(), &id).await? {
+        CancelOutcome::Cancelled => (StatusCode::OK, CancelStatus::Cancelled),
+        CancelOutcome::Requested => (StatusCode::ACCEPTED, CancelStatus::Cancelling),
         CancelOutcome::AlreadyEnded => {
             let run = get_run(&state, &auth, &id).await?;
             return Err(ApiError::Conflict(format!(
@@ -270,11 +277,7 @@ async fn cancel(
         }
         CancelOutcome::NotFound => return Err(ApiError::NotFound(format!("no run {id:?}"))),
     };
-    Ok((
-        status,
-        Json(serde_json::json!({ "id": id, "status": what })),
-    )
-        .into_response())
+    Ok((code, Json(CancelAnswer { id, status })).into_response())
 }
 
 /// Query of the fires.

@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use reqwest::{Method, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+
+use crate::wire::{ErrorBody, NEXT_AFTER_HEADER};
 
 /// Where the server is and how to authenticate.
 #[derive(Debug, Clone, clap::Args)]
@@ -74,20 +77,49 @@ impl Client {
             return Ok(resp);
         }
         let status = resp.status();
-        let body: serde_json::Value = resp.json().await.unwrap_or_default();
-        let message = body
-            .get("message")
-            .and_then(|m| m.as_str())
-            .unwrap_or("(no message)");
+        let message = match resp.json::<ErrorBody>().await {
+            Ok(body) => body.message,
+            Err(_) => "(no message)".to_string(),
+        };
         bail!("{status}: {message}")
     }
 
-    /// Sends `req` and reads a JSON answer.
-    pub async fn json(&self, req: RequestBuilder) -> anyhow::Result<serde_json::Value> {
+    /// Sends `req` and reads its JSON answer as a `T`.
+    pub async fn json<T: DeserializeOwned>(&self, req: RequestBuilder) -> anyhow::Result<T> {
         self.send(req)
             .await?
             .json()
             .await
-            .context("the answer is not JSON")
+            .context("the answer is not what this client expects")
     }
+
+    /// `GET path` read as a `T`.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.json(self.request(Method::GET, path)).await
+    }
+
+    /// Sends `req` and reads one page of a listing: its rows and the cursor of the next page,
+    /// when the server says there is one.
+    pub async fn page<T: DeserializeOwned>(&self, req: RequestBuilder) -> anyhow::Result<Page<T>> {
+        let resp = self.send(req).await?;
+        let next = resp
+            .headers()
+            .get(NEXT_AFTER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let rows = resp
+            .json()
+            .await
+            .context("the answer is not what this client expects")?;
+        Ok(Page { rows, next })
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// Its rows.
+    pub rows: Vec<T>,
+    /// The cursor (`--after`) of the next page, if there are more.
+    pub next: Option<String>,
 }

@@ -5,10 +5,14 @@ use std::path::PathBuf;
 use clap::Subcommand;
 
 pub mod client;
+mod output;
+pub mod pipelines;
 pub mod plugin;
 mod progress;
-pub mod remote;
+pub mod registry;
 mod run;
+pub mod runs;
+pub mod secrets;
 pub mod token;
 
 /// The subcommands of the command line.
@@ -27,7 +31,7 @@ pub enum Command {
         client: client::ClientArgs,
         /// What to do.
         #[command(subcommand)]
-        command: remote::PipelineCommand,
+        command: pipelines::PipelineCommand,
     },
     /// Runs on the server.
     Runs {
@@ -36,7 +40,7 @@ pub enum Command {
         client: client::ClientArgs,
         /// What to do.
         #[command(subcommand)]
-        command: remote::RunsCommand,
+        command: runs::RunsCommand,
     },
     /// Secrets on the server: set, list (names only), delete.
     Secret {
@@ -45,7 +49,7 @@ pub enum Command {
         client: client::ClientArgs,
         /// What to do.
         #[command(subcommand)]
-        command: remote::SecretCommand,
+        command: secrets::SecretCommand,
     },
     /// API tokens (made directly in the server's database).
     Token {
@@ -80,8 +84,8 @@ pub struct EgressArgs {
 }
 
 impl EgressArgs {
-    /// The engine's egress settings; an invalid entry is an error naming it.
-    pub fn settings(&self) -> Result<crate::engine::EgressSettings, String> {
+    /// The process's egress settings; an invalid entry is an error naming it.
+    pub fn settings(&self) -> Result<crate::egress::EgressSettings, String> {
         let entries: Vec<String> = self
             .egress_allow_private
             .iter()
@@ -89,13 +93,13 @@ impl EgressArgs {
             .filter(|e| !e.is_empty())
             .collect();
         for e in &entries {
-            if crate::engine::HostPattern::parse(e).is_none() {
+            if crate::egress::HostPattern::parse(e).is_none() {
                 return Err(format!(
                     "--egress-allow-private: invalid entry {e:?} (expected host, address or [v6], optionally with :port)"
                 ));
             }
         }
-        Ok(crate::engine::EgressSettings {
+        Ok(crate::egress::EgressSettings {
             allow_private: entries,
         })
     }
@@ -107,20 +111,22 @@ pub async fn run(command: Command) -> i32 {
         Command::Run(args) => run::run(args).await,
         Command::Plugin(command) => plugin::run(command).await,
         Command::Pipeline { client, command } => {
-            report("pipeline", remote::pipeline(&client, command).await)
+            report("pipeline", pipelines::pipeline(&client, command).await)
         }
-        Command::Runs { client, command } => report("runs", remote::runs(&client, command).await),
+        Command::Runs { client, command } => report("runs", runs::runs(&client, command).await),
         Command::Secret { client, command } => {
-            report("secret", remote::secret(&client, command).await)
+            report("secret", secrets::secret(&client, command).await)
         }
         Command::Token { command } => report("token", token::token(command).await),
     }
 }
 
-/// The exit code of a command's result; the error is printed.
+/// The exit code of a command's result; the error is printed. A reader that closed standard
+/// output early (`| head`) is no error: the command ends quietly.
 pub fn report(what: &str, result: anyhow::Result<()>) -> i32 {
     match result {
         Ok(()) => 0,
+        Err(e) if output::is_closed(&e) => 0,
         Err(e) => {
             eprintln!("autoflow {what}: {e:#}");
             1

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::engine::{Engine, EngineConfig, LogLevel, LogLine};
 use crate::executor::{self, DeadLetterFile, Outcome, RunSinks};
+use crate::integrations::Integrations;
 use crate::pipeline::{self, Format, ValidationPolicy};
 use crate::registry::LocalPlugins;
 
@@ -95,14 +96,18 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         .resolved_steps()
         .iter()
         .any(|s| s.limits.fuel.is_some());
-    let engine = Engine::new(EngineConfig {
-        fuel,
-        // Every step holds one instance while the run goes; config checks use one more each.
-        max_instances: u32::try_from(validated.steps().len() * 2 + 8).unwrap_or(u32::MAX),
-        cache_dir: Some(args.data.data_dir.join("cache")),
-        egress: args.egress.settings().map_err(|e| (EXIT_INVALID, e))?,
-        ..EngineConfig::default()
-    })
+    let egress = args.egress.settings().map_err(|e| (EXIT_INVALID, e))?;
+    let integrations = Integrations::new(crate::egress::Policy::new(&egress));
+    let engine = Engine::with_integrations(
+        EngineConfig {
+            fuel,
+            // Every step holds one instance while the run goes; config checks use one more each.
+            max_instances: u32::try_from(validated.steps().len() * 2 + 8).unwrap_or(u32::MAX),
+            cache_dir: Some(args.data.data_dir.join("cache")),
+            ..EngineConfig::default()
+        },
+        integrations.clone(),
+    )
     .map_err(|e| (EXIT_FAILED, format!("cannot start the engine: {e}")))?;
     let plugins = LocalPlugins {
         blob_dir: Some(args.data.data_dir.join("blobs")),
@@ -175,10 +180,12 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
         })
         .collect();
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
-        );
+        // A reader gone from standard output (`| head`) is no failure of the run.
+        if let Err(e) = super::output::json(&report)
+            && !super::output::is_closed(&e)
+        {
+            eprintln!("{e:#}");
+        }
     } else {
         eprint!("{}", super::progress::summary(name, &report, &refs));
         if report.dead_letters > 0 {
@@ -191,11 +198,11 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
     }
     if report.outcome == Outcome::Succeeded {
         // No checkpoint to commit in a local run: what the sinks flushed is all there is.
-        engine.integrations().acknowledge(report.acks.take()).await;
+        integrations.acknowledge(report.acks.take()).await;
         return Ok(0);
     }
     let message = match report.failure() {
-        Some((step, e)) => format!("run failed: step \"{step}\": {}", e.message),
+        Some((step, e)) => format!("run failed: step \"{step}\": {}", e.summary()),
         None => "run failed".to_string(),
     };
     Err((EXIT_FAILED, message))

@@ -84,6 +84,6 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
         detail: Some(format!("role {role}")),
     };
     store.insert_token(&row, &audit).await?;
-    println!("{text}");
+    super::output::line(text)?;
     Ok(())
 }

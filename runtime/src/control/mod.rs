@@ -15,7 +15,9 @@ pub mod tenants;
 
 pub use error::{ControlError, ControlResult};
 
-use crate::engine::{EgressSettings, Engine, EngineConfig};
+use crate::egress::EgressSettings;
+use crate::engine::{Engine, EngineConfig};
+use crate::integrations::Integrations;
 use crate::pipeline::ValidationPolicy;
 use crate::registry::blob::BlobStore;
 use crate::secrets::MasterKey;
@@ -44,6 +46,9 @@ pub struct Core {
     pub blobs: BlobStore,
     /// The wasm engine (to check, describe and run plugins).
     pub engine: Engine,
+    /// The clients of the connections plugins use (the engine's steps connect through them;
+    /// the worker acknowledges messages through them once a run has committed).
+    pub integrations: Integrations,
     /// How pipelines are validated (mount roots, limits).
     pub policy: Arc<ValidationPolicy>,
     /// Seals and opens secrets.
@@ -68,12 +73,17 @@ impl Core {
         let store = Store::connect(url)
             .await
             .context("cannot open the database")?;
-        let engine = Engine::new(EngineConfig {
-            fuel: true,
-            cache_dir: Some(cache_dir.map_or_else(|| data_dir.join("cache"), Path::to_path_buf)),
-            egress,
-            ..EngineConfig::default()
-        })
+        let integrations = Integrations::new(crate::egress::Policy::new(&egress));
+        let engine = Engine::with_integrations(
+            EngineConfig {
+                fuel: true,
+                cache_dir: Some(
+                    cache_dir.map_or_else(|| data_dir.join("cache"), Path::to_path_buf),
+                ),
+                ..EngineConfig::default()
+            },
+            integrations.clone(),
+        )
         .context("cannot start the engine")?;
         let blobs =
             BlobStore::open(&data_dir.join("blobs")).context("cannot open the blob store")?;
@@ -100,6 +110,7 @@ impl Core {
             store,
             blobs,
             engine,
+            integrations,
             policy: Arc::new(policy),
             wake: Arc::new(tokio::sync::Notify::new()),
             master_key: Arc::new(master_key),

@@ -4,6 +4,7 @@
 //! queue through it.
 use super::{ControlError, ControlResult, Core};
 use crate::pipeline::Pipeline;
+use crate::status::Trigger;
 use crate::store::idempotency::Idempotency;
 use crate::store::pipelines::VersionRow;
 use crate::store::queue::{NewRun, Replay, RunSpec};
@@ -58,7 +59,7 @@ pub struct Queue<'a> {
     pub created_by: &'a str,
     /// `api` or `replay` (the ticker's `schedule` and `catchup` go through [`new_run`] in its
     /// own transaction).
-    pub trigger: &'a str,
+    pub trigger: Trigger,
     /// For a replay: the dead letters, fed to their step (marked replayed with the run).
     pub replay: Option<&'a Replay>,
     /// The caller's idempotency key (and its request's digest), stored with the run.

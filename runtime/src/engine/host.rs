@@ -1,6 +1,7 @@
 //! The host side of a step's instance: its WASI context (only what the step was granted), and
 //! the `autoflow:plugin/host` imports (logs, counters, state, secrets), each bounded. The `sql`
-//! and `messaging` imports are in [`crate::integrations`].
+//! and `messaging` imports are implemented by [`crate::integrations`] on their own states, which
+//! the store data holds beside the rest.
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -115,7 +116,7 @@ pub struct StepHost {
     pub state: BTreeMap<String, Vec<u8>>,
     /// Secrets granted to the step, by name.
     pub secrets: BTreeMap<String, String>,
-    /// Connections granted to the step, by name.
+    /// Connections granted to the step, by name (handed to its capabilities when it starts).
     pub connections: BTreeMap<String, crate::integrations::Grant>,
     /// Where its message acknowledgements wait for the run's commit (shared by the run's steps).
     pub acks: crate::integrations::PendingAcks,
@@ -185,10 +186,12 @@ pub struct HostState {
     pub(crate) output: Capture,
     /// Nanoseconds spent suspended at epoch yields (other tasks ran), not in the guest.
     pub(crate) suspended_ns: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    /// The clients of the process's connections (SQL pools, NATS, Redis).
-    pub(crate) integrations: crate::integrations::Integrations,
+    /// The SQL capability: the step's grants and the transactions its plugin holds.
+    pub(crate) sql: crate::integrations::sql::SqlState,
+    /// The messaging capability: the step's grants and where its acknowledgements wait.
+    pub(crate) messaging: crate::integrations::messaging::MessagingState,
     /// Outbound HTTP: the `wasi:http` context and the step's egress grant.
-    pub(crate) http: super::egress::HttpState,
+    pub(crate) http: super::http::HttpState,
 }
 
 impl WasiView for HostState {

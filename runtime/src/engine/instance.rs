@@ -15,6 +15,9 @@ use super::capture::Capture;
 use super::limits::{LimitHit, MemoryCap};
 use super::plugin::{Plugin, PluginPre};
 use super::{Engine, HostState, PluginKind, StepError, StepHost, StepLimits};
+use crate::integrations::Grants;
+use crate::integrations::messaging::MessagingState;
+use crate::integrations::sql::SqlState;
 
 /// How much of a guest's stdout/stderr is kept for error messages.
 const OUTPUT_TAIL: usize = 4096;
@@ -66,7 +69,7 @@ impl Engine {
         let Sandbox {
             limits,
             mounts,
-            host,
+            mut host,
         } = sandbox;
         if limits.fuel.is_some() && !self.config().fuel {
             return Err(StepError::Instantiate(
@@ -97,12 +100,16 @@ impl Engine {
                 StepError::Instantiate(format!("mount {} -> {}: {e:#}", m.host.display(), m.guest))
             })?;
         }
-        let http = super::egress::HttpState::new(
+        let http = super::http::HttpState::new(
             host.step.clone(),
             host.logs.clone(),
             &host.allow_hosts,
-            self.integrations().private_hosts(),
+            self.integrations().egress().clone(),
         );
+        // The capabilities own the step's grants from here on.
+        let grants = Grants::new(host.step.clone(), std::mem::take(&mut host.connections));
+        let sql = SqlState::new(grants.clone(), self.integrations().clone());
+        let messaging = MessagingState::new(grants, self.integrations().clone(), host.acks.clone());
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -113,7 +120,8 @@ impl Engine {
             deadline: Instant::now() + limits.timeout(),
             output,
             suspended_ns: Default::default(),
-            integrations: self.integrations().clone(),
+            sql,
+            messaging,
             http,
         };
         let mut store = Store::new(self.wasmtime(), state);

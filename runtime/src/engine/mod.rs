@@ -1,5 +1,6 @@
 //! The wasmtime engine: component model, pooling allocator, epoch ticker, optional fuel, the
-//! linker with WASI and the `autoflow:plugin/host` imports, and loading of plugins.
+//! linker with WASI, outbound HTTP, the `autoflow:plugin/host` imports and each capability of
+//! [`crate::integrations`] (projected from a step's [`HostState`]), and loading of plugins.
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,26 +10,25 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-pub mod bindings;
 mod capture;
-mod egress;
 mod error;
 mod host;
+mod http;
 mod instance;
 mod limits;
 mod plugin;
 
+/// The plugin worlds' bindings, generated once in [`crate::world`].
+pub use crate::world as bindings;
 pub use capture::Capture;
-pub use egress::{
-    EgressSettings, HostPattern, MAX_HTTP_BODY_BYTES, non_public as non_public_address,
-    parse_patterns, refused_address,
-};
 pub use error::StepError;
 pub use host::{HostState, LogLevel, LogLine, LogSink, StepHost};
+pub use http::MAX_HTTP_BODY_BYTES;
 pub use instance::{Mount, Sandbox, StepInstance, record_bytes as instance_record_bytes};
 pub use limits::{LimitHit, StepLimits};
 pub use plugin::{CONTRACT_VERSION, Plugin, PluginKind};
 
+use crate::integrations::{Integrations, messaging, sql};
 use crate::registry::cache::{CompiledCache, Origin};
 
 /// Errors of building the engine or loading a plugin.
@@ -63,8 +63,6 @@ pub struct EngineConfig {
     pub epoch_tick: Duration,
     /// Where compiled components are cached; `None` disables the disk cache.
     pub cache_dir: Option<PathBuf>,
-    /// The operator's outbound HTTP settings (`--egress-allow-private`).
-    pub egress: EgressSettings,
 }
 
 impl Default for EngineConfig {
@@ -76,7 +74,6 @@ impl Default for EngineConfig {
             max_memory_mb: 4096,
             epoch_tick: Duration::from_millis(2),
             cache_dir: None,
-            egress: EgressSettings::default(),
         }
     }
 }
@@ -93,7 +90,7 @@ struct Inner {
     config: EngineConfig,
     cache: Option<CompiledCache>,
     loaded: Mutex<HashMap<String, Arc<Plugin>>>,
-    integrations: crate::integrations::Integrations,
+    integrations: Integrations,
     ticker_stop: Arc<AtomicBool>,
 }
 
@@ -104,14 +101,21 @@ impl Drop for Inner {
 }
 
 impl Engine {
-    /// Builds the engine, its linker and its epoch ticker.
+    /// Builds the engine, its linker and its epoch ticker, with clients of its own under the
+    /// default egress policy (no non-public address allowed).
     pub fn new(config: EngineConfig) -> Result<Self> {
+        Self::with_integrations(config, Integrations::new(crate::egress::Policy::default()))
+    }
+
+    /// [`Engine::new`] whose steps connect through `integrations` (the process's clients) and
+    /// reach outbound HTTP under the same egress policy ([`Integrations::egress`]).
+    pub fn with_integrations(config: EngineConfig, integrations: Integrations) -> Result<Self> {
         let engine = wasmtime::Engine::new(&wasmtime_config(&config)?)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
-        // Outbound HTTP: every request goes through the step's egress checks (egress.rs).
+        // Outbound HTTP: every request goes through the step's egress checks (http.rs).
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
         bindings::source::autoflow::plugin::host::add_to_linker::<_, HasSelf<_>>(
@@ -124,14 +128,11 @@ impl Engine {
             |s| s,
         )
         .map_err(|e| Error::Config(format!("{e:#}")))?;
-        bindings::source::autoflow::plugin::sql::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+        // Each capability's imports on its own state in the step's store.
+        sql::add_to_linker(&mut linker, |s: &mut HostState| &mut s.sql)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
-        bindings::source::autoflow::plugin::messaging::add_to_linker::<_, HasSelf<_>>(
-            &mut linker,
-            |s| s,
-        )
-        .map_err(|e| Error::Config(format!("{e:#}")))?;
-        let integrations = crate::integrations::Integrations::new(&config.egress);
+        messaging::add_to_linker(&mut linker, |s: &mut HostState| &mut s.messaging)
+            .map_err(|e| Error::Config(format!("{e:#}")))?;
         let cache = match &config.cache_dir {
             Some(dir) => {
                 Some(CompiledCache::open(dir, &engine).map_err(|e| Error::Cache(e.to_string()))?)
@@ -159,7 +160,7 @@ impl Engine {
     }
 
     /// The clients of the connections plugins use (shared by every run on this engine).
-    pub fn integrations(&self) -> &crate::integrations::Integrations {
+    pub fn integrations(&self) -> &Integrations {
         &self.inner.integrations
     }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use crate::engine::bindings::Record;
+use crate::record::Record;
 
 /// A refused record.
 #[derive(Debug, Clone)]

@@ -115,11 +115,7 @@ pub struct Injection {
 impl Plan {
     /// The plan of a replay: step `id` fed with `records`, and the steps downstream of it; the
     /// rest of the pipeline does not run.
-    pub fn replay(
-        mut self,
-        id: &str,
-        records: Vec<crate::engine::bindings::Record>,
-    ) -> Result<Plan, String> {
+    pub fn replay(mut self, id: &str, records: Vec<crate::record::Record>) -> Result<Plan, String> {
         let target = self
             .steps
             .iter()
@@ -152,7 +148,10 @@ impl Plan {
         Ok(Plan {
             steps,
             retry: self.retry,
-            inject: Some(Injection { step: 0, records }),
+            inject: Some(Injection {
+                step: 0,
+                records: records.into_iter().map(Into::into).collect(),
+            }),
         })
     }
 

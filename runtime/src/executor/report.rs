@@ -73,7 +73,8 @@ pub struct StepReport {
     pub bytes_out: u64,
     /// Calls into the plugin.
     pub calls: u64,
-    /// Time inside the plugin.
+    /// Time inside the plugin (shown as `busy_ms`).
+    #[serde(rename = "busy_ms", serialize_with = "millis")]
     pub busy: Duration,
     /// Fuel burnt, when metered.
     pub fuel_used: Option<u64>,
@@ -126,6 +127,17 @@ pub struct StepErrorReport {
     pub message: String,
 }
 
+impl StepErrorReport {
+    /// The error as one line that names its kind once: `kind: what happened` (the message of
+    /// most kinds starts with the kind already).
+    pub fn summary(&self) -> String {
+        match self.message.strip_prefix(self.kind.as_str()) {
+            Some(rest) if rest.starts_with(':') => self.message.clone(),
+            _ => format!("{}: {}", self.kind, self.message),
+        }
+    }
+}
+
 impl From<&StepError> for StepErrorReport {
     fn from(e: &StepError) -> Self {
         Self {
@@ -135,6 +147,11 @@ impl From<&StepError> for StepErrorReport {
     }
 }
 
+/// A duration as a whole number of milliseconds (how the API and the CLI show durations).
+fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// What a run did.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -142,7 +159,8 @@ pub struct RunReport {
     pub outcome: Outcome,
     /// Per step, in topological order.
     pub steps: Vec<StepReport>,
-    /// Wall-clock time of the run.
+    /// Wall-clock time of the run (shown as `duration_ms`).
+    #[serde(rename = "duration_ms", serialize_with = "millis")]
     pub duration: Duration,
     /// Records dead-lettered.
     pub dead_letters: u64,

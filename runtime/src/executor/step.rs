@@ -85,7 +85,7 @@ impl Running<'_> {
                 step: self.step.id.clone(),
                 digest: self.step.plugin.digest.clone(),
                 reason: reason.clone(),
-                record: record.clone(),
+                record: record.clone().into(),
             });
         }
         Ok(())
@@ -328,7 +328,7 @@ async fn body(
                         step: run.step.id.clone(),
                         digest: run.step.plugin.digest.clone(),
                         reason: rejection.reason,
-                        record: record.clone(),
+                        record: record.clone().into(),
                     });
                 }
                 StepCounters::add(&counters.records_out, out.records.len() as u64);

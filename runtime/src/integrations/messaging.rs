@@ -1,16 +1,15 @@
 //! The `autoflow:plugin/messaging` imports on NATS JetStream and Redis streams: publish (each
 //! message stored before the call returns), fetch for a durable consumer or consumer group, and
-//! acknowledgements held until the run has committed (see [`super::PendingAcks`]).
+//! acknowledgements held until the run has committed (see [`super::PendingAcks`]). The
+//! capability's state is [`MessagingState`], one per step.
 use std::time::Duration;
 
 use futures::StreamExt;
+use wasmtime::component::{HasData, Linker};
 
-use super::{ConnectionKind, Grant, Integrations};
-use crate::engine::HostState;
-use crate::engine::bindings::PluginError;
-use crate::engine::bindings::source::autoflow::plugin::messaging::{
-    self as wit, Message, Outgoing,
-};
+use super::{ConnectionKind, Grant, Grants, Integrations, PendingAcks};
+use crate::world::PluginError;
+use crate::world::source::autoflow::plugin::messaging::{self as wit, Message, Outgoing};
 
 /// Messages one fetch returns at most.
 pub const MAX_FETCH: u32 = 10_000;
@@ -26,17 +25,53 @@ fn retryable(what: &str) -> impl Fn(&dyn std::fmt::Display) -> PluginError + '_ 
     move |e| PluginError::Retryable(format!("{what}: {e}"))
 }
 
-impl wit::Host for HostState {
+/// The messaging capability of one step: the connections granted to it, the process's clients,
+/// and where its acknowledgements wait for the run's commit (shared by the run's steps).
+pub struct MessagingState {
+    grants: Grants,
+    clients: Integrations,
+    acks: PendingAcks,
+}
+
+impl MessagingState {
+    /// The messaging capability of a step granted `grants`, connecting through `clients`,
+    /// holding acknowledgements in `acks`.
+    pub fn new(grants: Grants, clients: Integrations, acks: PendingAcks) -> Self {
+        Self {
+            grants,
+            clients,
+            acks,
+        }
+    }
+}
+
+/// Projects a step's store data to its [`MessagingState`] in the linker.
+struct HasMessaging;
+
+impl HasData for HasMessaging {
+    type Data<'a> = &'a mut MessagingState;
+}
+
+/// Links the `autoflow:plugin/messaging` imports, implemented on the [`MessagingState`] that
+/// `get` finds in a store's data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut MessagingState,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasMessaging>(linker, get)
+}
+
+impl wit::Host for MessagingState {
     async fn publish(
         &mut self,
         connection: String,
         messages: Vec<Outgoing>,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        let grant = match self.granted(&connection, false) {
+        let grant = match self.grants.granted(&connection, false) {
             Ok(g) => g,
             Err(e) => return Ok(Err(e)),
         };
-        let integrations = self.integrations.clone();
+        let integrations = self.clients.clone();
         Ok(match grant.kind {
             ConnectionKind::Nats => publish_nats(&integrations, &grant, messages).await,
             _ => publish_redis(&integrations, &grant, messages).await,
@@ -51,13 +86,13 @@ impl wit::Host for HostState {
         max: u32,
         wait_ms: u32,
     ) -> wasmtime::Result<Result<Vec<Message>, PluginError>> {
-        let grant = match self.granted(&connection, false) {
+        let grant = match self.grants.granted(&connection, false) {
             Ok(g) => g,
             Err(e) => return Ok(Err(e)),
         };
         let max = max.clamp(1, MAX_FETCH) as usize;
         let wait = Duration::from_millis(u64::from(wait_ms)).min(MAX_WAIT);
-        let integrations = self.integrations.clone();
+        let integrations = self.clients.clone();
         Ok(match grant.kind {
             ConnectionKind::Nats => {
                 fetch_nats(&integrations, &grant, &stream, &group, max, wait).await
@@ -72,8 +107,9 @@ impl wit::Host for HostState {
         ack_ids: Vec<String>,
     ) -> wasmtime::Result<Result<(), PluginError>> {
         Ok(self
+            .grants
             .granted(&connection, false)
-            .map(|grant| self.step.acks.hold(&grant, ack_ids)))
+            .map(|grant| self.acks.hold(&grant, ack_ids)))
     }
 }
 

@@ -2,37 +2,27 @@
 //! declares them by name with a URL (credentials from secrets); a step is granted some; the
 //! host connects (pools and clients shared by every run of the process) and plugins only name
 //! them. Message acknowledgements are held until the run that received them has committed.
+//!
+//! Each capability owns its state and implements its WIT interface on it ([`sql::SqlState`],
+//! [`messaging::MessagingState`], as Spin's factors do); the engine holds one of each in a
+//! step's store and links them through a projection of its data (`add_to_linker`).
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
 mod driver;
+mod grants;
 pub mod messaging;
 pub mod sql;
+
+pub use grants::{Grant, Grants};
 
 use crate::pipeline::connection::scheme_only;
 use crate::pipeline::connection::target::{self, Target};
 pub use crate::pipeline::connection::{ConnectionKind, ConnectionUrl, expand};
-
-/// A connection granted to a step: its name in the pipeline and its URL, secrets expanded.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Grant {
-    /// The service kind.
-    pub kind: ConnectionKind,
-    /// The URL, credentials included: never shown.
-    pub url: String,
-}
-
-impl std::fmt::Debug for Grant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Grant")
-            .field("kind", &self.kind)
-            .field("url", &scheme_only(&self.url))
-            .finish()
-    }
-}
 
 /// Acknowledgement ids of one connection.
 pub type Acks = (Grant, Vec<String>);
@@ -82,10 +72,12 @@ enum Client {
 #[derive(Clone, Default)]
 pub struct Integrations {
     clients: Arc<Mutex<HashMap<String, Arc<OnceCell<Client>>>>>,
-    /// Non-public hosts and addresses the operator lets connections reach
-    /// (`--egress-allow-private`, as for outbound HTTP).
-    private: Arc<Vec<crate::engine::HostPattern>>,
+    /// Where connections may go (the same policy as outbound HTTP's).
+    egress: crate::egress::Policy,
 }
+
+/// How long resolving a connection's host may take.
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a connection could not be made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,7 +98,7 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
-impl From<ConnectError> for crate::engine::bindings::PluginError {
+impl From<ConnectError> for crate::world::PluginError {
     fn from(e: ConnectError) -> Self {
         match e {
             ConnectError::Refused(_) => Self::Fatal(e.to_string()),
@@ -116,43 +108,42 @@ impl From<ConnectError> for crate::engine::bindings::PluginError {
 }
 
 impl Integrations {
-    /// Clients made under the operator's egress settings: a connection to a non-public address
+    /// Clients made under the process's egress `policy`: a connection to a non-public address
     /// needs the host or address in `--egress-allow-private`, as outbound HTTP does.
-    pub fn new(egress: &crate::engine::EgressSettings) -> Self {
-        let (private, _) = crate::engine::parse_patterns(&egress.allow_private);
+    pub fn new(policy: crate::egress::Policy) -> Self {
         Self {
             clients: Default::default(),
-            private: Arc::new(private),
+            egress: policy,
         }
     }
 
-    /// The operator's `--egress-allow-private`, parsed: shared with every step's outbound HTTP.
-    pub fn private_hosts(&self) -> Arc<Vec<crate::engine::HostPattern>> {
-        self.private.clone()
+    /// The egress policy connections obey (outbound HTTP obeys the same).
+    pub fn egress(&self) -> &crate::egress::Policy {
+        &self.egress
     }
 
-    /// The addresses of every server of `target`, resolved once and checked against the egress
+    /// The addresses of every server of `target`, resolved once and checked by the egress
     /// policy: the driver then connects to these, never to the name again.
     async fn check_egress(&self, target: &Target) -> Result<Vec<Vec<SocketAddr>>, ConnectError> {
+        use crate::egress::Denied;
         let mut checked = Vec::with_capacity(target.servers.len());
         for target::Server { host, port } in &target.servers {
-            let mut addrs: Vec<SocketAddr> = match host.parse::<IpAddr>() {
-                Ok(ip) => vec![SocketAddr::new(ip, *port)],
-                Err(_) => tokio::net::lookup_host((host.as_str(), *port))
-                    .await
-                    .map_err(|e| ConnectError::Failed(format!("cannot resolve {host:?}: {e}")))?
-                    .collect(),
-            };
-            let mut seen = std::collections::HashSet::new();
-            addrs.retain(|a| seen.insert(*a));
-            if addrs.is_empty() {
-                return Err(ConnectError::Failed(format!(
-                    "{host:?} resolves to no address"
-                )));
-            }
-            if let Some(why) = crate::engine::refused_address(host, *port, &addrs, &self.private) {
-                return Err(ConnectError::Refused(why));
-            }
+            let addrs = self
+                .egress
+                .resolve(host, *port, RESOLVE_TIMEOUT)
+                .await
+                .map_err(|denied| match denied {
+                    Denied::Refused(why) => ConnectError::Refused(why),
+                    Denied::Lookup(e) => {
+                        ConnectError::Failed(format!("cannot resolve {host:?}: {e}"))
+                    }
+                    Denied::Timeout => {
+                        ConnectError::Failed(format!("cannot resolve {host:?}: timed out"))
+                    }
+                    Denied::NoAddress => {
+                        ConnectError::Failed(format!("{host:?} resolves to no address"))
+                    }
+                })?;
             checked.push(addrs);
         }
         Ok(checked)
@@ -351,9 +342,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_expanded_url_is_checked_again_before_anything_connects() {
-        let integrations = Integrations::new(&crate::engine::EgressSettings {
-            allow_private: vec!["127.0.0.1".into(), "localhost".into()],
-        });
+        let integrations =
+            Integrations::new(crate::egress::Policy::new(&crate::egress::EgressSettings {
+                allow_private: vec!["127.0.0.1".into(), "localhost".into()],
+            }));
         // A secret's value cannot make the host a socket directory: refused, not retried.
         let url = "postgres://u@${secrets.host}/db";
         assert!(ConnectionUrl::parse(url).is_ok());

@@ -1,22 +1,44 @@
 //! The `autoflow:plugin/sql` imports: parameterised queries and statements on the SQL
 //! connections granted to a step (sqlx's `Any` driver over Postgres, MySQL/MariaDB and SQLite),
-//! in their own transaction or in one the plugin holds as a resource.
+//! in their own transaction or in one the plugin holds as a resource. The capability's state is
+//! [`SqlState`], one per step, which keeps the transactions its plugin holds.
+use std::collections::HashMap;
+
 use futures::TryStreamExt;
 use sqlx::any::{Any, AnyArguments, AnyRow, AnyTypeInfoKind};
 use sqlx::{Column, Row, ValueRef};
-use wasmtime::component::Resource;
+use wasmtime::component::{HasData, Linker, Resource};
 
-use super::{ConnectionKind, Grant};
-use crate::engine::HostState;
-use crate::engine::bindings::PluginError;
-use crate::engine::bindings::source::autoflow::plugin::sql::{self as wit, Dialect, Rows, Value};
+use super::{ConnectionKind, Grants, Integrations};
+use crate::world::PluginError;
+use crate::world::source::autoflow::plugin::sql::{self as wit, Dialect, Rows, Transaction, Value};
 
 /// Bytes of rows one query may return to a plugin; past that it fails and says to page.
 pub const MAX_RESULT_BYTES: usize = 64 << 20;
 
-/// A transaction a plugin holds: `None` once committed or rolled back.
-pub struct Transaction {
-    tx: Option<crate::store::tx::Tx>,
+/// The SQL capability of one step: the connections granted to it, the process's clients, and
+/// the transactions its plugin holds (`None` once committed or rolled back), by resource id.
+pub struct SqlState {
+    grants: Grants,
+    clients: Integrations,
+    transactions: HashMap<u32, Option<crate::store::tx::Tx>>,
+    next_id: u32,
+}
+
+/// Projects a step's store data to its [`SqlState`] in the linker.
+struct HasSql;
+
+impl HasData for HasSql {
+    type Data<'a> = &'a mut SqlState;
+}
+
+/// Links the `autoflow:plugin/sql` imports, implemented on the [`SqlState`] that `get` finds in
+/// a store's data.
+pub fn add_to_linker<T: Send + 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut SqlState,
+) -> wasmtime::Result<()> {
+    wit::add_to_linker::<T, HasSql>(linker, get)
 }
 
 type Query<'q> = sqlx::query::Query<'q, Any, AnyArguments<'q>>;
@@ -126,56 +148,54 @@ async fn execute<'c, E: sqlx::Executor<'c, Database = Any>>(
         .map_err(classify)
 }
 
-impl HostState {
-    /// The connection `name` if it is granted to this step and is of the wanted sort.
-    pub(crate) fn granted(&self, name: &str, sql: bool) -> Result<Grant, PluginError> {
-        let grant = self.step.connections.get(name).ok_or_else(|| {
-            PluginError::InvalidConfig(format!(
-                "connection {name:?} is not granted to step {:?} (list it in the step's `connections`)",
-                self.step.step
-            ))
-        })?;
-        if grant.kind.is_sql() != sql {
-            let wanted = if sql {
-                "a SQL database"
-            } else {
-                "a message service"
-            };
-            return Err(PluginError::InvalidConfig(format!(
-                "connection {name:?} is not {wanted} ({:?})",
-                grant.kind
-            )));
+impl SqlState {
+    /// The SQL capability of a step granted `grants`, connecting through `clients`.
+    pub fn new(grants: Grants, clients: Integrations) -> Self {
+        Self {
+            grants,
+            clients,
+            transactions: HashMap::new(),
+            next_id: 0,
         }
-        Ok(grant.clone())
     }
 
     /// The pool of SQL connection `name`. (Not `async fn` on `&self`: a future holding a
-    /// shared borrow of the host state would not be `Send`.)
+    /// shared borrow of the state would not be `Send`.)
     fn pool(
         &self,
         name: &str,
     ) -> impl Future<Output = Result<sqlx::AnyPool, PluginError>> + Send + 'static {
         let found = self
+            .grants
             .granted(name, true)
-            .map(|grant| (self.integrations.clone(), grant));
+            .map(|grant| (self.clients.clone(), grant));
         async move {
-            let (integrations, grant) = found?;
-            integrations.sql(&grant).await.map_err(PluginError::from)
+            let (clients, grant) = found?;
+            clients.sql(&grant).await.map_err(PluginError::from)
         }
+    }
+
+    /// The slot of transaction `tx`; a resource this state did not make traps.
+    fn slot(
+        &mut self,
+        tx: &Resource<Transaction>,
+    ) -> wasmtime::Result<&mut Option<crate::store::tx::Tx>> {
+        self.transactions
+            .get_mut(&tx.rep())
+            .ok_or_else(|| wasmtime::format_err!("sql: unknown transaction handle"))
     }
 
     fn open_transaction(
         &mut self,
         tx: &Resource<Transaction>,
     ) -> wasmtime::Result<Result<&mut crate::store::tx::Tx, PluginError>> {
-        let t = self.table.get_mut(tx)?;
-        Ok(t.tx.as_mut().ok_or_else(|| {
+        Ok(self.slot(tx)?.as_mut().ok_or_else(|| {
             PluginError::Fatal("sql: the transaction is already committed or rolled back".into())
         }))
     }
 }
 
-impl wit::Host for HostState {
+impl wit::Host for SqlState {
     async fn query(
         &mut self,
         connection: String,
@@ -204,11 +224,14 @@ impl wit::Host for HostState {
         &mut self,
         connection: String,
     ) -> wasmtime::Result<Result<Dialect, PluginError>> {
-        Ok(self.granted(&connection, true).map(|g| match g.kind {
-            ConnectionKind::Mysql => Dialect::Mysql,
-            ConnectionKind::Sqlite => Dialect::Sqlite,
-            _ => Dialect::Postgres,
-        }))
+        Ok(self
+            .grants
+            .granted(&connection, true)
+            .map(|g| match g.kind {
+                ConnectionKind::Mysql => Dialect::Mysql,
+                ConnectionKind::Sqlite => Dialect::Sqlite,
+                _ => Dialect::Postgres,
+            }))
     }
 
     async fn begin(
@@ -220,13 +243,18 @@ impl wit::Host for HostState {
             Err(e) => return Ok(Err(e)),
         };
         match crate::store::tx::Tx::begin_on(&pool, "BEGIN").await {
-            Ok(tx) => Ok(Ok(self.table.push(Transaction { tx: Some(tx) })?)),
+            Ok(tx) => {
+                let id = self.next_id;
+                self.next_id = self.next_id.wrapping_add(1);
+                self.transactions.insert(id, Some(tx));
+                Ok(Ok(Resource::new_own(id)))
+            }
             Err(e) => Ok(Err(classify(e))),
         }
     }
 }
 
-impl wit::HostTransaction for HostState {
+impl wit::HostTransaction for SqlState {
     async fn query(
         &mut self,
         tx: Resource<Transaction>,
@@ -255,7 +283,7 @@ impl wit::HostTransaction for HostState {
         &mut self,
         tx: Resource<Transaction>,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        let Some(t) = self.table.get_mut(&tx)?.tx.take() else {
+        let Some(t) = self.slot(&tx)?.take() else {
             return Ok(Err(PluginError::Fatal(
                 "sql: the transaction is already committed or rolled back".into(),
             )));
@@ -267,7 +295,7 @@ impl wit::HostTransaction for HostState {
         &mut self,
         tx: Resource<Transaction>,
     ) -> wasmtime::Result<Result<(), PluginError>> {
-        let Some(t) = self.table.get_mut(&tx)?.tx.take() else {
+        let Some(t) = self.slot(&tx)?.take() else {
             return Ok(Err(PluginError::Fatal(
                 "sql: the transaction is already committed or rolled back".into(),
             )));
@@ -277,7 +305,7 @@ impl wit::HostTransaction for HostState {
 
     async fn drop(&mut self, tx: Resource<Transaction>) -> wasmtime::Result<()> {
         // A transaction still open is rolled back as its connection closes (it is not kept).
-        self.table.delete(tx)?;
+        self.transactions.remove(&tx.rep());
         Ok(())
     }
 }

@@ -13,6 +13,7 @@ use crate::control::Core;
 use crate::engine::LogLine;
 use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
 use crate::secrets::{MasterKey, Redactor};
+use crate::status::RunStatus;
 use crate::store::checkpoints::Checkpoint;
 use crate::store::dead_letters::Origin;
 use crate::store::now_ms;
@@ -45,7 +46,7 @@ pub(super) fn host_line(level: &str, message: String) -> Line {
 }
 
 fn complete(
-    status: &'static str,
+    status: RunStatus,
     report: Option<serde_json::Value>,
     error: Option<String>,
 ) -> Option<Ending> {
@@ -75,7 +76,7 @@ pub(super) fn settle(
         Err(AttemptError::Failed(e)) => {
             return (
                 host_line("error", format!("run failed: {e}")),
-                complete("failed", None, Some(e)),
+                complete(RunStatus::Failed, None, Some(e)),
             );
         }
         Err(AttemptError::Transient(e)) => {
@@ -130,7 +131,7 @@ pub(super) fn settle(
         Some(Stop::Cancel) => {
             return (
                 host_line("warn", "run cancelled".into()),
-                complete("cancelled", value(), Some("cancelled".into())),
+                complete(RunStatus::Cancelled, value(), Some("cancelled".into())),
             );
         }
         None => {}
@@ -144,7 +145,7 @@ pub(super) fn settle(
             match sealed {
                 Ok(checkpoints) => {
                     let record = Some(Ending::Complete {
-                        status: "succeeded",
+                        status: RunStatus::Succeeded,
                         report: value(),
                         error: None,
                         checkpoints,
@@ -155,20 +156,20 @@ pub(super) fn settle(
                     let error = format!("cannot keep the checkpoints: {e}");
                     (
                         host_line("error", format!("run failed: {error}")),
-                        complete("failed", value(), Some(error)),
+                        complete(RunStatus::Failed, value(), Some(error)),
                     )
                 }
             }
         }
         Outcome::Cancelled => (
             host_line("warn", "run cancelled".into()),
-            complete("cancelled", value(), None),
+            complete(RunStatus::Cancelled, value(), None),
         ),
         Outcome::Failed => {
             let (kind, error) = match report.failure() {
                 Some((step, e)) => (
                     e.kind.clone(),
-                    redactor.apply(&format!("step {step:?}: {}: {}", e.kind, e.message)),
+                    redactor.apply(&format!("step {step:?}: {}", e.summary())),
                 ),
                 None => ("fatal".to_string(), "a step failed".to_string()),
             };
@@ -189,7 +190,7 @@ pub(super) fn settle(
             }
             (
                 host_line("error", format!("run failed: {error}")),
-                complete("failed", value(), Some(error)),
+                complete(RunStatus::Failed, value(), Some(error)),
             )
         }
     }

@@ -10,6 +10,7 @@ use crate::control::runs::{self, Queue};
 use crate::control::{ControlError, Core};
 use crate::pipeline::cron::Cron;
 use crate::pipeline::{Catchup, Overlap};
+use crate::status::Trigger;
 use crate::store::schedules::ScheduleRow;
 use crate::store::{Result, now_ms};
 
@@ -89,8 +90,8 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
     let slots = due
         .catch_up
         .iter()
-        .map(|&t| (t, "catchup"))
-        .chain(due.on_time.iter().map(|&t| (t, "schedule")));
+        .map(|&t| (t, Trigger::Catchup))
+        .chain(due.on_time.iter().map(|&t| (t, Trigger::Schedule)));
     let mut queued = 0;
     for (fire_at, trigger) in slots {
         let busy = overlap == Overlap::Skip
@@ -120,7 +121,7 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
         // Record the slot first: if it was recorded already, no run.
         if state
             .store
-            .record_fire(&mut tx, s, fire_at, trigger, None)
+            .record_fire(&mut tx, s, fire_at, trigger.as_str(), None)
             .await?
         {
             let id = state.store.enqueue_in(&mut tx, &run).await?;

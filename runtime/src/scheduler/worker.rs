@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use super::attempt::{Stop, execute, host_line, settle, write_logs};
 use super::plans::PlanCache;
 use crate::control::Core;
+use crate::status::RunStatus;
 use crate::store::queue::{Claimed, Ending, Finish};
 
 use crate::store::runs::Line;
@@ -228,7 +229,7 @@ async fn run_one(
     let succeeded = matches!(
         &ending,
         Some(Ending::Complete {
-            status: "succeeded",
+            status: RunStatus::Succeeded,
             ..
         })
     );
@@ -260,7 +261,7 @@ async fn run_one(
     };
     match result {
         // The run's checkpoints are committed: what came of its messages is durable.
-        Ok(true) if succeeded => state.engine.integrations().acknowledge(acks.take()).await,
+        Ok(true) if succeeded => state.integrations.acknowledge(acks.take()).await,
         Ok(true) => {}
         Ok(false) => tracing::warn!(
             "run {} attempt {}: another worker holds the run now; result dropped",

@@ -5,7 +5,8 @@ use sqlx::Row;
 
 use super::finish::end_attempt;
 use super::queue::Claimed;
-use super::{Backend, Result, Store, now_ms};
+use super::{Backend, Result, Store, now_ms, text_column};
+use crate::status::{AttemptStatus, RunStatus};
 
 /// Attempts a run may lose to dead workers beyond its retry budget before it is failed (a run
 /// that kills every worker that takes it must not circulate forever).
@@ -23,13 +24,14 @@ async fn claim_rows(
         return Ok(());
     }
     sqlx::query(&format!(
-        "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, \
+        "UPDATE runs SET status = $4, attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, \
          started_at = COALESCE(started_at, $3) WHERE seq IN ({})",
         super::id_list(seqs)
     ))
     .bind(worker)
     .bind(now + lease_ms)
     .bind(now)
+    .bind(RunStatus::Running.as_str())
     .execute(conn)
     .await?;
     Ok(())
@@ -49,17 +51,16 @@ async fn insert_attempts(
         "INSERT INTO run_attempts (tenant_id, run_id, attempt, worker, started_at, status) VALUES ",
     );
     for i in 0..claimed.len() {
-        let b = i * 3 + 3;
+        let b = i * 3 + 4;
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!(
-            "(${b}, ${}, ${}, $1, $2, 'running')",
-            b + 1,
-            b + 2
-        ));
+        sql.push_str(&format!("(${b}, ${}, ${}, $1, $2, $3)", b + 1, b + 2));
     }
-    let mut q = sqlx::query(&sql).bind(worker).bind(now);
+    let mut q = sqlx::query(&sql)
+        .bind(worker)
+        .bind(now)
+        .bind(AttemptStatus::Running.as_str());
     for c in claimed {
         q = q.bind(&c.tenant).bind(&c.id).bind(c.attempt);
     }
@@ -101,11 +102,13 @@ impl Store {
             "SELECT seq, id, tenant_id, pipeline, version, status, attempt, max_attempts, labels, concurrency, \
              cancel_requested, replay, (SELECT max_running FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_limit \
              FROM runs \
-             WHERE (status = 'queued' AND not_before <= $1) OR (status = 'running' AND lease_expires_at < $1) \
+             WHERE (status = $3 AND not_before <= $1) OR (status = $4 AND lease_expires_at < $1) \
              ORDER BY seq LIMIT $2{lock}"
         ))
         .bind(now)
         .bind(i64::try_from(max.max(1) * 2).unwrap_or(16).max(8))
+        .bind(RunStatus::Queued.as_str())
+        .bind(RunStatus::Running.as_str())
         .fetch_all(&mut *tx)
         .await?;
         // Attempts start after the candidates were read (every end they saw came before).
@@ -120,19 +123,19 @@ impl Store {
             let id: String = r.try_get("id")?;
             let tenant: String = r.try_get("tenant_id")?;
             let pipeline: String = r.try_get("pipeline")?;
-            let status: String = r.try_get("status")?;
+            let status: RunStatus = text_column(r, "status")?;
             let attempt: i64 = r.try_get("attempt")?;
             let max_attempts: i64 = r.try_get("max_attempts")?;
             let needs: String = r.try_get("labels")?;
             if !super::labels_of(&needs).iter().all(|l| labels.contains(l)) {
                 continue;
             }
-            if status == "running" {
+            if status == RunStatus::Running {
                 end_attempt(
                     &mut tx,
                     &id,
                     attempt,
-                    "lost",
+                    AttemptStatus::Lost,
                     Some("its worker stopped renewing the lease"),
                 )
                 .await?;
@@ -141,17 +144,20 @@ impl Store {
                 if cancel != 0 || lost_too_often {
                     let (status, error) = if cancel != 0 {
                         (
-                            "cancelled",
+                            RunStatus::Cancelled,
                             "cancelled while its worker was gone".to_string(),
                         )
                     } else {
-                        ("failed", format!("lost its worker {attempt} times"))
+                        (
+                            RunStatus::Failed,
+                            format!("lost its worker {attempt} times"),
+                        )
                     };
                     sqlx::query(
                         "UPDATE runs SET status = $1, error = $2, finished_at = $3, lease_owner = NULL, \
                          lease_expires_at = NULL WHERE seq = $4",
                     )
-                    .bind(status)
+                    .bind(status.as_str())
                     .bind(error)
                     .bind(now)
                     .bind(seq)
@@ -221,13 +227,14 @@ impl Store {
                 .await?;
         }
         let n = sqlx::query(
-            "SELECT COUNT(*) AS n FROM runs WHERE tenant_id = $1 AND ($2 IS NULL OR pipeline = $2) AND status = 'running' \
+            "SELECT COUNT(*) AS n FROM runs WHERE tenant_id = $1 AND ($2 IS NULL OR pipeline = $2) AND status = $5 \
              AND lease_expires_at >= $3 AND seq <> $4",
         )
         .bind(tenant)
         .bind(pipeline)
         .bind(now)
         .bind(seq)
+        .bind(RunStatus::Running.as_str())
         .fetch_one(conn)
         .await?
         .try_get("n")?;
@@ -239,12 +246,13 @@ impl Store {
     /// cancel was requested.
     pub async fn heartbeat(&self, id: &str, attempt: i64, lease_ms: i64) -> Result<Option<bool>> {
         let row = sqlx::query(
-            "UPDATE runs SET lease_expires_at = $1 WHERE id = $2 AND attempt = $3 AND status = 'running' \
+            "UPDATE runs SET lease_expires_at = $1 WHERE id = $2 AND attempt = $3 AND status = $4 \
              RETURNING cancel_requested",
         )
         .bind(now_ms() + lease_ms)
         .bind(id)
         .bind(attempt)
+        .bind(RunStatus::Running.as_str())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| Ok(r.try_get::<i64, _>("cancel_requested")? != 0))
@@ -255,7 +263,8 @@ impl Store {
     /// time, so at its start nothing else can hold a run, and interrupted runs are taken over
     /// at once instead of after their lease.
     pub async fn expire_all_leases(&self) -> Result<u64> {
-        let done = sqlx::query("UPDATE runs SET lease_expires_at = 0 WHERE status = 'running'")
+        let done = sqlx::query("UPDATE runs SET lease_expires_at = 0 WHERE status = $1")
+            .bind(RunStatus::Running.as_str())
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())

@@ -8,11 +8,11 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::Row;
 
 use super::{Result, Store, StoreError, now_ms};
-use crate::engine::bindings::Record;
+use crate::record::Record;
 use crate::secrets::MasterKey;
 
 /// What a sealed record is, in its associated data.
@@ -56,26 +56,65 @@ pub struct DeadLetterRow {
     pub replay_run: Option<String>,
 }
 
+/// A dead letter as the API shows it (and the CLI reads it): the record's key as text, its
+/// value as JSON when it is JSON (else as text), the plugin as `sha256:<hex>`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShownDeadLetter {
+    /// Sequence number.
+    pub id: i64,
+    /// The run that rejected it.
+    pub run_id: String,
+    /// The attempt.
+    pub attempt: i64,
+    /// The step that rejected it.
+    pub step: String,
+    /// The plugin that rejected it, `sha256:<hex>`.
+    pub plugin: String,
+    /// Why.
+    pub reason: String,
+    /// The record's key.
+    pub key: Option<String>,
+    /// The record's value.
+    pub value: Value,
+    /// The record's headers.
+    pub headers: Vec<(String, String)>,
+    /// The record's timestamp.
+    pub timestamp: Option<i64>,
+    /// When it was stored, Unix ms.
+    pub created_at: i64,
+    /// The run that replayed it, if any.
+    pub replay_run: Option<String>,
+}
+
+impl From<&DeadLetterRow> for ShownDeadLetter {
+    fn from(d: &DeadLetterRow) -> Self {
+        let value = serde_json::from_slice::<Value>(&d.record.value).unwrap_or_else(|_| {
+            Value::String(String::from_utf8_lossy(&d.record.value).into_owned())
+        });
+        Self {
+            id: d.id,
+            run_id: d.run_id.clone(),
+            attempt: d.attempt,
+            step: d.step.clone(),
+            plugin: format!("sha256:{}", d.digest),
+            reason: d.reason.clone(),
+            key: d
+                .record
+                .key
+                .as_ref()
+                .map(|k| String::from_utf8_lossy(k).into_owned()),
+            value,
+            headers: d.record.headers.clone(),
+            timestamp: d.record.timestamp,
+            created_at: d.created_at,
+            replay_run: d.replay_run.clone(),
+        }
+    }
+}
+
 impl Serialize for DeadLetterRow {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let value = serde_json::from_slice::<Value>(&self.record.value).unwrap_or_else(|_| {
-            Value::String(String::from_utf8_lossy(&self.record.value).into_owned())
-        });
-        json!({
-            "id": self.id,
-            "run_id": self.run_id,
-            "attempt": self.attempt,
-            "step": self.step,
-            "plugin": format!("sha256:{}", self.digest),
-            "reason": self.reason,
-            "key": self.record.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
-            "value": value,
-            "headers": self.record.headers,
-            "timestamp": self.record.timestamp,
-            "created_at": self.created_at,
-            "replay_run": self.replay_run,
-        })
-        .serialize(s)
+        ShownDeadLetter::from(self).serialize(s)
     }
 }
 

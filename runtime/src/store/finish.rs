@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use super::checkpoints::SealedCheckpoint;
 use super::{Backend, Result, Store, now_ms};
+use crate::status::{AttemptStatus, RunStatus};
 
 /// How an attempt ends, written fenced by its attempt number.
 #[derive(Debug, Clone)]
@@ -12,7 +13,7 @@ pub enum Ending {
     /// The run ends with this status; on success its checkpoints are committed with it.
     Complete {
         /// `succeeded`, `failed` or `cancelled`.
-        status: &'static str,
+        status: RunStatus,
         /// The executor's report.
         report: Option<serde_json::Value>,
         /// Why it failed.
@@ -58,28 +59,29 @@ async fn complete_in(
     conn: &mut sqlx::AnyConnection,
     id: &str,
     attempt: i64,
-    status: &str,
+    status: RunStatus,
     report: Option<&serde_json::Value>,
     error: Option<&str>,
     checkpoints: &[SealedCheckpoint],
 ) -> Result<bool> {
     let row = sqlx::query(
         "UPDATE runs SET status = $1, finished_at = $2, report = $3, error = $4, lease_owner = NULL, \
-         lease_expires_at = NULL WHERE id = $5 AND attempt = $6 AND status = 'running' \
+         lease_expires_at = NULL WHERE id = $5 AND attempt = $6 AND status = $7 \
          RETURNING tenant_id, pipeline",
     )
-    .bind(status)
+    .bind(status.as_str())
     .bind(now_ms())
     .bind(report.map(|r| r.to_string()))
     .bind(error)
     .bind(id)
     .bind(attempt)
+    .bind(RunStatus::Running.as_str())
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(false) };
     let tenant: String = row.try_get("tenant_id")?;
     let pipeline: String = row.try_get("pipeline")?;
-    end_attempt(conn, id, attempt, status, error).await?;
+    end_attempt(conn, id, attempt, status.into(), error).await?;
     for c in checkpoints {
         super::checkpoints::save(conn, &tenant, &pipeline, id, c).await?;
     }
@@ -91,19 +93,21 @@ async fn requeue_in(
     id: &str,
     attempt: i64,
     not_before: i64,
-    why: &str,
+    why: AttemptStatus,
     error: Option<&str>,
 ) -> Result<bool> {
-    let refund = i64::from(why == "released" || why == "interrupted");
+    let refund = i64::from(why.is_refunded());
     let done = sqlx::query(
-        "UPDATE runs SET status = 'queued', not_before = $1, lease_owner = NULL, lease_expires_at = NULL, \
-         error = $2, max_attempts = max_attempts + $3 WHERE id = $4 AND attempt = $5 AND status = 'running'",
+        "UPDATE runs SET status = $6, not_before = $1, lease_owner = NULL, lease_expires_at = NULL, \
+         error = $2, max_attempts = max_attempts + $3 WHERE id = $4 AND attempt = $5 AND status = $7",
     )
     .bind(not_before)
     .bind(error)
     .bind(refund)
     .bind(id)
     .bind(attempt)
+    .bind(RunStatus::Queued.as_str())
+    .bind(RunStatus::Running.as_str())
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
@@ -118,11 +122,11 @@ pub(super) async fn end_attempt(
     conn: &mut sqlx::AnyConnection,
     run: &str,
     attempt: i64,
-    status: &str,
+    status: AttemptStatus,
     error: Option<&str>,
 ) -> Result<()> {
     sqlx::query("UPDATE run_attempts SET status = $1, finished_at = $2, error = $3 WHERE run_id = $4 AND attempt = $5")
-        .bind(status)
+        .bind(status.as_str())
         .bind(now_ms())
         .bind(error)
         .bind(run)
@@ -140,7 +144,7 @@ impl Store {
         &self,
         id: &str,
         attempt: i64,
-        status: &'static str,
+        status: RunStatus,
         report: Option<&serde_json::Value>,
         error: Option<&str>,
         checkpoints: &[SealedCheckpoint],
@@ -224,7 +228,7 @@ impl Store {
                         &mut tx,
                         &f.run,
                         f.attempt,
-                        status,
+                        *status,
                         report.as_ref(),
                         error.as_deref(),
                         checkpoints,
@@ -237,13 +241,13 @@ impl Store {
                         &f.run,
                         f.attempt,
                         *not_before,
-                        "retrying",
+                        AttemptStatus::Retrying,
                         Some(error),
                     )
                     .await?
                 }
                 Ending::Release => {
-                    requeue_in(&mut tx, &f.run, f.attempt, 0, "released", None).await?
+                    requeue_in(&mut tx, &f.run, f.attempt, 0, AttemptStatus::Released, None).await?
                 }
                 Ending::Interrupted { not_before, error } => {
                     requeue_in(
@@ -251,7 +255,7 @@ impl Store {
                         &f.run,
                         f.attempt,
                         *not_before,
-                        "interrupted",
+                        AttemptStatus::Interrupted,
                         Some(error),
                     )
                     .await?

@@ -256,3 +256,14 @@ pub(crate) fn labels_of(text: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Column `column` of `row` read as one of the vocabulary's enums ([`crate::status`]): stored
+/// as its text; a text it does not know is a corrupt row.
+pub(crate) fn text_column<T>(row: &sqlx::any::AnyRow, column: &str) -> Result<T>
+where
+    T: FromStr<Err = crate::status::UnknownText>,
+{
+    let text: String = sqlx::Row::try_get(row, column)?;
+    text.parse()
+        .map_err(|e: crate::status::UnknownText| StoreError::Corrupt(format!("{column}: {e}")))
+}

@@ -6,7 +6,7 @@ use super::audit::NewAudit;
 use super::{Result, Store, now_ms};
 
 /// A pipeline: its name and newest version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PipelineRow {
     /// Name.
     pub name: String,
@@ -19,7 +19,7 @@ pub struct PipelineRow {
 }
 
 /// The plugin a step of a version runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pin {
     /// Step id.
     pub step: String,
@@ -30,7 +30,7 @@ pub struct Pin {
 }
 
 /// One version of a pipeline.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VersionRow {
     /// Pipeline name.
     pub pipeline: String,

@@ -1,13 +1,13 @@
 //! Plugin bindings: `name@version` -> digest, per tenant, with what `describe` said; and the
 //! blobs table that records which digests the blob store holds.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::audit::NewAudit;
 use super::{Result, Store, now_ms};
 
 /// A registered plugin version.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PluginRow {
     /// Name.
     pub name: String,

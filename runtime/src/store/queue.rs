@@ -1,12 +1,13 @@
 //! The run queue in the database: what a run is queued with, queueing, cancelling, attempts and
 //! limits. Claims with leases are in [`super::claim`], fenced endings in [`super::finish`]: a
 //! worker whose lease expired and whose run was taken over can neither renew nor end it.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::audit::NewAudit;
 use super::idempotency::Idempotency;
-use super::{Backend, Result, Store, now_ms, random_hex};
+use super::{Backend, Result, Store, now_ms, random_hex, text_column};
+use crate::status::{AttemptStatus, RunStatus, Trigger};
 
 pub use super::claim::MAX_LOST_ATTEMPTS;
 pub use super::finish::{Ending, Finish};
@@ -35,8 +36,8 @@ pub struct NewRun<'a> {
     pub created_by: &'a str,
     /// How to run it.
     pub spec: &'a RunSpec,
-    /// `api`, `schedule` or `catchup`.
-    pub trigger: &'a str,
+    /// What queues it.
+    pub trigger: Trigger,
     /// The schedule slot it fires for, Unix ms.
     pub fire_at: Option<i64>,
     /// For a replay of dead letters: what to replay, as JSON ([`Replay`]).
@@ -77,7 +78,7 @@ pub struct Claimed {
 }
 
 /// One attempt of a run, as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AttemptRow {
     /// 1, 2, ...
     pub attempt: i64,
@@ -87,11 +88,8 @@ pub struct AttemptRow {
     pub started_at: i64,
     /// When it ended.
     pub finished_at: Option<i64>,
-    /// `running`, `succeeded`, `failed`, `cancelled`, `retrying` (failed, to be retried),
-    /// `released` (handed back by a stopping worker), `interrupted` (the store failed
-    /// transiently around it; not counted) or `lost` (its worker stopped heartbeating and
-    /// another took the run over).
-    pub status: String,
+    /// How it went.
+    pub status: AttemptStatus,
     /// Why it failed.
     pub error: Option<String>,
 }
@@ -132,18 +130,19 @@ impl Store {
         sqlx::query(
             "INSERT INTO runs (id, tenant_id, pipeline, version, status, created_at, created_by, \
              max_attempts, labels, concurrency, trigger, fire_at, replay) \
-             VALUES ($1, $2, $3, $4, 'queued', $5, $6, $7, $8, $9, $10, $11, $12)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&id)
         .bind(run.tenant)
         .bind(run.pipeline)
         .bind(run.version)
+        .bind(RunStatus::Queued.as_str())
         .bind(now_ms())
         .bind(run.created_by)
         .bind(i64::from(run.spec.max_attempts.max(1)))
         .bind(super::labels_text(&labels))
         .bind(i64::from(run.spec.concurrency))
-        .bind(run.trigger)
+        .bind(run.trigger.as_str())
         .bind(run.fire_at)
         .bind(
             run.replay
@@ -180,22 +179,27 @@ impl Store {
     pub async fn cancel(&self, tenant: &str, id: &str) -> Result<CancelOutcome> {
         let now = now_ms();
         let queued = sqlx::query(
-            "UPDATE runs SET status = 'cancelled', finished_at = $1, error = 'cancelled before it started' \
-             WHERE tenant_id = $2 AND id = $3 AND status = 'queued'",
+            "UPDATE runs SET status = $4, finished_at = $1, error = 'cancelled before it started' \
+             WHERE tenant_id = $2 AND id = $3 AND status = $5",
         )
         .bind(now)
         .bind(tenant)
         .bind(id)
+        .bind(RunStatus::Cancelled.as_str())
+        .bind(RunStatus::Queued.as_str())
         .execute(&self.pool)
         .await?;
         if queued.rows_affected() > 0 {
             return Ok(CancelOutcome::Cancelled);
         }
-        let running = sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE tenant_id = $1 AND id = $2 AND status = 'running'")
-            .bind(tenant)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let running = sqlx::query(
+            "UPDATE runs SET cancel_requested = 1 WHERE tenant_id = $1 AND id = $2 AND status = $3",
+        )
+        .bind(tenant)
+        .bind(id)
+        .bind(RunStatus::Running.as_str())
+        .execute(&self.pool)
+        .await?;
         if running.rows_affected() > 0 {
             return Ok(CancelOutcome::Requested);
         }
@@ -222,7 +226,7 @@ impl Store {
                     worker: r.try_get("worker")?,
                     started_at: r.try_get("started_at")?,
                     finished_at: r.try_get("finished_at")?,
-                    status: r.try_get("status")?,
+                    status: text_column(r, "status")?,
                     error: r.try_get("error")?,
                 })
             })
@@ -237,10 +241,12 @@ impl Store {
         pipeline: &str,
     ) -> Result<bool> {
         let n: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM runs WHERE tenant_id = $1 AND pipeline = $2 AND status IN ('queued', 'running')",
+            "SELECT COUNT(*) AS n FROM runs WHERE tenant_id = $1 AND pipeline = $2 AND status IN ($3, $4)",
         )
         .bind(tenant)
         .bind(pipeline)
+        .bind(RunStatus::Queued.as_str())
+        .bind(RunStatus::Running.as_str())
         .fetch_one(conn)
         .await?
         .try_get("n")?;

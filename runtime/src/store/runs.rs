@@ -1,12 +1,13 @@
 //! Runs as the API shows them (`queued` -> `running` -> `succeeded`/`failed`/`cancelled`; the
 //! queue's moves are in [`super::queue`]) and their log lines.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Result, Store, StoreError};
+use super::{Result, Store, StoreError, text_column};
+use crate::status::{RunStatus, Trigger};
 
-/// A run as stored.
-#[derive(Debug, Clone, Serialize)]
+/// A run as stored, and as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRow {
     /// Id (random hex).
     pub id: String,
@@ -14,8 +15,8 @@ pub struct RunRow {
     pub pipeline: String,
     /// The version it runs.
     pub version: i64,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
-    pub status: String,
+    /// Where it is.
+    pub status: RunStatus,
     /// When it was asked for, Unix ms.
     pub created_at: i64,
     /// Who asked.
@@ -38,8 +39,8 @@ pub struct RunRow {
     pub cancel_requested: bool,
     /// Labels the worker must have.
     pub labels: Vec<String>,
-    /// `api`, `schedule`, `catchup` or `replay`.
-    pub trigger: String,
+    /// What queued it.
+    pub trigger: Trigger,
     /// The schedule slot it runs for, Unix ms.
     pub fire_at: Option<i64>,
     /// The worker holding it while it runs.
@@ -49,7 +50,7 @@ pub struct RunRow {
 }
 
 /// A stored log line.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogRow {
     /// Sequence number (for paging and following).
     pub id: i64,
@@ -74,7 +75,7 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
         id: r.try_get("id")?,
         pipeline: r.try_get("pipeline")?,
         version: r.try_get("version")?,
-        status: r.try_get("status")?,
+        status: text_column(r, "status")?,
         created_at: r.try_get("created_at")?,
         created_by: r.try_get("created_by")?,
         started_at: r.try_get("started_at")?,
@@ -89,7 +90,7 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
         not_before: r.try_get("not_before")?,
         cancel_requested: r.try_get::<i64, _>("cancel_requested")? != 0,
         labels: super::labels_of(&r.try_get::<String, _>("labels")?),
-        trigger: r.try_get("trigger")?,
+        trigger: text_column(r, "trigger")?,
         fire_at: r.try_get("fire_at")?,
         worker: r.try_get("lease_owner")?,
         replay: r
@@ -155,11 +156,6 @@ pub(super) async fn append_rows_in(
     Ok(())
 }
 
-/// Whether `status` is final.
-pub fn is_final(status: &str) -> bool {
-    matches!(status, "succeeded" | "failed" | "cancelled")
-}
-
 impl Store {
     /// The tenant's run `id`.
     pub async fn run(&self, tenant: &str, id: &str) -> Result<Option<RunRow>> {
@@ -178,7 +174,7 @@ impl Store {
         &self,
         tenant: &str,
         pipeline: &str,
-        status: Option<&str>,
+        status: Option<RunStatus>,
         limit: i64,
     ) -> Result<Vec<RunRow>> {
         let rows = sqlx::query(&format!(
@@ -187,7 +183,7 @@ impl Store {
         ))
         .bind(tenant)
         .bind(pipeline)
-        .bind(status)
+        .bind(status.map(RunStatus::as_str))
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;

@@ -1,13 +1,13 @@
 //! Sealed secrets per tenant (see [`crate::secrets`]): stored, listed by name, deleted; the
 //! database never holds a value in clear.
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::audit::NewAudit;
 use super::{Result, Store, now_ms};
 
 /// A secret as the API lists it: never its value.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SecretInfo {
     /// Name.
     pub name: String,

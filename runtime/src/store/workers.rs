@@ -62,10 +62,11 @@ impl Store {
     pub async fn workers(&self, since: i64) -> Result<Vec<WorkerRow>> {
         let rows = sqlx::query(
             "SELECT w.id, w.name, w.labels, w.started_at, w.heartbeat_at, w.stopped_at, \
-             (SELECT COUNT(*) FROM runs r WHERE r.status = 'running' AND r.lease_owner = w.id) AS running \
+             (SELECT COUNT(*) FROM runs r WHERE r.status = $2 AND r.lease_owner = w.id) AS running \
              FROM workers w WHERE w.heartbeat_at >= $1 ORDER BY w.started_at DESC",
         )
         .bind(since)
+        .bind(crate::status::RunStatus::Running.as_str())
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

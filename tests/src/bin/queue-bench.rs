@@ -53,7 +53,7 @@ fn drain(
                 version: 1,
                 created_by: "bench",
                 spec: &spec,
-                trigger: "api",
+                trigger: autoflow::status::Trigger::Api,
                 fire_at: None,
                 replay: None,
                 idempotency: None,

@@ -73,11 +73,8 @@ async fn baseline(
     started.elapsed()
 }
 
-fn duration(d: &serde_json::Value) -> Duration {
-    Duration::new(
-        d["secs"].as_u64().unwrap(),
-        u32::try_from(d["nanos"].as_u64().unwrap()).unwrap(),
-    )
+fn duration(ms: &serde_json::Value) -> Duration {
+    Duration::from_millis(ms.as_u64().unwrap())
 }
 
 /// The same rows the way postgres-sink sends them: every value as text, cast in the statement
@@ -129,7 +126,10 @@ fn run(dir: &Scratch, yaml: &str) -> (Duration, Duration) {
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let steps = report["steps"].as_array().unwrap();
     let write = steps.iter().find(|s| s["id"] == "write").unwrap();
-    (duration(&report["duration"]), duration(&write["busy"]))
+    (
+        duration(&report["duration_ms"]),
+        duration(&write["busy_ms"]),
+    )
 }
 
 fn min2(a: (Duration, Duration), b: (Duration, Duration)) -> (Duration, Duration) {

@@ -35,16 +35,16 @@ fn mysql_url() -> String {
         "mysql://root@127.0.0.1:3306/test",
     )
 }
-fn nats_url() -> String {
+pub(super) fn nats_url() -> String {
     env_or("AUTOFLOW_TEST_NATS_URL", "nats://127.0.0.1:4222")
 }
-fn redis_url() -> String {
+pub(super) fn redis_url() -> String {
     env_or("AUTOFLOW_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 }
 
 /// `Some(v)` when the service answered; `None` (test skipped) or a panic under
 /// `AUTOFLOW_REQUIRE_SERVICES=1` when it did not.
-fn service<T, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> Option<T> {
+pub(super) fn service<T, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> Option<T> {
     match r {
         Ok(v) => Some(v),
         Err(e) if std::env::var("AUTOFLOW_REQUIRE_SERVICES").as_deref() == Ok("1") => {
@@ -58,9 +58,9 @@ fn service<T, E: std::fmt::Display>(name: &str, r: Result<T, E>) -> Option<T> {
 }
 
 /// The services run on loopback here: the operator lets connections reach it (as outbound HTTP).
-const LOOPBACK: &str = "127.0.0.1";
+pub(super) const LOOPBACK: &str = "127.0.0.1";
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -68,7 +68,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A name no other test run uses.
-fn unique(prefix: &str) -> String {
+pub(super) fn unique(prefix: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -76,7 +76,7 @@ fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
-fn ok(r: &autoflow_tests::server::Resp, what: &str) {
+pub(super) fn ok(r: &autoflow_tests::server::Resp, what: &str) {
     assert!(
         (200..300).contains(&r.status),
         "{what}: {} {}",
@@ -85,7 +85,7 @@ fn ok(r: &autoflow_tests::server::Resp, what: &str) {
     );
 }
 
-fn run_ok(s: &Server, pipeline: &str) -> Value {
+pub(super) fn run_ok(s: &Server, pipeline: &str) -> Value {
     let run = s.run_and_wait(&s.admin, pipeline, None);
     assert_eq!(run["status"], "succeeded", "{run}");
     run

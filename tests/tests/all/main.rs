@@ -8,6 +8,7 @@ mod egress;
 mod http_plugins;
 mod integrations;
 mod languages;
+mod message_sink;
 mod pipelines;
 mod plugins_native;
 mod sandbox;

@@ -222,8 +222,15 @@ fn stale_attempts_are_fenced(backend: Backend) {
     assert_eq!(taken.unwrap().attempt, 2);
     assert_eq!(rt.block_on(store.heartbeat(&id, 1, 300)).unwrap(), None);
     assert!(
-        !rt.block_on(store.complete(&id, 1, "succeeded", None, None, &[]))
-            .unwrap()
+        !rt.block_on(store.complete(
+            &id,
+            1,
+            autoflow::status::RunStatus::Succeeded,
+            None,
+            None,
+            &[]
+        ))
+        .unwrap()
     );
     assert!(!rt.block_on(store.retry_later(&id, 1, 0, "stale")).unwrap());
     assert!(!rt.block_on(store.release(&id, 1)).unwrap());
@@ -232,8 +239,15 @@ fn stale_attempts_are_fenced(backend: Backend) {
         Some(false)
     );
     assert!(
-        rt.block_on(store.complete(&id, 2, "succeeded", None, None, &[]))
-            .unwrap()
+        rt.block_on(store.complete(
+            &id,
+            2,
+            autoflow::status::RunStatus::Succeeded,
+            None,
+            None,
+            &[]
+        ))
+        .unwrap()
     );
     let tries: Vec<(String, String)> = attempts(&s, &id)
         .iter()
@@ -304,7 +318,7 @@ fn three_postgres_workers_drain_2000_runs_each_once() {
                 version: 1,
                 created_by: "test",
                 spec: &spec,
-                trigger: "api",
+                trigger: autoflow::status::Trigger::Api,
                 fire_at: None,
                 replay: None,
                 idempotency: None,

@@ -10,6 +10,13 @@ use crate::engine::{Engine, EngineConfig};
 use crate::executor::prepare::{config_validator, describe};
 use crate::registry::cache::digest_of;
 
+/// Prints a line on standard output; a reader gone (`| head`) ends the printing quietly.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        drop(crate::cli::output::line(format_args!($($arg)*)))
+    };
+}
+
 /// Arguments of `autoflow plugin check`.
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -28,7 +35,7 @@ pub async fn run(args: CheckArgs) -> i32 {
     match inspect(&args).await {
         Ok(report) => {
             if args.json {
-                println!("{report:#}");
+                say!("{report:#}");
             } else {
                 print_text(&args, &report);
             }
@@ -36,7 +43,7 @@ pub async fn run(args: CheckArgs) -> i32 {
         }
         Err(problem) => {
             if args.json {
-                println!(
+                say!(
                     "{:#}",
                     json!({ "file": args.file.display().to_string(), "valid": false, "problem": problem })
                 );
@@ -85,21 +92,21 @@ async fn inspect(args: &CheckArgs) -> Result<serde_json::Value, String> {
 
 fn print_text(args: &CheckArgs, r: &serde_json::Value) {
     let s = |key: &str| r[key].as_str().unwrap_or_default().to_string();
-    println!("{}: a valid Autoflow plugin", args.file.display());
-    println!(
+    say!("{}: a valid Autoflow plugin", args.file.display());
+    say!(
         "  world:       {} (autoflow:plugin@{})",
         s("world"),
         crate::engine::CONTRACT_VERSION
     );
-    println!("  name:        {} {}", s("name"), s("version"));
-    println!("  description: {}", s("description"));
-    println!("  size:        {} bytes, {}", r["bytes"], s("digest"));
-    println!("  imports:");
+    say!("  name:        {} {}", s("name"), s("version"));
+    say!("  description: {}", s("description"));
+    say!("  size:        {} bytes, {}", r["bytes"], s("digest"));
+    say!("  imports:");
     for import in r["imports"].as_array().into_iter().flatten() {
-        println!("    {}", import.as_str().unwrap_or_default());
+        say!("    {}", import.as_str().unwrap_or_default());
     }
     match &r["config_schema"] {
-        serde_json::Value::Null => println!("  config schema: none (any config is accepted)"),
-        schema => println!("  config schema: {schema}"),
+        serde_json::Value::Null => say!("  config schema: none (any config is accepted)"),
+        schema => say!("  config schema: {schema}"),
     }
 }

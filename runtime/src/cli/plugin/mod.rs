@@ -1,5 +1,5 @@
 //! `autoflow plugin ...`: tools for plugin authors (`check FILE`, `new NAME --lang L --kind K`)
-//! and the server's registry (`push`, `list`, in `cli::remote`).
+//! and the server's registry (`push`, `list`, `delete`, in `cli::registry`).
 use clap::Subcommand;
 
 mod check;
@@ -16,9 +16,9 @@ pub enum PluginCommand {
     Check(CheckArgs),
     /// Write a new plugin project (code, build command, test pipeline) in a new folder.
     New(NewArgs),
-    /// Upload to, or list, the server's registry.
+    /// Upload to, list, or delete from the server's registry.
     #[command(flatten)]
-    Registry(super::remote::RegistryCommand),
+    Registry(super::registry::RegistryCommand),
 }
 
 /// Runs a `plugin` subcommand; returns the exit code.
@@ -27,7 +27,7 @@ pub async fn run(command: PluginCommand) -> i32 {
         PluginCommand::Check(args) => check::run(args).await,
         PluginCommand::New(args) => scaffold::run(&args),
         PluginCommand::Registry(command) => {
-            super::report("plugin", super::remote::plugin(command).await)
+            super::report("plugin", super::registry::plugin(command).await)
         }
     }
 }

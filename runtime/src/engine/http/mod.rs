@@ -1,10 +1,8 @@
 //! Outbound HTTP for plugins (`wasi:http`), with the step's egress grant checked on every
-//! request: the host must be in the step's `allow_hosts`; the name is resolved here and every
-//! address it resolves to must be public (loopback, private, link-local, CGNAT, multicast,
-//! unspecified and reserved addresses are refused unless the operator allowed that host or
-//! address with `--egress-allow-private`); the connection then goes to a checked address, never to
-//! the name again. wasi:http does not follow redirects: a guest that does sends a new request,
-//! which is checked again. Request and response bodies are capped.
+//! request: the host must be in the step's `allow_hosts`, and the [`crate::egress`] policy
+//! resolves the name and checks every address; the connection then goes to a checked address,
+//! never to the name again. wasi:http does not follow redirects: a guest that does sends a new
+//! request, which is checked again. Request and response bodies are capped.
 //!
 //! Refusals reach the guest as `http-request-denied` (allow-list) or
 //! `destination-ip-prohibited` (address), and are written to the step's run log (`warn`).
@@ -21,11 +19,10 @@ use wasmtime_wasi_http::{
 };
 
 use super::host::{HostState, LogLevel, LogLine, LogSink};
+use crate::egress::{Denied, HostPattern, Policy, parse_patterns};
 
-mod address;
 mod body;
 
-pub use address::{HostPattern, non_public, parse_patterns};
 use body::{CappedRequest, CappedResponse};
 
 /// Largest request or response body a step may send or receive, in bytes.
@@ -36,14 +33,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 const FIRST_BYTE_TIMEOUT: Duration = Duration::from_secs(60);
 const BETWEEN_BYTES_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The operator's egress settings, shared by every step of an engine.
-#[derive(Debug, Clone, Default)]
-pub struct EgressSettings {
-    /// `host[:port]` entries (names or addresses) whose non-public addresses steps may reach
-    /// (`--egress-allow-private`); a step must still list the host in its `allow_hosts`.
-    pub allow_private: Vec<String>,
-}
-
 /// A step's `wasi:http` state: the context and the egress hooks.
 pub struct HttpState {
     ctx: WasiHttpCtx,
@@ -52,19 +41,14 @@ pub struct HttpState {
 
 impl HttpState {
     /// The state of step `step` (log lines to `logs`) granted `allow_hosts`, under the
-    /// operator's `private` allowances (`--egress-allow-private`, parsed once per engine).
-    pub fn new(
-        step: Arc<str>,
-        logs: LogSink,
-        allow_hosts: &[String],
-        private: Arc<Vec<HostPattern>>,
-    ) -> Self {
+    /// process's egress `policy`.
+    pub fn new(step: Arc<str>, logs: LogSink, allow_hosts: &[String], policy: Policy) -> Self {
         // The pipeline was validated; an entry that still does not parse matches nothing.
         let (allow, _) = parse_patterns(allow_hosts);
         Self {
             ctx: WasiHttpCtx::new(),
             hooks: Egress {
-                grant: Arc::new(Grant { allow, private }),
+                grant: Arc::new(Grant { allow, policy }),
                 log: Refusals {
                     step,
                     logs,
@@ -89,8 +73,8 @@ impl WasiHttpView for HostState {
 #[derive(Debug)]
 struct Grant {
     allow: Vec<HostPattern>,
-    /// The operator's `--egress-allow-private`, parsed once per engine.
-    private: Arc<Vec<HostPattern>>,
+    /// What every address must pass.
+    policy: Policy,
 }
 
 /// Writes egress refusals to the step's run log, a bounded number of times.
@@ -193,11 +177,22 @@ async fn send(
     let connect_timeout = options
         .and_then(|o| o.connect_timeout)
         .unwrap_or(CONNECT_TIMEOUT);
-    let addrs = resolve(&t, connect_timeout, log).await?;
-    if let Some(why) = refused_address(&t.host, t.port, &addrs, &grant.private) {
-        log.warn(format!("egress refused: {why}"));
-        return Err(E::DestinationIpProhibited);
-    }
+    let addrs = match grant.policy.resolve(&t.host, t.port, connect_timeout).await {
+        Ok(addrs) => addrs,
+        Err(Denied::Timeout) => return Err(E::DnsTimeout),
+        Err(Denied::Lookup(e)) => {
+            log.warn(format!("egress: cannot resolve \"{}\": {e}", t.host));
+            return Err(E::DnsError {
+                rcode: Some(e.to_string()),
+                info_code: None,
+            });
+        }
+        Err(Denied::NoAddress) => return Err(E::DestinationNotFound),
+        Err(Denied::Refused(why)) => {
+            log.warn(format!("egress refused: {why}"));
+            return Err(E::DestinationIpProhibited);
+        }
+    };
     if let Some(declared) = content_length(request.headers())
         && declared > MAX_HTTP_BODY_BYTES
     {
@@ -267,52 +262,6 @@ async fn send(
     Ok((response, io))
 }
 
-/// Why the host may not reach `addrs` (what `host`:`port` resolved to): the first non-public
-/// address the operator did not allow, by the name or the address, in `private`
-/// (`--egress-allow-private`). `None` when every address may be reached.
-pub fn refused_address(
-    host: &str,
-    port: u16,
-    addrs: &[SocketAddr],
-    private: &[HostPattern],
-) -> Option<String> {
-    let operator_named = private.iter().any(|p| p.matches(host, port));
-    for addr in addrs {
-        let Some(kind) = non_public(addr.ip()) else {
-            continue;
-        };
-        let ip = addr.ip().to_canonical();
-        let by_address = private.iter().any(|p| p.matches(&ip.to_string(), port));
-        if operator_named || by_address {
-            continue;
-        }
-        let named = if ip.to_string() == host {
-            String::new()
-        } else {
-            format!(" ({host})")
-        };
-        let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
-            "an"
-        } else {
-            "a"
-        };
-        return Some(format!(
-            "{ip}{named} is {article} {kind} address; the operator can allow it with --egress-allow-private {}:{port}",
-            host_for_flag(host)
-        ));
-    }
-    None
-}
-
-/// How an operator writes `host` in `--egress-allow-private`.
-fn host_for_flag(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_string()
-    }
-}
-
 fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     headers
         .get(http::header::CONTENT_LENGTH)?
@@ -321,35 +270,6 @@ fn content_length(headers: &http::HeaderMap) -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-/// Resolves the target's name (or takes its address literal).
-async fn resolve(
-    t: &Target,
-    timeout: Duration,
-    log: &Refusals,
-) -> Result<Vec<SocketAddr>, wasmtime_wasi_http::Error> {
-    use wasmtime_wasi_http::Error as E;
-    if let Ok(ip) = t.host.parse::<IpAddr>() {
-        return Ok(vec![SocketAddr::new(ip, t.port)]);
-    }
-    let looked =
-        tokio::time::timeout(timeout, tokio::net::lookup_host((t.host.as_str(), t.port))).await;
-    let addrs: Vec<SocketAddr> = match looked {
-        Err(_) => return Err(E::DnsTimeout),
-        Ok(Err(e)) => {
-            log.warn(format!("egress: cannot resolve \"{}\": {e}", t.host));
-            return Err(E::DnsError {
-                rcode: Some(e.to_string()),
-                info_code: None,
-            });
-        }
-        Ok(Ok(a)) => a.collect(),
-    };
-    if addrs.is_empty() {
-        return Err(E::DestinationNotFound);
-    }
-    Ok(addrs)
 }
 
 async fn connect(
