@@ -134,15 +134,21 @@ fn kind_problem(kind: PluginKind, has_inputs: bool, has_consumers: bool) -> Opti
     }
 }
 
-/// Asks the plugin for its schema and checks `config` against it; the error lists every
-/// violation with its place in the config.
+/// Asks the plugin for its schema and checks `config` against it ([`check_config_against`]).
 async fn check_config(
     engine: &Engine,
     plugin: &Plugin,
     config: &serde_json::Value,
 ) -> Result<(), String> {
     let meta = describe(engine, plugin).await?;
-    let Some(validator) = config_validator(&meta)? else {
+    check_config_against(&meta, config)
+}
+
+/// Checks `config` against the JSON Schema `meta` publishes (none: any config is accepted);
+/// the error lists every violation with its place in the config, joined by `; `, or says
+/// what is wrong with the schema itself.
+pub fn check_config_against(meta: &Metadata, config: &serde_json::Value) -> Result<(), String> {
+    let Some(validator) = config_validator(meta)? else {
         return Ok(());
     };
     let errors: Vec<String> = validator

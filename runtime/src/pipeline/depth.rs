@@ -2,7 +2,7 @@
 //!
 //! libyaml's scanner costs time quadratic in the depth of flow collections (every token looks at
 //! every open level), so 100,000 nested `[` took tens of seconds to refuse; serde_json and
-//! serde_yaml stop at 128 levels only after reading them. This scan reads each byte once and
+//! serde_norway stop at 128 levels only after reading them. This scan reads each byte once and
 //! refuses a text deeper than [`MAX_NESTING_DEPTH`] with
 //! `line L, column C: nesting depth exceeds 64 levels (it reaches N)`, placed at the opening that
 //! went past the limit.

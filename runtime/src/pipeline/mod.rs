@@ -10,7 +10,7 @@
 //! # Error texts
 //!
 //! Every problem names its place. Parse errors ([`PipelineError::Parse`]) are
-//! `line L, column C: <message>`, where the message is the parser's (serde_yaml or serde_json),
+//! `line L, column C: <message>`, where the message is the parser's (serde_norway or serde_json),
 //! prefixed with the path inside the document when there is one, e.g.
 //! ``line 4, column 5: steps[0]: unknown field `plugn`, expected one of `id`, `plugin`, ...``.
 //! An empty text gives `the pipeline definition is empty`. A text that nests deeper than

@@ -1,4 +1,13 @@
 //! Reading a pipeline definition from YAML or JSON text into the [`Pipeline`] model.
+//!
+//! YAML is read by `serde_norway`, the maintained fork of the deprecated `serde_yaml` 0.9 (on
+//! `unsafe-libyaml-norway`, the maintained fork of its libyaml translation): the same scanner
+//! that the nesting-depth pre-scan models (`depth/yaml.rs`), the same error texts and
+//! locations, and the same reading of scalars (YAML 1.2's core schema: `on`, `no`, `yes`, `y`
+//! are strings, `true`/`True`/`TRUE` booleans). A duplicate field of the model is refused
+//! (``duplicate field `name` ``); a repeated key in a free-form `config` keeps the last value, as
+//! serde_yaml did. A document whose aliases are followed more than 100 times per event it
+//! holds is refused (`repetition limit exceeded`), so an alias bomb is never expanded.
 
 use std::path::Path;
 
@@ -65,8 +74,8 @@ fn strip_bom(text: &str) -> &str {
 }
 
 fn parse_yaml(text: &str) -> Result<Pipeline, PipelineError> {
-    serde_yaml::from_str(text).map_err(|err| {
-        // serde_yaml's messages already start with the path (`steps[0]: unknown field ...`).
+    serde_norway::from_str(text).map_err(|err| {
+        // serde_norway's messages already start with the path (`steps[0]: unknown field ...`).
         let location = err.location().map(|l| Location {
             line: l.line(),
             column: l.column(),
@@ -94,7 +103,7 @@ fn parse_json(text: &str) -> Result<Pipeline, PipelineError> {
         })
 }
 
-/// The path to show for a JSON model error, in serde_yaml's style: none at the top level, and
+/// The path to show for a JSON model error, in serde_norway's style: none at the top level, and
 /// for an unknown field the object holding it (serde_path_to_error includes the field itself).
 fn json_path(path: String, err: &serde_json::Error) -> Option<String> {
     let message = err.to_string();

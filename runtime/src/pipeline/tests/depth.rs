@@ -220,8 +220,8 @@ fn rounds(default: u64) -> u64 {
 }
 
 /// How deep a parsed YAML value nests (a scalar: 0).
-fn yaml_depth(v: &serde_yaml::Value) -> usize {
-    use serde_yaml::Value;
+fn yaml_depth(v: &serde_norway::Value) -> usize {
+    use serde_norway::Value;
     match v {
         Value::Sequence(a) => 1 + a.iter().map(yaml_depth).max().unwrap_or(0),
         Value::Mapping(m) => {
@@ -306,7 +306,7 @@ fn never_less_than_libyaml_on_random_texts() {
             let text: String = (0..len)
                 .map(|_| pieces[rnd(pieces.len() as u64) as usize])
                 .collect();
-            let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&text) else {
+            let Ok(value) = serde_norway::from_str::<serde_norway::Value>(&text) else {
                 continue;
             };
             let depth = yaml_depth(&value);
@@ -321,7 +321,7 @@ fn never_less_than_libyaml_on_random_texts() {
     }
 }
 
-/// Random values written by serde_yaml (block style) and serde_json (flow style, also read as
+/// Random values written by serde_norway (block style) and serde_json (flow style, also read as
 /// YAML): the scan counts at least their depth, and not much more.
 #[test]
 fn close_to_the_depth_of_written_values() {
@@ -360,15 +360,15 @@ fn close_to_the_depth_of_written_values() {
         let depth = depth_of(&v);
         let json = serde_json::to_string(&v).unwrap();
         assert_eq!(deepest(&json, Format::Json), depth, "{json}");
-        let yaml = serde_yaml::to_string(&v).unwrap();
-        if serde_yaml::from_str::<Value>(&yaml).ok().as_ref() == Some(&v) {
+        let yaml = serde_norway::to_string(&v).unwrap();
+        if serde_norway::from_str::<Value>(&yaml).ok().as_ref() == Some(&v) {
             let scanned = deepest(&yaml, Format::Yaml);
             assert!(
                 (depth..=2 * depth + 1).contains(&scanned),
                 "the scan counts {scanned} for {depth}:\n{yaml}"
             );
         }
-        if serde_yaml::from_str::<Value>(&json).ok().as_ref() == Some(&v) {
+        if serde_norway::from_str::<Value>(&json).ok().as_ref() == Some(&v) {
             let scanned = deepest(&json, Format::Yaml);
             assert!(
                 (depth..=depth + 1).contains(&scanned),

@@ -19,7 +19,7 @@ fn yaml_and_json_give_the_same_model() {
 #[test]
 fn round_trips_through_yaml_and_json() {
     let pipeline = parse(FULL_YAML, None).unwrap();
-    let yaml = serde_yaml::to_string(&pipeline).unwrap();
+    let yaml = serde_norway::to_string(&pipeline).unwrap();
     assert_eq!(parse(&yaml, Some(Format::Yaml)).unwrap(), pipeline);
     let json = serde_json::to_string_pretty(&pipeline).unwrap();
     assert_eq!(parse(&json, None).unwrap(), pipeline);
@@ -172,6 +172,47 @@ fn malformed_text_gives_line_and_column() {
         }) => assert_eq!((loc.line, loc.column), (1, 10)),
         other => panic!("unexpected {other:?}"),
     }
+}
+
+#[test]
+fn yaml_reading_rules() {
+    // A field of the model given twice is refused, naming the place.
+    assert_eq!(
+        parse_error("name: p\nsteps:\n  - id: a\n    id: b\n    plugin: x\n"),
+        "line 3, column 5: steps[0]: duplicate field `id`"
+    );
+    // Scalars are read by YAML 1.2's core schema: `on`, `no`, `yes` and `y` are strings (YAML
+    // 1.1 made them booleans), `True` and `~` are what they look like; in a free-form config a
+    // repeated key keeps its last value.
+    let p = parse(
+        "name: p\nsteps:\n  - id: a\n    plugin: x\n    \
+         config: { on: on, no: no, yes: y, k: 1, k: 2, t: True, n: ~, o: 0o17, f: 1e3 }\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        p.steps[0].config,
+        serde_json::json!({"on": "on", "no": "no", "yes": "y", "k": 2, "t": true, "n": null,
+                           "o": 15, "f": 1000.0})
+    );
+    // Anchors and aliases work; an alias bomb (a billion `x` from nine lines) is refused
+    // before it is expanded.
+    let p = parse(
+        "name: p\nsteps:\n  - id: a\n    plugin: x\n    config: { a: &a [1, 2], b: *a }\n",
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        p.steps[0].config,
+        serde_json::json!({"a": [1, 2], "b": [1, 2]})
+    );
+    let mut bomb = String::from("name: p\nsteps:\n  - id: a\n    plugin: x\n    config:\n");
+    bomb.push_str("      a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for (from, to) in ('a'..='h').zip('b'..='i') {
+        let ten = vec![format!("*{from}"); 10].join(", ");
+        bomb.push_str(&format!("      {to}: &{to} [{ten}]\n"));
+    }
+    assert_eq!(parse_error(&bomb), "repetition limit exceeded");
 }
 
 #[test]
