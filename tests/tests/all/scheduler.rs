@@ -715,7 +715,18 @@ fn a_pipeline_concurrency_limit_holds_across_worker_slots() {
 /// each (three steps of 64 MiB) never run at once under a ceiling of 300 MiB, on four slots.
 #[test]
 fn a_tenant_memory_ceiling_holds_across_worker_slots() {
-    let Some(s) = Server::start_with(Backend::Sqlite, &["--worker-slots", "4"]) else {
+    memory_ceiling_holds(Backend::Sqlite);
+}
+
+/// [`a_tenant_memory_ceiling_holds_across_worker_slots`] on PostgreSQL, where claimers take
+/// turns under the tenant's advisory lock.
+#[test]
+fn a_tenant_memory_ceiling_holds_across_worker_slots_on_postgres() {
+    memory_ceiling_holds(Backend::Postgres);
+}
+
+fn memory_ceiling_holds(backend: Backend) {
+    let Some(s) = Server::start_with(backend, &["--worker-slots", "4"]) else {
         return;
     };
     push(&s, "slow", guests::SLOW);
