@@ -34,10 +34,26 @@ pub async fn require(
     next: Next,
 ) -> Result<Response, ApiError> {
     let (mut parts, body) = request.into_parts();
-    let auth = Auth::from_request_parts(&mut parts, &state).await?;
-    auth.who.require(role)?;
-    parts.extensions.insert(auth);
-    Ok(next.run(Request::from_parts(parts, body)).await)
+    let verdict = match Auth::from_request_parts(&mut parts, &state).await {
+        Ok(auth) => auth
+            .who
+            .require(role)
+            .map(|()| auth)
+            .map_err(ApiError::from),
+        Err(refused) => Err(refused),
+    };
+    match verdict {
+        Ok(auth) => {
+            parts.extensions.insert(auth);
+            Ok(next.run(Request::from_parts(parts, body)).await)
+        }
+        Err(refused) => {
+            // Read the body the caller is still sending: answered without it, it would reset
+            // the connection under the answer.
+            super::error::discard_body(body).await;
+            Err(refused)
+        }
+    }
 }
 
 impl Auth {

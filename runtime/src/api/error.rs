@@ -190,9 +190,29 @@ impl From<AuthError> for ApiError {
     }
 }
 
-/// Bytes of an oversized body read and thrown away before answering 413, so that the client
-/// has finished sending and reads the answer instead of a reset connection.
+/// Bytes of a body read and thrown away before answering without it (413, 401, 403), so that
+/// the client has finished sending and reads the answer instead of a reset connection.
 const DRAIN_LIMIT: usize = 64 << 20;
+
+/// Reads what is left of `stream` and throws it away, after `seen` bytes: at most
+/// [`DRAIN_LIMIT`] in all, for at most 10 seconds.
+async fn drain(mut stream: axum::body::BodyDataStream, mut seen: usize) {
+    use futures::StreamExt;
+    let drain = async {
+        while let Some(Ok(c)) = stream.next().await {
+            seen += c.len();
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
+}
+
+/// Throws away the body of a request answered without it ([`drain`]).
+pub async fn discard_body(body: axum::body::Body) {
+    drain(body.into_data_stream(), 0).await;
+}
 
 /// Reads a whole body of at most `cap` bytes (413 beyond, after draining what follows up to
 /// [`DRAIN_LIMIT`] for at most 10 seconds).
@@ -206,16 +226,7 @@ pub async fn read_body(body: axum::body::Body, cap: usize) -> ApiResult<bytes::B
             None => ApiError::BadRequest(format!("cannot read the body: {e}")),
         })?;
         if buf.len() + chunk.len() > cap {
-            let mut seen = buf.len() + chunk.len();
-            let drain = async {
-                while let Some(Ok(c)) = stream.next().await {
-                    seen += c.len();
-                    if seen > DRAIN_LIMIT {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), drain).await;
+            drain(stream, buf.len() + chunk.len()).await;
             return Err(ApiError::TooLarge(format!(
                 "the body is larger than the limit of {cap} bytes"
             )));

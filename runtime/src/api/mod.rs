@@ -18,7 +18,7 @@ pub mod runs;
 pub mod secrets;
 pub mod tokens;
 
-pub use error::{ApiError, ApiResult, json_body, read_body};
+pub use error::{ApiError, ApiResult, discard_body, json_body, read_body};
 pub use openapi::ApiRouter;
 
 use crate::control::Core;
