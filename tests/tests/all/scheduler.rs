@@ -1042,24 +1042,53 @@ fn cutting_the_workers_database_connections_fails_no_run() {
     .unwrap();
     let mut ids: Vec<String> = (0..3).map(|_| s.trigger("once")).collect();
     let workers: Vec<_> = (0..2).map(|_| s.worker(&["--slots", "4"])).collect();
-    let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+    let waiting = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
                    AND wait_event_type = 'Lock' AND query LIKE '%checkpoints%'";
-    let cut_waiting = "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                       WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%checkpoints%') AS t";
+    let waiters = || -> Vec<i32> {
+        rt.block_on(sqlx::query_scalar::<_, i32>(waiting).fetch_all(&store.pool))
+            .unwrap_or_default()
+    };
+    // The backends cut so far: the workers come back at once with new ones, so each round
+    // waits for a waiter that is not one of these, and for the ones it cut to be gone.
+    let mut cut_pids: Vec<i32> = Vec::new();
     for round in 0..3 {
+        let mut fresh: Vec<i32> = Vec::new();
         wait_for(
             Duration::from_secs(60),
             &format!(
                 "a worker to wait on the checkpoints (round {round}): an interrupted run goes back to the queue"
             ),
-            || count(waiting) > 0,
+            || {
+                fresh = waiters()
+                    .into_iter()
+                    .filter(|p| !cut_pids.contains(p))
+                    .collect();
+                !fresh.is_empty()
+            },
         );
-        assert!(count(cut_waiting) > 0);
-        // A cut backend lingers a moment: the next round waits on a new one.
+        let terminated: i64 = fresh
+            .iter()
+            .map(|pid| {
+                count(&format!(
+                    "SELECT COUNT(*) FROM (SELECT pg_terminate_backend({pid}) AS ok) AS t WHERE ok"
+                ))
+            })
+            .sum();
+        assert!(terminated > 0, "no backend of {fresh:?} was cut");
+        cut_pids.extend(&fresh);
+        let list = fresh
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         wait_for(
             Duration::from_secs(30),
             "the cut backends to be gone",
-            || count(waiting) == 0,
+            || {
+                count(&format!(
+                    "SELECT COUNT(*) FROM pg_stat_activity WHERE pid IN ({list})"
+                )) == 0
+            },
         );
     }
     rt.block_on(sqlx::raw_sql("ROLLBACK").execute(&mut locker))
