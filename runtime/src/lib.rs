@@ -4,6 +4,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod control;
+pub mod digest;
 pub mod egress;
 pub mod engine;
 pub mod executor;

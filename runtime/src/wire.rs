@@ -47,7 +47,8 @@ pub struct ReplayQueued {
     pub step: Option<String>,
     /// How many dead letters it replays.
     pub dead_letters: usize,
-    /// The plugin that runs the step instead of the version's (a digest, hex), if any.
+    /// The plugin that runs the step instead of the version's (`sha256:<hex>`), if any.
+    #[serde(with = "crate::digest::opt_spelled", default)]
     pub plugin: Option<String>,
 }
 
@@ -98,7 +99,8 @@ pub struct Versions {
 /// `GET /v1/plugins/{digest}`: the bindings of one digest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PluginBindings {
-    /// The digest, hex.
+    /// The digest, `sha256:<hex>`.
+    #[serde(with = "crate::digest::as_spelled")]
     pub digest: String,
     /// Each `name@version` bound to it.
     pub plugins: Vec<Plugin>,
@@ -107,7 +109,8 @@ pub struct PluginBindings {
 /// `DELETE /v1/plugins/{digest}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PluginDeleted {
-    /// The digest, hex.
+    /// The digest, `sha256:<hex>`.
+    #[serde(with = "crate::digest::as_spelled")]
     pub digest: String,
     /// Bindings deleted.
     pub deleted: usize,

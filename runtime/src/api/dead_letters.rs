@@ -1,11 +1,10 @@
 //! Dead letters: listed per run and per pipeline (granted secrets redacted), and replayed: the
 //! rejected records are fed again to the step that rejected them (and on downstream), run by
 //! the pipeline's current plugin for that step or by another one named in the request.
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use serde::Deserialize;
 
 use super::auth::Auth;
@@ -140,20 +139,16 @@ async fn replay(
     let request = serde_json::json!({
         "route": "replay", "pipeline": name, "step": req.step, "ids": req.ids, "plugin": req.plugin, "version": req.version,
     });
-    let key = idempotency::key(&headers, &request)?;
-    // Before anything else: a repeat finds its dead letters replayed already.
-    if let Some(key) = &key
-        && let Some(run) = idempotency::earlier(&state, auth.tenant(), key).await?
-    {
-        return Ok(idempotency::replayed(replay_answer(&run)));
-    }
-    match queue_replay(&state, &auth, &name, &req, key.as_ref()).await {
-        Ok(answer) => Ok((StatusCode::ACCEPTED, Json(answer)).into_response()),
-        Err(e) => {
-            let run = idempotency::winner(&state, auth.tenant(), key.as_ref(), e).await?;
-            Ok(idempotency::replayed(replay_answer(&run)))
-        }
-    }
+    // A repeat finds its dead letters replayed already: it answers before looking at them.
+    idempotency::queue_once(
+        &state,
+        auth.tenant(),
+        &headers,
+        &request,
+        replay_answer,
+        async |key| queue_replay(&state, &auth, &name, &req, key).await,
+    )
+    .await
 }
 
 /// Queues the replay `req` asks for, with `key`; the answer's body.

@@ -64,9 +64,37 @@ pub fn key(headers: &HeaderMap, request: &Value) -> ApiResult<Option<Key>> {
     Ok(Some(Key { key, request }))
 }
 
+/// Answers a request that queues a run (`request`: what it asks, as for [`key`]) once per key:
+/// a repeat answers the earlier request's run (`answer_of` it, 202, marked replayed) and
+/// queues nothing; else `queue` runs with the key and its answer is 202, or, when it failed
+/// because a simultaneous request with the key won, that request's run is answered.
+pub async fn queue_once<A: serde::Serialize>(
+    state: &AppState,
+    tenant: &str,
+    headers: &HeaderMap,
+    request: &Value,
+    answer_of: impl Fn(&RunRow) -> A,
+    queue: impl AsyncFnOnce(Option<&Key>) -> ApiResult<A>,
+) -> ApiResult<Response> {
+    let key = key(headers, request)?;
+    // Before anything else: a repeat finds the earlier request's effects done already.
+    if let Some(key) = &key
+        && let Some(run) = earlier(state, tenant, key).await?
+    {
+        return Ok(replayed(answer_of(&run)));
+    }
+    match queue(key.as_ref()).await {
+        Ok(answer) => Ok((StatusCode::ACCEPTED, Json(answer)).into_response()),
+        Err(e) => {
+            let run = winner(state, tenant, key.as_ref(), e).await?;
+            Ok(replayed(answer_of(&run)))
+        }
+    }
+}
+
 /// The run an earlier request with `key` queued: `None` if there is none within the window,
 /// 422 if that request asked for something else.
-pub async fn earlier(state: &AppState, tenant: &str, key: &Key) -> ApiResult<Option<RunRow>> {
+async fn earlier(state: &AppState, tenant: &str, key: &Key) -> ApiResult<Option<RunRow>> {
     let Some(found) = state.store.keyed_run(tenant, &key.key).await? else {
         return Ok(None);
     };
@@ -86,7 +114,7 @@ pub async fn earlier(state: &AppState, tenant: &str, key: &Key) -> ApiResult<Opt
 
 /// After queueing with `key` failed with `error`: the run of a simultaneous request with the
 /// key that won (the unique index refused this one's), else `error`.
-pub async fn winner(
+async fn winner(
     state: &AppState,
     tenant: &str,
     key: Option<&Key>,
@@ -106,7 +134,7 @@ pub async fn winner(
 }
 
 /// 202 with `body`, marked as the answer of an earlier request.
-pub fn replayed(body: impl serde::Serialize) -> Response {
+fn replayed(body: impl serde::Serialize) -> Response {
     (
         StatusCode::ACCEPTED,
         [(REPLAYED_HEADER, "true")],

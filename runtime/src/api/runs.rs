@@ -68,19 +68,15 @@ async fn trigger(
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
     };
     let request = serde_json::json!({ "route": "run", "pipeline": name, "version": req.version });
-    let key = idempotency::key(&headers, &request)?;
-    if let Some(key) = &key
-        && let Some(run) = idempotency::earlier(&state, auth.tenant(), key).await?
-    {
-        return Ok(idempotency::replayed(trigger_answer(&run)));
-    }
-    match queue_run(&state, &auth, &name, &req, key.as_ref()).await {
-        Ok(answer) => Ok((StatusCode::ACCEPTED, Json(answer)).into_response()),
-        Err(e) => {
-            let run = idempotency::winner(&state, auth.tenant(), key.as_ref(), e).await?;
-            Ok(idempotency::replayed(trigger_answer(&run)))
-        }
-    }
+    idempotency::queue_once(
+        &state,
+        auth.tenant(),
+        &headers,
+        &request,
+        trigger_answer,
+        async |key| queue_run(&state, &auth, &name, &req, key).await,
+    )
+    .await
 }
 
 /// Queues a run of `name` as `req` asks, with `key`; the answer's body.

@@ -140,8 +140,7 @@ async fn create_tenant(
     auth: Auth,
     body: Body,
 ) -> ApiResult<Response> {
-    let default = state.store.tenant_by_name(DEFAULT_TENANT).await?;
-    if default.is_none_or(|t| t.id != auth.who.tenant_id) {
+    if !is_operator(&state, &auth).await? {
         return Err(ApiError::Forbidden(format!(
             "only admins of tenant {DEFAULT_TENANT:?} create tenants"
         )));
@@ -168,11 +167,16 @@ async fn create_tenant(
         .into_response())
 }
 
-/// Refuses (404, as if the tenant did not exist) unless the caller is an admin of the operator's
-/// tenant `default`, who alone may see and set other tenants' ceilings.
-async fn operator_only(state: &AppState, auth: &Auth, name: &str) -> ApiResult<()> {
+/// Whether the caller belongs to the operator's tenant `default`, whose admins alone create
+/// tenants, see and set other tenants' ceilings, and read the audit of every tenant.
+async fn is_operator(state: &AppState, auth: &Auth) -> ApiResult<bool> {
     let default = state.store.tenant_by_name(DEFAULT_TENANT).await?;
-    if default.is_none_or(|t| t.id != auth.who.tenant_id) {
+    Ok(default.is_some_and(|t| t.id == auth.who.tenant_id))
+}
+
+/// Refuses (404, as if the tenant did not exist) unless the caller [`is_operator`].
+async fn operator_only(state: &AppState, auth: &Auth, name: &str) -> ApiResult<()> {
+    if !is_operator(state, auth).await? {
         // Other tenants' admins cannot tell whether the tenant exists.
         return Err(ApiError::NotFound(format!("no tenant {name:?}")));
     }
@@ -241,11 +245,7 @@ async fn audit(
     auth: Auth,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<AuditEntry>>> {
-    let operator = state
-        .store
-        .tenant_by_name(DEFAULT_TENANT)
-        .await?
-        .is_some_and(|t| t.id == auth.who.tenant_id);
+    let operator = is_operator(&state, &auth).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     Ok(Json(
         state

@@ -16,13 +16,12 @@ use super::bindings::{
 };
 use super::capture::Capture;
 use super::limits::MemoryCap;
+use super::state::{MAX_STATE_BYTES, StepState};
 
 /// Longest log line kept; longer ones are cut.
 const MAX_LOG_LINE: usize = 8 * 1024;
 /// Log bytes one instance may write; later lines are counted and dropped.
 const MAX_LOG_BYTES: usize = 1 << 20;
-/// Bytes of durable state one step may hold.
-const MAX_STATE_BYTES: usize = 16 << 20;
 /// Distinct counters one step may create.
 const MAX_COUNTERS: usize = 256;
 
@@ -113,7 +112,7 @@ pub struct StepHost {
     /// Metrics counted by the plugin.
     pub counters: BTreeMap<String, u64>,
     /// The step's durable state: loaded before the run, saved after it.
-    pub state: BTreeMap<String, Vec<u8>>,
+    pub state: StepState,
     /// Secrets granted to the step, by name.
     pub secrets: BTreeMap<String, String>,
     /// Connections granted to the step, by name (handed to its capabilities when it starts).
@@ -133,7 +132,7 @@ impl StepHost {
             step: step.into(),
             logs,
             counters: BTreeMap::new(),
-            state: BTreeMap::new(),
+            state: StepState::default(),
             secrets: BTreeMap::new(),
             connections: BTreeMap::new(),
             acks: Default::default(),
@@ -225,15 +224,11 @@ impl host::Host for HostState {
     }
 
     fn state_set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<()> {
-        let old = self.step.state.get(&key).map_or(0, |v| key.len() + v.len());
-        let used: usize = self.step.state.iter().map(|(k, v)| k.len() + v.len()).sum();
-        if used - old + key.len() + value.len() > MAX_STATE_BYTES {
-            return Err(wasmtime::Error::new(super::StepError::StateTooLarge {
+        self.step.state.set(key, value).map_err(|_| {
+            wasmtime::Error::new(super::StepError::StateTooLarge {
                 limit_bytes: MAX_STATE_BYTES as u64,
-            }));
-        }
-        self.step.state.insert(key, value);
-        Ok(())
+            })
+        })
     }
 
     fn secret(&mut self, name: String) -> wasmtime::Result<Option<String>> {

@@ -17,6 +17,7 @@ mod http;
 mod instance;
 mod limits;
 mod plugin;
+mod state;
 
 /// The plugin worlds' bindings, generated once in [`crate::world`].
 pub use crate::world as bindings;
@@ -27,6 +28,7 @@ pub use http::MAX_HTTP_BODY_BYTES;
 pub use instance::{Mount, Sandbox, StepInstance, record_bytes as instance_record_bytes};
 pub use limits::{LimitHit, StepLimits};
 pub use plugin::{CONTRACT_VERSION, Plugin, PluginKind};
+pub use state::{MAX_STATE_BYTES, StateFull, StepState};
 
 use crate::integrations::{Integrations, messaging, sql};
 use crate::registry::cache::{CompiledCache, Origin};

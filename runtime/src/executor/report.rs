@@ -57,7 +57,8 @@ pub struct StepReport {
     pub id: String,
     /// Its world.
     pub kind: PluginKind,
-    /// sha256 of the plugin that ran.
+    /// sha256 of the plugin that ran (hex; `sha256:<hex>` in JSON).
+    #[serde(with = "crate::digest::as_spelled")]
     pub digest: String,
     /// How it ended.
     pub outcome: Outcome,

@@ -224,7 +224,7 @@ async fn drive(
     report: &mut StepReport,
 ) -> Result<Outcome, StepError> {
     let mut host = StepHost::new(&step.id, shared.logs.clone());
-    host.state = step.state.clone();
+    host.state = crate::engine::StepState::new(step.state.clone());
     host.secrets = step.secrets.clone();
     host.connections = step.connections.clone();
     host.acks = shared.acks.clone();
@@ -247,7 +247,7 @@ async fn drive(
     report.retries = run.retries;
     report.fuel_used = run.inst.fuel_used();
     report.counters = run.inst.host().counters.clone();
-    report.state = run.inst.host().state.clone();
+    report.state = run.inst.host().state.entries().clone();
     let dropped = run.inst.host().dropped_lines();
     if dropped > 0 {
         run.log(

@@ -25,7 +25,8 @@ pub struct Pin {
     pub step: String,
     /// The reference as written (`json-filter@latest`).
     pub reference: String,
-    /// The digest it resolved to when the version was made.
+    /// The digest it resolved to when the version was made (hex; `sha256:<hex>` in JSON).
+    #[serde(with = "crate::digest::as_spelled")]
     pub digest: String,
 }
 

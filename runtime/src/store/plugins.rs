@@ -13,7 +13,8 @@ pub struct PluginRow {
     pub name: String,
     /// Semantic version.
     pub version: String,
-    /// sha256 of the component, hex.
+    /// sha256 of the component (hex; `sha256:<hex>` in JSON).
+    #[serde(with = "crate::digest::as_spelled")]
     pub digest: String,
     /// `source`, `transform` or `sink`.
     pub kind: String,

@@ -1094,8 +1094,22 @@ fn cutting_the_workers_database_connections_fails_no_run() {
     rt.block_on(sqlx::raw_sql("ROLLBACK").execute(&mut locker))
         .unwrap();
 
-    // A burst of runs, with every backend of the database cut every 20 ms until they end.
+    // A burst of runs, with every backend of the database cut every 20 ms until they end. The
+    // burst waits on the checkpoints until the first cut (else a fast machine could end it
+    // before the cutting starts).
+    let mut locker = rt
+        .block_on(sqlx::PgConnection::connect(&s.database))
+        .unwrap();
+    let locker_pid: i32 = rt
+        .block_on(sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut locker))
+        .unwrap();
+    rt.block_on(
+        sqlx::raw_sql("BEGIN; LOCK TABLE checkpoints IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut locker),
+    )
+    .unwrap();
     ids.extend((0..RUNS).map(|_| s.trigger("once")));
+    let mut locker = Some(locker);
     let mut cut = 0i64;
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     while count(ended) < ids.len() as i64 {
@@ -1103,10 +1117,15 @@ fn cutting_the_workers_database_connections_fails_no_run() {
             std::time::Instant::now() < deadline,
             "the runs did not end within 300 s"
         );
-        cut += count(
+        cut += count(&format!(
             "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t",
-        );
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND pid <> {locker_pid}) AS t"
+        ));
+        if let Some(mut l) = locker.take() {
+            rt.block_on(sqlx::raw_sql("ROLLBACK").execute(&mut l))
+                .unwrap();
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(cut > 0, "no connection was cut");

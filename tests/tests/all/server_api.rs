@@ -15,8 +15,9 @@ fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap()
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    autoflow::registry::cache::digest_of(bytes)
+/// The digest of `bytes` as the API spells it, `sha256:<hex>`.
+fn sha256_digest(bytes: &[u8]) -> String {
+    autoflow::digest::spelled(&autoflow::registry::cache::digest_of(bytes))
 }
 
 /// generator -> up (a test transform, `up@latest`) -> log-sink.
@@ -48,7 +49,7 @@ fn step_digest(run: &Value, step: &str) -> String {
 
 fn registry_upload_dedupe_conflict_download_delete(s: &mut Server) {
     let upper = read(guests::GOOD_UPPER);
-    let digest = sha256_hex(&upper);
+    let digest = sha256_digest(&upper);
     let r = s.push(&s.admin, "up", "1.0.0", upper.clone());
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["digest"], digest);
@@ -834,11 +835,11 @@ fn demo_runs_and_logs_follow_as_events(s: &mut Server) {
     assert_eq!(run["status"], "succeeded");
     let steps = run["report"]["steps"].as_array().unwrap();
     assert_eq!(steps[0]["records_out"], 20);
-    assert!(
-        steps
-            .iter()
-            .all(|s| s["digest"].as_str().is_some_and(|d| d.len() == 64))
-    );
+    assert!(steps.iter().all(|s| {
+        s["digest"]
+            .as_str()
+            .is_some_and(|d| d.len() == 71 && d.starts_with("sha256:"))
+    }));
     assert!(steps.iter().all(|s| s["fuel_used"].is_number()), "{run}");
 }
 

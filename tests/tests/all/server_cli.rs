@@ -247,7 +247,7 @@ fn cli_shows_versions_and_rolls_back_pipelines_and_deletes_plugins() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|p| p["name"] == "up" && p["digest"] == up.as_str())
+            .any(|p| p["name"] == "up" && p["digest"] == format!("sha256:{up}"))
     );
     let (_, out, _) = cli(&s, &s.admin, &["plugin", "list"]);
     for line in out.lines() {

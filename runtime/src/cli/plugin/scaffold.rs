@@ -114,6 +114,12 @@ pub fn scaffold(args: &NewArgs) -> Result<PathBuf, String> {
     Ok(dir)
 }
 
+/// What building and `test.sh` leave in the project's folder, for its `.gitignore`: the
+/// component, the test's output and log, and what `autoflow run` writes (its data folder with
+/// the compiled-plugin cache, and the dead letters).
+const TEST_OUTPUTS: &str =
+    "*.wasm\n/test/out\n/test/run.log\n/autoflow-data/\n*.dead-letters.jsonl\n";
+
 /// The project's files: (path relative to its folder, text).
 fn files(args: &NewArgs) -> Result<Vec<(String, String)>, String> {
     let name = args.name.as_str();
@@ -142,7 +148,8 @@ fn files(args: &NewArgs) -> Result<Vec<(String, String)>, String> {
         Lang::Js => (
             "JavaScript",
             format!(
-                "\"${{COMPONENTIZE_JS:-npx componentize-js}}\" {name}.js --wit wit -n {world} -d http fetch-event -o {name}.wasm"
+                "[ -n \"${{COMPONENTIZE_JS:-}}\" ] || [ -x node_modules/.bin/componentize-js ] || npm install --no-audit --no-fund\n\
+                 \"${{COMPONENTIZE_JS:-node_modules/.bin/componentize-js}}\" {name}.js --wit wit -n {world} -d http fetch-event -o {name}.wasm"
             ),
             template_js(args.kind),
         ),
@@ -172,10 +179,11 @@ fn files(args: &NewArgs) -> Result<Vec<(String, String)>, String> {
             .replace("{{language}}", language)
             .replace(
                 "{{build_line}}",
-                build
+                &build
                     .lines()
-                    .find(|l| !l.starts_with("cargo test"))
-                    .unwrap_or_default(),
+                    .filter(|l| !l.starts_with("cargo test"))
+                    .collect::<Vec<_>>()
+                    .join(" && "),
             )
             .replace("{{build}}", &build)
             .replace("{{check}}", check)
@@ -215,7 +223,7 @@ fn files(args: &NewArgs) -> Result<Vec<(String, String)>, String> {
                 fill(include_str!("../templates/rust/Cargo.toml")),
             ));
             files.push(("src/lib.rs".into(), fill(code)));
-            files.push((".gitignore".into(), "/target\n*.wasm\n/test/out\n".into()));
+            files.push((".gitignore".into(), format!("/target\n{TEST_OUTPUTS}")));
         }
         Lang::Python | Lang::Js => {
             let (file, helper_name, helper) = match args.lang {
@@ -230,7 +238,7 @@ fn files(args: &NewArgs) -> Result<Vec<(String, String)>, String> {
             );
             files.push((
                 ".gitignore".into(),
-                "*.wasm\n/test/out\nnode_modules/\n__pycache__/\n".into(),
+                format!("{TEST_OUTPUTS}node_modules/\n__pycache__/\n"),
             ));
             if args.lang == Lang::Js {
                 files.push((
