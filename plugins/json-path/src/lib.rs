@@ -102,6 +102,27 @@ impl Path {
     }
 }
 
+/// A config value naming one field or several: `"id"` or `["id", "day"]`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Fields {
+    /// One dotted path.
+    One(String),
+    /// Several, in order.
+    Many(Vec<String>),
+}
+
+impl Fields {
+    /// The parsed paths; the error names `field` (and the index), and refuses an empty list.
+    pub fn paths(&self, field: &str) -> Result<Vec<Path>, String> {
+        match self {
+            Fields::One(p) => Ok(vec![Path::parse(p).map_err(|e| format!("{field}: {e}"))?]),
+            Fields::Many(list) if list.is_empty() => Err(format!("{field}: name at least one field")),
+            Fields::Many(list) => Path::parse_all(field, list),
+        }
+    }
+}
+
 /// A JSON type name with its article, for messages.
 pub fn kind(v: &Value) -> &'static str {
     match v {
