@@ -123,7 +123,10 @@ impl Window {
         } else {
             (self.next % self.window as u64) as usize
         };
-        self.ring[start..].iter().chain(&self.ring[..start]).copied()
+        self.ring[start..]
+            .iter()
+            .chain(&self.ring[..start])
+            .copied()
     }
 
     /// Loads the window kept in state by `get`, resized to `window` (keeping the newest keys).

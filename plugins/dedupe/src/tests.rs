@@ -30,11 +30,19 @@ fn config_error(config: &str) -> String {
 fn drops_repeated_keys_within_and_across_runs() {
     let mut host = TestHost::new();
     let ids = [1, 2, 1, 3, 2, 4];
-    let records = ids.iter().enumerate().map(|(n, id)| rec(*id, n as u64)).collect();
+    let records = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| rec(*id, n as u64))
+        .collect();
     assert_eq!(passed(&mut host, r#"{"key":"id"}"#, records), [0, 1, 3, 5]);
     assert_eq!(host.counters["duplicates"], 2);
     // The next run (a new instance on the same state) remembers 1..4.
-    let records = [4, 5, 1].iter().enumerate().map(|(n, id)| rec(*id, n as u64)).collect();
+    let records = [4, 5, 1]
+        .iter()
+        .enumerate()
+        .map(|(n, id)| rec(*id, n as u64))
+        .collect();
     assert_eq!(passed(&mut host, r#"{"key":"id"}"#, records), [1]);
     assert_eq!(host.state[META_KEY].len(), 24);
     assert_eq!(host.state[&segment_key(0)].len(), 5 * 8);
@@ -42,25 +50,42 @@ fn drops_repeated_keys_within_and_across_runs() {
 
 #[test]
 fn several_key_fields_and_the_whole_value() {
-    let rows = [r#"{"a":1,"b":"x"}"#, r#"{"a":1,"b":"y"}"#, r#"{"b":"x","a":1}"#, r#"{"a":1,"b":"x"}"#];
+    let rows = [
+        r#"{"a":1,"b":"x"}"#,
+        r#"{"a":1,"b":"y"}"#,
+        r#"{"b":"x","a":1}"#,
+        r#"{"a":1,"b":"x"}"#,
+    ];
     let records = |i: &[usize]| i.iter().map(|i| Record::new(rows[*i])).collect::<Vec<_>>();
     let out = TestHost::new()
         .transform::<Dedupe>(r#"{"key":["a","b"]}"#, records(&[0, 1, 2, 3]))
         .unwrap();
     assert_eq!(out.records.len(), 2, "a and b decide, in any key order");
-    let out = TestHost::new().transform::<Dedupe>("{}", records(&[0, 1, 2, 3])).unwrap();
-    assert_eq!(out.records.len(), 3, "the whole value decides, byte for byte");
+    let out = TestHost::new()
+        .transform::<Dedupe>("{}", records(&[0, 1, 2, 3]))
+        .unwrap();
+    assert_eq!(
+        out.records.len(),
+        3,
+        "the whole value decides, byte for byte"
+    );
 }
 
 #[test]
 fn only_the_last_window_keys_are_remembered() {
     let mut host = TestHost::new();
     let cfg = r#"{"key":"id","window":3}"#;
-    assert_eq!(passed(&mut host, cfg, (1..=4).map(|i| rec(i, i)).collect()), [1, 2, 3, 4]);
+    assert_eq!(
+        passed(&mut host, cfg, (1..=4).map(|i| rec(i, i)).collect()),
+        [1, 2, 3, 4]
+    );
     // 1 fell out of the window of 3 (2, 3, 4); 4 is still in it.
     assert_eq!(passed(&mut host, cfg, vec![rec(4, 40), rec(1, 10)]), [10]);
     // Now 3, 4, 1: 2 fell out; 3 is still in (until 2 comes back and pushes it out).
-    assert_eq!(passed(&mut host, cfg, vec![rec(3, 30), rec(2, 20), rec(3, 31)]), [20, 31]);
+    assert_eq!(
+        passed(&mut host, cfg, vec![rec(3, 30), rec(2, 20), rec(3, 31)]),
+        [20, 31]
+    );
 }
 
 #[test]
@@ -78,7 +103,11 @@ fn the_state_survives_many_segments_and_a_change_of_window() {
     // A smaller window keeps the newest keys: the last 5000 of 0..n.
     let probe = vec![rec(n - 5000, 2), rec(n - 1, 3), rec(n - 5000 - 1, 1)];
     assert_eq!(passed(&mut host, &cfg(5000), probe), [1]);
-    assert_eq!(host.state[&segment_key(2)].len(), 0, "the old segment past the new ring is emptied");
+    assert_eq!(
+        host.state[&segment_key(2)].len(),
+        0,
+        "the old segment past the new ring is emptied"
+    );
     let probe = vec![rec(n - 4000, 2), rec(n - 4999, 3)];
     assert!(passed(&mut host, &cfg(5000), probe).is_empty());
 }
@@ -86,7 +115,10 @@ fn the_state_survives_many_segments_and_a_change_of_window() {
 #[test]
 fn bad_records_are_rejected_and_bad_state_is_fatal() {
     let out = TestHost::new()
-        .transform::<Dedupe>(r#"{"key":["id","day"]}"#, vec![Record::new(r#"{"id":1}"#), Record::new("7")])
+        .transform::<Dedupe>(
+            r#"{"key":["id","day"]}"#,
+            vec![Record::new(r#"{"id":1}"#), Record::new("7")],
+        )
         .unwrap();
     assert_eq!(
         out.rejected,
@@ -105,10 +137,16 @@ fn bad_records_are_rejected_and_bad_state_is_fatal() {
 
 #[test]
 fn bad_configs_name_the_field() {
-    assert_eq!(config_error(r#"{"key":"id","window":0}"#), "window: 0 is not between 1 and 1048576");
+    assert_eq!(
+        config_error(r#"{"key":"id","window":0}"#),
+        "window: 0 is not between 1 and 1048576"
+    );
     assert!(config_error(r#"{"key":"id","window":2000000}"#).starts_with("window: 2000000"));
     assert!(config_error(r#"{"key":"id","window":-1}"#).contains("invalid value"));
-    assert_eq!(config_error(r#"{"key":[]}"#), "key: name at least one field");
+    assert_eq!(
+        config_error(r#"{"key":[]}"#),
+        "key: name at least one field"
+    );
     assert!(config_error(r#"{"key":"a."}"#).starts_with("key: invalid path"));
     assert!(config_error(r#"{"key":"id","ttl":60}"#).contains("unknown field `ttl`"));
     assert_eq!(Dedupe::metadata().name, "dedupe");

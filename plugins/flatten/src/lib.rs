@@ -148,7 +148,10 @@ impl Flatten {
             while let Some(part) = parts.next() {
                 if parts.peek().is_none() {
                     if m.contains_key(part) {
-                        return Err(format!("key {key:?}: {:?} is already set", &key[..walked + part.len()]));
+                        return Err(format!(
+                            "key {key:?}: {:?} is already set",
+                            &key[..walked + part.len()]
+                        ));
                     }
                     m.insert(part.to_string(), v);
                     break;
@@ -212,7 +215,8 @@ fn rebuild_arrays(v: &mut Value) {
 
 /// `k` as an array index: digits, no leading zero (but `0` itself).
 fn index(k: &str) -> Option<usize> {
-    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) || (k.len() > 1 && k.starts_with('0')) {
+    if k.is_empty() || !k.bytes().all(|b| b.is_ascii_digit()) || (k.len() > 1 && k.starts_with('0'))
+    {
         return None;
     }
     k.parse().ok()

@@ -8,7 +8,9 @@ const NESTED: &str = r#"{"id":7,"customer":{"name":"Ada","address":{"city":"Berl
 
 fn run(config: &str, values: &[&str]) -> Processed {
     let records = values.iter().map(|v| Record::new(*v)).collect();
-    TestHost::new().transform::<Flatten>(config, records).unwrap()
+    TestHost::new()
+        .transform::<Flatten>(config, records)
+        .unwrap()
 }
 
 fn one(config: &str, value: &str) -> String {
@@ -53,7 +55,10 @@ fn unflatten_reverses_flatten() {
     assert_eq!(one(r#"{"mode":"unflatten"}"#, &flat), NESTED);
     let flat = one(r#"{"arrays":"index","separator":"/"}"#, NESTED);
     assert_eq!(
-        one(r#"{"mode":"unflatten","arrays":"index","separator":"/"}"#, &flat),
+        one(
+            r#"{"mode":"unflatten","arrays":"index","separator":"/"}"#,
+            &flat
+        ),
         NESTED
     );
     // Without "index", digit keys stay object keys.
@@ -63,7 +68,10 @@ fn unflatten_reverses_flatten() {
     );
     // Only a full 0..n-1 run of keys becomes an array.
     assert_eq!(
-        one(r#"{"mode":"unflatten","arrays":"index"}"#, r#"{"a.1":"y","a.0":"x","b.0":1,"b.2":2,"c.01":3}"#),
+        one(
+            r#"{"mode":"unflatten","arrays":"index"}"#,
+            r#"{"a.1":"y","a.0":"x","b.0":1,"b.2":2,"c.01":3}"#
+        ),
         r#"{"a":["x","y"],"b":{"0":1,"2":2},"c":{"01":3}}"#
     );
 }
@@ -71,26 +79,45 @@ fn unflatten_reverses_flatten() {
 #[test]
 fn bad_records_are_rejected_with_a_reason() {
     let out = run("{}", &[r#"{"a.b":1,"a":{"b":2}}"#, "3", "{"]);
-    assert_eq!(out.rejected[0], (0, r#"key "a.b" appears twice once flattened"#.to_string()));
-    assert_eq!(out.rejected[1], (1, "value is not a JSON object (it is a number)".to_string()));
+    assert_eq!(
+        out.rejected[0],
+        (0, r#"key "a.b" appears twice once flattened"#.to_string())
+    );
+    assert_eq!(
+        out.rejected[1],
+        (1, "value is not a JSON object (it is a number)".to_string())
+    );
     assert!(out.rejected[2].1.starts_with("value is not valid JSON"));
     let out = run(
         r#"{"mode":"unflatten"}"#,
-        &[r#"{"a":1,"a.b":2}"#, r#"{"a.b":2,"a":1}"#, r#"{"x.y":1,"x.y.z":2}"#],
+        &[
+            r#"{"a":1,"a.b":2}"#,
+            r#"{"a.b":2,"a":1}"#,
+            r#"{"x.y":1,"x.y.z":2}"#,
+        ],
     );
     assert_eq!(
         out.rejected,
         [
-            (0, r#"key "a.b": "a" is a number, not an object"#.to_string()),
+            (
+                0,
+                r#"key "a.b": "a" is a number, not an object"#.to_string()
+            ),
             (1, r#"key "a": "a" is already set"#.to_string()),
-            (2, r#"key "x.y.z": "x.y" is a number, not an object"#.to_string()),
+            (
+                2,
+                r#"key "x.y.z": "x.y" is a number, not an object"#.to_string()
+            ),
         ]
     );
 }
 
 #[test]
 fn bad_configs_name_the_field() {
-    assert_eq!(config_error(r#"{"separator":""}"#), "separator: must not be empty");
+    assert_eq!(
+        config_error(r#"{"separator":""}"#),
+        "separator: must not be empty"
+    );
     assert!(config_error(r#"{"mode":"sideways"}"#).contains("unknown variant `sideways`"));
     assert!(config_error(r#"{"arrays":"zip"}"#).contains("unknown variant `zip`"));
     assert!(config_error(r#"{"unflatten":true}"#).contains("unknown field `unflatten`"));

@@ -85,7 +85,9 @@ pub fn compile(program: &str) -> Result<Filter<D>, String> {
         let mut msgs = Vec::new();
         for (_, e) in errs {
             match e {
-                LoadError::Io(list) => msgs.extend(list.into_iter().map(|(p, m)| format!("{p}: {m}"))),
+                LoadError::Io(list) => {
+                    msgs.extend(list.into_iter().map(|(p, m)| format!("{p}: {m}")))
+                }
                 LoadError::Lex(list) => msgs.extend(list.into_iter().map(|(expect, rest)| {
                     format!("expected {} at character {}", expect.as_str(), at(rest))
                 })),
@@ -95,7 +97,11 @@ pub fn compile(program: &str) -> Result<Filter<D>, String> {
                     } else {
                         format!("{:?}", found.chars().take(20).collect::<String>())
                     };
-                    format!("expected {} at character {}, found {got}", expect.as_str(), at(found))
+                    format!(
+                        "expected {} at character {}, found {got}",
+                        expect.as_str(),
+                        at(found)
+                    )
                 })),
             }
         }
@@ -108,7 +114,11 @@ pub fn compile(program: &str) -> Result<Filter<D>, String> {
             errs.into_iter()
                 .flat_map(|(_, list)| list)
                 .map(|(name, undefined)| {
-                    format!("undefined {} {name} at character {}", undefined.as_str(), at(name))
+                    format!(
+                        "undefined {} {name} at character {}",
+                        undefined.as_str(),
+                        at(name)
+                    )
                 })
                 .collect::<Vec<_>>()
                 .join("; ")
@@ -118,8 +128,8 @@ pub fn compile(program: &str) -> Result<Filter<D>, String> {
 impl Jq {
     /// Runs the program on the JSON text `value`: its outputs as JSON text, or jaq's error.
     pub fn run(&self, value: &[u8]) -> Result<Vec<String>, String> {
-        let input =
-            jaq_json::read::parse_single(value).map_err(|e| format!("value is not valid JSON: {e}"))?;
+        let input = jaq_json::read::parse_single(value)
+            .map_err(|e| format!("value is not valid JSON: {e}"))?;
         let ctx = Ctx::<D>::new(&self.filter.lut, Vars::new([]));
         let mut outs = Vec::new();
         for v in self.filter.id.run((ctx, input)) {
@@ -152,7 +162,8 @@ impl Transform for Jq {
 
     fn open(config: Config) -> Result<Self, Error> {
         Ok(Jq {
-            filter: compile(&config.program).map_err(|e| Error::InvalidConfig(format!("program: {e}")))?,
+            filter: compile(&config.program)
+                .map_err(|e| Error::InvalidConfig(format!("program: {e}")))?,
         })
     }
 

@@ -31,9 +31,15 @@ fn one_record_per_output_value() {
     let out = run(".items[] | {id: 7, sku, total: (.qty * .price)}", &[ORDER]);
     assert_eq!(
         texts(&out),
-        [r#"{"id":7,"sku":"A","total":2.5}"#, r#"{"id":7,"sku":"B","total":3}"#]
+        [
+            r#"{"id":7,"sku":"A","total":2.5}"#,
+            r#"{"id":7,"sku":"B","total":3}"#
+        ]
     );
-    let out = run(". as $o | .items | map(.qty) | add | {id: $o.id, qty: .}", &[ORDER]);
+    let out = run(
+        ". as $o | .items | map(.qty) | add | {id: $o.id, qty: .}",
+        &[ORDER],
+    );
     assert_eq!(texts(&out), [r#"{"id":7,"qty":4}"#]);
     assert_eq!(texts(&run(".", &[ORDER])), [ORDER], "key order is kept");
 }
@@ -46,14 +52,21 @@ fn zero_outputs_drop_the_record_and_std_functions_work() {
         r#"{name: (.customer.name | ascii_downcase), skus: [.items[].sku] | join(","), n: (.items | length), t: ("x" | test("x"))}"#,
         &[ORDER],
     );
-    assert_eq!(texts(&out), [r#"{"name":"ada","skus":"A,B","n":2,"t":true}"#]);
+    assert_eq!(
+        texts(&out),
+        [r#"{"name":"ada","skus":"A,B","n":2,"t":true}"#]
+    );
     let mut r = Record::new("1").with_key("k");
     r.timestamp = Some(5);
     let out = TestHost::new()
         .transform::<Jq>(r#"{"program":". + 1, . + 2"}"#, vec![r])
         .unwrap();
     assert_eq!(texts(&out), ["2", "3"]);
-    assert!(out.records.iter().all(|o| o.key.as_deref() == Some(&b"k"[..]) && o.timestamp == Some(5)));
+    assert!(
+        out.records
+            .iter()
+            .all(|o| o.key.as_deref() == Some(&b"k"[..]) && o.timestamp == Some(5))
+    );
 }
 
 #[test]
@@ -63,7 +76,11 @@ fn runtime_errors_reject_the_record_with_jqs_message() {
     assert_eq!(out.rejected[0].0, 0);
     assert_eq!(out.rejected[0].1, r#"jq: cannot calculate 7 + "x""#);
     assert_eq!(out.rejected[1].0, 1);
-    assert!(out.rejected[1].1.starts_with("value is not valid JSON"), "{}", out.rejected[1].1);
+    assert!(
+        out.rejected[1].1.starts_with("value is not valid JSON"),
+        "{}",
+        out.rejected[1].1
+    );
     assert_eq!(texts(&out), [r#""ax""#]);
     let out = run(r#"error("too big")"#, &["1"]);
     assert_eq!(out.rejected, [(0, "jq: too big".to_string())]);

@@ -117,7 +117,9 @@ impl Fields {
     pub fn paths(&self, field: &str) -> Result<Vec<Path>, String> {
         match self {
             Fields::One(p) => Ok(vec![Path::parse(p).map_err(|e| format!("{field}: {e}"))?]),
-            Fields::Many(list) if list.is_empty() => Err(format!("{field}: name at least one field")),
+            Fields::Many(list) if list.is_empty() => {
+                Err(format!("{field}: name at least one field"))
+            }
             Fields::Many(list) => Path::parse_all(field, list),
         }
     }
@@ -139,7 +141,10 @@ pub fn kind(v: &Value) -> &'static str {
 pub fn object(value: &[u8]) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(value) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(other) => Err(format!("value is not a JSON object (it is {})", kind(&other))),
+        Ok(other) => Err(format!(
+            "value is not a JSON object (it is {})",
+            kind(&other)
+        )),
         Err(e) => Err(format!("value is not valid JSON: {e}")),
     }
 }
@@ -200,14 +205,16 @@ mod tests {
 
     #[test]
     fn paths_get_set_take() {
-        let mut m: Map<String, Value> =
-            serde_json::from_str(r#"{"a":{"b":1},"c":2}"#).unwrap();
+        let mut m: Map<String, Value> = serde_json::from_str(r#"{"a":{"b":1},"c":2}"#).unwrap();
         let ab = Path::parse("a.b").unwrap();
         assert_eq!(ab.get(&m), Some(&Value::from(1)));
         assert!(Path::parse("c.d").unwrap().set(&mut m, 1.into()).is_err());
         Path::parse("x.y").unwrap().set(&mut m, 3.into()).unwrap();
         assert_eq!(ab.take(&mut m), Some(Value::from(1)));
-        assert_eq!(Value::Object(m).to_string(), r#"{"a":{},"c":2,"x":{"y":3}}"#);
+        assert_eq!(
+            Value::Object(m).to_string(),
+            r#"{"a":{},"c":2,"x":{"y":3}}"#
+        );
         assert!(Path::parse("a..b").is_err());
     }
 

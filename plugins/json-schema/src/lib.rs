@@ -73,13 +73,20 @@ impl JsonSchema {
                     .map_err(|e| format!("schema_file: {path} is not JSON: {e}"))?;
                 (s, format!("schema_file: {path}"))
             }
-            (Some(_), Some(_)) => return Err("schema_file: give `schema` or `schema_file`, not both".into()),
+            (Some(_), Some(_)) => {
+                return Err("schema_file: give `schema` or `schema_file`, not both".into());
+            }
             (None, None) => return Err("schema: give `schema` (inline) or `schema_file`".into()),
         };
         let validator = jsonschema::options()
             .with_draft(Draft::Draft202012)
             .build(&schema)
-            .map_err(|e| format!("{at}: invalid schema at {}: {e}", pointer(&e.instance_path.to_string())))?;
+            .map_err(|e| {
+                format!(
+                    "{at}: invalid schema at {}: {e}",
+                    pointer(&e.instance_path.to_string())
+                )
+            })?;
         Ok(JsonSchema {
             validator,
             max_errors: config.max_errors,
@@ -96,7 +103,11 @@ impl JsonSchema {
                 continue;
             }
             let schema_path = e.schema_path.to_string();
-            let keyword = schema_path.rsplit('/').next().unwrap_or_default().to_string();
+            let keyword = schema_path
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
             failures.push(format!(
                 "at {} ({keyword}): {e}",
                 pointer(&e.instance_path.to_string())

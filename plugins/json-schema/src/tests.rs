@@ -11,7 +11,9 @@ const ORDER_SCHEMA: &str = r#"{"type":"object","required":["id","items"],"proper
 
 fn run(config: &str, values: &[&str]) -> Processed {
     let records = values.iter().map(|v| Record::new(*v)).collect();
-    TestHost::new().transform::<JsonSchema>(config, records).unwrap()
+    TestHost::new()
+        .transform::<JsonSchema>(config, records)
+        .unwrap()
 }
 
 fn config_error(config: &str) -> String {
@@ -36,7 +38,11 @@ fn valid_records_pass_unchanged_and_invalid_ones_name_path_and_keyword() {
         ],
     );
     assert_eq!(out.records.len(), 1);
-    assert_eq!(out.records[0].value, good.as_bytes(), "passed byte for byte");
+    assert_eq!(
+        out.records[0].value,
+        good.as_bytes(),
+        "passed byte for byte"
+    );
     assert_eq!(
         out.rejected[..3],
         [
@@ -71,7 +77,9 @@ fn the_schema_can_come_from_a_file() {
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.rejected.len(), 1);
     std::fs::write(&file, "{").unwrap();
-    assert!(config_error(&config).starts_with(&format!("schema_file: {} is not JSON", file.display())));
+    assert!(
+        config_error(&config).starts_with(&format!("schema_file: {} is not JSON", file.display()))
+    );
     let gone = serde_json::json!({ "schema_file": dir.join("gone.json") }).to_string();
     assert!(config_error(&gone).starts_with("schema_file: cannot read"));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -79,11 +87,19 @@ fn the_schema_can_come_from_a_file() {
 
 #[test]
 fn bad_configs_name_the_field() {
-    assert_eq!(config_error("{}"), "schema: give `schema` (inline) or `schema_file`");
-    assert!(config_error(r#"{"schema":{},"schema_file":"/s.json"}"#).starts_with("schema_file: give"));
+    assert_eq!(
+        config_error("{}"),
+        "schema: give `schema` (inline) or `schema_file`"
+    );
+    assert!(
+        config_error(r#"{"schema":{},"schema_file":"/s.json"}"#).starts_with("schema_file: give")
+    );
     let m = config_error(r#"{"schema":{"type":"integr"}}"#);
     assert!(m.starts_with("schema: invalid schema at /type"), "{m}");
-    assert_eq!(config_error(r#"{"schema":{},"max_errors":0}"#), "max_errors: must be at least 1");
+    assert_eq!(
+        config_error(r#"{"schema":{},"max_errors":0}"#),
+        "max_errors: must be at least 1"
+    );
     assert!(config_error(r#"{"schema":{},"draft":7}"#).contains("unknown field `draft`"));
     assert_eq!(JsonSchema::metadata().name, "json-schema");
 }

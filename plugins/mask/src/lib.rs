@@ -103,7 +103,10 @@ impl std::fmt::Debug for Mask {
 
 impl Mask {
     /// Parses `config` and keys the MAC with `secret` (the value of the secret it names).
-    pub fn new(config: Config, secret: impl FnOnce(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn new(
+        config: Config,
+        secret: impl FnOnce(&str) -> Option<String>,
+    ) -> Result<Self, String> {
         if config.fields.is_empty() {
             return Err("fields: name at least one field".into());
         }

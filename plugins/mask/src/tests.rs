@@ -40,8 +40,14 @@ fn hash_is_hmac_sha256_of_the_text_in_hex() {
         r#"{"s":"f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8"}"#
     );
     // Non-strings are hashed by their JSON text; null and missing fields stay as they are.
-    let a = one(r#"{"secret":"mask-key","fields":{"tier":"hash","none":"hash","gone":"hash"}}"#, USER);
-    let b = one(r#"{"secret":"mask-key","fields":{"tier":"hash"}}"#, r#"{"tier":"3"}"#);
+    let a = one(
+        r#"{"secret":"mask-key","fields":{"tier":"hash","none":"hash","gone":"hash"}}"#,
+        USER,
+    );
+    let b = one(
+        r#"{"secret":"mask-key","fields":{"tier":"hash"}}"#,
+        r#"{"tier":"3"}"#,
+    );
     assert!(a.contains(r#""none":null"#) && !a.contains("gone"));
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&a).unwrap()["tier"],
@@ -60,22 +66,34 @@ fn redact_and_truncate() {
     );
     // Characters, not bytes; a short string is left whole.
     assert_eq!(
-        one(r#"{"fields":{"a":{"truncate":2},"b":{"truncate":9}}}"#, r#"{"a":"ééé","b":"ab"}"#),
+        one(
+            r#"{"fields":{"a":{"truncate":2},"b":{"truncate":9}}}"#,
+            r#"{"a":"ééé","b":"ab"}"#
+        ),
         r#"{"a":"éé","b":"ab"}"#
     );
     assert_eq!(
-        one(r#"{"fields":{"user.email":"redact"}}"#, r#"{"user":{"email":"x@y","id":2}}"#),
+        one(
+            r#"{"fields":{"user.email":"redact"}}"#,
+            r#"{"user":{"email":"x@y","id":2}}"#
+        ),
         r#"{"user":{"email":"[redacted]","id":2}}"#
     );
 }
 
 #[test]
 fn bad_records_are_rejected_with_a_reason() {
-    let out = run(r#"{"fields":{"card":{"truncate":4}}}"#, &[r#"{"card":4242}"#, "[]", r#"{"card":"1234567"}"#]);
+    let out = run(
+        r#"{"fields":{"card":{"truncate":4}}}"#,
+        &[r#"{"card":4242}"#, "[]", r#"{"card":"1234567"}"#],
+    );
     assert_eq!(
         out.rejected,
         [
-            (0, "card is a number; truncate applies to strings".to_string()),
+            (
+                0,
+                "card is a number; truncate applies to strings".to_string()
+            ),
             (1, "value is not a JSON object (it is an array)".to_string()),
         ]
     );
@@ -85,19 +103,41 @@ fn bad_records_are_rejected_with_a_reason() {
 #[test]
 fn bad_configs_name_the_field() {
     assert_eq!(
-        config_error(TestHost::new(), r#"{"secret":"mask-key","fields":{"email":"hash"}}"#),
+        config_error(
+            TestHost::new(),
+            r#"{"secret":"mask-key","fields":{"email":"hash"}}"#
+        ),
         r#"secret: the secret "mask-key" is not granted to this step"#
     );
-    assert!(config_error(host(), r#"{"fields":{"email":"hash"}}"#).starts_with("secret: fields.email is hashed"));
+    assert!(
+        config_error(host(), r#"{"fields":{"email":"hash"}}"#)
+            .starts_with("secret: fields.email is hashed")
+    );
     assert_eq!(
-        config_error(TestHost::new().secret("k", ""), r#"{"secret":"k","fields":{"email":"hash"}}"#),
+        config_error(
+            TestHost::new().secret("k", ""),
+            r#"{"secret":"k","fields":{"email":"hash"}}"#
+        ),
         r#"secret: the secret "k" is empty"#
     );
-    assert_eq!(config_error(host(), r#"{"fields":{}}"#), "fields: name at least one field");
-    assert!(config_error(host(), r#"{"fields":{"a":"scramble"}}"#).starts_with("fields.a: a rule is"));
-    assert!(config_error(host(), r#"{"fields":{"a":{"truncate":-1}}}"#).starts_with("fields.a.truncate: -1"));
-    assert!(config_error(host(), r#"{"fields":{"a..b":"redact"}}"#).starts_with("fields: invalid path"));
-    assert!(config_error(host(), r#"{"fields":{"a":"redact"},"salt":1}"#).contains("unknown field `salt`"));
+    assert_eq!(
+        config_error(host(), r#"{"fields":{}}"#),
+        "fields: name at least one field"
+    );
+    assert!(
+        config_error(host(), r#"{"fields":{"a":"scramble"}}"#).starts_with("fields.a: a rule is")
+    );
+    assert!(
+        config_error(host(), r#"{"fields":{"a":{"truncate":-1}}}"#)
+            .starts_with("fields.a.truncate: -1")
+    );
+    assert!(
+        config_error(host(), r#"{"fields":{"a..b":"redact"}}"#).starts_with("fields: invalid path")
+    );
+    assert!(
+        config_error(host(), r#"{"fields":{"a":"redact"},"salt":1}"#)
+            .contains("unknown field `salt`")
+    );
     assert_eq!(Mask::metadata().name, "mask");
     assert_eq!(hex(&[0, 15, 255]), "000fff");
 }

@@ -70,9 +70,11 @@ impl Sample {
     /// Checks `config`; the error names the offending key.
     pub fn new(config: Config) -> Result<Self, String> {
         if config.reservoir.is_some() {
-            return Err("reservoir: a reservoir of N per run needs a call at the end of the run, \
+            return Err(
+                "reservoir: a reservoir of N per run needs a call at the end of the run, \
                         which autoflow:plugin@0.1.0 transforms do not have; use rate"
-                .into());
+                    .into(),
+            );
         }
         if !(0.0..=1.0).contains(&config.rate) {
             return Err(format!("rate: {} is not between 0 and 1", config.rate));

@@ -36,12 +36,23 @@ fn keeps_about_the_rate_and_the_same_records_every_run() {
     // A rerun, in batches of another size, keeps exactly the same records.
     let mut b = Vec::new();
     for chunk in orders(10_000).chunks(333) {
-        b.extend(kept_ids(&mut TestHost::new(), r#"{"rate":0.1}"#, chunk.to_vec()));
+        b.extend(kept_ids(
+            &mut TestHost::new(),
+            r#"{"rate":0.1}"#,
+            chunk.to_vec(),
+        ));
     }
     assert_eq!(a, b);
-    let other_seed = kept_ids(&mut TestHost::new(), r#"{"rate":0.1,"seed":7}"#, orders(10_000));
+    let other_seed = kept_ids(
+        &mut TestHost::new(),
+        r#"{"rate":0.1,"seed":7}"#,
+        orders(10_000),
+    );
     assert_ne!(a, other_seed);
-    assert_eq!(kept_ids(&mut TestHost::new(), r#"{"rate":1}"#, orders(100)).len(), 100);
+    assert_eq!(
+        kept_ids(&mut TestHost::new(), r#"{"rate":1}"#, orders(100)).len(),
+        100
+    );
     assert!(kept_ids(&mut TestHost::new(), r#"{"rate":0}"#, orders(100)).is_empty());
 }
 
@@ -55,12 +66,20 @@ fn a_key_keeps_or_drops_all_records_of_one_key_together() {
         u.dedup();
         u
     };
-    let kept = kept_ids(&mut TestHost::new(), r#"{"rate":0.3,"key":"user"}"#, records);
+    let kept = kept_ids(
+        &mut TestHost::new(),
+        r#"{"rate":0.3,"key":"user"}"#,
+        records,
+    );
     let chosen = users(&kept);
     assert!(!chosen.is_empty() && chosen.len() < 50);
     // Every record of a chosen user is there: 100 per user.
     assert_eq!(kept.len(), chosen.len() * 100);
-    let same = kept_ids(&mut TestHost::new(), r#"{"rate":0.3,"key":["user"]}"#, orders(5_000));
+    let same = kept_ids(
+        &mut TestHost::new(),
+        r#"{"rate":0.3,"key":["user"]}"#,
+        orders(5_000),
+    );
     assert_eq!(kept, same);
 }
 
@@ -69,7 +88,11 @@ fn bad_records_are_rejected_with_a_reason() {
     let out = TestHost::new()
         .transform::<Sample>(
             r#"{"rate":1,"key":["user"]}"#,
-            vec![Record::new(r#"{"id":1}"#), Record::new("[]"), Record::new(r#"{"user":1}"#)],
+            vec![
+                Record::new(r#"{"id":1}"#),
+                Record::new("[]"),
+                Record::new(r#"{"user":1}"#),
+            ],
         )
         .unwrap();
     assert_eq!(
@@ -89,8 +112,14 @@ fn bad_records_are_rejected_with_a_reason() {
 #[test]
 fn bad_configs_name_the_field() {
     assert!(config_error("{}").contains("missing field `rate`"));
-    assert_eq!(config_error(r#"{"rate":1.5}"#), "rate: 1.5 is not between 0 and 1");
-    assert_eq!(config_error(r#"{"rate":0.5,"key":[]}"#), "key: name at least one field");
+    assert_eq!(
+        config_error(r#"{"rate":1.5}"#),
+        "rate: 1.5 is not between 0 and 1"
+    );
+    assert_eq!(
+        config_error(r#"{"rate":0.5,"key":[]}"#),
+        "key: name at least one field"
+    );
     assert!(config_error(r#"{"rate":0.5,"key":["a",".b"]}"#).starts_with("key[1]: invalid path"));
     assert!(config_error(r#"{"rate":0.5,"reservoir":100}"#).starts_with("reservoir: "));
     assert!(config_error(r#"{"rate":0.5,"every":3}"#).contains("unknown field `every`"));

@@ -67,18 +67,17 @@ impl Split {
             None => field.clone(),
             Some(p) => Path::parse(p).map_err(|e| format!("as: {e}"))?,
         };
-        if let Some(keep) = &keep {
-            if let Some((i, k)) = keep
-                .iter()
-                .enumerate()
-                .find(|(_, k)| k.within(&at) || at.within(k))
-            {
-                return Err(format!(
-                    "keep[{i}]: {:?} overlaps where the element goes ({:?})",
-                    k.as_str(),
-                    at.as_str()
-                ));
-            }
+        if let Some((i, k)) = keep
+            .iter()
+            .flatten()
+            .enumerate()
+            .find(|(_, k)| k.within(&at) || at.within(k))
+        {
+            return Err(format!(
+                "keep[{i}]: {:?} overlaps where the element goes ({:?})",
+                k.as_str(),
+                at.as_str()
+            ));
         }
         Ok(Split { field, keep, at })
     }

@@ -102,7 +102,10 @@ fn bad_records_are_rejected_with_a_reason() {
             (0, "items is missing".to_string()),
             (1, "items is a string, not an array".to_string()),
             (2, "value is not a JSON object (it is an array)".to_string()),
-            (3, "value is not valid JSON: expected ident at line 1 column 2".to_string()),
+            (
+                3,
+                "value is not valid JSON: expected ident at line 1 column 2".to_string()
+            ),
         ]
     );
     assert_eq!(texts(&out), [r#"{"items":1}"#]);
@@ -112,7 +115,10 @@ fn bad_records_are_rejected_with_a_reason() {
     );
     assert_eq!(
         out.rejected,
-        [(0, "cannot set id.x: id is a number, not an object".to_string())]
+        [(
+            0,
+            "cannot set id.x: id is a number, not an object".to_string()
+        )]
     );
 }
 
@@ -122,7 +128,9 @@ fn bad_configs_name_the_field() {
     assert!(config_error(r#"{"field":"a..b"}"#).starts_with("field: invalid path"));
     assert!(config_error(r#"{"field":"a","keep":["x",""]}"#).starts_with("keep[1]: invalid path"));
     assert!(config_error(r#"{"field":"a","as":".x"}"#).starts_with("as: invalid path"));
-    assert!(config_error(r#"{"field":"a","keep":["x","item.y"],"as":"item"}"#).starts_with("keep[1]:"));
+    assert!(
+        config_error(r#"{"field":"a","keep":["x","item.y"],"as":"item"}"#).starts_with("keep[1]:")
+    );
     assert!(config_error(r#"{"field":"a","into":"b"}"#).contains("unknown field `into`"));
 }
 
