@@ -164,6 +164,9 @@ fn bench<T: Transform>(
     Ok((n, w))
 }
 
+/// One transform's bench: `bench::<T>` for its crate's type.
+type Case = fn(&tokio::runtime::Runtime, &Engine, &str, &str, usize, u64) -> Result<(Side, Side)>;
+
 fn env_u64(name: &str, default: u64) -> Result<u64> {
     match std::env::var(name) {
         Ok(v) => v.parse().with_context(|| format!("{name}={v:?}")),
@@ -187,25 +190,25 @@ fn main() -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let cases: Vec<(&str, String, fn(&tokio::runtime::Runtime, &Engine, &str, &str, usize, u64) -> Result<(Side, Side)>)> = vec![
-        ("split", r#"{"field":"items","keep":["id","customer"],"as":"item"}"#.into(), bench::<split::Split>),
-        ("flatten", "{}".into(), bench::<flatten::Flatten>),
-        ("sample", r#"{"rate":0.1,"key":"customer.email"}"#.into(), bench::<sample::Sample>),
+    let cases: Vec<(&str, String, Case)> = vec![
+        ("split", r#"{"field":"items","keep":["id","customer"],"as":"item"}"#.into(), bench::<split::Split> as Case),
+        ("flatten", "{}".into(), bench::<flatten::Flatten> as Case),
+        ("sample", r#"{"rate":0.1,"key":"customer.email"}"#.into(), bench::<sample::Sample> as Case),
         (
             "mask",
             format!(r#"{{"secret":"{}","fields":{{"customer.email":"hash","customer.name":{{"truncate":3}},"card":"redact"}}}}"#, SECRET.0),
-            bench::<mask::Mask>,
+            bench::<mask::Mask> as Case,
         ),
-        ("dedupe", r#"{"key":"id"}"#.into(), bench::<dedupe::Dedupe>),
+        ("dedupe", r#"{"key":"id"}"#.into(), bench::<dedupe::Dedupe> as Case),
         (
             "jq",
             r#"{"program":"{id, email: .customer.email, total: ([.items[] | .qty * .price] | add)}"}"#.into(),
-            bench::<jq::Jq>,
+            bench::<jq::Jq> as Case,
         ),
         (
             "json-schema",
             r#"{"schema":{"type":"object","required":["id","customer","items"],"properties":{"id":{"type":"integer","minimum":0},"status":{"enum":["paid","pending","refunded"]},"customer":{"type":"object","required":["email"],"properties":{"email":{"type":"string","pattern":"@"}}},"items":{"type":"array","minItems":1,"items":{"type":"object","required":["sku","qty"],"properties":{"qty":{"type":"integer","minimum":1}}}}}}}"#.into(),
-            bench::<json_schema::JsonSchema>,
+            bench::<json_schema::JsonSchema> as Case,
         ),
     ];
     println!();
