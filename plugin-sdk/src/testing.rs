@@ -217,6 +217,21 @@ impl TestHost {
         })
     }
 
+    /// Opens transform `T` with `config` (JSON text), to drive it batch by batch with
+    /// [`TestHost::batch`] (as the host does: one `open`, then many batches).
+    pub fn open<T: Transform>(&mut self, config: &str) -> Result<T, Error> {
+        self.run(|| T::open(parse_config(config)?))
+    }
+
+    /// Processes one batch through an opened transform `t`, `end_batch` included.
+    pub fn batch<T: Transform>(
+        &mut self,
+        t: &mut T,
+        records: Vec<Record>,
+    ) -> Result<Processed, Error> {
+        self.run(|| crate::transform::run_batch(t, records))
+    }
+
     /// Opens source `S` with `config` and a resume `cursor`, and reads batches of `max` until
     /// it ends; returns every batch.
     pub fn source<S: Source>(

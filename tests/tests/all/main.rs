@@ -19,3 +19,4 @@ mod server_api;
 mod server_cli;
 mod slow_clients;
 mod step_time;
+mod transforms;
