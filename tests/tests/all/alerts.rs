@@ -461,7 +461,7 @@ fn a_slack_channel_gets_blocks_and_a_test_send(s: &mut Server) {
         "bad",
         json!({"type": "pager", "url": "https://example.com"}),
     );
-    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(s.get("/v1/channels/bad").status, 404);
     assert_eq!(
         s.call("DELETE", "/v1/channels/team", Some(&s.admin), None)
