@@ -1,5 +1,6 @@
 //! Autoflow's runtime as a library: the engine, the executor, pipelines, the registry, the server
 //! (store, REST API, auth) and the command line. The `autoflow` binary is a thin `main` over [`cli`].
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -177,6 +177,8 @@ text_enum! {
         Catchup = "catchup",
         /// A replay of dead letters.
         Replay = "replay",
+        /// A signed request to the pipeline's webhook trigger.
+        Webhook = "webhook",
     }
 }
 

@@ -83,7 +83,16 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server answering with `handler(request, index of the request)`.
     pub fn start(handler: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on(0, handler)
+    }
+
+    /// [`TestServer::start`] on `port` of 127.0.0.1 (0: any free port), such as one a
+    /// receiver that was down at first comes back on.
+    pub fn start_on(
+        port: u16,
+        handler: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let handler: Arc<Handler> = Arc::new(handler);

@@ -588,9 +588,26 @@ impl Drop for Server {
 }
 
 /// Defines `mod sqlite { #[test] fn NAME() }` and `mod postgres { ... }` for each scenario
-/// `fn NAME(s: &mut Server)`, so the same suite runs on both databases.
+/// `fn NAME(s: &mut Server)`, so the same suite runs on both databases. With `flags = PATH;`
+/// first, the servers start with the flags `PATH()` gives (`Vec<String>`).
 #[macro_export]
 macro_rules! on_both_databases {
+    (flags = $flags:path; $($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() {
+                let flags: Vec<String> = $flags();
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+                if let Some(mut s) = $crate::server::Server::start_with($crate::server::Backend::Sqlite, &flags) { super::$name(&mut s) }
+            } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() {
+                let flags: Vec<String> = $flags();
+                let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+                if let Some(mut s) = $crate::server::Server::start_with($crate::server::Backend::Postgres, &flags) { super::$name(&mut s) }
+            } )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite {
             $( #[test] fn $name() {

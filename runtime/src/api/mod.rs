@@ -4,10 +4,13 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub mod alerts;
 pub mod auth;
 mod body_deadline;
+pub mod channels;
 pub mod dead_letters;
 mod error;
+pub mod hooks;
 pub mod idempotency;
 pub mod openapi;
 mod paging;
@@ -44,6 +47,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Failed authentications per source address (429 past the limit).
     pub auth_failures: Arc<crate::auth::limiter::FailureLimiter>,
+    /// Sends alerts (the outbox's deliverer; test sends).
+    pub deliverer: crate::alerts::Deliverer,
 }
 
 impl std::ops::Deref for AppState {
@@ -63,6 +68,9 @@ pub fn routes() -> ApiRouter {
         .merge(dead_letters::routes())
         .merge(secrets::routes())
         .merge(tokens::routes())
+        .merge(channels::routes())
+        .merge(alerts::routes())
+        .merge(hooks::routes())
 }
 
 /// The whole API, with `/openapi.json` generated from [`routes`].

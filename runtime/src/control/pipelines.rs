@@ -159,10 +159,45 @@ pub async fn check(
     let validated = validate(core, pipeline)?;
     within_ceilings(core, tenant, &validated).await?;
     let pipeline = validated.into_pipeline();
+    check_channels(core, tenant, &pipeline).await?;
     let pins = pin(core, tenant, &pipeline).await?;
     pinned_plan(core, &pipeline, &pins).await?;
     let json = serde_json::to_value(&pipeline).map_err(ControlError::internal)?;
     Ok((pipeline, json, pins))
+}
+
+/// Every channel the alert rules name exists in the tenant (422 naming the rule's field).
+async fn check_channels(core: &Core, tenant: &str, pipeline: &Pipeline) -> ControlResult<()> {
+    if pipeline.alerts.is_empty() {
+        return Ok(());
+    }
+    let known: std::collections::BTreeSet<String> = core
+        .store
+        .channels(tenant)
+        .await?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let known = &known;
+    let problems: Vec<String> = pipeline
+        .alerts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, rule)| {
+            rule.channels.iter().enumerate().filter_map(move |(j, name)| {
+                (!known.contains(name)).then(|| {
+                    format!(
+                        "alerts[{i}].channels[{j}]: no channel {name:?} in the tenant (PUT /v1/channels/{name} makes it)"
+                    )
+                })
+            })
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ControlError::Invalid(problems.join("; ")))
+    }
 }
 
 /// What to store as a pipeline's new version.

@@ -57,6 +57,9 @@
 //! | `retry.max_attempts: must be at least 1` | |
 //! | `retry.initial_backoff_ms: N is greater than max_backoff_ms (M)` | |
 //! | `dead_letter.path: must not be empty` | |
+//! | `alerts[i].channels: a rule needs at least one channel` | also `alerts[i].channels[j]: invalid channel name ...` |
+//! | `triggers[i]: a trigger needs a kind (webhook)` | also `triggers[i].webhook.secret: invalid secret name ...` |
+//! | `alerts[i].max_duration_ms: duration_over needs max_duration_ms` | also `max_rejected` for `rejected_over`, and a threshold given to another `when` |
 //!
 //! Mount host paths are made absolute against [`ValidationPolicy::base_dir`], `.` and `..` are
 //! removed lexically, and symlinks are resolved in the longest part of the path that exists;
@@ -67,6 +70,7 @@
 //! What needs the plugins themselves (a step with inputs whose plugin is a source, a config
 //! that does not match the plugin's schema) is checked by the executor, not here.
 
+pub mod alerts;
 mod ceilings;
 pub mod connection;
 pub mod cron;
@@ -78,11 +82,13 @@ mod model;
 mod parse;
 mod plugin_ref;
 mod policy;
+pub mod triggers;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
+pub use alerts::{AlertRule, AlertWhen, RunEnd, Severity};
 pub use ceilings::TenantLimits;
 pub use depth::MAX_NESTING_DEPTH;
 pub use error::{Location, PipelineError, ValidationErrors};
@@ -99,4 +105,5 @@ pub use plugin_ref::{
     version_order,
 };
 pub use policy::{ValidationPolicy, resolve_path};
+pub use triggers::{TriggerSpec, WebhookTrigger};
 pub use validate::{is_valid_label, is_valid_secret_name};

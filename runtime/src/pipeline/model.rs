@@ -50,6 +50,12 @@ pub struct Pipeline {
     /// plugins only name them.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub connections: std::collections::BTreeMap<String, Connection>,
+    /// Alert rules: what to tell which of the tenant's channels when a run ends badly.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<super::alerts::AlertRule>,
+    /// Triggers besides the schedule and the API (a signed webhook).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub triggers: Vec<super::triggers::TriggerSpec>,
 }
 
 /// A named connection to a database or a message service.

@@ -2,7 +2,7 @@
 //!
 //! Every rule is checked and every problem collected; the order of the problems is: `name`,
 //! `schedule`, `steps` (step by step in file order, each in field order), cycles, then the
-//! pipeline-wide `limits`, `retry`, `batch_size` and `dead_letter`.
+//! pipeline-wide `limits`, `retry`, `batch_size`, `dead_letter` and `alerts`.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -123,6 +123,16 @@ impl Pipeline {
             && dead_letter.path.as_os_str().is_empty()
         {
             add("dead_letter.path".into(), "must not be empty".into());
+        }
+        for (i, rule) in self.alerts.iter().enumerate() {
+            for (field, message) in rule.problems() {
+                add(format!("alerts[{i}].{field}"), message);
+            }
+        }
+        for (i, trigger) in self.triggers.iter().enumerate() {
+            for (field, message) in trigger.problems() {
+                add(format!("triggers[{i}]{field}"), message);
+            }
         }
 
         if !problems.is_empty() {

@@ -1,5 +1,5 @@
 //! `autoflow server`: config -> pool + migrations -> engine and blob store -> seed -> cron
-//! ticker and an in-process worker -> serve the API until Ctrl-C or SIGTERM; and `autoflow
+//! ticker, an in-process worker and the alert deliverer -> serve the API until Ctrl-C or SIGTERM; and `autoflow
 //! worker`, the same worker alone against a shared database.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -62,6 +62,36 @@ pub struct ServerArgs {
     /// The server's own worker: labels, lease, drain.
     #[command(flatten)]
     pub worker: WorkerArgs,
+    /// Alert delivery: retries, public URL.
+    #[command(flatten)]
+    pub alerts: AlertArgs,
+}
+
+/// Options of the server's alert deliverer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AlertArgs {
+    /// The server's URL as people reach it, for links to runs in alerts. Default: the
+    /// address it listens on.
+    #[arg(long, env = "AUTOFLOW_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The first retry of a failed alert delivery waits this many ms; each next one twice as
+    /// long (at most 10 minutes).
+    #[arg(long, env = "AUTOFLOW_ALERT_RETRY_MS", default_value_t = 1000)]
+    pub alert_retry_ms: u64,
+    /// Attempts per alert delivery before it is marked failed (it stays visible).
+    #[arg(long, env = "AUTOFLOW_ALERT_MAX_ATTEMPTS", default_value_t = 10)]
+    pub alert_max_attempts: u32,
+}
+
+impl AlertArgs {
+    /// The deliverer's settings.
+    pub fn settings(&self) -> crate::alerts::DeliverySettings {
+        crate::alerts::DeliverySettings {
+            retry_base: std::time::Duration::from_millis(self.alert_retry_ms.max(1)),
+            max_attempts: self.alert_max_attempts.max(1),
+            ..crate::alerts::DeliverySettings::default()
+        }
+    }
 }
 
 /// Options of a worker, in `autoflow worker` and in the server's own.
@@ -157,10 +187,20 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
         egress,
     )
     .await?;
+    let deliverer = crate::alerts::Deliverer::new(
+        core.store.clone(),
+        core.master_key.clone(),
+        core.integrations.egress().clone(),
+        args.alerts.settings(),
+    );
+    if let Some(url) = &args.alerts.public_url {
+        deliverer.set_public_url(url);
+    }
     Ok(AppState {
         core,
         settings: Arc::new(settings),
         auth_failures: Arc::default(),
+        deliverer,
     })
 }
 
@@ -194,6 +234,8 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
+    state.deliverer.set_public_url(&format!("http://{addr}"));
+    let deliverer = tokio::spawn(state.deliverer.clone().run(stop.clone()));
     println!("autoflow server listening on http://{addr}");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let limits = http::ConnectionLimits {
@@ -203,6 +245,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     http::serve(listener, api::app(state), limits, shutdown()).await?;
     let _ = stop_tx.send(true);
     let _ = ticker.await;
+    let _ = deliverer.await;
     if let Some(worker) = worker {
         worker.await??;
     }

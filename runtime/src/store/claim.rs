@@ -160,11 +160,13 @@ impl Store {
                          lease_expires_at = NULL WHERE seq = $4",
                     )
                     .bind(status.as_str())
-                    .bind(error)
+                    .bind(&error)
                     .bind(now)
                     .bind(seq)
                     .execute(&mut *tx)
                     .await?;
+                    let ended = super::alerts::Ended::Run(status, None);
+                    super::alerts::on_run_end(&mut tx, &id, attempt, ended, Some(&error)).await?;
                     continue;
                 }
             }

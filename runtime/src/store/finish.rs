@@ -1,6 +1,7 @@
 //! Ending an attempt, fenced by its attempt number: completing the run (with its checkpoints),
 //! queueing it again after a retryable failure, or handing it back; several ends, with their
-//! runs' last log lines, in one transaction.
+//! runs' last log lines, in one transaction; with each end, the alerts its pipeline's rules
+//! raise ([`super::alerts`]).
 use sqlx::Row;
 
 use super::checkpoints::SealedCheckpoint;
@@ -117,6 +118,25 @@ async fn requeue_in(
     Ok(true)
 }
 
+/// The alerts the end `f` (whose attempt held its run) raises, written in its transaction
+/// ([`super::alerts`]): a run that ended, or an attempt that failed and is retried.
+async fn alerts_of(conn: &mut sqlx::AnyConnection, f: &Finish) -> Result<usize> {
+    let (ended, error) = match &f.ending {
+        Ending::Complete {
+            status,
+            report,
+            error,
+            ..
+        } => (
+            super::alerts::Ended::Run(*status, report.as_ref()),
+            error.as_deref(),
+        ),
+        Ending::Retry { error, .. } => (super::alerts::Ended::Retried, Some(error.as_str())),
+        Ending::Release | Ending::Interrupted { .. } => return Ok(0),
+    };
+    super::alerts::on_run_end(conn, &f.run, f.attempt, ended, error).await
+}
+
 /// Writes `attempt`'s end into `run_attempts`.
 pub(super) async fn end_attempt(
     conn: &mut sqlx::AnyConnection,
@@ -207,6 +227,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let mut held = Vec::with_capacity(items.len());
         let mut requeued = false;
+        let mut alerts = 0;
         let lines: Vec<(&str, &str, &super::runs::Line)> = items
             .iter()
             .flat_map(|f| {
@@ -261,6 +282,9 @@ impl Store {
                     .await?
                 }
             };
+            if ok {
+                alerts += alerts_of(&mut tx, f).await?;
+            }
             requeued |= ok && !matches!(f.ending, Ending::Complete { .. });
             held.push(ok);
         }
@@ -270,6 +294,9 @@ impl Store {
                 .await?;
         }
         tx.commit().await?;
+        if alerts > 0 {
+            self.alerts_wake.notify_one();
+        }
         Ok(held)
     }
 }

@@ -11,8 +11,10 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub mod alerts;
 pub mod audit;
 pub mod auth_failures;
+pub mod channels;
 pub mod checkpoints;
 pub mod claim;
 pub mod dead_letters;
@@ -146,6 +148,8 @@ pub struct Store {
     claim_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// The last write probe of [`Store::health`].
     last_probe: std::sync::Arc<health::LastProbe>,
+    /// Woken when a commit of this process wrote alerts (their deliverer waits on it).
+    pub alerts_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 /// The default database URL: SQLite file `autoflow.db` in `data_dir`.
@@ -194,6 +198,7 @@ impl Store {
             url: url.to_string(),
             claim_lock: Default::default(),
             last_probe: Default::default(),
+            alerts_wake: Default::default(),
         })
     }
 }

@@ -579,6 +579,8 @@ fn tenants_are_isolated_on_every_route(s: &mut Server) {
             .replace("{digest}", &digest)
             .replace("{name}", "upper")
             .replace("{version}", "1")
+            .replace("{tenant}", "default")
+            .replace("{pipeline}", "upper")
             .replace(
                 "{id}",
                 if path.starts_with("/v1/tokens") {

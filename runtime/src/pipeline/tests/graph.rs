@@ -221,6 +221,8 @@ fn long_chains_and_cycles_do_not_recurse() {
             concurrency: None,
             labels: Vec::new(),
             connections: Default::default(),
+            alerts: Vec::new(),
+            triggers: Vec::new(),
         }
     };
     let policy = ValidationPolicy::default();

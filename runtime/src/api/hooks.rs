@@ -1,0 +1,143 @@
+//! `POST /v1/hooks/{tenant}/{pipeline}`: a pipeline's webhook trigger. No bearer token: the
+//! request is signed with the tenant's secret the trigger names (`Autoflow-Signature:
+//! t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as alert webhooks are signed). A
+//! good signature queues a run of the newest version through the control layer's door (202
+//! once committed); a bad or missing one is 401 and queues nothing. `Autoflow-Delivery` (or
+//! `Idempotency-Key`) names the delivery: a replay of it answers the first run and queues
+//! nothing.
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, read_body};
+use crate::alerts::sign;
+use crate::control::runs::{self, Queue};
+use crate::status::RunStatus;
+use crate::wire::Queued;
+
+/// The header naming a delivery (the sender's id for it, the same on its retries).
+pub const DELIVERY_HEADER: &str = "autoflow-delivery";
+
+/// The hook routes.
+pub fn routes() -> ApiRouter {
+    ApiRouter::new().post(
+        "/v1/hooks/{tenant}/{pipeline}",
+        None,
+        "Webhook trigger: a request signed with the trigger's secret (Autoflow-Signature) queues a run; Autoflow-Delivery makes it idempotent",
+        hook,
+    )
+}
+
+fn unauthorized(why: impl Into<String>) -> ApiError {
+    ApiError::Unauthorized(why.into())
+}
+
+async fn hook(
+    State(state): State<AppState>,
+    Path((tenant, pipeline)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Response> {
+    let bytes = read_body(body, state.settings.max_pipeline_bytes).await?;
+    let not_found = || {
+        ApiError::NotFound(format!(
+            "no webhook trigger of pipeline {pipeline:?} in tenant {tenant:?}"
+        ))
+    };
+    let tenant_row = state
+        .store
+        .tenant_by_name(&tenant)
+        .await?
+        .ok_or_else(not_found)?;
+    let tenant_id = tenant_row.id.as_str();
+    let r = runs::runnable(&state, tenant_id, &pipeline, None)
+        .await
+        .map_err(|_| not_found())?;
+    let secret = r
+        .pipeline
+        .triggers
+        .iter()
+        .find_map(|t| t.webhook.as_ref())
+        .map(|w| w.secret.clone())
+        .ok_or_else(not_found)?;
+    let sealed = state
+        .store
+        .sealed_secrets(tenant_id, std::slice::from_ref(&secret))
+        .await?;
+    let values = state
+        .master_key
+        .open_all(tenant_id, sealed)
+        .map_err(ApiError::internal)?;
+    let value = values
+        .get(&secret)
+        .ok_or_else(|| unauthorized(format!("the trigger's secret {secret:?} is not set")))?;
+    let signature = headers
+        .get(sign::SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| unauthorized(format!("no {} header", sign::SIGNATURE_HEADER)))?;
+    sign::verify(
+        value.as_bytes(),
+        signature,
+        &bytes,
+        crate::store::now_ms() / 1000,
+    )
+    .map_err(unauthorized)?;
+    // The delivery id is the idempotency key; the request is the route and the pipeline (a
+    // sender's retry may sign the same body at another time).
+    let mut keyed = HeaderMap::new();
+    if let Some(id) = headers
+        .get(DELIVERY_HEADER)
+        .or_else(|| headers.get(idempotency::KEY_HEADER))
+    {
+        let key = format!("hook:{}", String::from_utf8_lossy(id.as_bytes()));
+        let value = HeaderValue::from_str(&key)
+            .map_err(|_| ApiError::BadRequest("Autoflow-Delivery: printable ASCII".into()))?;
+        keyed.insert(idempotency::KEY_HEADER, value);
+    }
+    let request = serde_json::json!({ "route": "hook", "pipeline": pipeline });
+    let key = idempotency::key(&keyed, &request)?;
+    if let Some(key) = &key
+        && let Some(run) = idempotency::earlier(&state, tenant_id, key).await?
+    {
+        return Ok(idempotency::replayed(answer(
+            &run.id,
+            &run.pipeline,
+            run.version,
+            run.status,
+        )));
+    }
+    let q = Queue {
+        tenant: tenant_id,
+        created_by: "webhook",
+        trigger: crate::status::Trigger::Webhook,
+        replay: None,
+        idempotency: key.as_ref().map(idempotency::Key::stored),
+    };
+    match runs::queue(&state, &r, q).await {
+        Ok(id) => Ok((
+            StatusCode::ACCEPTED,
+            Json(answer(&id, &pipeline, r.version.version, RunStatus::Queued)),
+        )
+            .into_response()),
+        Err(e) => {
+            let run = idempotency::winner(&state, tenant_id, key.as_ref(), e.into()).await?;
+            Ok(idempotency::replayed(answer(
+                &run.id,
+                &run.pipeline,
+                run.version,
+                run.status,
+            )))
+        }
+    }
+}
+
+fn answer(id: &str, pipeline: &str, version: i64, status: RunStatus) -> Queued {
+    Queued {
+        id: id.to_string(),
+        pipeline: pipeline.to_string(),
+        version,
+        status,
+    }
+}

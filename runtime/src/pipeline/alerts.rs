@@ -1,0 +1,366 @@
+//! Alert rules of a pipeline (`alerts: [{ when: run_failed, channels: [ops] }]`): what each
+//! rule watches, its thresholds, and its verdict on a run's end (firing, passing, or no
+//! opinion), a pure function the store applies in the transaction that ends the run.
+use serde::{Deserialize, Serialize};
+
+/// One alert rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertRule {
+    /// What the rule watches.
+    pub when: AlertWhen,
+    /// The tenant's channels (`PUT /v1/channels/{name}`) notified, by name.
+    pub channels: Vec<String>,
+    /// How bad it is (default `error`).
+    #[serde(default)]
+    pub severity: Severity,
+    /// `duration_over`: a run that took longer than this many ms fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_ms: Option<u64>,
+    /// `rejected_over`: more rejected records than this fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rejected: Option<u64>,
+    /// `rejected_over`: a larger share of rejected records (of those the sources read,
+    /// `0.0..=1.0`) than this fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rejected_ratio: Option<f64>,
+}
+
+/// What a rule watches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertWhen {
+    /// A run failed, after its retries. Passes on a run that succeeds.
+    RunFailed,
+    /// An attempt failed and the run was queued again. Passes on a run that succeeds at its
+    /// first attempt.
+    RunRetried,
+    /// A run (succeeded or failed) took longer than `max_duration_ms`.
+    DurationOver,
+    /// A run rejected more records than `max_rejected` or `max_rejected_ratio`.
+    RejectedOver,
+    /// A run succeeded having written no record (its sinks' records out).
+    ZeroRecords,
+}
+
+impl AlertWhen {
+    /// The keyword used in pipeline files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertWhen::RunFailed => "run_failed",
+            AlertWhen::RunRetried => "run_retried",
+            AlertWhen::DurationOver => "duration_over",
+            AlertWhen::RejectedOver => "rejected_over",
+            AlertWhen::ZeroRecords => "zero_records",
+        }
+    }
+}
+
+/// How bad an alert is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// For information.
+    Info,
+    /// Worth a look.
+    Warning,
+    /// Something is broken (the default).
+    #[default]
+    Error,
+    /// Wake someone up.
+    Critical,
+}
+
+impl Severity {
+    /// The keyword used in pipeline files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// How a run's attempt ended, as the rules see it.
+#[derive(Debug, Clone, Default)]
+pub struct RunEnd {
+    /// The run ended (`false`: the attempt failed and the run was queued again).
+    pub ended: bool,
+    /// It ended `succeeded`.
+    pub succeeded: bool,
+    /// It ended `cancelled`.
+    pub cancelled: bool,
+    /// The attempt that ended (1 = the first).
+    pub attempt: i64,
+    /// Its wall-clock time, ms (from the report, else from the attempt's start).
+    pub duration_ms: u64,
+    /// Records the source steps read.
+    pub records_read: u64,
+    /// Records rejected by any step.
+    pub rejected: u64,
+    /// Records the sink steps wrote.
+    pub records_written: u64,
+    /// Whether a report was there to count from.
+    pub counted: bool,
+}
+
+impl RunEnd {
+    /// Fills the counts from a run report's JSON (`steps[].kind`, `records_in`,
+    /// `records_out`, `rejected`, `duration_ms`).
+    pub fn count(&mut self, report: &serde_json::Value) {
+        let Some(steps) = report.get("steps").and_then(|s| s.as_array()) else {
+            return;
+        };
+        self.counted = true;
+        let n = |s: &serde_json::Value, k: &str| s.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        for s in steps {
+            let kind = s.get("kind").and_then(|k| k.as_str()).unwrap_or_default();
+            if kind == "source" {
+                self.records_read += n(s, "records_in");
+            }
+            if kind == "sink" {
+                self.records_written += n(s, "records_out");
+            }
+            self.rejected += n(s, "rejected");
+        }
+        if let Some(ms) = report.get("duration_ms").and_then(|v| v.as_u64()) {
+            self.duration_ms = ms;
+        }
+    }
+}
+
+impl AlertRule {
+    /// The rule's verdict on `end`: `Some(true)` it fires, `Some(false)` it passes, `None`
+    /// the end says nothing about it (a cancelled run, a retry for most rules).
+    pub fn verdict(&self, end: &RunEnd) -> Option<bool> {
+        if end.cancelled {
+            return None;
+        }
+        match self.when {
+            AlertWhen::RunFailed => end.ended.then_some(!end.succeeded),
+            AlertWhen::RunRetried if !end.ended => Some(true),
+            AlertWhen::RunRetried => (end.succeeded && end.attempt <= 1).then_some(false),
+            AlertWhen::DurationOver => {
+                let max = self.max_duration_ms?;
+                end.ended.then_some(end.duration_ms > max)
+            }
+            AlertWhen::RejectedOver => {
+                if !end.ended || !end.counted {
+                    return None;
+                }
+                let by_count = self.max_rejected.is_some_and(|max| end.rejected > max);
+                let by_ratio = self.max_rejected_ratio.is_some_and(|max| {
+                    end.records_read > 0 && end.rejected as f64 / end.records_read as f64 > max
+                });
+                Some(by_count || by_ratio)
+            }
+            AlertWhen::ZeroRecords => {
+                (end.ended && end.succeeded && end.counted).then_some(end.records_written == 0)
+            }
+        }
+    }
+
+    /// What the rule says when it fires on `end`, for people.
+    pub fn describe(&self, end: &RunEnd) -> String {
+        match self.when {
+            AlertWhen::RunFailed => "the run failed".into(),
+            AlertWhen::RunRetried => format!("attempt {} failed; the run is retried", end.attempt),
+            AlertWhen::DurationOver => format!(
+                "the run took {} ms, over {} ms",
+                end.duration_ms,
+                self.max_duration_ms.unwrap_or(0)
+            ),
+            AlertWhen::RejectedOver => format!(
+                "{} of {} records rejected (over {})",
+                end.rejected,
+                end.records_read,
+                match (self.max_rejected, self.max_rejected_ratio) {
+                    (Some(c), Some(r)) => format!("{c} or a ratio of {r}"),
+                    (Some(c), None) => c.to_string(),
+                    (None, Some(r)) => format!("a ratio of {r}"),
+                    (None, None) => "nothing".into(),
+                }
+            ),
+            AlertWhen::ZeroRecords => "the run wrote no records".into(),
+        }
+    }
+
+    /// The rule's identity for deduplication: what it watches and its thresholds (an edited
+    /// threshold is another rule, with incidents of its own).
+    pub fn key(&self) -> String {
+        let mut key = self.when.as_str().to_string();
+        if let Some(ms) = self.max_duration_ms {
+            key.push_str(&format!(":duration>{ms}"));
+        }
+        if let Some(n) = self.max_rejected {
+            key.push_str(&format!(":rejected>{n}"));
+        }
+        if let Some(r) = self.max_rejected_ratio {
+            key.push_str(&format!(":ratio>{r}"));
+        }
+        key
+    }
+
+    /// The rule's own problems, `(field, message)`, its field relative to the rule.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut add = |f: &str, m: String| out.push((f.to_string(), m));
+        if self.channels.is_empty() {
+            add("channels", "a rule needs at least one channel".into());
+        }
+        for (j, c) in self.channels.iter().enumerate() {
+            if !is_valid_channel_name(c) {
+                add(
+                    &format!("channels[{j}]"),
+                    format!("invalid channel name {c:?} (use a-z, 0-9, - and _)"),
+                );
+            }
+        }
+        let when = self.when;
+        let thresholds = [
+            (
+                "max_duration_ms",
+                self.max_duration_ms.is_some(),
+                AlertWhen::DurationOver,
+            ),
+            (
+                "max_rejected",
+                self.max_rejected.is_some(),
+                AlertWhen::RejectedOver,
+            ),
+            (
+                "max_rejected_ratio",
+                self.max_rejected_ratio.is_some(),
+                AlertWhen::RejectedOver,
+            ),
+        ];
+        for (field, given, owner) in thresholds {
+            if given && when != owner {
+                add(field, format!("only for when: {}", owner.as_str()));
+            }
+        }
+        if when == AlertWhen::DurationOver && self.max_duration_ms.is_none() {
+            add(
+                "max_duration_ms",
+                "duration_over needs max_duration_ms".into(),
+            );
+        }
+        if when == AlertWhen::RejectedOver
+            && self.max_rejected.is_none()
+            && self.max_rejected_ratio.is_none()
+        {
+            add(
+                "max_rejected",
+                "rejected_over needs max_rejected or max_rejected_ratio".into(),
+            );
+        }
+        if let Some(r) = self.max_rejected_ratio
+            && !(0.0..=1.0).contains(&r)
+        {
+            add(
+                "max_rejected_ratio",
+                format!("must be between 0 and 1, got {r}"),
+            );
+        }
+        out
+    }
+}
+
+/// Whether `name` may name a channel: `[a-z0-9][a-z0-9-_]{0,62}`, as a pipeline's name.
+pub fn is_valid_channel_name(name: &str) -> bool {
+    super::is_valid_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(when: AlertWhen) -> AlertRule {
+        AlertRule {
+            when,
+            channels: vec!["ops".into()],
+            severity: Severity::Error,
+            max_duration_ms: None,
+            max_rejected: None,
+            max_rejected_ratio: None,
+        }
+    }
+
+    fn ended(succeeded: bool) -> RunEnd {
+        RunEnd {
+            ended: true,
+            succeeded,
+            attempt: 1,
+            counted: true,
+            ..RunEnd::default()
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_the_rule() {
+        let failed = rule(AlertWhen::RunFailed);
+        assert_eq!(failed.verdict(&ended(false)), Some(true));
+        assert_eq!(failed.verdict(&ended(true)), Some(false));
+        assert_eq!(failed.verdict(&RunEnd::default()), None, "a retry");
+        let retried = rule(AlertWhen::RunRetried);
+        assert_eq!(retried.verdict(&RunEnd::default()), Some(true));
+        let mut second = ended(true);
+        second.attempt = 2;
+        assert_eq!(retried.verdict(&second), None);
+        assert_eq!(retried.verdict(&ended(true)), Some(false));
+        let mut slow = rule(AlertWhen::DurationOver);
+        slow.max_duration_ms = Some(100);
+        let mut end = ended(true);
+        end.duration_ms = 101;
+        assert_eq!(slow.verdict(&end), Some(true));
+        end.duration_ms = 100;
+        assert_eq!(slow.verdict(&end), Some(false));
+        let mut rejected = rule(AlertWhen::RejectedOver);
+        rejected.max_rejected_ratio = Some(0.1);
+        end.records_read = 100;
+        end.rejected = 10;
+        assert_eq!(rejected.verdict(&end), Some(false));
+        end.rejected = 11;
+        assert_eq!(rejected.verdict(&end), Some(true));
+        rejected.max_rejected_ratio = None;
+        rejected.max_rejected = Some(20);
+        assert_eq!(rejected.verdict(&end), Some(false));
+        let zero = rule(AlertWhen::ZeroRecords);
+        assert_eq!(zero.verdict(&end), Some(true));
+        end.records_written = 1;
+        assert_eq!(zero.verdict(&end), Some(false));
+        let mut cancelled = ended(false);
+        cancelled.cancelled = true;
+        assert_eq!(failed.verdict(&cancelled), None);
+    }
+
+    #[test]
+    fn counts_come_from_the_report() {
+        let report = serde_json::json!({"duration_ms": 7, "steps": [
+            {"kind": "source", "records_in": 10, "records_out": 10, "rejected": 0},
+            {"kind": "transform", "records_in": 10, "records_out": 8, "rejected": 2},
+            {"kind": "sink", "records_in": 8, "records_out": 8, "rejected": 0}]});
+        let mut end = ended(true);
+        end.count(&report);
+        assert_eq!(
+            (
+                end.records_read,
+                end.rejected,
+                end.records_written,
+                end.duration_ms
+            ),
+            (10, 2, 8, 7)
+        );
+    }
+
+    #[test]
+    fn problems_name_the_field() {
+        let mut r = rule(AlertWhen::DurationOver);
+        r.channels = vec!["Bad Name".into()];
+        r.max_rejected = Some(1);
+        let fields: Vec<String> = r.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["channels[0]", "max_rejected", "max_duration_ms"]);
+    }
+}
