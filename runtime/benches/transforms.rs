@@ -33,9 +33,10 @@ const SECRET: (&str, &str) = ("mask-key", "bench-secret");
 
 /// An order of about 400 bytes: nested customer, a card number, three items.
 fn order(id: u64) -> Record {
+    let status = ["paid", "pending", "refunded"][(id % 3) as usize];
     let v = serde_json::json!({
         "id": id,
-        "status": ["paid", "pending", "refunded"][(id % 3) as usize],
+        "status": status,
         "customer": {
             "name": format!("Customer {}", id % 997),
             "email": format!("c{}@example.com", id % 997),

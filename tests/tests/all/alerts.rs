@@ -489,7 +489,15 @@ fn a_rejected_over_rule_fires_above_its_threshold_and_not_below(s: &mut Server) 
                 text.push_str(&format!("{{\"id\":{i}}}\n"));
             }
         }
-        std::fs::write(data.path().join("in.jsonl"), text).unwrap();
+        // Appended: file-source resumes at its cursor, so each run reads the ten new lines.
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data.path().join("in.jsonl"))
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
     };
     let yaml = |alerts: &str| {
         format!(
