@@ -18,5 +18,6 @@ pub mod secrets;
 pub mod server;
 pub mod status;
 pub mod store;
+pub mod telemetry;
 pub mod wire;
 pub mod world;

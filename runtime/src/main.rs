@@ -7,6 +7,17 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "autoflow", version, about)]
 struct Cli {
+    /// How this process writes its own log lines (on standard error; `AUTOFLOW_LOG` filters
+    /// them): `text`, or `json` (one object a line, with the run, step and tenant ids of lines
+    /// written for a run).
+    #[arg(
+        long,
+        global = true,
+        env = "AUTOFLOW_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: autoflow::telemetry::logs::LogFormat,
     /// What to do.
     #[command(subcommand)]
     command: Command,
@@ -25,18 +36,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AUTOFLOW_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        // A log line that cannot be written (stderr on a full disk) is dropped: by default the
-        // subscriber reports it with `eprintln!`, which panics when stderr fails, and every
-        // request or task that logged would die with it.
-        .log_internal_errors(false)
-        .init();
     let cli = Cli::parse();
+    autoflow::telemetry::logs::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,6 +12,7 @@ pub mod dead_letters;
 mod error;
 pub mod hooks;
 pub mod idempotency;
+pub mod metrics;
 pub mod openapi;
 mod paging;
 pub mod pipelines;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub auth_failures: Arc<crate::auth::limiter::FailureLimiter>,
     /// Sends alerts (the outbox's deliverer; test sends).
     pub deliverer: crate::alerts::Deliverer,
+    /// The process's metrics, for `GET /metrics` (`None`: not recorded).
+    pub metrics: Option<crate::telemetry::Export>,
 }
 
 impl std::ops::Deref for AppState {
@@ -62,6 +65,12 @@ impl std::ops::Deref for AppState {
 pub fn routes() -> ApiRouter {
     ApiRouter::new()
         .get("/healthz", None, "Liveness and database check", healthz)
+        .get(
+            "/metrics",
+            None,
+            "Prometheus metrics, text format (the metrics token, when the server has one)",
+            metrics::serve,
+        )
         .merge(plugins::routes())
         .merge(pipelines::routes())
         .merge(runs::routes())
@@ -80,6 +89,7 @@ pub fn app(state: AppState) -> Router {
     let body_timeout = state.settings.body_timeout;
     router
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn_with_state(
             body_timeout,
             body_deadline::limit,

@@ -1,7 +1,8 @@
 //! Runs: trigger (`POST /v1/pipelines/{name}/runs`, 202 once the run is committed; retried
 //! safely with an `Idempotency-Key`, see [`super::idempotency`]), list,
 //! show (per-step records, bytes, time, fuel, errors, plugin digests), attempts, cancel, and
-//! logs, followed as server-sent events with `?follow=true`; a pipeline's schedule fires and
+//! logs, followed as server-sent events with `?follow=true` (`log` events, `progress` events
+//! with the run's counters while they change, and `end`); a pipeline's schedule fires and
 //! checkpoints; the workers.
 use std::convert::Infallible;
 use std::time::Duration;
@@ -36,7 +37,7 @@ pub fn routes() -> ApiRouter {
             trigger,
         )
         .get("/v1/pipelines/{name}/runs", Some(Role::Viewer), "A pipeline's runs (?status=&limit=)", list)
-        .get("/v1/runs/{id}", Some(Role::Viewer), "A run and its per-step report", show)
+        .get("/v1/runs/{id}", Some(Role::Viewer), "A run and its per-step report (its `progress` so far while it runs)", show)
         .get("/v1/runs/{id}/logs", Some(Role::Viewer), "A run's log lines (?after=&limit=, a Next-After header when there are more; ?follow=true streams events)", logs)
         .get("/v1/runs/{id}/attempts", Some(Role::Viewer), "A run's attempts: worker, times, outcome", attempts)
         .post("/v1/runs/{id}/cancel", Some(Role::Editor), "Cancel a queued or running run", cancel)
@@ -189,52 +190,79 @@ async fn logs(
         return Ok(super::paging::page(lines, limit, |l| l.id));
     }
     let tenant = auth.tenant().to_string();
-    let stream = futures::stream::unfold(
-        (state, tenant, id, after, false),
-        |(state, tenant, id, after, done)| async move {
-            if done {
-                return None;
-            }
-            let mut after = after;
-            loop {
-                let lines: Vec<LogRow> = match state.store.logs(&tenant, &id, after, 500).await {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let ev = Event::default().event("error").data(e.to_string());
-                        return Some((vec![ev], (state, tenant, id, after, true)));
-                    }
-                };
-                if !lines.is_empty() {
-                    after = lines.last().map_or(after, |l| l.id);
-                    let events = lines.iter().map(line_event).collect();
-                    return Some((events, (state, tenant, id, after, false)));
-                }
-                let status = match state.store.run(&tenant, &id).await {
-                    Ok(Some(r)) => r.status,
-                    _ => RunStatus::Failed,
-                };
-                if status.is_final() {
-                    // One more look: lines written just before the status changed.
-                    if let Ok(rest) = state.store.logs(&tenant, &id, after, 10_000).await {
-                        let mut events: Vec<Event> = rest.iter().map(line_event).collect();
-                        events.push(Event::default().event("end").data(status.as_str()));
-                        return Some((events, (state, tenant, id, after, true)));
-                    }
-                    return Some((
-                        vec![Event::default().event("end").data(status.as_str())],
-                        (state, tenant, id, after, true),
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        },
-    );
+    let follow = Follow {
+        state,
+        tenant,
+        id,
+        after,
+        progress: None,
+        done: false,
+    };
+    let stream = futures::stream::unfold(follow, |mut f| async move {
+        if f.done {
+            return None;
+        }
+        let events = f.next_events().await;
+        Some((events, f))
+    });
     let flat = futures::StreamExt::flat_map(stream, |events| {
         futures::stream::iter(events.into_iter().map(Ok::<_, Infallible>))
     });
     Ok(Sse::new(flat)
         .keep_alive(KeepAlive::default())
         .into_response())
+}
+
+/// A follower of a run's logs: where it is, and the progress it sent last.
+struct Follow {
+    state: AppState,
+    tenant: String,
+    id: String,
+    after: i64,
+    progress: Option<serde_json::Value>,
+    done: bool,
+}
+
+impl Follow {
+    /// The next events: new log lines; else the run's progress when it changed (so at most
+    /// five `progress` events a second); else, once the run has ended, its last lines and an
+    /// `end` event.
+    async fn next_events(&mut self) -> Vec<Event> {
+        let (store, tenant, id) = (&self.state.store, &self.tenant, &self.id);
+        loop {
+            let lines: Vec<LogRow> = match store.logs(tenant, id, self.after, 500).await {
+                Ok(l) => l,
+                Err(e) => {
+                    self.done = true;
+                    return vec![Event::default().event("error").data(e.to_string())];
+                }
+            };
+            if !lines.is_empty() {
+                self.after = lines.last().map_or(self.after, |l| l.id);
+                return lines.iter().map(line_event).collect();
+            }
+            let run = store.run(tenant, id).await.ok().flatten();
+            let status = run.as_ref().map_or(RunStatus::Failed, |r| r.status);
+            if status.is_final() {
+                self.done = true;
+                // One more look: lines written just before the status changed.
+                let rest = store.logs(tenant, id, self.after, 10_000).await;
+                let mut events: Vec<Event> = rest.iter().flatten().map(line_event).collect();
+                events.push(Event::default().event("end").data(status.as_str()));
+                return events;
+            }
+            let progress = run.and_then(|r| r.progress);
+            if progress.is_some() && progress != self.progress {
+                let data = progress
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                self.progress = progress;
+                return vec![Event::default().event("progress").data(data)];
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
 }
 
 fn line_event(l: &LogRow) -> Event {

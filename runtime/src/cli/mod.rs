@@ -14,6 +14,7 @@ mod run;
 pub mod runs;
 pub mod secrets;
 pub mod token;
+mod watch;
 
 /// The subcommands of the command line.
 #[derive(Debug, Subcommand)]

@@ -30,6 +30,9 @@ pub enum RunsCommand {
     Show {
         /// Run id.
         id: String,
+        /// Instead: a table of its steps' counters, redrawn while it runs, until it ends.
+        #[arg(long, short)]
+        follow: bool,
     },
     /// A run's log lines.
     Logs {
@@ -164,7 +167,10 @@ pub async fn runs(args: &ClientArgs, cmd: RunsCommand) -> anyhow::Result<()> {
                 format!("{}  v{:<4} {:<10}", r.id, r.version, r.status)
             })
         }
-        RunsCommand::Show { id } => output::json(&c.get::<Run>(&format!("/v1/runs/{id}")).await?),
+        RunsCommand::Show { id, follow: true } => super::watch::follow(&c, &id).await,
+        RunsCommand::Show { id, follow: false } => {
+            output::json(&c.get::<Run>(&format!("/v1/runs/{id}")).await?)
+        }
         RunsCommand::Logs {
             id, follow: true, ..
         } => follow(&c, &id).await,

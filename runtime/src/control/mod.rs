@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 pub mod error;
+pub mod metrics;
 pub mod pipelines;
 pub mod plugins;
 pub mod runs;

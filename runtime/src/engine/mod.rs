@@ -179,6 +179,7 @@ impl Engine {
     /// exactly one plugin world and imports nothing the host lacks.
     pub fn load(&self, digest: &str, bytes: &[u8]) -> Result<Arc<Plugin>> {
         if let Some(p) = self.lock_loaded().get(digest) {
+            crate::telemetry::compiled_cache("memory");
             return Ok(p.clone());
         }
         let started = std::time::Instant::now();
@@ -186,6 +187,10 @@ impl Engine {
         let mut plugin = Plugin::new(digest, component, &self.inner.linker, &self.inner.engine)?;
         plugin.origin = origin;
         plugin.load_time = started.elapsed();
+        crate::telemetry::compiled_cache(match origin {
+            crate::registry::cache::Origin::Cache => "disk",
+            crate::registry::cache::Origin::Compiled => "miss",
+        });
         tracing::debug!(
             digest,
             ?origin,

@@ -97,12 +97,16 @@ pub async fn execute_until(
             .filter_map(|j| senders[j].clone())
             .collect();
         let counters = counters.get(i).cloned().unwrap_or_default();
-        tasks.push(tokio::spawn(step::run_step(
-            shared.clone(),
-            step.clone(),
-            counters,
-            receivers[i].take(),
-            outputs,
+        let span = tracing::info_span!("step", step = %step.id);
+        tasks.push(tokio::spawn(tracing::Instrument::instrument(
+            step::run_step(
+                shared.clone(),
+                step.clone(),
+                counters,
+                receivers[i].take(),
+                outputs,
+            ),
+            span,
         )));
     }
     // Each queue is held only by its producers from here on.

@@ -22,6 +22,8 @@ pub struct StepCounters {
     pub bytes_out: AtomicU64,
     /// Calls into the plugin.
     pub calls: AtomicU64,
+    /// Batches handled (sources: read; others: received).
+    pub batches: AtomicU64,
     /// Time spent inside the plugin, ns.
     pub busy_ns: AtomicU64,
 }
@@ -74,6 +76,8 @@ pub struct StepReport {
     pub bytes_out: u64,
     /// Calls into the plugin.
     pub calls: u64,
+    /// Batches handled (sources: read; others: received).
+    pub batches: u64,
     /// Time inside the plugin (shown as `busy_ms`).
     #[serde(rename = "busy_ms", serialize_with = "millis")]
     pub busy: Duration,
@@ -108,6 +112,7 @@ impl StepReport {
             bytes_in: 0,
             bytes_out: 0,
             calls: 0,
+            batches: 0,
             busy: Duration::ZERO,
             fuel_used: None,
             retries: 0,

@@ -210,7 +210,14 @@ pub(crate) async fn run_step(
     report.bytes_in = StepCounters::get(&counters.bytes_in);
     report.bytes_out = StepCounters::get(&counters.bytes_out);
     report.calls = StepCounters::get(&counters.calls);
+    report.batches = StepCounters::get(&counters.batches);
     report.busy = std::time::Duration::from_nanos(StepCounters::get(&counters.busy_ns));
+    let outcome = match report.outcome {
+        Outcome::Succeeded => "succeeded",
+        Outcome::Failed => "failed",
+        Outcome::Cancelled => "cancelled",
+    };
+    tracing::info!(outcome, records_out = report.records_out, "step ended");
     report
 }
 
@@ -281,6 +288,7 @@ async fn body(
             let Some(batch) = batch else { break };
             let n = batch.records.len() as u64;
             let bytes = bytes_of(&batch.records);
+            StepCounters::add(&counters.batches, 1);
             StepCounters::add(&counters.records_in, n);
             StepCounters::add(&counters.bytes_in, bytes);
             StepCounters::add(&counters.records_out, n);
@@ -305,6 +313,7 @@ async fn body(
                 if run.cancelled() {
                     return Ok(Outcome::Cancelled);
                 }
+                StepCounters::add(&counters.batches, 1);
                 StepCounters::add(&counters.records_in, chunk.len() as u64);
                 StepCounters::add(&counters.bytes_in, bytes_of(&chunk));
                 let out = match run.call(Call::Process(&chunk)).await {
@@ -345,6 +354,7 @@ async fn body(
                         return Ok(Outcome::Cancelled);
                     }
                     let bytes = bytes_of(&chunk);
+                    StepCounters::add(&counters.batches, 1);
                     StepCounters::add(&counters.records_in, chunk.len() as u64);
                     StepCounters::add(&counters.bytes_in, bytes);
                     if let Err(e) = run.call(Call::Write(&chunk)).await {

@@ -6,19 +6,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use super::error::AttemptError;
 use super::plans::{PlanCache, Prepared};
 use crate::control::Core;
 use crate::engine::LogLine;
-use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks};
+use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks, StepCounters};
 use crate::secrets::{MasterKey, Redactor};
 use crate::status::RunStatus;
 use crate::store::checkpoints::Checkpoint;
 use crate::store::dead_letters::Origin;
 use crate::store::now_ms;
 use crate::store::queue::{Claimed, Ending};
-use crate::store::runs::Line;
+use crate::store::runs::{Line, Progress, StepProgress};
 
 /// Why a run's execution was stopped from outside.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -230,6 +231,7 @@ pub(super) async fn execute(
     run: &Claimed,
     tx: mpsc::UnboundedSender<Line>,
     cancel: watch::Receiver<bool>,
+    progress: Option<Duration>,
 ) -> Result<Executed, AttemptError> {
     let Prepared {
         mut plan, grants, ..
@@ -277,6 +279,13 @@ pub(super) async fn execute(
         let _ = dead_tx.send(d);
     });
     let counters = executor::new_counters(&plan);
+    let ids: Vec<String> = plan.steps.iter().map(|s| s.id.clone()).collect();
+    let (stop_progress, stopped) = watch::channel(false);
+    let progress = progress.map(|every| {
+        let counters = counters.clone();
+        let task = write_progress(state.clone(), run.clone(), ids, counters, every, stopped);
+        tokio::spawn(task.in_current_span())
+    });
     let report = executor::execute_until(
         &state.engine,
         &plan,
@@ -285,6 +294,11 @@ pub(super) async fn execute(
         cancel,
     )
     .await;
+    // A write under way finishes first (the run's end comes after it).
+    let _ = stop_progress.send(true);
+    if let Some(p) = progress {
+        let _ = p.await;
+    }
     // Every dead letter is stored before the run's end is.
     dead_writer
         .await
@@ -297,7 +311,87 @@ pub(super) async fn execute(
     })
 }
 
+/// Each step's counters now, as `progress` shows them.
+fn snapshot(ids: &[String], counters: &[Arc<StepCounters>]) -> Vec<StepProgress> {
+    ids.iter()
+        .zip(counters)
+        .map(|(id, c)| StepProgress {
+            id: id.clone(),
+            records_in: StepCounters::get(&c.records_in),
+            records_out: StepCounters::get(&c.records_out),
+            rejected: StepCounters::get(&c.rejected),
+            bytes_in: StepCounters::get(&c.bytes_in),
+            bytes_out: StepCounters::get(&c.bytes_out),
+            batches: StepCounters::get(&c.batches),
+            busy_ms: StepCounters::get(&c.busy_ns) / 1_000_000,
+        })
+        .collect()
+}
+
+/// Writes the run's counters to the store every `every` while they change, until `stop` turns
+/// true (the execution ended) or the attempt no longer holds the run. One small fenced UPDATE
+/// per write; a write that fails is tried at the next tick.
+async fn write_progress(
+    state: Core,
+    run: Claimed,
+    ids: Vec<String>,
+    counters: Vec<Arc<StepCounters>>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last = None;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        let steps = snapshot(&ids, &counters);
+        if last.as_ref() == Some(&steps) {
+            continue;
+        }
+        let progress = Progress {
+            at: now_ms(),
+            attempt: run.attempt,
+            steps,
+        };
+        let started = std::time::Instant::now();
+        match state
+            .store
+            .set_progress(&run.id, run.attempt, &progress)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!("cannot write the run's progress: {e}");
+                continue;
+            }
+        }
+        crate::telemetry::progress_written(started.elapsed());
+        last = Some(progress.steps);
+    }
+}
+
 impl Executed {
+    /// What each step did, for the metrics.
+    pub(super) fn step_numbers(&self) -> Vec<crate::telemetry::StepNumbers> {
+        self.report
+            .steps
+            .iter()
+            .map(|s| crate::telemetry::StepNumbers {
+                step: s.id.clone(),
+                records_in: s.records_in,
+                records_out: s.records_out,
+                rejected: s.rejected,
+                bytes_in: s.bytes_in,
+                bytes_out: s.bytes_out,
+                busy: s.busy,
+                fuel_used: s.fuel_used,
+                retries: s.retries,
+            })
+            .collect()
+    }
+
     /// The message acknowledgements its steps held; to send once its success is committed.
     pub(super) fn acks(&self) -> crate::integrations::PendingAcks {
         self.report.acks.clone()

@@ -93,6 +93,7 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
         .map(|&t| (t, Trigger::Catchup))
         .chain(due.on_time.iter().map(|&t| (t, Trigger::Schedule)));
     let mut queued = 0;
+    let mut fired = Vec::new();
     for (fire_at, trigger) in slots {
         let busy = overlap == Overlap::Skip
             && state
@@ -127,9 +128,15 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
             let id = state.store.enqueue_in(&mut tx, &run).await?;
             state.store.set_fire_run(&mut tx, s, fire_at, &id).await?;
             queued += 1;
+            fired.push(fire_at);
         }
     }
     tx.commit().await?;
+    let at = crate::store::now_ms();
+    for fire_at in fired {
+        let lag = std::time::Duration::from_millis(u64::try_from(at - fire_at).unwrap_or(0));
+        crate::telemetry::schedule_fired(&s.tenant, &s.pipeline, lag);
+    }
     if due.dropped > 0 {
         tracing::info!(
             "schedule of {}: {} missed slot(s) left out by catchup: {}",

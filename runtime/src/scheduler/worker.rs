@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use super::attempt::{Stop, execute, host_line, settle, write_logs};
 use super::plans::PlanCache;
@@ -34,6 +35,9 @@ pub struct WorkerOptions {
     pub poll: Duration,
     /// On stop, let running runs finish for this long, then hand them back.
     pub drain: Duration,
+    /// Write a running run's counters (its progress) at most this often while they change;
+    /// `None`: never.
+    pub progress: Option<Duration>,
 }
 
 impl WorkerOptions {
@@ -54,6 +58,7 @@ impl WorkerOptions {
             lease: Duration::from_secs(30),
             poll: Duration::from_millis(500),
             drain: Duration::from_secs(30),
+            progress: Some(Duration::from_millis(500)),
         }
     }
 }
@@ -95,19 +100,33 @@ pub async fn run(
         while let Ok(p) = slots.clone().try_acquire_owned() {
             permits.push(p);
         }
-        match state
+        let claiming = std::time::Instant::now();
+        let claims = state
             .store
             .claim(&opts.id, &opts.labels, lease_ms, permits.len())
-            .await
-        {
+            .await;
+        if let Ok(claims) = &claims {
+            record_claims(claiming.elapsed(), claims);
+        }
+        match claims {
             Ok(claims) if !claims.is_empty() => {
                 for (claimed, permit) in claims.into_iter().zip(permits) {
                     let (state, opts, release) = (state.clone(), opts.clone(), release_rx.clone());
                     let (plans, finisher) = (plans.clone(), finisher.clone());
-                    running.spawn(async move {
-                        run_one(&state, &plans, &finisher, &opts, claimed, release).await;
-                        drop(permit);
-                    });
+                    let span = tracing::info_span!(
+                        "run",
+                        run = %claimed.id,
+                        tenant = %claimed.tenant,
+                        pipeline = %claimed.pipeline,
+                        attempt = claimed.attempt,
+                    );
+                    running.spawn(
+                        async move {
+                            run_one(&state, &plans, &finisher, &opts, claimed, release).await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
                 }
             }
             Ok(_) => {
@@ -140,6 +159,23 @@ pub async fn run(
     }
     state.store.worker_stopped(&opts.id).await?;
     Ok(())
+}
+
+/// The metrics of a claim that took `took` and returned `claims`.
+fn record_claims(took: Duration, claims: &[Claimed]) {
+    let now = crate::store::now_ms();
+    let waits = claims
+        .iter()
+        .map(|c| Duration::from_millis(u64::try_from(now - c.due_since).unwrap_or(0)));
+    crate::telemetry::claimed(took, waits);
+    for c in claims {
+        if c.taken_over {
+            crate::telemetry::lease_taken_over();
+        }
+        if c.attempt == 1 {
+            crate::telemetry::run_started(&c.tenant, &c.pipeline);
+        }
+    }
 }
 
 async fn worker_heartbeats(state: Core, id: String, every: Duration) {
@@ -178,7 +214,10 @@ async fn lease_keeper(
             }
         }
         match state.store.heartbeat(&run.id, run.attempt, lease_ms).await {
-            Ok(None) => return stop(Stop::Lost),
+            Ok(None) => {
+                crate::telemetry::lease_lost();
+                return stop(Stop::Lost);
+            }
             Ok(Some(true)) => return stop(Stop::Cancel),
             Ok(Some(false)) => {}
             Err(e) => tracing::warn!("run {}: cannot renew its lease: {e}", run.id),
@@ -194,6 +233,8 @@ async fn run_one(
     run: Claimed,
     release: watch::Receiver<bool>,
 ) {
+    let started = std::time::Instant::now();
+    tracing::info!("run attempt started");
     let (tx, rx) = mpsc::unbounded_channel::<Line>();
     let writer = tokio::spawn(write_logs(
         state.clone(),
@@ -218,14 +259,23 @@ async fn run_one(
         why.clone(),
         cancel_tx,
     ));
-    let result = execute(state, plans, &run, tx.clone(), cancel_rx).await;
+    let result = execute(state, plans, &run, tx.clone(), cancel_rx, opts.progress).await;
     keeper.abort();
     let stopped = why.lock().ok().and_then(|w| *w);
     let acks = result
         .as_ref()
         .map(super::attempt::Executed::acks)
         .unwrap_or_default();
+    let steps = result
+        .as_ref()
+        .map(super::attempt::Executed::step_numbers)
+        .unwrap_or_default();
     let (line, ending) = settle(&state.master_key, &run, stopped, result);
+    let ended = ending.as_ref().and_then(|e| match e {
+        Ending::Complete { status, .. } => Some(Some(*status)),
+        Ending::Retry { .. } => Some(None),
+        _ => None,
+    });
     let succeeded = matches!(
         &ending,
         Some(Ending::Complete {
@@ -259,6 +309,24 @@ async fn run_one(
             .map(|()| true)
             .map_err(|e| e.to_string()),
     };
+    if let (Ok(true), Some(ended)) = (&result, ended) {
+        match ended {
+            Some(status) => {
+                crate::telemetry::run_finished(
+                    &run.tenant,
+                    &run.pipeline,
+                    status.as_str(),
+                    started.elapsed(),
+                );
+                crate::telemetry::steps_finished(&run.tenant, &run.pipeline, &steps);
+            }
+            None => crate::telemetry::run_retried(&run.tenant, &run.pipeline),
+        }
+        tracing::info!(
+            status = ended.map_or("retrying", RunStatus::as_str),
+            "run attempt ended"
+        );
+    }
     match result {
         // The run's checkpoints are committed: what came of its messages is durable.
         Ok(true) if succeeded => state.integrations.acknowledge(acks.take()).await,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 pub mod http;
+pub mod metrics;
 pub mod seed;
 
 use crate::api::{self, AppState, Settings};
@@ -65,6 +66,9 @@ pub struct ServerArgs {
     /// Alert delivery: retries, public URL.
     #[command(flatten)]
     pub alerts: AlertArgs,
+    /// `GET /metrics`: its token.
+    #[command(flatten)]
+    pub metrics: metrics::MetricsArgs,
 }
 
 /// Options of the server's alert deliverer.
@@ -114,6 +118,10 @@ pub struct WorkerArgs {
     /// Outbound HTTP: private addresses the operator allows.
     #[command(flatten)]
     pub egress: crate::cli::EgressArgs,
+    /// A running run's counters are written for `GET /v1/runs/{id}` at most this often, in ms,
+    /// while they change (0: not at all).
+    #[arg(long, env = "AUTOFLOW_PROGRESS_INTERVAL_MS", default_value_t = 500)]
+    pub progress_interval_ms: u64,
 }
 
 impl WorkerArgs {
@@ -137,6 +145,8 @@ impl WorkerArgs {
         let mut opts = WorkerOptions::new(self.labels.clone(), slots);
         opts.lease = std::time::Duration::from_millis(self.lease_ms.max(300));
         opts.drain = std::time::Duration::from_secs(self.drain_secs);
+        opts.progress = (self.progress_interval_ms > 0)
+            .then(|| std::time::Duration::from_millis(self.progress_interval_ms.max(100)));
         Ok(opts)
     }
 }
@@ -164,6 +174,13 @@ pub struct WorkerCommandArgs {
     /// Labels, lease, drain.
     #[command(flatten)]
     pub worker: WorkerArgs,
+    /// Serve this worker's Prometheus metrics at `http://ADDR/metrics` (port 0: any free port;
+    /// the address is printed). Default: none, and the worker records no metrics.
+    #[arg(long, env = "AUTOFLOW_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// `GET /metrics`: its token.
+    #[command(flatten)]
+    pub metrics: metrics::MetricsArgs,
 }
 
 /// Builds the API's state: the core (database migrated, engine, blob store) and the body caps.
@@ -201,6 +218,7 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
         settings: Arc::new(settings),
         auth_failures: Arc::default(),
         deliverer,
+        metrics: crate::telemetry::Export::install(args.metrics.metrics_token.clone()),
     })
 }
 
@@ -265,17 +283,32 @@ pub async fn work(args: WorkerCommandArgs) -> anyhow::Result<()> {
     )
     .await?;
     let opts = args.worker.options(args.slots)?;
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let metrics = match &args.metrics_listen {
+        Some(addr) => {
+            let export = crate::telemetry::Export::install(args.metrics.metrics_token.clone());
+            let mut stopped = stop.clone();
+            let until = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            Some(metrics::listen(addr, core.clone(), export, until).await?)
+        }
+        None => None,
+    };
     println!(
         "autoflow worker {} started (labels: {})",
         opts.id,
         opts.labels.join(",")
     );
     let _ = std::io::Write::flush(&mut std::io::stdout());
-    let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(worker::run(core, opts, stop));
     shutdown().await;
     let _ = stop_tx.send(true);
-    worker.await?
+    let result = worker.await?;
+    if let Some(m) = metrics {
+        let _ = m.await;
+    }
+    result
 }
 
 async fn shutdown() {

@@ -25,7 +25,7 @@ async fn claim_rows(
     }
     sqlx::query(&format!(
         "UPDATE runs SET status = $4, attempt = attempt + 1, lease_owner = $1, lease_expires_at = $2, \
-         started_at = COALESCE(started_at, $3) WHERE seq IN ({})",
+         progress = NULL, started_at = COALESCE(started_at, $3) WHERE seq IN ({})",
         super::id_list(seqs)
     ))
     .bind(worker)
@@ -100,7 +100,7 @@ impl Store {
         let now = now_ms();
         let candidates = sqlx::query(&format!(
             "SELECT seq, id, tenant_id, pipeline, version, status, attempt, max_attempts, labels, concurrency, \
-             cancel_requested, replay, memory_mb, \
+             cancel_requested, replay, memory_mb, created_at, not_before, lease_expires_at, \
              (SELECT max_running FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_limit, \
              (SELECT max_running_memory_mb FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_memory \
              FROM runs \
@@ -203,7 +203,16 @@ impl Store {
                 .map(|t| serde_json::from_str(&t))
                 .transpose()
                 .map_err(|e| super::StoreError::Corrupt(format!("replay of run {id}: {e}")))?;
+            let due_since = if status == RunStatus::Running {
+                r.try_get::<Option<i64>, _>("lease_expires_at")?
+                    .unwrap_or(now)
+            } else {
+                r.try_get::<i64, _>("created_at")?
+                    .max(r.try_get::<i64, _>("not_before")?)
+            };
             claimed.push(Claimed {
+                due_since,
+                taken_over: status == RunStatus::Running,
                 id,
                 tenant,
                 pipeline,

@@ -79,6 +79,19 @@ pub struct Claimed {
     pub max_attempts: i64,
     /// What it replays, for a replay of dead letters.
     pub replay: Option<Replay>,
+    /// Since when it could be claimed (queued, its backoff over, or its lease expired), Unix ms.
+    pub due_since: i64,
+    /// It was taken over from a worker whose lease had expired.
+    pub taken_over: bool,
+}
+
+/// The queue at a glance.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Runs queued (due or waiting for a retry's backoff).
+    pub queued: u64,
+    /// Since when the oldest due queued run could be claimed, Unix ms.
+    pub oldest_due: Option<i64>,
 }
 
 /// One attempt of a run, as the API shows it.
@@ -269,6 +282,23 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// How many runs are queued, and since when the oldest due one is waiting (at `now`).
+    pub async fn queue_stats(&self, now: i64) -> Result<QueueStats> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(CASE WHEN not_before <= $2 THEN \
+             (CASE WHEN not_before > created_at THEN not_before ELSE created_at END) END) AS oldest \
+             FROM runs WHERE status = $1",
+        )
+        .bind(RunStatus::Queued.as_str())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(QueueStats {
+            queued: u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0),
+            oldest_due: row.try_get("oldest")?,
+        })
     }
 
     /// Whether any run of the pipeline is queued or running.

@@ -47,6 +47,43 @@ pub struct RunRow {
     pub worker: Option<String>,
     /// For a replay of dead letters: the step, the dead letters' ids, the plugin override.
     pub replay: Option<serde_json::Value>,
+    /// While it runs: each step's counters so far, as its worker last wrote them (a few times a
+    /// second while they change; see [`Progress`]); kept as last written once it ends (its
+    /// `report` has the final counts).
+    #[serde(default)]
+    pub progress: Option<serde_json::Value>,
+}
+
+/// A running run's counters so far, as `progress` shows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// When they were read, Unix ms.
+    pub at: i64,
+    /// The attempt that counts them.
+    pub attempt: i64,
+    /// Per step, in the plan's order.
+    pub steps: Vec<StepProgress>,
+}
+
+/// One step's counters so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepProgress {
+    /// Step id.
+    pub id: String,
+    /// Records received (sources: read).
+    pub records_in: u64,
+    /// Records passed on (sinks: written).
+    pub records_out: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// Bytes received.
+    pub bytes_in: u64,
+    /// Bytes passed on.
+    pub bytes_out: u64,
+    /// Batches handled (sources: read; others: received).
+    pub batches: u64,
+    /// Time inside the plugin, ms.
+    pub busy_ms: u64,
 }
 
 /// A stored log line.
@@ -67,7 +104,7 @@ pub struct LogRow {
 }
 
 const COLUMNS: &str = "id, pipeline, version, status, created_at, created_by, started_at, finished_at, report, error, \
-                       attempt, max_attempts, not_before, cancel_requested, labels, trigger, fire_at, lease_owner, replay";
+                       attempt, max_attempts, not_before, cancel_requested, labels, trigger, fire_at, lease_owner, replay, progress";
 
 fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
     let report: Option<String> = r.try_get("report")?;
@@ -95,6 +132,11 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
         worker: r.try_get("lease_owner")?,
         replay: r
             .try_get::<Option<String>, _>("replay")?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        progress: r
+            .try_get::<Option<String>, _>("progress")?
             .map(|t| serde_json::from_str(&t))
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -188,6 +230,22 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(run_of).collect()
+    }
+
+    /// Writes the progress of `attempt` of run `id` while that attempt holds it; whether it did.
+    pub async fn set_progress(&self, id: &str, attempt: i64, progress: &Progress) -> Result<bool> {
+        let text =
+            serde_json::to_string(progress).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let done = sqlx::query(
+            "UPDATE runs SET progress = $1 WHERE id = $2 AND attempt = $3 AND status = $4",
+        )
+        .bind(text)
+        .bind(id)
+        .bind(attempt)
+        .bind(RunStatus::Running.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Appends log lines of a run, in one statement per chunk of 200 lines.

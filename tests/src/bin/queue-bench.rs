@@ -8,6 +8,10 @@
 //! - the end-to-end time of a 40-step chain (generator -> 38 json-map -> log-sink): from the
 //!   trigger's answer to the run's end as a client sees it, and the run's own time.
 //!
+//! With `telemetry` as the third argument (`-- RUNS SLOTS telemetry [ROUNDS]`), only the cost of
+//! metrics and live progress: the drain with workers that record neither and with workers
+//! that record both, taking turns (see [`telemetry_cost`]).
+//!
 //! `cargo run -p autoflow-tests --bin queue-bench --release -- [RUNS] [SLOTS]` with
 //! `AUTOFLOW_BIN=target/release/autoflow` (build it first: `cargo build --release -p autoflow`).
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -24,6 +28,17 @@ fn count(rt: &tokio::runtime::Runtime, store: &Store, sql: &str) -> i64 {
         .unwrap()
 }
 
+/// What a drain measured.
+#[derive(Debug, Clone, Copy)]
+struct Drained {
+    /// Runs a second, wall clock.
+    per_sec: f64,
+    /// The workers' CPU time over the drain (from their start), seconds.
+    cpu: f64,
+    /// Runs drained.
+    runs: i64,
+}
+
 /// Queues `runs` no-op runs, starts `workers` workers, and times the drain; runs/s.
 fn drain(
     rt: &tokio::runtime::Runtime,
@@ -32,6 +47,19 @@ fn drain(
     workers: usize,
     slots: usize,
 ) -> Option<f64> {
+    drain_with(rt, backend, runs, workers, slots, &[], "").map(|d| d.per_sec)
+}
+
+/// [`drain`] with `flags` for each worker, `what` naming them in its line.
+fn drain_with(
+    rt: &tokio::runtime::Runtime,
+    backend: Backend,
+    runs: i64,
+    workers: usize,
+    slots: usize,
+    flags: &[&str],
+    what: &str,
+) -> Option<Drained> {
     let s = Server::start_with(backend, &["--worker-slots", "0"])?;
     let r = s.apply(&s.admin, "noop", NOOP);
     assert_eq!(r.status, 201, "{}", r.text());
@@ -63,9 +91,9 @@ fn drain(
     });
     let slots = slots.to_string();
     let started = Instant::now();
-    let pool: Vec<_> = (0..workers)
-        .map(|_| s.worker(&["--slots", &slots]))
-        .collect();
+    let mut args = vec!["--slots", slots.as_str()];
+    args.extend_from_slice(flags);
+    let pool: Vec<_> = (0..workers).map(|_| s.worker(&args)).collect();
     let ready = started.elapsed();
     let t = Instant::now();
     while count(
@@ -91,16 +119,71 @@ fn drain(
         &store,
         "SELECT COUNT(*) - COUNT(DISTINCT run_id) FROM run_attempts",
     );
+    let cpu: f64 = pool.iter().map(|w| w.cpu_seconds()).sum();
     drop(pool);
     let per_sec = runs as f64 / took.as_secs_f64();
     println!(
-        "{:<10} {} worker(s) x {slots} slots: {runs} runs in {:.2} s = {per_sec:.0} runs/s (workers up in {:.2} s; {failed} not succeeded, {twice} claimed twice)",
+        "{:<10} {} worker(s) x {slots} slots{what}: {runs} runs in {:.2} s = {per_sec:.0} runs/s, {:.0} runs per worker CPU-second (workers up in {:.2} s; {failed} not succeeded, {twice} claimed twice)",
         format!("{backend:?}"),
         workers,
         took.as_secs_f64(),
+        runs as f64 / cpu.max(1e-9),
         ready.as_secs_f64()
     );
-    Some(per_sec)
+    Some(Drained { per_sec, cpu, runs })
+}
+
+/// The cost of metrics and live progress on the drain: the same drain with workers that
+/// record neither (`--progress-interval-ms 0`, no `--metrics-listen`) and with workers that
+/// record both (`--metrics-listen`, progress every 100 ms, the shortest interval), taking
+/// turns, `rounds` times each, on SQLite and on PostgreSQL (one worker).
+fn telemetry_cost(rt: &tokio::runtime::Runtime, runs: i64, slots: usize, rounds: usize) {
+    let off: &[&str] = &["--progress-interval-ms", "0"];
+    let on: &[&str] = &[
+        "--progress-interval-ms",
+        "100",
+        "--metrics-listen",
+        "127.0.0.1:0",
+    ];
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let (mut offs, mut ons) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            offs.extend(drain_with(
+                rt,
+                backend,
+                runs,
+                1,
+                slots,
+                off,
+                " [telemetry off]",
+            ));
+            ons.extend(drain_with(
+                rt,
+                backend,
+                runs,
+                1,
+                slots,
+                on,
+                " [telemetry on] ",
+            ));
+        }
+        let total = |d: &[Drained]| {
+            let runs: i64 = d.iter().map(|d| d.runs).sum();
+            let wall: f64 = d.iter().map(|d| d.runs as f64 / d.per_sec).sum();
+            let cpu: f64 = d.iter().map(|d| d.cpu).sum();
+            (runs as f64 / wall, runs as f64 / cpu.max(1e-9))
+        };
+        if offs.is_empty() || ons.is_empty() {
+            continue;
+        }
+        let ((off_wall, off_cpu), (on_wall, on_cpu)) = (total(&offs), total(&ons));
+        println!(
+            "{:<10} telemetry off: {off_wall:.0} runs/s, {off_cpu:.0} runs/CPU-s; on: {on_wall:.0} runs/s ({:+.1} %), {on_cpu:.0} runs/CPU-s ({:+.1} %)",
+            format!("{backend:?}"),
+            (on_wall / off_wall - 1.0) * 100.0,
+            (on_cpu / off_cpu - 1.0) * 100.0
+        );
+    }
 }
 
 /// The floor: three connections claiming and completing rows of a bare table.
@@ -206,6 +289,14 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    if args.get(3).map(String::as_str) == Some("telemetry") {
+        let rounds = args.get(4).and_then(|a| a.parse().ok()).unwrap_or(2);
+        println!(
+            "# queue-bench telemetry: {runs} no-op runs, metrics and progress off and on, {rounds} rounds each"
+        );
+        telemetry_cost(&rt, runs, slots, rounds);
+        return;
+    }
     println!("# queue-bench: {runs} no-op runs queued up front, then drained");
     drain(&rt, Backend::Sqlite, runs, 1, slots);
     drain(&rt, Backend::Postgres, runs, 1, slots);

@@ -10,6 +10,7 @@ mod http_plugins;
 mod integrations;
 mod languages;
 mod message_sink;
+mod metrics;
 mod pipelines;
 mod plugins_native;
 mod sandbox;
