@@ -5,11 +5,10 @@
 //! once committed); a bad or missing one is 401 and queues nothing. `Autoflow-Delivery` (or
 //! `Idempotency-Key`) names the delivery: a replay of it answers the first run and queues
 //! nothing.
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue};
+use axum::response::Response;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, read_body};
 use crate::alerts::sign;
@@ -97,40 +96,25 @@ async fn hook(
         keyed.insert(idempotency::KEY_HEADER, value);
     }
     let request = serde_json::json!({ "route": "hook", "pipeline": pipeline });
-    let key = idempotency::key(&keyed, &request)?;
-    if let Some(key) = &key
-        && let Some(run) = idempotency::earlier(&state, tenant_id, key).await?
-    {
-        return Ok(idempotency::replayed(answer(
-            &run.id,
-            &run.pipeline,
-            run.version,
-            run.status,
-        )));
-    }
-    let q = Queue {
-        tenant: tenant_id,
-        created_by: "webhook",
-        trigger: crate::status::Trigger::Webhook,
-        replay: None,
-        idempotency: key.as_ref().map(idempotency::Key::stored),
-    };
-    match runs::queue(&state, &r, q).await {
-        Ok(id) => Ok((
-            StatusCode::ACCEPTED,
-            Json(answer(&id, &pipeline, r.version.version, RunStatus::Queued)),
-        )
-            .into_response()),
-        Err(e) => {
-            let run = idempotency::winner(&state, tenant_id, key.as_ref(), e.into()).await?;
-            Ok(idempotency::replayed(answer(
-                &run.id,
-                &run.pipeline,
-                run.version,
-                run.status,
-            )))
-        }
-    }
+    idempotency::queue_once(
+        &state,
+        tenant_id,
+        &keyed,
+        &request,
+        |run| answer(&run.id, &run.pipeline, run.version, run.status),
+        async |key| {
+            let q = Queue {
+                tenant: tenant_id,
+                created_by: "webhook",
+                trigger: crate::status::Trigger::Webhook,
+                replay: None,
+                idempotency: key.map(idempotency::Key::stored),
+            };
+            let id = runs::queue(&state, &r, q).await?;
+            Ok(answer(&id, &pipeline, r.version.version, RunStatus::Queued))
+        },
+    )
+    .await
 }
 
 fn answer(id: &str, pipeline: &str, version: i64, status: RunStatus) -> Queued {

@@ -184,13 +184,15 @@ async fn check_channels(core: &Core, tenant: &str, pipeline: &Pipeline) -> Contr
         .iter()
         .enumerate()
         .flat_map(|(i, rule)| {
-            rule.channels.iter().enumerate().filter_map(move |(j, name)| {
-                (!known.contains(name)).then(|| {
+            rule.channels
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| !known.contains(*name))
+                .map(move |(j, name)| {
                     format!(
                         "alerts[{i}].channels[{j}]: no channel {name:?} in the tenant (PUT /v1/channels/{name} makes it)"
                     )
                 })
-            })
         })
         .collect();
     if problems.is_empty() {
