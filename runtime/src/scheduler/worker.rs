@@ -312,13 +312,14 @@ async fn run_one(
     if let (Ok(true), Some(ended)) = (&result, ended) {
         match ended {
             Some(status) => {
+                // The steps first: a scrape that counts the run as finished counts its steps.
+                crate::telemetry::steps_finished(&run.tenant, &run.pipeline, &steps);
                 crate::telemetry::run_finished(
                     &run.tenant,
                     &run.pipeline,
                     status.as_str(),
                     started.elapsed(),
                 );
-                crate::telemetry::steps_finished(&run.tenant, &run.pipeline, &steps);
             }
             None => crate::telemetry::run_retried(&run.tenant, &run.pipeline),
         }

@@ -122,7 +122,8 @@ fn unknown_field_yaml_names_the_place() {
     assert_eq!(
         parse_error("name: p\nstep: []\n"),
         "line 2, column 1: unknown field `step`, expected one of `name`, `description`, `schedule`, \
-         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`, `connections`"
+         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`, `connections`, \
+         `alerts`, `triggers`"
     );
 }
 
@@ -137,7 +138,8 @@ fn unknown_field_json_names_the_place() {
     assert_eq!(
         parse_error("{\"name\": \"p\", \"stepz\": []}"),
         "line 1, column 21: unknown field `stepz`, expected one of `name`, `description`, `schedule`, \
-         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`, `connections`"
+         `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`, `connections`, \
+         `alerts`, `triggers`"
     );
 }
 
