@@ -35,7 +35,7 @@ fn measure(runs: usize, remote: bool) -> Vec<i64> {
         flags.extend(["--worker-slots", "0"]);
     }
     let s = Server::start_with(Backend::Sqlite, &flags).unwrap();
-    let _worker = remote.then(|| s.worker(&[]));
+    let _worker = remote.then(|| s.worker(&["--mount-root", &root_s]));
     let seen: Arc<Mutex<Vec<i64>>> = Arc::default();
     let record = seen.clone();
     let receiver = TestServer::start(move |r, _| {
@@ -63,7 +63,8 @@ fn measure(runs: usize, remote: bool) -> Vec<i64> {
     );
     assert_eq!(r.status, 201, "{}", r.text());
     let yaml = format!(
-        "name: bench\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 1 }}\n  \
+        "name: bench\nretry: {{ max_attempts: 1 }}\nsteps:\n  - id: gen\n    plugin: file-source@latest\n    config: {{ path: /gate/in.jsonl }}\n    \
+         mounts: [{{ host: {root_s}, guest: /gate }}]\n  \
          - id: gate\n    plugin: gate@latest\n    input: gen\n    config: {{ path: /gate/open }}\n    \
          mounts: [{{ host: {root_s}, guest: /gate }}]\n  - id: sink\n    plugin: log-sink@latest\n    input: gate\n\
          alerts:\n  - {{ when: run_failed, channels: [bench] }}\n"
@@ -77,8 +78,16 @@ fn measure(runs: usize, remote: bool) -> Vec<i64> {
         } else {
             let _ = std::fs::remove_file(&open);
         }
-        s.run_and_wait(&s.admin, "bench", None);
-        wait_for(Duration::from_secs(30), "the alert", || {
+        // One new line a run (file-source resumes at its cursor after a committed run).
+        let line = format!("{{\"n\":{i}}}\n");
+        let input = root.path().join("in.jsonl");
+        let mut text = std::fs::read_to_string(&input).unwrap_or_default();
+        if i % 2 == 0 || text.is_empty() {
+            text.push_str(&line);
+        }
+        std::fs::write(&input, text).unwrap();
+        let run = s.run_and_wait(&s.admin, "bench", None);
+        wait_for(Duration::from_secs(30), &format!("the alert of run {run}"), || {
             seen.lock().unwrap().len() > i
         });
     }
