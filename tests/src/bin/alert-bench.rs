@@ -87,9 +87,11 @@ fn measure(runs: usize, remote: bool) -> Vec<i64> {
         }
         std::fs::write(&input, text).unwrap();
         let run = s.run_and_wait(&s.admin, "bench", None);
-        wait_for(Duration::from_secs(30), &format!("the alert of run {run}"), || {
-            seen.lock().unwrap().len() > i
-        });
+        wait_for(
+            Duration::from_secs(30),
+            &format!("the alert of run {run}"),
+            || seen.lock().unwrap().len() > i,
+        );
     }
     let mut got = seen.lock().unwrap().clone();
     got.sort_unstable();
