@@ -1,5 +1,6 @@
 //! Builds the built-in plugins (the `plugins/` workspace) for wasm32-wasip2 and generates
-//! `builtin_plugins.rs`, which embeds them in the binary.
+//! `builtin_plugins.rs`, which embeds them in the binary; and generates `ui_assets.rs`, which
+//! embeds the web UI's files (`runtime/ui/`).
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::{env, fs};
@@ -8,6 +9,7 @@ fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let root = manifest.parent().map(Path::to_path_buf).unwrap_or_default();
     let plugins = root.join("plugins");
+    embed_ui(&manifest.join("ui"));
     // Not the whole plugins/ folder: it also holds plugins/js/node_modules and the other
     // languages' examples, which are no built-ins. Each member's src is watched below.
     for watched in [
@@ -169,6 +171,42 @@ fn workspace_version(plugins: &Path) -> String {
             })
         })
         .unwrap_or_else(|| "0.1.0".into())
+}
+
+/// Writes `ui_assets.rs`: `UI_ASSETS`, each file under `dir` (sorted, subfolders included) as
+/// (path from `dir` with `/`, bytes).
+fn embed_ui(dir: &Path) {
+    println!("cargo:rerun-if-changed={}", dir.display());
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        println!("cargo:rerun-if-changed={}", d.display());
+        let Ok(entries) = fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(rel) = path.strip_prefix(dir) {
+                println!("cargo:rerun-if-changed={}", path.display());
+                let rel = rel.to_string_lossy().replace('\\', "/");
+                files.push((rel, path.display().to_string()));
+            }
+        }
+    }
+    files.sort();
+    let mut code = String::from(
+        "/// The web UI's files: (path under runtime/ui/, bytes).\npub const UI_ASSETS: &[(&str, &[u8])] = &[\n",
+    );
+    for (rel, abs) in &files {
+        code.push_str(&format!("    ({rel:?}, include_bytes!({abs:?})),\n"));
+    }
+    code.push_str("];\n");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").unwrap_or_default());
+    if let Err(e) = fs::write(out_dir.join("ui_assets.rs"), code) {
+        fail(&format!("cannot write ui_assets.rs: {e}"));
+    }
 }
 
 fn fail(msg: &str) -> ! {

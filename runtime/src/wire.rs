@@ -9,7 +9,7 @@ pub use crate::store::dead_letters::ShownDeadLetter as DeadLetter;
 pub use crate::store::pipelines::{Pin, PipelineRow as Pipeline, VersionRow as Version};
 pub use crate::store::plugins::PluginRow as Plugin;
 pub use crate::store::queue::AttemptRow as Attempt;
-pub use crate::store::runs::{LogRow as LogLine, RunRow as Run};
+pub use crate::store::runs::{LogRow as LogLine, RecentRun, RunRow as Run};
 pub use crate::store::secrets::SecretInfo as Secret;
 
 /// The answer header of a page that is not the last: the cursor (`?after=`) of the next page.
@@ -74,6 +74,56 @@ pub struct PipelineShown {
     pub updated_at: i64,
     /// The newest version.
     pub latest: Option<Version>,
+}
+
+/// One entry of `GET /v1/pipelines`: the pipeline, its schedule, and with `?recent=N` its
+/// newest runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineListed {
+    /// The pipeline.
+    #[serde(flatten)]
+    pub pipeline: Pipeline,
+    /// Its schedule (from its newest version), if it has one.
+    pub schedule: Option<ScheduleShown>,
+    /// Its newest runs, newest first (with `?recent=N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recent_runs: Option<Vec<RecentRun>>,
+}
+
+/// A pipeline's schedule as a list shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScheduleShown {
+    /// The cron expression (seconds first).
+    pub cron: String,
+    /// The time zone it is read in.
+    pub timezone: String,
+    /// Its next slot after now, Unix ms.
+    pub next_fire_at: Option<i64>,
+}
+
+/// `POST /v1/pipeline-check`: whether a definition would be accepted, and if not, each
+/// problem at its place.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Checked {
+    /// Whether applying it would store a version.
+    pub valid: bool,
+    /// Each problem, in the order the 422 of applying it would list them.
+    pub problems: Vec<Problem>,
+    /// The definition as it would be stored (canonical JSON), when valid.
+    pub pipeline: Option<serde_json::Value>,
+    /// The digest each step's plugin would be pinned to, when valid.
+    pub pins: Vec<Pin>,
+}
+
+/// One problem of a checked definition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// The text, as the 422 of applying the definition gives it.
+    pub message: String,
+    /// 1-based line it is about, when known.
+    pub line: Option<usize>,
+    /// 1-based column, when known.
+    pub column: Option<usize>,
 }
 
 /// One entry of `GET /v1/pipelines/{name}/versions`.

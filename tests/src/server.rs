@@ -249,6 +249,11 @@ impl Server {
         self.resume();
     }
 
+    /// The server process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Kills the server (SIGKILL), leaving its data; [`Server::resume`] starts it again.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

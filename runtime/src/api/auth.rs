@@ -1,5 +1,7 @@
-//! The request extractor: `Auth` is the verified caller and where the call came from. A
-//! missing or bad token answers 401 and is counted against the remote address, once per source
+//! The request extractor: `Auth` is the verified caller and where the call came from: a bearer
+//! token (`Authorization: Bearer ...`, which wins when both are sent) or a sign-in session
+//! cookie ([`crate::auth::session`]; a request that may change something must then carry the
+//! CSRF token, or is refused 403 and audited). A missing or bad token or cookie answers 401 and is counted against the remote address, once per source
 //! and window in the audit log; an address past the limit gets 429 without a token check
 //! (see [`crate::auth::limiter`]). [`require`] is the router's guard of each route's least
 //! role: it verifies the caller once, refuses 403 below the role, and hands the verified
@@ -12,6 +14,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::{ApiError, AppState};
+use crate::auth::session::{self, SessionInfo};
 use crate::auth::{AuthError, Principal, Role};
 use crate::store::audit::NewAudit;
 
@@ -22,6 +25,20 @@ pub struct Auth {
     pub who: Principal,
     /// The remote address, if known.
     pub remote: Option<String>,
+    /// The client's `User-Agent`, if it sent one.
+    pub agent: Option<String>,
+    /// The sign-in session, when the caller came with its cookie instead of a token.
+    pub session: Option<SessionInfo>,
+}
+
+/// The `User-Agent` of a request, cut to 300 bytes (as it is kept in the audit log).
+pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
+    let text = headers.get(axum::http::header::USER_AGENT)?.to_str().ok()?;
+    let mut end = text.len().min(300);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(text[..end].to_string())
 }
 
 /// The guard of a route whose least role is `role` (see [`super::openapi::ApiRouter`]):
@@ -72,10 +89,11 @@ impl Auth {
     ) -> NewAudit<'a> {
         NewAudit {
             tenant: Some(&self.who.tenant_id),
-            actor: &self.who.token_id,
+            actor: &self.who.actor,
             action,
             target: Some(target.into()),
             remote: self.remote.clone(),
+            agent: self.agent.clone(),
             detail,
         }
     }
@@ -105,12 +123,34 @@ impl FromRequestParts<AppState> for Auth {
             h.strip_prefix("Bearer ")
                 .or_else(|| h.strip_prefix("bearer "))
         });
-        let result = match token {
-            Some(t) => crate::auth::verify(&state.store, t.trim()).await,
-            None => Err(AuthError::Unauthenticated("missing bearer token")),
+        let agent = user_agent(&parts.headers);
+        let cookie = session::cookie(&parts.headers, session::COOKIE);
+        let result = match (token, cookie) {
+            (Some(t), _) => crate::auth::verify(&state.store, t.trim())
+                .await
+                .map(|who| (who, None)),
+            (None, Some(c)) => session::verify(&state.store, c, &state.settings.sessions)
+                .await
+                .map(|(who, info)| (who, Some((info, c)))),
+            (None, None) => Err(AuthError::Unauthenticated("missing bearer token")),
         };
         match result {
-            Ok(who) => Ok(Auth { who, remote }),
+            Ok((who, None)) => Ok(Auth {
+                who,
+                remote,
+                agent,
+                session: None,
+            }),
+            Ok((who, Some((info, cookie)))) => {
+                let auth = Auth {
+                    who,
+                    remote,
+                    agent,
+                    session: Some(info),
+                };
+                check_csrf(state, parts, cookie, &auth).await?;
+                Ok(auth)
+            }
             Err(AuthError::Unauthenticated(reason)) => {
                 match (attempt, remote) {
                     (Some(attempt), Some(remote)) => {
@@ -134,6 +174,41 @@ impl FromRequestParts<AppState> for Auth {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Refuses (403, audited as `auth.csrf`) a request made with session cookie `cookie` that may
+/// change something and does not carry the session's CSRF token in [`session::CSRF_HEADER`].
+async fn check_csrf(
+    state: &AppState,
+    parts: &Parts,
+    cookie: &str,
+    auth: &Auth,
+) -> Result<(), ApiError> {
+    use axum::http::Method;
+    if matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        return Ok(());
+    }
+    let presented = parts
+        .headers
+        .get(session::CSRF_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let reason = match presented {
+        Some(p) if session::csrf_matches(cookie, p) => return Ok(()),
+        Some(_) => "wrong CSRF token",
+        None => "missing CSRF token",
+    };
+    let entry = auth.entry(
+        "auth.csrf",
+        format!("{} {}", parts.method, parts.uri.path()),
+        Some(reason.to_string()),
+    );
+    if let Err(e) = state.store.audit(entry).await {
+        tracing::error!("cannot write the audit log (auth.csrf): {e}");
+    }
+    Err(ApiError::Forbidden(format!(
+        "{reason}: a request made with the session cookie must carry the {} header (the csrf_token of POST /v1/login or GET /v1/session)",
+        session::CSRF_HEADER
+    )))
 }
 
 /// The 429 of an address past the limit, `wait` before its window ends.

@@ -211,7 +211,7 @@ async fn queue_replay(
     let replay = Replay { step, ids, digest };
     let q = Queue {
         tenant,
-        created_by: &auth.who.token_id,
+        created_by: &auth.who.actor,
         trigger: Trigger::Replay,
         replay: Some(&replay),
         idempotency: key.map(idempotency::Key::stored),

@@ -170,6 +170,7 @@ impl From<crate::control::ControlError> for ApiError {
         match e {
             C::BadRequest(m) => ApiError::BadRequest(m),
             C::Invalid(m) => ApiError::Invalid(m),
+            C::Problems(list) => ApiError::Invalid(list.join("; ")),
             C::NotFound(m) => ApiError::NotFound(m),
             C::Conflict(m) => ApiError::Conflict(m),
             C::Store(e) => e.into(),

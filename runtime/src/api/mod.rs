@@ -12,6 +12,7 @@ pub mod dead_letters;
 mod error;
 pub mod hooks;
 pub mod idempotency;
+pub mod login;
 pub mod metrics;
 pub mod openapi;
 mod paging;
@@ -21,6 +22,8 @@ pub mod redaction;
 pub mod runs;
 pub mod secrets;
 pub mod tokens;
+pub mod ui;
+pub mod users;
 
 pub use error::{ApiError, ApiResult, discard_body, json_body, read_body};
 pub use openapi::ApiRouter;
@@ -36,6 +39,8 @@ pub struct Settings {
     pub max_pipeline_bytes: usize,
     /// A request's whole body must arrive within this ([`body_deadline::limit`]).
     pub body_timeout: std::time::Duration,
+    /// Sign-in sessions: lifetimes and cookies.
+    pub sessions: crate::auth::session::SessionSettings,
 }
 
 /// State shared by every handler: the control layer's [`Core`] (which it derefs to) and the
@@ -48,6 +53,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Failed authentications per source address (429 past the limit).
     pub auth_failures: Arc<crate::auth::limiter::FailureLimiter>,
+    /// Sign-in limits and password checks ([`login::Logins`]).
+    pub logins: Arc<login::Logins>,
     /// Sends alerts (the outbox's deliverer; test sends).
     pub deliverer: crate::alerts::Deliverer,
     /// The process's metrics, for `GET /metrics` (`None`: not recorded).
@@ -77,6 +84,8 @@ pub fn routes() -> ApiRouter {
         .merge(dead_letters::routes())
         .merge(secrets::routes())
         .merge(tokens::routes())
+        .merge(login::routes())
+        .merge(users::routes())
         .merge(channels::routes())
         .merge(alerts::routes())
         .merge(hooks::routes())
@@ -88,6 +97,8 @@ pub fn app(state: AppState) -> Router {
     let (router, docs) = api.into_parts(&state);
     let body_timeout = state.settings.body_timeout;
     router
+        .route("/", axum::routing::get(ui::index))
+        .route("/ui/{*path}", axum::routing::get(ui::asset))
         .fallback(not_found)
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn_with_state(

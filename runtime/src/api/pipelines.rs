@@ -10,10 +10,14 @@ use serde::Deserialize;
 use super::auth::Auth;
 use super::{ApiError, ApiResult, ApiRouter, AppState, json_body, read_body};
 use crate::auth::Role;
+use crate::control::ControlError;
 use crate::control::pipelines::{self, Applied, Mode, Source};
 use crate::pipeline::Format;
-use crate::store::pipelines::{PipelineRow, VersionRow};
-use crate::wire::{PipelineShown, VersionEntry, Versions};
+use crate::pipeline::locate;
+use crate::store::pipelines::VersionRow;
+use crate::wire::{
+    Checked, PipelineListed, PipelineShown, Problem, ScheduleShown, VersionEntry, Versions,
+};
 
 /// The pipeline routes (runs of a pipeline are in [`super::runs`]).
 pub fn routes() -> ApiRouter {
@@ -23,6 +27,12 @@ pub fn routes() -> ApiRouter {
             Some(Role::Editor),
             "Create a pipeline (YAML or JSON)",
             create,
+        )
+        .post(
+            "/v1/pipeline-check",
+            Some(Role::Editor),
+            "Check a definition without storing it (?name= the name it must have): each problem at its line and column",
+            check,
         )
         .get("/v1/pipelines", Some(Role::Viewer), "List pipelines", list)
         .get(
@@ -108,17 +118,7 @@ async fn apply(
         name,
     };
     let audit = auth.entry("pipeline.apply", "", None);
-    stored(
-        pipelines::apply(
-            state,
-            auth.tenant(),
-            &auth.who.token_id,
-            source,
-            mode,
-            audit,
-        )
-        .await?,
-    )
+    stored(pipelines::apply(state, auth.tenant(), &auth.who.actor, source, mode, audit).await?)
 }
 
 /// 201 with a version stored now, 200 with the newest one when nothing changed.
@@ -150,8 +150,110 @@ async fn update(
     apply(&state, &auth, &headers, body, Some(&name)).await
 }
 
-async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<PipelineRow>>> {
-    Ok(Json(state.store.pipelines(auth.tenant()).await?))
+/// `?name=` of a check.
+#[derive(Deserialize)]
+struct CheckQuery {
+    name: Option<String>,
+}
+
+/// `problem` placed in `text`: a parse error where the parser saw it, a validation problem at
+/// the node its path names (YAML only).
+fn placed(text: &str, format: Format, message: String) -> Problem {
+    let at = match crate::pipeline::parse(text, Some(format)) {
+        Err(crate::pipeline::PipelineError::Parse { location, .. }) => location,
+        _ if format == Format::Yaml => {
+            locate::path_of(&message).and_then(|path| locate::locate(text, path))
+        }
+        _ => None,
+    };
+    Problem {
+        message,
+        line: at.map(|l| l.line),
+        column: at.map(|l| l.column),
+    }
+}
+
+async fn check(
+    State(state): State<AppState>,
+    auth: Auth,
+    axum::extract::Query(q): axum::extract::Query<CheckQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Checked>> {
+    let text = body_text(&state, body).await?;
+    let format = format_of(&headers, &text)?;
+    let name = q.name.as_deref();
+    let messages = match pipelines::check(&state, auth.tenant(), &text, format, name).await {
+        Ok((_, pipeline, pins)) => {
+            return Ok(Json(Checked {
+                valid: true,
+                problems: Vec::new(),
+                pipeline: Some(pipeline),
+                pins,
+            }));
+        }
+        Err(ControlError::Problems(list)) => list,
+        Err(ControlError::Invalid(m)) => vec![m],
+        Err(ControlError::BadRequest(m)) if name.is_some() => vec![format!("name: {m}")],
+        Err(other) => return Err(other.into()),
+    };
+    let problems = messages
+        .into_iter()
+        .map(|m| placed(&text, format, m))
+        .collect();
+    Ok(Json(Checked {
+        valid: false,
+        problems,
+        pipeline: None,
+        pins: Vec::new(),
+    }))
+}
+
+/// Most runs `?recent=` shows per pipeline.
+pub const MAX_RECENT_RUNS: i64 = 50;
+
+/// `?recent=` of the list.
+#[derive(Deserialize)]
+struct ListQuery {
+    recent: Option<i64>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    auth: Auth,
+    axum::extract::Query(q): axum::extract::Query<ListQuery>,
+) -> ApiResult<Json<Vec<PipelineListed>>> {
+    let recent = q.recent.unwrap_or(0);
+    if !(0..=MAX_RECENT_RUNS).contains(&recent) {
+        return Err(ApiError::Invalid(format!(
+            "recent: from 0 to {MAX_RECENT_RUNS} runs per pipeline"
+        )));
+    }
+    let tenant = auth.tenant();
+    let schedules = crate::store::schedules::of_tenant(&state.store, tenant).await?;
+    let now = crate::store::now_ms();
+    let mut listed = Vec::new();
+    for pipeline in state.store.pipelines(tenant).await? {
+        let schedule = schedules
+            .get(&pipeline.name)
+            .map(|(cron, tz)| ScheduleShown {
+                cron: cron.clone(),
+                timezone: tz.clone(),
+                next_fire_at: crate::pipeline::cron::Cron::new(cron, tz)
+                    .ok()
+                    .and_then(|c| c.next_after(now)),
+            });
+        let recent_runs = match recent {
+            0 => None,
+            n => Some(state.store.recent_runs(tenant, &pipeline.name, n).await?),
+        };
+        listed.push(PipelineListed {
+            pipeline,
+            schedule,
+            recent_runs,
+        });
+    }
+    Ok(Json(listed))
 }
 
 fn no_pipeline(name: &str) -> ApiError {
@@ -245,7 +347,7 @@ async fn rollback(
         pipelines::apply(
             &state,
             auth.tenant(),
-            &auth.who.token_id,
+            &auth.who.actor,
             source,
             Mode::Always,
             audit,

@@ -97,7 +97,7 @@ async fn upload(
         version: &version,
         bytes,
         builtin: false,
-        actor: &auth.who.token_id,
+        actor: &auth.who.actor,
     };
     let published = plugins::publish(&state, auth.tenant(), p, audit).await?;
     let status = if published.created {

@@ -91,7 +91,7 @@ async fn queue_run(
     let r = runs::runnable(state, auth.tenant(), name, req.version).await?;
     let q = Queue {
         tenant: auth.tenant(),
-        created_by: &auth.who.token_id,
+        created_by: &auth.who.actor,
         trigger: crate::status::Trigger::Api,
         replay: None,
         idempotency: key.map(idempotency::Key::stored),

@@ -13,6 +13,7 @@ use crate::auth::{Role, new_token};
 use crate::control::tenants::{self, DEFAULT_TENANT};
 use crate::pipeline::TenantLimits;
 use crate::store::audit::AuditEntry;
+use crate::store::audit_chain::ChainScope;
 use crate::store::now_ms;
 use crate::store::tokens::TokenRow;
 
@@ -56,6 +57,12 @@ pub fn routes() -> ApiRouter {
             get_limits,
         )
         .get("/v1/audit", Some(Role::Admin), "The audit log", audit)
+        .get(
+            "/v1/audit/verify",
+            Some(Role::Admin),
+            "Check the tenant's audit hash chain (admins of default: also the entries of no tenant); names the first broken entry",
+            verify_audit,
+        )
 }
 
 /// Body of a token creation.
@@ -89,7 +96,7 @@ async fn create(State(state): State<AppState>, auth: Auth, body: Body) -> ApiRes
         &req.name,
         req.role,
         expires_at,
-        Some(auth.who.token_id.clone()),
+        Some(auth.who.actor.clone()),
     )?;
     let audit = auth.entry(
         "token.create",
@@ -152,7 +159,7 @@ async fn create_tenant(
         "admin",
         Role::Admin,
         None,
-        Some(auth.who.token_id.clone()),
+        Some(auth.who.actor.clone()),
     )?;
     let audit = auth.entry(
         "tenant.create",
@@ -238,6 +245,30 @@ pub struct AuditQuery {
     pub before: Option<i64>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<i64>,
+}
+
+/// `GET /v1/audit/verify`: `{"ok": true, ...}` when the chain is whole, else `"ok": false` and
+/// `broken`, the first broken entry.
+async fn verify_audit(
+    State(state): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<serde_json::Value>> {
+    let operator = state
+        .store
+        .tenant_by_name(DEFAULT_TENANT)
+        .await?
+        .is_some_and(|t| t.id == auth.who.tenant_id);
+    let report = state
+        .store
+        .verify_audit(ChainScope::Tenant(auth.tenant(), operator))
+        .await?;
+    Ok(Json(serde_json::json!({
+        "ok": report.broken.is_none(),
+        "checked": report.checked,
+        "legacy": report.legacy,
+        "heads": report.heads,
+        "broken": report.broken,
+    })))
 }
 
 async fn audit(

@@ -44,6 +44,7 @@ pub async fn failed_auth(store: &Store, remote: Option<String>, reason: &str) {
         action: "auth.failed",
         target: None,
         remote,
+        agent: None,
         detail: Some(reason.to_string()),
     };
     if let Err(e) = store.audit(entry).await {

@@ -1,4 +1,4 @@
-//! Failed authentications per source address, in memory: at most [`MAX_FAILURES`] per
+//! Failed authentications per source address (or, for sign-ins, per user name), in memory: at most [`MAX_FAILURES`] per
 //! [`WINDOW`] (a fixed window that starts at a source's first failure). Once a source has used
 //! them up, every request from it is refused (429, `Retry-After`) without a token check until
 //! its window ends, so guessing cannot go on and costs no database work, even with a valid
@@ -22,23 +22,38 @@ pub const WINDOW: Duration = Duration::from_secs(60);
 /// Sources tracked at once.
 pub const MAX_SOURCES: usize = 10_000;
 
-/// Where requests come from, as the limiter counts them.
+/// Where requests come from, as the limiter counts them: an address, or (for sign-in
+/// attempts) the user name tried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Source(IpAddr);
+pub enum Source {
+    /// An IPv4 address, or an IPv6 /64.
+    Address(IpAddr),
+    /// A user name: the first 16 bytes of the sha256 of its lowercase text.
+    User([u8; 16]),
+}
 
 impl Source {
     /// The source of a request from `ip`: the address itself for IPv4 (also when mapped into
     /// IPv6), its /64 network for IPv6.
     pub fn of(ip: IpAddr) -> Source {
         match ip {
-            IpAddr::V4(_) => Source(ip),
+            IpAddr::V4(_) => Source::Address(ip),
             IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Source(IpAddr::V4(v4)),
-                None => Source(IpAddr::V6(Ipv6Addr::from(
+                Some(v4) => Source::Address(IpAddr::V4(v4)),
+                None => Source::Address(IpAddr::V6(Ipv6Addr::from(
                     v6.to_bits() & !((1u128 << 64) - 1),
                 ))),
             },
         }
+    }
+
+    /// The source of sign-in attempts as user `name` (whatever their address).
+    pub fn user(name: &str) -> Source {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(name.to_lowercase().as_bytes());
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        Source::User(key)
     }
 }
 
@@ -147,6 +162,11 @@ impl FailureLimiter {
     /// Admits a request from `ip`, or refuses it with the time left in the source's window.
     pub fn admit(&self, ip: IpAddr) -> Result<Attempt<'_>, Duration> {
         self.admit_at(Source::of(ip), Instant::now())
+    }
+
+    /// Admits a request from `source`, or refuses it with the time left in its window.
+    pub fn admit_source(&self, source: Source) -> Result<Attempt<'_>, Duration> {
+        self.admit_at(source, Instant::now())
     }
 
     fn admit_at(&self, source: Source, now: Instant) -> Result<Attempt<'_>, Duration> {
@@ -428,5 +448,17 @@ mod tests {
         assert_eq!(ip("2001:db8:1:2:aaaa::1"), ip("2001:db8:1:2:bbbb::2"));
         assert_ne!(ip("2001:db8:1:2::1"), ip("2001:db8:1:3::1"));
         assert_eq!(ip("::ffff:10.0.0.1"), ip("10.0.0.1"));
+    }
+
+    #[test]
+    fn user_names_count_apart_from_addresses_and_case() {
+        assert_eq!(Source::user("Alice"), Source::user("alice"));
+        assert_ne!(Source::user("alice"), Source::user("bob"));
+        let l = FailureLimiter::new(1, Duration::from_secs(60), 10);
+        let t0 = Instant::now();
+        fail(&l, Source::user("alice"), t0).unwrap();
+        assert!(l.admit_at(Source::user("alice"), t0).is_err());
+        assert!(l.admit_at(Source::user("bob"), t0).is_ok());
+        assert!(l.admit_at(ip("10.0.0.1"), t0).is_ok());
     }
 }

@@ -1,4 +1,5 @@
-//! Authentication and authorization: bearer API tokens, roles per tenant, and the audit log.
+//! Authentication and authorization: bearer API tokens, users' passwords ([`password`]) and
+//! sign-in sessions ([`session`]), roles per tenant, and the audit log.
 //!
 //! A token reads `af_<id>_<secret>`: `id` is 12 hex digits (public, the row's key), `secret`
 //! is 32 random bytes in base64url. The database keeps only the sha256 of the whole text,
@@ -10,6 +11,8 @@ use subtle::ConstantTimeEq;
 
 pub mod audit;
 pub mod limiter;
+pub mod password;
+pub mod session;
 
 use crate::store::tokens::TokenRow;
 use crate::store::{Store, StoreError, now_ms};
@@ -33,11 +36,12 @@ pub enum AuthError {
 
 pub use crate::store::tokens::Role;
 
-/// Who is calling: the token's id, tenant and role.
+/// Who is calling: the token's id or the signed-in user, the tenant and the role.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// Token id.
-    pub token_id: String,
+    /// Who, as the audit log and `created_by` fields name them: the token's id, or
+    /// `user:NAME` for a signed-in user.
+    pub actor: String,
     /// Tenant id.
     pub tenant_id: String,
     /// Role.
@@ -52,6 +56,20 @@ impl Principal {
         } else {
             Err(AuthError::Forbidden(needed))
         }
+    }
+}
+
+/// Refuses a user name that is empty, over 100 bytes, or has other than `A-Z a-z 0-9 . _ @ -`.
+pub fn check_user_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err("name: 1 to 100 of A-Z a-z 0-9 . _ @ -".into())
     }
 }
 
@@ -117,7 +135,7 @@ pub async fn verify(store: &Store, text: &str) -> Result<Principal, AuthError> {
         return Err(AuthError::Unauthenticated("token expired"));
     }
     Ok(Principal {
-        token_id: row.id,
+        actor: row.id,
         tenant_id: row.tenant_id,
         role: row.role,
     })

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
+pub mod audit;
 pub mod client;
+pub mod database;
 mod output;
 pub mod pipelines;
 pub mod plugin;
@@ -14,6 +16,7 @@ mod run;
 pub mod runs;
 pub mod secrets;
 pub mod token;
+pub mod user;
 mod watch;
 
 /// The subcommands of the command line.
@@ -57,6 +60,18 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         command: token::TokenCommand,
+    },
+    /// Users and their roles (made directly in the server's database).
+    User {
+        /// What to do.
+        #[command(subcommand)]
+        command: user::UserCommand,
+    },
+    /// The audit log's hash chains (checked directly in the server's database).
+    Audit {
+        /// What to do.
+        #[command(subcommand)]
+        command: audit::AuditCommand,
     },
 }
 
@@ -119,6 +134,8 @@ pub async fn run(command: Command) -> i32 {
             report("secret", secrets::secret(&client, command).await)
         }
         Command::Token { command } => report("token", token::token(command).await),
+        Command::User { command } => report("user", user::user(command).await),
+        Command::Audit { command } => report("audit", audit::audit(command).await),
     }
 }
 

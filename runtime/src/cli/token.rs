@@ -1,13 +1,9 @@
 //! `autoflow token create`: makes an API token directly in the database (the server's
 //! `--data-dir` / `--database`), so an operator can mint one without a running server or an
 //! existing token. Creates the tenant with `--create-tenant`. Recorded in the audit log.
-use std::path::PathBuf;
-
-use anyhow::Context;
-
 use crate::auth::{Role, new_token};
 use crate::store::audit::NewAudit;
-use crate::store::{self, Store, now_ms};
+use crate::store::now_ms;
 
 /// `autoflow token ...`
 #[derive(Debug, clap::Subcommand)]
@@ -19,12 +15,9 @@ pub enum TokenCommand {
 /// Options of `autoflow token create`.
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
-    /// Data directory of the server.
-    #[arg(long, env = "AUTOFLOW_DATA_DIR", default_value = "./autoflow-data")]
-    pub data_dir: PathBuf,
-    /// Database URL. Default: SQLite in the data directory.
-    #[arg(long, env = "AUTOFLOW_DATABASE")]
-    pub database: Option<String>,
+    /// The server's database.
+    #[command(flatten)]
+    pub db: super::database::DatabaseArgs,
     /// Tenant name.
     #[arg(long, default_value = "default")]
     pub tenant: String,
@@ -46,27 +39,20 @@ pub struct CreateArgs {
 pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     let TokenCommand::Create(args) = cmd;
     let role: Role = args.role.parse().map_err(anyhow::Error::msg)?;
-    let url = args
-        .database
-        .clone()
-        .unwrap_or_else(|| store::default_url(&args.data_dir));
-    if args.database.is_none() && !args.data_dir.join("autoflow.db").exists() {
-        anyhow::bail!(
-            "no database in {} (start the server once, or pass --database)",
-            args.data_dir.display()
-        );
-    }
-    let store = Store::connect(&url)
-        .await
-        .context("cannot open the database")?;
+    let store = args.db.open().await?;
     let tenant = match store.tenant_by_name(&args.tenant).await? {
         Some(t) => t,
         None if args.create_tenant => {
             // The same door as the API's: the tenant gets the built-in plugins too.
-            let policy = crate::control::server_policy(&[], &args.data_dir);
-            let core =
-                crate::control::Core::open(&url, &args.data_dir, None, policy, Default::default())
-                    .await?;
+            let policy = crate::control::server_policy(&[], &args.db.data_dir);
+            let core = crate::control::Core::open(
+                &args.db.url(),
+                &args.db.data_dir,
+                None,
+                policy,
+                Default::default(),
+            )
+            .await?;
             crate::control::tenants::create(&core, &args.tenant).await?
         }
         None => anyhow::bail!("no tenant {:?} (add --create-tenant)", args.tenant),
@@ -81,6 +67,7 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
         action: "token.create",
         target: Some(row.id.clone()),
         remote: Some("local".into()),
+        agent: None,
         detail: Some(format!("role {role}")),
     };
     store.insert_token(&row, &audit).await?;

@@ -10,6 +10,10 @@ pub enum ControlError {
     /// Well-formed but invalid: a pipeline that does not validate, a plugin that is not one.
     #[error("{0}")]
     Invalid(String),
+    /// A pipeline that does not pass a check, with each problem on its own, each led by its
+    /// place (`steps[1].input: ...`); displayed joined by `; `.
+    #[error("{}", .0.join("; "))]
+    Problems(Vec<String>),
     /// No such object in the tenant.
     #[error("{0}")]
     NotFound(String),

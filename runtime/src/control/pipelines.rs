@@ -22,7 +22,7 @@ pub fn parse(text: &str, format: Format) -> ControlResult<Pipeline> {
 fn validate(core: &Core, pipeline: Pipeline) -> ControlResult<ValidatedPipeline> {
     pipeline
         .validate(&core.policy)
-        .map_err(|e| ControlError::Invalid(e.messages().join("; ")))
+        .map_err(|e| ControlError::Problems(e.messages()))
 }
 
 /// The tenant's ceilings, or (422, naming each ceiling) the refusal of a pipeline that goes
@@ -37,8 +37,9 @@ pub async fn within_ceilings(
     if problems.is_empty() {
         Ok(ceilings)
     } else {
-        let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        Err(ControlError::Invalid(messages.join("; ")))
+        Err(ControlError::Problems(
+            problems.iter().map(ToString::to_string).collect(),
+        ))
     }
 }
 
@@ -105,7 +106,7 @@ pub async fn pin(core: &Core, tenant: &str, pipeline: &Pipeline) -> ControlResul
     if problems.is_empty() {
         Ok(pins)
     } else {
-        Err(ControlError::Invalid(problems.join("; ")))
+        Err(ControlError::Problems(problems))
     }
 }
 
@@ -134,7 +135,7 @@ pub async fn pinned_plan(
         &BTreeMap::new(),
     )
     .await
-    .map_err(|e| ControlError::Invalid(e.messages().join("; ")))?;
+    .map_err(|e| ControlError::Problems(e.messages()))?;
     Ok((validated, plan))
 }
 
@@ -198,7 +199,7 @@ async fn check_channels(core: &Core, tenant: &str, pipeline: &Pipeline) -> Contr
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(ControlError::Invalid(problems.join("; ")))
+        Err(ControlError::Problems(problems))
     }
 }
 

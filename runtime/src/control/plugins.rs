@@ -136,6 +136,7 @@ pub async fn publish_builtins(core: &Core, tenant: &str) -> ControlResult<()> {
             action: "plugin.builtin",
             target: Some(format!("{}@{}", b.name, b.version)),
             remote: None,
+            agent: None,
             detail: Some(format!("sha256:{}", digest_of(b.bytes))),
         };
         let p = Publish {

@@ -78,6 +78,7 @@ mod depth;
 mod error;
 mod graph;
 mod limits;
+pub mod locate;
 mod model;
 mod parse;
 mod plugin_ref;

@@ -57,6 +57,16 @@ pub struct ServerArgs {
     /// Compiled-plugin cache folder. Default: `cache` in the data directory.
     #[arg(long, env = "AUTOFLOW_CACHE_DIR")]
     pub cache_dir: Option<PathBuf>,
+    /// A sign-in session unused this many minutes ends.
+    #[arg(long, env = "AUTOFLOW_SESSION_IDLE_MINS", default_value_t = 30)]
+    pub session_idle_mins: u64,
+    /// A sign-in session ends this many hours after sign-in, used or not.
+    #[arg(long, env = "AUTOFLOW_SESSION_MAX_HOURS", default_value_t = 12)]
+    pub session_max_hours: u64,
+    /// Session cookies carry `Secure`: set it when clients reach the server over HTTPS (through
+    /// a proxy that terminates TLS; the server does not serve HTTPS itself yet).
+    #[arg(long, env = "AUTOFLOW_SECURE_COOKIES")]
+    pub secure_cookies: bool,
     /// Runs the server's own worker runs at once (0: none; runs wait for `autoflow worker`s).
     #[arg(long, env = "AUTOFLOW_WORKER_SLOTS", default_value_t = 4)]
     pub worker_slots: usize,
@@ -193,6 +203,11 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
         max_plugin_bytes: args.max_plugin_mb.saturating_mul(1 << 20),
         max_pipeline_bytes: args.max_pipeline_kb.saturating_mul(1 << 10),
         body_timeout: std::time::Duration::from_secs(args.body_timeout_secs),
+        sessions: crate::auth::session::SessionSettings {
+            idle: std::time::Duration::from_secs(args.session_idle_mins.saturating_mul(60)),
+            max_age: std::time::Duration::from_secs(args.session_max_hours.saturating_mul(3600)),
+            secure_cookies: args.secure_cookies,
+        },
     };
     let policy = args.worker.policy(&args.mount_roots, &args.data_dir);
     let egress = args.worker.egress.settings().map_err(anyhow::Error::msg)?;
@@ -217,6 +232,7 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
         core,
         settings: Arc::new(settings),
         auth_failures: Arc::default(),
+        logins: Arc::default(),
         deliverer,
         metrics: crate::telemetry::Export::install(args.metrics.metrics_token.clone()),
     })
@@ -255,6 +271,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     state.deliverer.set_public_url(&format!("http://{addr}"));
     let deliverer = tokio::spawn(state.deliverer.clone().run(stop.clone()));
     println!("autoflow server listening on http://{addr}");
+    println!("web UI at http://{addr}/");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let limits = http::ConnectionLimits {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),

@@ -1,6 +1,8 @@
 //! First-start seeding: tenant `default` with an admin token (printed once and written to
-//! `<data-dir>/admin-token`, mode 0600), the built-in plugins in every tenant's registry, and
-//! the `demo` pipeline (generator -> json-filter -> log-sink).
+//! `<data-dir>/admin-token`, mode 0600), a first user `admin` with a generated password (when
+//! the server has no user: printed once and written to `<data-dir>/admin-password`, 0600; it
+//! signs in to the web UI), the built-in plugins in every tenant's registry, and the `demo`
+//! pipeline (generator -> json-filter -> log-sink).
 use std::io::Write;
 use std::path::Path;
 
@@ -50,6 +52,7 @@ pub async fn seed(core: &Core, data_dir: &Path) -> anyhow::Result<()> {
             action: "token.create",
             target: Some(row.id.clone()),
             remote: None,
+            agent: None,
             detail: Some("bootstrap admin token".into()),
         };
         core.store.insert_token(&row, &audit).await?;
@@ -58,6 +61,9 @@ pub async fn seed(core: &Core, data_dir: &Path) -> anyhow::Result<()> {
             path.display()
         );
         let _ = std::io::stdout().flush();
+    }
+    if core.store.users(None).await?.is_empty() {
+        first_user(core, &tenant.id, data_dir).await?;
     }
     if core.store.pipeline(&tenant.id, "demo").await?.is_none() {
         let source = Source::Text {
@@ -75,6 +81,38 @@ pub async fn seed(core: &Core, data_dir: &Path) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("demo pipeline: {e}"))?;
     }
+    Ok(())
+}
+
+/// The name of the user a first start makes.
+pub const FIRST_USER: &str = "admin";
+
+/// Makes user [`FIRST_USER`], admin of the default tenant, with a generated password.
+async fn first_user(core: &Core, tenant: &str, data_dir: &Path) -> anyhow::Result<()> {
+    let secret = crate::store::random_hex(12);
+    let hash = {
+        let secret = secret.clone();
+        tokio::task::spawn_blocking(move || crate::auth::password::hash(&secret)).await??
+    };
+    let user = crate::store::users::UserRow::new(FIRST_USER, hash, "server");
+    let audit = NewAudit {
+        tenant: Some(tenant),
+        actor: "server",
+        action: "user.create",
+        target: Some(format!("user:{FIRST_USER}")),
+        detail: Some("first user, role admin".into()),
+        ..NewAudit::default()
+    };
+    core.store
+        .insert_user(&user, tenant, Role::Admin, &audit)
+        .await?;
+    let path = data_dir.join("admin-password");
+    write_secret(&path, &secret)?;
+    println!(
+        "web UI user {FIRST_USER:?}, password (shown once; also written to {}; change it with `autoflow user passwd {FIRST_USER}`):\n{secret}",
+        path.display()
+    );
+    let _ = std::io::stdout().flush();
     Ok(())
 }
 

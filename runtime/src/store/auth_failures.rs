@@ -1,23 +1,24 @@
 //! Failed authentications in the audit log: one `auth.failed` entry per source address and
 //! window, inserted at the window's first failure and then given the window's count (the
-//! window itself is kept in memory by [`crate::auth::limiter`]).
-use sqlx::Row;
-
-use super::{Result, Store, now_ms};
+//! window itself is kept in memory by [`crate::auth::limiter`]). Their `count` and `detail`
+//! change after they are written, so their hash leaves those two out
+//! ([`super::audit::COUNTED_ACTION`]).
+use super::audit::{COUNTED_ACTION, NewAudit};
+use super::{Result, Store};
 
 impl Store {
     /// Records the first failed authentication of a window from `remote`; the entry's id.
     pub async fn insert_auth_failure(&self, remote: &str, detail: &str) -> Result<i64> {
-        let row = sqlx::query(
-            "INSERT INTO audit_log (tenant_id, at, actor, action, target, remote, detail, count) \
-             VALUES (NULL, $1, 'anonymous', 'auth.failed', NULL, $2, $3, 1) RETURNING id",
-        )
-        .bind(now_ms())
-        .bind(remote)
-        .bind(detail)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("id")?)
+        let entry = NewAudit {
+            tenant: None,
+            actor: "anonymous",
+            action: COUNTED_ACTION,
+            target: None,
+            remote: Some(remote.to_string()),
+            agent: None,
+            detail: Some(detail.to_string()),
+        };
+        self.audit_counted(&entry, 1).await
     }
 
     /// Sets the count and reasons of failure entry `id`, unless it already has a higher count

@@ -13,6 +13,7 @@ use sqlx::{AnyPool, Executor};
 
 pub mod alerts;
 pub mod audit;
+pub mod audit_chain;
 pub mod auth_failures;
 pub mod channels;
 pub mod checkpoints;
@@ -32,6 +33,7 @@ pub mod schedules;
 pub mod secrets;
 pub mod tokens;
 pub mod tx;
+pub mod users;
 pub mod workers;
 
 /// Errors of the store.

@@ -6,6 +6,19 @@ use sqlx::Row;
 use super::{Result, Store, StoreError, text_column};
 use crate::status::{RunStatus, Trigger};
 
+/// A run in brief, as a list of pipelines shows their last runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RecentRun {
+    /// Id.
+    pub id: String,
+    /// Status.
+    pub status: RunStatus,
+    /// When it was queued, Unix ms.
+    pub created_at: i64,
+    /// When it ended, Unix ms.
+    pub finished_at: Option<i64>,
+}
+
 /// A run as stored, and as the API shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunRow {
@@ -230,6 +243,34 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(run_of).collect()
+    }
+
+    /// The newest `limit` runs of the tenant's `pipeline`, newest first, in brief.
+    pub async fn recent_runs(
+        &self,
+        tenant: &str,
+        pipeline: &str,
+        limit: i64,
+    ) -> Result<Vec<RecentRun>> {
+        let rows = sqlx::query(
+            "SELECT id, status, created_at, finished_at FROM runs WHERE tenant_id = $1 AND pipeline = $2 \
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(pipeline)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecentRun {
+                    id: r.try_get("id")?,
+                    status: text_column(r, "status")?,
+                    created_at: r.try_get("created_at")?,
+                    finished_at: r.try_get("finished_at")?,
+                })
+            })
+            .collect()
     }
 
     /// Writes the progress of `attempt` of run `id` while that attempt holds it; whether it did.

@@ -30,6 +30,25 @@ pub struct ScheduleRow {
     pub since: i64,
 }
 
+/// The tenant's schedules by pipeline name: (cron, time zone).
+pub async fn of_tenant(
+    store: &Store,
+    tenant: &str,
+) -> Result<std::collections::BTreeMap<String, (String, String)>> {
+    let rows = sqlx::query("SELECT pipeline, cron, timezone FROM schedules WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_all(&store.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get("pipeline")?,
+                (r.try_get("cron")?, r.try_get("timezone")?),
+            ))
+        })
+        .collect()
+}
+
 /// One recorded slot of a schedule.
 #[derive(Debug, Clone, Serialize)]
 pub struct FireRow {

@@ -5,6 +5,11 @@
 //! `cargo run -p autoflow-tests --bin api-bench --release -- [SECONDS] [CONCURRENCY]`
 //! (build the `autoflow` binary first: it starts `target/debug/autoflow`, or
 //! `AUTOFLOW_BIN`).
+//!
+//! `api-bench people [SECONDS] [CONCURRENCY]`: sign-ins (`POST /v1/login`, argon2id at the
+//! server's parameters) per second and their latency, then `GET /v1/runs/{id}` with a bearer
+//! token and with a session cookie side by side (in alternating rounds), each also per second
+//! of the server's CPU time.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -84,8 +89,149 @@ fn print(db: &str, what: &str, f: &Figures) {
     );
 }
 
+/// The server's CPU time so far (user + system), from `/proc`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+type MakeRequest = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// `load`, with the server's CPU seconds it cost.
+fn measured(
+    rt: &tokio::runtime::Runtime,
+    pid: u32,
+    client: &reqwest::Client,
+    concurrency: usize,
+    seconds: u64,
+    make: MakeRequest,
+) -> (Figures, f64) {
+    let cpu = cpu_seconds(pid);
+    let f = rt.block_on(load(client.clone(), concurrency, seconds, make));
+    (f, cpu_seconds(pid) - cpu)
+}
+
+fn print_cpu(db: &str, what: &str, f: &Figures, cpu: f64) {
+    print(db, what, f);
+    println!(
+        "{db:<9} {what:<28} {:>8.0} req per server CPU-second ({cpu:.2} CPU-s)",
+        f.requests as f64 / cpu.max(1e-9)
+    );
+}
+
+fn people(seconds: u64, concurrency: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let password = "a long benchmark password";
+    for (db, backend) in [("sqlite", Backend::Sqlite), ("postgres", Backend::Postgres)] {
+        let Some(s) = Server::start(backend) else {
+            continue;
+        };
+        let pid = s.pid().unwrap();
+        let mut add = std::process::Command::new(autoflow_tests::autoflow_bin())
+            .args([
+                "user",
+                "add",
+                "bench",
+                "--role",
+                "admin",
+                "--password-stdin",
+            ])
+            .args(["--database", &s.database])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(
+            &mut add.stdin.take().unwrap(),
+            format!("{password}\n").as_bytes(),
+        )
+        .unwrap();
+        assert!(add.wait().unwrap().success());
+        assert_eq!(s.apply(&s.admin, "tiny", TINY).status, 201);
+        let run = s.run_and_wait(&s.admin, "tiny", None);
+        let id = run["id"].as_str().unwrap().to_string();
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .unwrap();
+        let url = s.url.clone();
+        let body = serde_json::json!({ "name": "bench", "password": password }).to_string();
+        let login: MakeRequest = {
+            let url = url.clone();
+            Arc::new(move |c: &reqwest::Client| {
+                c.post(format!("{url}/v1/login"))
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+            })
+        };
+        for c in [1, concurrency] {
+            let (f, cpu) = measured(&rt, pid, &client, c, seconds, login.clone());
+            print_cpu(db, &format!("POST /v1/login (x{c})"), &f, cpu);
+        }
+        let signed_in = rt.block_on(login(&client).send()).unwrap();
+        let cookie = signed_in
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("autoflow_session="))
+            .and_then(|c| c.split(';').next())
+            .unwrap()
+            .to_string();
+        let bearer: MakeRequest = {
+            let (url, id, token) = (url.clone(), id.clone(), s.admin.clone());
+            Arc::new(move |c: &reqwest::Client| {
+                c.get(format!("{url}/v1/runs/{id}")).bearer_auth(&token)
+            })
+        };
+        let session: MakeRequest = Arc::new(move |c: &reqwest::Client| {
+            c.get(format!("{url}/v1/runs/{id}"))
+                .header("cookie", &cookie)
+        });
+        let rounds = 3;
+        let per_round = (seconds / rounds).max(1);
+        let mut totals = [
+            (0usize, 0.0f64, 0.0f64, Vec::new()),
+            (0, 0.0, 0.0, Vec::new()),
+        ];
+        for _ in 0..rounds {
+            for (i, make) in [&bearer, &session].into_iter().enumerate() {
+                let (f, cpu) = measured(&rt, pid, &client, concurrency, per_round, make.clone());
+                totals[i].0 += f.requests;
+                totals[i].1 += f.per_sec;
+                totals[i].2 += cpu;
+                totals[i].3.push(f);
+            }
+        }
+        for (i, what) in ["GET /v1/runs/{id} bearer", "GET /v1/runs/{id} session"]
+            .into_iter()
+            .enumerate()
+        {
+            for f in &totals[i].3 {
+                print(db, what, f);
+            }
+            println!(
+                "{db:<9} {what:<28} mean {:>8.0} req/s, {:>8.0} req per server CPU-second",
+                totals[i].1 / rounds as f64,
+                totals[i].0 as f64 / totals[i].2.max(1e-9)
+            );
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("people") {
+        let seconds = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(9);
+        let concurrency = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(16);
+        return people(seconds, concurrency);
+    }
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(10);
     let concurrency: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(16);
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -11,6 +11,7 @@ mod integrations;
 mod languages;
 mod message_sink;
 mod metrics;
+mod people;
 mod pipelines;
 mod plugins_native;
 mod sandbox;

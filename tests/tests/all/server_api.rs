@@ -1186,7 +1186,197 @@ fn a_trigger_with_an_idempotency_key_queues_one_run(s: &mut Server) {
     assert_eq!(run_ids(s, "idem").len(), 5);
 }
 
+/// `POST /v1/pipeline-check` with `yaml` (and `?name=`); the answer's JSON.
+fn check(s: &Server, yaml: &str, name: Option<&str>) -> Value {
+    let path = match name {
+        Some(n) => format!("/v1/pipeline-check?name={n}"),
+        None => "/v1/pipeline-check".to_string(),
+    };
+    let r = s.call(
+        "POST",
+        &path,
+        Some(&s.admin),
+        Some(("application/yaml", yaml.as_bytes().to_vec())),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+/// (line, column, message) of each problem of a check.
+fn problems(answer: &Value) -> Vec<(Value, Value, String)> {
+    answer["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["line"].clone(),
+                p["column"].clone(),
+                p["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// A definition is checked without being stored: a valid one with the digests it would pin,
+/// an invalid one with each problem at its line and column, in the words of the 422 that
+/// applying it gets.
+fn a_definition_is_checked_with_each_problem_at_its_place(s: &mut Server) {
+    let good = "name: checked\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: { count: 3 }\n  - id: show\n    plugin: log-sink@latest\n    input: gen\n";
+    let a = check(s, good, None);
+    assert_eq!(a["valid"], true, "{a}");
+    assert_eq!(a["problems"], json!([]));
+    assert_eq!(a["pipeline"]["name"], "checked");
+    let pins = a["pins"].as_array().unwrap();
+    assert_eq!(pins.len(), 2);
+    assert!(
+        pins[0]["digest"].as_str().unwrap().starts_with("sha256:"),
+        "{a}"
+    );
+    assert_eq!(
+        s.call("GET", "/v1/pipelines/checked", Some(&s.admin), None)
+            .status,
+        404,
+        "a check stores nothing"
+    );
+
+    // Two problems of validation, each at the node its path names.
+    let bad = good
+        .replace(
+            "input: gen",
+            "input: gen\n    mounts:\n      - host: /nowhere\n        guest: /in",
+        )
+        .replace(
+            "  - id: show\n",
+            "  - id: show\n    limits:\n      memory_mb: 0\n",
+        );
+    let a = check(s, &bad, None);
+    assert_eq!(a["valid"], false, "{a}");
+    let found = problems(&a);
+    assert!(found.len() >= 2, "{a}");
+    let applied = s.call(
+        "POST",
+        "/v1/pipelines",
+        Some(&s.admin),
+        Some(("application/yaml", bad.as_bytes().to_vec())),
+    );
+    assert_eq!(applied.status, 422);
+    let joined: Vec<&str> = found.iter().map(|p| p.2.as_str()).collect();
+    assert_eq!(
+        applied.json()["message"],
+        joined.join("; "),
+        "the same words as the 422"
+    );
+    let lines: Vec<&str> = bad.lines().collect();
+    for (line, column, message) in &found {
+        let (line, column) = (
+            line.as_u64().unwrap() as usize,
+            column.as_u64().unwrap() as usize,
+        );
+        let path = message.split(": ").next().unwrap();
+        let key = path.rsplit('.').next().unwrap();
+        let key = key.split('[').next().unwrap();
+        assert!(
+            lines[line - 1][column - 1..].starts_with(key),
+            "{message:?} placed at {line}:{column}: {:?}",
+            lines[line - 1]
+        );
+    }
+
+    // A parse error where the parser saw it (the badly indented `plugin:` continues the id's
+    // text, so the step lacks its plugin); an unknown plugin at its step's `plugin:`.
+    let a = check(
+        s,
+        "name: x\nsteps:\n  - id: a\n   plugin: generator@latest\n",
+        None,
+    );
+    let found = problems(&a);
+    assert_eq!(found.len(), 1, "{a}");
+    let said = format!(
+        "line {}, column {}: ",
+        found[0].0.as_u64().unwrap(),
+        found[0].1.as_u64().unwrap()
+    );
+    assert!(found[0].2.starts_with(&said), "{a}");
+    assert_eq!(found[0].0, 3, "the step that lacks its plugin: {a}");
+    let a = check(
+        s,
+        &good.replace("generator@latest", "genrator@latest"),
+        None,
+    );
+    let found = problems(&a);
+    assert_eq!(found.len(), 1, "{a}");
+    assert_eq!(
+        (found[0].0.clone(), found[0].1.clone()),
+        (json!(4), json!(5)),
+        "{a}"
+    );
+    assert!(found[0].2.contains("genrator"), "{a}");
+
+    // The name the definition must have.
+    let a = check(s, good, Some("other"));
+    let found = problems(&a);
+    assert_eq!(found.len(), 1, "{a}");
+    assert_eq!(
+        (found[0].0.clone(), found[0].1.clone()),
+        (json!(1), json!(1)),
+        "{a}"
+    );
+}
+
+/// The list of pipelines shows each one's schedule with its next slot and, with `?recent=N`,
+/// its newest runs; a count over the most is refused.
+fn the_list_shows_schedules_and_recent_runs(s: &mut Server) {
+    let nightly = "name: nightly\nschedule: { cron: \"0 0 3 * * *\", timezone: Europe/Paris }\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: { count: 1 }\n  - id: show\n    plugin: log-sink@latest\n    input: gen\n";
+    assert_eq!(s.apply(&s.admin, "nightly", nightly).status, 201);
+    let first = s.run_and_wait(&s.admin, "demo", None);
+    let second = s.run_and_wait(&s.admin, "demo", None);
+    let list = s
+        .call("GET", "/v1/pipelines?recent=20", Some(&s.admin), None)
+        .json();
+    let by_name = |name: &str| {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
+    let demo = by_name("demo");
+    assert_eq!(demo["schedule"], Value::Null);
+    let recent: Vec<&str> = demo["recent_runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        recent,
+        [
+            second["id"].as_str().unwrap(),
+            first["id"].as_str().unwrap()
+        ]
+    );
+    assert_eq!(demo["recent_runs"][0]["status"], "succeeded");
+    let n = by_name("nightly");
+    assert_eq!(n["schedule"]["cron"], "0 0 3 * * *");
+    assert_eq!(n["schedule"]["timezone"], "Europe/Paris");
+    let next = n["schedule"]["next_fire_at"].as_i64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(next > now && next <= now + 25 * 3600 * 1000, "{n}");
+    assert_eq!(n["recent_runs"], json!([]));
+    let plain = s.call("GET", "/v1/pipelines", Some(&s.admin), None).json();
+    assert!(plain[0].get("recent_runs").is_none(), "{plain}");
+    let r = s.call("GET", "/v1/pipelines?recent=51", Some(&s.admin), None);
+    assert_eq!(r.status, 422, "{}", r.text());
+}
+
 autoflow_tests::on_both_databases!(
+    a_definition_is_checked_with_each_problem_at_its_place,
+    the_list_shows_schedules_and_recent_runs,
     deeply_nested_definitions_are_refused_at_once,
     failed_authentications_are_limited_and_counted_once,
     a_trigger_with_an_idempotency_key_queues_one_run,
