@@ -3,9 +3,10 @@
 //! [`MIN_LEN`] characters and at most [`MAX_BYTES`] bytes, and is never logged.
 //!
 //! The parameters are OWASP's first argon2id recommendation: 19 MiB of memory, 2 passes, one
-//! lane. On this project's 2-core development machine one hash takes about 25 ms (see the
-//! `login` mode of `api-bench`), so a server does some 40 sign-ins a second per core, and a
-//! guesser with a stolen hash pays as much per guess.
+//! lane. On this project's 2-core development machine a sign-in costs the server about 33 ms of
+//! CPU, nearly all of it the hash (`api-bench people`: 29 to 31 sign-ins per server CPU-second
+//! on SQLite and PostgreSQL), so a server does some 30 sign-ins a second per core, and a guesser
+//! with a stolen hash pays as much per guess.
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 

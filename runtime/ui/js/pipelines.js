@@ -12,7 +12,7 @@ function strip(runs) {
   return h('ol', { class: 'strip', 'aria-label': `last ${last.length} runs, oldest first` },
     last.map((r) => h('li', {}, h('a', {
       href: href('runs', r.id), class: ['sq', `st-${r.status}`],
-      title: `${r.status} · ${time(r.created_at)} · v${r.version}`,
+      title: `${r.status} · ${time(r.created_at)}${r.version ? ` · v${r.version}` : ''}`,
       'aria-label': `run ${r.id.slice(0, 8)} ${r.status} ${time(r.created_at)}`,
     }))));
 }
@@ -38,7 +38,9 @@ export async function render(main, _params, ctx) {
       h('label', { for: 'pipeline-status-filter' }, 'Last run'), statusFilter),
     count,
     h('div', { class: 'table-wrap' }, table));
-  const rows = await get('/v1/pipelines', { signal: ctx.signal });
+  // The list says each pipeline's schedule and last runs (a server that does not is asked
+  // row by row below).
+  const rows = await get('/v1/pipelines?recent=20', { signal: ctx.signal });
   rows.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
   const items = rows.map((p) => {
     const cells = {
@@ -92,6 +94,27 @@ export async function render(main, _params, ctx) {
       });
     }
   }
+  function fill(item, schedule, runs) {
+    const { cells } = item;
+    if (schedule) {
+      const tz = schedule.timezone || 'UTC';
+      put(cells.schedule, h('span', { title: `${schedule.cron} (${tz})` }, cronWords(schedule.cron)), tz !== 'UTC' ? h('span', { class: 'muted' }, ` (${tz})`) : null);
+      cells.schedule.className = '';
+      const next = schedule.next_fire_at !== undefined ? schedule.next_fire_at : nextFire(schedule.cron, tz);
+      put(cells.next, next ? h('time', { datetime: new Date(next).toISOString(), title: ago(next) }, time(next)) : '');
+    } else {
+      put(cells.schedule, 'on demand');
+    }
+    item.last = runs.length ? runs[0].status : null;
+    put(cells.last, runs.length ? h('a', { href: href('runs', runs[0].id) }, statusEl(runs[0].status)) : h('span', { class: 'muted' }, 'never run'));
+    put(cells.strip, runs.length ? strip(runs) : '');
+    item.loaded = true;
+    item.queued = true;
+    item.tr.dataset.loaded = '1';
+  }
+  const listed = rows.length > 0 && Array.isArray(rows[0].recent_runs) && 'schedule' in rows[0];
+  if (listed) items.forEach((i) => fill(i, i.p.schedule, i.p.recent_runs));
+
   async function details(item) {
     const { p, cells } = item;
     try {
@@ -129,7 +152,8 @@ export async function render(main, _params, ctx) {
       if (item) queue(item);
     }
   }, { rootMargin: '200px' });
-  items.forEach((i) => seen.observe(i.tr));
+  if (!listed) items.forEach((i) => seen.observe(i.tr));
+  if (listed && statusFilter.value) applyFilter();
   return () => {
     seen.disconnect();
     waiting.length = 0;
