@@ -173,6 +173,16 @@ fn setup_tools(manifest_dir: &Path) {
     println!("cargo:rerun-if-env-changed=AUTOFLOW_SKIP_SETUP");
     let script = manifest_dir.join("setup-tools.sh");
     println!("cargo:rerun-if-changed={}", script.display());
+    // The locks of what it installs with npm: a changed one is installed again.
+    for lock in [
+        "browser/package-lock.json",
+        "../plugins/js/package-lock.json",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            manifest_dir.join(lock).display()
+        );
+    }
     if env::var_os("AUTOFLOW_SKIP_SETUP").is_some() {
         return;
     }

@@ -2,8 +2,10 @@
 # Installs what the tests need and a fresh machine lacks: the wasm32-wasip2 target, and the
 # toolchains of the plugins in other languages (plugins/build-lang.sh): componentize-py
 # (pip), componentize-js (`npm ci` in plugins/js, with Node.js from apt when missing), clang
-# with wasi-libc (apt), wit-bindgen-cli and wasm-tools (cargo install). Each step is skipped at
-# once when its tool is already there at the pinned version; the first run takes minutes.
+# with wasi-libc (apt), wit-bindgen-cli and wasm-tools (cargo install), and for the web UI's
+# browser test Debian's chromium (apt) and playwright-core (`npm ci` in tests/browser). Each step
+# is skipped at once when its tool is already there at the pinned version; the first run takes
+# minutes.
 #
 # The tests' build script (tests/build.rs) runs it, so `cargo test --workspace` does its own
 # set-up; AUTOFLOW_SKIP_SETUP=1 skips it. A tool that cannot be installed gives one line on
@@ -48,6 +50,16 @@ if command -v npm >/dev/null && { [ ! -x "$js/node_modules/.bin/componentize-js"
    || ! cmp -s "$js/package-lock.json" "$js/node_modules/.package-lock.json.setup"; }; then
   (cd "$js" && quiet npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.package-lock.json.setup) \
     || miss "componentize-js is missing" "(cd plugins/js && npm ci)"
+fi
+# The web UI's browser test (tests/browser/ui.mjs): Debian's chromium, and playwright-core.
+if [ ! -x /usr/bin/chromium ]; then
+  apt chromium || miss "chromium is missing" "apt-get install chromium"
+fi
+browser="$ROOT/tests/browser"
+if command -v npm >/dev/null && { [ ! -d "$browser/node_modules/playwright-core" ] \
+   || ! cmp -s "$browser/package-lock.json" "$browser/node_modules/.package-lock.json.setup"; }; then
+  (cd "$browser" && quiet npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.package-lock.json.setup) \
+    || miss "playwright-core is missing" "(cd tests/browser && npm ci)"
 fi
 cargo_tool() { # binary, crate, version, features (only what build-lang.sh uses: quicker to build)
   if [ "$("$1" --version 2>/dev/null | awk '{print $2}')" != "$3" ]; then

@@ -74,6 +74,9 @@ pub struct PipelineShown {
     pub updated_at: i64,
     /// The newest version.
     pub latest: Option<Version>,
+    /// Its schedule with the next slot, if it has one.
+    #[serde(default)]
+    pub schedule: Option<ScheduleShown>,
 }
 
 /// One entry of `GET /v1/pipelines`: the pipeline, its schedule, and with `?recent=N` its

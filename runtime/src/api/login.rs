@@ -269,8 +269,15 @@ async fn logout(State(state): State<AppState>, auth: Auth) -> ApiResult<Response
     )
 }
 
-async fn whoami(auth: Auth) -> Json<serde_json::Value> {
-    match &auth.session {
+async fn whoami(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {
+    let tenant = state
+        .store
+        .tenants()
+        .await?
+        .into_iter()
+        .find(|t| t.id == auth.who.tenant_id)
+        .map(|t| t.name);
+    Ok(match &auth.session {
         Some(SessionInfo {
             user,
             csrf,
@@ -279,6 +286,7 @@ async fn whoami(auth: Auth) -> Json<serde_json::Value> {
             ..
         }) => Json(json!({
             "user": user,
+            "tenant": tenant,
             "tenant_id": auth.who.tenant_id,
             "role": auth.who.role,
             "csrf_token": csrf,
@@ -287,8 +295,9 @@ async fn whoami(auth: Auth) -> Json<serde_json::Value> {
         })),
         None => Json(json!({
             "token": auth.who.actor,
+            "tenant": tenant,
             "tenant_id": auth.who.tenant_id,
             "role": auth.who.role,
         })),
-    }
+    })
 }

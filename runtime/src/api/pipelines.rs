@@ -231,29 +231,35 @@ async fn list(
     }
     let tenant = auth.tenant();
     let schedules = crate::store::schedules::of_tenant(&state.store, tenant).await?;
-    let now = crate::store::now_ms();
-    let mut listed = Vec::new();
-    for pipeline in state.store.pipelines(tenant).await? {
-        let schedule = schedules
-            .get(&pipeline.name)
-            .map(|(cron, tz)| ScheduleShown {
-                cron: cron.clone(),
-                timezone: tz.clone(),
-                next_fire_at: crate::pipeline::cron::Cron::new(cron, tz)
-                    .ok()
-                    .and_then(|c| c.next_after(now)),
-            });
-        let recent_runs = match recent {
-            0 => None,
-            n => Some(state.store.recent_runs(tenant, &pipeline.name, n).await?),
-        };
-        listed.push(PipelineListed {
+    let mut recent_runs = match recent {
+        0 => None,
+        n => Some(state.store.recent_runs(tenant, n).await?),
+    };
+    let listed = state
+        .store
+        .pipelines(tenant)
+        .await?
+        .into_iter()
+        .map(|pipeline| PipelineListed {
+            schedule: schedules.get(&pipeline.name).map(shown_schedule),
+            recent_runs: recent_runs
+                .as_mut()
+                .map(|runs| runs.remove(&pipeline.name).unwrap_or_default()),
             pipeline,
-            schedule,
-            recent_runs,
-        });
-    }
+        })
+        .collect();
     Ok(Json(listed))
+}
+
+/// A schedule (cron, time zone) with its next slot after now.
+fn shown_schedule((cron, timezone): &(String, String)) -> ScheduleShown {
+    ScheduleShown {
+        cron: cron.clone(),
+        timezone: timezone.clone(),
+        next_fire_at: crate::pipeline::cron::Cron::new(cron, timezone)
+            .ok()
+            .and_then(|c| c.next_after(crate::store::now_ms())),
+    }
 }
 
 fn no_pipeline(name: &str) -> ApiError {
@@ -271,7 +277,12 @@ async fn show(
         .await?
         .ok_or_else(|| no_pipeline(&name))?;
     let latest = state.store.version(auth.tenant(), &name, None).await?;
+    let schedule = crate::store::schedules::of_tenant(&state.store, auth.tenant())
+        .await?
+        .get(&name)
+        .map(shown_schedule);
     Ok(Json(PipelineShown {
+        schedule,
         name: p.name,
         latest_version: p.latest_version,
         created_at: p.created_at,

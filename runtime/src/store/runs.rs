@@ -245,32 +245,38 @@ impl Store {
         rows.iter().map(run_of).collect()
     }
 
-    /// The newest `limit` runs of the tenant's `pipeline`, newest first, in brief.
+    /// The newest `limit` runs of each of the tenant's pipelines, newest first, in brief, by
+    /// pipeline name: one query (a window over the tenant's runs).
     pub async fn recent_runs(
         &self,
         tenant: &str,
-        pipeline: &str,
         limit: i64,
-    ) -> Result<Vec<RecentRun>> {
+    ) -> Result<std::collections::HashMap<String, Vec<RecentRun>>> {
         let rows = sqlx::query(
-            "SELECT id, status, created_at, finished_at FROM runs WHERE tenant_id = $1 AND pipeline = $2 \
-             ORDER BY seq DESC LIMIT $3",
+            "SELECT pipeline, id, status, created_at, finished_at FROM \
+             (SELECT pipeline, id, status, created_at, finished_at, seq, \
+              ROW_NUMBER() OVER (PARTITION BY pipeline ORDER BY seq DESC) AS n \
+              FROM runs WHERE tenant_id = $1) ranked \
+             WHERE n <= $2 ORDER BY pipeline, seq DESC",
         )
         .bind(tenant)
-        .bind(pipeline)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RecentRun {
+        let mut by_pipeline: std::collections::HashMap<String, Vec<RecentRun>> =
+            std::collections::HashMap::new();
+        for r in &rows {
+            by_pipeline
+                .entry(r.try_get("pipeline")?)
+                .or_default()
+                .push(RecentRun {
                     id: r.try_get("id")?,
                     status: text_column(r, "status")?,
                     created_at: r.try_get("created_at")?,
                     finished_at: r.try_get("finished_at")?,
-                })
-            })
-            .collect()
+                });
+        }
+        Ok(by_pipeline)
     }
 
     /// Writes the progress of `attempt` of run `id` while that attempt holds it; whether it did.

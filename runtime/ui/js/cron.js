@@ -1,4 +1,4 @@
-// A pipeline's schedule in words, and its next fire time: cron with seconds first
+// A pipeline's schedule in words (its next slot comes from the server): cron with seconds first
 // (`sec min hour day-of-month month day-of-week [year]`, days of the week 1-7 from Sunday or
 // SUN-SAT), read in the schedule's time zone.
 
@@ -49,51 +49,6 @@ export function parseCron(expr) {
   } catch {
     return null;
   }
-}
-
-/** Wall-clock parts of instant `ms` in time zone `tz`, as a naive UTC time (ms). */
-function wall(ms, tz) {
-  if (!tz || tz === 'UTC') return ms;
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
-  }).formatToParts(new Date(ms));
-  const p = Object.fromEntries(parts.map((x) => [x.type, Number(x.value)]));
-  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second);
-}
-
-/** The next fire after `now` (Unix ms), or null when there is none within 5 years. */
-export function nextFire(expr, tz = 'UTC', now = Date.now()) {
-  const c = parseCron(expr);
-  if (!c) return null;
-  let offset;
-  try {
-    offset = wall(now, tz) - now;
-  } catch {
-    return null;
-  }
-  const start = Math.floor((now + offset) / 1000) * 1000 + 1000;
-  const s0 = new Date(start);
-  const sorted = (f) => [...f.set].sort((a, b) => a - b);
-  const [hours, mins, secs] = [sorted(c.hour), sorted(c.min), sorted(c.sec)];
-  const day0 = Date.UTC(s0.getUTCFullYear(), s0.getUTCMonth(), s0.getUTCDate());
-  for (let d = 0; d < 366 * 5; d++) {
-    const day = new Date(day0 + d * 86400000);
-    if (!c.mon.set.has(day.getUTCMonth() + 1)) continue;
-    if (c.year && !c.year.set.has(day.getUTCFullYear())) continue;
-    if (!c.dom.set.has(day.getUTCDate()) || !c.dow.set.has(day.getUTCDay() + 1)) continue;
-    for (const hr of hours) {
-      for (const mi of mins) {
-        for (const se of secs) {
-          const t = day.getTime() + ((hr * 60 + mi) * 60 + se) * 1000;
-          if (t >= start) {
-            const instant = t - offset;
-            return instant - (wall(instant, tz) - instant - offset);
-          }
-        }
-      }
-    }
-  }
-  return null;
 }
 
 const two = (n) => String(n).padStart(2, '0');

@@ -2,12 +2,12 @@
 // server's own validation as you type (each problem at its line and column, with the API's
 // text; a click on one puts the cursor there), a live graph of the steps, and Save (a new
 // version), refused while the definition does not validate.
-import { ApiError, api, get, path } from './api.js';
+import { api, get, path } from './api.js';
 import { dagView } from './dag.js';
 import { debounce, h, href, notice, put } from './dom.js';
 import { toYaml } from './yaml.js';
 
-const CHECK = ['/v1/pipeline-check', '/v1/pipelines/check'];
+const CHECK = '/v1/pipeline-check';
 
 export const TEMPLATE = `name: my-pipeline
 description: 20 generated orders; the paid ones are written to the run's log.
@@ -40,7 +40,6 @@ export async function render(main, params, ctx) {
     const shown = await get(path`/v1/pipelines/${name}`, { signal: ctx.signal });
     text = toYaml(shown.latest.definition);
   }
-  let checkPath = 0;
   let checkedText = null;
   let valid = false;
   let checking = 0;
@@ -114,21 +113,10 @@ export async function render(main, params, ctx) {
     let answer;
     try {
       const q = name ? `?name=${encodeURIComponent(name)}` : '';
-      for (;;) {
-        try {
-          answer = await api('POST', CHECK[checkPath] + q, { body, type: 'application/yaml', signal: ctx.signal });
-          break;
-        } catch (e) {
-          if (e instanceof ApiError && (e.status === 404 || e.status === 405) && checkPath + 1 < CHECK.length) {
-            checkPath++;
-            continue;
-          }
-          throw e;
-        }
-      }
+      answer = await api('POST', CHECK + q, { body, type: 'application/yaml', signal: ctx.signal });
     } catch (e) {
       if (e.name === 'AbortError' || mine !== checking) return;
-      // No check route (an older server), or it failed: saving still validates.
+      // The check failed (the connection, say): saving still validates.
       status.textContent = `Cannot check as you type: ${e.message}`;
       status.className = 'check-status warn';
       valid = true;

@@ -1,7 +1,7 @@
 // A pipeline: its graph, schedule, versions with a side-by-side diff between any two and a
 // roll-back button, its runs with a status filter, and Trigger and Edit.
 import { get, path, post } from './api.js';
-import { cronWords, nextFire } from './cron.js';
+import { cronWords } from './cron.js';
 import { dagView } from './dag.js';
 import { diffTable } from './diff.js';
 import { duration, h, href, notice, put, statusEl, timeEl } from './dom.js';
@@ -33,7 +33,7 @@ export async function render(main, [name], ctx) {
   });
 
   const schedule = def.schedule;
-  const next = schedule ? nextFire(schedule.cron, schedule.timezone || 'UTC') : null;
+  const next = shown.schedule ? shown.schedule.next_fire_at : null;
   const graph = dagView(def.steps || [], pins, { label: `Steps of ${name}` });
 
   // Versions and their diff.

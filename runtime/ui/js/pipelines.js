@@ -1,11 +1,9 @@
 // The pipelines page: every pipeline with its newest version, schedule in words and next fire,
-// last run and a strip of its last 20 runs; searchable. The list comes in one request; each
-// row's schedule and runs are asked for when the row comes into view (a few at a time).
-import { get, path } from './api.js';
-import { cronWords, nextFire } from './cron.js';
+// last run and a strip of its last 20 runs; searchable. It all comes in one request
+// (`GET /v1/pipelines?recent=20`).
+import { get } from './api.js';
+import { cronWords } from './cron.js';
 import { ago, h, href, notice, put, statusEl, time, timeEl } from './dom.js';
-
-const AT_ONCE = 4;
 
 function strip(runs) {
   const last = runs.slice(0, 20).reverse();
@@ -38,8 +36,7 @@ export async function render(main, _params, ctx) {
       h('label', { for: 'pipeline-status-filter' }, 'Last run'), statusFilter),
     count,
     h('div', { class: 'table-wrap' }, table));
-  // The list says each pipeline's schedule and last runs (a server that does not is asked
-  // row by row below).
+  // The list says each pipeline's schedule, its next slot and its last runs.
   const rows = await get('/v1/pipelines?recent=20', { signal: ctx.signal });
   rows.sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
   const items = rows.map((p) => {
@@ -54,7 +51,7 @@ export async function render(main, _params, ctx) {
       h('td', { class: 'num' }, `v${p.latest_version}`),
       cells.schedule, cells.next, cells.last, cells.strip,
       h('td', {}, timeEl(p.updated_at)));
-    return { p, tr, cells, loaded: false, last: undefined };
+    return { p, tr, cells, last: undefined };
   });
   tbody.append(...items.map((i) => i.tr));
 
@@ -63,36 +60,11 @@ export async function render(main, _params, ctx) {
     const st = statusFilter.value;
     let shown = 0;
     for (const i of items) {
-      const ok = (!q || i.p.name.toLowerCase().includes(q)) && (!st || (i.loaded && (i.last || 'none') === st));
+      const ok = (!q || i.p.name.toLowerCase().includes(q)) && (!st || (i.last || 'none') === st);
       i.tr.hidden = !ok;
       if (ok) shown++;
     }
     count.textContent = `${shown} of ${items.length} pipeline${items.length === 1 ? '' : 's'}`;
-    if (st) items.filter((i) => !i.loaded).forEach(queue);
-  }
-  filter.addEventListener('input', applyFilter);
-  statusFilter.addEventListener('change', applyFilter);
-  applyFilter();
-  if (!items.length) main.append(notice('info', 'No pipelines yet.'));
-
-  // Details, a few requests at a time, for the rows that are in view.
-  const waiting = [];
-  let running = 0;
-  function queue(item) {
-    if (item.queued) return;
-    item.queued = true;
-    waiting.push(item);
-    pump();
-  }
-  function pump() {
-    while (running < AT_ONCE && waiting.length && !ctx.signal.aborted) {
-      const item = waiting.shift();
-      running++;
-      details(item).finally(() => {
-        running--;
-        pump();
-      });
-    }
   }
   function fill(item, schedule, runs) {
     const { cells } = item;
@@ -100,7 +72,7 @@ export async function render(main, _params, ctx) {
       const tz = schedule.timezone || 'UTC';
       put(cells.schedule, h('span', { title: `${schedule.cron} (${tz})` }, cronWords(schedule.cron)), tz !== 'UTC' ? h('span', { class: 'muted' }, ` (${tz})`) : null);
       cells.schedule.className = '';
-      const next = schedule.next_fire_at !== undefined ? schedule.next_fire_at : nextFire(schedule.cron, tz);
+      const next = schedule.next_fire_at;
       put(cells.next, next ? h('time', { datetime: new Date(next).toISOString(), title: ago(next) }, time(next)) : '');
     } else {
       put(cells.schedule, 'on demand');
@@ -108,54 +80,11 @@ export async function render(main, _params, ctx) {
     item.last = runs.length ? runs[0].status : null;
     put(cells.last, runs.length ? h('a', { href: href('runs', runs[0].id) }, statusEl(runs[0].status)) : h('span', { class: 'muted' }, 'never run'));
     put(cells.strip, runs.length ? strip(runs) : '');
-    item.loaded = true;
-    item.queued = true;
     item.tr.dataset.loaded = '1';
   }
-  const listed = rows.length > 0 && Array.isArray(rows[0].recent_runs) && 'schedule' in rows[0];
-  if (listed) items.forEach((i) => fill(i, i.p.schedule, i.p.recent_runs));
-
-  async function details(item) {
-    const { p, cells } = item;
-    try {
-      const [shown, runs] = await Promise.all([
-        get(path`/v1/pipelines/${p.name}`, { signal: ctx.signal }),
-        get(path`/v1/pipelines/${p.name}/runs?limit=20`, { signal: ctx.signal }),
-      ]);
-      const schedule = shown.latest && shown.latest.definition && shown.latest.definition.schedule;
-      if (schedule) {
-        const tz = schedule.timezone || 'UTC';
-        put(cells.schedule, h('span', { title: `${schedule.cron} (${tz})` }, cronWords(schedule.cron)), tz !== 'UTC' ? h('span', { class: 'muted' }, ` (${tz})`) : null);
-        cells.schedule.className = '';
-        const next = nextFire(schedule.cron, tz);
-        put(cells.next, next ? h('time', { datetime: new Date(next).toISOString(), title: ago(next) }, time(next)) : '');
-      } else {
-        put(cells.schedule, 'on demand');
-      }
-      item.last = runs.length ? runs[0].status : null;
-      put(cells.last, runs.length ? h('a', { href: href('runs', runs[0].id) }, statusEl(runs[0].status)) : h('span', { class: 'muted' }, 'never run'));
-      put(cells.strip, runs.length ? strip(runs) : '');
-    } catch (e) {
-      if (e.name === 'AbortError') return;
-      put(cells.schedule, h('span', { class: 'error-text' }, e.message));
-    }
-    item.loaded = true;
-    item.tr.dataset.loaded = '1';
-    if (statusFilter.value) applyFilter();
-  }
-  const byRow = new Map(items.map((i) => [i.tr, i]));
-  const seen = new IntersectionObserver((entries) => {
-    for (const e of entries) {
-      if (!e.isIntersecting) continue;
-      seen.unobserve(e.target);
-      const item = byRow.get(e.target);
-      if (item) queue(item);
-    }
-  }, { rootMargin: '200px' });
-  if (!listed) items.forEach((i) => seen.observe(i.tr));
-  if (listed && statusFilter.value) applyFilter();
-  return () => {
-    seen.disconnect();
-    waiting.length = 0;
-  };
+  items.forEach((i) => fill(i, i.p.schedule, i.p.recent_runs || []));
+  filter.addEventListener('input', applyFilter);
+  statusFilter.addEventListener('change', applyFilter);
+  applyFilter();
+  if (!items.length) main.append(notice('info', 'No pipelines yet.'));
 }

@@ -23,3 +23,4 @@ mod server_cli;
 mod slow_clients;
 mod step_time;
 mod transforms;
+mod ui;

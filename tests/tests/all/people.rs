@@ -188,7 +188,12 @@ fn a_user_signs_in_triggers_a_run_and_signs_out(s: &mut Server) {
     let r = s.call_with("GET", "/v1/tokens", None, None, &[("cookie", &cookie)]);
     assert_eq!(r.status, 403);
     // Bearer tokens still work beside sessions.
-    assert_eq!(s.get("/v1/session").json()["role"], "admin");
+    let me = s.get("/v1/session").json();
+    assert_eq!(
+        (&me["role"], &me["tenant"]),
+        (&json!("admin"), &json!("default")),
+        "{me}"
+    );
 
     // A forged cookie (a known id, another secret) and a malformed one are refused.
     let (known_id, _) = cookie.rsplit_once('_').unwrap();

@@ -1368,6 +1368,13 @@ fn the_list_shows_schedules_and_recent_runs(s: &mut Server) {
         .as_millis() as i64;
     assert!(next > now && next <= now + 25 * 3600 * 1000, "{n}");
     assert_eq!(n["recent_runs"], json!([]));
+    let shown = s
+        .call("GET", "/v1/pipelines/nightly", Some(&s.admin), None)
+        .json();
+    assert_eq!(
+        shown["schedule"], n["schedule"],
+        "the same schedule, the same next slot"
+    );
     let plain = s.call("GET", "/v1/pipelines", Some(&s.admin), None).json();
     assert!(plain[0].get("recent_runs").is_none(), "{plain}");
     let r = s.call("GET", "/v1/pipelines?recent=51", Some(&s.admin), None);
