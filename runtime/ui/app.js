@@ -26,6 +26,7 @@ const routes = [
   [/^#\/plugins\/?$/, () => import('./js/plugins.js'), 'Plugins'],
   [/^#\/workers\/?$/, () => import('./js/workers.js'), 'Workers'],
   [/^#\/audit\/?$/, () => import('./js/audit.js'), 'Audit log'],
+  [/^#\/admin\/?$/, () => import('./js/admin.js'), 'People and keys'],
 ];
 
 function navLink(target, text, section) {
@@ -44,7 +45,8 @@ function drawHeader() {
       navLink('#/pipelines', 'Pipelines', 'pipelines'),
       navLink('#/plugins', 'Plugins', 'plugins'),
       navLink('#/workers', 'Workers', 'workers'),
-      can('admin') ? navLink('#/audit', 'Audit', 'audit') : null)),
+      can('admin') ? navLink('#/audit', 'Audit', 'audit') : null,
+      can('admin') ? navLink('#/admin', 'People and keys', 'admin') : null)),
     h('div', { class: 'who' },
       h('span', { class: 'who-name', title: `role: ${session.role}` },
         h('strong', {}, session.user || session.token || '?'),
@@ -122,7 +124,6 @@ function showSignIn(note) {
   signIn(main, note, (answer) => {
     setCsrf(answer.csrf_token);
     session = answer;
-    try { localStorage.setItem('autoflow-tenant', answer.tenant || ''); } catch { /* private mode */ }
     drawHeader();
     route();
   });
@@ -136,7 +137,6 @@ async function signOut() {
     await api('POST', '/v1/logout', { quiet: true });
   } catch { /* signed out anyway: the cookies are dropped below */ }
   setCsrf(null);
-  try { localStorage.removeItem('autoflow-tenant'); } catch { /* ignore */ }
   showSignIn('You are signed out.');
 }
 
@@ -156,9 +156,7 @@ async function start() {
   try {
     const who = await api('GET', '/v1/session', { quiet: true });
     setCsrf(who.csrf_token);
-    let tenant = null;
-    try { tenant = localStorage.getItem('autoflow-tenant'); } catch { /* ignore */ }
-    session = { ...who, tenant: who.tenant || tenant || who.tenant_id };
+    session = who;
     drawHeader();
     route();
   } catch (e) {

@@ -3,7 +3,7 @@
 // pipeline in the editor with a typo, see the error at its line, fix it, save; trigger it and
 // watch the run's step counts and log lines arrive live; a second version and the diff between
 // the two; roll back; replay a dead letter; upload a plugin and have a non-component refused;
-// the pages at phone width and in dark mode. Every step waits on a condition with a deadline.
+// users, tokens and secrets on the admin page; the pages at phone width and in dark mode. Every step waits on a condition with a deadline.
 // Screenshots go to $UI_OUT; the figures (paint and interactive times, page weight) are printed.
 //
 // Environment: AUTOFLOW_URL, UI_USER, UI_PASSWORD, UI_OUT, UI_PLUGIN_WASM (a component to
@@ -317,9 +317,48 @@ await step('a plugin is uploaded, and a file that is no component is refused', a
   await snap('plugin-refused');
 });
 
+await step('an admin adds a user, changes their role, makes and revokes a token, sets and deletes a secret', async () => {
+  await page.goto(`${URL}/#/admin`);
+  await ready();
+  await page.fill('#user-name', 'bea');
+  await page.fill('#user-password', 'short');
+  await page.selectOption('#user-role', 'viewer');
+  await page.click('#user-form-submit');
+  await textMatches('#user-form-result .notice-error', /password/i);
+  await page.fill('#user-password', 'a long enough password');
+  await page.click('#user-form-submit');
+  await page.locator('#users tr[data-name="bea"]').waitFor({ timeout: T });
+  await page.selectOption('#role-of-bea', 'editor');
+  await textMatches('#users tr[data-name="bea"]', /saved/);
+  const bea = (await (await context.request.get(`${URL}/v1/users`)).json()).find((u) => u.name === 'bea');
+  if (!bea || bea.roles[0].role !== 'editor') throw new Error(`bea's role: ${JSON.stringify(bea)}`);
+
+  await page.fill('#token-name', 'ci-bot');
+  await page.selectOption('#token-role', 'viewer');
+  await page.click('#token-form-submit');
+  await textMatches('#token-text', /^af_/);
+  const token = (await page.textContent('#token-text')).trim();
+  const bearer = (t) => context.request.get(`${URL}/v1/pipelines`, { headers: { Authorization: `Bearer ${t}` } });
+  if ((await bearer(token)).status() !== 200) throw new Error('the new token does not work');
+  await page.click('button[aria-label="Revoke token ci-bot"]');
+  await page.waitForFunction(() => [...document.querySelectorAll('#tokens tbody tr')]
+    .some((tr) => /ci-bot/.test(tr.textContent) && /revoked/.test(tr.textContent)), null, { timeout: T, polling: 50 });
+  if ((await bearer(token)).status() !== 401) throw new Error('a revoked token still works');
+
+  const canary = 'hunter2-canary-7f3a';
+  await page.fill('#secret-name', 'db-password');
+  await page.fill('#secret-value', canary);
+  await page.click('#secret-form-submit');
+  await page.locator('#secrets tr[data-name="db-password"]').waitFor({ timeout: T });
+  if ((await page.content()).includes(canary)) throw new Error('the secret value is on the page');
+  await snap('admin');
+  await page.click('button[aria-label="Delete secret db-password"]');
+  await page.locator('#secrets tr[data-name="db-password"]').waitFor({ state: 'detached', timeout: T });
+});
+
 await step('the pages at phone width and in dark mode', async () => {
   const pages = [['pipelines', '#/pipelines', '#pipelines'], ['pipeline', `#/pipelines/${NAME}`, '.dag'], ['run', `#/runs/${runId}`, '#steps tbody tr'],
-    ['editor', `#/pipelines/${NAME}/edit`, '.gutter .gl'], ['plugins', '#/plugins', '#plugins tbody tr']];
+    ['editor', `#/pipelines/${NAME}/edit`, '.gutter .gl'], ['plugins', '#/plugins', '#plugins tbody tr'], ['admin', '#/admin', '#users tbody tr']];
   for (const scheme of ['light', 'dark']) {
     for (const [w, hgt] of [[390, 844], [1280, 800]]) {
       if (scheme === 'light' && w === 1280) continue;
