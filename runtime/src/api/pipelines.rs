@@ -156,15 +156,20 @@ struct CheckQuery {
     name: Option<String>,
 }
 
-/// `problem` placed in `text`: a parse error where the parser saw it, a validation problem at
-/// the node its path names (YAML only).
-fn placed(text: &str, format: Format, message: String) -> Problem {
-    let at = match crate::pipeline::parse(text, Some(format)) {
-        Err(crate::pipeline::PipelineError::Parse { location, .. }) => location,
-        _ if format == Format::Yaml => {
+/// `message` placed in `text`: where the parser saw the error, when the text does not parse
+/// (`parse_error`: its location), else at the node the message's path names (YAML only).
+fn placed(
+    text: &str,
+    format: Format,
+    parse_error: Option<Option<crate::pipeline::Location>>,
+    message: String,
+) -> Problem {
+    let at = match parse_error {
+        Some(location) => location,
+        None if format == Format::Yaml => {
             locate::path_of(&message).and_then(|path| locate::locate(text, path))
         }
-        _ => None,
+        None => None,
     };
     Problem {
         message,
@@ -197,9 +202,14 @@ async fn check(
         Err(ControlError::BadRequest(m)) if name.is_some() => vec![format!("name: {m}")],
         Err(other) => return Err(other.into()),
     };
+    // Parsed again only on this failing path, once for all the problems.
+    let parse_error = match crate::pipeline::parse(&text, Some(format)) {
+        Err(crate::pipeline::PipelineError::Parse { location, .. }) => Some(location),
+        _ => None,
+    };
     let problems = messages
         .into_iter()
-        .map(|m| placed(&text, format, m))
+        .map(|m| placed(&text, format, parse_error, m))
         .collect();
     Ok(Json(Checked {
         valid: false,
