@@ -404,6 +404,37 @@ impl Server {
         run
     }
 
+    /// The messages step `step` of run `id` logged (a `log-sink` logs each record's value),
+    /// each read as JSON when it is JSON, else as a string.
+    pub fn logged(&self, id: &str, step: &str) -> Vec<Value> {
+        let logs = self.get(&format!("/v1/runs/{id}/logs")).json();
+        logs.as_array()
+            .unwrap_or_else(|| panic!("no logs: {logs}"))
+            .iter()
+            .filter(|l| l["step"] == step)
+            .filter_map(|l| l["message"].as_str())
+            .map(|m| serde_json::from_str(m).unwrap_or_else(|_| Value::String(m.into())))
+            .collect()
+    }
+
+    /// The first column of the rows `query` answers, as bytes, read from the server's
+    /// database directly (for what the API never shows, such as sealed values).
+    pub fn column_bytes(&self, query: &str) -> Vec<Vec<u8>> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("no runtime: {e}"));
+        rt.block_on(async {
+            let store = autoflow::store::Store::connect(&self.database)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {e}", self.database));
+            sqlx::query_scalar::<_, Vec<u8>>(query)
+                .fetch_all(&store.pool)
+                .await
+                .unwrap_or_else(|e| panic!("{query}: {e}"))
+        })
+    }
+
     /// Triggers a run of `pipeline` with the admin token; returns its id.
     pub fn trigger(&self, pipeline: &str) -> String {
         let r = self.call(

@@ -215,6 +215,8 @@ async fn queue_replay(
         trigger: Trigger::Replay,
         replay: Some(&replay),
         idempotency: key.map(idempotency::Key::stored),
+        input: None,
+        params: None,
     };
     let id = runs::queue(state, &r, q).await?;
     Ok(ReplayQueued {

@@ -2,7 +2,10 @@
 //! request is signed with the tenant's secret the trigger names (`Autoflow-Signature:
 //! t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, as alert webhooks are signed). A
 //! good signature queues a run of the newest version through the control layer's door (202
-//! once committed); a bad or missing one is 401 and queues nothing. `Autoflow-Delivery` (or
+//! once committed), its body the run's input (a JSON document, an array of them or JSON
+//! lines, fed to the pipeline's `trigger-source` step; a body that is none of these is 422);
+//! a bad or missing signature is 401 and queues nothing. The signature covers the body only,
+//! so the run's parameters take their defaults. `Autoflow-Delivery` (or
 //! `Idempotency-Key`) names the delivery: a replay of it answers the first run and queues
 //! nothing.
 use axum::body::Body;
@@ -12,6 +15,7 @@ use axum::response::Response;
 
 use super::{ApiError, ApiResult, ApiRouter, AppState, idempotency, read_body};
 use crate::alerts::sign;
+use crate::control::input;
 use crate::control::runs::{self, Queue};
 use crate::status::RunStatus;
 use crate::wire::Queued;
@@ -95,6 +99,10 @@ async fn hook(
             .map_err(|_| ApiError::BadRequest("Autoflow-Delivery: printable ASCII".into()))?;
         keyed.insert(idempotency::KEY_HEADER, value);
     }
+    // The body is the run's input: it must read as records before anything is queued.
+    let records = input::records_of(&bytes).map_err(ApiError::Invalid)?;
+    let sealed = input::seal(&state.master_key, tenant_id, &pipeline, &records)
+        .map_err(ApiError::internal)?;
     let request = serde_json::json!({ "route": "hook", "pipeline": pipeline });
     idempotency::queue_once(
         &state,
@@ -109,6 +117,9 @@ async fn hook(
                 trigger: crate::status::Trigger::Webhook,
                 replay: None,
                 idempotency: key.map(idempotency::Key::stored),
+                input: Some(&sealed),
+                // The signature covers the body only: parameters take their defaults.
+                params: None,
             };
             let id = runs::queue(&state, &r, q).await?;
             Ok(answer(&id, &pipeline, r.version.version, RunStatus::Queued))

@@ -52,6 +52,12 @@ pub fn routes() -> ApiRouter {
 pub struct Trigger {
     /// Run this version instead of the newest.
     pub version: Option<i64>,
+    /// Records to run with, fed to the pipeline's `trigger-source` step (each a JSON value).
+    #[serde(default)]
+    pub input: Option<Vec<serde_json::Value>>,
+    /// Values of the pipeline's parameters (`params:`); the defaults fill the rest.
+    #[serde(default)]
+    pub params: Option<crate::pipeline::params::ParamValues>,
 }
 
 async fn trigger(
@@ -68,7 +74,10 @@ async fn trigger(
         serde_json::from_slice(&bytes)
             .map_err(|e| ApiError::BadRequest(format!("invalid JSON body: {e}")))?
     };
-    let request = serde_json::json!({ "route": "run", "pipeline": name, "version": req.version });
+    let request = serde_json::json!({
+        "route": "run", "pipeline": name, "version": req.version, "input": req.input,
+        "params": req.params,
+    });
     idempotency::queue_once(
         &state,
         auth.tenant(),
@@ -89,12 +98,21 @@ async fn queue_run(
     key: Option<&idempotency::Key>,
 ) -> ApiResult<Queued> {
     let r = runs::runnable(state, auth.tenant(), name, req.version).await?;
+    let sealed = match &req.input {
+        Some(records) => Some(
+            crate::control::input::seal(&state.master_key, auth.tenant(), name, records)
+                .map_err(ApiError::internal)?,
+        ),
+        None => None,
+    };
     let q = Queue {
         tenant: auth.tenant(),
         created_by: &auth.who.actor,
         trigger: crate::status::Trigger::Api,
         replay: None,
         idempotency: key.map(idempotency::Key::stored),
+        input: sealed.as_ref(),
+        params: req.params.as_ref(),
     };
     let id = runs::queue(state, &r, q).await?;
     Ok(Queued {

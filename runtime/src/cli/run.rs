@@ -39,6 +39,14 @@ pub struct RunArgs {
     /// A secret the steps may be granted, as NAME=VALUE (repeatable).
     #[arg(long = "secret", value_name = "NAME=VALUE")]
     pub secrets: Vec<String>,
+    /// A value of one of the pipeline's parameters (`params:`), as NAME=VALUE (repeatable);
+    /// the defaults fill the rest.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Records for the pipeline's `trigger-source` step: a file of JSON (a document, an array
+    /// of them, or JSON lines), or `-` for standard input.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
     /// Print the run report as JSON on stdout instead of the summary table.
     #[arg(long)]
     pub json: bool,
@@ -48,6 +56,29 @@ pub struct RunArgs {
     /// Outbound HTTP: private addresses the operator allows.
     #[command(flatten)]
     pub egress: super::EgressArgs,
+}
+
+/// The records of `--input FILE` (`-`: standard input); an error names the file and the line.
+fn read_input(file: &Path) -> Result<Vec<crate::engine::bindings::Record>, String> {
+    let bytes = if file == Path::new("-") {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut b).map(|_| b)
+    } else {
+        std::fs::read(file)
+    }
+    .map_err(|e| format!("--input {}: {e}", file.display()))?;
+    let values = crate::control::input::records_of(&bytes)
+        .map_err(|e| format!("--input {}: {e}", file.display()))?;
+    Ok(values
+        .iter()
+        .map(|v| {
+            crate::record::Record {
+                value: v.to_string().into_bytes(),
+                ..Default::default()
+            }
+            .into()
+        })
+        .collect())
 }
 
 /// Runs `autoflow run`; returns the exit code.
@@ -112,12 +143,30 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
     let plugins = LocalPlugins {
         blob_dir: Some(args.data.data_dir.join("blobs")),
     };
-    let secrets = parse_secrets(&args.secrets).map_err(|e| (EXIT_INVALID, e))?;
+    let secrets = pairs("--secret", &args.secrets).map_err(|e| (EXIT_INVALID, e))?;
     let mut plan = executor::prepare::prepare(&engine, &validated, &plugins, &base_dir, &secrets)
         .await
         .map_err(invalid)?;
     plan.open_connections(&secrets)
         .map_err(|e| (EXIT_INVALID, e))?;
+    let given = pairs("--param", &args.params).map_err(|e| (EXIT_INVALID, e))?;
+    let given: crate::pipeline::params::ParamValues = given
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    let values = crate::pipeline::params::resolve(&validated.pipeline().params, &given)
+        .map_err(|e| (EXIT_INVALID, e.join("\n")))?;
+    plan.apply_params(&values);
+    if let Some(file) = &args.input {
+        let records = read_input(file).map_err(|e| (EXIT_INVALID, e))?;
+        let fed = plan.inject.as_mut().ok_or_else(|| {
+            (
+                EXIT_INVALID,
+                "--input: the pipeline has no trigger-source step to read it".to_string(),
+            )
+        })?;
+        fed.records = records;
+    }
     let name = &validated.pipeline().name;
     let dead_path = args
         .dead_letters
@@ -208,12 +257,13 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
     Err((EXIT_FAILED, message))
 }
 
-fn parse_secrets(pairs: &[String]) -> Result<BTreeMap<String, String>, String> {
+/// The NAME=VALUE pairs of a repeatable `flag`.
+fn pairs(flag: &str, pairs: &[String]) -> Result<BTreeMap<String, String>, String> {
     pairs
         .iter()
         .map(|p| match p.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(format!("--secret {p:?}: expected NAME=VALUE")),
+            _ => Err(format!("{flag} {p:?}: expected NAME=VALUE")),
         })
         .collect()
 }

@@ -3,11 +3,12 @@
 //! this process's worker woken. The API's trigger and dead-letter replay and the cron ticker
 //! queue through it.
 use super::{ControlError, ControlResult, Core};
+use crate::pipeline::params::{self, ParamValues};
 use crate::pipeline::{EffectiveLimits, Pipeline, TenantLimits};
 use crate::status::Trigger;
 use crate::store::idempotency::Idempotency;
 use crate::store::pipelines::VersionRow;
-use crate::store::queue::{NewRun, Replay, RunSpec};
+use crate::store::queue::{NewRun, Replay, RunSpec, SealedInput};
 
 /// How runs of `pipeline` are to be run: its worker labels, concurrency limit, attempts, and
 /// the memory its steps hold together (with the server's `defaults` for what it leaves unset,
@@ -72,10 +73,38 @@ pub struct Queue<'a> {
     pub replay: Option<&'a Replay>,
     /// The caller's idempotency key (and its request's digest), stored with the run.
     pub idempotency: Option<Idempotency<'a>>,
+    /// The records it is triggered with ([`super::input`]), fed to its `trigger-source` step.
+    pub input: Option<&'a SealedInput>,
+    /// The values its caller gives the pipeline's parameters (text is read as their types);
+    /// the defaults fill the rest ([`queue`] checks them).
+    pub params: Option<&'a ParamValues>,
 }
 
-/// The run `q` asks for of `r`, as the store queues it.
-pub fn new_run<'a>(r: &'a Runnable, q: Queue<'a>, fire_at: Option<i64>) -> NewRun<'a> {
+/// The values a run of `pipeline` runs with: `given` checked against its `params:`, the
+/// defaults for the rest; `None` for a pipeline without parameters. A 422 names each bad,
+/// missing or unknown parameter.
+pub fn params_of(
+    pipeline: &Pipeline,
+    given: Option<&ParamValues>,
+) -> ControlResult<Option<ParamValues>> {
+    let empty = ParamValues::new();
+    let given = given.unwrap_or(&empty);
+    if pipeline.params.is_empty() && given.is_empty() {
+        return Ok(None);
+    }
+    params::resolve(&pipeline.params, given)
+        .map(Some)
+        .map_err(ControlError::Problems)
+}
+
+/// The run `q` asks for of `r` (with `params`, as [`params_of`] resolved them), as the store
+/// queues it.
+pub fn new_run<'a>(
+    r: &'a Runnable,
+    q: Queue<'a>,
+    fire_at: Option<i64>,
+    params: Option<&'a ParamValues>,
+) -> NewRun<'a> {
     NewRun {
         tenant: q.tenant,
         pipeline: &r.version.pipeline,
@@ -86,13 +115,16 @@ pub fn new_run<'a>(r: &'a Runnable, q: Queue<'a>, fire_at: Option<i64>) -> NewRu
         fire_at,
         replay: q.replay,
         idempotency: q.idempotency,
+        input: q.input,
+        params,
     }
 }
 
-/// The door: queues a run of `r` as `q` says, committed, and wakes this process's worker; the
+/// The door: queues a run of `r` as `q` says (its parameters checked), committed, and wakes this process's worker; the
 /// run's id.
 pub async fn queue(core: &Core, r: &Runnable, q: Queue<'_>) -> ControlResult<String> {
-    let run = new_run(r, q, None);
+    let params = params_of(&r.pipeline, q.params)?;
+    let run = new_run(r, q, None, params.as_ref());
     let id = match q.replay {
         Some(replay) => core.store.enqueue_replay(&run, &replay.ids).await?,
         None => core.store.enqueue(&run).await?,

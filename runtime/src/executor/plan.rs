@@ -155,6 +155,19 @@ impl Plan {
         })
     }
 
+    /// Puts the run's parameter values into its steps' configs (`${params.NAME}`, see
+    /// [`crate::pipeline::params::substitute`]).
+    pub fn apply_params(&mut self, values: &crate::pipeline::params::ParamValues) {
+        for step in &mut self.steps {
+            if !step.config.contains("${params.") {
+                continue;
+            }
+            if let Ok(config) = serde_json::from_str::<serde_json::Value>(&step.config) {
+                step.config = crate::pipeline::params::substitute(&config, values).to_string();
+            }
+        }
+    }
+
     /// Names of the secrets the connection URLs of its steps refer to.
     pub fn connection_secrets(&self) -> Vec<String> {
         let mut names: Vec<String> = self

@@ -1,15 +1,20 @@
 //! Turns a validated pipeline into a [`Plan`]: resolves and loads every plugin, checks each
-//! step's plugin kind against its place in the DAG, and checks each config against the
-//! plugin's JSON Schema. Every problem is collected and named by its place.
+//! step's plugin kind against its place in the DAG (a `trigger-source` step is fed the run's
+//! input), and checks each config against the plugin's JSON Schema. Every problem is collected
+//! and named by its place.
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::plan::{Plan, PlannedStep, RetrySettings};
+use super::plan::{Injection, Plan, PlannedStep, RetrySettings};
 use crate::engine::bindings::Metadata;
 use crate::engine::{Engine, Mount, Plugin, PluginKind, Sandbox, StepHost};
 use crate::pipeline::{MountMode, PipelineError, ValidatedPipeline, ValidationErrors};
 use crate::registry::LocalPlugins;
+
+/// The name (in its metadata) of the built-in step that hands on a run's input records: a
+/// transform allowed without inputs, fed by the runtime ([`Plan::inject`]).
+pub const TRIGGER_SOURCE: &str = "trigger-source";
 
 /// Builds the plan of `pipeline`. `secrets` are the values of the secrets steps may be granted.
 pub async fn prepare(
@@ -21,7 +26,7 @@ pub async fn prepare(
 ) -> Result<Plan, ValidationErrors> {
     let mut problems = Vec::new();
     let mut loaded: Vec<Option<Arc<Plugin>>> = Vec::new();
-    for (i, step) in pipeline.steps().iter().enumerate() {
+    for i in 0..pipeline.steps().len() {
         let Some(resolved) = pipeline.resolved(i) else {
             loaded.push(None);
             continue;
@@ -31,29 +36,57 @@ pub async fn prepare(
             .resolve(&resolved.plugin, base_dir)
             .and_then(|r| engine.load(&r.digest, &r.bytes).map_err(|e| e.to_string()));
         match plugin {
-            Ok(p) => {
-                if let Some(problem) = kind_problem(
-                    p.kind,
-                    !resolved.inputs.is_empty(),
-                    !resolved.outputs.is_empty(),
-                ) {
-                    problems.push(PipelineError::invalid(
-                        place,
-                        format!("\"{}\" is a {}; {problem}", step.plugin, p.kind),
-                    ));
-                }
-                loaded.push(Some(p));
-            }
+            Ok(p) => loaded.push(Some(p)),
             Err(e) => {
                 problems.push(PipelineError::invalid(place, e));
                 loaded.push(None);
             }
         }
     }
+    // The step fed with the run's input (a `trigger-source` at the head of the DAG), by index.
+    let mut fed: Option<usize> = None;
+    let check_values = crate::pipeline::params::check_values(&pipeline.pipeline().params);
     for (i, plugin) in loaded.iter().enumerate() {
-        if let (Some(plugin), Some(step)) = (plugin, pipeline.steps().get(i))
-            && let Err(e) = check_config(engine, plugin, &step.config).await
-        {
+        let (Some(plugin), Some(step), Some(resolved)) =
+            (plugin, pipeline.steps().get(i), pipeline.resolved(i))
+        else {
+            continue;
+        };
+        let meta = match describe(engine, plugin).await {
+            Ok(meta) => meta,
+            Err(e) => {
+                problems.push(PipelineError::invalid(format!("steps[{i}].config"), e));
+                continue;
+            }
+        };
+        let (has_inputs, has_consumers) =
+            (!resolved.inputs.is_empty(), !resolved.outputs.is_empty());
+        let trigger_fed =
+            meta.name == TRIGGER_SOURCE && plugin.kind == PluginKind::Transform && !has_inputs;
+        let kind = if trigger_fed {
+            match fed {
+                Some(first) => Some(format!(
+                    "a pipeline reads its trigger's records once; steps[{first}] already does"
+                )),
+                None => {
+                    fed = Some(i);
+                    (!has_consumers)
+                        .then(|| "nothing reads from this step (add a sink)".to_string())
+                }
+            }
+        } else {
+            kind_problem(plugin.kind, has_inputs, has_consumers)
+                .map(|problem| format!("\"{}\" is a {}; {problem}", step.plugin, plugin.kind))
+        };
+        if let Some(problem) = kind {
+            problems.push(PipelineError::invalid(
+                format!("steps[{i}].plugin"),
+                problem,
+            ));
+        }
+        // `${params.NAME}` stands for a value of its type: checked with the defaults.
+        let config = crate::pipeline::params::substitute(&step.config, &check_values);
+        if let Err(e) = check_config_against(&meta, &config) {
             problems.push(PipelineError::invalid(format!("steps[{i}].config"), e));
         }
     }
@@ -115,7 +148,12 @@ pub async fn prepare(
     Ok(Plan {
         steps,
         retry: retry.unwrap_or_default(),
-        inject: None,
+        // The trigger's records come with the run; until then (and for a run without input)
+        // the step gets none.
+        inject: fed.map(|i| Injection {
+            step: position(i),
+            records: Vec::new(),
+        }),
     })
 }
 
@@ -132,16 +170,6 @@ fn kind_problem(kind: PluginKind, has_inputs: bool, has_consumers: bool) -> Opti
         (PluginKind::Sink, true, true) => Some("a sink has no output to read from"),
         _ => None,
     }
-}
-
-/// Asks the plugin for its schema and checks `config` against it ([`check_config_against`]).
-async fn check_config(
-    engine: &Engine,
-    plugin: &Plugin,
-    config: &serde_json::Value,
-) -> Result<(), String> {
-    let meta = describe(engine, plugin).await?;
-    check_config_against(&meta, config)
 }
 
 /// Checks `config` against the JSON Schema `meta` publishes (none: any config is accepted);

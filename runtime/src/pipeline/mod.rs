@@ -80,6 +80,7 @@ mod graph;
 mod limits;
 pub mod locate;
 mod model;
+pub mod params;
 mod parse;
 mod plugin_ref;
 mod policy;

@@ -56,6 +56,9 @@ pub struct Pipeline {
     /// Triggers besides the schedule and the API (a signed webhook).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub triggers: Vec<super::triggers::TriggerSpec>,
+    /// Run parameters, by name: each run gets a value for each (`${params.NAME}` in configs).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub params: super::params::Params,
 }
 
 /// A named connection to a database or a message service.

@@ -2,7 +2,8 @@
 //!
 //! Every rule is checked and every problem collected; the order of the problems is: `name`,
 //! `schedule`, `steps` (step by step in file order, each in field order), cycles, then the
-//! pipeline-wide `limits`, `retry`, `batch_size`, `dead_letter` and `alerts`.
+//! pipeline-wide `limits`, `retry`, `batch_size`, `dead_letter`, `alerts`, `triggers` and
+//! `params`, then each step's `${params.NAME}` references.
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
@@ -132,6 +133,29 @@ impl Pipeline {
         for (i, trigger) in self.triggers.iter().enumerate() {
             for (field, message) in trigger.problems() {
                 add(format!("triggers[{i}]{field}"), message);
+            }
+        }
+        for (field, message) in super::params::problems(&self.params) {
+            add(format!("params{field}"), message);
+        }
+        if self.schedule.is_some() {
+            for (name, spec) in &self.params {
+                if spec.default.is_none() {
+                    add(
+                        format!("params.{name}.default"),
+                        "needed: a scheduled run has no one to give it a value".into(),
+                    );
+                }
+            }
+        }
+        for (i, step) in self.steps.iter().enumerate() {
+            for name in super::params::references(&step.config) {
+                if !self.params.contains_key(&name) {
+                    add(
+                        format!("steps[{i}].config"),
+                        format!("${{params.{name}}} names no parameter of the pipeline (params:)"),
+                    );
+                }
             }
         }
 

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::error::AttemptError;
 use super::plans::{PlanCache, Prepared};
-use crate::control::Core;
+use crate::control::{Core, input};
 use crate::engine::LogLine;
 use crate::executor::{self, DeadLetter, Outcome, Plan, RunReport, RunSinks, StepCounters};
 use crate::secrets::{MasterKey, Redactor};
@@ -222,9 +222,9 @@ fn checkpoints_of(report: &RunReport, previous: &[Checkpoint]) -> Vec<Checkpoint
         .collect()
 }
 
-/// Runs attempt `run`: its plan from `plans` (a replay's records injected), its secrets and
-/// checkpoints handed to its steps, its log lines to `tx` and its dead letters to the store.
-/// `cancel` aborts it where it is.
+/// Runs attempt `run`: its plan from `plans` (a replay's records, or the run's input records,
+/// injected), its secrets and checkpoints handed to its steps, its log lines to `tx` and its
+/// dead letters to the store. `cancel` aborts it where it is.
 pub(super) async fn execute(
     state: &Core,
     plans: &PlanCache,
@@ -243,6 +243,17 @@ pub(super) async fn execute(
             .await?;
         let records = letters.into_iter().map(|d| d.record).collect();
         plan = plan.replay(&replay.step, records)?;
+    }
+    // What it was started with: its parameters' values, and records for its trigger-source.
+    let (params, sealed) = state.store.run_inputs(&run.tenant, &run.id).await?;
+    if let Some(values) = &params {
+        plan.apply_params(values);
+    }
+    if run.replay.is_none()
+        && let (Some(fed), Some(sealed)) = (plan.inject.as_mut(), sealed)
+    {
+        let records = input::open(&state.master_key, &run.tenant, &run.pipeline, &sealed)?;
+        fed.records = records.into_iter().map(Into::into).collect();
     }
     let redactor = grant_secrets(state, run, &mut plan, &grants).await?;
     let previous = state

@@ -117,8 +117,12 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
             trigger,
             replay: None,
             idempotency: None,
+            input: None,
+            params: None,
         };
-        let run = runs::new_run(&r, q, Some(fire_at));
+        // A scheduled run takes the defaults (validation makes sure every parameter has one).
+        let params = runs::params_of(&r.pipeline, None).ok().flatten();
+        let run = runs::new_run(&r, q, Some(fire_at), params.as_ref());
         // Record the slot first: if it was recorded already, no run.
         if state
             .store

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use super::audit::NewAudit;
 use super::idempotency::Idempotency;
-use super::{Backend, Result, Store, now_ms, random_hex, text_column};
+use super::{Backend, Result, Store, StoreError, now_ms, random_hex, text_column};
 use crate::pipeline::TenantLimits;
 use crate::status::{AttemptStatus, RunStatus, Trigger};
 
@@ -48,6 +48,21 @@ pub struct NewRun<'a> {
     pub replay: Option<&'a Replay>,
     /// The client's idempotency key, recorded with the run ([`super::idempotency`]).
     pub idempotency: Option<Idempotency<'a>>,
+    /// The records it was triggered with, sealed (table `run_inputs`).
+    pub input: Option<&'a SealedInput>,
+    /// The values of its parameters.
+    pub params: Option<&'a crate::pipeline::params::ParamValues>,
+}
+
+/// A run's input records, sealed ([`crate::control::input`]), as table `run_inputs` keeps them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedInput {
+    /// How many records.
+    pub records: i64,
+    /// Their size, in bytes, before sealing.
+    pub bytes: i64,
+    /// The sealed records.
+    pub sealed: Vec<u8>,
 }
 
 /// A replay of dead letters: these records, fed to this step, optionally run by another plugin.
@@ -133,6 +148,34 @@ impl Store {
         Ok(id)
     }
 
+    /// What `tenant`'s run `run` was started with: the values of its parameters and its
+    /// sealed input records, each if it has them.
+    pub async fn run_inputs(
+        &self,
+        tenant: &str,
+        run: &str,
+    ) -> Result<(
+        Option<crate::pipeline::params::ParamValues>,
+        Option<Vec<u8>>,
+    )> {
+        let row: Option<(Option<String>, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT r.params, i.sealed FROM runs r LEFT JOIN run_inputs i ON i.run_id = r.id \
+             WHERE r.id = $1 AND r.tenant_id = $2",
+        )
+        .bind(run)
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((params, sealed)) = row else {
+            return Ok((None, None));
+        };
+        let params = params
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("runs.params: {e}")))?;
+        Ok((params, sealed))
+    }
+
     /// Queues a run inside the caller's transaction (PostgreSQL workers are notified when it
     /// commits), with its idempotency key if it has one (a key in use: a unique violation).
     pub async fn enqueue_in(
@@ -146,8 +189,8 @@ impl Store {
         labels.dedup();
         sqlx::query(
             "INSERT INTO runs (id, tenant_id, pipeline, version, status, created_at, created_by, \
-             max_attempts, labels, concurrency, trigger, fire_at, replay, memory_mb) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+             max_attempts, labels, concurrency, trigger, fire_at, replay, memory_mb, params) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
         )
         .bind(&id)
         .bind(run.tenant)
@@ -166,10 +209,27 @@ impl Store {
                 .map(|r| serde_json::to_string(r).unwrap_or_default()),
         )
         .bind(i64::try_from(run.spec.memory_mb).unwrap_or(i64::MAX))
+        .bind(
+            run.params
+                .map(|p| serde_json::Value::Object(p.clone()).to_string()),
+        )
         .execute(&mut *conn)
         .await?;
         if let Some(key) = &run.idempotency {
             super::idempotency::record(&mut *conn, run.tenant, key, &id).await?;
+        }
+        if let Some(input) = run.input {
+            sqlx::query(
+                "INSERT INTO run_inputs (run_id, tenant_id, records, bytes, sealed) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(&id)
+            .bind(run.tenant)
+            .bind(input.records)
+            .bind(input.bytes)
+            .bind(&input.sealed)
+            .execute(&mut *conn)
+            .await?;
         }
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_notify('autoflow_runs', '')")

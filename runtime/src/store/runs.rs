@@ -65,6 +65,9 @@ pub struct RunRow {
     /// `report` has the final counts).
     #[serde(default)]
     pub progress: Option<serde_json::Value>,
+    /// The values of its parameters (the pipeline's `params:`), as it runs with them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Value>,
 }
 
 /// A running run's counters so far, as `progress` shows them.
@@ -117,7 +120,7 @@ pub struct LogRow {
 }
 
 const COLUMNS: &str = "id, pipeline, version, status, created_at, created_by, started_at, finished_at, report, error, \
-                       attempt, max_attempts, not_before, cancel_requested, labels, trigger, fire_at, lease_owner, replay, progress";
+                       attempt, max_attempts, not_before, cancel_requested, labels, trigger, fire_at, lease_owner, replay, progress, params";
 
 fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
     let report: Option<String> = r.try_get("report")?;
@@ -143,17 +146,18 @@ fn run_of(r: &sqlx::any::AnyRow) -> Result<RunRow> {
         trigger: text_column(r, "trigger")?,
         fire_at: r.try_get("fire_at")?,
         worker: r.try_get("lease_owner")?,
-        replay: r
-            .try_get::<Option<String>, _>("replay")?
-            .map(|t| serde_json::from_str(&t))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        progress: r
-            .try_get::<Option<String>, _>("progress")?
-            .map(|t| serde_json::from_str(&t))
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        replay: json_column(r, "replay")?,
+        progress: json_column(r, "progress")?,
+        params: json_column(r, "params")?,
     })
+}
+
+/// A nullable column of JSON text, read.
+fn json_column(r: &sqlx::any::AnyRow, name: &str) -> Result<Option<serde_json::Value>> {
+    r.try_get::<Option<String>, _>(name)?
+        .map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("runs.{name}: {e}")))
 }
 
 /// A log line on its way to the database: `(at, step, level, source, message)`.

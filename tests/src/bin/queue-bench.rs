@@ -85,6 +85,8 @@ fn drain_with(
                 fire_at: None,
                 replay: None,
                 idempotency: None,
+                input: None,
+                params: None,
             };
             store.enqueue(&run).await.unwrap();
         }

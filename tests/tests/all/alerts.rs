@@ -5,7 +5,9 @@
 //! delivery that keeps failing ends `failed`, visible; a server SIGKILLed in the middle of the
 //! first delivery attempt delivers it once after its restart; a Slack-shaped body and a test send;
 //! a `rejected_over` rule fires above its threshold and not below; bad rules are 422s; a
-//! signed webhook trigger queues one run per delivery id, an unsigned or badly signed one none.
+//! signed webhook trigger queues one run per delivery id, an unsigned or badly signed one none,
+//! and its body (JSON lines, an array or a document) is the run's input, fed to its
+//! `trigger-source` step; a run's parameters reach its steps' configs, and bad ones are named.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use std::time::Duration;
 
@@ -668,6 +670,212 @@ fn a_signed_webhook_trigger_queues_one_run_per_delivery(s: &mut Server) {
     assert_eq!(r.status, 404, "{}", r.text());
 }
 
+fn a_webhook_triggers_body_is_the_runs_input(s: &mut Server) {
+    let r = s.call(
+        "PUT",
+        "/v1/secrets/intake-key",
+        Some(&s.admin),
+        Some((
+            "application/json",
+            json!({"value": "ik"}).to_string().into_bytes(),
+        )),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let yaml = "name: intake\nsteps:\n  - id: in\n    plugin: trigger-source@latest\n  \
+                - id: sink\n    plugin: log-sink@latest\n    input: in\n\
+                triggers:\n  - webhook: { secret: intake-key }\n";
+    let r = s.apply(&s.admin, "intake", yaml);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let post = |body: &[u8], delivery: &str| {
+        let t = autoflow::store::now_ms() / 1000;
+        let mut m = format!("{t}.").into_bytes();
+        m.extend_from_slice(body);
+        let signature = format!("t={t},v1={}", hmac(b"ik", &m));
+        s.call_with(
+            "POST",
+            "/v1/hooks/default/intake",
+            None,
+            Some(("application/x-ndjson", body.to_vec())),
+            &[
+                ("autoflow-signature", &signature),
+                ("autoflow-delivery", delivery),
+            ],
+        )
+    };
+    let runs = || {
+        s.get("/v1/pipelines/intake/runs")
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    // JSON lines: one record per line, handed on as written (compact).
+    let lines =
+        b"{\"order\": 1, \"sku\": \"a\"}\n{\"order\": 2}\n\n{\"order\": 3, \"tags\": [\"x\"]}\n";
+    let r = post(lines, "lines");
+    assert_eq!(r.status, 202, "{}", r.text());
+    let run = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!(run["status"], "succeeded", "{run}");
+    let id = run["id"].as_str().unwrap();
+    assert_eq!(
+        s.logged(id, "sink"),
+        vec![
+            json!({"order": 1, "sku": "a"}),
+            json!({"order": 2}),
+            json!({"order": 3, "tags": ["x"]})
+        ]
+    );
+    let steps = run["report"]["steps"].as_array().unwrap();
+    let fed = steps.iter().find(|st| st["id"] == "in").unwrap();
+    assert_eq!(fed["records_out"], 3, "{run}");
+    // An array: one record per element; a single document: one record.
+    for (body, want) in [
+        (
+            &b"[{\"n\": 1}, {\"n\": 2}]"[..],
+            vec![json!({"n": 1}), json!({"n": 2})],
+        ),
+        (&b"{\"n\": 9}"[..], vec![json!({"n": 9})]),
+    ] {
+        let r = post(body, &format!("d-{}", body.len()));
+        assert_eq!(r.status, 202, "{}", r.text());
+        let run = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+        assert_eq!(run["status"], "succeeded", "{run}");
+        assert_eq!(s.logged(run["id"].as_str().unwrap(), "sink"), want);
+    }
+    // A body that is not JSON is refused, naming its line, and queues nothing.
+    let before = runs();
+    let r = post(b"{\"ok\": 1}\n{\"broken\": \n", "bad");
+    assert_eq!(r.status, 422, "{}", r.text());
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(message.starts_with("line 2 of the JSON lines"), "{message}");
+    assert_eq!(runs(), before, "a refused body queues nothing");
+    // The input is sealed at rest: the database does not hold it in clear text.
+    let sealed = s.column_bytes("SELECT sealed FROM run_inputs");
+    assert_eq!(sealed.len(), 3, "one input per accepted delivery");
+    assert!(
+        sealed.iter().all(|v| !v.windows(5).any(|w| w == b"order")),
+        "the input is sealed in the database"
+    );
+    // The API's trigger takes records too; without them the step gets none.
+    let body = json!({"input": [{"via": "api"}]}).to_string().into_bytes();
+    let r = s.call(
+        "POST",
+        "/v1/pipelines/intake/runs",
+        Some(&s.admin),
+        Some(("application/json", body)),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let run = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!(
+        s.logged(run["id"].as_str().unwrap(), "sink"),
+        vec![json!({"via": "api"})]
+    );
+    let run = s.run_and_wait(&s.admin, "intake", None);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert!(s.logged(run["id"].as_str().unwrap(), "sink").is_empty());
+}
+
+fn a_run_takes_its_parameters_and_a_bad_one_is_named(s: &mut Server) {
+    let yaml = "name: sized\nparams:\n  n: { type: integer, default: 2 }\n  tag: { type: string }\n\
+                steps:\n  - id: gen\n    plugin: generator@latest\n    config: { count: \"${params.n}\" }\n  \
+                - id: sink\n    plugin: log-sink@latest\n    input: gen\n    config: { prefix: \"${params.tag}/${params.n}: \" }\n";
+    let r = s.apply(&s.admin, "sized", yaml);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let trigger = |body: Value| {
+        s.call(
+            "POST",
+            "/v1/pipelines/sized/runs",
+            Some(&s.admin),
+            Some(("application/json", body.to_string().into_bytes())),
+        )
+    };
+    let r = trigger(json!({"params": {"n": 3, "tag": "eu"}}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let run = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(run["params"], json!({"n": 3, "tag": "eu"}), "{run}");
+    let lines = s.logged(run["id"].as_str().unwrap(), "sink");
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.as_str().unwrap().starts_with("eu/3: {")),
+        "{lines:?}"
+    );
+    // Text is read as the parameter's type; the default fills what is not given. (The
+    // generator's cursor is at 3 now, so this run emits nothing more.)
+    let r = trigger(json!({"params": {"tag": "us", "n": "5"}}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let run = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!(run["params"], json!({"n": 5, "tag": "us"}), "{run}");
+    let lines = s.logged(run["id"].as_str().unwrap(), "sink");
+    assert_eq!(lines.len(), 2, "records 3 and 4 of 5: {lines:?}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.as_str().unwrap().starts_with("us/5: {")),
+        "{lines:?}"
+    );
+    let r = trigger(json!({"params": {"tag": "x"}}));
+    assert_eq!(r.status, 202, "{}", r.text());
+    let run = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!(
+        run["params"],
+        json!({"n": 2, "tag": "x"}),
+        "the default: {run}"
+    );
+    let runs = || {
+        s.get("/v1/pipelines/sized/runs")
+            .json()
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let before = runs();
+    for (body, want) in [
+        (
+            json!({}),
+            "params.tag: missing (a string without a default)",
+        ),
+        (
+            json!({"params": {"tag": "eu", "n": "many"}}),
+            "params.n: \"many\" is not an integer",
+        ),
+        (
+            json!({"params": {"tag": "eu", "colour": "red"}}),
+            "params.colour: the pipeline declares no parameter \"colour\"",
+        ),
+    ] {
+        let r = trigger(body);
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert_eq!(r.json()["message"], want, "{}", r.text());
+    }
+    assert_eq!(runs(), before, "a refused trigger queues nothing");
+    // A reference to an undeclared parameter, and a scheduled pipeline with a parameter
+    // without a default, are refused when applied.
+    let r = s.apply(
+        &s.admin,
+        "typo",
+        "name: typo\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: { count: \"${params.m}\" }\n  \
+         - id: sink\n    plugin: log-sink@latest\n    input: gen\n",
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("steps[0].config: ${params.m} names no parameter"),
+        "{message}"
+    );
+    let r = s.apply(
+        &s.admin,
+        "nightly",
+        "name: nightly\nschedule: { cron: \"0 0 3 * * *\" }\nparams:\n  day: { type: date }\nsteps:\n  \
+         - id: gen\n    plugin: generator@latest\n  - id: sink\n    plugin: log-sink@latest\n    input: gen\n",
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    let message = r.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains("params.day.default: needed"), "{message}");
+}
+
 autoflow_tests::on_both_databases!(
     flags = super::flags;
     a_failing_run_sends_one_signed_webhook_and_the_next_success_resolves_it,
@@ -676,4 +884,6 @@ autoflow_tests::on_both_databases!(
     a_slack_channel_gets_blocks_and_a_test_send,
     a_rejected_over_rule_fires_above_its_threshold_and_not_below,
     a_signed_webhook_trigger_queues_one_run_per_delivery,
+    a_webhook_triggers_body_is_the_runs_input,
+    a_run_takes_its_parameters_and_a_bad_one_is_named,
 );

@@ -322,6 +322,8 @@ fn three_postgres_workers_drain_2000_runs_each_once() {
                 fire_at: None,
                 replay: None,
                 idempotency: None,
+                input: None,
+                params: None,
             };
             store.enqueue(&run).await.unwrap();
         }

@@ -202,15 +202,9 @@ fn split_flatten_mask_dedupe_jq_match_a_reference_record_by_record() {
 fn logged_ids(s: &Server, pipeline: &str) -> Vec<i64> {
     let run = s.run_and_wait(&s.admin, pipeline, None);
     assert_eq!(run["status"], "succeeded", "{run}");
-    let logs = s
-        .get(&format!("/v1/runs/{}/logs", run["id"].as_str().unwrap()))
-        .json();
-    logs.as_array()
-        .unwrap()
+    s.logged(run["id"].as_str().unwrap(), "sink")
         .iter()
-        .filter(|l| l["step"] == "sink")
-        .filter_map(|l| serde_json::from_str::<Value>(l["message"].as_str().unwrap()).ok())
-        .map(|v| v["id"].as_i64().unwrap())
+        .filter_map(|v| v["id"].as_i64())
         .collect()
 }
 

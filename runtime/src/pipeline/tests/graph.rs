@@ -223,6 +223,7 @@ fn long_chains_and_cycles_do_not_recurse() {
             connections: Default::default(),
             alerts: Vec::new(),
             triggers: Vec::new(),
+            params: Default::default(),
         }
     };
     let policy = ValidationPolicy::default();
