@@ -1,5 +1,6 @@
 //! Pipelines end to end through `autoflow run`: filter + map with fan-out, CSV to JSON lines,
-//! dead letters; outputs compared record by record.
+//! dead letters, input records and parameters given on the command line; outputs compared
+//! record by record.
 // Test code: failing loudly is its job.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use autoflow_tests::{Project, json_lines};
@@ -274,4 +275,79 @@ fn a_forty_step_chain_runs() {
     let rows = json_lines(&p.read("data/out/chain.jsonl"));
     assert_eq!(rows.len(), 500);
     assert!(rows.iter().all(|r| r["hop"] == 38));
+}
+
+#[test]
+fn a_local_run_takes_input_records_and_parameters() {
+    let p = Project::new();
+    p.write(
+        "orders.jsonl",
+        "{\"id\": 1, \"region\": \"eu\"}\n{\"id\": 2, \"region\": \"us\"}\n{\"id\": 3, \"region\": \"eu\"}\n",
+    );
+    p.write(
+        "pipeline.yaml",
+        r#"
+name: by-region
+params:
+  region: { type: string }
+  day: { type: date, default: "2026-12-01" }
+steps:
+  - id: in
+    plugin: trigger-source@latest
+  - id: keep
+    plugin: json-filter@latest
+    input: in
+    config: { field: region, equals: "${params.region}" }
+  - id: out
+    plugin: file-sink@latest
+    input: keep
+    config: { path: "/out/${params.region}-${params.day}.jsonl" }
+    mounts: [{ host: ./out, guest: /out, mode: rw }]
+"#,
+    );
+    std::fs::create_dir_all(p.path().join("out")).unwrap();
+    let args = ["--input", "orders.jsonl", "--param", "region=eu"];
+    let out = p.run("pipeline.yaml", &args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let written = json_lines(&p.read("out/eu-2026-12-01.jsonl"));
+    assert_eq!(
+        written,
+        vec![
+            json!({"id": 1, "region": "eu"}),
+            json!({"id": 3, "region": "eu"})
+        ]
+    );
+    // A missing parameter, a bad value and a broken input file are refused before anything
+    // runs, each named.
+    let out = p.run("pipeline.yaml", &["--input", "orders.jsonl"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("params.region: missing (a string without a default)"),
+        "{}",
+        out.stderr
+    );
+    let out = p.run(
+        "pipeline.yaml",
+        &["--param", "region=eu", "--param", "day=tomorrow"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("params.day: \"tomorrow\" is not a date (YYYY-MM-DD)"),
+        "{}",
+        out.stderr
+    );
+    p.write("broken.jsonl", "{\"id\": 1}\n{\"id\": \n");
+    let out = p.run(
+        "pipeline.yaml",
+        &["--input", "broken.jsonl", "--param", "region=eu"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("--input broken.jsonl: line 2 of the JSON lines"),
+        "{}",
+        out.stderr
+    );
 }

@@ -123,7 +123,7 @@ fn unknown_field_yaml_names_the_place() {
         parse_error("name: p\nstep: []\n"),
         "line 2, column 1: unknown field `step`, expected one of `name`, `description`, `schedule`, \
          `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`, `connections`, \
-         `alerts`, `triggers`"
+         `alerts`, `triggers`, `params`"
     );
 }
 
@@ -139,7 +139,7 @@ fn unknown_field_json_names_the_place() {
         parse_error("{\"name\": \"p\", \"stepz\": []}"),
         "line 1, column 21: unknown field `stepz`, expected one of `name`, `description`, `schedule`, \
          `steps`, `limits`, `retry`, `batch_size`, `dead_letter`, `concurrency`, `labels`, `connections`, \
-         `alerts`, `triggers`"
+         `alerts`, `triggers`, `params`"
     );
 }
 
