@@ -10,6 +10,12 @@
 //! server's parameters) per second and their latency, then `GET /v1/runs/{id}` with a bearer
 //! token and with a session cookie side by side (in alternating rounds), each also per second
 //! of the server's CPU time.
+//!
+//! `api-bench hooks [SECONDS] [CONCURRENCY]`: signed webhook triggers
+//! (`POST /v1/hooks/{tenant}/{pipeline}`, a body of 10 JSON lines sealed with the run, a fresh
+//! `Autoflow-Delivery` each) beside the API's trigger of the same pipeline without input
+//! (bearer token), in alternating rounds: accepted per second and per second of the server's
+//! CPU time.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -225,8 +231,116 @@ fn people(seconds: u64, concurrency: usize) {
     }
 }
 
+/// `Autoflow-Signature` of `body` at unix time `t` under `key`.
+fn signature(key: &[u8], t: i64, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("t={t},v1={hex}")
+}
+
+fn hooks(seconds: u64, concurrency: usize) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    const HOOKED: &str = "name: hooked\nsteps:\n  - id: in\n    plugin: trigger-source@latest\n  \
+                          - id: out\n    plugin: log-sink@latest\n    input: in\n\
+                          triggers:\n  - webhook: { secret: bench-hook }\n";
+    let body: Arc<Vec<u8>> = Arc::new(
+        (0..10)
+            .map(|i| {
+                format!(
+                    "{{\"order\":{i},\"sku\":\"a-{i}\",\"qty\":{}}}\n",
+                    i % 3 + 1
+                )
+            })
+            .collect::<String>()
+            .into_bytes(),
+    );
+    for (db, backend) in [("sqlite", Backend::Sqlite), ("postgres", Backend::Postgres)] {
+        // No worker here: the runs stay queued, so only accepting them is measured.
+        let Some(s) = Server::start_with(backend, &["--worker-slots", "0"]) else {
+            continue;
+        };
+        let pid = s.pid().unwrap();
+        let secret = serde_json::json!({ "value": "bench-key" }).to_string();
+        let r = s.call(
+            "PUT",
+            "/v1/secrets/bench-hook",
+            Some(&s.admin),
+            Some(("application/json", secret.into_bytes())),
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(s.apply(&s.admin, "hooked", HOOKED).status, 201);
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .build()
+            .unwrap();
+        let counter = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let hook: MakeRequest = {
+            let (url, body) = (s.url.clone(), body.clone());
+            Arc::new(move |c: &reqwest::Client| {
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let t = autoflow::store::now_ms() / 1000;
+                c.post(format!("{url}/v1/hooks/default/hooked"))
+                    .header("autoflow-signature", signature(b"bench-key", t, &body))
+                    .header("autoflow-delivery", format!("bench-{n}"))
+                    .body(body.as_ref().clone())
+            })
+        };
+        let api: MakeRequest = {
+            let (url, token) = (s.url.clone(), s.admin.clone());
+            Arc::new(move |c: &reqwest::Client| {
+                c.post(format!("{url}/v1/pipelines/hooked/runs"))
+                    .bearer_auth(&token)
+            })
+        };
+        let rounds = 3;
+        let per_round = (seconds / rounds).max(1);
+        let mut totals = [(0usize, 0.0f64, 0.0f64), (0, 0.0, 0.0)];
+        for _ in 0..rounds {
+            for (i, make) in [&hook, &api].into_iter().enumerate() {
+                let (f, cpu) = measured(&rt, pid, &client, concurrency, per_round, make.clone());
+                print(db, ["hook, 10 records", "API trigger, no input"][i], &f);
+                totals[i].0 += f.requests;
+                totals[i].1 += f.per_sec;
+                totals[i].2 += cpu;
+            }
+        }
+        for (i, what) in ["hook, 10 records", "API trigger, no input"]
+            .into_iter()
+            .enumerate()
+        {
+            println!(
+                "{db:<9} {what:<28} mean {:>8.0} accepted/s, {:>8.0} per server CPU-second",
+                totals[i].1 / rounds as f64,
+                totals[i].0 as f64 / totals[i].2.max(1e-9)
+            );
+        }
+        println!(
+            "{db:<9} hook / API trigger: {:.2} per wall second, {:.2} per server CPU-second",
+            totals[0].1 / totals[1].1.max(1e-9),
+            (totals[0].0 as f64 / totals[0].2.max(1e-9))
+                / (totals[1].0 as f64 / totals[1].2.max(1e-9))
+        );
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("hooks") {
+        let seconds = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(9);
+        let concurrency = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(8);
+        return hooks(seconds, concurrency);
+    }
     if args.get(1).map(String::as_str) == Some("people") {
         let seconds = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(9);
         let concurrency = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(16);
