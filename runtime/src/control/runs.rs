@@ -120,8 +120,8 @@ pub fn new_run<'a>(
     }
 }
 
-/// The door: queues a run of `r` as `q` says (its parameters checked), committed, and wakes this process's worker; the
-/// run's id.
+/// The door: queues a run of `r` as `q` says (its parameters checked), committed, and wakes
+/// this process's worker; the run's id.
 pub async fn queue(core: &Core, r: &Runnable, q: Queue<'_>) -> ControlResult<String> {
     let params = params_of(&r.pipeline, q.params)?;
     let run = new_run(r, q, None, params.as_ref());
