@@ -2,7 +2,7 @@
 // against a real `autoflow server` on loopback: sign in (a wrong password first), write a
 // pipeline in the editor with a typo, see the error at its line, fix it, save; trigger it and
 // watch the run's step counts and log lines arrive live; a second version and the diff between
-// the two; roll back; replay a dead letter; upload a plugin and have a non-component refused;
+// the two; roll back; replay a dead letter; run parameters asked for and shown; upload a plugin and have a non-component refused;
 // users, tokens and secrets on the admin page; the pages at phone width and in dark mode. Every step waits on a condition with a deadline.
 // Screenshots go to $UI_OUT; the figures (paint and interactive times, page weight) are printed.
 //
@@ -272,6 +272,39 @@ await step('rolling back to version 1 makes version 3', async () => {
   await page.check('#diff-b-3');
   await textMatches('#diff', /No difference/);
   await snap('rolled-back');
+});
+
+await step('run parameters are asked for; a missing one is refused by name; the run shows them', async () => {
+  const csrf = (await context.cookies()).find((c) => c.name === 'autoflow_csrf').value;
+  const r = await context.request.put(`${URL}/v1/pipelines/ui-params`, {
+    headers: { 'Content-Type': 'application/yaml', 'X-CSRF-Token': csrf },
+    data: 'name: ui-params\nparams:\n  n: { type: integer, default: 2 }\n  tag: { type: string, description: which team }\n'
+      + '  day: { type: date, default: "2026-12-01" }\n  loud: { type: boolean, default: false }\nsteps:\n'
+      + '  - id: gen\n    plugin: generator@latest\n    config: { count: "${params.n}" }\n'
+      + '  - id: out\n    plugin: log-sink@latest\n    input: gen\n    config: { prefix: "${params.tag} ${params.day} ${params.loud}: " }\n',
+  });
+  if (!r.ok()) throw new Error(`apply ui-params: ${r.status()} ${await r.text()}`);
+  await page.goto(`${URL}/#/pipelines/ui-params`);
+  await ready();
+  const n = await page.inputValue('#param-n');
+  const day = await page.inputValue('#param-day');
+  if (n !== '2' || day !== '2026-12-01') throw new Error(`the defaults are not filled in: n=${n}, day=${day}`);
+  await snap('run-parameters');
+  // No tag: the server's 422 is shown, naming the parameter, and no run is made.
+  await page.click('#trigger');
+  await textMatches('#pipeline-message', /params\.tag: missing \(a string without a default\)/);
+  await page.fill('#param-tag', 'eu');
+  await page.fill('#param-n', '3');
+  await page.check('#param-loud');
+  await page.click('#trigger');
+  await page.waitForURL('**/#/runs/*', { timeout: T });
+  await ready();
+  await textMatches('#run-params', /day=2026-12-01, loud=true, n=3, tag=eu/);
+  await textMatches('#run-status', /succeeded/, RUN_T);
+  await textMatches('#log', /eu 2026-12-01 true: \{/);
+  const lines = await page.locator('#log li').filter({ hasText: 'eu 2026-12-01 true: {' }).count();
+  if (lines !== 3) throw new Error(`${lines} records logged with the parameters, expected 3`);
+  await snap('run-with-parameters');
 });
 
 await step('the pipelines page shows the last runs and filters', async () => {

@@ -1,5 +1,6 @@
 // A pipeline: its graph, schedule, versions with a side-by-side diff between any two and a
-// roll-back button, its runs with a status filter, and Trigger and Edit.
+// roll-back button, its runs with a status filter, and Trigger (with a field for each run
+// parameter) and Edit.
 import { get, path, post } from './api.js';
 import { cronWords } from './cron.js';
 import { dagView } from './dag.js';
@@ -19,12 +20,49 @@ export async function render(main, [name], ctx) {
   const pins = Object.fromEntries(((latest && latest.plugins) || []).map((p) => [p.step, p.digest]));
   const message = h('div', { id: 'pipeline-message', 'aria-live': 'polite' });
 
+  // Run parameters: one field per declared parameter, its default filled in; the server
+  // checks the values (a 422 names the parameter).
+  const params = Object.entries(def.params || {});
+  const paramFields = params.map(([pname, spec]) => {
+    const id = `param-${pname}`;
+    const type = spec.type;
+    const has = spec.default !== undefined && spec.default !== null;
+    const input = type === 'boolean'
+      ? h('input', { type: 'checkbox', id, name: pname, checked: has && spec.default === true })
+      : h('input', {
+        id, name: pname, required: !has,
+        type: type === 'date' ? 'date' : (type === 'integer' || type === 'number') ? 'number' : 'text',
+        step: type === 'integer' ? '1' : type === 'number' ? 'any' : undefined,
+        value: has ? String(spec.default) : undefined,
+      });
+    const value = () => {
+      if (type === 'boolean') return input.checked;
+      if (input.value === '') return undefined;
+      return (type === 'integer' || type === 'number') ? Number(input.value) : input.value;
+    };
+    return { pname, value, el: h('div', { class: 'field' },
+      h('label', { for: id }, pname, ' ', h('span', { class: 'muted' }, type, has ? '' : ', required')),
+      input,
+      spec.description ? h('span', { class: 'muted' }, spec.description) : null) };
+  });
+  const paramsBox = params.length
+    ? h('fieldset', { id: 'run-params', class: 'params' }, h('legend', {}, 'Run parameters'), paramFields.map((f) => f.el))
+    : null;
+
   const trigger = h('button', { type: 'button', class: 'btn btn-primary', id: 'trigger' }, 'Trigger run');
   trigger.addEventListener('click', async () => {
     trigger.disabled = true;
     put(message);
+    const body = {};
+    if (paramFields.length) {
+      body.params = {};
+      for (const f of paramFields) {
+        const v = f.value();
+        if (v !== undefined) body.params[f.pname] = v;
+      }
+    }
     try {
-      const r = await post(path`/v1/pipelines/${name}/runs`, {});
+      const r = await post(path`/v1/pipelines/${name}/runs`, body);
       location.hash = href('runs', r.id);
     } catch (e) {
       put(message, notice('error', e.message));
@@ -150,6 +188,7 @@ export async function render(main, [name], ctx) {
         ctx.can('editor') ? h('a', { class: 'btn', href: href('pipelines', name, 'edit'), id: 'edit' }, 'Edit') : null)),
     def.description ? h('p', { class: 'lead' }, def.description) : null,
     flash ? notice('success', flash) : null,
+    ctx.can('editor') ? paramsBox : null,
     message,
     h('section', { 'aria-labelledby': 'graph-h' },
       h('h2', { id: 'graph-h' }, 'Steps'),

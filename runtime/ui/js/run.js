@@ -105,7 +105,11 @@ export async function render(main, [id], ctx) {
       fact('Took', took || '—'),
       fact('Attempt', `${run.attempt} of ${run.max_attempts}`),
       fact('Trigger', run.trigger || ''),
-      run.replay ? fact('Replay of', `dead letters of step ${run.replay.step || ''}`) : null);
+      run.replay ? fact('Replay of', `dead letters of step ${run.replay.step || ''}`) : null,
+      run.params && Object.keys(run.params).length
+        ? fact('Parameters', h('span', { id: 'run-params' }, Object.entries(run.params)
+          .map(([k, v], i) => [i ? ', ' : '', h('code', {}, `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)])))
+        : null);
     const failing = run.report && Array.isArray(run.report.steps) ? run.report.steps.find((st) => st.outcome === 'failed' && st.error) : null;
     if (run.error || failing) {
       put(errorBox, h('div', { class: 'notice notice-error', role: 'alert' },
