@@ -1,6 +1,7 @@
 //! Dead letters: listed per run and per pipeline (granted secrets redacted), and replayed: the
 //! rejected records are fed again to the step that rejected them (and on downstream), run by
-//! the pipeline's current plugin for that step or by another one named in the request.
+//! the pipeline's current plugin for that step or by another one named in the request, with
+//! the parameters of the run that rejected them.
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -208,6 +209,15 @@ async fn queue_replay(
     // The replay must be runnable: the plugin's kind fits the step and the config its schema.
     crate::control::pipelines::pinned_plan(state, &r.pipeline, &pins).await?;
     let ids: Vec<i64> = letters.iter().map(|d| d.id).collect();
+    // The replay runs with the parameters of the run that rejected the newest of its letters.
+    let newest = letters
+        .iter()
+        .max_by_key(|d| d.id)
+        .map(|d| d.run_id.as_str());
+    let params = match newest {
+        Some(run) => state.store.run_inputs(tenant, run).await?.0,
+        None => None,
+    };
     let replay = Replay { step, ids, digest };
     let q = Queue {
         tenant,
@@ -216,7 +226,7 @@ async fn queue_replay(
         replay: Some(&replay),
         idempotency: key.map(idempotency::Key::stored),
         input: None,
-        params: None,
+        params: params.as_ref(),
     };
     let id = runs::queue(state, &r, q).await?;
     Ok(ReplayQueued {

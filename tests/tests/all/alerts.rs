@@ -874,6 +874,34 @@ fn a_run_takes_its_parameters_and_a_bad_one_is_named(s: &mut Server) {
     assert_eq!(r.status, 422, "{}", r.text());
     let message = r.json()["message"].as_str().unwrap().to_string();
     assert!(message.contains("params.day.default: needed"), "{message}");
+    // A replay of dead letters runs with the parameters of the run that rejected them.
+    let yaml = "name: checked\nparams:\n  tag: { type: string }\nsteps:\n  - id: in\n    plugin: trigger-source@latest\n  \
+                - id: check\n    plugin: json-schema@latest\n    input: in\n    config: { schema: { required: [ok] } }\n  \
+                - id: sink\n    plugin: log-sink@latest\n    input: check\n    config: { prefix: \"${params.tag}: \" }\n";
+    assert_eq!(s.apply(&s.admin, "checked", yaml).status, 201);
+    let body = json!({"params": {"tag": "eu"}, "input": [{"ok": 1}, {"no": 2}]});
+    let r = s.call(
+        "POST",
+        "/v1/pipelines/checked/runs",
+        Some(&s.admin),
+        Some(("application/json", body.to_string().into_bytes())),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let run = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!(
+        s.logged(run["id"].as_str().unwrap(), "sink"),
+        vec![json!("eu: {\"ok\":1}")]
+    );
+    let r = s.call(
+        "POST",
+        "/v1/pipelines/checked/dead-letters/replay",
+        Some(&s.admin),
+        Some(("application/json", b"{}".to_vec())),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let replayed = s.wait_run(&s.admin, r.json()["id"].as_str().unwrap());
+    assert_eq!(replayed["trigger"], "replay", "{replayed}");
+    assert_eq!(replayed["params"], json!({"tag": "eu"}), "{replayed}");
 }
 
 autoflow_tests::on_both_databases!(
