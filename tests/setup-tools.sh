@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs what the tests need and a fresh machine lacks: the wasm32-wasip2 target, and the
+# Installs what the tests need and a fresh machine lacks: the wasm32-wasip2 target, the
 # toolchains of the plugins in other languages (plugins/build-lang.sh): componentize-py
 # (pip), componentize-js (`npm ci` in plugins/js, with Node.js from apt when missing), clang
-# with wasi-libc (apt), wit-bindgen-cli and wasm-tools (cargo install), and for the web UI's
-# browser test Debian's chromium (apt) and playwright-core (`npm ci` in tests/browser). Each step
+# with wasi-libc (apt), wit-bindgen-cli and wasm-tools (cargo install); the alert tests' SMTP
+# server aiosmtpd (pip); and for the web UI's browser test Debian's chromium (apt) and
+# playwright-core (`npm ci` in tests/browser). Each step
 # is skipped at once when its tool is already there at the pinned version; the first run takes
 # minutes.
 #
@@ -36,6 +37,11 @@ fi
 if [ "$(componentize-py --version 2>/dev/null | awk '{print $2}')" != 0.25.1 ]; then
   quiet python3 -m pip install --quiet --disable-pip-version-check componentize-py==0.25.1 \
     || miss "componentize-py 0.25.1 is missing" "pip install componentize-py==0.25.1"
+fi
+# The alert tests' SMTP server (tests/smtp/server.py).
+if ! python3 -c 'import aiosmtpd, sys; sys.exit(aiosmtpd.__version__ != "1.4.6")' 2>/dev/null; then
+  quiet python3 -m pip install --quiet --disable-pip-version-check aiosmtpd==1.4.6 \
+    || miss "aiosmtpd 1.4.6 is missing" "pip install aiosmtpd==1.4.6"
 fi
 if ! command -v clang >/dev/null || ! command -v wasm-ld >/dev/null || [ ! -d /usr/include/wasm32-wasi ] \
    || ! ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a >/dev/null 2>&1; then

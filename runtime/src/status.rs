@@ -179,6 +179,8 @@ text_enum! {
         Replay = "replay",
         /// A signed request to the pipeline's webhook trigger.
         Webhook = "webhook",
+        /// A backfill: one of the schedule's slots in a range, run on request.
+        Backfill = "backfill",
     }
 }
 

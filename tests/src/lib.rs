@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 pub mod http_server;
 pub mod server;
+pub mod smtp_server;
 pub mod tripwire;
 
 /// Absolute paths of the test guest components (`tests/guests`), built for wasm32-wasip2 by

@@ -306,6 +306,23 @@ impl Server {
         Worker { data, id, child }
     }
 
+    /// Runs the `autoflow` CLI against this server with `token`: its exit code, stdout and
+    /// stderr.
+    pub fn cli(&self, token: &str, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(autoflow_bin())
+            .args(args)
+            .env("AUTOFLOW_URL", &self.url)
+            .env("AUTOFLOW_TOKEN", token)
+            .env("AUTOFLOW_DATA_DIR", self.data.path())
+            .output()
+            .unwrap_or_else(|e| panic!("autoflow {args:?}: {e}"));
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Sends a request with `token` (if any) and an optional body and content type.
     pub fn call(
         &self,

@@ -1,7 +1,7 @@
 //! Alert delivery: the outbox's deliverer. Alerts are committed with the run's end (see
 //! [`crate::store::alerts`]), wherever it happens; each server's deliverer claims due
-//! deliveries from the database, POSTs them to their channels (signed webhooks, Slack blocks)
-//! under the egress policy, records every attempt, and retries with exponential backoff until
+//! deliveries from the database, sends them to their channels (signed webhooks, Slack blocks,
+//! e-mail over SMTP) under the egress policy, records every attempt, and retries with exponential backoff until
 //! the receiver takes it or the attempts are used up (then the delivery stays `failed`,
 //! visible in `GET /v1/alerts/{id}/deliveries`). Delivery is at least once: a receiver
 //! deduplicates by the `Autoflow-Delivery` header.
@@ -12,6 +12,7 @@ pub mod channel;
 pub mod message;
 pub mod send;
 pub mod sign;
+pub mod smtp;
 
 pub use channel::ChannelConfig;
 
@@ -198,6 +199,14 @@ impl Deliverer {
         delivery: &str,
     ) -> send::Sent {
         let link = self.link(&alert.run_id);
+        if let ChannelConfig::Email(mail) = config {
+            let message = message::email(alert, tenant, &link, mail, delivery);
+            return smtp::send(&self.egress, mail, &message).await;
+        }
+        let url = match config {
+            ChannelConfig::Webhook { url, .. } | ChannelConfig::Slack { url } => url,
+            ChannelConfig::Email(_) => return failed("not an HTTP channel".into()),
+        };
         let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
         let body = match config {
             ChannelConfig::Webhook { secret, .. } => {
@@ -215,9 +224,11 @@ impl Deliverer {
                 }
                 body
             }
-            ChannelConfig::Slack { .. } => message::slack(alert, &link).to_string().into_bytes(),
+            ChannelConfig::Slack { .. } | ChannelConfig::Email(_) => {
+                message::slack(alert, &link).to_string().into_bytes()
+            }
         };
-        send::post(&self.egress, config.url(), &headers, body).await
+        send::post(&self.egress, url, &headers, body).await
     }
 
     /// Sends a test alert to `config` (channel `name` of `tenant`).

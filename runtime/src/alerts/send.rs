@@ -1,5 +1,6 @@
 //! One POST to a channel's URL under the egress policy: the host is resolved and checked once,
 //! the client connects to the checked addresses only, and redirects are not followed.
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::egress::{Denied, Policy};
@@ -30,19 +31,26 @@ impl Sent {
     }
 }
 
-/// Why `url` may not be reached under `egress`; `None` when it may (a name that does not
-/// resolve now is not refused here: delivery tries again).
-pub async fn refused(egress: &Policy, url: &str) -> Option<String> {
-    let url = url::Url::parse(url).ok()?;
-    let host = url
-        .host_str()?
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = url.port_or_known_default()?;
+/// Why `host`:`port` may not be reached under `egress`; `None` when it may (a name that does
+/// not resolve now is not refused here: delivery tries again).
+pub async fn refused(egress: &Policy, host: &str, port: u16) -> Option<String> {
     match egress.resolve(host, port, Duration::from_secs(5)).await {
         Err(Denied::Refused(why)) => Some(why),
         _ => None,
     }
+}
+
+/// The addresses of `host`:`port` that `egress` lets a delivery connect to, or why none.
+pub async fn addresses(egress: &Policy, host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    egress
+        .resolve(host, port, Duration::from_secs(5))
+        .await
+        .map_err(|e| match e {
+            Denied::Refused(why) => format!("refused by the egress policy: {why}"),
+            Denied::Timeout => format!("{host} did not resolve in time"),
+            Denied::Lookup(e) => format!("{host} does not resolve: {e}"),
+            Denied::NoAddress => format!("{host} resolves to no address"),
+        })
 }
 
 /// POSTs `body` with `headers` to `url`.
@@ -84,15 +92,7 @@ async fn attempt(
     let port = parsed
         .port_or_known_default()
         .ok_or("the URL has no port")?;
-    let addrs = egress
-        .resolve(bare, port, Duration::from_secs(5))
-        .await
-        .map_err(|e| match e {
-            Denied::Refused(why) => format!("refused by the egress policy: {why}"),
-            Denied::Timeout => format!("{host} did not resolve in time"),
-            Denied::Lookup(e) => format!("{host} does not resolve: {e}"),
-            Denied::NoAddress => format!("{host} resolves to no address"),
-        })?;
+    let addrs = addresses(egress, bare, port).await?;
     let mut client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(TIMEOUT)

@@ -1,6 +1,6 @@
-//! `/v1/channels`: a tenant's alert channels (webhook, Slack), set and deleted by admins, listed
-//! by editors without their secrets (a URL's path and a webhook's signing secret stay sealed),
-//! and a test send.
+//! `/v1/channels`: a tenant's alert channels (webhook, Slack, e-mail), set and deleted by
+//! admins, listed by editors without their secrets (a URL's path, a webhook's signing secret
+//! and an SMTP password stay sealed), and a test send.
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -30,7 +30,7 @@ pub fn routes() -> ApiRouter {
         .put(
             "/v1/channels/{name}",
             Some(Role::Admin),
-            "Set an alert channel: {\"type\": \"webhook\", \"url\", \"secret\"?} or {\"type\": \"slack\", \"url\"}",
+            "Set an alert channel: {\"type\": \"webhook\", \"url\", \"secret\"?}, {\"type\": \"slack\", \"url\"} or {\"type\": \"email\", \"host\", \"port\"?, \"tls\"?, \"username\"?, \"password\"?, \"from\", \"to\", \"ca_cert\"?}",
             put,
         )
         .delete(
@@ -81,8 +81,14 @@ async fn put(
     check_name(&name)?;
     let mut config: ChannelConfig = json_body(body, 64 * 1024).await?;
     let target = config.target().map_err(ApiError::Invalid)?;
-    if let Some(why) = crate::alerts::send::refused(state.deliverer.egress(), config.url()).await {
-        return Err(ApiError::Invalid(format!("url: {why}")));
+    let (host, port) = config.address().map_err(ApiError::Invalid)?;
+    if let Some(why) = crate::alerts::send::refused(state.deliverer.egress(), &host, port).await {
+        let field = if config.kind() == "email" {
+            "host"
+        } else {
+            "url"
+        };
+        return Err(ApiError::Invalid(format!("{field}: {why}")));
     }
     let mut made_secret = None;
     if let ChannelConfig::Webhook { secret, .. } = &mut config {

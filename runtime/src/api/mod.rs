@@ -6,6 +6,7 @@ use axum::Router;
 
 pub mod alerts;
 pub mod auth;
+pub mod backfills;
 mod body_deadline;
 pub mod channels;
 pub mod dead_letters;
@@ -81,6 +82,7 @@ pub fn routes() -> ApiRouter {
         .merge(plugins::routes())
         .merge(pipelines::routes())
         .merge(runs::routes())
+        .merge(backfills::routes())
         .merge(dead_letters::routes())
         .merge(secrets::routes())
         .merge(tokens::routes())

@@ -1,5 +1,5 @@
-//! `autoflow pipeline apply|list|show|versions|rollback|run|replay|dead-letters`: pipelines on
-//! the server, over the REST API.
+//! `autoflow pipeline apply|list|show|versions|rollback|run|backfill|backfills|replay|
+//! dead-letters`: pipelines on the server, over the REST API.
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -69,6 +69,37 @@ pub enum PipelineCommand {
         /// and it prints the run the first one queued instead of queueing another.
         #[arg(long, value_name = "KEY")]
         idempotency_key: Option<String>,
+    },
+    /// Run the schedule's slots in a range, one run per slot (each given its slot's time as the
+    /// `slot` parameter when the pipeline declares one); prints the backfill's id.
+    Backfill {
+        /// Pipeline name.
+        name: String,
+        /// The range's start, included: RFC 3339 (`2026-01-01T00:00:00Z`) or a date
+        /// (midnight in the schedule's time zone).
+        #[arg(long)]
+        from: String,
+        /// The range's end, excluded, read the same way.
+        #[arg(long)]
+        to: String,
+        /// Runs queued or running at once, at most.
+        #[arg(long, default_value_t = 1)]
+        concurrency: i64,
+        /// Run slots whose run already succeeded again (default: skip them).
+        #[arg(long)]
+        rerun_succeeded: bool,
+        /// Wait for the backfill to end, printing its progress, and exit non-zero unless
+        /// every slot's run succeeded.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// The pipeline's backfills, newest first: id, status, range and progress.
+    Backfills {
+        /// Pipeline name.
+        name: String,
+        /// Print the API's JSON instead of a line per backfill.
+        #[arg(long)]
+        json: bool,
     },
     /// Replay the pipeline's dead letters through the step that rejected them (or through
     /// another plugin); prints the replay run's id.
@@ -247,6 +278,34 @@ pub async fn pipeline(args: &ClientArgs, cmd: PipelineCommand) -> anyhow::Result
             }
             Ok(())
         }
+        PipelineCommand::Backfill {
+            name,
+            from,
+            to,
+            concurrency,
+            rerun_succeeded,
+            wait,
+        } => {
+            let body = serde_json::json!({
+                "from": from, "to": to, "concurrency": concurrency,
+                "rerun_succeeded": rerun_succeeded,
+            });
+            let req = c
+                .request(Method::POST, &format!("/v1/pipelines/{name}/backfills"))
+                .json(&body);
+            let b: serde_json::Value = c.json(req).await?;
+            let id = b["id"].as_str().unwrap_or_default().to_string();
+            output::line(&id)?;
+            if wait {
+                wait_backfill(&c, &id).await?;
+            }
+            Ok(())
+        }
+        PipelineCommand::Backfills { name, json } => {
+            let list: Vec<serde_json::Value> =
+                c.get(&format!("/v1/backfills?pipeline={name}")).await?;
+            output::rows(&list, json, backfill_line)
+        }
         PipelineCommand::Replay {
             name,
             step,
@@ -340,4 +399,43 @@ async fn queue<T: QueuedRun>(
         );
     }
     Ok(answer)
+}
+
+/// A backfill on one line: id, status, range and progress.
+fn backfill_line(b: &serde_json::Value) -> String {
+    let p = &b["progress"];
+    let n = |k: &str| p[k].as_i64().unwrap_or(0);
+    format!(
+        "{}  {:<9}  {} .. {}  {}/{} done ({} succeeded, {} failed, {} skipped, {} running, {} queued)",
+        b["id"].as_str().unwrap_or_default(),
+        b["status"].as_str().unwrap_or_default(),
+        b["from_time"].as_str().unwrap_or_default(),
+        b["to_time"].as_str().unwrap_or_default(),
+        n("succeeded") + n("failed") + n("cancelled") + n("skipped"),
+        n("slots"),
+        n("succeeded"),
+        n("failed"),
+        n("skipped"),
+        n("running"),
+        n("queued"),
+    )
+}
+
+/// Prints backfill `id`'s progress on stderr each time it changes until it ends; an error
+/// unless it succeeded.
+async fn wait_backfill(c: &Client, id: &str) -> anyhow::Result<()> {
+    let mut last = String::new();
+    loop {
+        let b: serde_json::Value = c.get(&format!("/v1/backfills/{id}")).await?;
+        let line = backfill_line(&b);
+        if line != last {
+            eprintln!("{line}");
+            last = line;
+        }
+        match b["status"].as_str() {
+            Some("running") => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+            Some("succeeded") => return Ok(()),
+            other => anyhow::bail!("backfill {id} {}", other.unwrap_or("ended")),
+        }
+    }
 }

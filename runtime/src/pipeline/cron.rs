@@ -68,6 +68,32 @@ impl Cron {
             .collect()
     }
 
+    /// The slots in `[from, to)`, oldest first, at most `max`.
+    pub fn slots_between(&self, from: i64, to: i64, max: usize) -> Vec<i64> {
+        let Some(start) = self.at(from.saturating_sub(1)) else {
+            return Vec::new();
+        };
+        self.schedule
+            .after(&start)
+            .map(|t| t.timestamp_millis())
+            .take_while(|&t| t < to)
+            .take(max)
+            .collect()
+    }
+
+    /// Midnight at the start of `day` in the schedule's zone (Unix ms); the first instant of
+    /// the day where a change of clocks skips midnight.
+    pub fn midnight(&self, day: chrono::NaiveDate) -> Option<i64> {
+        let start = day.and_hms_opt(0, 0, 0)?;
+        (0..4)
+            .find_map(|h| {
+                self.tz
+                    .from_local_datetime(&(start + chrono::Duration::hours(h)))
+                    .earliest()
+            })
+            .map(|t| t.timestamp_millis())
+    }
+
     /// The first slot after `t` (Unix ms).
     pub fn next_after(&self, t: i64) -> Option<i64> {
         self.schedule

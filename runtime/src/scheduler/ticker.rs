@@ -17,11 +17,14 @@ use crate::store::{Result, now_ms};
 /// How often the ticker looks.
 pub const TICK: Duration = Duration::from_millis(200);
 
-/// Fires schedules until `stop` turns true.
+/// Fires schedules, and queues the backfills' next slots, until `stop` turns true.
 pub async fn run(state: Core, mut stop: watch::Receiver<bool>) {
     loop {
         if let Err(e) = tick(&state).await {
             tracing::error!("schedule ticker: {e}");
+        }
+        if let Err(e) = crate::control::backfills::drive(&state).await {
+            tracing::error!("backfills: {e}");
         }
         tokio::select! {
             () = tokio::time::sleep(TICK) => {}
@@ -120,8 +123,10 @@ async fn fire(state: &Core, s: &ScheduleRow) -> Result<()> {
             input: None,
             params: None,
         };
-        // A scheduled run takes the defaults (validation makes sure every parameter has one).
-        let params = runs::params_of(&r.pipeline, None).ok().flatten();
+        // A scheduled run takes the defaults (validation makes sure every parameter has one),
+        // and its slot's time as `slot` when the pipeline declares it.
+        let slot = crate::control::backfills::slot_params(&r.pipeline, &s.timezone, fire_at);
+        let params = runs::params_of(&r.pipeline, slot.as_ref()).ok().flatten();
         let run = runs::new_run(&r, q, Some(fire_at), params.as_ref());
         // Record the slot first: if it was recorded already, no run.
         if state

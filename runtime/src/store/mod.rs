@@ -15,6 +15,7 @@ pub mod alerts;
 pub mod audit;
 pub mod audit_chain;
 pub mod auth_failures;
+pub mod backfills;
 pub mod channels;
 pub mod checkpoints;
 pub mod claim;

@@ -14,6 +14,7 @@ use std::time::Duration;
 use autoflow_tests::guests;
 use autoflow_tests::http_server::{Received, Reply, TestServer};
 use autoflow_tests::server::{Server, wait_for};
+use autoflow_tests::smtp_server::SmtpServer;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -904,12 +905,168 @@ fn a_run_takes_its_parameters_and_a_bad_one_is_named(s: &mut Server) {
     assert_eq!(replayed["params"], json!({"tag": "eu"}), "{replayed}");
 }
 
+fn an_email_channel_sends_a_text_and_an_html_part_over_starttls(s: &mut Server) {
+    let smtp = SmtpServer::start("alerts", "s3cret");
+    let mail = |password: &str, ca: bool| {
+        let mut c = json!({
+            "type": "email", "host": "127.0.0.1", "port": smtp.port,
+            "username": "alerts", "password": password,
+            "from": "autoflow@example.com", "to": ["ops@example.com", "oncall@example.com"],
+        });
+        if ca {
+            c["ca_cert"] = json!(smtp.ca_pem);
+        }
+        c
+    };
+    let r = put_channel(s, "mail", mail("s3cret", true));
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(
+        r.json()["target"],
+        format!("smtp://127.0.0.1:{}", smtp.port)
+    );
+    let shown = s.get("/v1/channels/mail");
+    assert_eq!(shown.json()["type"], "email", "{}", shown.text());
+    assert!(!shown.text().contains("s3cret"), "{}", shown.text());
+    // A test send: over STARTTLS, authenticated, taken.
+    let tested = s.call("POST", "/v1/channels/mail/test", Some(&s.admin), None);
+    assert_eq!(tested.status, 200, "{}", tested.text());
+    assert_eq!(tested.json()["delivered"], true, "{}", tested.text());
+    assert!(
+        tested.json()["response"]
+            .as_str()
+            .unwrap()
+            .contains("queued as autoflow-test-001"),
+        "{}",
+        tested.text()
+    );
+    let got = smtp.wait_for(1, WAIT);
+    assert_eq!(got[0]["tls"], true, "{}", got[0]);
+    assert_eq!(got[0]["user"], "alerts");
+    assert_eq!(
+        got[0]["headers"]["Subject"],
+        "[Autoflow] TEST: a test of channel mail"
+    );
+    // A wrong password, and a server whose CA the channel does not trust: not sent, and why.
+    for (name, config, why) in [
+        ("wrong", mail("nope", true), "535"),
+        ("untrusted", mail("s3cret", false), "TLS with 127.0.0.1"),
+    ] {
+        assert_eq!(put_channel(s, name, config).status, 201);
+        let tested = s.call(
+            "POST",
+            &format!("/v1/channels/{name}/test"),
+            Some(&s.admin),
+            None,
+        );
+        assert_eq!(tested.json()["delivered"], false, "{}", tested.text());
+        assert!(
+            tested.json()["error"].as_str().unwrap().contains(why),
+            "{name}: {}",
+            tested.text()
+        );
+    }
+    // A failing run: one e-mail to both recipients, a text and an HTML part, read back by
+    // Python's e-mail parser.
+    let gate = tempfile::tempdir_in(root()).unwrap();
+    gated(
+        s,
+        "mailed",
+        gate.path(),
+        "  - { when: run_failed, channels: [mail] }\n",
+    );
+    let run = s.run_and_wait(&s.admin, "mailed", None);
+    let id = run["id"].as_str().unwrap();
+    let got = smtp.wait_for(2, WAIT);
+    assert_eq!(got.len(), 2, "{got:?}");
+    let m = &got[1];
+    assert_eq!(m["mail_from"], "autoflow@example.com");
+    assert_eq!(
+        m["rcpt_tos"],
+        json!(["ops@example.com", "oncall@example.com"])
+    );
+    assert_eq!(m["content_type"], "multipart/alternative");
+    assert_eq!(
+        m["headers"]["Subject"],
+        "[Autoflow] FIRING: pipeline mailed: the run failed"
+    );
+    assert_eq!(m["headers"]["To"], "ops@example.com, oncall@example.com");
+    let alert = alerts(s, "mailed")[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(m["headers"]["Autoflow-Alert"], alert.as_str());
+    let types: Vec<&str> = m["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["text/plain", "text/html"]);
+    let text = m["parts"][0]["text"].as_str().unwrap();
+    let html = m["parts"][1]["text"].as_str().unwrap();
+    for line in [
+        "Pipeline: mailed (v1)",
+        "Step: gate",
+        "Rule: run_failed (error)",
+        "the gate /gate/open is closed",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    let link = format!("/v1/runs/{id}");
+    assert!(text.contains(&link), "{text}");
+    assert!(
+        html.contains(&format!("{link}\">{id}</a>"))
+            && html.contains("<th align=\"left\">Step</th><td>gate</td>"),
+        "{html}"
+    );
+    let history = wait_delivery(s, &alert, "delivered");
+    assert!(
+        history[0]["history"][0]["response"]
+            .as_str()
+            .unwrap()
+            .contains("queued as autoflow-test-002"),
+        "{history:?}"
+    );
+    // The next success: "resolved".
+    std::fs::write(gate.path().join("open"), b"").unwrap();
+    assert_eq!(
+        s.run_and_wait(&s.admin, "mailed", None)["status"],
+        "succeeded"
+    );
+    let got = smtp.wait_for(3, WAIT);
+    assert_eq!(
+        got[2]["headers"]["Subject"],
+        "[Autoflow] RESOLVED: pipeline mailed: resolved: run_failed passes again"
+    );
+    // Bad configurations are 422s naming the field.
+    for (config, why) in [
+        (
+            json!({"type": "email", "host": "127.0.0.1", "from": "a@example.com", "to": []}),
+            "to: needs at least one address",
+        ),
+        (
+            json!({"type": "email", "host": "10.1.2.3", "from": "a@example.com", "to": ["b@example.com"]}),
+            "host: 10.1.2.3 is a private address",
+        ),
+        (
+            json!({"type": "email", "host": "127.0.0.1", "from": "a@example.com", "to": ["b@example.com"], "username": "u", "password": "p", "tls": "none"}),
+            "tls: a password is not sent unencrypted",
+        ),
+    ] {
+        let r = put_channel(s, "bad", config);
+        assert_eq!(r.status, 422, "{}", r.text());
+        assert!(
+            r.json()["message"].as_str().unwrap().contains(why),
+            "{}",
+            r.text()
+        );
+    }
+}
+
 autoflow_tests::on_both_databases!(
     flags = super::flags;
     a_failing_run_sends_one_signed_webhook_and_the_next_success_resolves_it,
     a_receiver_that_fails_three_times_gets_retries_and_one_that_keeps_failing_is_visible,
     an_alert_outlives_a_sigkill_between_the_runs_end_and_its_delivery,
     a_slack_channel_gets_blocks_and_a_test_send,
+    an_email_channel_sends_a_text_and_an_html_part_over_starttls,
     a_rejected_over_rule_fires_above_its_threshold_and_not_below,
     a_signed_webhook_trigger_queues_one_run_per_delivery,
     a_webhook_triggers_body_is_the_runs_input,

@@ -2,6 +2,7 @@
 //! module, so wasmtime, the host and the harness are linked once instead of once per file.
 //! `cargo test -p autoflow-tests --test all scheduler::` runs one file's tests.
 mod alerts;
+mod backfills;
 mod bad_pipelines;
 mod common;
 mod disk_full;

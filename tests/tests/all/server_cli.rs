@@ -12,18 +12,7 @@ use autoflow_tests::server::{Backend, Server};
 use autoflow_tests::{autoflow_bin, guests};
 
 fn cli(s: &Server, token: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(autoflow_bin())
-        .args(args)
-        .env("AUTOFLOW_URL", &s.url)
-        .env("AUTOFLOW_TOKEN", token)
-        .env("AUTOFLOW_DATA_DIR", s.data.path())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    s.cli(token, args)
 }
 
 #[test]
