@@ -4,7 +4,8 @@
 //! e-mail over SMTP) under the egress policy, records every attempt, and retries with exponential backoff until
 //! the receiver takes it or the attempts are used up (then the delivery stays `failed`,
 //! visible in `GET /v1/alerts/{id}/deliveries`). Delivery is at least once: a receiver
-//! deduplicates by the `Autoflow-Delivery` header.
+//! deduplicates by the `Autoflow-Delivery` header. The rules about time are judged by the
+//! [`watch`].
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ pub mod message;
 pub mod send;
 pub mod sign;
 pub mod smtp;
+pub mod watch;
 
 pub use channel::ChannelConfig;
 

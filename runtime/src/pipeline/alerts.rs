@@ -1,6 +1,8 @@
 //! Alert rules of a pipeline (`alerts: [{ when: run_failed, channels: [ops] }]`): what each
 //! rule watches, its thresholds, and its verdict on a run's end (firing, passing, or no
-//! opinion), a pure function the store applies in the transaction that ends the run.
+//! opinion), a pure function the store applies in the transaction that ends the run. The
+//! rules about time (`sla_missed`, `schedule_lag`) are also judged by the clock: see
+//! [`crate::alerts::watch`].
 use serde::{Deserialize, Serialize};
 
 /// One alert rule.
@@ -24,6 +26,16 @@ pub struct AlertRule {
     /// `0.0..=1.0`) than this fires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_rejected_ratio: Option<f64>,
+    /// `sla_missed`: the time of day (`HH:MM` or `HH:MM:SS`) by which a run must have
+    /// succeeded since the day began.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
+    /// `sla_missed`: the IANA time zone of `deadline` (default: the schedule's, else UTC).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    /// `schedule_lag`: a slot whose run has not started this many ms after its time fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lag_ms: Option<u64>,
 }
 
 /// What a rule watches.
@@ -41,6 +53,13 @@ pub enum AlertWhen {
     RejectedOver,
     /// A run succeeded having written no record (its sinks' records out).
     ZeroRecords,
+    /// No run succeeded between the start of the day and `deadline` (checked at the deadline,
+    /// also while a run is still going). Passes on a run that succeeds.
+    SlaMissed,
+    /// The newest schedule slot's run had not started `max_lag_ms` after the slot's time (a
+    /// slot skipped because a run was still going counts). Passes when a slot's run starts
+    /// in time.
+    ScheduleLag,
 }
 
 impl AlertWhen {
@@ -52,6 +71,8 @@ impl AlertWhen {
             AlertWhen::DurationOver => "duration_over",
             AlertWhen::RejectedOver => "rejected_over",
             AlertWhen::ZeroRecords => "zero_records",
+            AlertWhen::SlaMissed => "sla_missed",
+            AlertWhen::ScheduleLag => "schedule_lag",
         }
     }
 }
@@ -159,6 +180,8 @@ impl AlertRule {
             AlertWhen::ZeroRecords => {
                 (end.ended && end.succeeded && end.counted).then_some(end.records_written == 0)
             }
+            AlertWhen::SlaMissed => (end.ended && end.succeeded).then_some(false),
+            AlertWhen::ScheduleLag => None,
         }
     }
 
@@ -184,6 +207,14 @@ impl AlertRule {
                 }
             ),
             AlertWhen::ZeroRecords => "the run wrote no records".into(),
+            AlertWhen::SlaMissed => format!(
+                "no successful run by {}",
+                self.deadline.as_deref().unwrap_or("?")
+            ),
+            AlertWhen::ScheduleLag => format!(
+                "a schedule slot did not start within {} ms",
+                self.max_lag_ms.unwrap_or(0)
+            ),
         }
     }
 
@@ -199,6 +230,15 @@ impl AlertRule {
         }
         if let Some(r) = self.max_rejected_ratio {
             key.push_str(&format!(":ratio>{r}"));
+        }
+        if let Some(d) = &self.deadline {
+            key.push_str(&format!(":by={d}"));
+        }
+        if let Some(z) = &self.timezone {
+            key.push_str(&format!(":tz={z}"));
+        }
+        if let Some(ms) = self.max_lag_ms {
+            key.push_str(&format!(":lag>{ms}"));
         }
         key
     }
@@ -235,6 +275,13 @@ impl AlertRule {
                 self.max_rejected_ratio.is_some(),
                 AlertWhen::RejectedOver,
             ),
+            ("deadline", self.deadline.is_some(), AlertWhen::SlaMissed),
+            ("timezone", self.timezone.is_some(), AlertWhen::SlaMissed),
+            (
+                "max_lag_ms",
+                self.max_lag_ms.is_some(),
+                AlertWhen::ScheduleLag,
+            ),
         ];
         for (field, given, owner) in thresholds {
             if given && when != owner {
@@ -264,8 +311,38 @@ impl AlertRule {
                 format!("must be between 0 and 1, got {r}"),
             );
         }
+        match (&self.deadline, when) {
+            (None, AlertWhen::SlaMissed) => {
+                add("deadline", "sla_missed needs a deadline (HH:MM)".into());
+            }
+            (Some(d), _) if time_of_day(d).is_none() => add(
+                "deadline",
+                format!("{d:?} is not a time of day (HH:MM or HH:MM:SS)"),
+            ),
+            _ => {}
+        }
+        if let Some(z) = &self.timezone
+            && let Err(e) = super::cron::parse_timezone(z)
+        {
+            add("timezone", e);
+        }
+        if when == AlertWhen::ScheduleLag && self.max_lag_ms.is_none() {
+            add("max_lag_ms", "schedule_lag needs max_lag_ms".into());
+        }
         out
     }
+
+    /// Whether the clock judges it (besides the runs' ends).
+    pub fn is_timed(&self) -> bool {
+        matches!(self.when, AlertWhen::SlaMissed | AlertWhen::ScheduleLag)
+    }
+}
+
+/// `HH:MM` or `HH:MM:SS` as a time of day.
+pub fn time_of_day(text: &str) -> Option<chrono::NaiveTime> {
+    chrono::NaiveTime::parse_from_str(text, "%H:%M:%S")
+        .or_else(|_| chrono::NaiveTime::parse_from_str(text, "%H:%M"))
+        .ok()
 }
 
 /// Whether `name` may name a channel: `[a-z0-9][a-z0-9-_]{0,62}`, as a pipeline's name.
@@ -285,6 +362,9 @@ mod tests {
             max_duration_ms: None,
             max_rejected: None,
             max_rejected_ratio: None,
+            deadline: None,
+            timezone: None,
+            max_lag_ms: None,
         }
     }
 
@@ -362,5 +442,21 @@ mod tests {
         r.max_rejected = Some(1);
         let fields: Vec<String> = r.problems().into_iter().map(|(f, _)| f).collect();
         assert_eq!(fields, ["channels[0]", "max_rejected", "max_duration_ms"]);
+        let mut sla = rule(AlertWhen::SlaMissed);
+        assert_eq!(sla.problems()[0].0, "deadline");
+        sla.deadline = Some("25:00".into());
+        sla.timezone = Some("Mars/Olympus".into());
+        sla.max_lag_ms = Some(5);
+        let fields: Vec<String> = sla.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["max_lag_ms", "deadline", "timezone"]);
+        sla.deadline = Some("06:30".into());
+        sla.timezone = None;
+        sla.max_lag_ms = None;
+        assert!(sla.problems().is_empty());
+        assert_eq!(sla.verdict(&ended(true)), Some(false), "a success passes");
+        assert_eq!(sla.verdict(&ended(false)), None, "the clock fires it");
+        assert!(sla.key().ends_with(":by=06:30"));
+        let lag = rule(AlertWhen::ScheduleLag);
+        assert_eq!(lag.problems()[0].0, "max_lag_ms");
     }
 }

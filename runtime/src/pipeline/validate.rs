@@ -129,6 +129,12 @@ impl Pipeline {
             for (field, message) in rule.problems() {
                 add(format!("alerts[{i}].{field}"), message);
             }
+            if rule.when == super::AlertWhen::ScheduleLag && self.schedule.is_none() {
+                add(
+                    format!("alerts[{i}].when"),
+                    "schedule_lag needs the pipeline's schedule".into(),
+                );
+            }
         }
         for (i, trigger) in self.triggers.iter().enumerate() {
             for (field, message) in trigger.problems() {

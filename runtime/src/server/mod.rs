@@ -270,6 +270,10 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     state.deliverer.set_public_url(&format!("http://{addr}"));
     let deliverer = tokio::spawn(state.deliverer.clone().run(stop.clone()));
+    let watch = tokio::spawn(crate::alerts::watch::run(
+        state.core.store.clone(),
+        stop.clone(),
+    ));
     println!("autoflow server listening on http://{addr}");
     println!("web UI at http://{addr}/");
     let _ = std::io::Write::flush(&mut std::io::stdout());
@@ -281,6 +285,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let _ = stop_tx.send(true);
     let _ = ticker.await;
     let _ = deliverer.await;
+    let _ = watch.await;
     if let Some(worker) = worker {
         worker.await??;
     }

@@ -178,78 +178,129 @@ pub(super) async fn on_run_end(
         let Some(firing) = rule.verdict(&end) else {
             continue;
         };
-        let key = rule.key();
-        let id = random_hex(16);
-        let (incident, summary) = if firing {
-            let opened = sqlx::query(
-                "INSERT INTO alert_incidents (tenant_id, pipeline, rule_key, alert_id, opened_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, pipeline, rule_key) DO NOTHING",
-            )
-            .bind(&tenant)
-            .bind(&pipeline)
-            .bind(&key)
-            .bind(&id)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
-            if opened.rows_affected() == 0 {
-                continue;
-            }
-            (id.clone(), rule.describe(&end))
-        } else {
-            let closed = sqlx::query(
-                "DELETE FROM alert_incidents WHERE tenant_id = $1 AND pipeline = $2 AND rule_key = $3 \
-                 RETURNING alert_id",
-            )
-            .bind(&tenant)
-            .bind(&pipeline)
-            .bind(&key)
-            .fetch_optional(&mut *conn)
-            .await?;
-            let Some(closed) = closed else { continue };
-            (
-                closed.try_get::<String, _>("alert_id")?,
-                format!("resolved: {} passes again", rule.when.as_str()),
-            )
-        };
-        let summary = format!("pipeline {pipeline}: {summary}");
-        sqlx::query(
-            "INSERT INTO alerts (id, tenant_id, pipeline, version, run_id, rule_when, rule_key, severity, \
-             state, incident_id, summary, step, error, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        let raised = raise(
+            conn,
+            &Raise {
+                tenant: &tenant,
+                pipeline: &pipeline,
+                version,
+                run,
+                rule,
+                firing,
+                summary: rule.describe(&end),
+                step: step.as_deref(),
+                error,
+                now,
+            },
         )
-        .bind(&id)
-        .bind(&tenant)
-        .bind(&pipeline)
-        .bind(version)
-        .bind(run)
-        .bind(rule.when.as_str())
+        .await?;
+        written += usize::from(raised);
+    }
+    Ok(written)
+}
+
+/// One rule's verdict to record: it fires (opening an incident) or passes (closing one).
+pub struct Raise<'a> {
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The pipeline.
+    pub pipeline: &'a str,
+    /// Its version the rule comes from.
+    pub version: i64,
+    /// The run the alert is about (`""`: none).
+    pub run: &'a str,
+    /// The rule.
+    pub rule: &'a AlertRule,
+    /// Whether it fires (else it passes).
+    pub firing: bool,
+    /// What happened, for people (when firing).
+    pub summary: String,
+    /// The failed step, if one did.
+    pub step: Option<&'a str>,
+    /// The run's error, if any.
+    pub error: Option<&'a str>,
+    /// Now, Unix ms.
+    pub now: i64,
+}
+
+/// Records `r` in the caller's transaction: a firing rule with no open incident opens one and
+/// writes a `firing` alert, a passing rule with an open incident closes it with a `resolved`
+/// alert, each alert with a pending delivery per channel; whether it wrote an alert.
+pub(super) async fn raise(conn: &mut sqlx::AnyConnection, r: &Raise<'_>) -> Result<bool> {
+    let (tenant, pipeline, rule, now) = (r.tenant, r.pipeline, r.rule, r.now);
+    let firing = r.firing;
+    let key = rule.key();
+    let id = random_hex(16);
+    let (incident, summary) = if firing {
+        let opened = sqlx::query(
+            "INSERT INTO alert_incidents (tenant_id, pipeline, rule_key, alert_id, opened_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, pipeline, rule_key) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(pipeline)
         .bind(&key)
-        .bind(rule.severity.as_str())
-        .bind(if firing { "firing" } else { "resolved" })
-        .bind(&incident)
-        .bind(&summary)
-        .bind(if firing { step.as_deref() } else { None })
-        .bind(if firing { error } else { None })
+        .bind(&id)
         .bind(now)
         .execute(&mut *conn)
         .await?;
-        for channel in &rule.channels {
-            sqlx::query(
-                "INSERT INTO alert_deliveries (id, alert_id, tenant_id, channel, status, attempts, next_at, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
-            )
-            .bind(random_hex(16))
-            .bind(&id)
-            .bind(&tenant)
-            .bind(channel)
-            .bind(now)
-            .execute(&mut *conn)
-            .await?;
+        if opened.rows_affected() == 0 {
+            return Ok(false);
         }
-        written += 1;
+        (id.clone(), r.summary.clone())
+    } else {
+        let closed = sqlx::query(
+            "DELETE FROM alert_incidents WHERE tenant_id = $1 AND pipeline = $2 AND rule_key = $3 \
+             RETURNING alert_id",
+        )
+        .bind(tenant)
+        .bind(pipeline)
+        .bind(&key)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(closed) = closed else {
+            return Ok(false);
+        };
+        (
+            closed.try_get::<String, _>("alert_id")?,
+            format!("resolved: {} passes again", rule.when.as_str()),
+        )
+    };
+    let summary = format!("pipeline {pipeline}: {summary}");
+    sqlx::query(
+        "INSERT INTO alerts (id, tenant_id, pipeline, version, run_id, rule_when, rule_key, severity, \
+         state, incident_id, summary, step, error, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    )
+    .bind(&id)
+    .bind(tenant)
+    .bind(pipeline)
+    .bind(r.version)
+    .bind(r.run)
+    .bind(rule.when.as_str())
+    .bind(&key)
+    .bind(rule.severity.as_str())
+    .bind(if firing { "firing" } else { "resolved" })
+    .bind(&incident)
+    .bind(&summary)
+    .bind(if firing { r.step } else { None })
+    .bind(if firing { r.error } else { None })
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    for channel in &rule.channels {
+        sqlx::query(
+            "INSERT INTO alert_deliveries (id, alert_id, tenant_id, channel, status, attempts, next_at, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)",
+        )
+        .bind(random_hex(16))
+        .bind(&id)
+        .bind(tenant)
+        .bind(channel)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
     }
-    Ok(written)
+    Ok(true)
 }
 
 /// The first failed step of a report's JSON.

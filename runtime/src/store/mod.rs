@@ -11,6 +11,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub mod alert_clock;
 pub mod alerts;
 pub mod audit;
 pub mod audit_chain;

@@ -4,7 +4,9 @@
 //! that answers 500 three times gets retries until it takes it, with the history visible; a
 //! delivery that keeps failing ends `failed`, visible; a server SIGKILLed in the middle of the
 //! first delivery attempt delivers it once after its restart; a Slack-shaped body and a test send;
-//! a `rejected_over` rule fires above its threshold and not below; bad rules are 422s; a
+//! a `rejected_over` rule fires above its threshold and not below; an `sla_missed` rule fires
+//! at its deadline while a slow run goes on, and its success resolves it; a `schedule_lag`
+//! rule fires on slots skipped behind a slow run and resolves on one that starts in time; bad rules are 422s; a
 //! signed webhook trigger queues one run per delivery id, an unsigned or badly signed one none,
 //! and its body (JSON lines, an array or a document) is the run's input, fed to its
 //! `trigger-source` step; a run's parameters reach its steps' configs, and bad ones are named.
@@ -1060,6 +1062,166 @@ fn an_email_channel_sends_a_text_and_an_html_part_over_starttls(s: &mut Server) 
     }
 }
 
+/// gen (one record) -> slow (`ms` on it) -> log-sink, with `schedule` and `alerts` lines.
+fn slow_one(s: &Server, name: &str, ms: u64, schedule: &str, alerts: &str) {
+    let r = s.push(
+        &s.admin,
+        "slow",
+        "1.0.0",
+        std::fs::read(guests::SLOW).unwrap(),
+    );
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+    let yaml = format!(
+        "name: {name}\n{schedule}steps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 1 }}\n  \
+         - id: slow\n    plugin: slow@latest\n    input: gen\n    config: {{ ms: {ms} }}\n  \
+         - id: sink\n    plugin: log-sink@latest\n    input: slow\nalerts:\n{alerts}"
+    );
+    let r = s.apply(&s.admin, name, &yaml);
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+}
+
+fn an_sla_rule_fires_when_a_slow_run_misses_its_deadline_and_its_success_resolves_it(
+    s: &mut Server,
+) {
+    let receiver = TestServer::start(|_, _| Reply::status(204));
+    let r = put_channel(
+        s,
+        "sla",
+        json!({"type": "webhook", "url": receiver.url("/"), "secret": "k"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // A deadline 3 s from now (UTC, to the second), away from midnight so that it is today's.
+    let day_ms = 86_400_000;
+    wait_for(WAIT, "a time away from midnight", || {
+        autoflow::store::now_ms() % day_ms < day_ms - 20_000
+    });
+    let due = autoflow::store::now_ms() + 3_000;
+    let secs = due % day_ms / 1000;
+    let deadline = format!(
+        "{:02}:{:02}:{:02}",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    );
+    slow_one(
+        s,
+        "late",
+        6_000,
+        "",
+        &format!("  - {{ when: sla_missed, deadline: \"{deadline}\", channels: [sla] }}\n"),
+    );
+    let r = s.call("POST", "/v1/pipelines/late/runs", Some(&s.admin), None);
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let got = receiver.wait_for(1, WAIT);
+    let fired = verified(&got[0], "k");
+    assert_eq!(fired["state"], "firing", "{fired}");
+    assert_eq!(fired["rule"], "sla_missed");
+    assert_eq!(
+        fired["summary"],
+        format!("pipeline late: no successful run by {deadline} (UTC) today")
+    );
+    assert_eq!(
+        fired["run"]["id"],
+        id.as_str(),
+        "it names the run still going"
+    );
+    assert!(fired["at"].as_i64().unwrap() >= due - 1_000, "{fired}");
+    let status = s.get(&format!("/v1/runs/{id}")).json()["status"].clone();
+    assert!(
+        status == "running" || status == "queued",
+        "the deadline passed while the run was going: {status}"
+    );
+    assert_eq!(s.wait_run(&s.admin, &id)["status"], "succeeded");
+    let got = receiver.wait_for(2, WAIT);
+    let resolved = verified(&got[1], "k");
+    assert_eq!(resolved["state"], "resolved", "{resolved}");
+    assert_eq!(resolved["incident"], fired["id"]);
+    // The watch keeps looking: the day's deadline is judged once, nothing more is sent.
+    let third = s.run_and_wait(&s.admin, "late", None);
+    assert_eq!(third["status"], "succeeded");
+    assert_eq!(alerts(s, "late").len(), 2);
+    // Bad rules are 422s naming the field.
+    for (rule, why) in [
+        (
+            "{ when: sla_missed, channels: [sla] }",
+            "alerts[0].deadline: sla_missed needs a deadline",
+        ),
+        (
+            "{ when: sla_missed, deadline: \"25:61\", channels: [sla] }",
+            "alerts[0].deadline: \"25:61\" is not a time of day",
+        ),
+        (
+            "{ when: schedule_lag, max_lag_ms: 5, channels: [sla] }",
+            "alerts[0].when: schedule_lag needs the pipeline's schedule",
+        ),
+    ] {
+        let yaml = format!(
+            "name: badrule\nsteps:\n  - id: gen\n    plugin: generator@latest\n  - id: sink\n    \
+             plugin: log-sink@latest\n    input: gen\nalerts:\n  - {rule}\n"
+        );
+        let r = s.apply(&s.admin, "badrule", &yaml);
+        assert_eq!(r.status, 422, "{}", r.text());
+        let message = r.json()["message"].as_str().unwrap().to_string();
+        assert!(message.contains(why), "{why}: {message}");
+    }
+}
+
+fn a_schedule_lag_rule_fires_on_a_slot_that_did_not_start_and_resolves_on_one_that_did(
+    s: &mut Server,
+) {
+    let receiver = TestServer::start(|_, _| Reply::status(204));
+    let r = put_channel(
+        s,
+        "lag",
+        json!({"type": "webhook", "url": receiver.url("/"), "secret": "k"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    // A slot every 2 s; the first run takes 5 s, so the next slots are skipped (overlap: skip)
+    // and do not start: the rule fires. The runs after it read no record and start in time.
+    slow_one(
+        s,
+        "laggy",
+        5_000,
+        "schedule: { cron: \"*/2 * * * * *\", overlap: skip }\n",
+        "  - { when: schedule_lag, max_lag_ms: 1000, channels: [lag], severity: warning }\n",
+    );
+    let got = receiver.wait_for(1, WAIT);
+    let fired = verified(&got[0], "k");
+    assert_eq!(fired["state"], "firing", "{fired}");
+    assert_eq!(fired["rule"], "schedule_lag");
+    assert_eq!(fired["severity"], "warning");
+    assert!(
+        fired["summary"]
+            .as_str()
+            .unwrap()
+            .contains("did not start within 1000 ms"),
+        "{fired}"
+    );
+    let got = receiver.wait_for(2, WAIT);
+    let resolved = verified(&got[1], "k");
+    assert_eq!(resolved["state"], "resolved", "{resolved}");
+    assert_eq!(resolved["incident"], fired["id"]);
+    // The schedule's fires show the skipped slots the rule saw.
+    let fires = s.get("/v1/pipelines/laggy/fires").json();
+    assert!(
+        fires
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["outcome"] == "skipped"),
+        "{fires}"
+    );
+    // Stop the schedule.
+    slow_one(
+        s,
+        "laggy",
+        1,
+        "",
+        "  - { when: run_failed, channels: [lag] }\n",
+    );
+}
+
 autoflow_tests::on_both_databases!(
     flags = super::flags;
     a_failing_run_sends_one_signed_webhook_and_the_next_success_resolves_it,
@@ -1067,6 +1229,8 @@ autoflow_tests::on_both_databases!(
     an_alert_outlives_a_sigkill_between_the_runs_end_and_its_delivery,
     a_slack_channel_gets_blocks_and_a_test_send,
     an_email_channel_sends_a_text_and_an_html_part_over_starttls,
+    an_sla_rule_fires_when_a_slow_run_misses_its_deadline_and_its_success_resolves_it,
+    a_schedule_lag_rule_fires_on_a_slot_that_did_not_start_and_resolves_on_one_that_did,
     a_rejected_over_rule_fires_above_its_threshold_and_not_below,
     a_signed_webhook_trigger_queues_one_run_per_delivery,
     a_webhook_triggers_body_is_the_runs_input,
