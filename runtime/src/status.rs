@@ -181,6 +181,8 @@ text_enum! {
         Webhook = "webhook",
         /// A backfill: one of the schedule's slots in a range, run on request.
         Backfill = "backfill",
+        /// Messages arrived on the subject of the pipeline's event trigger.
+        Event = "event",
     }
 }
 

@@ -13,8 +13,8 @@ use chrono_tz::Tz;
 use crate::pipeline::alerts::time_of_day;
 use crate::pipeline::cron::{Cron, parse_timezone};
 use crate::pipeline::{AlertRule, AlertWhen};
-use crate::store::alert_clock::Timed;
 use crate::store::alerts::Raise;
+use crate::store::pipelines::Newest;
 use crate::store::{Result, Store, now_ms};
 
 /// How often the watch looks.
@@ -87,7 +87,7 @@ fn on_the_day(tz: Tz, now: i64, time: NaiveTime) -> Option<i64> {
         .map(|t| t.timestamp_millis())
 }
 
-async fn sla(store: &Store, t: &Timed, rule: &AlertRule, now: i64) -> Result<Verdict> {
+async fn sla(store: &Store, t: &Newest, rule: &AlertRule, now: i64) -> Result<Verdict> {
     let zone = rule
         .timezone
         .as_deref()
@@ -129,7 +129,7 @@ async fn sla(store: &Store, t: &Timed, rule: &AlertRule, now: i64) -> Result<Ver
     )))
 }
 
-async fn lag(store: &Store, t: &Timed, rule: &AlertRule, now: i64) -> Result<Verdict> {
+async fn lag(store: &Store, t: &Newest, rule: &AlertRule, now: i64) -> Result<Verdict> {
     let (Some(schedule), Some(max)) = (&t.definition.schedule, rule.max_lag_ms) else {
         return Ok(None);
     };

@@ -140,6 +140,27 @@ impl Pipeline {
             for (field, message) in trigger.problems() {
                 add(format!("triggers[{i}]{field}"), message);
             }
+            if let Some(nats) = &trigger.nats {
+                let kind = self
+                    .connections
+                    .get(&nats.connection)
+                    .and_then(|c| super::connection::ConnectionUrl::read(&c.url).ok())
+                    .map(|u| u.kind);
+                match kind {
+                    None if !self.connections.contains_key(&nats.connection) => add(
+                        format!("triggers[{i}].nats.connection"),
+                        format!(
+                            "no connection {:?} in the pipeline's connections",
+                            nats.connection
+                        ),
+                    ),
+                    Some(k) if k != super::connection::ConnectionKind::Nats => add(
+                        format!("triggers[{i}].nats.connection"),
+                        format!("connection {:?} is not a NATS connection", nats.connection),
+                    ),
+                    _ => {}
+                }
+            }
         }
         for (field, message) in super::params::problems(&self.params) {
             add(format!("params{field}"), message);

@@ -254,6 +254,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     }
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let ticker = tokio::spawn(scheduler::ticker::run(state.core.clone(), stop.clone()));
+    let events = tokio::spawn(scheduler::events::run(state.core.clone(), stop.clone()));
     let worker = if args.worker_slots > 0 {
         let opts = args.worker.options(args.worker_slots)?;
         Some(tokio::spawn(worker::run(
@@ -284,6 +285,7 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     http::serve(listener, api::app(state), limits, shutdown()).await?;
     let _ = stop_tx.send(true);
     let _ = ticker.await;
+    let _ = events.await;
     let _ = deliverer.await;
     let _ = watch.await;
     if let Some(worker) = worker {

@@ -4,51 +4,15 @@
 use sqlx::Row;
 
 use super::alerts::{Raise, raise};
+use super::pipelines::Newest;
 use super::{Result, Store};
-
-/// A pipeline's newest version that has rules the clock judges.
-#[derive(Debug, Clone)]
-pub struct Timed {
-    /// The tenant.
-    pub tenant: String,
-    /// The pipeline.
-    pub pipeline: String,
-    /// Its newest version.
-    pub version: i64,
-    /// When that version was made (nothing before it is judged).
-    pub created_at: i64,
-    /// That version's definition, parsed.
-    pub definition: crate::pipeline::Pipeline,
-}
 
 impl Store {
     /// The newest version of every pipeline whose rules include `sla_missed` or
-    /// `schedule_lag` (a version that does not parse is left out, with a warning).
-    pub async fn timed_rules(&self) -> Result<Vec<Timed>> {
-        let rows = sqlx::query(
-            "SELECT v.tenant_id, v.pipeline, v.version, v.created_at, v.definition FROM pipeline_versions v \
-             JOIN pipelines p ON p.tenant_id = v.tenant_id AND p.name = v.pipeline \
-             AND p.latest_version = v.version \
-             WHERE v.definition LIKE '%\"sla_missed\"%' OR v.definition LIKE '%\"schedule_lag\"%'",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let text: String = r.try_get("definition")?;
-            let pipeline: String = r.try_get("pipeline")?;
-            match serde_json::from_str(&text) {
-                Ok(definition) => out.push(Timed {
-                    tenant: r.try_get("tenant_id")?,
-                    pipeline,
-                    version: r.try_get("version")?,
-                    created_at: r.try_get("created_at")?,
-                    definition,
-                }),
-                Err(e) => tracing::warn!("alert watch: pipeline {pipeline:?} does not parse: {e}"),
-            }
-        }
-        Ok(out)
+    /// `schedule_lag`.
+    pub async fn timed_rules(&self) -> Result<Vec<Newest>> {
+        self.newest_versions_with(&["\"sla_missed\"", "\"schedule_lag\""])
+            .await
     }
 
     /// Whether a run of the pipeline succeeded (finished) in `[from, to]`, Unix ms.

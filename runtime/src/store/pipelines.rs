@@ -72,6 +72,21 @@ fn pipeline_of(r: &sqlx::any::AnyRow) -> Result<PipelineRow> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AlreadyExists;
 
+/// A pipeline's newest version, parsed ([`Store::newest_versions_with`]).
+#[derive(Debug, Clone)]
+pub struct Newest {
+    /// The tenant.
+    pub tenant: String,
+    /// The pipeline.
+    pub pipeline: String,
+    /// Its newest version.
+    pub version: i64,
+    /// When that version was made.
+    pub created_at: i64,
+    /// That version's definition.
+    pub definition: crate::pipeline::Pipeline,
+}
+
 impl Store {
     /// Stores a new version of `name` (creating the pipeline when needed; refused when
     /// `create_only` and it exists) and returns its number. `audit` is recorded in the same
@@ -185,6 +200,42 @@ impl Store {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(pipeline_of).transpose()
+    }
+
+    /// The newest version of every pipeline (of every tenant) whose stored definition holds
+    /// one of `needles` (a version that does not parse is left out, with a warning): what the
+    /// watchers of time rules and event triggers look at.
+    pub async fn newest_versions_with(&self, needles: &[&str]) -> Result<Vec<Newest>> {
+        let like: Vec<String> = (0..needles.len())
+            .map(|i| format!("v.definition LIKE ${}", i + 1))
+            .collect();
+        let sql = format!(
+            "SELECT v.tenant_id, v.pipeline, v.version, v.created_at, v.definition \
+             FROM pipeline_versions v JOIN pipelines p ON p.tenant_id = v.tenant_id \
+             AND p.name = v.pipeline AND p.latest_version = v.version WHERE {}",
+            like.join(" OR ")
+        );
+        let rows = needles
+            .iter()
+            .fold(sqlx::query(&sql), |q, n| q.bind(format!("%{n}%")))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let text: String = r.try_get("definition")?;
+            let pipeline: String = r.try_get("pipeline")?;
+            match serde_json::from_str(&text) {
+                Ok(definition) => out.push(Newest {
+                    tenant: r.try_get("tenant_id")?,
+                    pipeline,
+                    version: r.try_get("version")?,
+                    created_at: r.try_get("created_at")?,
+                    definition,
+                }),
+                Err(e) => tracing::warn!("pipeline {pipeline:?} does not parse: {e}"),
+            }
+        }
+        Ok(out)
     }
 
     /// Version `version` of the tenant's pipeline `name` (the newest if `None`).

@@ -380,4 +380,25 @@ impl Store {
         .try_get("n")?;
         Ok(n > 0)
     }
+
+    /// Whether a run of the pipeline queued by `trigger` still waits to start (queued, and not
+    /// a retry of one that started).
+    pub async fn waiting_run(
+        &self,
+        tenant: &str,
+        pipeline: &str,
+        trigger: Trigger,
+    ) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM runs WHERE tenant_id = $1 AND pipeline = $2 AND trigger = $3 \
+             AND status = $4 AND started_at IS NULL",
+        )
+        .bind(tenant)
+        .bind(pipeline)
+        .bind(trigger.as_str())
+        .bind(RunStatus::Queued.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
 }

@@ -7,6 +7,7 @@ mod bad_pipelines;
 mod common;
 mod disk_full;
 mod egress;
+mod event_triggers;
 mod http_plugins;
 mod integrations;
 mod languages;
