@@ -232,6 +232,18 @@ impl Integrations {
         }
     }
 
+    /// A Redis connection of `grant` of its own (not shared with steps): for a listener's
+    /// blocking reads.
+    pub async fn redis_of_its_own(
+        &self,
+        grant: &Grant,
+    ) -> Result<redis::aio::MultiplexedConnection, ConnectError> {
+        match self.connect(grant).await? {
+            Client::Redis(c) => Ok(c),
+            _ => Err(ConnectError::Failed("not a Redis connection".into())),
+        }
+    }
+
     /// Sends the acknowledgements a run held, now that what came of the messages is durable.
     /// A failure is logged: the service delivers those messages again, and the sinks'
     /// idempotence (upsert on a key) absorbs the repeat.

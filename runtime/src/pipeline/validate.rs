@@ -140,26 +140,29 @@ impl Pipeline {
             for (field, message) in trigger.problems() {
                 add(format!("triggers[{i}]{field}"), message);
             }
-            if let Some(nats) = &trigger.nats {
+            if let Some((name, field, wanted)) = trigger.connection() {
                 let kind = self
                     .connections
-                    .get(&nats.connection)
+                    .get(name)
                     .and_then(|c| super::connection::ConnectionUrl::read(&c.url).ok())
                     .map(|u| u.kind);
                 match kind {
-                    None if !self.connections.contains_key(&nats.connection) => add(
-                        format!("triggers[{i}].nats.connection"),
-                        format!(
-                            "no connection {:?} in the pipeline's connections",
-                            nats.connection
-                        ),
+                    None if !self.connections.contains_key(name) => add(
+                        format!("triggers[{i}]{field}"),
+                        format!("no connection {name:?} in the pipeline's connections"),
                     ),
-                    Some(k) if k != super::connection::ConnectionKind::Nats => add(
-                        format!("triggers[{i}].nats.connection"),
-                        format!("connection {:?} is not a NATS connection", nats.connection),
+                    Some(k) if k != wanted => add(
+                        format!("triggers[{i}]{field}"),
+                        format!("connection {name:?} is not a {} connection", wanted.name()),
                     ),
                     _ => {}
                 }
+            }
+            if let Some(file) = &trigger.file
+                && file.path.is_absolute()
+                && let Err(message) = policy.check_mount_host(&file.path)
+            {
+                add(format!("triggers[{i}].file.path"), message);
             }
         }
         for (field, message) in super::params::problems(&self.params) {
