@@ -6,6 +6,7 @@
 //! visible in `GET /v1/alerts/{id}/deliveries`). Delivery is at least once: a receiver
 //! deduplicates by the `Autoflow-Delivery` header. The rules about time are judged by the
 //! [`watch`].
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -54,7 +55,13 @@ pub struct Deliverer {
     settings: DeliverySettings,
     /// The server's URL as people reach it (links to runs).
     public_url: Arc<OnceLock<String>>,
+    /// One lock per channel (tenant, name): a channel's sends are counted against its rate
+    /// one at a time in this process.
+    channel_locks: Arc<std::sync::Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>>,
 }
+
+/// The window of a channel's rate.
+const RATE_WINDOW_MS: i64 = 3_600_000;
 
 /// Deliveries claimed at once.
 const BATCH: i64 = 32;
@@ -90,6 +97,7 @@ impl Deliverer {
             egress,
             settings,
             public_url: Arc::default(),
+            channel_locks: Arc::default(),
         }
     }
 
@@ -138,12 +146,59 @@ impl Deliverer {
         }
     }
 
-    /// One attempt of a claimed delivery, recorded.
+    /// The lock of `tenant`'s channel `name`.
+    fn channel_lock(&self, tenant: &str, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.channel_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks
+            .entry((tenant.to_string(), name.to_string()))
+            .or_default()
+            .clone()
+    }
+
+    /// When a channel that took `max` sends an hour may take the next, if it is over its rate
+    /// now: the oldest send of the window ages out then.
+    async fn over_rate(&self, tenant: &str, name: &str, max: i64) -> Option<(i64, i64)> {
+        let now = now_ms();
+        match self
+            .store
+            .channel_sends_since(tenant, name, now - RATE_WINDOW_MS)
+            .await
+        {
+            Ok((n, oldest)) if n >= max.max(1) => Some((n, oldest.unwrap_or(now) + RATE_WINDOW_MS)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!("alert delivery: cannot count the sends to channel {name}: {e}");
+                None
+            }
+        }
+    }
+
+    /// One attempt of a claimed delivery, recorded; a delivery to a channel over its rate is
+    /// put back until the window moves, without an attempt.
     async fn attempt(&self, c: Claimed) {
+        let lock = self.channel_lock(&c.tenant, &c.delivery.channel);
+        let _serial = lock.lock().await;
         let at = now_ms();
         let n = c.delivery.attempts + 1;
         let sent = match self.store.channel(&c.tenant, &c.delivery.channel).await {
             Ok(Some(ch)) => {
+                let max = ch.info.max_per_hour;
+                if let Some((sends, next_at)) = self.over_rate(&c.tenant, &ch.info.name, max).await
+                {
+                    let why = format!(
+                        "rate-limited: channel {} took {sends} sends in the last hour (at most {max}); \
+                         waiting for the window to move",
+                        ch.info.name
+                    );
+                    if let Err(e) = self
+                        .store
+                        .postpone_delivery(&c.delivery.id, c.delivery.attempts, next_at, &why)
+                        .await
+                    {
+                        tracing::warn!("alert delivery {}: cannot postpone: {e}", c.delivery.id);
+                    }
+                    return;
+                }
                 match ChannelConfig::open(&self.key, &c.tenant, &ch.info.name, &ch.sealed) {
                     Ok(config) => {
                         self.send(&config, &c.alert, &c.tenant, &c.delivery.id)

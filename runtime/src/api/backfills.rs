@@ -49,6 +49,10 @@ async fn create(
     Path(name): Path<String>,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
+    // Another tenant's pipeline is a 404 whatever the body says.
+    if state.store.pipeline(auth.tenant(), &name).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no pipeline {name:?}")));
+    }
     let req: BackfillRequest = json_body(body, 16 * 1024).await?;
     let detail = format!("{} .. {}", req.from, req.to);
     let audit = auth.entry("backfill.create", name.clone(), Some(detail));

@@ -10,7 +10,10 @@ use super::auth::Auth;
 use super::{ApiError, ApiResult, ApiRouter, AppState, json_body};
 use crate::alerts::ChannelConfig;
 use crate::auth::Role;
-use crate::store::channels::ChannelInfo;
+use crate::store::channels::{ChannelInfo, DEFAULT_MAX_PER_HOUR};
+
+/// The highest `max_per_hour` a channel may have.
+const MAX_PER_HOUR: i64 = 100_000;
 
 /// The channel routes.
 pub fn routes() -> ApiRouter {
@@ -30,7 +33,7 @@ pub fn routes() -> ApiRouter {
         .put(
             "/v1/channels/{name}",
             Some(Role::Admin),
-            "Set an alert channel: {\"type\": \"webhook\", \"url\", \"secret\"?}, {\"type\": \"slack\", \"url\"} or {\"type\": \"email\", \"host\", \"port\"?, \"tls\"?, \"username\"?, \"password\"?, \"from\", \"to\", \"ca_cert\"?}",
+            "Set an alert channel (\"max_per_hour\"? sends an hour, default 100): {\"type\": \"webhook\", \"url\", \"secret\"?}, {\"type\": \"slack\", \"url\"} or {\"type\": \"email\", \"host\", \"port\"?, \"tls\"?, \"username\"?, \"password\"?, \"from\", \"to\", \"ca_cert\"?}",
             put,
         )
         .delete(
@@ -79,7 +82,20 @@ async fn put(
     body: Body,
 ) -> ApiResult<(axum::http::StatusCode, Json<serde_json::Value>)> {
     check_name(&name)?;
-    let mut config: ChannelConfig = json_body(body, 64 * 1024).await?;
+    let mut doc: serde_json::Value = json_body(body, 64 * 1024).await?;
+    let max_per_hour = match doc.as_object_mut().and_then(|o| o.remove("max_per_hour")) {
+        None => DEFAULT_MAX_PER_HOUR,
+        Some(v) => v
+            .as_i64()
+            .filter(|n| (1..=MAX_PER_HOUR).contains(n))
+            .ok_or_else(|| {
+                ApiError::Invalid(format!(
+                    "max_per_hour: {v} is not a whole number between 1 and {MAX_PER_HOUR}"
+                ))
+            })?,
+    };
+    let mut config: ChannelConfig = serde_json::from_value(doc)
+        .map_err(|e| ApiError::BadRequest(format!("invalid channel: {e}")))?;
     let target = config.target().map_err(ApiError::Invalid)?;
     let (host, port) = config.address().map_err(ApiError::Invalid)?;
     if let Some(why) = crate::alerts::send::refused(state.deliverer.egress(), &host, port).await {
@@ -117,10 +133,13 @@ async fn put(
             config.kind(),
             &target,
             &sealed,
+            max_per_hour,
             &audit,
         )
         .await?;
-    let mut answer = json!({ "name": name, "type": config.kind(), "target": target });
+    let mut answer = json!({
+        "name": name, "type": config.kind(), "target": target, "max_per_hour": max_per_hour,
+    });
     if let Some(secret) = made_secret {
         // Shown once: the receiver needs it to check signatures.
         answer["secret"] = json!(secret);

@@ -446,6 +446,30 @@ impl Store {
         Ok(true)
     }
 
+    /// Puts claimed delivery `delivery` (with `attempts` made) back until `next_at` without
+    /// counting an attempt (its channel is over its rate), `why` shown as its last error;
+    /// whether it was still pending.
+    pub async fn postpone_delivery(
+        &self,
+        delivery: &str,
+        attempts: i64,
+        next_at: i64,
+        why: &str,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE alert_deliveries SET next_at = $1, lease_until = NULL, last_error = $2, updated_at = $3 \
+             WHERE id = $4 AND attempts = $5 AND status = 'pending'",
+        )
+        .bind(next_at)
+        .bind(why)
+        .bind(now_ms())
+        .bind(delivery)
+        .bind(attempts)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// The tenant's alerts, newest first (at most `limit`, before alert `before` if given),
     /// each with its deliveries.
     pub async fn alerts(

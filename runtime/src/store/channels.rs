@@ -12,7 +12,7 @@ use super::{Result, Store, now_ms};
 pub struct ChannelInfo {
     /// Name.
     pub name: String,
-    /// `webhook` or `slack`.
+    /// `webhook`, `slack` or `email`.
     #[serde(rename = "type")]
     pub kind: String,
     /// Where it posts, without secrets: `https://host[:port]`.
@@ -23,7 +23,12 @@ pub struct ChannelInfo {
     pub updated_at: i64,
     /// Who set it last.
     pub updated_by: Option<String>,
+    /// Sends an hour at most (the deliveries over it wait).
+    pub max_per_hour: i64,
 }
+
+/// Sends an hour a channel takes when its PUT does not say.
+pub const DEFAULT_MAX_PER_HOUR: i64 = 100;
 
 /// A channel with its sealed configuration, as delivery reads it.
 #[derive(Debug, Clone)]
@@ -42,6 +47,7 @@ fn info_of(r: &sqlx::any::AnyRow) -> Result<ChannelInfo> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         updated_by: r.try_get("updated_by")?,
+        max_per_hour: r.try_get("max_per_hour")?,
     })
 }
 
@@ -54,13 +60,14 @@ impl Store {
         kind: &str,
         target: &str,
         sealed: &[u8],
+        max_per_hour: i64,
         audit: &NewAudit<'_>,
     ) -> Result<()> {
         let upsert = sqlx::query(
-            "INSERT INTO channels (tenant_id, name, kind, target, sealed_config, created_at, updated_at, updated_by) \
-             VALUES ($1, $2, $3, $4, $5, $6, $6, $7) ON CONFLICT (tenant_id, name) DO UPDATE SET kind = excluded.kind, \
-             target = excluded.target, sealed_config = excluded.sealed_config, updated_at = excluded.updated_at, \
-             updated_by = excluded.updated_by",
+            "INSERT INTO channels (tenant_id, name, kind, target, sealed_config, created_at, updated_at, updated_by, \
+             max_per_hour) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8) ON CONFLICT (tenant_id, name) DO UPDATE SET \
+             kind = excluded.kind, target = excluded.target, sealed_config = excluded.sealed_config, \
+             updated_at = excluded.updated_at, updated_by = excluded.updated_by, max_per_hour = excluded.max_per_hour",
         )
         .bind(tenant)
         .bind(name)
@@ -68,7 +75,8 @@ impl Store {
         .bind(target)
         .bind(sealed)
         .bind(now_ms())
-        .bind(audit.actor);
+        .bind(audit.actor)
+        .bind(max_per_hour);
         self.execute_audited(upsert, audit).await?;
         Ok(())
     }
@@ -89,7 +97,7 @@ impl Store {
     /// The tenant's channels, by name.
     pub async fn channels(&self, tenant: &str) -> Result<Vec<ChannelInfo>> {
         let rows = sqlx::query(
-            "SELECT name, kind, target, created_at, updated_at, updated_by FROM channels \
+            "SELECT name, kind, target, created_at, updated_at, updated_by, max_per_hour FROM channels \
              WHERE tenant_id = $1 ORDER BY name",
         )
         .bind(tenant)
@@ -101,7 +109,8 @@ impl Store {
     /// The tenant's channel `name` with its sealed configuration.
     pub async fn channel(&self, tenant: &str, name: &str) -> Result<Option<SealedChannel>> {
         let row = sqlx::query(
-            "SELECT name, kind, target, created_at, updated_at, updated_by, sealed_config FROM channels \
+            "SELECT name, kind, target, created_at, updated_at, updated_by, max_per_hour, sealed_config \
+             FROM channels \
              WHERE tenant_id = $1 AND name = $2",
         )
         .bind(tenant)
@@ -115,5 +124,26 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// Sends to the tenant's channel `name` recorded since `since` (Unix ms): how many, and
+    /// the oldest's time.
+    pub async fn channel_sends_since(
+        &self,
+        tenant: &str,
+        name: &str,
+        since: i64,
+    ) -> Result<(i64, Option<i64>)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n, MIN(a.at) AS oldest FROM alert_delivery_attempts a \
+             JOIN alert_deliveries d ON d.id = a.delivery_id \
+             WHERE d.tenant_id = $1 AND d.channel = $2 AND a.at >= $3",
+        )
+        .bind(tenant)
+        .bind(name)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("n")?, row.try_get("oldest")?))
     }
 }

@@ -4,6 +4,7 @@
 //! that answers 500 three times gets retries until it takes it, with the history visible; a
 //! delivery that keeps failing ends `failed`, visible; a server SIGKILLed in the middle of the
 //! first delivery attempt delivers it once after its restart; a Slack-shaped body and a test send;
+//! a channel over its rate (`max_per_hour`) holds further deliveries back, pending and visible;
 //! a `rejected_over` rule fires above its threshold and not below; an `sla_missed` rule fires
 //! at its deadline while a slow run goes on, and its success resolves it; a `schedule_lag`
 //! rule fires on slots skipped behind a slow run and resolves on one that starts in time; bad rules are 422s; a
@@ -1222,6 +1223,64 @@ fn a_schedule_lag_rule_fires_on_a_slot_that_did_not_start_and_resolves_on_one_th
     );
 }
 
+fn a_channel_over_its_rate_holds_its_deliveries_back_visible(s: &mut Server) {
+    let receiver = TestServer::start(|_, _| Reply::status(204));
+    let r = put_channel(
+        s,
+        "calm",
+        json!({"type": "webhook", "url": receiver.url("/"), "max_per_hour": 2}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["max_per_hour"], 2);
+    assert_eq!(s.get("/v1/channels/calm").json()["max_per_hour"], 2);
+    // Three pipelines fail: three incidents, three alerts for the channel.
+    let gate = tempfile::tempdir_in(root()).unwrap();
+    for name in ["storm-a", "storm-b", "storm-c"] {
+        gated(
+            s,
+            name,
+            gate.path(),
+            "  - { when: run_failed, channels: [calm] }\n",
+        );
+        assert_eq!(s.run_and_wait(&s.admin, name, None)["status"], "failed");
+    }
+    let held = |s: &Server| {
+        ["storm-a", "storm-b", "storm-c"]
+            .iter()
+            .flat_map(|p| alerts(s, p))
+            .flat_map(|a| deliveries(s, a["id"].as_str().unwrap()))
+            .filter(|d| {
+                d["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("rate-limited: channel calm took 2 sends"))
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut waiting = Vec::new();
+    wait_for(WAIT, "the third delivery to be held back", || {
+        waiting = held(s);
+        !waiting.is_empty()
+    });
+    assert_eq!(receiver.requests().len(), 2, "two sends in the hour");
+    let d = &waiting[0];
+    assert_eq!(d["status"], "pending", "held, not dropped: {d}");
+    assert_eq!(d["attempts"], 0, "{d}");
+    let later = d["next_at"].as_i64().unwrap() - autoflow::store::now_ms();
+    assert!(later > 50 * 60_000, "it waits for the window to move: {d}");
+    let r = put_channel(
+        s,
+        "calm",
+        json!({"type": "webhook", "url": receiver.url("/"), "max_per_hour": 0}),
+    );
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("max_per_hour: 0 is not")
+    );
+}
+
 autoflow_tests::on_both_databases!(
     flags = super::flags;
     a_failing_run_sends_one_signed_webhook_and_the_next_success_resolves_it,
@@ -1229,6 +1288,7 @@ autoflow_tests::on_both_databases!(
     an_alert_outlives_a_sigkill_between_the_runs_end_and_its_delivery,
     a_slack_channel_gets_blocks_and_a_test_send,
     an_email_channel_sends_a_text_and_an_html_part_over_starttls,
+    a_channel_over_its_rate_holds_its_deliveries_back_visible,
     an_sla_rule_fires_when_a_slow_run_misses_its_deadline_and_its_success_resolves_it,
     a_schedule_lag_rule_fires_on_a_slot_that_did_not_start_and_resolves_on_one_that_did,
     a_rejected_over_rule_fires_above_its_threshold_and_not_below,
