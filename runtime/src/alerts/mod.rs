@@ -57,8 +57,11 @@ pub struct Deliverer {
     public_url: Arc<OnceLock<String>>,
     /// One lock per channel (tenant, name): a channel's sends are counted against its rate
     /// one at a time in this process.
-    channel_locks: Arc<std::sync::Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>>>,
+    channel_locks: Arc<std::sync::Mutex<ChannelLocks>>,
 }
+
+/// The per-channel locks, by (tenant, channel name).
+type ChannelLocks = HashMap<(String, String), Arc<tokio::sync::Mutex<()>>>;
 
 /// The window of a channel's rate.
 const RATE_WINDOW_MS: i64 = 3_600_000;

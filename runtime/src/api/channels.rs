@@ -10,7 +10,7 @@ use super::auth::Auth;
 use super::{ApiError, ApiResult, ApiRouter, AppState, json_body};
 use crate::alerts::ChannelConfig;
 use crate::auth::Role;
-use crate::store::channels::{ChannelInfo, DEFAULT_MAX_PER_HOUR};
+use crate::store::channels::{ChannelInfo, DEFAULT_MAX_PER_HOUR, NewChannel};
 
 /// The highest `max_per_hour` a channel may have.
 const MAX_PER_HOUR: i64 = 100_000;
@@ -130,10 +130,12 @@ async fn put(
         .put_channel(
             auth.tenant(),
             &name,
-            config.kind(),
-            &target,
-            &sealed,
-            max_per_hour,
+            &NewChannel {
+                kind: config.kind(),
+                target: &target,
+                sealed: &sealed,
+                max_per_hour,
+            },
             &audit,
         )
         .await?;

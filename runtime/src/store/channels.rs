@@ -30,6 +30,19 @@ pub struct ChannelInfo {
 /// Sends an hour a channel takes when its PUT does not say.
 pub const DEFAULT_MAX_PER_HOUR: i64 = 100;
 
+/// A channel to set.
+#[derive(Debug, Clone, Copy)]
+pub struct NewChannel<'a> {
+    /// `webhook`, `slack` or `email`.
+    pub kind: &'a str,
+    /// Where it sends, without secrets.
+    pub target: &'a str,
+    /// Its configuration, sealed.
+    pub sealed: &'a [u8],
+    /// Sends an hour at most.
+    pub max_per_hour: i64,
+}
+
 /// A channel with its sealed configuration, as delivery reads it.
 #[derive(Debug, Clone)]
 pub struct SealedChannel {
@@ -52,15 +65,12 @@ fn info_of(r: &sqlx::any::AnyRow) -> Result<ChannelInfo> {
 }
 
 impl Store {
-    /// Sets the tenant's channel `name`, recording `audit` with it.
+    /// Sets the tenant's channel `name` to `c`, recording `audit` with it.
     pub async fn put_channel(
         &self,
         tenant: &str,
         name: &str,
-        kind: &str,
-        target: &str,
-        sealed: &[u8],
-        max_per_hour: i64,
+        c: &NewChannel<'_>,
         audit: &NewAudit<'_>,
     ) -> Result<()> {
         let upsert = sqlx::query(
@@ -71,12 +81,12 @@ impl Store {
         )
         .bind(tenant)
         .bind(name)
-        .bind(kind)
-        .bind(target)
-        .bind(sealed)
+        .bind(c.kind)
+        .bind(c.target)
+        .bind(c.sealed)
         .bind(now_ms())
         .bind(audit.actor)
-        .bind(max_per_hour);
+        .bind(c.max_per_hour);
         self.execute_audited(upsert, audit).await?;
         Ok(())
     }
