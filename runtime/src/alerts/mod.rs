@@ -320,12 +320,7 @@ impl Deliverer {
 }
 
 fn failed(error: String) -> send::Sent {
-    send::Sent {
-        status: None,
-        response: None,
-        error: Some(error),
-        took: Duration::ZERO,
-    }
+    send::Sent::failed(None, None, error, Duration::ZERO)
 }
 
 fn millis(d: Duration) -> i64 {

@@ -25,6 +25,31 @@ pub struct Sent {
 }
 
 impl Sent {
+    /// The receiver took it (answering `status`, if HTTP, with `response`).
+    pub fn taken(status: Option<u16>, response: String, took: Duration) -> Self {
+        Self {
+            status,
+            response: Some(response),
+            error: None,
+            took,
+        }
+    }
+
+    /// It was not taken, for `error` (the receiver's `status` and `response` if it answered).
+    pub fn failed(
+        status: Option<u16>,
+        response: Option<String>,
+        error: String,
+        took: Duration,
+    ) -> Self {
+        Self {
+            status,
+            response,
+            error: Some(error),
+            took,
+        }
+    }
+
     /// Whether the receiver took it (2xx).
     pub fn ok(&self) -> bool {
         self.error.is_none()
@@ -59,24 +84,14 @@ pub async fn post(egress: &Policy, url: &str, headers: &[(String, String)], body
     let result = attempt(egress, url, headers, body).await;
     let took = started.elapsed();
     match result {
-        Ok((status, text)) if (200..300).contains(&status) => Sent {
-            status: Some(status),
-            response: Some(text),
-            error: None,
+        Ok((status, text)) if (200..300).contains(&status) => Sent::taken(Some(status), text, took),
+        Ok((status, text)) => Sent::failed(
+            Some(status),
+            Some(text),
+            format!("the receiver answered {status}"),
             took,
-        },
-        Ok((status, text)) => Sent {
-            status: Some(status),
-            response: Some(text),
-            error: Some(format!("the receiver answered {status}")),
-            took,
-        },
-        Err(e) => Sent {
-            status: None,
-            response: None,
-            error: Some(e),
-            took,
-        },
+        ),
+        Err(e) => Sent::failed(None, None, e, took),
     }
 }
 

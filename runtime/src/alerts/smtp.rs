@@ -43,18 +43,8 @@ pub async fn send(egress: &Policy, mail: &EmailConfig, message: &[u8]) -> Sent {
     };
     let took = started.elapsed();
     match result {
-        Ok(reply) => Sent {
-            status: None,
-            response: Some(reply),
-            error: None,
-            took,
-        },
-        Err(e) => Sent {
-            status: None,
-            response: None,
-            error: Some(e),
-            took,
-        },
+        Ok(reply) => Sent::taken(None, reply, took),
+        Err(e) => Sent::failed(None, None, e, took),
     }
 }
 
@@ -136,15 +126,7 @@ async fn tls(
     stream: TcpStream,
     mail: &EmailConfig,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    if let Ok(Ok(native)) =
-        tokio::task::spawn_blocking(rustls_native_certs::load_native_certs).await
-    {
-        roots.add_parsable_certificates(native);
-    }
-    if roots.is_empty() {
-        roots.roots = webpki_roots::TLS_SERVER_ROOTS.into();
-    }
+    let mut roots = (*crate::egress::tls_roots().await).clone();
     if let Some(pem) = &mail.ca_cert {
         roots.add_parsable_certificates(certificates(pem)?);
     }

@@ -122,6 +122,28 @@ fn host_for_flag(host: &str) -> String {
     }
 }
 
+/// The certificate roots outbound TLS trusts: the platform's (as `SSL_CERT_FILE` and the
+/// system store give them), else the web PKI's when the platform has none; read once.
+pub async fn tls_roots() -> std::sync::Arc<rustls::RootCertStore> {
+    static ROOTS: tokio::sync::OnceCell<std::sync::Arc<rustls::RootCertStore>> =
+        tokio::sync::OnceCell::const_new();
+    ROOTS
+        .get_or_init(|| async {
+            let mut roots = rustls::RootCertStore::empty();
+            if let Ok(Ok(native)) =
+                tokio::task::spawn_blocking(rustls_native_certs::load_native_certs).await
+            {
+                roots.add_parsable_certificates(native);
+            }
+            if roots.is_empty() {
+                roots.roots = webpki_roots::TLS_SERVER_ROOTS.into();
+            }
+            std::sync::Arc::new(roots)
+        })
+        .await
+        .clone()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

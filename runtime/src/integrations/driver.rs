@@ -185,23 +185,7 @@ pub async fn nats(t: &Target, addrs: &[Vec<SocketAddr>]) -> Result<async_nats::C
 /// uses by default; the web PKI's when the platform has none), certificates verified against
 /// the names in `names`.
 async fn nats_tls(names: Names) -> Result<rustls::ClientConfig, String> {
-    static ROOTS: tokio::sync::OnceCell<Arc<rustls::RootCertStore>> =
-        tokio::sync::OnceCell::const_new();
-    let roots = ROOTS
-        .get_or_init(|| async {
-            let mut roots = rustls::RootCertStore::empty();
-            if let Ok(Ok(native)) =
-                tokio::task::spawn_blocking(rustls_native_certs::load_native_certs).await
-            {
-                roots.add_parsable_certificates(native);
-            }
-            if roots.is_empty() {
-                roots.roots = webpki_roots::TLS_SERVER_ROOTS.into();
-            }
-            Arc::new(roots)
-        })
-        .await
-        .clone();
+    let roots = crate::egress::tls_roots().await;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = PinnedNames::new(roots, provider.clone(), names)?;
     Ok(rustls::ClientConfig::builder_with_provider(provider)
