@@ -251,7 +251,7 @@ impl<S: Io> Conn<S> {
         Ok(text
             .lines()
             .skip(1)
-            .map(|l| l[4.min(l.len())..].to_string())
+            .map(|l| l.get(4..).unwrap_or_default().to_string())
             .collect())
     }
 
