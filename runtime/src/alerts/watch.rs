@@ -11,7 +11,7 @@ use chrono::{NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
 use crate::pipeline::alerts::time_of_day;
-use crate::pipeline::cron::{Cron, parse_timezone};
+use crate::pipeline::cron::{Cron, local_instant, parse_timezone, rfc3339};
 use crate::pipeline::{AlertRule, AlertWhen};
 use crate::store::alerts::Raise;
 use crate::store::pipelines::Newest;
@@ -69,22 +69,14 @@ pub async fn look(store: &Store, now: i64) -> Result<()> {
 /// A verdict of the clock: fires or passes, the run it is about (`""`: none), what happened.
 type Verdict = Option<(bool, String, String)>;
 
-/// Unix ms of `time` on the day of `now` in `tz` (the first such instant; an hour later when
-/// a change of clocks skips it).
+/// Unix ms of `time` on the day of `now` in `tz`.
 fn on_the_day(tz: Tz, now: i64, time: NaiveTime) -> Option<i64> {
     let day = Utc
         .timestamp_millis_opt(now)
         .single()?
         .with_timezone(&tz)
         .date_naive();
-    let at = day.and_time(time);
-    tz.from_local_datetime(&at)
-        .earliest()
-        .or_else(|| {
-            tz.from_local_datetime(&(at + chrono::Duration::hours(1)))
-                .earliest()
-        })
-        .map(|t| t.timestamp_millis())
+    local_instant(tz, day, time)
 }
 
 async fn sla(store: &Store, t: &Newest, rule: &AlertRule, now: i64) -> Result<Verdict> {
@@ -144,9 +136,7 @@ async fn lag(store: &Store, t: &Newest, rule: &AlertRule, now: i64) -> Result<Ve
     if slot < t.created_at {
         return Ok(None);
     }
-    let at = chrono::DateTime::from_timestamp_millis(slot)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default();
+    let at = rfc3339(slot).unwrap_or_default();
     let summary = format!("the schedule's slot of {at} did not start within {max} ms");
     Ok(Some(
         match store.slot_run(&t.tenant, &t.pipeline, slot).await? {

@@ -57,7 +57,5 @@ pub fn digest(d: &str) -> String {
 
 /// A time in Unix milliseconds as people read it (UTC, to the second).
 pub fn time(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
+    crate::pipeline::cron::rfc3339(ms).unwrap_or_else(|| ms.to_string())
 }

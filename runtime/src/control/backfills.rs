@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::runs::{self, Queue};
 use super::{ControlError, ControlResult, Core};
 use crate::pipeline::Pipeline;
-use crate::pipeline::cron::Cron;
+use crate::pipeline::cron::{Cron, rfc3339};
 use crate::pipeline::params::{ParamType, ParamValues};
 use crate::status::Trigger;
 use crate::store::StoreError;
@@ -140,14 +140,14 @@ pub async fn create(
 /// `tz`, when the pipeline declares it.
 pub fn slot_params(pipeline: &Pipeline, tz: &str, at: i64) -> Option<ParamValues> {
     let spec = pipeline.params.get(SLOT_PARAM)?;
-    let utc = chrono::DateTime::from_timestamp_millis(at)?;
     let value = match spec.kind {
         ParamType::Integer => json!(at),
         ParamType::Date => {
             let tz: chrono_tz::Tz = tz.parse().ok()?;
+            let utc = chrono::DateTime::from_timestamp_millis(at)?;
             json!(utc.with_timezone(&tz).format("%Y-%m-%d").to_string())
         }
-        _ => json!(utc.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        _ => json!(rfc3339(at)?),
     };
     Some(ParamValues::from_iter([(SLOT_PARAM.to_string(), value)]))
 }
@@ -224,12 +224,8 @@ async fn step(core: &Core, tenant: &str, b: &BackfillRow) -> ControlResult<()> {
 
 /// The backfill `b` as the API shows it: its row, with its range as RFC 3339 too.
 pub fn shown(b: &BackfillRow) -> Value {
-    let at = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-    };
     let mut v = serde_json::to_value(b).unwrap_or_default();
-    v["from_time"] = json!(at(b.from));
-    v["to_time"] = json!(at(b.to));
+    v["from_time"] = json!(rfc3339(b.from));
+    v["to_time"] = json!(rfc3339(b.to));
     v
 }

@@ -44,6 +44,24 @@ pub struct Fires {
     pub dropped: usize,
 }
 
+/// `time` on `day` in `tz`, Unix ms: its first instant, or the first hour after it that exists
+/// when a change of clocks skips it.
+pub fn local_instant(tz: Tz, day: chrono::NaiveDate, time: chrono::NaiveTime) -> Option<i64> {
+    let at = day.and_time(time);
+    (0..4)
+        .find_map(|h| {
+            tz.from_local_datetime(&(at + chrono::Duration::hours(h)))
+                .earliest()
+        })
+        .map(|t| t.timestamp_millis())
+}
+
+/// Unix ms `ms` as RFC 3339 in UTC to the second (`2026-01-01T05:00:00Z`).
+pub fn rfc3339(ms: i64) -> Option<String> {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}
+
 impl Cron {
     /// Parses `expr` read in time zone `tz`.
     pub fn new(expr: &str, tz: &str) -> Result<Self, String> {
@@ -81,17 +99,9 @@ impl Cron {
             .collect()
     }
 
-    /// Midnight at the start of `day` in the schedule's zone (Unix ms); the first instant of
-    /// the day where a change of clocks skips midnight.
+    /// Midnight at the start of `day` in the schedule's zone (Unix ms), as [`local_instant`].
     pub fn midnight(&self, day: chrono::NaiveDate) -> Option<i64> {
-        let start = day.and_hms_opt(0, 0, 0)?;
-        (0..4)
-            .find_map(|h| {
-                self.tz
-                    .from_local_datetime(&(start + chrono::Duration::hours(h)))
-                    .earliest()
-            })
-            .map(|t| t.timestamp_millis())
+        local_instant(self.tz, day, chrono::NaiveTime::MIN)
     }
 
     /// The first slot after `t` (Unix ms).
