@@ -16,6 +16,7 @@ pub fn webhook(alert: &AlertRow, tenant: &str, link: &str) -> Value {
         "state": alert.state,
         "incident": alert.incident_id,
         "rule": alert.rule,
+        "rule_name": alert.rule_name,
         "severity": alert.severity,
         "tenant": tenant,
         "pipeline": alert.pipeline,

@@ -245,9 +245,15 @@ impl Deliverer {
             .min(MAX_BACKOFF)
     }
 
-    fn link(&self, run: &str) -> String {
+    /// Where `alert` points people: its run, else (a verdict of the clock before any run)
+    /// its pipeline.
+    fn link(&self, alert: &AlertRow) -> String {
         let base = self.public_url.get().map_or("", String::as_str);
-        format!("{base}/v1/runs/{run}")
+        if alert.run_id.is_empty() {
+            format!("{base}/v1/pipelines/{}", alert.pipeline)
+        } else {
+            format!("{base}/v1/runs/{}", alert.run_id)
+        }
     }
 
     /// Sends `alert` of `tenant` to `config`, as delivery `delivery`.
@@ -258,7 +264,7 @@ impl Deliverer {
         tenant: &str,
         delivery: &str,
     ) -> send::Sent {
-        let link = self.link(&alert.run_id);
+        let link = self.link(alert);
         if let ChannelConfig::Email(mail) = config {
             let message = message::email(alert, tenant, &link, mail, delivery);
             return smtp::send(&self.egress, mail, &message).await;
@@ -307,6 +313,7 @@ impl Deliverer {
             step: None,
             error: None,
             created_at: now_ms(),
+            rule_name: None,
             deliveries: Vec::new(),
         };
         let sent = self.send(config, &alert, tenant, &alert.id).await;

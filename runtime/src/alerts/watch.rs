@@ -4,7 +4,8 @@
 //! a slow run is still going; `schedule_lag` fires when the newest schedule slot old enough to
 //! judge had no run started within `max_lag_ms` of its time, and passes when one did. Verdicts
 //! go through the same incidents and outbox as a run's end's (so several servers raise each
-//! once); a run that succeeds resolves an `sla_missed` incident.
+//! once); a run that succeeds resolves an `sla_missed` incident. A tenant's timed rules
+//! (`/v1/alert-rules`) judge the scheduled pipelines they select.
 use std::time::Duration;
 
 use chrono::{NaiveTime, TimeZone, Utc};
@@ -36,32 +37,64 @@ pub async fn run(store: Store, mut stop: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// One look at every rule the clock judges, at `now` (Unix ms).
+/// One look at every rule the clock judges, at `now` (Unix ms): the pipelines' own, and the
+/// tenants' rules over the scheduled pipelines they select.
 pub async fn look(store: &Store, now: i64) -> Result<()> {
     for t in store.timed_rules().await? {
         for rule in t.definition.alerts.iter().filter(|r| r.is_timed()) {
-            let verdict = match rule.when {
-                AlertWhen::SlaMissed => sla(store, &t, rule, now).await?,
-                AlertWhen::ScheduleLag => lag(store, &t, rule, now).await?,
-                _ => None,
-            };
-            if let Some((firing, run, summary)) = verdict {
-                store
-                    .raise_alert(&Raise {
-                        tenant: &t.tenant,
-                        pipeline: &t.pipeline,
-                        version: t.version,
-                        run: &run,
-                        rule,
-                        firing,
-                        summary,
-                        step: None,
-                        error: None,
-                        now,
-                    })
-                    .await?;
-            }
+            judge(store, &t, rule, &rule.key(), None, now).await?;
         }
+    }
+    let tenant_rules = store.timed_tenant_rules().await?;
+    let mut tenant = None;
+    let mut pipelines = Vec::new();
+    for (id, rule) in &tenant_rules {
+        if tenant != Some(id) {
+            pipelines = store.newest_versions_in(id).await?;
+            tenant = Some(id);
+        }
+        for t in pipelines
+            .iter()
+            .filter(|t| t.definition.schedule.is_some() && rule.selects(&t.pipeline))
+        {
+            judge(store, t, &rule.rule, &rule.key(), Some(&rule.name), now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Judges timed `rule` (its incidents keyed `key`, a tenant rule's name `name`) over the newest
+/// version `t` of a pipeline, and records the verdict.
+async fn judge(
+    store: &Store,
+    t: &Newest,
+    rule: &AlertRule,
+    key: &str,
+    name: Option<&str>,
+    now: i64,
+) -> Result<()> {
+    let verdict = match rule.when {
+        AlertWhen::SlaMissed => sla(store, t, rule, key, now).await?,
+        AlertWhen::ScheduleLag => lag(store, t, rule, now).await?,
+        _ => None,
+    };
+    if let Some((firing, run, summary)) = verdict {
+        store
+            .raise_alert(&Raise {
+                tenant: &t.tenant,
+                pipeline: &t.pipeline,
+                version: t.version,
+                run: &run,
+                rule,
+                key: key.to_string(),
+                rule_name: name,
+                firing,
+                summary,
+                step: None,
+                error: None,
+                now,
+            })
+            .await?;
     }
     Ok(())
 }
@@ -79,7 +112,7 @@ fn on_the_day(tz: Tz, now: i64, time: NaiveTime) -> Option<i64> {
     local_instant(tz, day, time)
 }
 
-async fn sla(store: &Store, t: &Newest, rule: &AlertRule, now: i64) -> Result<Verdict> {
+async fn sla(store: &Store, t: &Newest, rule: &AlertRule, key: &str, now: i64) -> Result<Verdict> {
     let zone = rule
         .timezone
         .as_deref()
@@ -104,9 +137,7 @@ async fn sla(store: &Store, t: &Newest, rule: &AlertRule, now: i64) -> Result<Ve
     if store
         .succeeded_between(&t.tenant, &t.pipeline, midnight, due)
         .await?
-        || store
-            .fired_since(&t.tenant, &t.pipeline, &rule.key(), due)
-            .await?
+        || store.fired_since(&t.tenant, &t.pipeline, key, due).await?
     {
         return Ok(None);
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::Router;
 
+pub mod alert_rules;
 pub mod alerts;
 pub mod auth;
 pub mod backfills;
@@ -90,6 +91,7 @@ pub fn routes() -> ApiRouter {
         .merge(users::routes())
         .merge(channels::routes())
         .merge(alerts::routes())
+        .merge(alert_rules::routes())
         .merge(hooks::routes())
 }
 

@@ -1,13 +1,15 @@
 //! The control layer: the domain's operations, each written once below every face (the HTTP
 //! API, the CLI, the cron ticker, the worker): apply a pipeline version ([`pipelines`]),
 //! publish a plugin ([`plugins`]), create a tenant ([`tenants`]), queue a run ([`runs`]) with
-//! its input ([`input`]), backfill a schedule's slots ([`backfills`]). Their errors are [`ControlError`], which each face maps once (the API
-//! to status codes).
+//! its input ([`input`]), backfill a schedule's slots ([`backfills`]), set a tenant's alert
+//! rules ([`alert_rules`]). Their errors are [`ControlError`], which each face maps once (the
+//! API to status codes).
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
 
+pub mod alert_rules;
 pub mod backfills;
 pub mod error;
 pub mod input;

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::{ControlError, ControlResult, Core};
 use crate::executor::{self, Plan};
 use crate::pipeline::{
-    self, Format, Pipeline, PluginRef, PluginVersion, TenantLimits, ValidatedPipeline,
+    self, AlertRule, Format, Pipeline, PluginRef, PluginVersion, TenantLimits, ValidatedPipeline,
 };
 use crate::registry::LocalPlugins;
 use crate::store::audit::NewAudit;
@@ -160,16 +160,22 @@ pub async fn check(
     let validated = validate(core, pipeline)?;
     within_ceilings(core, tenant, &validated).await?;
     let pipeline = validated.into_pipeline();
-    check_channels(core, tenant, &pipeline).await?;
+    check_channels(core, tenant, &pipeline.alerts, |i| format!("alerts[{i}].")).await?;
     let pins = pin(core, tenant, &pipeline).await?;
     pinned_plan(core, &pipeline, &pins).await?;
     let json = serde_json::to_value(&pipeline).map_err(ControlError::internal)?;
     Ok((pipeline, json, pins))
 }
 
-/// Every channel the alert rules name exists in the tenant (422 naming the rule's field).
-async fn check_channels(core: &Core, tenant: &str, pipeline: &Pipeline) -> ControlResult<()> {
-    if pipeline.alerts.is_empty() {
+/// Every channel `rules` name exists in the tenant: a 422 naming each missing one at its
+/// field, `{at(i)}channels[j]` for rule `i`.
+pub(super) async fn check_channels(
+    core: &Core,
+    tenant: &str,
+    rules: &[AlertRule],
+    at: impl Fn(usize) -> String,
+) -> ControlResult<()> {
+    if rules.is_empty() {
         return Ok(());
     }
     let known: std::collections::BTreeSet<String> = core
@@ -179,23 +185,17 @@ async fn check_channels(core: &Core, tenant: &str, pipeline: &Pipeline) -> Contr
         .into_iter()
         .map(|c| c.name)
         .collect();
-    let known = &known;
-    let problems: Vec<String> = pipeline
-        .alerts
-        .iter()
-        .enumerate()
-        .flat_map(|(i, rule)| {
-            rule.channels
-                .iter()
-                .enumerate()
-                .filter(|(_, name)| !known.contains(*name))
-                .map(move |(j, name)| {
-                    format!(
-                        "alerts[{i}].channels[{j}]: no channel {name:?} in the tenant (PUT /v1/channels/{name} makes it)"
-                    )
-                })
-        })
-        .collect();
+    let mut problems = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        for (j, name) in rule.channels.iter().enumerate() {
+            if !known.contains(name) {
+                problems.push(format!(
+                    "{}channels[{j}]: no channel {name:?} in the tenant (PUT /v1/channels/{name} makes it)",
+                    at(i)
+                ));
+            }
+        }
+    }
     if problems.is_empty() {
         Ok(())
     } else {

@@ -3,6 +3,8 @@
 //! opinion), a pure function the store applies in the transaction that ends the run. The
 //! rules about time (`sla_missed`, `schedule_lag`) are also judged by the clock: see
 //! [`crate::alerts::watch`].
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// One alert rule.
@@ -36,6 +38,22 @@ pub struct AlertRule {
     /// `schedule_lag`: a slot whose run has not started this many ms after its time fires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_lag_ms: Option<u64>,
+    /// `counter`: the name of the counter a plugin counts (`count` in the host interface).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counter: Option<String>,
+    /// `counter`: only this step's counter (default: the sum over every step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// `counter`: a run whose counter is above this fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<u64>,
+    /// `counter`: a run whose counter is below this fires (a counter never counted is 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<u64>,
+    /// `dead_letters_over`: more dead letters of the pipeline waiting for a replay than this
+    /// fires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_dead_letters: Option<u64>,
 }
 
 /// What a rule watches.
@@ -60,6 +78,18 @@ pub enum AlertWhen {
     /// slot skipped because a run was still going counts). Passes when a slot's run starts
     /// in time.
     ScheduleLag,
+    /// A run failed at its last allowed attempt (its retries used up; a failure that is not
+    /// retried, such as a bad config, says nothing). Passes on a run that succeeds.
+    RetriesExhausted,
+    /// A succeeded run's `counter` (of one `step`, else summed over the steps) was above
+    /// `above` or below `below`.
+    Counter,
+    /// At a run's end, more than `max_dead_letters` dead letters of the pipeline wait for a
+    /// replay. Passes at an end with no more than that.
+    DeadLettersOver,
+    /// The worker running an attempt stopped renewing its lease (it died, hung, or lost the
+    /// database) and the attempt was taken back. Passes on a run that succeeds.
+    WorkerLost,
 }
 
 impl AlertWhen {
@@ -73,6 +103,10 @@ impl AlertWhen {
             AlertWhen::ZeroRecords => "zero_records",
             AlertWhen::SlaMissed => "sla_missed",
             AlertWhen::ScheduleLag => "schedule_lag",
+            AlertWhen::RetriesExhausted => "retries_exhausted",
+            AlertWhen::Counter => "counter",
+            AlertWhen::DeadLettersOver => "dead_letters_over",
+            AlertWhen::WorkerLost => "worker_lost",
         }
     }
 }
@@ -115,6 +149,8 @@ pub struct RunEnd {
     pub cancelled: bool,
     /// The attempt that ended (1 = the first).
     pub attempt: i64,
+    /// The attempts the run may make (a run failed at `attempt >= max_attempts` used them up).
+    pub max_attempts: i64,
     /// Its wall-clock time, ms (from the report, else from the attempt's start).
     pub duration_ms: u64,
     /// Records the source steps read.
@@ -125,6 +161,12 @@ pub struct RunEnd {
     pub records_written: u64,
     /// Whether a report was there to count from.
     pub counted: bool,
+    /// The plugins' own counters, by step id, then counter name.
+    pub counters: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The pipeline's dead letters waiting for a replay, when a rule asked.
+    pub dead_letters: Option<u64>,
+    /// The worker whose lease on the attempt expired (the attempt was lost, not ended).
+    pub lost: Option<String>,
 }
 
 impl RunEnd {
@@ -145,6 +187,17 @@ impl RunEnd {
                 self.records_written += n(s, "records_out");
             }
             self.rejected += n(s, "rejected");
+            let (Some(id), Some(counters)) = (
+                s.get("id").and_then(|v| v.as_str()),
+                s.get("counters").and_then(|c| c.as_object()),
+            ) else {
+                continue;
+            };
+            let counted = counters
+                .iter()
+                .filter_map(|(name, v)| Some((name.clone(), v.as_u64()?)))
+                .collect();
+            self.counters.insert(id.to_string(), counted);
         }
         if let Some(ms) = report.get("duration_ms").and_then(|v| v.as_u64()) {
             self.duration_ms = ms;
@@ -158,6 +211,9 @@ impl AlertRule {
     pub fn verdict(&self, end: &RunEnd) -> Option<bool> {
         if end.cancelled {
             return None;
+        }
+        if end.lost.is_some() {
+            return (self.when == AlertWhen::WorkerLost).then_some(true);
         }
         match self.when {
             AlertWhen::RunFailed => end.ended.then_some(!end.succeeded),
@@ -180,9 +236,35 @@ impl AlertRule {
             AlertWhen::ZeroRecords => {
                 (end.ended && end.succeeded && end.counted).then_some(end.records_written == 0)
             }
-            AlertWhen::SlaMissed => (end.ended && end.succeeded).then_some(false),
+            AlertWhen::SlaMissed | AlertWhen::WorkerLost => {
+                (end.ended && end.succeeded).then_some(false)
+            }
             AlertWhen::ScheduleLag => None,
+            AlertWhen::RetriesExhausted if !end.ended => None,
+            AlertWhen::RetriesExhausted if end.succeeded => Some(false),
+            AlertWhen::RetriesExhausted => (end.attempt >= end.max_attempts).then_some(true),
+            AlertWhen::Counter => {
+                if !(end.ended && end.succeeded && end.counted) {
+                    return None;
+                }
+                let n = self.counted(end);
+                Some(self.above.is_some_and(|a| n > a) || self.below.is_some_and(|b| n < b))
+            }
+            AlertWhen::DeadLettersOver => {
+                let (n, max) = (end.dead_letters?, self.max_dead_letters?);
+                end.ended.then_some(n > max)
+            }
         }
+    }
+
+    /// `counter`: the value of the rule's counter in `end` (its step's, else the sum).
+    fn counted(&self, end: &RunEnd) -> u64 {
+        let name = self.counter.as_deref().unwrap_or_default();
+        end.counters
+            .iter()
+            .filter(|(step, _)| self.step.as_ref().is_none_or(|s| s == *step))
+            .filter_map(|(_, counters)| counters.get(name))
+            .sum()
     }
 
     /// What the rule says when it fires on `end`, for people.
@@ -215,6 +297,33 @@ impl AlertRule {
                 "a schedule slot did not start within {} ms",
                 self.max_lag_ms.unwrap_or(0)
             ),
+            AlertWhen::RetriesExhausted => format!(
+                "the run failed at its last attempt ({} of {})",
+                end.attempt, end.max_attempts
+            ),
+            AlertWhen::Counter => {
+                let name = self.counter.as_deref().unwrap_or_default();
+                let of = self
+                    .step
+                    .as_ref()
+                    .map_or(String::new(), |s| format!(" of step {s}"));
+                let n = self.counted(end);
+                match (self.above, self.below) {
+                    (Some(a), _) if n > a => format!("counter {name}{of} was {n}, above {a}"),
+                    (_, Some(b)) => format!("counter {name}{of} was {n}, below {b}"),
+                    _ => format!("counter {name}{of} was {n}"),
+                }
+            }
+            AlertWhen::DeadLettersOver => format!(
+                "{} dead letters wait for a replay (over {})",
+                end.dead_letters.unwrap_or(0),
+                self.max_dead_letters.unwrap_or(0)
+            ),
+            AlertWhen::WorkerLost => format!(
+                "worker {} was lost during attempt {}: its lease expired and the attempt was taken back",
+                end.lost.as_deref().unwrap_or("?"),
+                end.attempt
+            ),
         }
     }
 
@@ -239,6 +348,21 @@ impl AlertRule {
         }
         if let Some(ms) = self.max_lag_ms {
             key.push_str(&format!(":lag>{ms}"));
+        }
+        if let Some(c) = &self.counter {
+            key.push_str(&format!(":counter={c}"));
+        }
+        if let Some(s) = &self.step {
+            key.push_str(&format!(":step={s}"));
+        }
+        if let Some(n) = self.above {
+            key.push_str(&format!(":above={n}"));
+        }
+        if let Some(n) = self.below {
+            key.push_str(&format!(":below={n}"));
+        }
+        if let Some(n) = self.max_dead_letters {
+            key.push_str(&format!(":dead>{n}"));
         }
         key
     }
@@ -281,6 +405,15 @@ impl AlertRule {
                 "max_lag_ms",
                 self.max_lag_ms.is_some(),
                 AlertWhen::ScheduleLag,
+            ),
+            ("counter", self.counter.is_some(), AlertWhen::Counter),
+            ("step", self.step.is_some(), AlertWhen::Counter),
+            ("above", self.above.is_some(), AlertWhen::Counter),
+            ("below", self.below.is_some(), AlertWhen::Counter),
+            (
+                "max_dead_letters",
+                self.max_dead_letters.is_some(),
+                AlertWhen::DeadLettersOver,
             ),
         ];
         for (field, given, owner) in thresholds {
@@ -329,6 +462,24 @@ impl AlertRule {
         if when == AlertWhen::ScheduleLag && self.max_lag_ms.is_none() {
             add("max_lag_ms", "schedule_lag needs max_lag_ms".into());
         }
+        if when == AlertWhen::Counter {
+            match &self.counter {
+                None => add("counter", "counter needs the counter's name".into()),
+                Some(c) if c.is_empty() || c.len() > 128 => {
+                    add("counter", "must be 1 to 128 characters".into());
+                }
+                Some(_) => {}
+            }
+            if self.above.is_none() && self.below.is_none() {
+                add("above", "counter needs above or below".into());
+            }
+        }
+        if when == AlertWhen::DeadLettersOver && self.max_dead_letters.is_none() {
+            add(
+                "max_dead_letters",
+                "dead_letters_over needs max_dead_letters".into(),
+            );
+        }
         out
     }
 
@@ -365,6 +516,11 @@ mod tests {
             deadline: None,
             timezone: None,
             max_lag_ms: None,
+            counter: None,
+            step: None,
+            above: None,
+            below: None,
+            max_dead_letters: None,
         }
     }
 
@@ -417,6 +573,71 @@ mod tests {
     }
 
     #[test]
+    fn retries_counters_dead_letters_and_lost_workers_have_verdicts() {
+        let exhausted = rule(AlertWhen::RetriesExhausted);
+        let mut end = ended(false);
+        end.max_attempts = 3;
+        assert_eq!(
+            exhausted.verdict(&end),
+            None,
+            "failed before its last attempt"
+        );
+        end.attempt = 3;
+        assert_eq!(exhausted.verdict(&end), Some(true));
+        assert!(exhausted.describe(&end).contains("(3 of 3)"));
+        assert_eq!(exhausted.verdict(&ended(true)), Some(false));
+        assert_eq!(exhausted.verdict(&RunEnd::default()), None, "a retry");
+
+        let mut low = rule(AlertWhen::Counter);
+        low.counter = Some("rows".into());
+        low.below = Some(5);
+        let mut end = ended(true);
+        end.counters
+            .insert("a".into(), [("rows".to_string(), 2)].into());
+        end.counters
+            .insert("b".into(), [("rows".to_string(), 2)].into());
+        assert_eq!(low.verdict(&end), Some(true), "2 + 2 < 5");
+        assert_eq!(low.describe(&end), "counter rows was 4, below 5");
+        low.step = Some("a".into());
+        low.below = Some(2);
+        assert_eq!(low.verdict(&end), Some(false), "step a's 2 is not below 2");
+        low.counter = Some("never".into());
+        assert_eq!(
+            low.verdict(&end),
+            Some(true),
+            "a counter never counted is 0"
+        );
+        let mut high = rule(AlertWhen::Counter);
+        high.counter = Some("rows".into());
+        high.above = Some(3);
+        assert_eq!(high.verdict(&end), Some(true));
+        assert_eq!(high.verdict(&ended(false)), None, "judged on successes");
+
+        let mut dead = rule(AlertWhen::DeadLettersOver);
+        dead.max_dead_letters = Some(10);
+        let mut end = ended(false);
+        assert_eq!(dead.verdict(&end), None, "not counted");
+        end.dead_letters = Some(11);
+        assert_eq!(dead.verdict(&end), Some(true));
+        end.dead_letters = Some(10);
+        assert_eq!(dead.verdict(&end), Some(false));
+
+        let lost_rule = rule(AlertWhen::WorkerLost);
+        let lost = RunEnd {
+            lost: Some("w1".into()),
+            attempt: 2,
+            ..RunEnd::default()
+        };
+        assert_eq!(lost_rule.verdict(&lost), Some(true));
+        assert!(lost_rule.describe(&lost).contains("worker w1"));
+        for other in [AlertWhen::RunRetried, AlertWhen::RunFailed] {
+            assert_eq!(rule(other).verdict(&lost), None, "{other:?}");
+        }
+        assert_eq!(lost_rule.verdict(&ended(true)), Some(false));
+        assert_eq!(lost_rule.verdict(&ended(false)), None);
+    }
+
+    #[test]
     fn counts_come_from_the_report() {
         let report = serde_json::json!({"duration_ms": 7, "steps": [
             {"kind": "source", "records_in": 10, "records_out": 10, "rejected": 0},
@@ -433,6 +654,10 @@ mod tests {
             ),
             (10, 2, 8, 7)
         );
+        let report = serde_json::json!({"steps": [
+            {"id": "out", "kind": "sink", "counters": {"rows_written": 8}}]});
+        end.count(&report);
+        assert_eq!(end.counters["out"]["rows_written"], 8);
     }
 
     #[test]
@@ -458,5 +683,15 @@ mod tests {
         assert!(sla.key().ends_with(":by=06:30"));
         let lag = rule(AlertWhen::ScheduleLag);
         assert_eq!(lag.problems()[0].0, "max_lag_ms");
+        let mut counter = rule(AlertWhen::Counter);
+        let fields: Vec<String> = counter.problems().into_iter().map(|(f, _)| f).collect();
+        assert_eq!(fields, ["counter", "above"]);
+        counter.counter = Some("rows".into());
+        counter.below = Some(1);
+        assert!(counter.problems().is_empty());
+        counter.max_dead_letters = Some(1);
+        assert_eq!(counter.problems()[0].0, "max_dead_letters");
+        let dead = rule(AlertWhen::DeadLettersOver);
+        assert_eq!(dead.problems()[0].0, "max_dead_letters");
     }
 }

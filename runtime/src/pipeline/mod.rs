@@ -59,7 +59,8 @@
 //! | `dead_letter.path: must not be empty` | |
 //! | `alerts[i].channels: a rule needs at least one channel` | also `alerts[i].channels[j]: invalid channel name ...` |
 //! | `triggers[i]: a trigger needs a kind (webhook or nats)` | also `triggers[i].webhook.secret: invalid secret name ...`, `triggers[i].nats.subject: ... is not a NATS subject ...`, `triggers[i].nats.connection: no connection ...` |
-//! | `alerts[i].max_duration_ms: duration_over needs max_duration_ms` | also `max_rejected` for `rejected_over`, and a threshold given to another `when` |
+//! | `alerts[i].max_duration_ms: duration_over needs max_duration_ms` | also `max_rejected` for `rejected_over`, `counter`/`above` for `counter`, `max_dead_letters` for `dead_letters_over`, and a threshold given to another `when` |
+//! | `alerts[i].step: no step "..." in this pipeline` | a `counter` rule's step |
 //!
 //! Mount host paths are made absolute against [`ValidationPolicy::base_dir`], `.` and `..` are
 //! removed lexically, and symlinks are resolved in the longest part of the path that exists;

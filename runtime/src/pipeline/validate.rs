@@ -129,6 +129,14 @@ impl Pipeline {
             for (field, message) in rule.problems() {
                 add(format!("alerts[{i}].{field}"), message);
             }
+            if let Some(step) = &rule.step
+                && !self.steps.iter().any(|s| &s.id == step)
+            {
+                add(
+                    format!("alerts[{i}].step"),
+                    format!("no step {step:?} in this pipeline"),
+                );
+            }
             if rule.when == super::AlertWhen::ScheduleLag && self.schedule.is_none() {
                 add(
                     format!("alerts[{i}].when"),

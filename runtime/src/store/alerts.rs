@@ -1,5 +1,5 @@
-//! The alert outbox. When an attempt ends, [`on_run_end`] applies the pipeline's alert rules in
-//! the same transaction: a rule that starts firing opens an incident and writes a `firing`
+//! The alert outbox. When an attempt ends, [`on_run_end`] applies the pipeline's alert rules
+//! and the tenant's that select it ([`super::alert_rules`]) in the same transaction: a rule that starts firing opens an incident and writes a `firing`
 //! alert, one that passes again closes it with a `resolved` alert (nothing while the incident
 //! stays open or closed), each alert with one pending delivery per channel. Deliverers claim
 //! due deliveries under a lease, record every attempt, and move a delivery to `delivered`,
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Result, Store, now_ms, random_hex};
-use crate::pipeline::{AlertRule, RunEnd};
+use crate::pipeline::{AlertRule, AlertWhen, RunEnd};
 use crate::status::RunStatus;
 
 /// An alert: a rule of a pipeline started firing, or passed again, at a run's end.
@@ -40,6 +40,8 @@ pub struct AlertRow {
     pub error: Option<String>,
     /// When, Unix ms (the run's end).
     pub created_at: i64,
+    /// The tenant rule (`/v1/alert-rules`) that raised it; `None`: the pipeline's own.
+    pub rule_name: Option<String>,
     /// Its deliveries, one per channel.
     #[serde(default)]
     pub deliveries: Vec<DeliveryRow>,
@@ -124,10 +126,20 @@ pub(super) enum Ended<'a> {
     Run(RunStatus, Option<&'a serde_json::Value>),
     /// The attempt failed and the run was queued again.
     Retried,
+    /// The attempt's worker (named) stopped renewing its lease and the attempt was taken back.
+    Lost(&'a str),
 }
 
-/// Applies the alert rules of run `run`'s pipeline version to the end of `attempt`, in the
-/// transaction that ends it; how many alerts it wrote.
+/// A rule to apply to a run's end: the pipeline's own, or one of the tenant's.
+struct Applied<'a> {
+    rule: &'a AlertRule,
+    key: String,
+    name: Option<&'a str>,
+}
+
+/// Applies the alert rules of run `run`'s pipeline version, and the tenant's rules that select
+/// the pipeline, to the end of `attempt`, in the transaction that ends it; how many alerts it
+/// wrote.
 pub(super) async fn on_run_end(
     conn: &mut sqlx::AnyConnection,
     run: &str,
@@ -136,7 +148,7 @@ pub(super) async fn on_run_end(
     error: Option<&str>,
 ) -> Result<usize> {
     let row = sqlx::query(
-        "SELECT r.tenant_id, r.pipeline, r.version, r.started_at, v.definition FROM runs r \
+        "SELECT r.tenant_id, r.pipeline, r.version, r.started_at, r.max_attempts, v.definition FROM runs r \
          JOIN pipeline_versions v ON v.tenant_id = r.tenant_id AND v.pipeline = r.pipeline \
          AND v.version = r.version WHERE r.id = $1",
     )
@@ -144,38 +156,71 @@ pub(super) async fn on_run_end(
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(0) };
-    let definition: String = row.try_get("definition")?;
-    if !definition.contains("\"alerts\"") {
-        return Ok(0);
-    }
-    let rules: Rules = serde_json::from_str(&definition)
-        .map_err(|e| super::StoreError::Corrupt(format!("alert rules of run {run}: {e}")))?;
-    if rules.alerts.is_empty() {
-        return Ok(0);
-    }
     let tenant: String = row.try_get("tenant_id")?;
     let pipeline: String = row.try_get("pipeline")?;
+    let definition: String = row.try_get("definition")?;
+    let own: Rules = if definition.contains("\"alerts\"") {
+        serde_json::from_str(&definition)
+            .map_err(|e| super::StoreError::Corrupt(format!("alert rules of run {run}: {e}")))?
+    } else {
+        Rules { alerts: Vec::new() }
+    };
+    let tenants = super::alert_rules::tenant_rules_in(conn, &tenant).await?;
+    let mut rules: Vec<Applied> = own
+        .alerts
+        .iter()
+        .map(|rule| Applied {
+            rule,
+            key: rule.key(),
+            name: None,
+        })
+        .collect();
+    rules.extend(
+        tenants
+            .iter()
+            .filter(|t| t.selects(&pipeline))
+            .map(|t| Applied {
+                rule: &t.rule,
+                key: t.key(),
+                name: Some(&t.name),
+            }),
+    );
+    if rules.is_empty() {
+        return Ok(0);
+    }
     let version: i64 = row.try_get("version")?;
     let started: Option<i64> = row.try_get("started_at")?;
     let now = now_ms();
     let mut end = RunEnd {
         attempt,
+        max_attempts: row.try_get("max_attempts")?,
         duration_ms: u64::try_from(now - started.unwrap_or(now)).unwrap_or(0),
         ..RunEnd::default()
     };
     let mut step = None;
-    if let Ended::Run(status, report) = ended {
-        end.ended = true;
-        end.succeeded = status == RunStatus::Succeeded;
-        end.cancelled = status == RunStatus::Cancelled;
-        if let Some(report) = report {
-            end.count(report);
-            step = failed_step(report);
+    match ended {
+        Ended::Run(status, report) => {
+            end.ended = true;
+            end.succeeded = status == RunStatus::Succeeded;
+            end.cancelled = status == RunStatus::Cancelled;
+            if let Some(report) = report {
+                end.count(report);
+                step = failed_step(report);
+            }
         }
+        Ended::Retried => {}
+        Ended::Lost(worker) => end.lost = Some(worker.to_string()),
+    }
+    if end.ended
+        && rules
+            .iter()
+            .any(|a| a.rule.when == AlertWhen::DeadLettersOver)
+    {
+        end.dead_letters = Some(waiting_dead_letters(conn, &tenant, &pipeline).await?);
     }
     let mut written = 0;
-    for rule in &rules.alerts {
-        let Some(firing) = rule.verdict(&end) else {
+    for applied in &rules {
+        let Some(firing) = applied.rule.verdict(&end) else {
             continue;
         };
         let raised = raise(
@@ -185,9 +230,11 @@ pub(super) async fn on_run_end(
                 pipeline: &pipeline,
                 version,
                 run,
-                rule,
+                rule: applied.rule,
+                key: applied.key.clone(),
+                rule_name: applied.name,
                 firing,
-                summary: rule.describe(&end),
+                summary: applied.rule.describe(&end),
                 step: step.as_deref(),
                 error,
                 now,
@@ -197,6 +244,23 @@ pub(super) async fn on_run_end(
         written += usize::from(raised);
     }
     Ok(written)
+}
+
+/// The pipeline's dead letters that wait for a replay.
+async fn waiting_dead_letters(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    pipeline: &str,
+) -> Result<u64> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM dead_letters WHERE tenant_id = $1 AND pipeline = $2 \
+         AND replay_run IS NULL",
+    )
+    .bind(tenant)
+    .bind(pipeline)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(u64::try_from(n).unwrap_or(0))
 }
 
 /// One rule's verdict to record: it fires (opening an incident) or passes (closing one).
@@ -211,6 +275,10 @@ pub struct Raise<'a> {
     pub run: &'a str,
     /// The rule.
     pub rule: &'a AlertRule,
+    /// Its incidents' identity ([`AlertRule::key`], or a tenant rule's key).
+    pub key: String,
+    /// The tenant rule's name, when it is one.
+    pub rule_name: Option<&'a str>,
     /// Whether it fires (else it passes).
     pub firing: bool,
     /// What happened, for people (when firing).
@@ -229,7 +297,7 @@ pub struct Raise<'a> {
 pub(super) async fn raise(conn: &mut sqlx::AnyConnection, r: &Raise<'_>) -> Result<bool> {
     let (tenant, pipeline, rule, now) = (r.tenant, r.pipeline, r.rule, r.now);
     let firing = r.firing;
-    let key = rule.key();
+    let key = &r.key;
     let id = random_hex(16);
     let (incident, summary) = if firing {
         let opened = sqlx::query(
@@ -238,7 +306,7 @@ pub(super) async fn raise(conn: &mut sqlx::AnyConnection, r: &Raise<'_>) -> Resu
         )
         .bind(tenant)
         .bind(pipeline)
-        .bind(&key)
+        .bind(key)
         .bind(&id)
         .bind(now)
         .execute(&mut *conn)
@@ -254,7 +322,7 @@ pub(super) async fn raise(conn: &mut sqlx::AnyConnection, r: &Raise<'_>) -> Resu
         )
         .bind(tenant)
         .bind(pipeline)
-        .bind(&key)
+        .bind(key)
         .fetch_optional(&mut *conn)
         .await?;
         let Some(closed) = closed else {
@@ -265,11 +333,14 @@ pub(super) async fn raise(conn: &mut sqlx::AnyConnection, r: &Raise<'_>) -> Resu
             format!("resolved: {} passes again", rule.when.as_str()),
         )
     };
-    let summary = format!("pipeline {pipeline}: {summary}");
+    let summary = match r.rule_name {
+        Some(name) => format!("pipeline {pipeline}: {summary} (tenant rule {name})"),
+        None => format!("pipeline {pipeline}: {summary}"),
+    };
     sqlx::query(
         "INSERT INTO alerts (id, tenant_id, pipeline, version, run_id, rule_when, rule_key, severity, \
-         state, incident_id, summary, step, error, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+         state, incident_id, summary, step, error, created_at, rule_name) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&id)
     .bind(tenant)
@@ -277,7 +348,7 @@ pub(super) async fn raise(conn: &mut sqlx::AnyConnection, r: &Raise<'_>) -> Resu
     .bind(r.version)
     .bind(r.run)
     .bind(rule.when.as_str())
-    .bind(&key)
+    .bind(key)
     .bind(rule.severity.as_str())
     .bind(if firing { "firing" } else { "resolved" })
     .bind(&incident)
@@ -285,6 +356,7 @@ pub(super) async fn raise(conn: &mut sqlx::AnyConnection, r: &Raise<'_>) -> Resu
     .bind(if firing { r.step } else { None })
     .bind(if firing { r.error } else { None })
     .bind(now)
+    .bind(r.rule_name)
     .execute(&mut *conn)
     .await?;
     for channel in &rule.channels {
@@ -314,7 +386,7 @@ fn failed_step(report: &serde_json::Value) -> Option<String> {
 }
 
 const ALERT_COLUMNS: &str = "id, tenant_id, pipeline, version, run_id, rule_when, rule_key, severity, state, \
-     incident_id, summary, step, error, created_at";
+     incident_id, summary, step, error, created_at, rule_name";
 const DELIVERY_COLUMNS: &str = "id, alert_id, tenant_id, channel, status, attempts, next_at, last_error, \
      created_at, updated_at";
 
@@ -333,6 +405,7 @@ fn alert_of(r: &sqlx::any::AnyRow) -> Result<AlertRow> {
         step: r.try_get("step")?,
         error: r.try_get("error")?,
         created_at: r.try_get("created_at")?,
+        rule_name: r.try_get("rule_name")?,
         deliveries: Vec::new(),
     })
 }

@@ -100,7 +100,7 @@ impl Store {
         let now = now_ms();
         let candidates = sqlx::query(&format!(
             "SELECT seq, id, tenant_id, pipeline, version, status, attempt, max_attempts, labels, concurrency, \
-             cancel_requested, replay, memory_mb, created_at, not_before, lease_expires_at, \
+             cancel_requested, replay, memory_mb, created_at, not_before, lease_expires_at, lease_owner, \
              (SELECT max_running FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_limit, \
              (SELECT max_running_memory_mb FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_memory \
              FROM runs \
@@ -141,6 +141,9 @@ impl Store {
                     Some("its worker stopped renewing the lease"),
                 )
                 .await?;
+                let owner: Option<String> = r.try_get("lease_owner")?;
+                let lost = super::alerts::Ended::Lost(owner.as_deref().unwrap_or("?"));
+                super::alerts::on_run_end(&mut tx, &id, attempt, lost, None).await?;
                 let cancel: i64 = r.try_get("cancel_requested")?;
                 let lost_too_often = attempt >= max_attempts + MAX_LOST_ATTEMPTS;
                 if cancel != 0 || lost_too_often {

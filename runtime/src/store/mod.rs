@@ -12,6 +12,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub mod alert_clock;
+pub mod alert_rules;
 pub mod alerts;
 pub mod audit;
 pub mod audit_chain;

@@ -209,33 +209,22 @@ impl Store {
         let like: Vec<String> = (0..needles.len())
             .map(|i| format!("v.definition LIKE ${}", i + 1))
             .collect();
-        let sql = format!(
-            "SELECT v.tenant_id, v.pipeline, v.version, v.created_at, v.definition \
-             FROM pipeline_versions v JOIN pipelines p ON p.tenant_id = v.tenant_id \
-             AND p.name = v.pipeline AND p.latest_version = v.version WHERE {}",
-            like.join(" OR ")
-        );
+        let sql = format!("{NEWEST} WHERE {}", like.join(" OR "));
         let rows = needles
             .iter()
             .fold(sqlx::query(&sql), |q, n| q.bind(format!("%{n}%")))
             .fetch_all(&self.pool)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let text: String = r.try_get("definition")?;
-            let pipeline: String = r.try_get("pipeline")?;
-            match serde_json::from_str(&text) {
-                Ok(definition) => out.push(Newest {
-                    tenant: r.try_get("tenant_id")?,
-                    pipeline,
-                    version: r.try_get("version")?,
-                    created_at: r.try_get("created_at")?,
-                    definition,
-                }),
-                Err(e) => tracing::warn!("pipeline {pipeline:?} does not parse: {e}"),
-            }
-        }
-        Ok(out)
+        newest_of(&rows)
+    }
+
+    /// The newest version of every pipeline of `tenant`, parsed.
+    pub async fn newest_versions_in(&self, tenant: &str) -> Result<Vec<Newest>> {
+        let rows = sqlx::query(&format!("{NEWEST} WHERE v.tenant_id = $1"))
+            .bind(tenant)
+            .fetch_all(&self.pool)
+            .await?;
+        newest_of(&rows)
     }
 
     /// Version `version` of the tenant's pipeline `name` (the newest if `None`).
@@ -313,4 +302,30 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// The newest version of each pipeline, as [`newest_of`] reads it (a `WHERE` follows).
+const NEWEST: &str = "SELECT v.tenant_id, v.pipeline, v.version, v.created_at, v.definition \
+     FROM pipeline_versions v JOIN pipelines p ON p.tenant_id = v.tenant_id \
+     AND p.name = v.pipeline AND p.latest_version = v.version";
+
+/// Parses rows of newest versions (`tenant_id`, `pipeline`, `version`, `created_at`,
+/// `definition`); a definition that does not parse is logged and left out.
+fn newest_of(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Newest>> {
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let text: String = r.try_get("definition")?;
+        let pipeline: String = r.try_get("pipeline")?;
+        match serde_json::from_str(&text) {
+            Ok(definition) => out.push(Newest {
+                tenant: r.try_get("tenant_id")?,
+                pipeline,
+                version: r.try_get("version")?,
+                created_at: r.try_get("created_at")?,
+                definition,
+            }),
+            Err(e) => tracing::warn!("pipeline {pipeline:?} does not parse: {e}"),
+        }
+    }
+    Ok(out)
 }

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// The servers' flags: loopback receivers allowed, mounts under one root, quick retries.
-fn flags() -> Vec<String> {
+pub(crate) fn flags() -> Vec<String> {
     let root = root();
     vec![
         "--egress-allow-private".into(),
@@ -36,13 +36,13 @@ fn flags() -> Vec<String> {
     ]
 }
 
-fn root() -> std::path::PathBuf {
+pub(crate) fn root() -> std::path::PathBuf {
     let root = std::env::temp_dir().join("autoflow-alert-tests");
     std::fs::create_dir_all(&root).unwrap();
     root
 }
 
-const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
 
 /// HMAC-SHA256, written here from RFC 2104 so that the test does not trust the server's own.
 fn hmac(key: &[u8], message: &[u8]) -> String {
@@ -60,7 +60,7 @@ fn hmac(key: &[u8], message: &[u8]) -> String {
 }
 
 /// Checks `r`'s `Autoflow-Signature` (`t=..,v1=..`) against `secret`; its body as JSON.
-fn verified(r: &Received, secret: &str) -> Value {
+pub(crate) fn verified(r: &Received, secret: &str) -> Value {
     let header = r
         .header("autoflow-signature")
         .unwrap_or_else(|| panic!("no signature: {:?}", r.headers));
@@ -92,7 +92,7 @@ fn verified(r: &Received, secret: &str) -> Value {
     serde_json::from_slice(&r.body).unwrap()
 }
 
-fn put_channel(s: &Server, name: &str, body: Value) -> autoflow_tests::server::Resp {
+pub(crate) fn put_channel(s: &Server, name: &str, body: Value) -> autoflow_tests::server::Resp {
     s.call(
         "PUT",
         &format!("/v1/channels/{name}"),
@@ -121,7 +121,7 @@ fn gated(s: &Server, name: &str, dir: &std::path::Path, alerts: &str) {
     assert!(r.status == 201 || r.status == 200, "{}", r.text());
 }
 
-fn alerts(s: &Server, pipeline: &str) -> Vec<Value> {
+pub(crate) fn alerts(s: &Server, pipeline: &str) -> Vec<Value> {
     let r = s.get(&format!("/v1/alerts?pipeline={pipeline}"));
     assert_eq!(r.status, 200, "{}", r.text());
     r.json().as_array().unwrap().clone()

@@ -1,6 +1,7 @@
 //! The end-to-end tests as one binary (wasmtime's `tests/all/main.rs` pattern): each file is a
 //! module, so wasmtime, the host and the harness are linked once instead of once per file.
 //! `cargo test -p autoflow-tests --test all scheduler::` runs one file's tests.
+mod alert_rules;
 mod alerts;
 mod backfills;
 mod bad_pipelines;
