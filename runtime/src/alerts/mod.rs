@@ -23,6 +23,7 @@ use crate::egress::Policy;
 use crate::secrets::MasterKey;
 use crate::store::alerts::{AlertRow, AttemptRow, Claimed, Next};
 use crate::store::{Store, now_ms};
+use crate::telemetry;
 
 /// The deliverer's settings.
 #[derive(Debug, Clone)]
@@ -200,6 +201,7 @@ impl Deliverer {
                     {
                         tracing::warn!("alert delivery {}: cannot postpone: {e}", c.delivery.id);
                     }
+                    telemetry::alert_delivery(&c.tenant, &ch.info.name, "rate_limited", None);
                     return;
                 }
                 match ChannelConfig::open(&self.key, &c.tenant, &ch.info.name, &ch.sealed) {
@@ -213,13 +215,14 @@ impl Deliverer {
             Ok(None) => failed(format!("no channel {:?} in the tenant", c.delivery.channel)),
             Err(e) => failed(format!("cannot read the channel: {e}")),
         };
-        let next = if sent.ok() {
-            Next::Delivered
+        let (next, outcome) = if sent.ok() {
+            (Next::Delivered, "delivered")
         } else if n >= i64::from(self.settings.max_attempts.max(1)) {
-            Next::Failed
+            (Next::Failed, "failed")
         } else {
-            Next::RetryAt(now_ms() + millis(self.backoff(n)))
+            (Next::RetryAt(now_ms() + millis(self.backoff(n))), "retry")
         };
+        telemetry::alert_delivery(&c.tenant, &c.delivery.channel, outcome, Some(sent.took));
         let row = AttemptRow {
             attempt: n,
             at,

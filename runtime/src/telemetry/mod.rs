@@ -62,6 +62,13 @@ pub const HTTP_DURATION: &str = "autoflow_http_request_duration_seconds";
 pub const COMPILED_CACHE: &str = "autoflow_compiled_cache_total";
 /// One write of a running run's progress to the store.
 pub const PROGRESS_WRITE: &str = "autoflow_progress_write_seconds";
+/// Alert deliveries, by `tenant`, `channel` and `outcome`: each attempt `delivered`, `retry`
+/// (it failed and is tried again) or `failed` (its attempts used up), and `rate_limited` (held
+/// back, without an attempt, while its channel is over its rate).
+pub const ALERT_DELIVERIES: &str = "autoflow_alert_deliveries_total";
+/// One alert delivery attempt, from connecting to the receiver's answer, by `tenant` and
+/// `channel`.
+pub const ALERT_DELIVERY_DURATION: &str = "autoflow_alert_delivery_seconds";
 
 /// Bucket bounds of the duration histograms, seconds.
 const BUCKETS: &[f64] = &[
@@ -257,4 +264,22 @@ pub fn compiled_cache(result: &'static str) {
 /// A running run's progress was written to the store in `took`.
 pub fn progress_written(took: Duration) {
     histogram!(PROGRESS_WRITE).record(seconds(took));
+}
+
+/// An alert delivery to the tenant's `channel` had `outcome` (see [`ALERT_DELIVERIES`]); `took`
+/// is its attempt's time (`None`: no attempt was made).
+pub fn alert_delivery(tenant: &str, channel: &str, outcome: &'static str, took: Option<Duration>) {
+    let labels = [
+        ("tenant", tenant.to_string()),
+        ("channel", channel.to_string()),
+    ];
+    if let Some(took) = took {
+        histogram!(ALERT_DELIVERY_DURATION, &labels).record(seconds(took));
+    }
+    let [tenant, channel] = labels;
+    counter!(
+        ALERT_DELIVERIES,
+        &[tenant, channel, ("outcome", outcome.to_string())]
+    )
+    .increment(1);
 }

@@ -12,7 +12,7 @@ use autoflow_tests::http_server::{Reply, TestServer};
 use autoflow_tests::server::{Backend, Resp, Server, wait_for};
 use serde_json::{Value, json};
 
-use super::alerts::{WAIT, alerts, flags, put_channel, verified};
+use super::alerts::{WAIT, alerts, flags, gated_with, put_channel, verified};
 
 fn put_rule(s: &Server, name: &str, body: &Value) -> Resp {
     s.call(
@@ -88,23 +88,10 @@ fn a_tenant_rule_judges_the_pipelines_it_selects(s: &mut Server) {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["name"], "exhausted");
     // Two pipelines that fail twice (their gate stays closed): one selected, one not.
-    let r = s.push(
-        &s.admin,
-        "gate",
-        "1.0.0",
-        std::fs::read(guests::GATE).unwrap(),
-    );
-    assert!(r.status == 201 || r.status == 200, "{}", r.text());
     let gate = tempfile::tempdir_in(super::alerts::root()).unwrap();
+    let retry = "retry: { max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 10 }\n";
     for name in ["etl-orders", "adhoc"] {
-        let yaml = format!(
-            "name: {name}\nretry: {{ max_attempts: 2, initial_backoff_ms: 10, max_backoff_ms: 10 }}\nsteps:\n  \
-             - id: gen\n    plugin: generator@latest\n  - id: gate\n    plugin: gate@latest\n    input: gen\n    \
-             config: {{ path: /gate/open }}\n    mounts: [{{ host: {}, guest: /gate }}]\n  \
-             - id: sink\n    plugin: log-sink@latest\n    input: gate\n",
-            gate.path().display()
-        );
-        applied(s, name, &yaml);
+        gated_with(s, name, gate.path(), retry);
     }
     let failed = s.run_and_wait(&s.admin, "etl-orders", None);
     assert_eq!(failed["status"], "failed", "{failed}");

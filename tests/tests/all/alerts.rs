@@ -5,9 +5,11 @@
 //! delivery that keeps failing ends `failed`, visible; a server SIGKILLed in the middle of the
 //! first delivery attempt delivers it once after its restart; a Slack-shaped body and a test send;
 //! a channel over its rate (`max_per_hour`) holds further deliveries back, pending and visible;
+//! `/metrics` counts the delivery attempts by outcome;
 //! a `rejected_over` rule fires above its threshold and not below; an `sla_missed` rule fires
 //! at its deadline while a slow run goes on, and its success resolves it; a `schedule_lag`
-//! rule fires on slots skipped behind a slow run and resolves on one that starts in time; bad rules are 422s; a
+//! rule fires on slots skipped behind a slow run and resolves on one that starts in time, and so
+//! does the tenant's own rule over it; bad rules are 422s; a
 //! signed webhook trigger queues one run per delivery id, an unsigned or badly signed one none,
 //! and its body (JSON lines, an array or a document) is the run's input, fed to its
 //! `trigger-source` step; a run's parameters reach its steps' configs, and bad ones are named.
@@ -103,6 +105,12 @@ pub(crate) fn put_channel(s: &Server, name: &str, body: Value) -> autoflow_tests
 
 /// gen (2 records) -> gate (fails while `dir/open` is missing) -> log-sink, with `alerts`.
 fn gated(s: &Server, name: &str, dir: &std::path::Path, alerts: &str) {
+    gated_with(s, name, dir, &format!("alerts:\n{alerts}"));
+}
+
+/// gen (2 records) -> gate (fails while `dir/open` is missing) -> log-sink, then `extra`
+/// (top-level YAML).
+pub(crate) fn gated_with(s: &Server, name: &str, dir: &std::path::Path, extra: &str) {
     let r = s.push(
         &s.admin,
         "gate",
@@ -114,7 +122,7 @@ fn gated(s: &Server, name: &str, dir: &std::path::Path, alerts: &str) {
         "name: {name}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 2 }}\n  \
          - id: gate\n    plugin: gate@latest\n    input: gen\n    config: {{ path: /gate/open }}\n    \
          mounts: [{{ host: {}, guest: /gate }}]\n  - id: sink\n    plugin: log-sink@latest\n    input: gate\n\
-         alerts:\n{alerts}",
+         {extra}",
         dir.display()
     );
     let r = s.apply(&s.admin, name, &yaml);
@@ -308,6 +316,29 @@ fn a_receiver_that_fails_three_times_gets_retries_and_one_that_keeps_failing_is_
         alerts(s, "down")[0]["deliveries"].as_array().unwrap().len(),
         2
     );
+    // The metrics count the same attempts.
+    for (channel, outcome, n) in [
+        ("flaky", "retry", 3.0),
+        ("flaky", "delivered", 1.0),
+        ("broken", "retry", 4.0),
+        ("broken", "failed", 1.0),
+    ] {
+        let got = metric(s, "autoflow_alert_deliveries_total", &[channel, outcome]);
+        assert_eq!(got, n, "{channel} {outcome}");
+    }
+    let timed = metric(s, "autoflow_alert_delivery_seconds_count", &["flaky"]);
+    assert_eq!(timed, 4.0);
+}
+
+/// The sum of the `name{...}` samples of the server's `/metrics` whose labels hold each of
+/// `values` (as `="value"`).
+fn metric(s: &Server, name: &str, values: &[&str]) -> f64 {
+    let text = s.get("/metrics").text();
+    text.lines()
+        .filter_map(|l| l.strip_prefix(name)?.strip_prefix('{'))
+        .filter(|l| values.iter().all(|v| l.contains(&format!("=\"{v}\""))))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .sum()
 }
 
 fn an_alert_outlives_a_sigkill_between_the_runs_end_and_its_delivery(s: &mut Server) {
@@ -1178,6 +1209,19 @@ fn a_schedule_lag_rule_fires_on_a_slot_that_did_not_start_and_resolves_on_one_th
         json!({"type": "webhook", "url": receiver.url("/"), "secret": "k"}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
+    // The tenant's own rule, judged by the clock on the scheduled pipelines it selects.
+    let tenant_receiver = TestServer::start(|_, _| Reply::status(204));
+    let channel = json!({"type": "webhook", "url": tenant_receiver.url("/"), "secret": "t"});
+    assert_eq!(put_channel(s, "tenant-lag", channel).status, 201);
+    let rule = json!({"when": "schedule_lag", "max_lag_ms": 1000, "channels": ["tenant-lag"],
+        "pipelines": ["lag*"]});
+    let r = s.call(
+        "PUT",
+        "/v1/alert-rules/lagging",
+        Some(&s.admin),
+        Some(("application/json", rule.to_string().into_bytes())),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
     // A slot every 2 s; the first run takes 5 s, so the next slots are skipped (overlap: skip)
     // and do not start: the rule fires. The runs after it read no record and start in time.
     slow_one(
@@ -1201,6 +1245,13 @@ fn a_schedule_lag_rule_fires_on_a_slot_that_did_not_start_and_resolves_on_one_th
     );
     let got = receiver.wait_for(2, WAIT);
     let resolved = verified(&got[1], "k");
+    assert_eq!(resolved["state"], "resolved", "{resolved}");
+    assert_eq!(resolved["incident"], fired["id"]);
+    let got = tenant_receiver.wait_for(2, WAIT);
+    let (fired, resolved) = (verified(&got[0], "t"), verified(&got[1], "t"));
+    assert_eq!(fired["rule_name"], "lagging", "{fired}");
+    assert_eq!(fired["pipeline"], "laggy");
+    assert_eq!(fired["state"], "firing");
     assert_eq!(resolved["state"], "resolved", "{resolved}");
     assert_eq!(resolved["incident"], fired["id"]);
     // The schedule's fires show the skipped slots the rule saw.
@@ -1267,6 +1318,14 @@ fn a_channel_over_its_rate_holds_its_deliveries_back_visible(s: &mut Server) {
     assert_eq!(d["attempts"], 0, "{d}");
     let later = d["next_at"].as_i64().unwrap() - autoflow::store::now_ms();
     assert!(later > 50 * 60_000, "it waits for the window to move: {d}");
+    let held_back = metric(
+        s,
+        "autoflow_alert_deliveries_total",
+        &["calm", "rate_limited"],
+    );
+    assert!(held_back >= 1.0, "{held_back}");
+    let sent = metric(s, "autoflow_alert_deliveries_total", &["calm", "delivered"]);
+    assert_eq!(sent, 2.0);
     let r = put_channel(
         s,
         "calm",
