@@ -113,9 +113,7 @@ impl Engine {
         let state = HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            memory: MemoryCap {
-                max_bytes: limits.memory_bytes(),
-            },
+            memory: MemoryCap::new(limits.memory_bytes()),
             step: host,
             deadline: Instant::now() + limits.timeout(),
             output,
@@ -190,6 +188,11 @@ impl StepInstance {
     /// The step's host: its counters, state and log budget.
     pub fn host(&self) -> &StepHost {
         &self.store.data().step
+    }
+
+    /// The high-water mark of the instance's linear memory so far, bytes.
+    pub fn memory_peak(&self) -> u64 {
+        self.store.data().memory.peak_bytes as u64
     }
 
     /// Fuel burnt so far, when metered.

@@ -36,11 +36,24 @@ pub enum LimitHit {
 /// Elements a table may hold (function references, mostly).
 pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
-/// The store's resource limiter: refuses growth past the step's memory cap with a named trap.
+/// The store's resource limiter: refuses growth past the step's memory cap with a named trap,
+/// and keeps the high-water mark of what it allowed.
 #[derive(Debug)]
 pub struct MemoryCap {
     /// Bytes of linear memory allowed per memory.
     pub max_bytes: usize,
+    /// The largest size a memory was allowed to grow to (or created with), bytes.
+    pub peak_bytes: usize,
+}
+
+impl MemoryCap {
+    /// A limiter allowing `max_bytes` per memory, nothing allowed yet.
+    pub fn new(max_bytes: usize) -> Self {
+        Self {
+            max_bytes,
+            peak_bytes: 0,
+        }
+    }
 }
 
 impl wasmtime::ResourceLimiter for MemoryCap {
@@ -57,6 +70,7 @@ impl wasmtime::ResourceLimiter for MemoryCap {
             }
             .into());
         }
+        self.peak_bytes = self.peak_bytes.max(desired);
         Ok(true)
     }
 

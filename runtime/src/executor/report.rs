@@ -85,6 +85,8 @@ pub struct StepReport {
     pub fuel_used: Option<u64>,
     /// Retries of failed calls.
     pub retries: u64,
+    /// The high-water mark of the plugin instance's linear memory, bytes.
+    pub memory_peak_bytes: u64,
     /// The error, if it failed.
     pub error: Option<StepErrorReport>,
     /// Metrics the plugin counted.
@@ -116,6 +118,7 @@ impl StepReport {
             busy: Duration::ZERO,
             fuel_used: None,
             retries: 0,
+            memory_peak_bytes: 0,
             error: None,
             counters: BTreeMap::new(),
             cursor: step.cursor.clone(),

@@ -253,6 +253,7 @@ async fn drive(
     drop(outputs);
     report.retries = run.retries;
     report.fuel_used = run.inst.fuel_used();
+    report.memory_peak_bytes = run.inst.memory_peak();
     report.counters = run.inst.host().counters.clone();
     report.state = run.inst.host().state.entries().clone();
     let dropped = run.inst.host().dropped_lines();

@@ -399,6 +399,7 @@ impl Executed {
                 busy: s.busy,
                 fuel_used: s.fuel_used,
                 retries: s.retries,
+                memory_peak_bytes: s.memory_peak_bytes,
             })
             .collect()
     }

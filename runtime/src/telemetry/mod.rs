@@ -35,6 +35,9 @@ pub const STEP_BYTES_IN: &str = "autoflow_step_bytes_in_total";
 pub const STEP_BYTES_OUT: &str = "autoflow_step_bytes_out_total";
 /// Fuel a metered step burnt.
 pub const STEP_FUEL: &str = "autoflow_step_fuel_used_total";
+/// The high-water mark of a step's plugin memory in the last run that ended (bytes), by
+/// `tenant`, `pipeline` and `step`.
+pub const STEP_MEMORY_PEAK: &str = "autoflow_step_memory_peak_bytes";
 /// Retries of a step's failed plugin calls within runs.
 pub const STEP_RETRIES: &str = "autoflow_step_call_retries_total";
 /// Records dead-lettered, by `tenant` and `pipeline`.
@@ -180,6 +183,8 @@ pub struct StepNumbers {
     pub fuel_used: Option<u64>,
     /// Retries of failed calls.
     pub retries: u64,
+    /// The high-water mark of its plugin instance's linear memory, bytes.
+    pub memory_peak_bytes: u64,
 }
 
 /// The steps of an attempt of a run of `pipeline` ended (recorded with the run's end).
@@ -201,6 +206,7 @@ pub fn steps_finished(tenant: &str, pipeline: &str, steps: &[StepNumbers]) {
             counter!(STEP_FUEL, &labels).increment(fuel);
         }
         histogram!(STEP_BUSY, &labels).record(seconds(s.busy));
+        gauge!(STEP_MEMORY_PEAK, &labels).set(s.memory_peak_bytes as f64);
         dead += s.rejected;
     }
     let labels = [

@@ -203,6 +203,15 @@ fn metrics_count_what_the_runs_report(backend: Backend) {
             sum(&m, "autoflow_step_fuel_used_total", &labels),
             fuel as f64
         );
+        let peak = runs.last().unwrap()["report"]["steps"][i]["memory_peak_bytes"]
+            .as_u64()
+            .unwrap();
+        assert!(peak >= 65536, "at least a wasm page: {peak}");
+        assert_eq!(
+            sum(&m, "autoflow_step_memory_peak_bytes", &labels),
+            peak as f64,
+            "{step}"
+        );
     }
     for r in &runs {
         dead += r["report"]["dead_letters"].as_u64().unwrap();
