@@ -7,12 +7,11 @@
 //! `worker_lost` fires when a worker is SIGKILLed mid-run, naming it, and resolves when another
 //! worker finishes the run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-use autoflow_tests::guests;
 use autoflow_tests::http_server::{Reply, TestServer};
 use autoflow_tests::server::{Backend, Resp, Server, wait_for};
 use serde_json::{Value, json};
 
-use super::alerts::{WAIT, alerts, flags, gated_with, put_channel, verified};
+use super::alerts::{WAIT, alerts, flags, gated_with, put_channel, slow_one, verified};
 
 fn put_rule(s: &Server, name: &str, body: &Value) -> Resp {
     s.call(
@@ -240,20 +239,7 @@ fn worker_lost(backend: Backend) {
         &json!({"when": "worker_lost", "channels": ["ops"], "severity": "warning"}),
     );
     assert_eq!(r.status, 201, "{}", r.text());
-    let r = s.push(
-        &s.admin,
-        "slow",
-        "1.0.0",
-        std::fs::read(guests::SLOW).unwrap(),
-    );
-    assert!(r.status == 201 || r.status == 200, "{}", r.text());
-    applied(
-        &s,
-        "slow",
-        "name: slow\nsteps:\n  - id: gen\n    plugin: generator@latest\n    config: { count: 2 }\n  \
-         - id: slow\n    plugin: slow@latest\n    input: gen\n    config: { ms: 1500 }\n  \
-         - id: sink\n    plugin: log-sink@latest\n    input: slow\n",
-    );
+    slow_one(&s, "slow", 3000, "", "  []\n");
     let a = s.worker(&["--lease-ms", "1500"]);
     let id = s.trigger("slow");
     let a_id = a.id.clone();

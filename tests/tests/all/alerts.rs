@@ -1095,7 +1095,7 @@ fn an_email_channel_sends_a_text_and_an_html_part_over_starttls(s: &mut Server) 
 }
 
 /// gen (one record) -> slow (`ms` on it) -> log-sink, with `schedule` and `alerts` lines.
-fn slow_one(s: &Server, name: &str, ms: u64, schedule: &str, alerts: &str) {
+pub(crate) fn slow_one(s: &Server, name: &str, ms: u64, schedule: &str, alerts: &str) {
     let r = s.push(
         &s.admin,
         "slow",
