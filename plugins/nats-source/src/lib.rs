@@ -4,15 +4,14 @@
 //! Config: `{ "connection": "events", "stream": "ORDERS", "consumer": "autoflow-orders",
 //! "max_messages": 10000, "wait_ms": 500, "batch": 500 }`. Each message becomes a record: value =
 //! payload, key = header `autoflow-key`, the other headers as headers
-//! ([`autoflow_plugin_sdk::messaging::Message::into_record`]). The messages of a batch are
-//! acknowledged as soon as they are read: the host holds the acknowledgements back until the
-//! run has committed (and drops them if it fails, so the consumer delivers them again). The run
-//! ends when a fetch waits `wait_ms` for nothing, or after `max_messages`. The cursor is the
-//! stream sequence of the batch's last message, for information only (the consumer keeps the
-//! position).
-use autoflow_plugin_sdk::messaging::{self, Message};
-use autoflow_plugin_sdk::{Batch, Error, Metadata, Source, host};
+//! ([`autoflow_plugin_sdk::messaging::Message::into_record`]). How it reads and acknowledges
+//! is [`source`]'s, shared with `redis-source`; the cursor is the stream sequence of the
+//! batch's last message.
 use serde::Deserialize;
+
+pub mod source;
+
+pub use source::{MessageSource, Origin, Place, batch_of, fetch_size};
 
 /// JSON Schema (draft 2020-12) of [`Config`].
 pub const CONFIG_SCHEMA: &str = r##"{
@@ -78,97 +77,26 @@ pub struct Config {
     pub batch: Option<u32>,
 }
 
-impl Config {
-    /// Checks what the schema says, for hosts that did not.
-    pub fn check(&self) -> Result<(), String> {
-        for (what, v) in [
-            ("connection", &self.connection),
-            ("stream", &self.stream),
-            ("consumer", &self.consumer),
-        ] {
-            if v.is_empty() {
-                return Err(format!("{what} must not be empty"));
-            }
-        }
-        if self.max_messages == 0 {
-            return Err("max_messages must be at least 1".into());
-        }
-        if self.batch == Some(0) {
-            return Err("batch must be at least 1".into());
-        }
-        Ok(())
-    }
-}
-
-/// How many messages to fetch: what the host asks for, what is left of the run's quota, and
-/// the configured batch, whichever is least.
-pub fn fetch_size(max: u32, left: u32, batch: Option<u32>) -> u32 {
-    max.min(left).min(batch.unwrap_or(u32::MAX))
-}
-
-/// The batch made of `messages`: their records, and the last one's position as cursor; with
-/// the ack ids to acknowledge.
-pub fn batch_of(messages: Vec<Message>) -> (Batch, Vec<String>) {
-    let cursor = messages.last().map(|m| m.position.clone());
-    let mut ack_ids = Vec::with_capacity(messages.len());
-    let records = messages
-        .into_iter()
-        .map(|mut m| {
-            ack_ids.push(std::mem::take(&mut m.ack_id));
-            m.into_record()
-        })
-        .collect();
-    (Batch { records, cursor }, ack_ids)
-}
-
 /// The source.
-#[derive(Debug)]
-pub struct NatsSource {
-    config: Config,
-    left: u32,
-}
+pub type NatsSource = MessageSource<Config>;
 
-impl Source for NatsSource {
-    type Config = Config;
+impl Origin for Config {
+    const NAME: &'static str = "nats-source";
+    const DESCRIPTION: &'static str = "Reads the messages of a NATS JetStream stream through a \
+        durable consumer; they are acknowledged once the run has committed.";
+    const SCHEMA: &'static str = CONFIG_SCHEMA;
+    const CONSUMER: &'static str = "consumer";
+    const MAX: &'static str = "max_messages";
 
-    fn metadata() -> Metadata {
-        Metadata::new(
-            "nats-source",
-            env!("CARGO_PKG_VERSION"),
-            "Reads the messages of a NATS JetStream stream through a durable consumer; they are \
-             acknowledged once the run has committed.",
-        )
-        .config_schema(CONFIG_SCHEMA)
-    }
-
-    fn open(config: Config, _cursor: Option<String>) -> Result<Self, Error> {
-        config.check().map_err(Error::InvalidConfig)?;
-        Ok(NatsSource {
-            left: config.max_messages,
-            config,
-        })
-    }
-
-    fn next(&mut self, max: u32) -> Result<Option<Batch>, Error> {
-        if self.left == 0 {
-            return Ok(None);
+    fn place(&self) -> Place<'_> {
+        Place {
+            connection: &self.connection,
+            stream: &self.stream,
+            consumer: &self.consumer,
+            max_messages: self.max_messages,
+            wait_ms: self.wait_ms,
+            batch: self.batch,
         }
-        let n = fetch_size(max, self.left, self.config.batch);
-        if n == 0 {
-            return Ok(Some(Batch::default()));
-        }
-        let c = &self.config;
-        let messages = messaging::fetch(&c.connection, &c.stream, &c.consumer, n, c.wait_ms)?;
-        if messages.is_empty() {
-            self.left = 0;
-            return Ok(None);
-        }
-        let (batch, ack_ids) = batch_of(messages);
-        messaging::ack(&c.connection, &ack_ids)?;
-        let got = u32::try_from(batch.records.len()).unwrap_or(u32::MAX);
-        self.left = self.left.saturating_sub(got);
-        host::count("messages_read", u64::from(got));
-        Ok(Some(batch))
     }
 }
 
@@ -176,7 +104,7 @@ autoflow_plugin_sdk::export_source!(NatsSource);
 
 #[cfg(test)]
 mod tests {
-    use autoflow_plugin_sdk::messaging::KEY_HEADER;
+    use autoflow_plugin_sdk::messaging::{KEY_HEADER, Message};
     use autoflow_plugin_sdk::testing::TestHost;
     use autoflow_plugin_sdk::{Error, parse_config};
 
@@ -186,11 +114,15 @@ mod tests {
     fn config_defaults_and_checks() {
         let c: Config = parse_config(r#"{"connection":"q","stream":"S","consumer":"c"}"#).unwrap();
         assert_eq!((c.max_messages, c.wait_ms, c.batch), (10_000, 500, None));
-        c.check().unwrap();
+        source::check::<Config>(&c.place()).unwrap();
         let c: Config =
             parse_config(r#"{"connection":"q","stream":"S","consumer":"c","max_messages":0}"#)
                 .unwrap();
-        assert!(c.check().unwrap_err().contains("max_messages"));
+        assert!(
+            source::check::<Config>(&c.place())
+                .unwrap_err()
+                .contains("max_messages")
+        );
         assert!(parse_config::<Config>(r#"{"connection":"q","stream":"S"}"#).is_err());
         assert!(
             parse_config::<Config>(r#"{"connection":"q","stream":"S","consumer":"c","group":"g"}"#)
@@ -219,14 +151,14 @@ mod tests {
             delivered: 1,
             ack_id: format!("ack-{pos}"),
         };
-        let (batch, acks) = batch_of(vec![m("7", Some("k7")), m("9", None)]);
+        let (batch, acks) = batch_of(vec![m("7", Some("k7")), m("9", None)], Message::into_record);
         assert_eq!(batch.cursor.as_deref(), Some("9"));
         assert_eq!(acks, ["ack-7", "ack-9"]);
         assert_eq!(batch.records[0].key.as_deref(), Some(&b"k7"[..]));
         assert!(batch.records[0].headers.is_empty());
         assert_eq!(batch.records[1].value, br#"{"p":9}"#);
         assert_eq!(batch.records[1].key, None);
-        let (empty, none) = batch_of(Vec::new());
+        let (empty, none) = batch_of(Vec::new(), Message::into_record);
         assert_eq!((empty.cursor, none.len()), (None, 0));
     }
 

@@ -7,7 +7,7 @@
 //! time changes). The first event of a burst starts its debounce, the events that come
 //! meanwhile join the burst, and at its end one run is queued (trigger `event`) unless one
 //! queued by the trigger still waits to start: the run's own source (`nats-source`,
-//! `file-source`, ...) reads what came.
+//! `redis-source`, `file-source`, ...) reads what came.
 use std::collections::HashMap;
 use std::time::Duration;
 

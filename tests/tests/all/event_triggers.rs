@@ -2,7 +2,7 @@
 //! a `nats` trigger on a subject a stream captures gets one run per burst of messages, and that
 //! run's `nats-source` reads them (three messages in a burst: one run with three records; one
 //! more message: one more run with it alone); entries added to a Redis stream start runs the
-//! same way; lines appended to a file in a watched folder start a run whose `file-source` reads
+//! same way, and their `redis-source` reads the entries; lines appended to a file in a watched folder start a run whose `file-source` reads
 //! them; a trigger naming a connection the pipeline does not have, or a folder outside the
 //! mount roots, is a 422.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -158,32 +158,58 @@ fn entries_added_to_a_redis_stream_start_one_run_per_burst() {
     let yaml = format!(
         "name: redis-events\nconnections:\n  cache: {{ url: \"{url}\" }}\n\
          triggers:\n  - redis: {{ connection: cache, stream: {key}, debounce_ms: 300 }}\n\
-         steps:\n  - id: gen\n    plugin: generator@latest\n    config: {{ count: 1 }}\n  \
-         - id: sink\n    plugin: log-sink@latest\n    input: gen\n",
+         steps:\n  - id: read\n    plugin: redis-source@latest\n    connections: [cache]\n    \
+         config: {{ connection: cache, stream: {key}, group: loaders, wait_ms: 200 }}\n  \
+         - id: sink\n    plugin: log-sink@latest\n    input: read\n",
         url = super::integrations::redis_url(),
     );
     ok(&s.apply(&s.admin, "redis-events", &yaml), "apply");
     wait_listening(&s, "redis-events");
-    let add = |conn: &mut redis::aio::MultiplexedConnection, n: usize| {
+    // Entries of plain fields, as any producer adds them (XADD key * order 1 sku a).
+    let add = |conn: &mut redis::aio::MultiplexedConnection, orders: &[i64]| {
         rt.block_on(async {
-            for i in 0..n {
-                let _: String = redis::AsyncCommands::xadd(conn, &key, "*", &[("n", i)])
-                    .await
-                    .unwrap();
+            for i in orders {
+                let _: String = redis::AsyncCommands::xadd(
+                    conn,
+                    &key,
+                    "*",
+                    &[("order", i.to_string()), ("sku", format!("s{i}"))],
+                )
+                .await
+                .unwrap();
             }
         })
     };
-    add(&mut conn, 2);
+    add(&mut conn, &[1, 2]);
     wait_for(WAIT, "the burst's run", || {
         !ended_runs_of(&s, "redis-events").is_empty()
     });
-    add(&mut conn, 1);
+    add(&mut conn, &[3]);
     wait_for(WAIT, "the second burst's run", || {
         ended_runs_of(&s, "redis-events").len() >= 2
     });
     let runs = ended_runs_of(&s, "redis-events");
     assert_eq!(runs.len(), 2, "{runs:?}");
     assert!(runs.iter().all(|r| r["status"] == "succeeded"), "{runs:?}");
+    // The runs' redis-source read the entries, each once, as objects of their fields.
+    let read = |run: &Value| s.logged(run["id"].as_str().unwrap(), "sink");
+    assert_eq!(
+        read(&runs[0]),
+        vec![
+            json!({"order": "1", "sku": "s1"}),
+            json!({"order": "2", "sku": "s2"})
+        ]
+    );
+    assert_eq!(read(&runs[1]), vec![json!({"order": "3", "sku": "s3"})]);
+    let pending: (i64, redis::Value, redis::Value, redis::Value) = rt
+        .block_on(
+            redis::cmd("XPENDING")
+                .arg(&key)
+                .arg("loaders")
+                .query_async(&mut conn),
+        )
+        .unwrap();
+    assert_eq!(pending.0, 0, "every entry acknowledged after its run");
     let _: () = rt
         .block_on(redis::AsyncCommands::del(&mut conn, &key))
         .unwrap();

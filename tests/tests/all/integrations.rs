@@ -428,16 +428,22 @@ fn redis_streams_are_written_by_redis_sink_and_read_through_a_consumer_group() {
         first.starts_with('{'),
         "the record's JSON value is the payload: {first}"
     );
-    // The messaging capability reads a Redis stream too, through a consumer group: the same
-    // source plugin on a Redis connection. Entries are acknowledged once the run has committed.
+    // redis-source reads the stream back through a consumer group, as the records redis-sink
+    // wrote. Entries are acknowledged once the run has committed.
     let read = format!(
-        "name: drain\nconnections:\n  cache: {{ url: \"{}\" }}\nsteps:\n  - id: read\n    plugin: nats-source@latest\n    connections: [cache]\n    \
-         config: {{ connection: cache, stream: {key}, consumer: loaders, wait_ms: 100 }}\n  - id: out\n    plugin: log-sink@latest\n    input: read\n",
+        "name: drain\nconnections:\n  cache: {{ url: \"{}\" }}\nsteps:\n  - id: read\n    plugin: redis-source@latest\n    connections: [cache]\n    \
+         config: {{ connection: cache, stream: {key}, group: loaders, wait_ms: 100 }}\n  - id: out\n    plugin: log-sink@latest\n    input: read\n",
         redis_url()
     );
     ok(&s.apply(&s.admin, "drain", &read), "apply drain");
     let run = run_ok(&s, "drain");
     assert_eq!(step_records_out(&run, "read"), 25, "{run}");
+    let drained = s.logged(run["id"].as_str().unwrap(), "out");
+    assert_eq!(
+        drained[0],
+        serde_json::from_str::<serde_json::Value>(&first).unwrap(),
+        "the first entry read back as the record written"
+    );
     let pending: (i64, Value2, Value2, Value2) = rt
         .block_on(
             redis::cmd("XPENDING")
