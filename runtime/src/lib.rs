@@ -10,6 +10,7 @@ pub mod egress;
 pub mod engine;
 pub mod executor;
 pub mod integrations;
+pub mod lineage;
 pub mod pipeline;
 pub mod record;
 pub mod registry;

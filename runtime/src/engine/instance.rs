@@ -18,6 +18,7 @@ use super::{Engine, HostState, PluginKind, StepError, StepHost, StepLimits};
 use crate::integrations::Grants;
 use crate::integrations::messaging::MessagingState;
 use crate::integrations::sql::SqlState;
+use crate::telemetry;
 
 /// How much of a guest's stdout/stderr is kept for error messages.
 const OUTPUT_TAIL: usize = 4096;
@@ -57,6 +58,23 @@ pub struct StepInstance {
     exports: Exports,
     limits: StepLimits,
     poisoned: Option<StepError>,
+    _alive: Alive,
+}
+
+/// Counts a plugin instance in [`telemetry::ENGINE_INSTANCES`] while it lives.
+struct Alive;
+
+impl Alive {
+    fn new() -> Self {
+        telemetry::engine_instances(1.0);
+        Alive
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        telemetry::engine_instances(-1.0);
+    }
 }
 
 impl Engine {
@@ -148,6 +166,7 @@ impl Engine {
                 .set_fuel(limits.fuel.unwrap_or(u64::MAX))
                 .map_err(|e| StepError::Instantiate(format!("{e:#}")))?;
         }
+        let alive = Alive::new();
         let instantiated = tokio::time::timeout(limits.timeout() + WATCHDOG_GRACE, async {
             Ok::<_, wasmtime::Error>(match &plugin.pre {
                 PluginPre::Source(p) => Exports::Source(p.instantiate_async(&mut store).await?),
@@ -171,6 +190,7 @@ impl Engine {
             exports,
             limits,
             poisoned: None,
+            _alive: alive,
         })
     }
 }

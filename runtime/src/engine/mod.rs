@@ -32,6 +32,7 @@ pub use state::{MAX_STATE_BYTES, StateFull, StepState};
 
 use crate::integrations::{Integrations, messaging, sql};
 use crate::registry::cache::{CompiledCache, Origin};
+use crate::telemetry;
 
 /// Errors of building the engine or loading a plugin.
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +103,9 @@ struct Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         self.ticker_stop.store(true, Ordering::Relaxed);
+        if self.config.pooling {
+            telemetry::engine_instance_slots(-f64::from(self.config.max_instances));
+        }
     }
 }
 
@@ -146,6 +150,9 @@ impl Engine {
         };
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), config.epoch_tick, ticker_stop.clone());
+        if config.pooling {
+            telemetry::engine_instance_slots(f64::from(config.max_instances));
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 engine,
@@ -179,7 +186,7 @@ impl Engine {
     /// exactly one plugin world and imports nothing the host lacks.
     pub fn load(&self, digest: &str, bytes: &[u8]) -> Result<Arc<Plugin>> {
         if let Some(p) = self.lock_loaded().get(digest) {
-            crate::telemetry::compiled_cache("memory");
+            telemetry::compiled_cache("memory");
             return Ok(p.clone());
         }
         let started = std::time::Instant::now();
@@ -187,7 +194,7 @@ impl Engine {
         let mut plugin = Plugin::new(digest, component, &self.inner.linker, &self.inner.engine)?;
         plugin.origin = origin;
         plugin.load_time = started.elapsed();
-        crate::telemetry::compiled_cache(match origin {
+        telemetry::compiled_cache(match origin {
             crate::registry::cache::Origin::Cache => "disk",
             crate::registry::cache::Origin::Compiled => "miss",
         });

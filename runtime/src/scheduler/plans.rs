@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use super::error::AttemptError;
 use crate::control::{ControlError, Core};
 use crate::executor::Plan;
+use crate::lineage::Datasets;
 use crate::pipeline::ValidatedPipeline;
 use crate::store::queue::{Claimed, Replay};
 
@@ -50,6 +51,15 @@ impl PlanCache {
             step.limits = ceilings.cap(step.limits);
         }
         Ok(prepared)
+    }
+
+    /// What `run`'s pipeline reads and writes, for its lineage events (none when its plan
+    /// cannot be prepared: the attempt fails on that itself).
+    pub(super) async fn datasets(&self, state: &Core, run: &Claimed) -> Datasets {
+        match self.cached_plan(state, run).await {
+            Ok(p) => crate::lineage::datasets::of(&p.validated),
+            Err(_) => Datasets::default(),
+        }
     }
 
     async fn cached_plan(&self, state: &Core, run: &Claimed) -> Result<Prepared, AttemptError> {

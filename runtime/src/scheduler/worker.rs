@@ -38,6 +38,8 @@ pub struct WorkerOptions {
     /// Write a running run's counters (its progress) at most this often while they change;
     /// `None`: never.
     pub progress: Option<Duration>,
+    /// Where the runs' OpenLineage events go (`None`: nowhere).
+    pub lineage: Option<crate::lineage::Emitter>,
 }
 
 impl WorkerOptions {
@@ -59,6 +61,7 @@ impl WorkerOptions {
             poll: Duration::from_millis(500),
             drain: Duration::from_secs(30),
             progress: Some(Duration::from_millis(500)),
+            lineage: None,
         }
     }
 }
@@ -249,6 +252,20 @@ async fn run_one(
             run.pipeline, run.version, run.attempt, opts.id
         ),
     ));
+    let lineage = match &opts.lineage {
+        Some(emitter) => Some((emitter, plans.datasets(state, &run).await)),
+        None => None,
+    };
+    let lineage_run = crate::lineage::RunRef {
+        tenant: &run.tenant,
+        pipeline: &run.pipeline,
+        version: run.version,
+        id: &run.id,
+        attempt: run.attempt,
+    };
+    if let (Some((emitter, datasets)), 1) = (&lineage, run.attempt) {
+        emitter.started(lineage_run, datasets);
+    }
     let why = Arc::new(Mutex::new(None));
     let (cancel_tx, cancel_rx) = watch::channel(false);
     let keeper = tokio::spawn(lease_keeper(
@@ -276,6 +293,10 @@ async fn run_one(
         Ending::Retry { .. } => Some(None),
         _ => None,
     });
+    let error = match &ending {
+        Some(Ending::Complete { error, .. }) => error.clone(),
+        _ => None,
+    };
     let succeeded = matches!(
         &ending,
         Some(Ending::Complete {
@@ -320,6 +341,9 @@ async fn run_one(
                     status.as_str(),
                     started.elapsed(),
                 );
+                if let Some((emitter, datasets)) = &lineage {
+                    emitter.ended(lineage_run, datasets, status, error.as_deref(), &steps);
+                }
             }
             None => crate::telemetry::run_retried(&run.tenant, &run.pipeline),
         }

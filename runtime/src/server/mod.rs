@@ -132,6 +132,9 @@ pub struct WorkerArgs {
     /// while they change (0: not at all).
     #[arg(long, env = "AUTOFLOW_PROGRESS_INTERVAL_MS", default_value_t = 500)]
     pub progress_interval_ms: u64,
+    /// Where the runs' OpenLineage events go.
+    #[command(flatten)]
+    pub lineage: crate::lineage::LineageArgs,
 }
 
 impl WorkerArgs {
@@ -157,6 +160,7 @@ impl WorkerArgs {
         opts.drain = std::time::Duration::from_secs(self.drain_secs);
         opts.progress = (self.progress_interval_ms > 0)
             .then(|| std::time::Duration::from_millis(self.progress_interval_ms.max(100)));
+        opts.lineage = self.lineage.emitter()?;
         Ok(opts)
     }
 }
@@ -209,6 +213,9 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
             secure_cookies: args.secure_cookies,
         },
     };
+    // The recorder first, so that what the core records while it opens (its engine's
+    // instance slots) is kept.
+    let metrics = crate::telemetry::Export::install(args.metrics.metrics_token.clone());
     let policy = args.worker.policy(&args.mount_roots, &args.data_dir);
     let egress = args.worker.egress.settings().map_err(anyhow::Error::msg)?;
     let core = Core::open(
@@ -234,7 +241,7 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
         auth_failures: Arc::default(),
         logins: Arc::default(),
         deliverer,
-        metrics: crate::telemetry::Export::install(args.metrics.metrics_token.clone()),
+        metrics,
     })
 }
 
@@ -296,6 +303,11 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
 
 /// Runs `autoflow worker` until SIGTERM or Ctrl-C, then drains.
 pub async fn work(args: WorkerCommandArgs) -> anyhow::Result<()> {
+    // The recorder before the core opens (see `state`).
+    let export = args
+        .metrics_listen
+        .as_ref()
+        .and_then(|_| crate::telemetry::Export::install(args.metrics.metrics_token.clone()));
     let policy = args.worker.policy(&args.mount_roots, &args.data_dir);
     let egress = args.worker.egress.settings().map_err(anyhow::Error::msg)?;
     let core = Core::open(
@@ -308,16 +320,15 @@ pub async fn work(args: WorkerCommandArgs) -> anyhow::Result<()> {
     .await?;
     let opts = args.worker.options(args.slots)?;
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let metrics = match &args.metrics_listen {
-        Some(addr) => {
-            let export = crate::telemetry::Export::install(args.metrics.metrics_token.clone());
+    let metrics = match (&args.metrics_listen, export) {
+        (Some(addr), export) => {
             let mut stopped = stop.clone();
             let until = async move {
                 let _ = stopped.wait_for(|s| *s).await;
             };
             Some(metrics::listen(addr, core.clone(), export, until).await?)
         }
-        None => None,
+        (None, _) => None,
     };
     println!(
         "autoflow worker {} started (labels: {})",

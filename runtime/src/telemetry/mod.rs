@@ -63,6 +63,11 @@ pub const HTTP_DURATION: &str = "autoflow_http_request_duration_seconds";
 /// Plugins looked up in the compiled cache, by `result`: `memory` (loaded before), `disk`
 /// (compiled before, read from the cache folder) or `miss` (compiled now).
 pub const COMPILED_CACHE: &str = "autoflow_compiled_cache_total";
+/// Plugin instances alive (a step running, or a plugin being described), over the process's
+/// engines.
+pub const ENGINE_INSTANCES: &str = "autoflow_engine_instances";
+/// Instances the engines' pooling allocators hold at most (their `--max-instances`).
+pub const ENGINE_INSTANCE_SLOTS: &str = "autoflow_engine_instance_slots";
 /// One write of a running run's progress to the store.
 pub const PROGRESS_WRITE: &str = "autoflow_progress_write_seconds";
 /// Alert deliveries, by `tenant`, `channel` and `outcome`: each attempt `delivered`, `retry`
@@ -265,6 +270,16 @@ pub fn http_request(method: &str, route: &str, status: u16, took: Duration) {
 /// A plugin was found in the compiled cache (`memory`, `disk`) or compiled (`miss`).
 pub fn compiled_cache(result: &'static str) {
     counter!(COMPILED_CACHE, "result" => result).increment(1);
+}
+
+/// A plugin instance came to life (`1`) or went (`-1`).
+pub fn engine_instances(change: f64) {
+    gauge!(ENGINE_INSTANCES).increment(change);
+}
+
+/// A pooling engine with `slots` instance slots was built (`slots`) or dropped (`-slots`).
+pub fn engine_instance_slots(change: f64) {
+    gauge!(ENGINE_INSTANCE_SLOTS).increment(change);
 }
 
 /// A running run's progress was written to the store in `took`.

@@ -12,6 +12,7 @@ mod event_triggers;
 mod http_plugins;
 mod integrations;
 mod languages;
+mod lineage;
 mod message_sink;
 mod metrics;
 mod people;

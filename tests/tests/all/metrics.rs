@@ -263,6 +263,14 @@ fn metrics_count_what_the_runs_report(backend: Backend) {
     );
     assert_eq!(sum(&m, "autoflow_queue_depth", &[]), 0.0);
     assert!(is_histogram(&m, "autoflow_claim_wait_seconds"), "{text}");
+    // The engine's pool: its slots (the default 256), and no instance left once the runs
+    // (and the uploads' describes) are over.
+    assert_eq!(
+        sum(&m, "autoflow_engine_instance_slots", &[]),
+        256.0,
+        "{text}"
+    );
+    scrape_when(&url, None, "autoflow_engine_instances", &[], 0.0);
 }
 
 #[test]
@@ -372,6 +380,11 @@ fn queue_and_worker_metrics(backend: Backend) {
     assert!(sum(&w, "autoflow_claim_duration_seconds_count", &[]) >= 1.0);
     assert_eq!(sum(&w, "autoflow_queue_depth", &[]), 0.0);
     assert_eq!(sum(&w, "autoflow_lease_takeovers_total", &[]), 0.0);
+    assert_eq!(
+        sum(&w, "autoflow_engine_instance_slots", &[]),
+        256.0,
+        "{text}"
+    );
     // The server ran none of them.
     let (m, _) = scrape(&url, Some("scrape-me"));
     assert_eq!(sum(&m, "autoflow_runs_finished_total", &[p]), 0.0);
@@ -458,6 +471,7 @@ fn progress_is_seen_while_a_run_runs(s: &Server) {
         .spawn()
         .unwrap();
     let mut seen: Vec<u64> = Vec::new();
+    let mut instances = None;
     let mut run = Value::Null;
     wait_for(Duration::from_secs(120), "the slow run to end", || {
         run = s.get(&format!("/v1/runs/{id}")).json();
@@ -468,6 +482,11 @@ fn progress_is_seen_while_a_run_runs(s: &Server) {
             let out = slow_out(p);
             if seen.last() != Some(&out) {
                 seen.push(out);
+            }
+            // The engine holds an instance of each step still running (the slow one at least).
+            if instances.is_none() {
+                let (m, _) = scrape(&format!("{}/metrics", s.url), None);
+                instances = Some(sum(&m, "autoflow_engine_instances", &[]));
             }
         }
         matches!(
@@ -486,6 +505,11 @@ fn progress_is_seen_while_a_run_runs(s: &Server) {
         "not growing: {seen:?}"
     );
     assert!(*seen.last().unwrap() <= 10);
+    let alive = instances.unwrap();
+    assert!(
+        (1.0..=3.0).contains(&alive),
+        "{alive} plugin instances alive while the run ran"
+    );
     let events = events.join().unwrap();
     assert!(
         events.len() >= 2,
@@ -538,6 +562,7 @@ fn progress_of_a_remote_worker_is_seen_on_postgres() {
     let worker = s.worker(&[]);
     let id = s.trigger("slowly");
     let mut seen: Vec<u64> = Vec::new();
+    let mut instances = None;
     let mut run = Value::Null;
     wait_for(Duration::from_secs(120), "the slow run to end", || {
         run = s.get(&format!("/v1/runs/{id}")).json();
@@ -547,6 +572,11 @@ fn progress_of_a_remote_worker_is_seen_on_postgres() {
             let out = slow_out(p);
             if seen.last() != Some(&out) {
                 seen.push(out);
+            }
+            // The engine holds an instance of each step still running (the slow one at least).
+            if instances.is_none() {
+                let (m, _) = scrape(&format!("{}/metrics", s.url), None);
+                instances = Some(sum(&m, "autoflow_engine_instances", &[]));
             }
         }
         matches!(
