@@ -55,5 +55,7 @@ fn main() -> std::process::ExitCode {
             Command::Cli(command) => cli::run(command).await,
         }
     });
+    drop(runtime);
+    autoflow::telemetry::traces::shutdown();
     std::process::ExitCode::from(u8::try_from(code).unwrap_or(1))
 }

@@ -36,6 +36,7 @@ pub struct Server {
     pub backend: Backend,
     child: Option<Child>,
     extra: Vec<String>,
+    envs: Vec<(String, String)>,
     pg_name: Option<String>,
     http: reqwest::blocking::Client,
 }
@@ -186,6 +187,17 @@ impl Server {
 
     /// Starts a server with extra flags and `data` as its data dir.
     pub fn start_in(backend: Backend, data: tempfile::TempDir, extra: &[&str]) -> Option<Server> {
+        Self::start_with_env(backend, data, extra, &[])
+    }
+
+    /// Starts a server with extra flags, `data` as its data dir, and `envs` set in its
+    /// environment (kept for [`Server::resume`]).
+    pub fn start_with_env(
+        backend: Backend,
+        data: tempfile::TempDir,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Option<Server> {
         let (database, pg_name) = match backend {
             Backend::Sqlite => (
                 format!(
@@ -219,7 +231,11 @@ impl Server {
             }
         };
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, url) = spawn(data.path(), &database, &extra);
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (child, url) = spawn(data.path(), &database, &extra, &envs);
         let child = Some(child);
         let admin = std::fs::read_to_string(data.path().join("admin-token"))
             .unwrap_or_else(|e| panic!("admin-token: {e}"))
@@ -237,6 +253,7 @@ impl Server {
             backend,
             child,
             extra,
+            envs,
             pg_name,
             http,
         })
@@ -264,7 +281,7 @@ impl Server {
 
     /// Starts the server again after [`Server::kill`].
     pub fn resume(&mut self) {
-        let (child, url) = spawn(self.data.path(), &self.database, &self.extra);
+        let (child, url) = spawn(self.data.path(), &self.database, &self.extra, &self.envs);
         self.child = Some(child);
         self.url = url;
     }
@@ -582,8 +599,14 @@ fn send(
 }
 
 /// Starts the binary and waits for its `listening on` line.
-fn spawn(data: &std::path::Path, database: &str, extra: &[String]) -> (Child, String) {
+fn spawn(
+    data: &std::path::Path,
+    database: &str,
+    extra: &[String],
+    envs: &[(String, String)],
+) -> (Child, String) {
     let mut cmd = Command::new(autoflow_bin());
+    cmd.envs(envs.iter().map(|(k, v)| (k, v)));
     cmd.arg("server")
         .args([
             "--listen",

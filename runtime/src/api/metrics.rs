@@ -51,7 +51,7 @@ pub async fn serve(State(state): State<AppState>, headers: HeaderMap) -> Respons
 }
 
 /// Counts `request` by method, matched route template (`unmatched` when no route matched)
-/// and status, and times it to its answer's head.
+/// and status, times it to its answer's head, and runs it in a span of its own.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_string();
@@ -59,7 +59,16 @@ pub async fn track(request: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let response = next.run(request).await;
+    // Its span continues the caller's trace (W3C `traceparent`), when traces are on.
+    let span = tracing::info_span!(
+        "http request",
+        http.request.method = %method,
+        http.route = %route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::traces::continue_from(&span, request.headers());
+    let response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
     crate::telemetry::http_request(
         &method,
         &route,

@@ -117,6 +117,7 @@ pub fn new_run<'a>(
         idempotency: q.idempotency,
         input: q.input,
         params,
+        traceparent: crate::telemetry::traces::current_traceparent(),
     }
 }
 

@@ -215,6 +215,7 @@ impl Engine {
     }
 
     fn compile(&self, digest: &str, bytes: &[u8]) -> Result<(Component, Origin)> {
+        let _span = tracing::info_span!("compile", digest, bytes = bytes.len()).entered();
         // Only the binary format: a text (WAT) module would otherwise be compiled, or found in
         // the cache, under the digest of its text.
         if !bytes.starts_with(b"\0asm") {

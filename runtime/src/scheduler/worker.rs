@@ -123,6 +123,12 @@ pub async fn run(
                         pipeline = %claimed.pipeline,
                         attempt = claimed.attempt,
                     );
+                    crate::telemetry::traces::run_parent(
+                        &span,
+                        claimed.traceparent.as_deref(),
+                        &claimed.tenant,
+                        &claimed.id,
+                    );
                     running.spawn(
                         async move {
                             run_one(&state, &plans, &finisher, &opts, claimed, release).await;
@@ -171,7 +177,18 @@ fn record_claims(took: Duration, claims: &[Claimed]) {
         .iter()
         .map(|c| Duration::from_millis(u64::try_from(now - c.due_since).unwrap_or(0)));
     crate::telemetry::claimed(took, waits);
+    let started = std::time::SystemTime::now()
+        .checked_sub(took)
+        .unwrap_or(std::time::UNIX_EPOCH);
     for c in claims {
+        crate::telemetry::traces::claimed(
+            c.traceparent.as_deref(),
+            &c.tenant,
+            &c.id,
+            c.attempt,
+            started,
+            took,
+        );
         if c.taken_over {
             crate::telemetry::lease_taken_over();
         }

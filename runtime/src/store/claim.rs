@@ -101,6 +101,7 @@ impl Store {
         let candidates = sqlx::query(&format!(
             "SELECT seq, id, tenant_id, pipeline, version, status, attempt, max_attempts, labels, concurrency, \
              cancel_requested, replay, memory_mb, created_at, not_before, lease_expires_at, lease_owner, \
+             traceparent, \
              (SELECT max_running FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_limit, \
              (SELECT max_running_memory_mb FROM tenants t WHERE t.id = runs.tenant_id) AS tenant_memory \
              FROM runs \
@@ -223,6 +224,7 @@ impl Store {
                 attempt: attempt + 1,
                 max_attempts,
                 replay,
+                traceparent: r.try_get("traceparent")?,
             });
         }
         claim_rows(&mut tx, &deferred, worker, started, lease_ms).await?;

@@ -52,6 +52,8 @@ pub struct NewRun<'a> {
     pub input: Option<&'a SealedInput>,
     /// The values of its parameters.
     pub params: Option<&'a crate::pipeline::params::ParamValues>,
+    /// The W3C trace context it is queued in, which its attempts' spans continue.
+    pub traceparent: Option<String>,
 }
 
 /// A run's input records, sealed ([`crate::control::input`]), as table `run_inputs` keeps them.
@@ -98,6 +100,8 @@ pub struct Claimed {
     pub due_since: i64,
     /// It was taken over from a worker whose lease had expired.
     pub taken_over: bool,
+    /// The W3C trace context it was queued in, if it was.
+    pub traceparent: Option<String>,
 }
 
 /// The queue at a glance.
@@ -189,8 +193,8 @@ impl Store {
         labels.dedup();
         sqlx::query(
             "INSERT INTO runs (id, tenant_id, pipeline, version, status, created_at, created_by, \
-             max_attempts, labels, concurrency, trigger, fire_at, replay, memory_mb, params) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+             max_attempts, labels, concurrency, trigger, fire_at, replay, memory_mb, params, traceparent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&id)
         .bind(run.tenant)
@@ -213,6 +217,7 @@ impl Store {
             run.params
                 .map(|p| serde_json::Value::Object(p.clone()).to_string()),
         )
+        .bind(run.traceparent.as_deref())
         .execute(&mut *conn)
         .await?;
         if let Some(key) = &run.idempotency {

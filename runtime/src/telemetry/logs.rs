@@ -2,7 +2,9 @@
 //! text or as JSON lines (`--log-format json`). A line written inside a run's or a step's span
 //! carries its ids: JSON lines have them in `span` (the innermost) and `spans` (all, outermost
 //! first), text lines before the message.
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -15,22 +17,27 @@ pub enum LogFormat {
     Json,
 }
 
-/// Sets up the process's log lines in `format`, filtered by `AUTOFLOW_LOG` (default `warn`).
+/// Sets up the process's log lines in `format`, filtered by `AUTOFLOW_LOG` (default `warn`),
+/// and its traces when the environment asks for them ([`super::traces`]).
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_env("AUTOFLOW_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let lines = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         // A log line that cannot be written (stderr on a full disk) is dropped: by default the
         // subscriber reports it with `eprintln!`, which panics when stderr fails, and every
         // request or task that logged would die with it.
         .log_internal_errors(false);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder
+    let lines = match format {
+        LogFormat::Text => lines.with_filter(filter).boxed(),
+        LogFormat::Json => lines
             .json()
             .with_current_span(true)
             .with_span_list(true)
-            .init(),
-    }
+            .with_filter(filter)
+            .boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(lines)
+        .with(super::traces::layer())
+        .init();
 }

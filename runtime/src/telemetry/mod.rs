@@ -12,6 +12,7 @@ use metrics::{counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub mod logs;
+pub mod traces;
 
 /// Runs whose first attempt started, by `tenant` and `pipeline`.
 pub const RUNS_STARTED: &str = "autoflow_runs_started_total";

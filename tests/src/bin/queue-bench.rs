@@ -87,6 +87,7 @@ fn drain_with(
                 idempotency: None,
                 input: None,
                 params: None,
+                traceparent: None,
             };
             store.enqueue(&run).await.unwrap();
         }

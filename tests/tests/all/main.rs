@@ -26,5 +26,6 @@ mod server_api;
 mod server_cli;
 mod slow_clients;
 mod step_time;
+mod traces;
 mod transforms;
 mod ui;

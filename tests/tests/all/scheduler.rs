@@ -324,6 +324,7 @@ fn three_postgres_workers_drain_2000_runs_each_once() {
                 idempotency: None,
                 input: None,
                 params: None,
+                traceparent: None,
             };
             store.enqueue(&run).await.unwrap();
         }
