@@ -201,15 +201,11 @@ fn entries_added_to_a_redis_stream_start_one_run_per_burst() {
         ]
     );
     assert_eq!(read(&runs[1]), vec![json!({"order": "3", "sku": "s3"})]);
-    let pending: (i64, redis::Value, redis::Value, redis::Value) = rt
-        .block_on(
-            redis::cmd("XPENDING")
-                .arg(&key)
-                .arg("loaders")
-                .query_async(&mut conn),
-        )
-        .unwrap();
-    assert_eq!(pending.0, 0, "every entry acknowledged after its run");
+    assert_eq!(
+        super::integrations::pending(&rt, &mut conn, &key, "loaders"),
+        0,
+        "every entry acknowledged after its run"
+    );
     let _: () = rt
         .block_on(redis::AsyncCommands::del(&mut conn, &key))
         .unwrap();

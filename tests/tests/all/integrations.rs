@@ -444,15 +444,11 @@ fn redis_streams_are_written_by_redis_sink_and_read_through_a_consumer_group() {
         serde_json::from_str::<serde_json::Value>(&first).unwrap(),
         "the first entry read back as the record written"
     );
-    let pending: (i64, Value2, Value2, Value2) = rt
-        .block_on(
-            redis::cmd("XPENDING")
-                .arg(&key)
-                .arg("loaders")
-                .query_async(&mut conn),
-        )
-        .unwrap();
-    assert_eq!(pending.0, 0, "every entry acknowledged after the run");
+    assert_eq!(
+        pending(&rt, &mut conn, &key, "loaders"),
+        0,
+        "every entry acknowledged after the run"
+    );
     let run = run_ok(&s, "drain");
     assert_eq!(
         step_records_out(&run, "read"),
@@ -462,6 +458,19 @@ fn redis_streams_are_written_by_redis_sink_and_read_through_a_consumer_group() {
     let _: () = rt
         .block_on(redis::cmd("DEL").arg(&key).query_async(&mut conn))
         .unwrap();
+}
+
+/// How many entries of stream `key` group `group` read and has not acknowledged (`XPENDING`).
+pub(super) fn pending(
+    rt: &tokio::runtime::Runtime,
+    conn: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    group: &str,
+) -> i64 {
+    let summary: (i64, Value2, Value2, Value2) = rt
+        .block_on(redis::cmd("XPENDING").arg(key).arg(group).query_async(conn))
+        .unwrap();
+    summary.0
 }
 
 #[test]
