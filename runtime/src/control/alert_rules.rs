@@ -47,7 +47,6 @@ pub async fn put(
     }
     super::pipelines::check_channels(core, tenant, std::slice::from_ref(&rule), |_| String::new())
         .await?;
-    let existed = core.store.alert_rule(tenant, name).await?.is_some();
     let now = crate::store::now_ms();
     let rule = TenantRule {
         name: name.to_string(),
@@ -57,9 +56,7 @@ pub async fn put(
         updated_at: now,
         updated_by: Some(audit.actor.to_string()),
     };
-    core.store.put_alert_rule(tenant, &rule, audit).await?;
-    let stored = core.store.alert_rule(tenant, name).await?;
-    Ok((stored.unwrap_or(rule), existed))
+    Ok(core.store.put_alert_rule(tenant, &rule, audit).await?)
 }
 
 /// `pipelines` of a rule's body: absent is every pipeline; else a list of names, or prefixes

@@ -50,7 +50,12 @@ fn key_prefix(name: &str) -> String {
 
 /// Closes the tenant's open incidents of rule `name` (without a `resolved` alert) whose key is
 /// not `keep`: the rule was deleted, or its thresholds changed.
-async fn close_incidents(store: &Store, tenant: &str, name: &str, keep: &str) -> Result<()> {
+async fn close_incidents(
+    conn: &mut sqlx::AnyConnection,
+    tenant: &str,
+    name: &str,
+    keep: &str,
+) -> Result<()> {
     // A rule's name is a-z, 0-9, - and _: only `_` needs escaping in the pattern.
     let pattern = format!("{}%", key_prefix(name).replace('_', "\\_"));
     sqlx::query(
@@ -60,7 +65,7 @@ async fn close_incidents(store: &Store, tenant: &str, name: &str, keep: &str) ->
     .bind(tenant)
     .bind(pattern)
     .bind(keep)
-    .execute(&store.pool)
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -98,20 +103,30 @@ pub(super) async fn tenant_rules_in(
 }
 
 impl Store {
-    /// Sets the tenant's rule `rule.name`, recording `audit` with it; incidents of its
-    /// earlier thresholds close.
+    /// Sets the tenant's rule `rule.name` (its `created_at` kept when it existed), closing the
+    /// open incidents of its old thresholds and recording `audit`, in one transaction; the rule
+    /// as stored, and whether one by that name existed before.
     pub async fn put_alert_rule(
         &self,
         tenant: &str,
         rule: &TenantRule,
         audit: &NewAudit<'_>,
-    ) -> Result<()> {
+    ) -> Result<(TenantRule, bool)> {
         let (name, pipelines) = (&rule.name, &rule.pipelines);
         let text =
             serde_json::to_string(&rule.rule).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let selected =
             serde_json::to_string(pipelines).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let upsert = sqlx::query(
+        let now = now_ms();
+        let mut tx = self.begin().await?;
+        let created: Option<i64> = sqlx::query_scalar(
+            "SELECT created_at FROM alert_rules WHERE tenant_id = $1 AND name = $2",
+        )
+        .bind(tenant)
+        .bind(name)
+        .fetch_optional(&mut *tx)
+        .await?;
+        sqlx::query(
             "INSERT INTO alert_rules (tenant_id, name, rule, pipelines, created_at, updated_at, updated_by) \
              VALUES ($1, $2, $3, $4, $5, $5, $6) ON CONFLICT (tenant_id, name) DO UPDATE SET \
              rule = excluded.rule, pipelines = excluded.pipelines, updated_at = excluded.updated_at, \
@@ -121,10 +136,20 @@ impl Store {
         .bind(name)
         .bind(text)
         .bind(selected)
-        .bind(now_ms())
-        .bind(audit.actor);
-        self.execute_audited(upsert, audit).await?;
-        close_incidents(self, tenant, name, &rule.key()).await
+        .bind(now)
+        .bind(audit.actor)
+        .execute(&mut *tx)
+        .await?;
+        close_incidents(&mut tx, tenant, name, &rule.key()).await?;
+        super::audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        let stored = TenantRule {
+            created_at: created.unwrap_or(now),
+            updated_at: now,
+            updated_by: Some(audit.actor.to_string()),
+            ..rule.clone()
+        };
+        Ok((stored, created.is_some()))
     }
 
     /// Deletes the tenant's rule `name`, recording `audit`; whether it existed. Its open
@@ -138,11 +163,14 @@ impl Store {
         let delete = sqlx::query("DELETE FROM alert_rules WHERE tenant_id = $1 AND name = $2")
             .bind(tenant)
             .bind(name);
-        let deleted = self.execute_audited(delete, audit).await?;
-        if deleted {
-            close_incidents(self, tenant, name, "").await?;
+        let mut tx = self.begin().await?;
+        if delete.execute(&mut *tx).await?.rows_affected() == 0 {
+            return Ok(false);
         }
-        Ok(deleted)
+        close_incidents(&mut tx, tenant, name, "").await?;
+        super::audit::insert(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The tenant's rules, by name.

@@ -82,7 +82,11 @@ fn a_tenant_rule_judges_the_pipelines_it_selects(s: &mut Server) {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["pipelines"], json!(["etl-*"]));
     assert_eq!(r.json()["when"], "retries_exhausted");
-    assert_eq!(put_rule(s, "exhausted", &exhausted).status, 200);
+    // Set again: 200, its creation time kept, and the answer is what is stored.
+    let again = put_rule(s, "exhausted", &exhausted);
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert_eq!(again.json()["created_at"], r.json()["created_at"]);
+    assert_eq!(again.json(), s.get("/v1/alert-rules/exhausted").json());
     let listed = s.get("/v1/alert-rules").json();
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["name"], "exhausted");
