@@ -59,7 +59,10 @@ fn the_web_ui_in_a_real_browser() {
     let out = target_dir().join("test-outputs/ui");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).unwrap();
-    let s = Server::start(Backend::Sqlite).expect("a SQLite server");
+    // Progress every 100 ms (the shortest interval): the run page must see the counts change
+    // while a run of about a second runs, however fast the machine is.
+    let s = Server::start_with(Backend::Sqlite, &["--progress-interval-ms", "100"])
+        .expect("a SQLite server");
     let password = std::fs::read_to_string(s.data.path().join("admin-password")).unwrap();
     let started = std::time::Instant::now();
     let run = Command::new("node")
