@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 pub mod sink;
 
-pub use sink::{Destination, MessageSink};
+pub use sink::{Cow, Destination, MessageSink};
 
 /// JSON Schema (draft 2020-12) of [`Config`].
 pub const CONFIG_SCHEMA: &str = r##"{
@@ -60,11 +60,13 @@ impl Destination for Config {
         &self.connection
     }
 
-    fn destination(&self) -> &str {
-        self.subject
-            .as_deref()
-            .or(self.stream.as_deref())
-            .unwrap_or_default()
+    fn destination(&self) -> Cow<'_, str> {
+        Cow::Borrowed(
+            self.subject
+                .as_deref()
+                .or(self.stream.as_deref())
+                .unwrap_or_default(),
+        )
     }
 
     fn check(&self) -> Result<(), Error> {

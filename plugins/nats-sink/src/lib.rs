@@ -13,7 +13,7 @@ use serde::Deserialize;
 #[path = "../../message-sink/src/sink.rs"]
 mod sink;
 
-use sink::{Destination, MessageSink};
+use sink::{Cow, Destination, MessageSink};
 
 /// JSON Schema (draft 2020-12) of [`Config`].
 pub const CONFIG_SCHEMA: &str = r##"{
@@ -57,8 +57,8 @@ impl Destination for Config {
         &self.connection
     }
 
-    fn destination(&self) -> &str {
-        &self.subject
+    fn destination(&self) -> Cow<'_, str> {
+        Cow::Borrowed(&self.subject)
     }
 
     fn check(&self) -> Result<(), Error> {

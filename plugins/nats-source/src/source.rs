@@ -1,15 +1,16 @@
 //! The message source itself, whatever name it runs under: reads a stream through a durable
-//! consumer (NATS JetStream) or a consumer group (Redis), up to a number of messages per run,
-//! and makes each message a record. The host picks the service from the connection's URL.
+//! consumer (NATS JetStream), a consumer group (Redis) or from a queue (AMQP), up to a number
+//! of messages per run, and makes each message a record. The host picks the service from the
+//! connection's URL.
 //!
 //! The messages of a batch are acknowledged as soon as they are read: the host holds the
 //! acknowledgements back until the run has committed (and drops them if it fails, so the
-//! service delivers them again). The run ends when a fetch waits `wait_ms` for nothing, or
+//! service delivers them again; AMQP's go back to their queue). The run ends when a fetch waits `wait_ms` for nothing, or
 //! after the quota. The cursor is the position of the batch's last message, for information
 //! only (the consumer keeps the position).
 //!
-//! `nats-source` compiles this file as a module, and so does `redis-source`, each with its own
-//! config.
+//! `nats-source` compiles this file as a module, and so do `redis-source` and `amqp-source`,
+//! each with its own config.
 use autoflow_plugin_sdk::messaging::{self, Message};
 use autoflow_plugin_sdk::{Batch, Error, Metadata, Record, Source, host};
 use serde::de::DeserializeOwned;
@@ -39,7 +40,10 @@ pub trait Origin: DeserializeOwned + Sized + 'static {
     const DESCRIPTION: &'static str;
     /// JSON Schema (draft 2020-12) of the config.
     const SCHEMA: &'static str;
-    /// What the config calls the consumer (`consumer` or `group`), for its errors.
+    /// What the config calls the stream (`stream`, or an AMQP `queue`), for its errors.
+    const STREAM: &'static str = "stream";
+    /// What the config calls the consumer (`consumer`, `group`, or the `queue` again), for its
+    /// errors.
     const CONSUMER: &'static str;
     /// What the config calls the per-run maximum (`max_messages` or `max_entries`).
     const MAX: &'static str;
@@ -58,7 +62,7 @@ pub trait Origin: DeserializeOwned + Sized + 'static {
 pub fn check<C: Origin>(place: &Place<'_>) -> Result<(), String> {
     for (what, v) in [
         ("connection", place.connection),
-        ("stream", place.stream),
+        (C::STREAM, place.stream),
         (C::CONSUMER, place.consumer),
     ] {
         if v.is_empty() {

@@ -245,9 +245,10 @@ async fn run_inner(args: &RunArgs) -> Result<i32, (i32, String)> {
             );
         }
     }
-    if report.outcome == Outcome::Succeeded {
-        // No checkpoint to commit in a local run: what the sinks flushed is all there is.
-        integrations.acknowledge(report.acks.take()).await;
+    // No checkpoint to commit in a local run: what the sinks flushed is all there is.
+    let succeeded = report.outcome == Outcome::Succeeded;
+    integrations.settle(&report.acks, succeeded).await;
+    if succeeded {
         return Ok(0);
     }
     let message = match report.failure() {

@@ -137,6 +137,44 @@ pub async fn redis(
     Err(last)
 }
 
+/// The URL the AMQP client is given for `t`, connecting to `addr`: every piece
+/// percent-encoded from the checked target (the virtual host too, so `/` is `%2F`).
+pub fn amqp_url(t: &Target, addr: SocketAddr) -> String {
+    let mut url = String::from("amqp://");
+    if t.user.is_some() || t.password.is_some() {
+        url.push_str(&encode(t.user.as_deref().unwrap_or_default(), b""));
+        if let Some(password) = &t.password {
+            url.push(':');
+            url.push_str(&encode(password, b""));
+        }
+        url.push('@');
+    }
+    url.push_str(&authority(addr));
+    url.push('/');
+    url.push_str(&encode(t.database.as_deref().unwrap_or("/"), b""));
+    for (i, (k, v)) in t.params.iter().enumerate() {
+        url.push(if i == 0 { '?' } else { '&' });
+        url.push_str(&encode(k, b""));
+        url.push('=');
+        url.push_str(&encode(v, b""));
+    }
+    url
+}
+
+/// An AMQP connection for `t`, to the first of `addrs` that answers.
+pub async fn amqp(t: &Target, addrs: &[SocketAddr]) -> Result<lapin::Connection, String> {
+    let mut last = String::from("no address to connect to");
+    for addr in addrs {
+        let properties =
+            lapin::ConnectionProperties::default().with_connection_name("autoflow".into());
+        match lapin::Connection::connect(&amqp_url(t, *addr), properties).await {
+            Ok(c) => return Ok(c),
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(last)
+}
+
 /// Addresses and the names they were resolved from.
 type Names = Vec<(IpAddr, String)>;
 
@@ -403,6 +441,24 @@ mod tests {
                 (addr("203.0.113.9:4000").ip(), "a.example.com".into()),
                 (addr("[2001:db8::9]:4000").ip(), "a.example.com".into())
             ]
+        );
+    }
+
+    #[test]
+    fn the_amqp_client_gets_the_checked_address_and_every_piece_encoded() {
+        let t = Target::parse(
+            ConnectionKind::Amqp,
+            "amqp://app:p%2Fw@mq.example.com:5673/orders%2Feu?heartbeat=30",
+        )
+        .unwrap();
+        assert_eq!(
+            amqp_url(&t, addr("203.0.113.7:5673")),
+            "amqp://app:p%2Fw@203.0.113.7:5673/orders%2Feu?heartbeat=30"
+        );
+        let t = Target::parse(ConnectionKind::Amqp, "amqp://mq").unwrap();
+        assert_eq!(
+            amqp_url(&t, addr("[2001:db8::9]:5672")),
+            "amqp://[2001:db8::9]:5672/%2F"
         );
     }
 

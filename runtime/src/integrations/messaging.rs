@@ -1,7 +1,8 @@
-//! The `autoflow:plugin/messaging` imports on NATS JetStream and Redis streams: publish (each
-//! message stored before the call returns), fetch for a durable consumer or consumer group, and
-//! acknowledgements held until the run has committed (see [`super::PendingAcks`]). The
-//! capability's state is [`MessagingState`], one per step.
+//! The `autoflow:plugin/messaging` imports on NATS JetStream, Redis streams and AMQP queues
+//! (`super::amqp`): publish (each message stored before the call returns), fetch for a durable
+//! consumer, a consumer group or from a queue, and acknowledgements held until the run has
+//! committed (see [`super::PendingAcks`]). The capability's state is [`MessagingState`], one
+//! per step.
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -74,6 +75,10 @@ impl wit::Host for MessagingState {
         let integrations = self.clients.clone();
         Ok(match grant.kind {
             ConnectionKind::Nats => publish_nats(&integrations, &grant, messages).await,
+            ConnectionKind::Amqp => match integrations.amqp(&grant).await {
+                Ok(client) => client.publish(messages).await,
+                Err(e) => Err(e.into()),
+            },
             _ => publish_redis(&integrations, &grant, messages).await,
         })
     }
@@ -96,6 +101,18 @@ impl wit::Host for MessagingState {
         Ok(match grant.kind {
             ConnectionKind::Nats => {
                 fetch_nats(&integrations, &grant, &stream, &group, max, wait).await
+            }
+            // The queue is the group: its readers share its messages.
+            ConnectionKind::Amqp => {
+                let fetched = match integrations.amqp(&grant).await {
+                    Ok(client) => client.fetch(&stream, max, wait).await,
+                    Err(e) => Err(e.into()),
+                };
+                if let Ok(messages) = &fetched {
+                    let ids = messages.iter().map(|m| m.ack_id.clone()).collect();
+                    self.acks.delivered(&grant, ids);
+                }
+                fetched
             }
             _ => fetch_redis(&integrations, &grant, &stream, &group, max, wait).await,
         })
@@ -371,6 +388,11 @@ pub(super) async fn acknowledge(
             }
             client.flush().await.map_err(|e| e.to_string())
         }
+        ConnectionKind::Amqp => match integrations.amqp_if_open(grant) {
+            Some(client) => client.settle(ids, true).await,
+            // No connection: the broker requeued what the old one held.
+            None => Ok(()),
+        },
         _ => {
             let mut conn = integrations.redis(grant).await.map_err(|e| e.to_string())?;
             let mut pipe = redis::pipe();

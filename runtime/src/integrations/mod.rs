@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use tokio::sync::OnceCell;
 
+mod amqp;
 mod driver;
 mod grants;
 pub mod messaging;
@@ -27,29 +28,59 @@ pub use crate::pipeline::connection::{ConnectionKind, ConnectionUrl, expand};
 /// Acknowledgement ids of one connection.
 pub type Acks = (Grant, Vec<String>);
 
-/// Acknowledgements a run asked for, held until its checkpoints are committed.
+/// Acknowledgements a run asked for, held until its checkpoints are committed; and, for
+/// services that keep a delivery with the reader until it is settled (AMQP), what the run was
+/// handed, to give back what it did not acknowledge.
 #[derive(Debug, Clone, Default)]
-pub struct PendingAcks(Arc<Mutex<Vec<Acks>>>);
+pub struct PendingAcks(Arc<Mutex<Held>>);
+
+#[derive(Debug, Default)]
+struct Held {
+    acknowledged: Vec<Acks>,
+    delivered: Vec<Acks>,
+}
 
 impl PendingAcks {
-    /// Holds `ids` of the service behind `grant`.
-    pub fn hold(&self, grant: &Grant, ids: Vec<String>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((grant.clone(), ids));
+    fn lock(&self) -> std::sync::MutexGuard<'_, Held> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes everything held.
-    pub fn take(&self) -> Vec<Acks> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    /// Holds `ids` of the service behind `grant`.
+    pub fn hold(&self, grant: &Grant, ids: Vec<String>) {
+        self.lock().acknowledged.push((grant.clone(), ids));
+    }
+
+    /// Notes that `ids` of the service behind `grant` were handed to a step: those not
+    /// acknowledged by the run's end are given back.
+    pub fn delivered(&self, grant: &Grant, ids: Vec<String>) {
+        self.lock().delivered.push((grant.clone(), ids));
+    }
+
+    /// Takes everything: the acknowledgements to send when the run `committed` (none
+    /// otherwise), and the deliveries to give back.
+    fn settle(&self, committed: bool) -> (Vec<Acks>, Vec<Acks>) {
+        let Held {
+            acknowledged,
+            mut delivered,
+        } = std::mem::take(&mut *self.lock());
+        if !committed {
+            return (Vec::new(), delivered);
+        }
+        let acked: std::collections::HashSet<(&str, &str)> = acknowledged
+            .iter()
+            .flat_map(|(g, ids)| ids.iter().map(|id| (g.url.as_str(), id.as_str())))
+            .collect();
+        for (grant, ids) in &mut delivered {
+            ids.retain(|id| !acked.contains(&(grant.url.as_str(), id.as_str())));
+        }
+        delivered.retain(|(_, ids)| !ids.is_empty());
+        (acknowledged, delivered)
     }
 
     /// How many acknowledgements are held.
     pub fn len(&self) -> usize {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        self.lock()
+            .acknowledged
             .iter()
             .map(|(_, ids)| ids.len())
             .sum()
@@ -66,6 +97,7 @@ enum Client {
     Sql(sqlx::AnyPool),
     Nats(Box<(async_nats::Client, async_nats::jetstream::Context)>),
     Redis(redis::aio::MultiplexedConnection),
+    Amqp(Arc<amqp::AmqpClient>),
 }
 
 /// The clients of every connection used in this process, by URL; cheap to clone.
@@ -187,6 +219,13 @@ impl Integrations {
                     .map(Client::Redis)
                     .map_err(failed)
             }
+            ConnectionKind::Amqp => {
+                let addrs = addrs.into_iter().flatten().collect::<Vec<_>>();
+                driver::amqp(&target, &addrs)
+                    .await
+                    .map(|c| Client::Amqp(Arc::new(amqp::AmqpClient::new(c))))
+                    .map_err(failed)
+            }
         }
     }
 
@@ -232,6 +271,39 @@ impl Integrations {
         }
     }
 
+    /// The AMQP client of `grant`; one whose connection broke is made again (the broker has
+    /// requeued what it held).
+    async fn amqp(&self, grant: &Grant) -> Result<Arc<amqp::AmqpClient>, ConnectError> {
+        let cell = self.cell(grant);
+        if let Some(Client::Amqp(c)) = cell.get()
+            && !c.is_connected()
+        {
+            let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+            if clients
+                .get(&grant.url)
+                .is_some_and(|c| Arc::ptr_eq(c, &cell))
+            {
+                clients.remove(&grant.url);
+            }
+        }
+        match self
+            .cell(grant)
+            .get_or_try_init(|| self.connect(grant))
+            .await?
+        {
+            Client::Amqp(c) => Ok(c.clone()),
+            _ => Err(ConnectError::Failed("not an AMQP connection".into())),
+        }
+    }
+
+    /// The AMQP client of `grant` if this process has one (what it handed out lives there).
+    fn amqp_if_open(&self, grant: &Grant) -> Option<Arc<amqp::AmqpClient>> {
+        match self.cell(grant).get() {
+            Some(Client::Amqp(c)) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
     /// A Redis connection of `grant` of its own (not shared with steps): for a listener's
     /// blocking reads.
     pub async fn redis_of_its_own(
@@ -244,14 +316,30 @@ impl Integrations {
         }
     }
 
-    /// Sends the acknowledgements a run held, now that what came of the messages is durable.
+    /// Settles what a run held once its end is recorded: when it `committed` (its checkpoints
+    /// are durable, so what came of its messages is), the acknowledgements it asked for are
+    /// sent; the deliveries it did not acknowledge, or all of them when it did not commit, are
+    /// given back (AMQP; NATS and Redis deliver unacknowledged messages again by themselves).
     /// A failure is logged: the service delivers those messages again, and the sinks'
     /// idempotence (upsert on a key) absorbs the repeat.
-    pub async fn acknowledge(&self, acks: Vec<Acks>) {
-        for (grant, ids) in acks {
+    pub async fn settle(&self, acks: &PendingAcks, committed: bool) {
+        let (acknowledge, give_back) = acks.settle(committed);
+        for (grant, ids) in acknowledge {
             if let Err(e) = messaging::acknowledge(self, &grant, &ids).await {
                 tracing::warn!(
                     "cannot acknowledge {} messages on {}: {e}",
+                    ids.len(),
+                    scheme_only(&grant.url)
+                );
+            }
+        }
+        for (grant, ids) in give_back {
+            let Some(client) = self.amqp_if_open(&grant) else {
+                continue;
+            };
+            if let Err(e) = client.settle(&ids, false).await {
+                tracing::warn!(
+                    "cannot give back {} messages on {}: {e}",
                     ids.len(),
                     scheme_only(&grant.url)
                 );

@@ -114,6 +114,7 @@ fn connection_namespace(url: &str) -> Option<(String, Option<String>)> {
         }
         ConnectionKind::Nats => "nats",
         ConnectionKind::Redis => "redis",
+        ConnectionKind::Amqp => "amqp",
     };
     let server = target.servers.first()?;
     let host = if server.host.contains(':') {

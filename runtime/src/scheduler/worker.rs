@@ -369,9 +369,13 @@ async fn run_one(
             "run attempt ended"
         );
     }
+    // The run's checkpoints are committed when it succeeded: what came of its messages is
+    // durable. Otherwise what it read goes back.
+    state
+        .integrations
+        .settle(&acks, matches!(result, Ok(true)) && succeeded)
+        .await;
     match result {
-        // The run's checkpoints are committed: what came of its messages is durable.
-        Ok(true) if succeeded => state.integrations.acknowledge(acks.take()).await,
         Ok(true) => {}
         Ok(false) => tracing::warn!(
             "run {} attempt {}: another worker holds the run now; result dropped",

@@ -3,6 +3,7 @@
 //! `cargo test -p autoflow-tests --test all scheduler::` runs one file's tests.
 mod alert_rules;
 mod alerts;
+mod amqp;
 mod backfills;
 mod bad_pipelines;
 mod common;

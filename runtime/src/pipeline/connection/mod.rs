@@ -18,6 +18,9 @@ pub enum ConnectionKind {
     Nats,
     /// Redis (`redis://`; `rediss://` is refused: the client is built without TLS).
     Redis,
+    /// AMQP 0-9-1, as RabbitMQ speaks it (`amqp://`; `amqps://` is refused: the client is
+    /// built without TLS).
+    Amqp,
 }
 
 impl ConnectionKind {
@@ -37,6 +40,7 @@ impl ConnectionKind {
             ConnectionKind::Sqlite => "SQLite",
             ConnectionKind::Nats => "NATS",
             ConnectionKind::Redis => "Redis",
+            ConnectionKind::Amqp => "AMQP",
         }
     }
 }
@@ -90,9 +94,10 @@ impl ConnectionUrl {
             "sqlite" => ConnectionKind::Sqlite,
             "nats" => ConnectionKind::Nats,
             "redis" | "rediss" | "redis+unix" | "unix" => ConnectionKind::Redis,
+            "amqp" | "amqps" => ConnectionKind::Amqp,
             _ => {
                 return Err(format!(
-                    "unsupported URL {:?}: expected postgres://, mysql://, mariadb://, sqlite:, nats:// or redis://",
+                    "unsupported URL {:?}: expected postgres://, mysql://, mariadb://, sqlite:, nats://, redis:// or amqp://",
                     scheme_only(url)
                 ));
             }

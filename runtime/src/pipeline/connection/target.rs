@@ -24,7 +24,7 @@ pub struct Server {
 pub struct Target {
     /// The service kind.
     pub kind: ConnectionKind,
-    /// The servers: one for SQL and Redis, one or more for NATS, none for SQLite.
+    /// The servers: one for SQL, Redis and AMQP, one or more for NATS, none for SQLite.
     pub servers: Vec<Server>,
     /// SQLite: the file, percent-decoded and absolute; `None` for a database in memory.
     pub file: Option<String>,
@@ -32,7 +32,7 @@ pub struct Target {
     pub user: Option<String>,
     /// The password, percent-decoded.
     pub password: Option<String>,
-    /// PostgreSQL and MySQL: the database's name; Redis: its number.
+    /// PostgreSQL and MySQL: the database's name; Redis: its number; AMQP: the virtual host.
     pub database: Option<String>,
     /// The allowed query parameters, decoded, in the URL's order.
     pub params: Vec<(String, String)>,
@@ -121,6 +121,13 @@ impl Target {
                 );
             }
             (ConnectionKind::Nats, "nats") => 4222,
+            (ConnectionKind::Amqp, "amqp") => 5672,
+            (ConnectionKind::Amqp, "amqps") => {
+                return Err(
+                    "amqps:// is not available: this host's AMQP client is built without TLS"
+                        .into(),
+                );
+            }
             (_, "unix" | "redis+unix" | "valkey+unix") => return Err(NO_HOST.into()),
             (_, scheme) => {
                 return Err(format!(
@@ -168,6 +175,12 @@ impl Target {
             }
             ConnectionKind::Postgres | ConnectionKind::Mysql if !path.is_empty() => {
                 self.database = Some(decode(path, "the database name")?);
+            }
+            // The virtual host: `amqp://h`, `amqp://h/` and `amqp://h/%2f` are RabbitMQ's
+            // default, `/`.
+            ConnectionKind::Amqp => {
+                let vhost = decode(path, "the virtual host")?;
+                self.database = Some(if vhost.is_empty() { "/".into() } else { vhost });
             }
             _ => {}
         }
@@ -233,6 +246,10 @@ impl Target {
             (ConnectionKind::Sqlite, "cache") => one_of(&["private", "shared"])?,
             (ConnectionKind::Sqlite, "immutable") => one_of(&["true", "false", "1", "0"])?,
             (ConnectionKind::Redis, "protocol") => one_of(&["2", "3", "resp2", "resp3"])?,
+            (
+                ConnectionKind::Amqp,
+                "heartbeat" | "connection_timeout" | "channel_max" | "frame_max",
+            ) => number()?,
             (kind, _) => {
                 let allowed = allowed(kind);
                 let takes = if allowed.is_empty() {
@@ -295,6 +312,12 @@ pub fn allowed(kind: ConnectionKind) -> &'static [&'static str] {
         ConnectionKind::Sqlite => &["mode", "cache", "immutable"],
         ConnectionKind::Redis => &["protocol"],
         ConnectionKind::Nats => &[],
+        ConnectionKind::Amqp => &[
+            "heartbeat",
+            "connection_timeout",
+            "channel_max",
+            "frame_max",
+        ],
     }
 }
 
@@ -384,7 +407,7 @@ pub fn encode(s: &str, keep: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ConnectionKind::{Mysql, Nats, Postgres, Redis, Sqlite};
+    use ConnectionKind::{Amqp, Mysql, Nats, Postgres, Redis, Sqlite};
 
     fn refused(kind: ConnectionKind, url: &str) -> String {
         Target::parse(kind, url).expect_err(url)
@@ -686,6 +709,48 @@ mod tests {
         assert_eq!(
             refused(Sqlite, "sqlite://file:%2Fx.db"),
             "a SQLite file must be an absolute path (sqlite:///dir/file.db)"
+        );
+    }
+
+    #[test]
+    fn an_amqp_url_names_its_virtual_host_and_takes_only_timing_parameters() {
+        let t = Target::parse(
+            Amqp,
+            "amqp://app:p%40ss@mq.example.com/orders%2Feu?heartbeat=30",
+        )
+        .unwrap();
+        assert_eq!(
+            t.servers,
+            [Server {
+                host: "mq.example.com".into(),
+                port: 5672
+            }]
+        );
+        assert_eq!(
+            (t.user.as_deref(), t.password.as_deref()),
+            (Some("app"), Some("p@ss"))
+        );
+        assert_eq!(t.database.as_deref(), Some("orders/eu"));
+        assert_eq!(t.params, [("heartbeat".to_string(), "30".to_string())]);
+        for default in ["amqp://h", "amqp://h/", "amqp://h/%2f", "amqp://h:5673/%2F"] {
+            let t = Target::parse(Amqp, default).unwrap();
+            assert_eq!(t.database.as_deref(), Some("/"), "{default}");
+        }
+        assert_eq!(
+            refused(Amqp, "amqps://h"),
+            "amqps:// is not available: this host's AMQP client is built without TLS"
+        );
+        assert!(refused(Amqp, "amqp://h?heartbeat=often").contains("must be a number"));
+        assert_eq!(
+            refused(Amqp, "amqp://h?auth_mechanism=external"),
+            "query parameter \"auth_mechanism\" is not allowed (a AMQP URL takes: heartbeat, connection_timeout, channel_max, frame_max)"
+        );
+        assert_eq!(refused(Amqp, "amqp:///vhost"), NO_HOST);
+        assert_eq!(
+            super::super::ConnectionUrl::parse("amqp://${secrets.user}:${secrets.pw}@mq/v")
+                .unwrap()
+                .secrets,
+            ["user", "pw"]
         );
     }
 
