@@ -22,6 +22,17 @@ impl fmt::Display for Error {
     }
 }
 
+impl Error {
+    /// The same error, of the same kind, with `what` in front of its message (`what: ...`).
+    pub fn context(self, what: &str) -> Self {
+        match self {
+            Error::InvalidConfig(m) => Error::InvalidConfig(format!("{what}: {m}")),
+            Error::Retryable(m) => Error::Retryable(format!("{what}: {m}")),
+            Error::Fatal(m) => Error::Fatal(format!("{what}: {m}")),
+        }
+    }
+}
+
 impl std::error::Error for Error {}
 
 /// `Result` with the plugin [`Error`].

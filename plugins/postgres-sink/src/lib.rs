@@ -41,15 +41,6 @@ pub struct PostgresSink {
     statements: std::collections::HashMap<usize, String>,
 }
 
-/// `e` with `what` in front of its message, same kind.
-fn context(e: Error, what: &str) -> Error {
-    match e {
-        Error::InvalidConfig(m) => Error::InvalidConfig(format!("{what}: {m}")),
-        Error::Retryable(m) => Error::Retryable(format!("{what}: {m}")),
-        Error::Fatal(m) => Error::Fatal(format!("{what}: {m}")),
-    }
-}
-
 impl PostgresSink {
     /// Checks the connection's dialect and reads the table's columns (once).
     fn table(&mut self) -> Result<&mut Table, Error> {
@@ -67,7 +58,7 @@ impl PostgresSink {
                 statement::COLUMNS_SQL,
                 &[SqlValue::from(self.table_sql.as_str())],
             )
-            .map_err(|e| context(e, &format!("reading the columns of {}", self.table_sql)))?;
+            .map_err(|e| e.context(&format!("reading the columns of {}", self.table_sql)))?;
             let all: Vec<Column> = rows
                 .rows
                 .into_iter()
@@ -161,10 +152,10 @@ impl Sink for PostgresSink {
                 .collect();
             written += tx
                 .execute(sql, &params)
-                .map_err(|e| context(e, &format!("writing into {table_sql}")))?;
+                .map_err(|e| e.context(&format!("writing into {table_sql}")))?;
         }
         tx.commit()
-            .map_err(|e| context(e, &format!("committing into {table_sql}")))?;
+            .map_err(|e| e.context(&format!("committing into {table_sql}")))?;
         if written > 0 {
             host::count("rows_written", written);
         }

@@ -243,23 +243,34 @@ pub fn plan_rows(
     columns: &[Column],
     key: &[String],
 ) -> Result<Vec<Vec<Option<String>>>, Error> {
+    plan_rows_by(objects, columns, key, |v, c| bind_raw(v, &c.ty))
+}
+
+/// [`plan_rows`] with each value made by `bind` (`None` for NULL): `sql-sink` binds typed
+/// values on MySQL and SQLite.
+pub fn plan_rows_by<T: Clone + Eq + std::hash::Hash>(
+    objects: &[Fields<'_>],
+    columns: &[Column],
+    key: &[String],
+    bind: impl Fn(&RawValue, &Column) -> Option<T>,
+) -> Result<Vec<Vec<Option<T>>>, Error> {
     let key_idx: Vec<usize> = key
         .iter()
         .filter_map(|k| columns.iter().position(|c| &c.name == k))
         .collect();
-    let mut rows: Vec<Vec<Option<String>>> = Vec::with_capacity(objects.len());
-    let mut seen: HashMap<Vec<String>, usize> = HashMap::new();
+    let mut rows: Vec<Vec<Option<T>>> = Vec::with_capacity(objects.len());
+    let mut seen: HashMap<Vec<T>, usize> = HashMap::new();
     for (i, o) in objects.iter().enumerate() {
         if let Some(k) = key.iter().find(|k| !o.contains_key(k.as_str())) {
             return Err(Error::Fatal(format!(
                 "batch index {i}: no value for the key column {k:?}"
             )));
         }
-        let row: Vec<Option<String>> = columns
+        let row: Vec<Option<T>> = columns
             .iter()
-            .map(|c| o.get(&c.name).and_then(|v| bind_raw(v, &c.ty)))
+            .map(|c| o.get(&c.name).and_then(|v| bind(v, c)))
             .collect();
-        let key_values: Option<Vec<String>> = key_idx
+        let key_values: Option<Vec<T>> = key_idx
             .iter()
             .map(|&k| row.get(k).cloned().flatten())
             .collect();

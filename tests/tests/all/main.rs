@@ -26,6 +26,7 @@ mod secrets;
 mod server_api;
 mod server_cli;
 mod slow_clients;
+mod sql_sink;
 mod step_time;
 mod traces;
 mod transforms;
