@@ -30,6 +30,18 @@ impl Output {
     pub fn reject(&mut self, reason: impl Into<String>) {
         self.processed.rejected.push((self.current, reason.into()));
     }
+
+    /// The index in the batch of the input record being processed (in `end_batch`, the last
+    /// one's): to [`Output::reject_at`] it later.
+    pub fn index(&self) -> u32 {
+        self.current
+    }
+
+    /// Refuses input record `index` of the batch, for a transform that holds records back and
+    /// decides in `end_batch` (one lookup per batch, say); the host dead-letters it.
+    pub fn reject_at(&mut self, index: u32, reason: impl Into<String>) {
+        self.processed.rejected.push((index, reason.into()));
+    }
 }
 
 /// A transform plugin. Implement it and call [`export_transform!`](crate::export_transform).

@@ -14,6 +14,7 @@ mod http_plugins;
 mod integrations;
 mod languages;
 mod lineage;
+mod lookup;
 mod message_sink;
 mod metrics;
 mod people;
