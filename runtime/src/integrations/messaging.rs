@@ -1,5 +1,5 @@
-//! The `autoflow:plugin/messaging` imports on NATS JetStream, Redis streams and AMQP queues
-//! (`super::amqp`): publish (each message stored before the call returns), fetch for a durable
+//! The `autoflow:plugin/messaging` imports on NATS JetStream, Redis streams, AMQP queues
+//! (`super::amqp`) and MQTT sessions (`super::mqtt`): publish (each message stored before the call returns), fetch for a durable
 //! consumer, a consumer group or from a queue, and acknowledgements held until the run has
 //! committed (see [`super::PendingAcks`]). The capability's state is [`MessagingState`], one
 //! per step.
@@ -79,6 +79,10 @@ impl wit::Host for MessagingState {
                 Ok(client) => client.publish(messages).await,
                 Err(e) => Err(e.into()),
             },
+            ConnectionKind::Mqtt => match integrations.mqtt(&grant).await {
+                Ok(client) => client.publish(messages).await,
+                Err(e) => Err(e.into()),
+            },
             _ => publish_redis(&integrations, &grant, messages).await,
         })
     }
@@ -102,11 +106,19 @@ impl wit::Host for MessagingState {
             ConnectionKind::Nats => {
                 fetch_nats(&integrations, &grant, &stream, &group, max, wait).await
             }
-            // The queue is the group: its readers share its messages.
-            ConnectionKind::Amqp => {
-                let fetched = match integrations.amqp(&grant).await {
-                    Ok(client) => client.fetch(&stream, max, wait).await,
-                    Err(e) => Err(e.into()),
+            // AMQP: the queue is the group, its readers share its messages. MQTT: the group
+            // is the session that holds the subscription to topic filter `stream`.
+            ConnectionKind::Amqp | ConnectionKind::Mqtt => {
+                let fetched = if grant.kind == ConnectionKind::Amqp {
+                    match integrations.amqp(&grant).await {
+                        Ok(client) => client.fetch(&stream, max, wait).await,
+                        Err(e) => Err(e.into()),
+                    }
+                } else {
+                    match integrations.mqtt(&grant).await {
+                        Ok(client) => client.fetch(&stream, &group, max, wait).await,
+                        Err(e) => Err(e.into()),
+                    }
                 };
                 if let Ok(messages) = &fetched {
                     let ids = messages.iter().map(|m| m.ack_id.clone()).collect();
@@ -391,6 +403,10 @@ pub(super) async fn acknowledge(
         ConnectionKind::Amqp => match integrations.amqp_if_open(grant) {
             Some(client) => client.settle(ids, true).await,
             // No connection: the broker requeued what the old one held.
+            None => Ok(()),
+        },
+        ConnectionKind::Mqtt => match integrations.mqtt_if_open(grant) {
+            Some(client) => client.settle(ids, true).await,
             None => Ok(()),
         },
         _ => {

@@ -17,6 +17,7 @@ mod amqp;
 mod driver;
 mod grants;
 pub mod messaging;
+mod mqtt;
 pub mod sql;
 
 pub use grants::{Grant, Grants};
@@ -98,6 +99,7 @@ enum Client {
     Nats(Box<(async_nats::Client, async_nats::jetstream::Context)>),
     Redis(redis::aio::MultiplexedConnection),
     Amqp(Arc<amqp::AmqpClient>),
+    Mqtt(Arc<mqtt::MqttClient>),
 }
 
 /// The clients of every connection used in this process, by URL; cheap to clone.
@@ -226,6 +228,16 @@ impl Integrations {
                     .map(|c| Client::Amqp(Arc::new(amqp::AmqpClient::new(c))))
                     .map_err(failed)
             }
+            ConnectionKind::Mqtt => {
+                let mut last = String::from("no address to connect to");
+                for addr in addrs.into_iter().flatten() {
+                    match mqtt::MqttClient::connect(target.clone(), addr).await {
+                        Ok(c) => return Ok(Client::Mqtt(Arc::new(c))),
+                        Err(e) => last = e,
+                    }
+                }
+                Err(failed(last))
+            }
         }
     }
 
@@ -296,6 +308,26 @@ impl Integrations {
         }
     }
 
+    /// The MQTT clients of `grant`.
+    async fn mqtt(&self, grant: &Grant) -> Result<Arc<mqtt::MqttClient>, ConnectError> {
+        match self
+            .cell(grant)
+            .get_or_try_init(|| self.connect(grant))
+            .await?
+        {
+            Client::Mqtt(c) => Ok(c.clone()),
+            _ => Err(ConnectError::Failed("not an MQTT connection".into())),
+        }
+    }
+
+    /// The MQTT clients of `grant` if this process has them.
+    fn mqtt_if_open(&self, grant: &Grant) -> Option<Arc<mqtt::MqttClient>> {
+        match self.cell(grant).get() {
+            Some(Client::Mqtt(c)) => Some(c.clone()),
+            _ => None,
+        }
+    }
+
     /// The AMQP client of `grant` if this process has one (what it handed out lives there).
     fn amqp_if_open(&self, grant: &Grant) -> Option<Arc<amqp::AmqpClient>> {
         match self.cell(grant).get() {
@@ -319,7 +351,8 @@ impl Integrations {
     /// Settles what a run held once its end is recorded: when it `committed` (its checkpoints
     /// are durable, so what came of its messages is), the acknowledgements it asked for are
     /// sent; the deliveries it did not acknowledge, or all of them when it did not commit, are
-    /// given back (AMQP; NATS and Redis deliver unacknowledged messages again by themselves).
+    /// given back (AMQP, MQTT; NATS and Redis deliver unacknowledged messages again by
+    /// themselves).
     /// A failure is logged: the service delivers those messages again, and the sinks'
     /// idempotence (upsert on a key) absorbs the repeat.
     pub async fn settle(&self, acks: &PendingAcks, committed: bool) {
@@ -334,10 +367,18 @@ impl Integrations {
             }
         }
         for (grant, ids) in give_back {
-            let Some(client) = self.amqp_if_open(&grant) else {
-                continue;
+            let given = match grant.kind {
+                ConnectionKind::Amqp => match self.amqp_if_open(&grant) {
+                    Some(client) => client.settle(&ids, false).await,
+                    None => Ok(()),
+                },
+                ConnectionKind::Mqtt => match self.mqtt_if_open(&grant) {
+                    Some(client) => client.settle(&ids, false).await,
+                    None => Ok(()),
+                },
+                _ => Ok(()),
             };
-            if let Err(e) = client.settle(&ids, false).await {
+            if let Err(e) = given {
                 tracing::warn!(
                     "cannot give back {} messages on {}: {e}",
                     ids.len(),

@@ -115,6 +115,7 @@ fn connection_namespace(url: &str) -> Option<(String, Option<String>)> {
         ConnectionKind::Nats => "nats",
         ConnectionKind::Redis => "redis",
         ConnectionKind::Amqp => "amqp",
+        ConnectionKind::Mqtt => "mqtt",
     };
     let server = target.servers.first()?;
     let host = if server.host.contains(':') {

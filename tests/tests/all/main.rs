@@ -17,6 +17,7 @@ mod lineage;
 mod lookup;
 mod message_sink;
 mod metrics;
+mod mqtt;
 mod people;
 mod pipelines;
 mod plugins_native;

@@ -21,6 +21,8 @@ pub enum ConnectionKind {
     /// AMQP 0-9-1, as RabbitMQ speaks it (`amqp://`; `amqps://` is refused: the client is
     /// built without TLS).
     Amqp,
+    /// MQTT 5 (`mqtt://`; `mqtts://` is refused: the client is built without TLS).
+    Mqtt,
 }
 
 impl ConnectionKind {
@@ -41,6 +43,7 @@ impl ConnectionKind {
             ConnectionKind::Nats => "NATS",
             ConnectionKind::Redis => "Redis",
             ConnectionKind::Amqp => "AMQP",
+            ConnectionKind::Mqtt => "MQTT",
         }
     }
 }
@@ -95,9 +98,10 @@ impl ConnectionUrl {
             "nats" => ConnectionKind::Nats,
             "redis" | "rediss" | "redis+unix" | "unix" => ConnectionKind::Redis,
             "amqp" | "amqps" => ConnectionKind::Amqp,
+            "mqtt" | "mqtts" => ConnectionKind::Mqtt,
             _ => {
                 return Err(format!(
-                    "unsupported URL {:?}: expected postgres://, mysql://, mariadb://, sqlite:, nats://, redis:// or amqp://",
+                    "unsupported URL {:?}: expected postgres://, mysql://, mariadb://, sqlite:, nats://, redis://, amqp:// or mqtt://",
                     scheme_only(url)
                 ));
             }

@@ -122,6 +122,13 @@ impl Target {
             }
             (ConnectionKind::Nats, "nats") => 4222,
             (ConnectionKind::Amqp, "amqp") => 5672,
+            (ConnectionKind::Mqtt, "mqtt") => 1883,
+            (ConnectionKind::Mqtt, "mqtts") => {
+                return Err(
+                    "mqtts:// is not available: this host's MQTT client is built without TLS"
+                        .into(),
+                );
+            }
             (ConnectionKind::Amqp, "amqps") => {
                 return Err(
                     "amqps:// is not available: this host's AMQP client is built without TLS"
@@ -168,6 +175,9 @@ impl Target {
         let path = u.path().trim_start_matches('/');
         match self.kind {
             ConnectionKind::Nats if !path.is_empty() => return Err("a NATS URL has no path".into()),
+            ConnectionKind::Mqtt if !path.is_empty() => {
+                return Err("an MQTT URL has no path".into());
+            }
             ConnectionKind::Redis if !path.is_empty() => {
                 path.parse::<i64>()
                     .map_err(|_| "the path of a Redis URL must be a database number")?;
@@ -311,7 +321,7 @@ pub fn allowed(kind: ConnectionKind) -> &'static [&'static str] {
         ],
         ConnectionKind::Sqlite => &["mode", "cache", "immutable"],
         ConnectionKind::Redis => &["protocol"],
-        ConnectionKind::Nats => &[],
+        ConnectionKind::Nats | ConnectionKind::Mqtt => &[],
         ConnectionKind::Amqp => &[
             "heartbeat",
             "connection_timeout",
@@ -407,7 +417,7 @@ pub fn encode(s: &str, keep: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ConnectionKind::{Amqp, Mysql, Nats, Postgres, Redis, Sqlite};
+    use ConnectionKind::{Amqp, Mqtt, Mysql, Nats, Postgres, Redis, Sqlite};
 
     fn refused(kind: ConnectionKind, url: &str) -> String {
         Target::parse(kind, url).expect_err(url)
@@ -751,6 +761,31 @@ mod tests {
                 .unwrap()
                 .secrets,
             ["user", "pw"]
+        );
+    }
+
+    #[test]
+    fn an_mqtt_url_has_a_host_and_credentials_only() {
+        let t = Target::parse(Mqtt, "mqtt://dev:p%40ss@broker.example.com").unwrap();
+        assert_eq!(
+            t.servers,
+            [Server {
+                host: "broker.example.com".into(),
+                port: 1883
+            }]
+        );
+        assert_eq!(
+            (t.user.as_deref(), t.password.as_deref()),
+            (Some("dev"), Some("p@ss"))
+        );
+        assert_eq!(refused(Mqtt, "mqtt://h/x"), "an MQTT URL has no path");
+        assert_eq!(
+            refused(Mqtt, "mqtts://h"),
+            "mqtts:// is not available: this host's MQTT client is built without TLS"
+        );
+        assert_eq!(
+            refused(Mqtt, "mqtt://h?clean=1"),
+            "query parameter \"clean\" is not allowed (a MQTT URL takes: none)"
         );
     }
 
