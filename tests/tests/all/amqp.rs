@@ -18,16 +18,13 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use sqlx::Connection;
 
-use super::integrations::{LOOPBACK, ok, run_ok, runtime, service, unique};
+use super::integrations::{
+    LOOPBACK, assert_orders_once, ok, pg_url, run_ok, runtime, service, unique,
+};
 
 fn amqp_url() -> String {
     std::env::var("AUTOFLOW_TEST_AMQP_URL")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
-fn pg_url() -> String {
-    std::env::var("AUTOFLOW_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// Messages of `queue` ready to be delivered, and delivered but not acknowledged, as the broker
@@ -314,26 +311,7 @@ fn a_server_killed_mid_run_loses_no_message_and_lands_each_once() {
             false
         },
     );
-    let (count, sum): (i64, i64) = rt
-        .block_on(
-            sqlx::query_as(&format!("SELECT count(*), sum(id)::bigint FROM {name}"))
-                .fetch_one(&mut pg),
-        )
-        .unwrap();
-    assert_eq!(
-        (count, sum),
-        (N, N * (N - 1) / 2),
-        "every message exactly once"
-    );
-    let odd: i64 = rt
-        .block_on(
-            sqlx::query_scalar(&format!(
-                "SELECT count(*) FROM {name} WHERE name <> 'order ' || id"
-            ))
-            .fetch_one(&mut pg),
-        )
-        .unwrap();
-    assert_eq!(odd, 0);
+    assert_orders_once(&rt, &mut pg, &name, N);
     rt.block_on(async {
         sqlx::query(&format!("DROP TABLE {name}"))
             .execute(&mut pg)

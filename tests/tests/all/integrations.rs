@@ -23,13 +23,13 @@ fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_string())
 }
 
-fn pg_url() -> String {
+pub(super) fn pg_url() -> String {
     env_or(
         "AUTOFLOW_TEST_POSTGRES_URL",
         "postgres://postgres@127.0.0.1:5432/test",
     )
 }
-fn mysql_url() -> String {
+pub(super) fn mysql_url() -> String {
     env_or(
         "AUTOFLOW_TEST_MYSQL_URL",
         "mysql://root@127.0.0.1:3306/test",
@@ -226,26 +226,7 @@ fn nats_to_postgres_lands_every_message_exactly_once_across_a_killed_run() {
             false
         },
     );
-    let (count, sum): (i64, i64) = rt
-        .block_on(
-            sqlx::query_as(&format!("SELECT count(*), sum(id)::bigint FROM {name}"))
-                .fetch_one(&mut pg),
-        )
-        .unwrap();
-    assert_eq!(
-        (count, sum),
-        (N, N * (N - 1) / 2),
-        "every message exactly once"
-    );
-    let odd: i64 = rt
-        .block_on(
-            sqlx::query_scalar(&format!(
-                "SELECT count(*) FROM {name} WHERE name <> 'order ' || id"
-            ))
-            .fetch_one(&mut pg),
-        )
-        .unwrap();
-    assert_eq!(odd, 0);
+    assert_orders_once(&rt, &mut pg, &name, N);
     rt.block_on(async {
         sqlx::query(&format!("DROP TABLE {name}"))
             .execute(&mut pg)
@@ -253,6 +234,68 @@ fn nats_to_postgres_lands_every_message_exactly_once_across_a_killed_run() {
             .unwrap();
         js.delete_stream(&stream_name).await.unwrap();
     });
+}
+
+/// Asserts that `table` holds orders `0..n` once each (`id`, and `name` = `order {id}`).
+pub(super) fn assert_orders_once(
+    rt: &tokio::runtime::Runtime,
+    pg: &mut sqlx::PgConnection,
+    table: &str,
+    n: i64,
+) {
+    let (count, sum): (i64, i64) = rt
+        .block_on(
+            sqlx::query_as(&format!("SELECT count(*), sum(id)::bigint FROM {table}"))
+                .fetch_one(&mut *pg),
+        )
+        .unwrap();
+    assert_eq!(
+        (count, sum),
+        (n, n * (n - 1) / 2),
+        "every message exactly once"
+    );
+    let odd: i64 = rt
+        .block_on(
+            sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM {table} WHERE name <> 'order ' || id"
+            ))
+            .fetch_one(&mut *pg),
+        )
+        .unwrap();
+    assert_eq!(odd, 0);
+}
+
+/// PostgreSQL and MariaDB connections, a folder the server may mount, and a server on SQLite
+/// that may reach loopback: what the SQL plugins' tests need; `None` (skipped) when a service
+/// is down, as [`service`] says.
+pub(super) struct SqlServices {
+    pub pg: sqlx::PgConnection,
+    pub my: sqlx::MySqlConnection,
+    pub files: tempfile::TempDir,
+    pub server: Server,
+}
+
+pub(super) fn sql_services(rt: &tokio::runtime::Runtime) -> Option<SqlServices> {
+    let pg = service(
+        "PostgreSQL",
+        rt.block_on(sqlx::PgConnection::connect(&pg_url())),
+    )?;
+    let my = service(
+        "MariaDB",
+        rt.block_on(sqlx::MySqlConnection::connect(&mysql_url())),
+    )?;
+    let files = tempfile::tempdir().unwrap();
+    let root = files.path().to_str().unwrap().to_string();
+    let server = Server::start_with(
+        Backend::Sqlite,
+        &["--mount-root", &root, "--egress-allow-private", LOOPBACK],
+    )?;
+    Some(SqlServices {
+        pg,
+        my,
+        files,
+        server,
+    })
 }
 
 /// Source rows 1..=30, then 31..=45 after the first run: the second run reads only the new

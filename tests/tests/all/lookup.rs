@@ -5,11 +5,13 @@
 //! [`super::integrations`].
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use autoflow_tests::server::{Backend, Server};
+use autoflow_tests::server::Server;
 use serde_json::{Value, json};
 use sqlx::Connection;
 
-use super::integrations::{LOOPBACK, ok, run_ok, runtime, service, unique};
+use super::integrations::{
+    SqlServices, mysql_url, ok, pg_url, run_ok, runtime, sql_services, unique,
+};
 
 const N: u64 = 60;
 /// The countries the table knows; the generator also makes JP, CA, GB and CH orders.
@@ -21,10 +23,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
     ("IT", "Italy", "EU"),
     ("US", "United States", "NA"),
 ];
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
 
 fn check(s: &Server, label: &str, url: &str, table: &str) {
     let name = format!("enrich-{label}");
@@ -92,34 +90,16 @@ fn rows_sql(table: &str) -> String {
 #[test]
 fn lookup_enriches_records_from_postgres_mariadb_and_sqlite() {
     let rt = runtime();
-    let pg_url = env_or(
-        "AUTOFLOW_TEST_POSTGRES_URL",
-        "postgres://postgres@127.0.0.1:5432/test",
-    );
-    let my_url = env_or(
-        "AUTOFLOW_TEST_MYSQL_URL",
-        "mysql://root@127.0.0.1:3306/test",
-    );
-    let Some(mut pg) = service(
-        "PostgreSQL",
-        rt.block_on(sqlx::PgConnection::connect(&pg_url)),
-    ) else {
+    let Some(SqlServices {
+        mut pg,
+        mut my,
+        files,
+        server: s,
+    }) = sql_services(&rt)
+    else {
         return;
     };
-    let Some(mut my) = service(
-        "MariaDB",
-        rt.block_on(sqlx::MySqlConnection::connect(&my_url)),
-    ) else {
-        return;
-    };
-    let files = tempfile::tempdir().unwrap();
-    let root = files.path().to_str().unwrap().to_string();
-    let Some(s) = Server::start_with(
-        Backend::Sqlite,
-        &["--mount-root", &root, "--egress-allow-private", LOOPBACK],
-    ) else {
-        return;
-    };
+    let (pg_url, my_url) = (pg_url(), mysql_url());
     let table = unique("af_countries");
     let create = format!(
         "CREATE TABLE {table} (code varchar(2) PRIMARY KEY, name varchar(40) NOT NULL, region varchar(2))"
