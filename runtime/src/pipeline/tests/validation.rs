@@ -378,7 +378,7 @@ fn connections_are_declared_once_and_granted_by_name() {
         problems(text, &policy()),
         [
             r#"connections.Bad Name: invalid connection name "Bad Name" (use a-z, 0-9, - and _)"#,
-            r#"connections.ftp.url: unsupported URL "ftp:...": expected postgres://, mysql://, mariadb://, sqlite:, nats:// or redis://"#,
+            r#"connections.ftp.url: unsupported URL "ftp:...": expected postgres://, mysql://, mariadb://, sqlite:, nats://, redis://, amqp:// or mqtt://"#,
             r#"connections.lite.url: SQLite file "/etc/passwd": mounts are not allowed on this server"#,
             "connections.open.url: unclosed ${secrets.NAME} placeholder",
             r#"steps[0].connections[1]: no connection "nope" in the pipeline's connections"#,
