@@ -16,7 +16,9 @@ set -euo pipefail
 
 PLUGINS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$PLUGINS")"
-WIT="$ROOT/wit"
+# The Python, JavaScript and C helpers target autoflow:plugin@0.1.0 (the host loads it beside
+# 0.2.0, whose only change is `transform`); the Rust SDK targets 0.2.0.
+WIT="$ROOT/wit/deps/autoflow-plugin@0.1.0"
 SRC="$PLUGINS"
 OUT="${CARGO_TARGET_DIR:-$ROOT/target}/lang-plugins"
 ADAPTER_VERSION=48.0.8
@@ -130,7 +132,7 @@ build_rust() {
     local dir; dir="$(dirname "$manifest")"
     local name; name="$(basename "$dir")"
     local out="$OUT/rust/$name.wasm"
-    fresh "$out" "$dir/src" "$manifest" "$ROOT/plugin-sdk" "$WIT" && continue
+    fresh "$out" "$dir/src" "$manifest" "$ROOT/plugin-sdk" "$ROOT/wit" && continue
     echo "rust: $name"
     # Its own target dir: an outer cargo (a build script calling this) holds the shared one.
     env -u CARGO_ENCODED_RUSTFLAGS -u RUSTFLAGS -u CARGO_BUILD_TARGET -u CARGO_MANIFEST_DIR \

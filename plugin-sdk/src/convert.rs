@@ -1,6 +1,7 @@
 //! Conversions between the SDK's types and the generated WIT bindings.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-use crate::bindings::source::autoflow::plugin::types as wit;
+use crate::bindings::source::autoflow::plugin0_1_0::types as wit;
+use crate::bindings::transform::exports::autoflow::plugin0_2_0::transform as wit_transform;
 use crate::{Batch, Error, Metadata, Processed, Record};
 
 impl From<wit::Record> for Record {
@@ -65,10 +66,18 @@ impl From<Batch> for wit::Batch {
     }
 }
 
-impl From<Processed> for wit::Processed {
+impl From<Processed> for wit_transform::Processed {
     fn from(p: Processed) -> Self {
-        wit::Processed {
+        wit_transform::Processed {
             records: p.records.into_iter().map(Into::into).collect(),
+            routed: p
+                .routed
+                .into_iter()
+                .map(|(output, records)| wit_transform::Routed {
+                    output,
+                    records: records.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
             rejected: p
                 .rejected
                 .into_iter()

@@ -21,7 +21,7 @@ pub enum Level {
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use super::Level;
-    use crate::bindings::source::autoflow::plugin::host as wit;
+    use crate::bindings::source::autoflow::plugin0_1_0::host as wit;
 
     pub fn log(level: Level, message: &str) {
         let level = match level {

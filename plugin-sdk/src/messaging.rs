@@ -122,7 +122,7 @@ pub fn publish_records(connection: &str, subject: &str, records: Vec<Record>) ->
 mod imp {
     use super::{Message, Outgoing};
     use crate::Result;
-    use crate::bindings::source::autoflow::plugin::messaging as wit;
+    use crate::bindings::source::autoflow::plugin0_1_0::messaging as wit;
 
     pub fn publish(connection: &str, messages: &[Outgoing]) -> Result<()> {
         let messages: Vec<wit::Outgoing> = messages

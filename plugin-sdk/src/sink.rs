@@ -29,8 +29,8 @@ pub mod adapter {
     use std::marker::PhantomData;
 
     use super::Sink;
-    use crate::bindings::sink::exports::autoflow::plugin::sink::Guest;
-    use crate::bindings::source::autoflow::plugin::types as wit;
+    use crate::bindings::sink::exports::autoflow::plugin0_1_0::sink::Guest;
+    use crate::bindings::source::autoflow::plugin0_1_0::types as wit;
     use crate::heap::ExportCall;
     use crate::{convert, instance, parse_config};
 

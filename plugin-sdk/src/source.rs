@@ -34,8 +34,8 @@ pub mod adapter {
     use std::marker::PhantomData;
 
     use super::Source;
-    use crate::bindings::source::autoflow::plugin::types as wit;
-    use crate::bindings::source::exports::autoflow::plugin::source::Guest;
+    use crate::bindings::source::autoflow::plugin0_1_0::types as wit;
+    use crate::bindings::source::exports::autoflow::plugin0_1_0::source::Guest;
     use crate::heap::ExportCall;
     use crate::{instance, parse_config};
 

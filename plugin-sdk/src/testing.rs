@@ -223,6 +223,16 @@ impl TestHost {
         self.run(|| T::open(parse_config(config)?))
     }
 
+    /// Calls `finish` on an opened transform `t`, as the host does after the run's last batch.
+    pub fn finish<T: Transform>(&mut self, t: &mut T) -> Result<Processed, Error> {
+        self.run(|| crate::transform::run_finish(t))
+    }
+
+    /// The named outputs transform `T` has with `config` (JSON text).
+    pub fn outputs<T: Transform>(&mut self, config: &str) -> Result<Vec<String>, Error> {
+        self.run(|| T::outputs(&parse_config(config)?))
+    }
+
     /// Processes one batch through an opened transform `t`, `end_batch` included.
     pub fn batch<T: Transform>(
         &mut self,

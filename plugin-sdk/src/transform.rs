@@ -1,16 +1,30 @@
-//! Transforms: the trait a plugin implements, and its adapter to the `transform` export.
+//! Transforms: the trait a plugin implements, and its adapter to the `transform` export of
+//! `autoflow:plugin@0.2.0` (named outputs, `finish`).
 use serde::de::DeserializeOwned;
 
 use crate::{Error, Metadata, Record};
 
-/// What a transform made of one batch: the records passed on, and `(index, reason)` for each
-/// input record it refused.
+/// What a transform made of one batch: the records passed on to the default output, those
+/// sent to named outputs, and `(index, reason)` for each input record it refused.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Processed {
-    /// Records passed downstream, in order.
+    /// Records passed on to the default output, in order.
     pub records: Vec<Record>,
+    /// Records sent to named outputs: `(output, records)`, each output once, in the order of
+    /// its first record.
+    pub routed: Vec<(String, Vec<Record>)>,
     /// Refused input records: their index in the batch and why.
     pub rejected: Vec<(u32, String)>,
+}
+
+impl Processed {
+    /// The records sent to output `name` (empty when none were).
+    pub fn output(&self, name: &str) -> &[Record] {
+        self.routed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(&[], |(_, r)| r.as_slice())
+    }
 }
 
 /// Where a transform puts its results while it processes a batch.
@@ -21,9 +35,19 @@ pub struct Output {
 }
 
 impl Output {
-    /// Passes `record` downstream.
+    /// Passes `record` on to the default output (what `input: STEP` reads).
     pub fn emit(&mut self, record: Record) {
         self.processed.records.push(record);
+    }
+
+    /// Sends `record` to the named output `output` (what `input: STEP.OUTPUT` reads); the
+    /// name must be one of those [`Transform::outputs`] returns for the step's config.
+    pub fn emit_to(&mut self, output: &str, record: Record) {
+        let routed = &mut self.processed.routed;
+        match routed.iter_mut().find(|(n, _)| n == output) {
+            Some((_, records)) => records.push(record),
+            None => routed.push((output.to_string(), vec![record])),
+        }
     }
 
     /// Refuses the input record being processed; the host dead-letters it with `reason`.
@@ -52,6 +76,14 @@ pub trait Transform: Sized + 'static {
     /// Name, version, description and config schema.
     fn metadata() -> Metadata;
 
+    /// The named outputs a step with `config` sends records to with [`Output::emit_to`],
+    /// beside the default one. The host checks every `input: STEP.OUTPUT` against them when a
+    /// pipeline is applied. None by default.
+    fn outputs(config: &Self::Config) -> Result<Vec<String>, Error> {
+        let _ = config;
+        Ok(Vec::new())
+    }
+
     /// Builds the transform from its configuration.
     fn open(config: Self::Config) -> Result<Self, Error>;
 
@@ -64,6 +96,14 @@ pub trait Transform: Sized + 'static {
         let _ = out;
         Ok(())
     }
+
+    /// Called once after the run's last batch, before it commits: emit what is still held
+    /// back (open windows, a reservoir). Rejections are not allowed here (there is no input
+    /// record to point at). Does nothing by default.
+    fn finish(&mut self, out: &mut Output) -> Result<(), Error> {
+        let _ = out;
+        Ok(())
+    }
 }
 
 /// Runs `records` through `t` one by one, tracking each one's index for rejections.
@@ -72,7 +112,7 @@ pub(crate) fn run_batch<T: Transform>(t: &mut T, records: Vec<Record>) -> Result
         current: 0,
         processed: Processed {
             records: Vec::with_capacity(records.len()),
-            rejected: Vec::new(),
+            ..Processed::default()
         },
     };
     for (i, r) in records.into_iter().enumerate() {
@@ -83,14 +123,27 @@ pub(crate) fn run_batch<T: Transform>(t: &mut T, records: Vec<Record>) -> Result
     Ok(out.processed)
 }
 
+/// Calls `t`'s [`Transform::finish`]; a rejection there is an error.
+pub(crate) fn run_finish<T: Transform>(t: &mut T) -> Result<Processed, Error> {
+    let mut out = Output::default();
+    t.finish(&mut out)?;
+    if !out.processed.rejected.is_empty() {
+        return Err(Error::Fatal(
+            "a transform cannot reject records in finish: there is no input record to point at"
+                .into(),
+        ));
+    }
+    Ok(out.processed)
+}
+
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod adapter {
     use std::marker::PhantomData;
 
-    use super::{Transform, run_batch};
-    use crate::bindings::source::autoflow::plugin::types as wit;
-    use crate::bindings::transform::exports::autoflow::plugin::transform::Guest;
+    use super::{Transform, run_batch, run_finish};
+    use crate::bindings::source::autoflow::plugin0_1_0::types as wit;
+    use crate::bindings::transform::exports::autoflow::plugin0_2_0::transform::{Guest, Processed};
     use crate::heap::ExportCall;
     use crate::{convert, instance, parse_config};
 
@@ -102,15 +155,23 @@ pub mod adapter {
             let _call = ExportCall::start();
             T::metadata().into()
         }
+        fn outputs(config: String) -> Result<Vec<String>, wit::Error> {
+            let _call = ExportCall::start();
+            Ok(T::outputs(&parse_config(&config)?)?)
+        }
         fn open(config: String) -> Result<(), wit::Error> {
             let _call = ExportCall::start();
             instance::set(T::open(parse_config(&config)?)?);
             Ok(())
         }
-        fn process(records: Vec<wit::Record>) -> Result<wit::Processed, wit::Error> {
+        fn process(records: Vec<wit::Record>) -> Result<Processed, wit::Error> {
             let _call = ExportCall::start();
             let records = convert::records_in(records);
             Ok(instance::with::<T, _>(|t| run_batch(t, records))?.into())
+        }
+        fn finish() -> Result<Processed, wit::Error> {
+            let _call = ExportCall::start();
+            Ok(instance::with::<T, _>(run_finish)?.into())
         }
     }
 }

@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
-use autoflow::engine::bindings::source::autoflow::plugin::{host as wit_host, types as wit_types};
+use autoflow::engine::bindings::source::autoflow::plugin0_1_0::{
+    host as wit_host, types as wit_types,
+};
 use autoflow::engine::bindings::transform::TransformPluginPre;
 use autoflow::engine::bindings::{Level, Record};
 use autoflow::engine::{Capture, Engine, EngineConfig, Plugin, Sandbox, StepHost, StepLimits};

@@ -113,6 +113,7 @@ fn step(
         id: id.into(),
         plugin: plugin.clone(),
         config: config.into(),
+        input_outputs: vec![None; inputs.len()],
         inputs,
         limits: StepLimits::default(),
         mounts: vec![],

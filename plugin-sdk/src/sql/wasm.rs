@@ -1,6 +1,6 @@
 //! Inside a component: the `autoflow:plugin/sql` imports.
 use super::{Dialect, Rows, Value};
-use crate::bindings::source::autoflow::plugin::sql as wit;
+use crate::bindings::source::autoflow::plugin0_1_0::sql as wit;
 use crate::{Error, Result};
 
 fn value_out(v: &Value) -> wit::Value {

@@ -111,7 +111,10 @@ fn bad_records_are_rejected_with_a_reason() {
 
 #[test]
 fn bad_configs_name_the_field() {
-    assert!(config_error("{}").contains("missing field `rate`"));
+    assert_eq!(
+        config_error("{}"),
+        "give rate (a share) or reservoir (a count)"
+    );
     assert_eq!(
         config_error(r#"{"rate":1.5}"#),
         "rate: 1.5 is not between 0 and 1"
@@ -121,7 +124,60 @@ fn bad_configs_name_the_field() {
         "key: name at least one field"
     );
     assert!(config_error(r#"{"rate":0.5,"key":["a",".b"]}"#).starts_with("key[1]: invalid path"));
-    assert!(config_error(r#"{"rate":0.5,"reservoir":100}"#).starts_with("reservoir: "));
+    assert_eq!(
+        config_error(r#"{"rate":0.5,"reservoir":100}"#),
+        "rate and reservoir are exclusive: give one"
+    );
+    assert_eq!(
+        config_error(r#"{"reservoir":0}"#),
+        "reservoir: 0 is not between 1 and 1000000"
+    );
     assert!(config_error(r#"{"rate":0.5,"every":3}"#).contains("unknown field `every`"));
     assert_eq!(Sample::metadata().name, "sample");
+}
+
+/// The ids of `records`.
+fn ids(records: &[Record]) -> Vec<u64> {
+    records
+        .iter()
+        .map(|r| r.json::<Value>().unwrap()["id"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_reservoir_passes_on_exactly_n_records_at_the_end_whatever_the_batches() {
+    let config = r#"{"reservoir":100,"seed":3}"#;
+    let mut host = TestHost::new();
+    let mut whole = host.open::<Sample>(config).unwrap();
+    let during = host.batch(&mut whole, orders(5_000)).unwrap();
+    assert!(
+        during.records.is_empty(),
+        "nothing is passed on before the end"
+    );
+    let at_end = host.finish(&mut whole).unwrap();
+    let kept = ids(&at_end.records);
+    assert_eq!(kept.len(), 100);
+    assert!(kept.windows(2).all(|w| w[0] < w[1]), "in arrival order");
+    assert_eq!(host.counters["sampled_out"], 4_900);
+    // The same records in batches of 7 and in reverse order: the same sample.
+    let mut host = TestHost::new();
+    let mut batched = host.open::<Sample>(config).unwrap();
+    let mut reversed = orders(5_000);
+    reversed.reverse();
+    for chunk in reversed.chunks(7) {
+        host.batch(&mut batched, chunk.to_vec()).unwrap();
+    }
+    let mut again = ids(&host.finish(&mut batched).unwrap().records);
+    again.sort_unstable();
+    assert_eq!(again, kept);
+    // Spread over the input, not its first hundred.
+    assert!(kept.iter().any(|&id| id >= 2_500));
+    // Fewer records than the reservoir: all of them.
+    let mut host = TestHost::new();
+    let mut small = host.open::<Sample>(config).unwrap();
+    host.batch(&mut small, orders(40)).unwrap();
+    assert_eq!(
+        ids(&host.finish(&mut small).unwrap().records),
+        (0..40).collect::<Vec<_>>()
+    );
 }

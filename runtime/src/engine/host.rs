@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{
     Level,
-    source::autoflow::plugin::{host, types},
+    source::autoflow::plugin0_1_0::{host, types},
 };
 use super::capture::Capture;
 use super::limits::MemoryCap;

@@ -9,7 +9,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use super::bindings::{
     Batch, Metadata, PluginError, Processed, Record, sink::SinkPlugin, source::SourcePlugin,
-    transform::TransformPlugin,
+    transform::TransformPlugin, transform_v2::TransformPlugin as TransformV2Plugin,
 };
 use super::capture::Capture;
 use super::limits::{LimitHit, MemoryCap};
@@ -49,6 +49,7 @@ pub struct Sandbox {
 enum Exports {
     Source(SourcePlugin),
     Transform(TransformPlugin),
+    TransformV2(TransformV2Plugin),
     Sink(SinkPlugin),
 }
 
@@ -173,6 +174,9 @@ impl Engine {
                 PluginPre::Transform(p) => {
                     Exports::Transform(p.instantiate_async(&mut store).await?)
                 }
+                PluginPre::TransformV2(p) => {
+                    Exports::TransformV2(p.instantiate_async(&mut store).await?)
+                }
                 PluginPre::Sink(p) => Exports::Sink(p.instantiate_async(&mut store).await?),
             })
         })
@@ -200,7 +204,7 @@ impl StepInstance {
     pub fn kind(&self) -> PluginKind {
         match self.exports {
             Exports::Source(_) => PluginKind::Source,
-            Exports::Transform(_) => PluginKind::Transform,
+            Exports::Transform(_) | Exports::TransformV2(_) => PluginKind::Transform,
             Exports::Sink(_) => PluginKind::Sink,
         }
     }
@@ -278,19 +282,32 @@ impl StepInstance {
         let store = &mut self.store;
         let res = match &self.exports {
             Exports::Source(p) => {
-                tokio::time::timeout(fut_timeout, p.autoflow_plugin_source().call_describe(store))
-                    .await
+                tokio::time::timeout(
+                    fut_timeout,
+                    p.autoflow_plugin0_1_0_source().call_describe(store),
+                )
+                .await
             }
             Exports::Transform(p) => {
                 tokio::time::timeout(
                     fut_timeout,
-                    p.autoflow_plugin_transform().call_describe(store),
+                    p.autoflow_plugin0_1_0_transform().call_describe(store),
+                )
+                .await
+            }
+            Exports::TransformV2(p) => {
+                tokio::time::timeout(
+                    fut_timeout,
+                    p.autoflow_plugin0_2_0_transform().call_describe(store),
                 )
                 .await
             }
             Exports::Sink(p) => {
-                tokio::time::timeout(fut_timeout, p.autoflow_plugin_sink().call_describe(store))
-                    .await
+                tokio::time::timeout(
+                    fut_timeout,
+                    p.autoflow_plugin0_1_0_sink().call_describe(store),
+                )
+                .await
             }
         };
         self.settle(res.map(|r| r.map(Ok)))
@@ -303,17 +320,23 @@ impl StepInstance {
         let store = &mut self.store;
         let res = match &self.exports {
             Exports::Source(p) => {
-                let call = p.autoflow_plugin_source().call_open(store, config, cursor);
+                let call = p
+                    .autoflow_plugin0_1_0_source()
+                    .call_open(store, config, cursor);
                 tokio::time::timeout(fut_timeout, call).await
             }
             Exports::Transform(p) => {
-                let call = p.autoflow_plugin_transform().call_open(store, config);
+                let call = p.autoflow_plugin0_1_0_transform().call_open(store, config);
+                tokio::time::timeout(fut_timeout, call).await
+            }
+            Exports::TransformV2(p) => {
+                let call = p.autoflow_plugin0_2_0_transform().call_open(store, config);
                 tokio::time::timeout(fut_timeout, call).await
             }
             Exports::Sink(p) => {
                 tokio::time::timeout(
                     fut_timeout,
-                    p.autoflow_plugin_sink().call_open(store, config),
+                    p.autoflow_plugin0_1_0_sink().call_open(store, config),
                 )
                 .await
             }
@@ -327,7 +350,9 @@ impl StepInstance {
         let Exports::Source(p) = &self.exports else {
             return Err(self.wrong_kind("next"));
         };
-        let call = p.autoflow_plugin_source().call_next(&mut self.store, max);
+        let call = p
+            .autoflow_plugin0_1_0_source()
+            .call_next(&mut self.store, max);
         let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
         let batch = self.settle(res)?;
         if let Some(b) = &batch {
@@ -336,19 +361,77 @@ impl StepInstance {
         Ok(batch)
     }
 
-    /// A transform's `process`.
+    /// A transform's `process`; a 0.1.0 transform's records all go to the default output.
     pub async fn process(&mut self, records: &[Record]) -> Result<Processed, StepError> {
         self.begin()?;
-        let Exports::Transform(p) = &self.exports else {
-            return Err(self.wrong_kind("process"));
+        let limit = self.watchdog();
+        let res = match &self.exports {
+            Exports::Transform(p) => {
+                let call = p
+                    .autoflow_plugin0_1_0_transform()
+                    .call_process(&mut self.store, records);
+                tokio::time::timeout(limit, call)
+                    .await
+                    .map(|r| r.map(|r| r.map(Processed::from)))
+            }
+            Exports::TransformV2(p) => {
+                let call = p
+                    .autoflow_plugin0_2_0_transform()
+                    .call_process(&mut self.store, records);
+                tokio::time::timeout(limit, call).await
+            }
+            _ => return Err(self.wrong_kind("process")),
+        };
+        let processed = self.settle(res)?;
+        self.check_processed(&processed)?;
+        Ok(processed)
+    }
+
+    /// A transform's `finish`, after its last batch: what it held back. A 0.1.0 transform
+    /// holds nothing back (`None`, no call).
+    pub async fn finish(&mut self) -> Result<Option<Processed>, StepError> {
+        self.begin()?;
+        let limit = self.watchdog();
+        let res = match &self.exports {
+            Exports::Transform(_) => return Ok(None),
+            Exports::TransformV2(p) => {
+                let call = p
+                    .autoflow_plugin0_2_0_transform()
+                    .call_finish(&mut self.store);
+                tokio::time::timeout(limit, call).await
+            }
+            _ => return Err(self.wrong_kind("finish")),
+        };
+        let processed = self.settle(res)?;
+        if !processed.rejected.is_empty() {
+            return Err(StepError::Fatal(format!(
+                "finish rejected {} records: there is no batch for an index to point into",
+                processed.rejected.len()
+            )));
+        }
+        self.check_processed(&processed)?;
+        Ok(Some(processed))
+    }
+
+    /// A transform's named outputs with `config` (JSON text), beside the default one; none for
+    /// a 0.1.0 transform, a source or a sink.
+    pub async fn outputs(&mut self, config: &str) -> Result<Vec<String>, StepError> {
+        self.begin()?;
+        let limit = self.watchdog();
+        let Exports::TransformV2(p) = &self.exports else {
+            return Ok(Vec::new());
         };
         let call = p
-            .autoflow_plugin_transform()
-            .call_process(&mut self.store, records);
-        let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
-        let processed = self.settle(res)?;
-        self.check_output(processed.records.iter())?;
-        Ok(processed)
+            .autoflow_plugin0_2_0_transform()
+            .call_outputs(&mut self.store, config);
+        let res = tokio::time::timeout(limit, call).await;
+        self.settle(res)
+    }
+
+    /// Checks a transform's result against the output cap: every output's records together.
+    fn check_processed(&self, processed: &Processed) -> Result<(), StepError> {
+        let routed = processed.routed.iter().flat_map(|r| r.records.iter());
+        self.check_output(processed.records.iter().chain(routed))
     }
 
     /// A sink's `write`.
@@ -358,7 +441,7 @@ impl StepInstance {
             return Err(self.wrong_kind("write"));
         };
         let call = p
-            .autoflow_plugin_sink()
+            .autoflow_plugin0_1_0_sink()
             .call_write(&mut self.store, records);
         let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
         self.settle(res)
@@ -370,7 +453,7 @@ impl StepInstance {
         let Exports::Sink(p) = &self.exports else {
             return Err(self.wrong_kind("flush"));
         };
-        let call = p.autoflow_plugin_sink().call_flush(&mut self.store);
+        let call = p.autoflow_plugin0_1_0_sink().call_flush(&mut self.store);
         let res = tokio::time::timeout(self.limits.timeout() + WATCHDOG_GRACE, call).await;
         self.settle(res)
     }

@@ -27,7 +27,7 @@ pub use host::{HostState, LogLevel, LogLine, LogSink, StepHost};
 pub use http::MAX_HTTP_BODY_BYTES;
 pub use instance::{Mount, Sandbox, StepInstance, record_bytes as instance_record_bytes};
 pub use limits::{LimitHit, StepLimits};
-pub use plugin::{CONTRACT_VERSION, Plugin, PluginKind};
+pub use plugin::{CONTRACT_VERSION, CONTRACT_VERSIONS, Plugin, PluginKind};
 pub use state::{MAX_STATE_BYTES, StateFull, StepState};
 
 use crate::integrations::{Integrations, messaging, sql};
@@ -127,12 +127,12 @@ impl Engine {
         // Outbound HTTP: every request goes through the step's egress checks (http.rs).
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| Error::Config(format!("{e:#}")))?;
-        bindings::source::autoflow::plugin::host::add_to_linker::<_, HasSelf<_>>(
+        bindings::source::autoflow::plugin0_1_0::host::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |s| s,
         )
         .map_err(|e| Error::Config(format!("{e:#}")))?;
-        bindings::source::autoflow::plugin::types::add_to_linker::<_, HasSelf<_>>(
+        bindings::source::autoflow::plugin0_1_0::types::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |s| s,
         )

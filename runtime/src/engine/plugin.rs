@@ -1,16 +1,38 @@
-//! A loaded plugin: a compiled component checked against the contract, and ready to
-//! instantiate (`InstancePre`) as a source, transform or sink.
+//! A loaded plugin: a compiled component checked against the contract (`autoflow:plugin` 0.1.0
+//! or 0.2.0), and ready to instantiate (`InstancePre`) as a source, transform or sink.
 use std::fmt;
 
 use wasmtime::component::{Component, Linker, types::ComponentItem};
 
 use super::bindings::{
     sink::SinkPluginPre, source::SourcePluginPre, transform::TransformPluginPre,
+    transform_v2::TransformPluginPre as TransformV2PluginPre,
 };
 use super::{Error, HostState, Result};
 
-/// The WIT package version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+/// The newest WIT package version this host implements; components built against
+/// [`CONTRACT_VERSIONS`]'s older ones load too.
+pub const CONTRACT_VERSION: &str = "0.2.0";
+
+/// Every `autoflow:plugin` version this host loads, oldest first.
+pub const CONTRACT_VERSIONS: [&str; 2] = ["0.1.0", "0.2.0"];
+
+/// The export of each world, by contract version: 0.2.0 changed only `transform`, so its
+/// sources and sinks export 0.1.0's interfaces.
+const EXPORTS: [(PluginKind, &str, &str); 4] = [
+    (PluginKind::Source, "autoflow:plugin/source@0.1.0", "0.1.0"),
+    (
+        PluginKind::Transform,
+        "autoflow:plugin/transform@0.1.0",
+        "0.1.0",
+    ),
+    (
+        PluginKind::Transform,
+        "autoflow:plugin/transform@0.2.0",
+        "0.2.0",
+    ),
+    (PluginKind::Sink, "autoflow:plugin/sink@0.1.0", "0.1.0"),
+];
 
 /// Which of the three plugin worlds a component implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -33,10 +55,6 @@ impl PluginKind {
             PluginKind::Sink => "sink",
         }
     }
-
-    fn interface(self) -> String {
-        format!("autoflow:plugin/{}@{CONTRACT_VERSION}", self.as_str())
-    }
 }
 
 impl fmt::Display for PluginKind {
@@ -49,6 +67,7 @@ impl fmt::Display for PluginKind {
 pub(crate) enum PluginPre {
     Source(SourcePluginPre<HostState>),
     Transform(TransformPluginPre<HostState>),
+    TransformV2(TransformV2PluginPre<HostState>),
     Sink(SinkPluginPre<HostState>),
 }
 
@@ -58,6 +77,9 @@ pub struct Plugin {
     pub digest: String,
     /// Its world.
     pub kind: PluginKind,
+    /// The `autoflow:plugin` version its export comes from (`0.1.0` for every source and sink,
+    /// `0.1.0` or `0.2.0` for a transform).
+    pub contract: &'static str,
     pub(crate) pre: PluginPre,
     /// Whether its native code was compiled now or read from the cache.
     pub origin: crate::registry::cache::Origin,
@@ -72,6 +94,7 @@ impl fmt::Debug for Plugin {
         f.debug_struct("Plugin")
             .field("digest", &self.digest)
             .field("kind", &self.kind)
+            .field("contract", &self.contract)
             .finish()
     }
 }
@@ -84,7 +107,7 @@ impl Plugin {
         linker: &Linker<HostState>,
         engine: &wasmtime::Engine,
     ) -> Result<Self> {
-        let kind = world_of(&component, engine)?;
+        let (kind, contract) = world_of(&component, engine)?;
         let imports = component
             .component_type()
             .imports(engine)
@@ -96,18 +119,24 @@ impl Plugin {
             ))
         })?;
         let invalid = |e: wasmtime::Error| Error::Invalid(format!("{e:#}"));
-        let pre = match kind {
-            PluginKind::Source => {
+        let pre = match (kind, contract) {
+            (PluginKind::Source, _) => {
                 PluginPre::Source(SourcePluginPre::new(instance_pre).map_err(invalid)?)
             }
-            PluginKind::Transform => {
+            (PluginKind::Transform, "0.1.0") => {
                 PluginPre::Transform(TransformPluginPre::new(instance_pre).map_err(invalid)?)
             }
-            PluginKind::Sink => PluginPre::Sink(SinkPluginPre::new(instance_pre).map_err(invalid)?),
+            (PluginKind::Transform, _) => {
+                PluginPre::TransformV2(TransformV2PluginPre::new(instance_pre).map_err(invalid)?)
+            }
+            (PluginKind::Sink, _) => {
+                PluginPre::Sink(SinkPluginPre::new(instance_pre).map_err(invalid)?)
+            }
         };
         Ok(Self {
             digest: digest.to_string(),
             kind,
+            contract,
             pre,
             origin: crate::registry::cache::Origin::Compiled,
             load_time: std::time::Duration::ZERO,
@@ -116,17 +145,22 @@ impl Plugin {
     }
 }
 
-/// The one plugin world `component` exports, or why it is not a plugin.
-fn world_of(component: &Component, engine: &wasmtime::Engine) -> Result<PluginKind> {
+/// The one plugin world `component` exports, with its contract version, or why it is not a
+/// plugin.
+fn world_of(
+    component: &Component,
+    engine: &wasmtime::Engine,
+) -> Result<(PluginKind, &'static str)> {
     let ty = component.component_type();
     let exports: Vec<String> = ty
         .exports(engine)
         .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentInstance(_)))
         .map(|(name, _)| name.to_string())
         .collect();
-    let kinds: Vec<PluginKind> = [PluginKind::Source, PluginKind::Transform, PluginKind::Sink]
+    let kinds: Vec<(PluginKind, &'static str)> = EXPORTS
         .into_iter()
-        .filter(|k| exports.iter().any(|e| *e == k.interface()))
+        .filter(|(_, name, _)| exports.iter().any(|e| e == name))
+        .map(|(kind, _, version)| (kind, version))
         .collect();
     match kinds.as_slice() {
         [one] => Ok(*one),
@@ -134,10 +168,12 @@ fn world_of(component: &Component, engine: &wasmtime::Engine) -> Result<PluginKi
             let other_version = exports.iter().find(|e| e.starts_with("autoflow:plugin/"));
             Err(Error::Invalid(match other_version {
                 Some(e) => format!(
-                    "the component exports {e}, but this host implements autoflow:plugin@{CONTRACT_VERSION}"
+                    "the component exports {e}, but this host implements autoflow:plugin@{}",
+                    CONTRACT_VERSIONS.join(" and @")
                 ),
                 None => format!(
-                    "the component exports none of autoflow:plugin/source, transform or sink @{CONTRACT_VERSION} (it exports: {})",
+                    "the component exports none of autoflow:plugin/source, transform or sink (@{}) (it exports: {})",
+                    CONTRACT_VERSIONS.join(" or @"),
                     if exports.is_empty() {
                         "nothing".to_string()
                     } else {

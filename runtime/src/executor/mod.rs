@@ -94,7 +94,10 @@ pub async fn execute_until(
         let outputs: Vec<_> = plan
             .consumers(i)
             .into_iter()
-            .filter_map(|j| senders[j].clone())
+            .filter_map(|(j, output)| {
+                let tx = senders[j].clone()?;
+                Some(step::Consumer { output, tx })
+            })
             .collect();
         let counters = counters.get(i).cloned().unwrap_or_default();
         let span = tracing::info_span!("step", step = %step.id);

@@ -18,6 +18,9 @@ pub struct PlannedStep {
     pub config: String,
     /// Indices (into [`Plan::steps`]) of the steps it reads from; always earlier steps.
     pub inputs: Vec<usize>,
+    /// Which output of each of [`inputs`](Self::inputs) it reads (same order): `None` for the
+    /// default one, else a named output.
+    pub input_outputs: Vec<Option<String>>,
     /// Its limits.
     pub limits: StepLimits,
     /// Directories it may see.
@@ -134,15 +137,18 @@ impl Plan {
                 continue;
             }
             index[i] = steps.len();
-            step.inputs = if i == target {
-                Vec::new()
+            let (inputs, input_outputs) = if i == target {
+                (Vec::new(), Vec::new())
             } else {
                 step.inputs
                     .iter()
-                    .filter(|&&j| keep[j])
-                    .map(|&j| index[j])
-                    .collect()
+                    .zip(step.input_outputs)
+                    .filter(|(j, _)| keep[**j])
+                    .map(|(&j, output)| (index[j], output))
+                    .unzip()
             };
+            step.inputs = inputs;
+            step.input_outputs = input_outputs;
             steps.push(step);
         }
         Ok(Plan {
@@ -194,10 +200,17 @@ impl Plan {
         Ok(())
     }
 
-    /// Indices of the steps that read from step `i`.
-    pub fn consumers(&self, i: usize) -> Vec<usize> {
-        (0..self.steps.len())
-            .filter(|&j| self.steps[j].inputs.contains(&i))
-            .collect()
+    /// The steps that read from step `i`, each with the output of `i` it reads (`None`: the
+    /// default one); a step that reads two outputs of `i` comes twice.
+    pub fn consumers(&self, i: usize) -> Vec<(usize, Option<String>)> {
+        let mut found = Vec::new();
+        for (j, step) in self.steps.iter().enumerate() {
+            for (&from, output) in step.inputs.iter().zip(&step.input_outputs) {
+                if from == i {
+                    found.push((j, output.clone()));
+                }
+            }
+        }
+        found
     }
 }

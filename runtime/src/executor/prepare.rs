@@ -90,6 +90,7 @@ pub async fn prepare(
             problems.push(PipelineError::invalid(format!("steps[{i}].config"), e));
         }
     }
+    check_named_outputs(engine, pipeline, &loaded, &check_values, &mut problems).await;
     if !problems.is_empty() {
         return Err(ValidationErrors(problems));
     }
@@ -107,6 +108,7 @@ pub async fn prepare(
             plugin: plugin.clone(),
             config: step.config.to_string(),
             inputs: resolved.inputs.iter().map(|&j| position(j)).collect(),
+            input_outputs: resolved.input_outputs.clone(),
             limits: resolved.limits,
             mounts: resolved
                 .mounts
@@ -155,6 +157,81 @@ pub async fn prepare(
             records: Vec::new(),
         }),
     })
+}
+
+/// Checks every `input: STEP.OUTPUT` against the outputs STEP's plugin declares for its config
+/// (0.2.0 transforms; sources and 0.1.0 transforms have only their default output).
+async fn check_named_outputs(
+    engine: &Engine,
+    pipeline: &ValidatedPipeline,
+    loaded: &[Option<Arc<Plugin>>],
+    check_values: &crate::pipeline::params::ParamValues,
+    problems: &mut Vec<PipelineError>,
+) {
+    let mut declared: BTreeMap<usize, Result<Vec<String>, String>> = BTreeMap::new();
+    for (j, step) in pipeline.steps().iter().enumerate() {
+        let Some(resolved) = pipeline.resolved(j) else {
+            continue;
+        };
+        for (k, (&i, output)) in resolved
+            .inputs
+            .iter()
+            .zip(&resolved.input_outputs)
+            .enumerate()
+        {
+            let (Some(output), Some(Some(plugin)), Some(upstream)) =
+                (output, loaded.get(i), pipeline.steps().get(i))
+            else {
+                continue;
+            };
+            if !declared.contains_key(&i) {
+                let config = crate::pipeline::params::substitute(&upstream.config, check_values);
+                let outputs = step_outputs(engine, plugin, &config.to_string()).await;
+                declared.insert(i, outputs);
+            }
+            let place = if step.input.is_some() {
+                format!("steps[{j}].input")
+            } else {
+                format!("steps[{j}].inputs[{k}]")
+            };
+            let problem = match &declared[&i] {
+                Ok(names) if names.contains(output) => continue,
+                Ok(names) if names.is_empty() => format!(
+                    "step {:?} has no output {output:?} (it has only its default output: read it as {:?})",
+                    upstream.id, upstream.id
+                ),
+                Ok(names) => format!(
+                    "step {:?} has no output {output:?} (its outputs: {})",
+                    upstream.id,
+                    names.join(", ")
+                ),
+                Err(e) => format!("step {:?}: {e}", upstream.id),
+            };
+            problems.push(PipelineError::invalid(place, problem));
+        }
+    }
+}
+
+/// The named outputs of a step of `plugin` with `config` (JSON text), from a throwaway
+/// instance as [`describe`]'s.
+pub async fn step_outputs(
+    engine: &Engine,
+    plugin: &Plugin,
+    config: &str,
+) -> Result<Vec<String>, String> {
+    let logs: crate::engine::LogSink = Arc::new(|_| {});
+    let sandbox = Sandbox {
+        limits: engine.config().describe_limits,
+        mounts: Vec::new(),
+        host: StepHost::new("outputs", logs),
+    };
+    let mut inst = engine
+        .instantiate(plugin, sandbox)
+        .await
+        .map_err(|e| format!("cannot ask the plugin for its outputs: {e}"))?;
+    inst.outputs(config)
+        .await
+        .map_err(|e| format!("cannot ask the plugin for its outputs: {e}"))
 }
 
 /// Why a plugin of `kind` cannot sit where a step with / without inputs and consumers sits.

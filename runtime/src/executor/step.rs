@@ -18,6 +18,14 @@ use crate::engine::{
 /// A batch as it travels between steps: shared, so fan-out does not copy it.
 pub type Chunk = Arc<Vec<Record>>;
 
+/// A step reading from this one: its input queue, and which output of this step it reads.
+pub(crate) struct Consumer {
+    /// `None`: the default output; else a named output (`input: STEP.OUTPUT`).
+    pub output: Option<String>,
+    /// Its input queue.
+    pub tx: Sender<Chunk>,
+}
+
 /// What every step task of a run shares.
 #[derive(Clone)]
 pub(crate) struct Shared {
@@ -39,6 +47,7 @@ enum Call<'a> {
     Open(Option<&'a str>),
     Next(u32),
     Process(&'a [Record]),
+    Finish,
     Write(&'a [Record]),
     Flush,
 }
@@ -46,6 +55,7 @@ enum Call<'a> {
 enum Reply {
     Batch(Option<crate::engine::bindings::Batch>),
     Processed(Processed),
+    Finished(Option<Processed>),
     Done,
 }
 
@@ -113,6 +123,7 @@ impl Running<'_> {
                     .map(|()| Reply::Done),
                 Call::Next(max) => self.inst.next(*max).await.map(Reply::Batch),
                 Call::Process(records) => self.inst.process(records).await.map(Reply::Processed),
+                Call::Finish => self.inst.finish().await.map(Reply::Finished),
                 Call::Write(records) => self.inst.write(records).await.map(|()| Reply::Done),
                 Call::Flush => self.inst.flush().await.map(|()| Reply::Done),
             };
@@ -148,7 +159,8 @@ impl Running<'_> {
     }
 }
 
-/// Sends `chunk` to every consumer; waits while a consumer's queue is full (backpressure).
+/// Sends `chunk` to every consumer of the default output; waits while a consumer's queue is
+/// full (backpressure).
 ///
 /// Then, on a multi-thread runtime, yields once. A consumer woken by the send waits in this
 /// worker's LIFO slot, which the other workers neither take from nor hear of: it would run
@@ -159,12 +171,39 @@ impl Running<'_> {
 /// run of batches (`runtime/benches/pipeline.rs`, batch 1024, two cores: 0.53-0.54 of native
 /// without the yield, 0.68-0.91 with it; one thread: 0.41-0.44 without, 0.39 with).
 /// `yield_after` is [`Shared::yield_after_send`].
-async fn send_all(outputs: &[Sender<Chunk>], chunk: Chunk, yield_after: bool) {
-    for tx in outputs {
-        // A closed consumer has stopped because the run failed; the loop sees the flag.
-        let _ = tx.send(chunk.clone()).await;
-    }
+async fn send_all(outputs: &[Consumer], chunk: Chunk, yield_after: bool) {
+    send_to(outputs, None, chunk).await;
     if yield_after {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Sends `chunk` to the consumers of `output` (`None`: the default one); a chunk for an output
+/// nobody reads is dropped.
+async fn send_to(outputs: &[Consumer], output: Option<&str>, chunk: Chunk) {
+    for c in outputs.iter().filter(|c| c.output.as_deref() == output) {
+        // A closed consumer has stopped because the run failed; the loop sees the flag.
+        let _ = c.tx.send(chunk.clone()).await;
+    }
+}
+
+/// Passes a transform's results on: each named output's records, then the default output's;
+/// counts them all as records out. `yield_after` is [`Shared::yield_after_send`].
+async fn pass_on(counters: &StepCounters, outputs: &[Consumer], out: Processed, yield_after: bool) {
+    let mut any = false;
+    for routed in out.routed {
+        StepCounters::add(&counters.records_out, routed.records.len() as u64);
+        StepCounters::add(&counters.bytes_out, bytes_of(&routed.records));
+        if !routed.records.is_empty() {
+            send_to(outputs, Some(&routed.output), Arc::new(routed.records)).await;
+            any = true;
+        }
+    }
+    StepCounters::add(&counters.records_out, out.records.len() as u64);
+    StepCounters::add(&counters.bytes_out, bytes_of(&out.records));
+    if !out.records.is_empty() {
+        send_all(outputs, Arc::new(out.records), yield_after).await;
+    } else if any && yield_after {
         tokio::task::yield_now().await;
     }
 }
@@ -186,7 +225,7 @@ pub(crate) async fn run_step(
     step: PlannedStep,
     counters: Arc<StepCounters>,
     input: Option<Receiver<Chunk>>,
-    outputs: Vec<Sender<Chunk>>,
+    outputs: Vec<Consumer>,
 ) -> StepReport {
     let mut report = StepReport::starting(&step);
     let result = drive(&shared, &step, &counters, input, outputs, &mut report).await;
@@ -227,7 +266,7 @@ async fn drive(
     step: &PlannedStep,
     counters: &StepCounters,
     input: Option<Receiver<Chunk>>,
-    outputs: Vec<Sender<Chunk>>,
+    outputs: Vec<Consumer>,
     report: &mut StepReport,
 ) -> Result<Outcome, StepError> {
     let mut host = StepHost::new(&step.id, shared.logs.clone());
@@ -272,7 +311,7 @@ async fn drive(
 async fn body(
     run: &mut Running<'_>,
     mut input: Option<Receiver<Chunk>>,
-    outputs: &[Sender<Chunk>],
+    outputs: &[Consumer],
     report: &mut StepReport,
 ) -> Result<Outcome, StepError> {
     let counters = run.counters;
@@ -341,11 +380,19 @@ async fn body(
                         record: record.clone().into(),
                     });
                 }
-                StepCounters::add(&counters.records_out, out.records.len() as u64);
-                StepCounters::add(&counters.bytes_out, bytes_of(&out.records));
-                if !out.records.is_empty() {
-                    send_all(outputs, Arc::new(out.records), run.shared.yield_after_send).await;
-                }
+                let out = Processed {
+                    rejected: Vec::new(),
+                    ..out
+                };
+                pass_on(counters, outputs, out, run.shared.yield_after_send).await;
+            }
+            if run.cancelled() {
+                return Ok(Outcome::Cancelled);
+            }
+            // The input has ended: what the transform held back goes on before its consumers'
+            // inputs end.
+            if let Reply::Finished(Some(out)) = run.call(Call::Finish).await? {
+                pass_on(counters, outputs, out, run.shared.yield_after_send).await;
             }
         }
         PluginKind::Sink => {

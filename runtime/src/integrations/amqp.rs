@@ -22,7 +22,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Connection};
 
 use crate::world::PluginError;
-use crate::world::source::autoflow::plugin::messaging::{Message, Outgoing};
+use crate::world::source::autoflow::plugin0_1_0::messaging::{Message, Outgoing};
 
 /// How long an empty queue is polled at most between two `basic.get`s while a fetch waits.
 const POLL_AT_MOST: Duration = Duration::from_millis(100);

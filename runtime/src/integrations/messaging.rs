@@ -10,7 +10,7 @@ use wasmtime::component::{HasData, Linker};
 
 use super::{ConnectionKind, Grant, Grants, Integrations, PendingAcks};
 use crate::world::PluginError;
-use crate::world::source::autoflow::plugin::messaging::{self as wit, Message, Outgoing};
+use crate::world::source::autoflow::plugin0_1_0::messaging::{self as wit, Message, Outgoing};
 
 /// Messages one fetch returns at most.
 pub const MAX_FETCH: u32 = 10_000;

@@ -23,7 +23,9 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::pipeline::connection::target::Target;
 use crate::world::PluginError;
-use crate::world::source::autoflow::plugin::messaging::{Message, Outgoing as OutgoingMessage};
+use crate::world::source::autoflow::plugin0_1_0::messaging::{
+    Message, Outgoing as OutgoingMessage,
+};
 
 /// How long a broker may take to acknowledge a publish or a subscription.
 const ACK_WITHIN: Duration = Duration::from_secs(30);

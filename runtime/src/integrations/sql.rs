@@ -11,7 +11,9 @@ use wasmtime::component::{HasData, Linker, Resource};
 
 use super::{ConnectionKind, Grants, Integrations};
 use crate::world::PluginError;
-use crate::world::source::autoflow::plugin::sql::{self as wit, Dialect, Rows, Transaction, Value};
+use crate::world::source::autoflow::plugin0_1_0::sql::{
+    self as wit, Dialect, Rows, Transaction, Value,
+};
 
 /// Bytes of rows one query may return to a plugin; past that it fails and says to page.
 pub const MAX_RESULT_BYTES: usize = 64 << 20;

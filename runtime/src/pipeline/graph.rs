@@ -20,13 +20,26 @@ pub struct ResolvedMount {
     pub mode: MountMode,
 }
 
+/// One input of a step: the step it reads from, and which of that step's outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Input {
+    /// The index of the upstream step.
+    pub step: usize,
+    /// Its named output (`input: STEP.OUTPUT`); `None` for the default output (`input: STEP`).
+    pub output: Option<String>,
+}
+
 /// What the executor needs to run one step, beyond the [`Step`] as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedStep {
     /// The plugin reference, parsed; a [`PluginRef::Path`] is absolute (read against the base folder).
     pub plugin: PluginRef,
-    /// Indices of the steps this one reads from, in the order written.
+    /// Indices of the steps this one reads from, in the order written (a step read through two
+    /// of its outputs comes twice).
     pub inputs: Vec<usize>,
+    /// The output of each of [`inputs`](Self::inputs) it reads (same order): `None` for the
+    /// default output, else a named one.
+    pub input_outputs: Vec<Option<String>>,
     /// Indices of the steps that read from this one, in file order.
     pub outputs: Vec<usize>,
     /// The mounts, with resolved host paths.
@@ -55,9 +68,13 @@ impl ValidatedPipeline {
         pipeline: Pipeline,
         policy: &ValidationPolicy,
         plugins: Vec<PluginRef>,
-        inputs: Vec<Vec<usize>>,
+        inputs: Vec<Vec<Input>>,
         mounts: Vec<Vec<ResolvedMount>>,
     ) -> Self {
+        let (inputs, input_outputs): (Vec<Vec<usize>>, Vec<Vec<Option<String>>>) = inputs
+            .into_iter()
+            .map(|ins| ins.into_iter().map(|i| (i.step, i.output)).unzip())
+            .unzip();
         let mut outputs = vec![Vec::new(); pipeline.steps.len()];
         for (i, ups) in inputs.iter().enumerate() {
             for &up in ups {
@@ -70,12 +87,14 @@ impl ValidatedPipeline {
             .iter()
             .zip(plugins)
             .zip(inputs)
+            .zip(input_outputs)
             .zip(outputs)
             .zip(mounts)
             .map(
-                |((((step, plugin), inputs), outputs), mounts)| ResolvedStep {
+                |(((((step, plugin), inputs), input_outputs), outputs), mounts)| ResolvedStep {
                     plugin,
                     inputs,
+                    input_outputs,
                     outputs,
                     mounts,
                     limits: pipeline.effective_limits(step, &policy.default_limits),

@@ -41,7 +41,9 @@
 //! | `steps[i]: "input" and "inputs" are exclusive` | both are present |
 //! | `steps[i].input: a step cannot read from itself` | also `steps[i].inputs[j]: ...` |
 //! | `steps[i].input: no step "..."` | also `steps[i].inputs[j]: no step "..."` |
-//! | `steps[i].inputs[j]: "..." is listed twice` | the same upstream step named again |
+//! | `steps[i].inputs[j]: "..." is listed twice` | the same upstream step (and output) named again |
+//! | `steps[i].input: invalid output name "..." in "..." (write STEP or STEP.OUTPUT; use a-z, 0-9, - and _)` | also `inputs[j]` |
+//! | `steps[i].input: step "..." has no output "..." (its outputs: ...)` | checked when the plugins are loaded ([`crate::executor::prepare`]); also `inputs[j]` |
 //! | `steps[i].mounts[j].host: must not be empty` | |
 //! | `steps[i].mounts[j].host: mounts are not allowed on this server` | the policy has no allowed roots |
 //! | `steps[i].mounts[j].host: "..." is outside the allowed mount roots (R1, R2)` | host as written; roots as configured, joined by `, ` |
@@ -95,7 +97,7 @@ pub use alerts::{AlertRule, AlertWhen, RunEnd, Severity};
 pub use ceilings::TenantLimits;
 pub use depth::MAX_NESTING_DEPTH;
 pub use error::{Location, PipelineError, ValidationErrors};
-pub use graph::{ResolvedMount, ResolvedStep, ValidatedPipeline};
+pub use graph::{Input, ResolvedMount, ResolvedStep, ValidatedPipeline};
 pub use limits::StepLimits;
 pub use model::{
     Catchup, Connection, DEFAULT_BATCH_SIZE, DEFAULT_MAX_CATCHUP, DeadLetter, EffectiveLimits,

@@ -195,10 +195,11 @@ pub struct Step {
         skip_serializing_if = "is_empty_object"
     )]
     pub config: serde_json::Value,
-    /// The one upstream step this step reads from (exclusive with `inputs`).
+    /// The one upstream step this step reads from (exclusive with `inputs`): `STEP` reads its
+    /// default output, `STEP.OUTPUT` one of its named outputs (a 0.2.0 transform's, `route`'s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input: Option<String>,
-    /// Several upstream steps this step reads from (exclusive with `input`).
+    /// Several upstream steps this step reads from (exclusive with `input`), each as `input`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<Vec<String>>,
     /// Host directories made visible to the plugin.
@@ -225,7 +226,7 @@ pub struct Step {
 }
 
 impl Step {
-    /// The ids this step reads from, from `input` or `inputs`, in the order written.
+    /// The inputs as written (`STEP` or `STEP.OUTPUT`), from `input` or `inputs`, in order.
     /// Empty for a source step.
     pub fn input_ids(&self) -> Vec<&str> {
         let mut ids: Vec<&str> = self.input.iter().map(String::as_str).collect();

@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Component, Path, PathBuf};
 
 use super::error::{PipelineError, ValidationErrors};
+use super::graph::Input;
 use super::graph::{self, ResolvedMount, ValidatedPipeline};
 use super::model::{EffectiveLimits, Limits, MAX_BATCH_SIZE, Pipeline, Step};
 use super::plugin_ref::{PluginRef, is_valid_id, is_valid_name};
@@ -106,7 +107,11 @@ impl Pipeline {
             inputs.push(step_inputs);
             mounts.push(step_mounts);
         }
-        for cycle in graph::find_cycles(self.steps.len(), &inputs) {
+        let upstream: Vec<Vec<usize>> = inputs
+            .iter()
+            .map(|ins: &Vec<Input>| ins.iter().map(|i| i.step).collect())
+            .collect();
+        for cycle in graph::find_cycles(self.steps.len(), &upstream) {
             let ids: Vec<&str> = cycle.iter().map(|&i| self.steps[i].id.as_str()).collect();
             let first = ids.first().copied().unwrap_or_default();
             add(
@@ -232,9 +237,9 @@ impl Pipeline {
     }
 }
 
-/// What [`check_step`] gives back: the parsed plugin reference, the upstream step indices and
-/// the resolved mounts (`None` where invalid).
-type StepParts = (Option<PluginRef>, Vec<usize>, Vec<Option<ResolvedMount>>);
+/// What [`check_step`] gives back: the parsed plugin reference, the inputs and the resolved
+/// mounts (`None` where invalid).
+type StepParts = (Option<PluginRef>, Vec<Input>, Vec<Option<ResolvedMount>>);
 
 /// Checks one step's own fields (all but id uniqueness and cycles).
 fn check_step(
@@ -295,14 +300,15 @@ fn check_step(
     (plugin, inputs, mounts)
 }
 
-/// Checks `input`/`inputs` of a step; returns the indices of the upstream steps that exist
-/// (not itself, no repeats).
+/// Checks `input`/`inputs` of a step (each `STEP` or `STEP.OUTPUT`); returns those whose step
+/// exists (not itself, no repeats). Whether STEP has OUTPUT is known only once its plugin is
+/// loaded ([`crate::executor::prepare`]).
 fn check_inputs(
     at: &str,
     step: &Step,
     index: &HashMap<&str, usize>,
     add: &mut impl FnMut(String, String),
-) -> Vec<usize> {
+) -> Vec<Input> {
     if step.input.is_some() && step.inputs.is_some() {
         add(
             at.to_owned(),
@@ -318,14 +324,28 @@ fn check_inputs(
     }
     let mut seen = HashSet::new();
     let mut upstream = Vec::new();
-    for (path, id) in named {
-        if id == step.id {
+    for (path, written) in named {
+        let (id, output) = match written.split_once('.') {
+            Some((id, output)) => (id, Some(output)),
+            None => (written, None),
+        };
+        if let Some(output) = output.filter(|o| !is_valid_id(o)) {
+            add(
+                path,
+                format!(
+                    "invalid output name {output:?} in {written:?} (write STEP or STEP.OUTPUT; use a-z, 0-9, - and _)"
+                ),
+            );
+        } else if id == step.id {
             add(path, "a step cannot read from itself".into());
         } else if let Some(&j) = index.get(id) {
-            if seen.insert(j) {
-                upstream.push(j);
+            if seen.insert((j, output)) {
+                upstream.push(Input {
+                    step: j,
+                    output: output.map(str::to_owned),
+                });
             } else {
-                add(path, format!("{id:?} is listed twice"));
+                add(path, format!("{written:?} is listed twice"));
             }
         } else {
             add(path, format!("no step {id:?}"));

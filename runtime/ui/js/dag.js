@@ -10,10 +10,15 @@ const GAP_Y = 22;
 const PAD = 12;
 let graphs = 0;
 
-/** The inputs of a step as a list. */
-export function inputsOf(step) {
+/** The inputs of a step as written: `STEP` or `STEP.OUTPUT` (a named output of STEP). */
+function inputRefs(step) {
   if (Array.isArray(step.inputs)) return step.inputs;
   return step.input ? [step.input] : [];
+}
+
+/** The ids of the steps a step reads from. */
+export function inputsOf(step) {
+  return inputRefs(step).map((ref) => String(ref).split('.')[0]);
 }
 
 /** Depth of each step (longest path from a source), safe against cycles. */
@@ -75,7 +80,8 @@ export function dagView(steps, pins = {}, { label = 'Pipeline graph' } = {}) {
   const edges = [];
   const edgeLabels = new Map();
   for (const st of steps) {
-    for (const from of inputsOf(st)) {
+    for (const ref of inputRefs(st)) {
+      const [from, port] = String(ref).split('.');
       const a = pos.get(from);
       const b = pos.get(st.id);
       if (!a || !b) continue;
@@ -85,6 +91,7 @@ export function dagView(steps, pins = {}, { label = 'Pipeline graph' } = {}) {
       const y2 = b.y + H / 2;
       const mid = (x1 + x2) / 2;
       edges.push(s('path', { class: 'edge', d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`, 'marker-end': `url(#${marker})` }));
+      if (port) edges.push(s('text', { class: 'edge-port', x: x1 + 6, y: y1 - 6 }, port));
       const lbl = s('text', { class: 'edge-label', x: mid, y: (y1 + y2) / 2 - 6, 'text-anchor': 'middle' });
       edges.push(lbl);
       (edgeLabels.get(from) || edgeLabels.set(from, []).get(from)).push(lbl);

@@ -18,6 +18,7 @@ mod lookup;
 mod message_sink;
 mod metrics;
 mod mqtt;
+mod outputs;
 mod people;
 mod pipelines;
 mod plugins_native;

@@ -47,11 +47,19 @@ fn scaffold_and_test(lang: &str, kind: &str, name: &str) {
         "{lang} {kind}: test.sh failed:\n{log}"
     );
     assert!(log.contains(&format!("{name}: test passed")), "{log}");
-    check_describes(&project.join(format!("{name}.wasm")), name, kind);
+    // The Rust SDK targets autoflow:plugin@0.2.0, whose only new interface is `transform`;
+    // the Python and JavaScript helpers target 0.1.0.
+    let contract = if lang == "rust" && kind == "transform" {
+        "0.2.0"
+    } else {
+        "0.1.0"
+    };
+    check_describes(&project.join(format!("{name}.wasm")), name, kind, contract);
 }
 
-/// `autoflow plugin check` on the built component names its world and metadata.
-fn check_describes(wasm: &Path, name: &str, kind: &str) {
+/// `autoflow plugin check` on the built component names its world, contract version and
+/// metadata.
+fn check_describes(wasm: &Path, name: &str, kind: &str, contract: &str) {
     let out = Command::new(autoflow_bin())
         .args(["plugin", "check", "--json"])
         .arg(wasm)
@@ -64,6 +72,7 @@ fn check_describes(wasm: &Path, name: &str, kind: &str) {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["world"], format!("{kind}-plugin"));
+    assert_eq!(report["contract"], contract);
     assert_eq!(report["name"], name);
     assert!(report["imports"].as_array().unwrap().iter().any(|i| {
         i.as_str()

@@ -190,8 +190,14 @@ fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
         ("JSON", br#"{"name": "bad"}"#.to_vec(), 422),
         ("WAT text", b"(component)".to_vec(), 422),
         (
+            // Its whole text is over the 2 MiB cap: the first MiB of it.
             "a valid plugin as WAT text",
-            wasmprinter::print_bytes(&upper).unwrap().into_bytes(),
+            wasmprinter::print_bytes(&upper)
+                .unwrap()
+                .into_bytes()
+                .into_iter()
+                .take(1 << 20)
+                .collect(),
             422,
         ),
         (
@@ -230,7 +236,7 @@ fn bad_uploads_are_refused_and_nothing_is_stored(s: &mut Server) {
         ),
         (
             "an unsupported WIT version",
-            component(&[], &["autoflow:plugin/transform@0.2.0"]),
+            component(&[], &["autoflow:plugin/transform@0.3.0"]),
             422,
         ),
         (

@@ -82,6 +82,7 @@ async fn inspect(args: &CheckArgs) -> Result<serde_json::Value, String> {
         "bytes": bytes.len(),
         "world": format!("{}-plugin", plugin.kind),
         "kind": plugin.kind,
+        "contract": plugin.contract,
         "name": meta.name,
         "version": meta.version,
         "description": meta.description,
@@ -96,7 +97,7 @@ fn print_text(args: &CheckArgs, r: &serde_json::Value) {
     say!(
         "  world:       {} (autoflow:plugin@{})",
         s("world"),
-        crate::engine::CONTRACT_VERSION
+        s("contract")
     );
     say!("  name:        {} {}", s("name"), s("version"));
     say!("  description: {}", s("description"));

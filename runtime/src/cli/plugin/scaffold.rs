@@ -45,22 +45,41 @@ pub struct NewArgs {
     pub sdk: Option<PathBuf>,
 }
 
-/// The WIT contract, written into Python and JS projects (their build tools read it).
+/// The WIT contract, written into Python and JS projects (their build tools read it): 0.1.0,
+/// which their helpers target (the host loads both versions; 0.2.0 changed only `transform`).
 const WIT: &[(&str, &str)] = &[
-    ("host.wit", include_str!("../../../../wit/host.wit")),
-    ("types.wit", include_str!("../../../../wit/types.wit")),
-    ("source.wit", include_str!("../../../../wit/source.wit")),
+    (
+        "host.wit",
+        include_str!("../../../../wit/deps/autoflow-plugin@0.1.0/host.wit"),
+    ),
+    (
+        "types.wit",
+        include_str!("../../../../wit/deps/autoflow-plugin@0.1.0/types.wit"),
+    ),
+    (
+        "source.wit",
+        include_str!("../../../../wit/deps/autoflow-plugin@0.1.0/source.wit"),
+    ),
     (
         "transform.wit",
-        include_str!("../../../../wit/transform.wit"),
+        include_str!("../../../../wit/deps/autoflow-plugin@0.1.0/transform.wit"),
     ),
-    ("sink.wit", include_str!("../../../../wit/sink.wit")),
-    ("sql.wit", include_str!("../../../../wit/sql.wit")),
+    (
+        "sink.wit",
+        include_str!("../../../../wit/deps/autoflow-plugin@0.1.0/sink.wit"),
+    ),
+    (
+        "sql.wit",
+        include_str!("../../../../wit/deps/autoflow-plugin@0.1.0/sql.wit"),
+    ),
     (
         "messaging.wit",
-        include_str!("../../../../wit/messaging.wit"),
+        include_str!("../../../../wit/deps/autoflow-plugin@0.1.0/messaging.wit"),
     ),
-    ("worlds.wit", include_str!("../../../../wit/worlds.wit")),
+    (
+        "worlds.wit",
+        include_str!("../../../../wit/deps/autoflow-plugin@0.1.0/worlds.wit"),
+    ),
 ];
 
 /// The helpers, the very files of `plugins/python` and `plugins/js`.
