@@ -1,13 +1,15 @@
-//! Bench: records/s through each new built-in transform (split, flatten, sample, mask, dedupe,
-//! jq, json-schema) at batch 1024, as a component against the same plugin crate compiled
-//! natively, in the same run.
+//! Bench: records/s through each new built-in transform (split, flatten, sample and its
+//! reservoir, mask, dedupe, jq, json-schema, route, aggregate) at batch 1024, as a component
+//! against the same plugin crate compiled natively, in the same run.
 //!
 //! Per transform, one thread, no executor: the component is instantiated and opened once
 //! (`StepInstance`, on a current-thread runtime) and `process` is called with a batch of 1024
 //! records (the copies into and out of the component included); the native twin is the same
 //! crate as an rlib, opened once through the SDK's `TestHost::open` and driven with
 //! `TestHost::batch`. Both get the same batches (dedupe: fresh ids per batch, half of them
-//! repeated from the batch before, so half the records are duplicates). Native and wasm take
+//! repeated from the batch before, so half the records are duplicates). Each round ends with a
+//! `finish` call on both sides (what a reservoir passes on; nothing for the others); records
+//! passed on count every output's (route's named ones too). Native and wasm take
 //! turns in rounds (`AUTOFLOW_BENCH_ROUNDS`, default 5, of `AUTOFLOW_BENCH_BATCHES` batches,
 //! default 40) so that a drift of the machine's speed hits both; the figures are totals over
 //! the rounds: records per wall second and per CPU second of the process (all threads, from
@@ -109,8 +111,10 @@ fn bench<T: Transform>(
     let e = |e: autoflow_plugin_sdk::Error| anyhow!("{name}: {e}");
     let mut host = TestHost::new().secret(SECRET.0, SECRET.1);
     let mut native = host.open::<T>(config).map_err(e)?;
+    // `NAME/VARIANT` is plugin NAME with another config.
+    let plugin_name = name.split('/').next().unwrap_or(name);
     let b = builtin::all()
-        .find(|b| b.name == name)
+        .find(|b| b.name == plugin_name)
         .ok_or_else(|| anyhow!("no built-in {name}"))?;
     let plugin: Arc<Plugin> = engine.load(&digest_of(b.bytes), b.bytes)?;
     let mut inst: StepInstance = rt.block_on(async {
@@ -139,9 +143,9 @@ fn bench<T: Transform>(
         timed(&mut n, batches * BATCH as u64, || {
             let mut out = 0;
             for b in copies.drain(..) {
-                let p = host.batch(&mut native, b).map_err(e)?;
-                out += p.records.len() as u64;
+                out += native_out(&host.batch(&mut native, b).map_err(e)?);
             }
+            out += native_out(&host.finish(&mut native).map_err(e)?);
             Ok(out)
         })?;
         timed(&mut w, batches * BATCH as u64, || {
@@ -150,8 +154,12 @@ fn bench<T: Transform>(
                 let p = rt
                     .block_on(inst.process(b))
                     .with_context(|| name.to_string())?;
-                out += p.records.len() as u64;
+                out += wasm_out(&p);
             }
+            let finished = rt
+                .block_on(inst.finish())
+                .with_context(|| name.to_string())?;
+            out += finished.as_ref().map_or(0, wasm_out);
             Ok(out)
         })?;
     }
@@ -163,6 +171,16 @@ fn bench<T: Transform>(
         ));
     }
     Ok((n, w))
+}
+
+/// Records a native batch passed on, over every output.
+fn native_out(p: &autoflow_plugin_sdk::Processed) -> u64 {
+    (p.records.len() + p.routed.iter().map(|(_, r)| r.len()).sum::<usize>()) as u64
+}
+
+/// Records a component's batch passed on, over every output.
+fn wasm_out(p: &autoflow::engine::bindings::Processed) -> u64 {
+    (p.records.len() + p.routed.iter().map(|r| r.records.len()).sum::<usize>()) as u64
 }
 
 /// One transform's bench: `bench::<T>` for its crate's type.
@@ -195,6 +213,7 @@ fn main() -> Result<()> {
         ("split", r#"{"field":"items","keep":["id","customer"],"as":"item"}"#.into(), bench::<split::Split> as Case),
         ("flatten", "{}".into(), bench::<flatten::Flatten> as Case),
         ("sample", r#"{"rate":0.1,"key":"customer.email"}"#.into(), bench::<sample::Sample> as Case),
+        ("sample/reservoir", r#"{"reservoir":1000}"#.into(), bench::<sample::Sample> as Case),
         (
             "mask",
             format!(r#"{{"secret":"{}","fields":{{"customer.email":"hash","customer.name":{{"truncate":3}},"card":"redact"}}}}"#, SECRET.0),
@@ -211,10 +230,22 @@ fn main() -> Result<()> {
             r#"{"schema":{"type":"object","required":["id","customer","items"],"properties":{"id":{"type":"integer","minimum":0},"status":{"enum":["paid","pending","refunded"]},"customer":{"type":"object","required":["email"],"properties":{"email":{"type":"string","pattern":"@"}}},"items":{"type":"array","minItems":1,"items":{"type":"object","required":["sku","qty"],"properties":{"qty":{"type":"integer","minimum":1}}}}}}}"#.into(),
             bench::<json_schema::JsonSchema> as Case,
         ),
+        (
+            "route",
+            r#"{"routes":[{"output":"refunds","when":{"field":"status","equals":"refunded"}},{"output":"berlin-big","when":{"all":[{"field":"customer.address.city","equals":"Berlin"},{"field":"items.0.qty","op":"gte","value":4}]}},{"output":"vip","when":{"field":"customer.name","op":"in","value":["Customer 1","Customer 2"]}}]}"#.into(),
+            bench::<route::Route> as Case,
+        ),
+        (
+            // Order ids as event times: 1-second windows per status, ids of the batch before
+            // within the allowed lateness.
+            "aggregate",
+            r#"{"group_by":["status"],"window":{"size_ms":1000,"time_field":"id","allowed_lateness_ms":1024},"aggregates":{"n":{"op":"count"},"qty":{"op":"sum","field":"items.0.qty"},"buyers":{"op":"distinct","field":"customer.email"},"top":{"op":"max","field":"items.0.price"}}}"#.into(),
+            bench::<aggregate::Aggregate> as Case,
+        ),
     ];
     println!();
     println!(
-        "| {:<12} | {:>12} | {:>12} | {:>8} | {:>16} | {:>14} | {:>9} | {:>9} |",
+        "| {:<16} | {:>12} | {:>12} | {:>8} | {:>16} | {:>14} | {:>9} | {:>9} |",
         "transform",
         "native rec/s",
         "wasm rec/s",
@@ -225,7 +256,7 @@ fn main() -> Result<()> {
         "out/in"
     );
     println!(
-        "|{:-<14}|{:->14}|{:->14}|{:->10}|{:->18}|{:->16}|{:->11}|{:->11}|",
+        "|{:-<18}|{:->14}|{:->14}|{:->10}|{:->18}|{:->16}|{:->11}|{:->11}|",
         "", "", "", "", "", "", "", ""
     );
     let mut worst: Option<(String, f64)> = None;
@@ -233,7 +264,7 @@ fn main() -> Result<()> {
         let (n, w) = f(&rt, &engine, name, config, rounds, batches)?;
         let cpu_x = w.cpu_rate() / n.cpu_rate();
         println!(
-            "| {:<12} | {:>12} | {:>12} | {:>8.2} | {:>16} | {:>14} | {:>9.2} | {:>9.2} |",
+            "| {:<16} | {:>12} | {:>12} | {:>8.2} | {:>16} | {:>14} | {:>9.2} | {:>9.2} |",
             name,
             thousands(n.rate()),
             thousands(w.rate()),

@@ -161,6 +161,22 @@ impl Default for Project {
     }
 }
 
+/// What `autoflow plugin check --json` says of the component at `wasm` (it must be valid).
+pub fn plugin_check(wasm: &Path) -> serde_json::Value {
+    let out = Command::new(autoflow_bin())
+        .args(["plugin", "check", "--json"])
+        .arg(wasm)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run autoflow: {e}"));
+    assert!(
+        out.status.success(),
+        "plugin check {}: {}",
+        wasm.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("plugin check --json: {e}"))
+}
+
 /// Parses JSON lines into values.
 pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines()

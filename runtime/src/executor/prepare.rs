@@ -212,26 +212,16 @@ async fn check_named_outputs(
     }
 }
 
-/// The named outputs of a step of `plugin` with `config` (JSON text), from a throwaway
-/// instance as [`describe`]'s.
+/// The named outputs of a step of `plugin` with `config` (JSON text), asked of a throwaway
+/// instance.
 pub async fn step_outputs(
     engine: &Engine,
     plugin: &Plugin,
     config: &str,
 ) -> Result<Vec<String>, String> {
-    let logs: crate::engine::LogSink = Arc::new(|_| {});
-    let sandbox = Sandbox {
-        limits: engine.config().describe_limits,
-        mounts: Vec::new(),
-        host: StepHost::new("outputs", logs),
-    };
-    let mut inst = engine
-        .instantiate(plugin, sandbox)
-        .await
-        .map_err(|e| format!("cannot ask the plugin for its outputs: {e}"))?;
-    inst.outputs(config)
-        .await
-        .map_err(|e| format!("cannot ask the plugin for its outputs: {e}"))
+    let failed = |e| format!("cannot ask the plugin for its outputs: {e}");
+    let mut inst = throwaway(engine, plugin, "outputs").await.map_err(failed)?;
+    inst.outputs(config).await.map_err(failed)
 }
 
 /// Why a plugin of `kind` cannot sit where a step with / without inputs and consumers sits.
@@ -277,19 +267,27 @@ pub fn check_config_against(meta: &Metadata, config: &serde_json::Value) -> Resu
 /// Instantiates `plugin` in a throwaway sandbox (the engine's describe limits, no grants) and
 /// calls `describe`.
 pub async fn describe(engine: &Engine, plugin: &Plugin) -> Result<Metadata, String> {
+    let failed = |e| format!("cannot describe the plugin: {e}");
+    let mut inst = throwaway(engine, plugin, "describe")
+        .await
+        .map_err(failed)?;
+    inst.describe().await.map_err(failed)
+}
+
+/// An instance of `plugin` in a sandbox of the engine's describe limits and no grants, for a
+/// question asked before any run (`describe`, `outputs`).
+async fn throwaway(
+    engine: &Engine,
+    plugin: &Plugin,
+    purpose: &str,
+) -> Result<crate::engine::StepInstance, crate::engine::StepError> {
     let logs: crate::engine::LogSink = Arc::new(|_| {});
     let sandbox = Sandbox {
         limits: engine.config().describe_limits,
         mounts: Vec::new(),
-        host: StepHost::new("describe", logs),
+        host: StepHost::new(purpose, logs),
     };
-    let mut inst = engine
-        .instantiate(plugin, sandbox)
-        .await
-        .map_err(|e| format!("cannot describe the plugin: {e}"))?;
-    inst.describe()
-        .await
-        .map_err(|e| format!("cannot describe the plugin: {e}"))
+    engine.instantiate(plugin, sandbox).await
 }
 
 /// The validator of the plugin's config schema, `None` when it publishes none; an error when

@@ -5,9 +5,7 @@
 //! an output its upstream step does not have is refused with its place.
 // Test code: failing loudly is its job.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
-use std::process::Command;
-
-use autoflow_tests::{Project, autoflow_bin, json_lines, lang_component};
+use autoflow_tests::{Project, json_lines, lang_component, plugin_check};
 use serde_json::{Value, json};
 
 const COUNTRIES: [&str; 5] = ["DE", "FR", "US", "JP", "BR"];
@@ -94,28 +92,14 @@ fn route_sends_each_record_to_its_branch_and_three_files_match_a_reference() {
     assert_eq!(written.iter().map(Vec::len).sum::<usize>(), values.len());
 }
 
-/// What `autoflow plugin check --json` says of a component.
-fn check(wasm: &std::path::Path) -> Value {
-    let out = Command::new(autoflow_bin())
-        .args(["plugin", "check", "--json"])
-        .arg(wasm)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn a_0_1_0_component_and_0_2_0_components_run_in_one_pipeline() {
     let Some(python) = lang_component("plugins", "python", "fingerprint") else {
         return;
     };
-    assert_eq!(check(&python)["contract"], "0.1.0");
-    assert_eq!(check(&python)["world"], "transform-plugin");
+    let report = plugin_check(&python);
+    assert_eq!(report["contract"], "0.1.0");
+    assert_eq!(report["world"], "transform-plugin");
     let p = Project::new();
     let (text, values) = orders();
     p.write("data/in/orders.jsonl", &text);
@@ -191,37 +175,29 @@ fn reading_an_output_a_step_does_not_have_is_refused_at_its_place() {
     let p = Project::new();
     let (text, _) = orders();
     p.write("data/in/orders.jsonl", &text);
-    let bad = routing_pipeline(None).replace("input: route.big", "input: route.bgi");
-    p.write("bad.yaml", &bad);
-    let out = p.run("bad.yaml", &[]);
-    assert_ne!(out.code, 0);
-    assert!(
-        out.stderr
-            .contains(r#"steps[3].input: step "route" has no output "bgi" (its outputs: eu, big)"#),
-        "{}",
-        out.stderr
-    );
-    let bad = routing_pipeline(None).replace("input: route.eu", "input: read.eu");
-    p.write("bad.yaml", &bad);
-    let out = p.run("bad.yaml", &[]);
-    assert_ne!(out.code, 0);
-    assert!(
-        out.stderr.contains(
-            r#"steps[2].input: step "read" has no output "eu" (it has only its default output: read it as "read")"#
+    let cases = [
+        (
+            "input: route.big",
+            "input: route.bgi",
+            r#"steps[3].input: step "route" has no output "bgi" (its outputs: eu, big)"#,
         ),
-        "{}",
-        out.stderr
-    );
-    let bad = routing_pipeline(None).replace("input: route.eu", "input: route.Eu");
-    p.write("bad.yaml", &bad);
-    let out = p.run("bad.yaml", &[]);
-    assert_ne!(out.code, 0);
-    assert!(
-        out.stderr
-            .contains(r#"steps[2].input: invalid output name "Eu" in "route.Eu""#),
-        "{}",
-        out.stderr
-    );
+        (
+            "input: route.eu",
+            "input: read.eu",
+            r#"steps[2].input: step "read" has no output "eu" (it has only its default output: read it as "read")"#,
+        ),
+        (
+            "input: route.eu",
+            "input: route.Eu",
+            r#"steps[2].input: invalid output name "Eu" in "route.Eu""#,
+        ),
+    ];
+    for (written, typo, expected) in cases {
+        p.write("bad.yaml", &routing_pipeline(None).replace(written, typo));
+        let out = p.run("bad.yaml", &[]);
+        assert_ne!(out.code, 0, "{typo}");
+        assert!(out.stderr.contains(expected), "{typo}: {}", out.stderr);
+    }
     assert!(
         !p.path().join("data/out/rest.jsonl").exists(),
         "nothing ran"

@@ -60,17 +60,7 @@ fn scaffold_and_test(lang: &str, kind: &str, name: &str) {
 /// `autoflow plugin check` on the built component names its world, contract version and
 /// metadata.
 fn check_describes(wasm: &Path, name: &str, kind: &str, contract: &str) {
-    let out = Command::new(autoflow_bin())
-        .args(["plugin", "check", "--json"])
-        .arg(wasm)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = autoflow_tests::plugin_check(wasm);
     assert_eq!(report["world"], format!("{kind}-plugin"));
     assert_eq!(report["contract"], contract);
     assert_eq!(report["name"], name);

@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The built-in transforms end to end: a pipeline chaining json-schema, split, flatten, mask,
 //! dedupe and jq through `autoflow run`, compared record by record with a reference computed
-//! here; and dedupe's window carried across runs on a server (SQLite and PostgreSQL), since
-//! `autoflow run` keeps no step state between runs.
+//! here; and dedupe's window and aggregate's open windows carried across runs on a server
+//! (SQLite and PostgreSQL), since `autoflow run` keeps no step state between runs.
 use std::collections::HashSet;
 
 use autoflow_tests::server::{Backend, Server};
@@ -298,4 +298,91 @@ fn throttle_paces_records_to_its_rate_and_passes_them_all_in_order() {
     assert!(waited > 0, "{pace}");
     let took = run["finished_at"].as_i64().unwrap() - run["started_at"].as_i64().unwrap();
     assert!(took >= 340, "the run took {took} ms");
+}
+
+/// aggregate on a server: read -> agg (100 ms windows on `t`: count, sum) -> gate (fails while
+/// `gate/open` is missing) -> log-sink. A window closed in one run is passed on; the open one
+/// goes on in the next run from the step state; a failed run commits neither the state nor the
+/// source's cursor, so the run after it counts the same records once.
+fn aggregate_across_runs(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_str().unwrap().to_string();
+    let file = dir.path().join("events.jsonl");
+    let gate = dir.path().join("gate");
+    std::fs::create_dir_all(&gate).unwrap();
+    std::fs::write(gate.join("open"), "").unwrap();
+    let append = |ts: &[(i64, i64)]| {
+        let text: String = ts
+            .iter()
+            .map(|(t, v)| format!("{{\"t\":{t},\"v\":{v}}}\n"))
+            .collect();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+            .unwrap();
+    };
+    let Some(s) = Server::start_with(backend, &["--mount-root", &root]) else {
+        return;
+    };
+    let r = s.push(
+        &s.admin,
+        "gate",
+        "1.0.0",
+        std::fs::read(autoflow_tests::guests::GATE).unwrap(),
+    );
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+    let yaml = format!(
+        "name: windows\nsteps:\n  - id: read\n    plugin: file-source@latest\n    config: {{ path: /in/events.jsonl }}\n    \
+         mounts: [{{ host: {root}, guest: /in }}]\n  - id: agg\n    plugin: aggregate@latest\n    input: read\n    \
+         config: {{ window: {{ size_ms: 100, time_field: t }}, aggregates: {{ n: {{ op: count }}, total: {{ op: sum, field: v }} }} }}\n  \
+         - id: gate\n    plugin: gate@latest\n    input: agg\n    config: {{ path: /in/gate/open }}\n    mounts: [{{ host: {root}, guest: /in }}]\n  \
+         - id: sink\n    plugin: log-sink@latest\n    input: gate\nbatch_size: 2\n"
+    );
+    let r = s.apply(&s.admin, "windows", &yaml);
+    assert!(r.status == 201 || r.status == 200, "{}", r.text());
+    let windows = |run: &Value| -> Vec<(i64, i64, i64)> {
+        s.logged(run["id"].as_str().unwrap(), "sink")
+            .iter()
+            .map(|w| {
+                (
+                    w["window_start"].as_i64().unwrap(),
+                    w["n"].as_i64().unwrap(),
+                    w["total"].as_i64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    // Run 1: [0,100) closes when t=150 comes; [100,200) stays open, in the state.
+    append(&[(10, 1), (20, 2), (150, 4)]);
+    let run = s.run_and_wait(&s.admin, "windows", None);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(windows(&run), [(0, 2, 3)]);
+    // Run 2 closes [100,200) with t=150 from run 1 and t=160, but its gate is shut: it fails.
+    append(&[(160, 8), (250, 16)]);
+    std::fs::remove_file(gate.join("open")).unwrap();
+    let run = s.run_and_wait(&s.admin, "windows", None);
+    assert_eq!(run["status"], "failed", "{run}");
+    // Run 3 rereads t=160 and t=250 from the committed cursor, over run 1's committed windows:
+    // [100,200) counts each record once.
+    std::fs::write(gate.join("open"), "").unwrap();
+    let run = s.run_and_wait(&s.admin, "windows", None);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(windows(&run), [(100, 2, 12)]);
+    // Run 4: [200,300) from run 3's state, closed by t=420.
+    append(&[(270, 32), (420, 64)]);
+    let run = s.run_and_wait(&s.admin, "windows", None);
+    assert_eq!(run["status"], "succeeded", "{run}");
+    assert_eq!(windows(&run), [(200, 2, 48)]);
+}
+
+#[test]
+fn aggregate_carries_its_open_windows_across_runs_and_a_failed_run_counts_nothing_on_sqlite() {
+    aggregate_across_runs(Backend::Sqlite);
+}
+
+#[test]
+fn aggregate_carries_its_open_windows_across_runs_and_a_failed_run_counts_nothing_on_postgres() {
+    aggregate_across_runs(Backend::Postgres);
 }
