@@ -20,7 +20,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use autoflow::engine::bindings::source::autoflow::plugin0_1_0::{
     host as wit_host, types as wit_types,
 };
-use autoflow::engine::bindings::transform::TransformPluginPre;
+use autoflow::engine::bindings::transform_v2::TransformPluginPre;
 use autoflow::engine::bindings::{Level, Record};
 use autoflow::engine::{Capture, Engine, EngineConfig, Plugin, Sandbox, StepHost, StepLimits};
 use autoflow::registry::{builtin, cache::digest_of};
@@ -176,7 +176,7 @@ impl RawSetup {
         // The shared engine has epoch interruption on; keep the raw store clear of it.
         store.set_epoch_deadline(1 << 40);
         let plugin = self.pre.instantiate_async(&mut store).await?;
-        let t = plugin.autoflow_plugin_transform();
+        let t = plugin.autoflow_plugin0_2_0_transform();
         match call {
             Call::None => {}
             Call::Describe => {
@@ -306,7 +306,7 @@ impl RawSetup {
         let mut store = Store::new(&self.engine, state);
         store.set_epoch_deadline(1 << 40);
         let plugin = self.pre.instantiate_async(&mut store).await?;
-        let t = plugin.autoflow_plugin_transform();
+        let t = plugin.autoflow_plugin0_2_0_transform();
         let mut faults = None;
         for i in 0..WARM_CALLS + n {
             if i == WARM_CALLS {

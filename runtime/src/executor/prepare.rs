@@ -184,10 +184,9 @@ async fn check_named_outputs(
             else {
                 continue;
             };
-            if !declared.contains_key(&i) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = declared.entry(i) {
                 let config = crate::pipeline::params::substitute(&upstream.config, check_values);
-                let outputs = step_outputs(engine, plugin, &config.to_string()).await;
-                declared.insert(i, outputs);
+                slot.insert(step_outputs(engine, plugin, &config.to_string()).await);
             }
             let place = if step.input.is_some() {
                 format!("steps[{j}].input")
