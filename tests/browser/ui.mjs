@@ -368,11 +368,17 @@ await step('an admin adds a user, changes their role, makes and revokes a token,
 
   await page.fill('#token-name', 'ci-bot');
   await page.selectOption('#token-role', 'viewer');
+  await page.fill('#token-scopes', 'pipelines:read');
+  await page.fill('#token-account', 'ci');
   await page.click('#token-form-submit');
   await textMatches('#token-text', /^af_/);
   const token = (await page.textContent('#token-text')).trim();
-  const bearer = (t) => context.request.get(`${URL}/v1/pipelines`, { headers: { Authorization: `Bearer ${t}` } });
+  const bearer = (t, p = '/v1/pipelines') => context.request.get(`${URL}${p}`, { headers: { Authorization: `Bearer ${t}` } });
   if ((await bearer(token)).status() !== 200) throw new Error('the new token does not work');
+  // Narrowed to pipelines:read: the plugins are out of its reach, and the list says so.
+  if ((await bearer(token, '/v1/plugins')).status() !== 403) throw new Error('a pipelines:read token reads plugins');
+  await page.waitForFunction(() => [...document.querySelectorAll('#tokens tbody tr')]
+    .some((tr) => /ci-bot/.test(tr.textContent) && /pipelines:read/.test(tr.textContent) && /service account ci/.test(tr.textContent)), null, { timeout: T, polling: 50 });
   await page.click('button[aria-label="Revoke token ci-bot"]');
   await page.waitForFunction(() => [...document.querySelectorAll('#tokens tbody tr')]
     .some((tr) => /ci-bot/.test(tr.textContent) && /revoked/.test(tr.textContent)), null, { timeout: T, polling: 50 });

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod certs;
 pub mod http_server;
+pub mod postgres_tls;
 pub mod server;
 pub mod smtp_server;
 pub mod tripwire;

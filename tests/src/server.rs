@@ -230,6 +230,32 @@ impl Server {
                 (pg_url_for(&name), Some(name))
             }
         };
+        Some(Self::launch(backend, data, database, pg_name, extra, envs))
+    }
+
+    /// Starts a server on the PostgreSQL database at `database` (made and kept by the caller,
+    /// such as one over TLS), with extra flags.
+    pub fn start_on(database: &str, extra: &[&str]) -> Server {
+        let data = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        Self::launch(
+            Backend::Postgres,
+            data,
+            database.to_string(),
+            None,
+            extra,
+            &[],
+        )
+    }
+
+    /// Starts the server process and reads its admin token.
+    fn launch(
+        backend: Backend,
+        data: tempfile::TempDir,
+        database: String,
+        pg_name: Option<String>,
+        extra: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Server {
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let envs: Vec<(String, String)> = envs
             .iter()
@@ -245,7 +271,7 @@ impl Server {
             .timeout(Duration::from_secs(120))
             .build()
             .unwrap_or_else(|e| panic!("client: {e}"));
-        Some(Server {
+        Server {
             url,
             admin,
             data,
@@ -256,7 +282,7 @@ impl Server {
             envs,
             pg_name,
             http,
-        })
+        }
     }
 
     /// Kills the server (SIGKILL: no graceful shutdown) and starts it again on the same data,

@@ -22,13 +22,10 @@ impl SmtpServer {
     /// Starts one that takes mail from `user` with `password` (over TLS only).
     pub fn start(user: &str, password: &str) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
-        let (ca_pem, cert_pem, key_pem) = certificates();
-        let cert = dir.path().join("cert.pem");
-        let key = dir.path().join("key.pem");
+        let ca = crate::certs::TestCa::new("Autoflow test CA");
+        let crate::certs::Issued { cert, key } = ca.issue(dir.path());
+        let ca_pem = ca.pem();
         let out = dir.path().join("out");
-        for (path, text) in [(&cert, &cert_pem), (&key, &key_pem)] {
-            std::fs::write(path, text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        }
         std::fs::create_dir(&out).unwrap_or_else(|e| panic!("{}: {e}", out.display()));
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -121,24 +118,4 @@ impl Drop for SmtpServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// A CA, and a certificate it signed for 127.0.0.1 and localhost: (CA PEM, cert PEM, key PEM).
-fn certificates() -> (String, String, String) {
-    let fail = |e: rcgen::Error| -> ! { panic!("rcgen: {e}") };
-    let mut ca_params =
-        rcgen::CertificateParams::new(Vec::<String>::new()).unwrap_or_else(|e| fail(e));
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "Autoflow test CA");
-    let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| fail(e));
-    let ca = ca_params.self_signed(&ca_key).unwrap_or_else(|e| fail(e));
-    let key = rcgen::KeyPair::generate().unwrap_or_else(|e| fail(e));
-    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".into()])
-        .unwrap_or_else(|e| fail(e));
-    let cert = params
-        .signed_by(&key, &ca, &ca_key)
-        .unwrap_or_else(|e| fail(e));
-    (ca.pem(), cert.pem(), key.serialize_pem())
 }

@@ -41,11 +41,13 @@ pub fn user_agent(headers: &axum::http::HeaderMap) -> Option<String> {
     Some(text[..end].to_string())
 }
 
-/// The guard of a route whose least role is `role` (see [`super::openapi::ApiRouter`]):
-/// 401/429 as the extractor answers, 403 below `role`, else the handler runs with the verified
-/// caller in the request's extensions.
+/// The guard of a route whose least role is `role` and whose scope is `scope` (see
+/// [`super::openapi::ApiRouter`]): 401/429 as the extractor answers, 403 below `role` or for a
+/// token narrowed to other scopes, else the handler runs with the verified caller in the
+/// request's extensions.
 pub async fn require(
     role: Role,
+    scope: std::sync::Arc<str>,
     State(state): State<AppState>,
     request: Request,
     next: Next,
@@ -55,6 +57,7 @@ pub async fn require(
         Ok(auth) => auth
             .who
             .require(role)
+            .and_then(|()| auth.who.require_scope(&scope))
             .map(|()| auth)
             .map_err(ApiError::from),
         Err(refused) => Err(refused),

@@ -184,7 +184,9 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::Unauthenticated(m) => ApiError::Unauthorized(m.to_string()),
-            AuthError::Forbidden(_) => ApiError::Forbidden(e.to_string()),
+            AuthError::Forbidden(_) | AuthError::OutOfScope { .. } => {
+                ApiError::Forbidden(e.to_string())
+            }
             AuthError::Store(e) => e.into(),
             AuthError::Random(m) => ApiError::internal(m),
         }

@@ -95,6 +95,13 @@ pub fn routes() -> ApiRouter {
         .merge(hooks::routes())
 }
 
+/// The scopes of the API's routes ([`crate::auth::scope`]): what a token may be narrowed to.
+pub fn known_scopes() -> &'static std::collections::BTreeSet<String> {
+    static SCOPES: std::sync::OnceLock<std::collections::BTreeSet<String>> =
+        std::sync::OnceLock::new();
+    SCOPES.get_or_init(|| openapi::scopes(&routes().docs()))
+}
+
 /// The whole API, with `/openapi.json` generated from [`routes`].
 pub fn app(state: AppState) -> Router {
     let api = routes().get("/openapi.json", None, "This document", openapi::serve);

@@ -1,7 +1,8 @@
 //! `GET /openapi.json` generated from the routers themselves: every route is registered through
-//! [`ApiRouter`], which records its method, path, least role and summary as it adds the handler,
-//! so the document lists exactly the routes that are served, and the router enforces the role
-//! it documents (a caller below it gets 403 before the handler runs). (Body schemas are not
+//! [`ApiRouter`], which records its method, path, least role, scope ([`crate::auth::scope`])
+//! and summary as it adds the handler, so the document lists exactly the routes that are
+//! served, and the router enforces the role and scope it documents (a caller below the role,
+//! or a token without the scope, gets 403 before the handler runs). (Body schemas are not
 //! described.)
 use axum::Router;
 use axum::handler::Handler;
@@ -20,6 +21,8 @@ pub struct RouteDoc {
     pub path: &'static str,
     /// The least role the route needs; `None` when it needs no token.
     pub role: Option<Role>,
+    /// The scope a narrowed token needs for it (with a role only).
+    pub scope: Option<String>,
     /// What the route does.
     pub summary: &'static str,
 }
@@ -73,6 +76,7 @@ impl ApiRouter {
             method,
             path,
             role,
+            scope: role.map(|_| crate::auth::scope::of(method, path)),
             summary,
         };
         self.routes.push((doc, handler));
@@ -96,18 +100,28 @@ impl ApiRouter {
         let mut router = Router::new();
         let mut docs = Vec::with_capacity(self.routes.len());
         for (doc, handler) in self.routes {
-            let handler = match doc.role {
-                Some(role) => handler.route_layer(axum::middleware::from_fn_with_state(
-                    state.clone(),
-                    move |state, request, next| super::auth::require(role, state, request, next),
-                )),
-                None => handler,
+            let handler = match (doc.role, doc.scope.clone()) {
+                (Some(role), Some(scope)) => {
+                    let scope: std::sync::Arc<str> = scope.into();
+                    handler.route_layer(axum::middleware::from_fn_with_state(
+                        state.clone(),
+                        move |state, request, next| {
+                            super::auth::require(role, scope.clone(), state, request, next)
+                        },
+                    ))
+                }
+                _ => handler,
             };
             router = router.route(doc.path, handler);
             docs.push(doc);
         }
         (router, docs)
     }
+}
+
+/// Every scope a route has: what a token may be narrowed to.
+pub fn scopes(routes: &[RouteDoc]) -> std::collections::BTreeSet<String> {
+    routes.iter().filter_map(|r| r.scope.clone()).collect()
 }
 
 /// Serves the document that [`super::app`] built and put in an extension.
@@ -131,6 +145,7 @@ pub fn document(routes: &[RouteDoc]) -> Value {
             "summary": r.summary,
             "parameters": params,
             "x-autoflow-role": r.role.map_or("none", Role::as_str),
+            "x-autoflow-scope": r.scope,
             "responses": {
                 "default": { "description": "An error", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }
             }

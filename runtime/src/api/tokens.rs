@@ -75,6 +75,11 @@ pub struct NewToken {
     pub role: Role,
     /// Lifetime in seconds (none: no expiry).
     pub expires_in_secs: Option<i64>,
+    /// Narrow it to these scopes (see [`crate::auth::scope`]); none: every route its role
+    /// allows (for a caller whose own token is narrowed: the caller's scopes).
+    pub scopes: Option<Vec<String>>,
+    /// Make it a token of this service account, not of the calling user.
+    pub service_account: Option<String>,
 }
 
 async fn create(State(state): State<AppState>, auth: Auth, body: Body) -> ApiResult<Response> {
@@ -91,24 +96,66 @@ async fn create(State(state): State<AppState>, auth: Auth, body: Body) -> ApiRes
         Some(s) => Some(now_ms().saturating_add(s.saturating_mul(1000))),
         None => None,
     };
-    let (text, row) = new_token(
+    let (text, mut row) = new_token(
         auth.tenant(),
         &req.name,
         req.role,
         expires_at,
         Some(auth.who.actor.clone()),
     )?;
-    let audit = auth.entry(
-        "token.create",
-        row.id.clone(),
-        Some(format!("role {}", row.role)),
-    );
+    narrow(&mut row, &auth, req.scopes, req.service_account)?;
+    let audit = auth.entry("token.create", row.id.clone(), Some(row.describe()));
     state.store.insert_token(&row, &audit).await?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "token": text, "info": row })),
     )
         .into_response())
+}
+
+/// Gives a new token its owner and scopes, within the caller's own rights: a role and scopes
+/// the caller holds, and the caller's user (or its token's) unless it is a service account's.
+fn narrow(
+    row: &mut TokenRow,
+    auth: &Auth,
+    scopes: Option<Vec<String>>,
+    service_account: Option<String>,
+) -> ApiResult<()> {
+    let who = &auth.who;
+    if row.role > who.role {
+        return Err(ApiError::Forbidden(format!(
+            "a token carries at most its creator's rights: you are {}, and asked for {}",
+            who.role, row.role
+        )));
+    }
+    row.scopes = match scopes {
+        Some(asked) => Some(
+            crate::auth::scope::check(&asked, super::known_scopes()).map_err(ApiError::BadRequest)?,
+        ),
+        None => who.scopes.clone(),
+    };
+    if let (Some(held), Some(asked)) = (&who.scopes, &row.scopes)
+        && let Some(beyond) = asked.iter().find(|s| !crate::auth::scope::covers(held, s))
+    {
+        return Err(ApiError::Forbidden(format!(
+            "a token carries at most its creator's rights: scope {beyond} is not among yours ({})",
+            held.join(" ")
+        )));
+    }
+    match service_account {
+        Some(name) => {
+            crate::auth::check_user_name(&name)
+                .map_err(|e| ApiError::BadRequest(format!("service_account: {e}")))?;
+            row.service_account = Some(name);
+        }
+        None => {
+            if let Some((id, name)) = &who.user {
+                row.user_id = Some(id.clone());
+                row.user = Some(name.clone());
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn list(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<TokenRow>>> {

@@ -12,6 +12,7 @@ use subtle::ConstantTimeEq;
 pub mod audit;
 pub mod limiter;
 pub mod password;
+pub mod scope;
 pub mod session;
 
 use crate::store::tokens::TokenRow;
@@ -26,6 +27,14 @@ pub enum AuthError {
     /// The token is valid but its role does not allow this.
     #[error("this needs the {0} role")]
     Forbidden(Role),
+    /// The token is valid but narrowed to scopes that do not include this route's.
+    #[error("this needs scope {needed}, and the token's scopes are: {held}")]
+    OutOfScope {
+        /// The route's scope.
+        needed: String,
+        /// The token's.
+        held: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -46,6 +55,10 @@ pub struct Principal {
     pub tenant_id: String,
     /// Role.
     pub role: Role,
+    /// The scopes a token is narrowed to (`None`: a session, or a token of every scope).
+    pub scopes: Option<Vec<String>>,
+    /// The user, as (id, name): the signed-in one, or the one a token belongs to.
+    pub user: Option<(String, String)>,
 }
 
 impl Principal {
@@ -55,6 +68,17 @@ impl Principal {
             Ok(())
         } else {
             Err(AuthError::Forbidden(needed))
+        }
+    }
+
+    /// Refuses unless the caller's scopes include `scope` (the route's, [`scope::of`]).
+    pub fn require_scope(&self, scope: &str) -> Result<(), AuthError> {
+        match &self.scopes {
+            Some(scopes) if !scope::covers(scopes, scope) => Err(AuthError::OutOfScope {
+                needed: scope.to_string(),
+                held: scopes.join(" "),
+            }),
+            _ => Ok(()),
         }
     }
 }
@@ -105,6 +129,11 @@ pub fn new_token(
         created_by,
         expires_at,
         revoked_at: None,
+        scopes: None,
+        user_id: None,
+        user: None,
+        service_account: None,
+        user_role: None,
     };
     Ok((text, row))
 }
@@ -134,9 +163,21 @@ pub async fn verify(store: &Store, text: &str) -> Result<Principal, AuthError> {
     if row.expires_at.is_some_and(|t| t <= now_ms()) {
         return Err(AuthError::Unauthenticated("token expired"));
     }
+    // A user's token carries at most the user's present role, and stops with the user.
+    let role = match (&row.user_id, row.user_role) {
+        (None, _) => row.role,
+        (Some(_), Some(user_role)) => row.role.min(user_role),
+        (Some(_), None) => {
+            return Err(AuthError::Unauthenticated(
+                "the token's user is disabled or has no role in its tenant",
+            ));
+        }
+    };
     Ok(Principal {
         actor: row.id,
         tenant_id: row.tenant_id,
-        role: row.role,
+        role,
+        scopes: row.scopes,
+        user: row.user_id.zip(row.user),
     })
 }

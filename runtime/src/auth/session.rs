@@ -210,6 +210,8 @@ pub async fn verify(
         actor: format!("user:{}", check.user),
         tenant_id: s.tenant_id.clone(),
         role,
+        scopes: None,
+        user: Some((s.user_id.clone(), check.user.clone())),
     };
     Ok((who, info))
 }

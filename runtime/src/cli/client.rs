@@ -1,5 +1,6 @@
 //! The HTTP client behind `autoflow plugin|pipeline|runs`: server URL and token from flags or
-//! `AUTOFLOW_URL` / `AUTOFLOW_TOKEN` (else the `admin-token` file of the local data directory).
+//! `AUTOFLOW_URL` / `AUTOFLOW_TOKEN` (else the `admin-token` file of the local data directory),
+//! and for an `https://` server with a private CA, that CA (`--ca-cert`).
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -30,6 +31,10 @@ pub struct ClientArgs {
         global = true
     )]
     pub data_dir: PathBuf,
+    /// Trust the server's certificate when this CA (PEM; one or more certificates) signed it,
+    /// beside the public roots: for an `https://` server with a private CA.
+    #[arg(long, env = "AUTOFLOW_CA_CERT", global = true)]
+    pub ca_cert: Option<PathBuf>,
 }
 
 /// A client of one server.
@@ -48,9 +53,13 @@ impl Client {
                 .ok()
                 .map(|t| t.trim().to_string())
         });
-        let http = reqwest::Client::builder()
-            .build()
-            .context("cannot build the HTTP client")?;
+        let mut http = reqwest::Client::builder();
+        if let Some(path) = &args.ca_cert {
+            for ca in read_ca(path)? {
+                http = http.add_root_certificate(ca);
+            }
+        }
+        let http = http.build().context("cannot build the HTTP client")?;
         Ok(Self {
             base: args.url.trim_end_matches('/').to_string(),
             token,
@@ -113,6 +122,21 @@ impl Client {
             .context("the answer is not what this client expects")?;
         Ok(Page { rows, next })
     }
+}
+
+/// The certificates of a `--ca-cert` file.
+fn read_ca(path: &std::path::Path) -> anyhow::Result<Vec<reqwest::Certificate>> {
+    let pem = std::fs::read(path)
+        .with_context(|| format!("--ca-cert {}: cannot read it", path.display()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem)
+        .with_context(|| format!("--ca-cert {}: not PEM certificates", path.display()))?;
+    if certs.is_empty() {
+        bail!(
+            "--ca-cert {}: no certificate in the file (a PEM \"BEGIN CERTIFICATE\" block)",
+            path.display()
+        );
+    }
+    Ok(certs)
 }
 
 /// One page of a listing.

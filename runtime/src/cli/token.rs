@@ -1,6 +1,8 @@
 //! `autoflow token create`: makes an API token directly in the database (the server's
 //! `--data-dir` / `--database`), so an operator can mint one without a running server or an
-//! existing token. Creates the tenant with `--create-tenant`. Recorded in the audit log.
+//! existing token. Creates the tenant with `--create-tenant`; narrows the token to scopes with
+//! `--scope`, and gives it to a user (`--user`: it then carries at most their role) or a
+//! service account (`--service-account`). Recorded in the audit log.
 use crate::auth::{Role, new_token};
 use crate::store::audit::NewAudit;
 use crate::store::now_ms;
@@ -33,6 +35,18 @@ pub struct CreateArgs {
     /// Lifetime in seconds (default: no expiry).
     #[arg(long)]
     pub expires_in: Option<i64>,
+    /// Narrow it to these scopes (repeatable or comma-separated, such as `runs:trigger` or
+    /// `pipelines:*`; the routes' scopes are in `/openapi.json`). Default: every route its
+    /// role allows.
+    #[arg(long = "scope", value_delimiter = ',')]
+    pub scopes: Vec<String>,
+    /// The user it belongs to: it carries at most their role in the tenant, and stops when
+    /// they are disabled or lose it.
+    #[arg(long, conflicts_with = "service_account")]
+    pub user: Option<String>,
+    /// The service account it belongs to.
+    #[arg(long)]
+    pub service_account: Option<String>,
 }
 
 /// Runs a token command.
@@ -60,7 +74,34 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
     let expires = args
         .expires_in
         .map(|s| now_ms().saturating_add(s.saturating_mul(1000)));
-    let (text, row) = new_token(&tenant.id, &args.name, role, expires, Some("cli".into()))?;
+    let (text, mut row) = new_token(&tenant.id, &args.name, role, expires, Some("cli".into()))?;
+    if !args.scopes.is_empty() {
+        row.scopes = Some(
+            crate::auth::scope::check(&args.scopes, crate::api::known_scopes())
+                .map_err(|e| anyhow::anyhow!("--scope: {e}"))?,
+        );
+    }
+    if let Some(name) = &args.user {
+        let user = store
+            .user_by_name(name)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("--user: no user {name:?}"))?;
+        if !store
+            .memberships(&user.id)
+            .await?
+            .iter()
+            .any(|m| m.tenant_id == tenant.id)
+        {
+            anyhow::bail!("--user: {name} has no role in tenant {}", tenant.name);
+        }
+        row.user_id = Some(user.id);
+        row.user = Some(user.name);
+    }
+    if let Some(name) = &args.service_account {
+        crate::auth::check_user_name(name)
+            .map_err(|e| anyhow::anyhow!("--service-account: {e}"))?;
+        row.service_account = Some(name.clone());
+    }
     let audit = NewAudit {
         tenant: Some(&tenant.id),
         actor: "cli",
@@ -68,7 +109,7 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<()> {
         target: Some(row.id.clone()),
         remote: Some("local".into()),
         agent: None,
-        detail: Some(format!("role {role}")),
+        detail: Some(row.describe()),
     };
     store.insert_token(&row, &audit).await?;
     super::output::line(text)?;

@@ -2,8 +2,9 @@
 //! checked for it. A driver is handed IP addresses, never the name again: a DNS answer that
 //! changes between the check and the connect (or at a later reconnect) cannot redirect it.
 //!
-//! TLS: sqlx and redis are built here without TLS (`sslmode=require` and up, and `rediss://`,
-//! are refused with the URL), so nothing is lost by pinning their address. NATS speaks TLS when
+//! TLS: sqlx encrypts when the URL asks (`sslmode=require`), without checking the certificate;
+//! the modes that check it are refused with the URL, since the driver would check it against
+//! the pinned address. Redis is built without TLS (`rediss://` is refused). NATS speaks TLS when
 //! its server asks for it: the certificate is then verified against the name the address was
 //! resolved from ([`PinnedNames`]), so pinning the address does not weaken the verification
 //! (the name is not sent as SNI, which rustls sends for names only).

@@ -6,9 +6,11 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+pub mod audit_heads;
 pub mod http;
 pub mod metrics;
 pub mod seed;
+pub mod tls;
 
 use crate::api::{self, AppState, Settings};
 use crate::control::Core;
@@ -63,10 +65,16 @@ pub struct ServerArgs {
     /// A sign-in session ends this many hours after sign-in, used or not.
     #[arg(long, env = "AUTOFLOW_SESSION_MAX_HOURS", default_value_t = 12)]
     pub session_max_hours: u64,
-    /// Session cookies carry `Secure`: set it when clients reach the server over HTTPS (through
-    /// a proxy that terminates TLS; the server does not serve HTTPS itself yet).
+    /// Session cookies carry `Secure`: set it when clients reach the server over HTTPS through
+    /// a proxy that terminates TLS (with `--tls-cert` they always do).
     #[arg(long, env = "AUTOFLOW_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// HTTPS: certificate and key.
+    #[command(flatten)]
+    pub tls: tls::TlsArgs,
+    /// The audit chains' heads, kept in a file outside the database.
+    #[command(flatten)]
+    pub audit_heads: audit_heads::AuditHeadArgs,
     /// Runs the server's own worker runs at once (0: none; runs wait for `autoflow worker`s).
     #[arg(long, env = "AUTOFLOW_WORKER_SLOTS", default_value_t = 4)]
     pub worker_slots: usize,
@@ -210,7 +218,7 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
         sessions: crate::auth::session::SessionSettings {
             idle: std::time::Duration::from_secs(args.session_idle_mins.saturating_mul(60)),
             max_age: std::time::Duration::from_secs(args.session_max_hours.saturating_mul(3600)),
-            secure_cookies: args.secure_cookies,
+            secure_cookies: args.secure_cookies || args.tls.tls_cert.is_some(),
         },
     };
     // The recorder first, so that what the core records while it opens (its engine's
@@ -247,6 +255,8 @@ pub async fn state(args: &ServerArgs) -> anyhow::Result<AppState> {
 
 /// Runs the server until it is asked to stop.
 pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    // The certificate first: a wrong file stops the start before anything else is opened.
+    let certificate = args.tls.load()?;
     let state = state(&args).await?;
     seed::seed(&state, &args.data_dir)
         .await
@@ -276,25 +286,39 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    state.deliverer.set_public_url(&format!("http://{addr}"));
+    let (scheme, acceptor) = match &certificate {
+        Some(certificate) => {
+            #[cfg(unix)]
+            certificate.reload_on_sighup()?;
+            ("https", Some(certificate.acceptor()?))
+        }
+        None => ("http", None),
+    };
+    state.deliverer.set_public_url(&format!("{scheme}://{addr}"));
     let deliverer = tokio::spawn(state.deliverer.clone().run(stop.clone()));
     let watch = tokio::spawn(crate::alerts::watch::run(
         state.core.store.clone(),
         stop.clone(),
     ));
-    println!("autoflow server listening on http://{addr}");
-    println!("web UI at http://{addr}/");
+    let heads = args
+        .audit_heads
+        .start(state.core.store.clone(), stop.clone())?;
+    println!("autoflow server listening on {scheme}://{addr}");
+    println!("web UI at {scheme}://{addr}/");
     let _ = std::io::Write::flush(&mut std::io::stdout());
     let limits = http::ConnectionLimits {
         header_timeout: std::time::Duration::from_secs(args.header_timeout_secs.max(1)),
         per_source: args.max_connections_per_source.max(1),
     };
-    http::serve(listener, api::app(state), limits, shutdown()).await?;
+    http::serve(listener, api::app(state), limits, acceptor, shutdown()).await?;
     let _ = stop_tx.send(true);
     let _ = ticker.await;
     let _ = events.await;
     let _ = deliverer.await;
     let _ = watch.await;
+    if let Some(heads) = heads {
+        let _ = heads.await;
+    }
     if let Some(worker) = worker {
         worker.await??;
     }

@@ -42,25 +42,70 @@ pub struct TokenRow {
     pub expires_at: Option<i64>,
     /// Revocation time, Unix ms.
     pub revoked_at: Option<i64>,
+    /// The scopes it is narrowed to (`None`: every route its role allows); see
+    /// [`crate::auth::scope`].
+    pub scopes: Option<Vec<String>>,
+    /// The id of the user it belongs to: it carries at most that user's present role.
+    #[serde(skip)]
+    pub user_id: Option<String>,
+    /// The name of the user it belongs to (as read back).
+    pub user: Option<String>,
+    /// The service account it belongs to.
+    pub service_account: Option<String>,
+    /// The present role of its user in its tenant, as read back: `None` when the user is
+    /// disabled or has no role there (only meaningful with a user).
+    #[serde(skip)]
+    pub user_role: Option<Role>,
 }
 
-const TOKEN_COLUMNS: &str =
-    "id, tenant_id, name, role, hash, created_at, created_by, expires_at, revoked_at";
+impl TokenRow {
+    /// What the audit log says of a new token: its role, scopes and owner.
+    pub fn describe(&self) -> String {
+        let mut text = format!("role {}", self.role);
+        if let Some(scopes) = &self.scopes {
+            text.push_str(&format!("; scopes {}", scopes.join(" ")));
+        }
+        if let Some(user) = &self.user {
+            text.push_str(&format!("; user {user}"));
+        }
+        if let Some(account) = &self.service_account {
+            text.push_str(&format!("; service account {account}"));
+        }
+        text
+    }
+}
+
+/// A token row with its user's name and present role.
+const TOKEN_SELECT: &str = "SELECT t.id, t.tenant_id, t.name, t.role, t.hash, t.created_at, t.created_by, \
+     t.expires_at, t.revoked_at, t.scopes, t.user_id, t.service_account, u.name AS user_name, \
+     CASE WHEN u.disabled_at IS NULL THEN r.role END AS user_role \
+     FROM tokens t LEFT JOIN users u ON u.id = t.user_id \
+     LEFT JOIN user_roles r ON r.user_id = t.user_id AND r.tenant_id = t.tenant_id";
+
+fn role_of(text: &str) -> Result<Role> {
+    text.parse()
+        .map_err(|_| StoreError::Corrupt(format!("token role {text:?}")))
+}
 
 fn token_of(row: &sqlx::any::AnyRow) -> Result<TokenRow> {
     let role: String = row.try_get("role")?;
+    let scopes: Option<String> = row.try_get("scopes")?;
+    let user_role: Option<String> = row.try_get("user_role")?;
     Ok(TokenRow {
         id: row.try_get("id")?,
         tenant_id: row.try_get("tenant_id")?,
         name: row.try_get("name")?,
-        role: role
-            .parse()
-            .map_err(|_| StoreError::Corrupt(format!("token role {role:?}")))?,
+        role: role_of(&role)?,
         hash: row.try_get("hash")?,
         created_at: row.try_get("created_at")?,
         created_by: row.try_get("created_by")?,
         expires_at: row.try_get("expires_at")?,
         revoked_at: row.try_get("revoked_at")?,
+        scopes: scopes.map(|s| s.split_whitespace().map(str::to_string).collect()),
+        user_id: row.try_get("user_id")?,
+        user: row.try_get("user_name")?,
+        service_account: row.try_get("service_account")?,
+        user_role: user_role.as_deref().map(role_of).transpose()?,
     })
 }
 
@@ -109,8 +154,8 @@ impl Store {
     /// Stores a new token row, recording `audit` in the same transaction.
     pub async fn insert_token(&self, t: &TokenRow, audit: &NewAudit<'_>) -> Result<()> {
         let insert = sqlx::query(
-            "INSERT INTO tokens (id, tenant_id, name, role, hash, created_at, created_by, expires_at, revoked_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+            "INSERT INTO tokens (id, tenant_id, name, role, hash, created_at, created_by, expires_at, revoked_at, \
+             scopes, user_id, service_account) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10, $11)",
         )
         .bind(&t.id)
         .bind(&t.tenant_id)
@@ -119,14 +164,17 @@ impl Store {
         .bind(&t.hash)
         .bind(t.created_at)
         .bind(&t.created_by)
-        .bind(t.expires_at);
+        .bind(t.expires_at)
+        .bind(t.scopes.as_ref().map(|s| s.join(" ")))
+        .bind(&t.user_id)
+        .bind(&t.service_account);
         self.execute_audited(insert, audit).await?;
         Ok(())
     }
 
     /// The token with public id `id`, whatever its tenant (used to authenticate).
     pub async fn token_by_id(&self, id: &str) -> Result<Option<TokenRow>> {
-        let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"))
+        let row = sqlx::query(&format!("{TOKEN_SELECT} WHERE t.id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -136,7 +184,7 @@ impl Store {
     /// The tenant's tokens, newest first.
     pub async fn tokens(&self, tenant: &str) -> Result<Vec<TokenRow>> {
         let rows = sqlx::query(&format!(
-            "SELECT {TOKEN_COLUMNS} FROM tokens WHERE tenant_id = $1 ORDER BY created_at DESC, id"
+            "{TOKEN_SELECT} WHERE t.tenant_id = $1 ORDER BY t.created_at DESC, t.id"
         ))
         .bind(tenant)
         .fetch_all(&self.pool)

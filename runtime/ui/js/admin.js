@@ -99,6 +99,8 @@ async function tokens(box, ctx, redraw, made) {
     return h('tr', { dataset: { id: t.id } },
       h('th', { scope: 'row' }, h('code', {}, t.id)),
       h('td', {}, t.name), h('td', {}, t.role),
+      h('td', {}, t.scopes ? t.scopes.join(' ') : 'all'),
+      h('td', {}, t.user ? `user ${t.user}` : t.service_account ? `service account ${t.service_account}` : '—'),
       h('td', {}, timeEl(t.created_at)),
       h('td', {}, t.expires_at ? timeEl(t.expires_at) : 'never'),
       h('td', {}, t.revoked_at ? h('span', { class: 'status st-failed' }, 'revoked') : h('button', {
@@ -111,16 +113,23 @@ async function tokens(box, ctx, redraw, made) {
   const name = h('input', { id: 'token-name', autocomplete: 'off', required: true });
   const role = roleSelect('token-role', 'editor');
   const days = h('input', { id: 'token-days', type: 'number', min: '1', placeholder: 'never' });
+  // Scopes as RESOURCE:ACTION words (x-autoflow-scope in /openapi.json); empty: all.
+  const scopes = h('input', { id: 'token-scopes', autocomplete: 'off', placeholder: 'all (or e.g. runs:trigger pipelines:read)' });
+  const account = h('input', { id: 'token-account', autocomplete: 'off', placeholder: 'none: the token is yours' });
   // A token just made is shown here this once (the server keeps only its hash).
   const shown = h('div', { id: 'token-shown' }, made
     ? [notice('success', `Token ${made.info.name}, shown this once: copy it now.`), h('pre', { class: 'secret', id: 'token-text' }, made.token)]
     : null);
   put(box,
     h('h2', { id: 'tokens-h' }, 'API tokens'),
-    table('tokens', ['Id', 'Name', 'Role', 'Created', 'Expires', ''], rows, 'No token.'),
-    form('token-form', [field('Name', name), field('Role', role), field('Expires in days', days)], 'Create token', async () => {
+    table('tokens', ['Id', 'Name', 'Role', 'Scopes', 'Owner', 'Created', 'Expires', ''], rows, 'No token.'),
+    form('token-form', [field('Name', name), field('Role', role), field('Expires in days', days), field('Scopes', scopes), field('Service account', account)], 'Create token', async () => {
       const d = days.value.trim();
-      const r = await api('POST', '/v1/tokens', { json: { name: name.value.trim(), role: role.value, expires_in_secs: d ? Math.round(Number(d) * 86400) : null } });
+      const words = scopes.value.split(/[\s,]+/).filter(Boolean);
+      const r = await api('POST', '/v1/tokens', { json: {
+        name: name.value.trim(), role: role.value, expires_in_secs: d ? Math.round(Number(d) * 86400) : null,
+        scopes: words.length ? words : null, service_account: account.value.trim() || null,
+      } });
       await redraw(r);
     }),
     shown);

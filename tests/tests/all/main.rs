@@ -31,6 +31,8 @@ mod server_cli;
 mod slow_clients;
 mod sql_sink;
 mod step_time;
+mod tls;
+mod tokens;
 mod traces;
 mod transforms;
 mod ui;

@@ -7,16 +7,17 @@
 use std::io::Write;
 use std::net::IpAddr;
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use autoflow_tests::autoflow_bin;
-use autoflow_tests::server::{Resp, Server};
+use autoflow_tests::server::{Backend, Resp, Server, wait_for};
 
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// Runs `autoflow ARGS --database DB` with `stdin` as its standard input.
-fn cli(s: &Server, args: &[&str], stdin: &str) -> (i32, String, String) {
+pub(crate) fn cli(s: &Server, args: &[&str], stdin: &str) -> (i32, String, String) {
     let mut child = Command::new(autoflow_bin())
         .args(args)
         .args(["--database", &s.database])
@@ -42,7 +43,7 @@ fn cli(s: &Server, args: &[&str], stdin: &str) -> (i32, String, String) {
 }
 
 /// Runs SQL `statements` on the server's database, through the store's pool.
-fn sql(s: &Server, statements: &[&str]) {
+pub(crate) fn sql(s: &Server, statements: &[&str]) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -75,12 +76,12 @@ fn default_audit_ids(s: &Server) -> Vec<i64> {
     })
 }
 
-fn json_body(v: Value) -> Option<(&'static str, Vec<u8>)> {
+pub(crate) fn json_body(v: Value) -> Option<(&'static str, Vec<u8>)> {
     Some(("application/json", v.to_string().into_bytes()))
 }
 
 /// Signs in as `name` from the default address; the answer.
-fn login(s: &Server, name: &str, password: &str) -> Resp {
+pub(crate) fn login(s: &Server, name: &str, password: &str) -> Resp {
     s.call(
         "POST",
         "/v1/login",
@@ -90,7 +91,7 @@ fn login(s: &Server, name: &str, password: &str) -> Resp {
 }
 
 /// The session cookie an answer sets, as a `Cookie` header value.
-fn session_cookie(r: &Resp) -> String {
+pub(crate) fn session_cookie(r: &Resp) -> String {
     r.headers
         .get_all("set-cookie")
         .iter()
@@ -100,7 +101,7 @@ fn session_cookie(r: &Resp) -> String {
         .unwrap_or_else(|| panic!("no session cookie: {:?}", r.headers))
 }
 
-fn add_user(s: &Server, name: &str, role: &str) {
+pub(crate) fn add_user(s: &Server, name: &str, role: &str) {
     let (code, out, err) = cli(
         s,
         &["user", "add", name, "--role", role, "--password-stdin"],
@@ -523,6 +524,82 @@ fn audit_verify_names_the_first_broken_entry(s: &mut Server) {
         ],
     );
     assert_eq!(broken_at(&s3), x);
+}
+
+/// The head lines `autoflow audit verify` prints (each chain's newest hash).
+fn printed_heads(s: &Server) -> Vec<String> {
+    let (code, out) = verify(s);
+    assert_eq!(code, 0, "{out}");
+    out.lines()
+        .filter(|l| l.starts_with("head\t"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `--audit-heads FILE` keeps each chain's head outside the database; removing the newest
+/// entries leaves a whole chain, which `audit verify` alone passes, but `--heads FILE` names
+/// the kept head that is gone.
+fn kept_heads_show_newest_entries_removed(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("heads.txt");
+    let file_arg = file.to_str().unwrap();
+    let Some(mut s2) = Server::start_with(
+        backend,
+        &["--audit-heads", file_arg, "--audit-heads-secs", "1"],
+    ) else {
+        return;
+    };
+    add_user(&s2, "fay", "admin");
+    for _ in 0..3 {
+        assert_eq!(login(&s2, "fay", PASSWORD).status, 200);
+    }
+    // Each head the chain has now is kept in the file (with its time) within a few seconds.
+    let heads = printed_heads(&s2);
+    assert!(!heads.is_empty());
+    wait_for(Duration::from_secs(20), "the heads in the file", || {
+        let kept = std::fs::read_to_string(&file).unwrap_or_default();
+        heads
+            .iter()
+            .all(|h| kept.lines().any(|l| l.starts_with(&format!("{h}\t"))))
+    });
+    let (code, out, err) = cli(&s2, &["audit", "verify", "--heads", file_arg], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("kept heads in {file_arg} all found in their chains")), "{out}");
+
+    // The newest entry of tenant default removed by hand, with the server stopped: the chain is
+    // still whole, but the kept head is gone from it.
+    s2.kill();
+    let newest = *default_audit_ids(&s2).last().unwrap();
+    sql(&s2, &[&format!("DELETE FROM audit_log WHERE id = {newest}")]);
+    assert_eq!(verify(&s2).0, 0, "the chain alone looks whole");
+    let (code, out, err) = cli(&s2, &["audit", "verify", "--heads", file_arg], "");
+    assert_ne!(code, 0, "{out}");
+    let kept = std::fs::read_to_string(&file).unwrap();
+    let line = kept.lines().count();
+    assert!(
+        err.contains(&format!("lost a kept head: {file_arg} line {line} keeps "))
+            && err.contains("for tenant default, which is not in that chain"),
+        "{err}\n{kept}"
+    );
+
+    // A malformed head line is named with its line.
+    std::fs::write(&file, format!("{kept}head\t-\tnot-a-hash\n")).unwrap();
+    let (code, _, err) = cli(&s2, &["audit", "verify", "--heads", file_arg], "");
+    assert_ne!(code, 0);
+    assert!(
+        err.contains(&format!("line {}: \"not-a-hash\" is not a sha256 hash", line + 1)),
+        "{err}"
+    );
+}
+
+#[test]
+fn kept_audit_heads_show_newest_entries_removed_on_sqlite() {
+    kept_heads_show_newest_entries_removed(Backend::Sqlite);
+}
+
+#[test]
+fn kept_audit_heads_show_newest_entries_removed_on_postgres() {
+    kept_heads_show_newest_entries_removed(Backend::Postgres);
 }
 
 /// The first start makes user `admin` with a generated password, written to the data dir

@@ -54,9 +54,11 @@ impl std::fmt::Debug for Target {
 
 const NO_HOST: &str = "the URL has no host: write the server's name or address (a Unix socket, or the driver's default host, is not allowed)";
 const BAD_HOST: &str = "the URL's host must be a name or an IP address (a percent-encoded path, which a driver takes for a Unix socket, is not allowed)";
-/// Why SQL TLS modes are refused: sqlx is built without TLS here (no `tls-*` feature), so a
-/// mode that requires it could only fail, and be retried, at every run.
-const NO_SQL_TLS: &str = "needs TLS, which this host's SQL driver is built without";
+/// Why the SQL modes that verify the server's certificate are refused on a step's connection:
+/// the driver connects to the address the egress policy checked and pinned, and would check
+/// the certificate against that address instead of the server's name (and a private CA would
+/// be a file of the host). `require` encrypts without that check.
+const NO_SQL_VERIFY: &str = "verifies the server's certificate, which a step's connection cannot do yet: the driver connects to the address the egress policy pinned, not to the name";
 
 impl Target {
     /// Takes `url` (a URL of `kind`, placeholders already replaced) apart; the error says what
@@ -229,8 +231,8 @@ impl Target {
                 ssl_mode(
                     key,
                     value,
-                    &["disable", "allow", "prefer"],
-                    &["require", "verify-ca", "verify-full"],
+                    &["disable", "allow", "prefer", "require"],
+                    &["verify-ca", "verify-full"],
                 )?;
             }
             (ConnectionKind::Postgres, "application_name" | "options") => {}
@@ -247,8 +249,8 @@ impl Target {
                 ssl_mode(
                     key,
                     value,
-                    &["disabled", "preferred"],
-                    &["required", "verify_ca", "verify_identity"],
+                    &["disabled", "preferred", "required"],
+                    &["verify_ca", "verify_identity"],
                 )?;
             }
             (ConnectionKind::Mysql, "charset" | "collation" | "timezone" | "time-zone") => {}
@@ -353,20 +355,21 @@ fn reaches_past(key: &str) -> Option<&'static str> {
     }
 }
 
-/// Checks a TLS mode: one of `plain` (no TLS required), or refused as needing TLS.
-fn ssl_mode(key: &str, value: &str, plain: &[&str], tls: &[&str]) -> Result<(), String> {
+/// Checks a TLS mode: one of `allowed`, or refused as verifying the certificate
+/// ([`NO_SQL_VERIFY`]).
+fn ssl_mode(key: &str, value: &str, allowed: &[&str], verify: &[&str]) -> Result<(), String> {
     let value = value.to_ascii_lowercase();
-    if plain.contains(&value.as_str()) {
+    if allowed.contains(&value.as_str()) {
         Ok(())
-    } else if tls.contains(&value.as_str()) {
+    } else if verify.contains(&value.as_str()) {
         Err(format!(
-            "{key}={value} {NO_SQL_TLS} (use {})",
-            plain.join(", ")
+            "{key}={value} {NO_SQL_VERIFY} (use {})",
+            allowed.join(", ")
         ))
     } else {
         Err(format!(
             "query parameter {key:?} must be one of {}",
-            plain.join(", ")
+            allowed.join(", ")
         ))
     }
 }
@@ -635,9 +638,15 @@ mod tests {
 
         assert_eq!(
             refused(Postgres, "postgres://u@h/db?sslmode=verify-full"),
-            "sslmode=verify-full needs TLS, which this host's SQL driver is built without (use disable, allow, prefer)"
+            "sslmode=verify-full verifies the server's certificate, which a step's connection cannot do yet: the driver \
+             connects to the address the egress policy pinned, not to the name (use disable, allow, prefer, require)"
         );
-        assert!(refused(Mysql, "mysql://u@h/db?ssl-mode=VERIFY_IDENTITY").contains("needs TLS"));
+        assert!(
+            refused(Mysql, "mysql://u@h/db?ssl-mode=VERIFY_IDENTITY")
+                .contains("use disabled, preferred, required")
+        );
+        assert!(Target::parse(Postgres, "postgres://u@h/db?sslmode=require").is_ok());
+        assert!(Target::parse(Mysql, "mysql://u@h/db?ssl-mode=REQUIRED").is_ok());
         assert_eq!(
             refused(Postgres, "postgres://u@h/db?fallback_application_name=x"),
             "query parameter \"fallback_application_name\" is not allowed (a PostgreSQL URL takes: sslmode, ssl-mode, application_name, \
