@@ -299,3 +299,27 @@ fn metadata_carries_the_schema() {
         serde_json::json!(["string", "infer"])
     );
 }
+
+#[test]
+fn the_readme_examples_hold() {
+    let cfg = r#"{"field":"body","keep":["device"],"delimiter":";","types":"infer"}"#;
+    assert_eq!(
+        rows(cfg, r#"{"device":"d1","body":"t;temp\n1;20.5\n2;\n"}"#),
+        [
+            r#"{"device":"d1","t":1,"temp":20.5}"#,
+            r#"{"device":"d1","t":2,"temp":null}"#
+        ]
+    );
+    let payload = "id,name\n7,\"Lovelace, Ada\"\n";
+    assert_eq!(
+        rows("{}", payload),
+        [r#"{"id":"7","name":"Lovelace, Ada"}"#]
+    );
+    assert_eq!(
+        rows(r#"{"header":false,"columns":["id","name"]}"#, payload),
+        [
+            r#"{"id":"id","name":"name"}"#,
+            r#"{"id":"7","name":"Lovelace, Ada"}"#
+        ]
+    );
+}

@@ -208,3 +208,22 @@ fn metadata_carries_the_schema() {
         serde_json::json!(["auto", "text", "base64", "json"])
     );
 }
+
+#[test]
+fn the_readme_examples_hold() {
+    let out = run(
+        r#"{"as":"auto","key_into":"key"}"#,
+        vec![
+            Record::new("GET /a 200").with_key("k1"),
+            Record::new(r#"{"a":1}"#),
+        ],
+    );
+    let texts: Vec<&str> = out.records.iter().map(|r| r.text().unwrap()).collect();
+    assert_eq!(
+        texts,
+        [
+            r#"{"value":"GET /a 200","encoding":"text","key":"k1"}"#,
+            r#"{"value":{"a":1},"encoding":"json","key":null}"#
+        ]
+    );
+}
