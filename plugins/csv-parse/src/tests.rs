@@ -323,3 +323,34 @@ fn the_readme_examples_hold() {
         ]
     );
 }
+
+#[test]
+fn the_schema_agrees_with_the_code() {
+    let schema: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    for good in [
+        "{}",
+        r#"{"header":false,"columns":["a","b"],"delimiter":";","types":"infer"}"#,
+        r#"{"field":"body.csv","keep":["id","device.name"],"skip_empty_lines":false}"#,
+        r#"{"delimiter":"\t","columns":["x"]}"#,
+    ] {
+        let config: Value = serde_json::from_str(good).unwrap();
+        assert!(v.is_valid(&config), "{good}");
+        TestHost::new().transform::<CsvParse>(good, vec![]).unwrap();
+    }
+    for bad in [
+        r#"{"header":false}"#,
+        r#"{"columns":[]}"#,
+        r#"{"columns":[""]}"#,
+        r#"{"keep":["id"]}"#,
+        r#"{"delimiter":";;"}"#,
+        r#"{"delimiter":"\""}"#,
+        r#"{"types":"guess"}"#,
+        r#"{"field":"a..b"}"#,
+        r#"{"quote":"'"}"#,
+    ] {
+        let config: Value = serde_json::from_str(bad).unwrap();
+        assert!(!v.is_valid(&config), "{bad}");
+        config_error(bad);
+    }
+}

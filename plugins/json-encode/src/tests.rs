@@ -227,3 +227,32 @@ fn the_readme_examples_hold() {
         ]
     );
 }
+
+#[test]
+fn the_schema_agrees_with_the_code() {
+    let schema: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    for good in [
+        "{}",
+        r#"{"as":"auto","into":"line","key_into":"k","encoding_into":"meta.enc"}"#,
+        r#"{"as":"base64","into":"raw.bytes"}"#,
+        r#"{"as":"json"}"#,
+    ] {
+        let config: Value = serde_json::from_str(good).unwrap();
+        assert!(v.is_valid(&config), "{good}");
+        TestHost::new()
+            .transform::<JsonEncode>(good, vec![])
+            .unwrap();
+    }
+    for bad in [
+        r#"{"as":"hex"}"#,
+        r#"{"into":""}"#,
+        r#"{"into":"a..b"}"#,
+        r#"{"as":"text","encoding_into":"e"}"#,
+        r#"{"field":"x"}"#,
+    ] {
+        let config: Value = serde_json::from_str(bad).unwrap();
+        assert!(!v.is_valid(&config), "{bad}");
+        config_error(bad);
+    }
+}
