@@ -1,6 +1,14 @@
-//! What the file plugins share: the file format, its default from the path's extension, and
-//! the checks of the CSV-only options.
+//! What the CSV and file plugins share: the file format, its default from the path's
+//! extension, the checks of the CSV-only options, the CSV reader ([`CsvReader`]) and the
+//! writer of rows as JSON objects ([`RowWriter`]). `file-source` and `csv-parse` read CSV
+//! with them, so the CSV grammar lives here once.
 use serde::Deserialize;
+
+mod csv;
+mod row;
+
+pub use csv::{CsvError, CsvReader};
+pub use row::{Cells, RowWriter, is_json_number, push_json_string};
 
 /// The file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -82,5 +90,48 @@ mod tests {
             refuse_csv_keys(Format::Csv, "/a.csv", "read", &[("delimiter", true)]),
             Ok(())
         );
+    }
+
+    /// Every record `reader` reads, each as its fields.
+    fn records(reader: CsvReader<&[u8]>) -> Vec<Vec<String>> {
+        let mut reader = reader;
+        let mut out = Vec::new();
+        while reader.read_record().unwrap().is_some() {
+            out.push(reader.fields().map(String::from).collect());
+        }
+        out
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_unless_kept() {
+        let text = &b"a\n\r\n\nb\n"[..];
+        assert_eq!(records(CsvReader::new(text, b',', 0)), [["a"], ["b"]]);
+        assert_eq!(
+            records(CsvReader::new(text, b',', 0).keep_blank_lines()),
+            [["a"], [""], [""], ["b"]]
+        );
+    }
+
+    #[test]
+    fn cells_are_typed_as_asked_after_the_given_members() {
+        let header = ["n", "b", "e", "s"];
+        let row = ["12", "true", "", "007"];
+        let object = |cells| {
+            let w = RowWriter::new(header.into_iter(), cells).unwrap();
+            String::from_utf8(w.object_after(br#""k":1"#, row.into_iter())).unwrap()
+        };
+        assert_eq!(
+            object(Cells::Strings),
+            r#"{"k":1,"n":"12","b":"true","e":"","s":"007"}"#
+        );
+        assert_eq!(
+            object(Cells::Typed),
+            r#"{"k":1,"n":12,"b":true,"e":"","s":"007"}"#
+        );
+        assert_eq!(
+            object(Cells::TypedOrNull),
+            r#"{"k":1,"n":12,"b":true,"e":null,"s":"007"}"#
+        );
+        assert!(RowWriter::new(["a", "a"].into_iter(), Cells::Strings).is_err());
     }
 }

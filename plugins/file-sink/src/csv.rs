@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::io::BufRead;
 
+use file_format::{CsvError, CsvReader};
 use serde_json::{Map, Value};
 
 /// Appends `text` as one cell, quoted if it holds the delimiter, a quote or a line break.
@@ -56,41 +57,21 @@ pub fn cell_text(v: Option<&Value>) -> Cow<'_, str> {
     }
 }
 
-/// Parses the first row of a CSV file (the header), which must fit on one line.
+/// Reads the first row of a CSV file (the header) with `file-format`'s reader, the one
+/// `file-source` reads the file with; a UTF-8 byte order mark before it is skipped.
 pub fn read_header(r: impl BufRead, delimiter: u8) -> std::io::Result<Vec<String>> {
-    let mut line = Vec::new();
     let mut r = r;
-    r.read_until(b'\n', &mut line)?;
-    let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&line);
-    let line = line.strip_suffix(b"\n").unwrap_or(line);
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut cells = Vec::new();
-    let mut cell = Vec::new();
-    let (mut quoted, mut i) = (false, 0);
-    while i < line.len() {
-        let b = line[i];
-        match (quoted, b) {
-            (true, b'"') if line.get(i + 1) == Some(&b'"') => {
-                cell.push(b'"');
-                i += 1;
-            }
-            (true, b'"') => quoted = false,
-            (false, b'"') if cell.is_empty() => quoted = true,
-            (false, d) if d == delimiter => cells.push(std::mem::take(&mut cell)),
-            _ => cell.push(b),
-        }
-        i += 1;
+    if r.fill_buf()?.starts_with(b"\xEF\xBB\xBF") {
+        r.consume(3);
     }
-    if quoted {
-        return Err(std::io::Error::other(
+    let mut csv = CsvReader::new(r, delimiter, 0);
+    match csv.read_record() {
+        Ok(Some(_)) => Ok(csv.fields().map(String::from).collect()),
+        Ok(None) => Ok(vec![String::new()]),
+        Err(CsvError::Io(e)) => Err(e),
+        Err(CsvError::Utf8(_)) => Err(std::io::Error::other("the header row is not UTF-8")),
+        Err(CsvError::Unterminated(_)) => Err(std::io::Error::other(
             "the header row has an unclosed quote",
-        ));
+        )),
     }
-    cells.push(cell);
-    cells
-        .into_iter()
-        .map(|c| {
-            String::from_utf8(c).map_err(|_| std::io::Error::other("the header row is not UTF-8"))
-        })
-        .collect()
 }

@@ -10,15 +10,12 @@ use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use autoflow_plugin_sdk::{Batch, Error, Metadata, Record, Source};
 
 mod config;
-mod csv;
-mod row;
 
 #[cfg(test)]
 mod tests;
 
 pub use config::{CONFIG_SCHEMA, Config, Format, Settings};
-pub use csv::{CsvError, CsvReader};
-pub use row::{RowWriter, is_json_number};
+pub use file_format::{Cells, CsvError, CsvReader, RowWriter, is_json_number};
 
 /// How the open file is read.
 #[derive(Debug)]
@@ -100,7 +97,7 @@ impl Source for FileSource {
                 if csv_read(&mut csv, &s.path)?.is_none() {
                     Reader::Empty
                 } else {
-                    let row = RowWriter::new(csv.fields(), s.infer_types)
+                    let row = RowWriter::new(csv.fields(), cells(s.infer_types))
                         .map_err(|e| Error::Fatal(format!("{}: {e}", s.path)))?;
                     if let Some(c) = resume.filter(|c| *c > csv.offset()) {
                         csv.get_mut()
@@ -176,6 +173,15 @@ impl Source for FileSource {
             records,
             cursor: Some(offset.to_string()),
         }))
+    }
+}
+
+/// How CSV cells are typed: `infer_types` gives numbers and booleans, else strings.
+fn cells(infer_types: bool) -> Cells {
+    if infer_types {
+        Cells::Typed
+    } else {
+        Cells::Strings
     }
 }
 

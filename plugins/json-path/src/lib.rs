@@ -1,5 +1,6 @@
-//! Dotted paths into JSON objects, JSON type names for messages, and a stable key hash: the
-//! pieces the built-in transforms (`split`, `flatten`, `sample`, `mask`, `dedupe`) share.
+//! Dotted paths into JSON objects, JSON type names for messages, record values read as JSON
+//! objects or UTF-8 text, and a stable key hash: the pieces the built-in transforms (`split`,
+//! `flatten`, `sample`, `mask`, `dedupe`, `csv-parse`, `json-encode`) share.
 use std::hash::Hasher;
 
 use serde_json::{Map, Value};
@@ -149,6 +150,18 @@ pub fn object(value: &[u8]) -> Result<Map<String, Value>, String> {
     }
 }
 
+/// Reads `bytes` (`what`: "value", "key") as UTF-8 text; the error is a rejection reason that
+/// names the byte offset of the first bad byte.
+pub fn utf8<'b>(bytes: &'b [u8], what: &str) -> Result<&'b str, String> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        match e.error_len() {
+            Some(_) => format!("{what} is not UTF-8: invalid byte at offset {at}"),
+            None => format!("{what} is not UTF-8: it ends inside a character at offset {at}"),
+        }
+    })
+}
+
 /// A stable 64-bit hash (SipHash-1-3 with fixed keys): the same on every platform and in every
 /// release, so hashes kept in step state and sampling decisions survive upgrades.
 #[derive(Debug, Clone)]
@@ -202,6 +215,19 @@ pub fn hash_fields(seed: u64, root: &Map<String, Value>, paths: &[Path]) -> Resu
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn utf8_errors_name_the_offset() {
+        assert_eq!(utf8("é".as_bytes(), "value"), Ok("é"));
+        assert_eq!(
+            utf8(b"ab\xffc", "value"),
+            Err("value is not UTF-8: invalid byte at offset 2".into())
+        );
+        assert_eq!(
+            utf8(b"a\xc3", "key"),
+            Err("key is not UTF-8: it ends inside a character at offset 1".into())
+        );
+    }
 
     #[test]
     fn paths_get_set_take() {

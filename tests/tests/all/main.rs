@@ -6,6 +6,7 @@ mod alerts;
 mod amqp;
 mod backfills;
 mod bad_pipelines;
+mod codecs;
 mod common;
 mod disk_full;
 mod egress;

@@ -86,3 +86,24 @@ fn non_json_or_non_object_records_are_fatal_and_write_nothing_of_the_batch() {
         "{m}"
     );
 }
+
+#[test]
+fn the_header_of_a_file_appended_to_is_read_as_file_source_reads_it() {
+    let read = |text: &[u8]| crate::csv::read_header(text, b';').map_err(|e| e.to_string());
+    assert_eq!(
+        read(b"\xEF\xBB\xBFid;\"a;b\";\"say \"\"hi\"\"\"\r\n1;2;3\r\n"),
+        Ok(vec!["id".into(), "a;b".into(), "say \"hi\"".into()])
+    );
+    assert_eq!(
+        read(b"\"two\nlines\";x\n"),
+        Ok(vec!["two\nlines".into(), "x".into()])
+    );
+    assert_eq!(
+        read(b"\"open;x\n"),
+        Err("the header row has an unclosed quote".into())
+    );
+    assert_eq!(
+        read(b"caf\xe9\n"),
+        Err("the header row is not UTF-8".into())
+    );
+}

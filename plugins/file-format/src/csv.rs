@@ -1,5 +1,6 @@
 //! A streaming RFC 4180 CSV record reader: quoted fields with delimiters, `""` escapes and
-//! line breaks; LF or CRLF line ends; blank lines between records are skipped.
+//! line breaks; LF or CRLF line ends; blank lines between records are skipped (unless
+//! [`CsvReader::keep_blank_lines`] says otherwise).
 use std::io::{self, BufRead};
 
 /// Why a record could not be read.
@@ -52,6 +53,7 @@ pub struct CsvReader<R> {
     field: Vec<u8>,
     text: String,
     ends: Vec<usize>,
+    skip_blank: bool,
 }
 
 impl<R: BufRead> CsvReader<R> {
@@ -65,7 +67,15 @@ impl<R: BufRead> CsvReader<R> {
             field: Vec::new(),
             text: String::with_capacity(256),
             ends: Vec::new(),
+            skip_blank: true,
         }
+    }
+
+    /// Reads a blank line between records as a record of one empty field instead of skipping
+    /// it, builder style.
+    pub fn keep_blank_lines(mut self) -> Self {
+        self.skip_blank = false;
+        self
     }
 
     /// The byte offset just after the last record read.
@@ -108,7 +118,9 @@ impl<R: BufRead> CsvReader<R> {
                 Some(s) => s,
                 None if n == 0 => return Ok(None),
                 // A blank line between records.
-                None if matches!(self.line.as_slice(), b"\n" | b"\r\n") => continue,
+                None if self.skip_blank && matches!(self.line.as_slice(), b"\n" | b"\r\n") => {
+                    continue;
+                }
                 None => *start.insert(line_start),
             };
             if n == 0 {

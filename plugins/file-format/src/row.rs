@@ -1,4 +1,16 @@
-//! Turning a CSV row into a JSON object, with optional number and boolean inference.
+//! Turning a CSV row into a JSON object, with optional number, boolean and null inference.
+
+/// How a cell's text becomes a JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cells {
+    /// Every cell is a string.
+    Strings,
+    /// A cell that is exactly a JSON number ([`is_json_number`]) or `true`/`false` is written
+    /// as one; every other cell, the empty one too, is a string.
+    Typed,
+    /// As [`Cells::Typed`], and an empty cell is `null`.
+    TypedOrNull,
+}
 
 /// Writes `s` as a JSON string literal.
 pub fn push_json_string(out: &mut Vec<u8>, s: &str) {
@@ -79,15 +91,12 @@ pub fn is_json_number(s: &str) -> bool {
 pub struct RowWriter {
     /// Each column's key, already written as `"key":`.
     keys: Vec<Vec<u8>>,
-    infer_types: bool,
+    cells: Cells,
 }
 
 impl RowWriter {
     /// A writer for `header`; fails on a duplicate column name.
-    pub fn new<'a>(
-        header: impl Iterator<Item = &'a str>,
-        infer_types: bool,
-    ) -> Result<Self, String> {
+    pub fn new<'a>(header: impl Iterator<Item = &'a str>, cells: Cells) -> Result<Self, String> {
         let mut names: Vec<&str> = Vec::new();
         let mut keys = Vec::new();
         for name in header {
@@ -100,7 +109,7 @@ impl RowWriter {
             key.push(b':');
             keys.push(key);
         }
-        Ok(RowWriter { keys, infer_types })
+        Ok(RowWriter { keys, cells })
     }
 
     /// Number of columns.
@@ -110,20 +119,46 @@ impl RowWriter {
 
     /// The JSON object of one row of exactly [`RowWriter::width`] cells.
     pub fn object<'a>(&self, cells: impl Iterator<Item = &'a str>) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + 16 * self.keys.len());
+        self.object_after(b"", cells)
+    }
+
+    /// The JSON object of `members` (object members already written as JSON, `"k":v,...`,
+    /// without braces; may be empty) followed by the row's columns.
+    pub fn object_after<'a>(
+        &self,
+        members: &[u8],
+        cells: impl Iterator<Item = &'a str>,
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + members.len() + 16 * self.keys.len());
         out.push(b'{');
+        out.extend_from_slice(members);
         for (i, (key, cell)) in self.keys.iter().zip(cells).enumerate() {
-            if i > 0 {
+            if i > 0 || !members.is_empty() {
                 out.push(b',');
             }
             out.extend_from_slice(key);
-            if self.infer_types && (cell == "true" || cell == "false" || is_json_number(cell)) {
-                out.extend_from_slice(cell.as_bytes());
-            } else {
-                push_json_string(&mut out, cell);
-            }
+            self.push_cell(&mut out, cell);
         }
         out.push(b'}');
         out
+    }
+
+    /// Writes one cell as the JSON value [`Cells`] makes of it.
+    fn push_cell(&self, out: &mut Vec<u8>, cell: &str) {
+        let typed = match self.cells {
+            Cells::Strings => false,
+            Cells::TypedOrNull if cell.is_empty() => {
+                out.extend_from_slice(b"null");
+                return;
+            }
+            Cells::Typed | Cells::TypedOrNull => {
+                cell == "true" || cell == "false" || is_json_number(cell)
+            }
+        };
+        if typed {
+            out.extend_from_slice(cell.as_bytes());
+        } else {
+            push_json_string(out, cell);
+        }
     }
 }
