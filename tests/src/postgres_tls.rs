@@ -93,7 +93,16 @@ impl TlsPostgres {
         let path = |p: &Path| p.to_str().unwrap_or_else(|| panic!("{p:?}")).to_string();
         run_as_postgres(
             &bin.join("initdb"),
-            &["-D", &path(&data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"],
+            &[
+                "-D",
+                &path(&data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
         );
         // TLS or nothing: a plain connection finds no line that lets it in.
         let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\nhostssl all all ::1/128 trust\n";
@@ -113,7 +122,18 @@ impl TlsPostgres {
         let log = path(&dir.path().join("postgres.log"));
         run_as_postgres(
             &bin.join("pg_ctl"),
-            &["-D", &path(&data), "-w", "-t", "60", "-l", &log, "-o", &options, "start"],
+            &[
+                "-D",
+                &path(&data),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                &log,
+                "-o",
+                &options,
+                "start",
+            ],
         );
         Some(Self {
             port,
@@ -126,7 +146,10 @@ impl TlsPostgres {
     /// The URL of its `postgres` database as user `postgres`, with `params` (such as
     /// `sslmode=verify-full&sslrootcert=FILE`).
     pub fn url(&self, params: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres?{params}", self.port)
+        format!(
+            "postgres://postgres@127.0.0.1:{}/postgres?{params}",
+            self.port
+        )
     }
 }
 

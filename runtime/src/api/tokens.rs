@@ -130,7 +130,8 @@ fn narrow(
     }
     row.scopes = match scopes {
         Some(asked) => Some(
-            crate::auth::scope::check(&asked, super::known_scopes()).map_err(ApiError::BadRequest)?,
+            crate::auth::scope::check(&asked, super::known_scopes())
+                .map_err(ApiError::BadRequest)?,
         ),
         None => who.scopes.clone(),
     };

@@ -120,7 +120,11 @@ mod tests {
             .map(String::from)
             .into();
         let held = check(
-            &["runs:trigger".into(), "pipelines:*".into(), "runs:trigger".into()],
+            &[
+                "runs:trigger".into(),
+                "pipelines:*".into(),
+                "runs:trigger".into(),
+            ],
             &known,
         )
         .unwrap();

@@ -294,7 +294,9 @@ pub async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         }
         None => ("http", None),
     };
-    state.deliverer.set_public_url(&format!("{scheme}://{addr}"));
+    state
+        .deliverer
+        .set_public_url(&format!("{scheme}://{addr}"));
     let deliverer = tokio::spawn(state.deliverer.clone().run(stop.clone()));
     let watch = tokio::spawn(crate::alerts::watch::run(
         state.core.store.clone(),

@@ -215,7 +215,11 @@ impl Store {
             .into_iter()
             .map(|(t, (h, _))| (t.unwrap_or_default(), h))
             .collect();
-        report.lost = kept.iter().filter(|k| unseen.contains(k)).cloned().collect();
+        report.lost = kept
+            .iter()
+            .filter(|k| unseen.contains(k))
+            .cloned()
+            .collect();
         Ok(report)
     }
 

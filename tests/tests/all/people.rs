@@ -564,13 +564,21 @@ fn kept_heads_show_newest_entries_removed(backend: Backend) {
     });
     let (code, out, err) = cli(&s2, &["audit", "verify", "--heads", file_arg], "");
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains(&format!("kept heads in {file_arg} all found in their chains")), "{out}");
+    assert!(
+        out.contains(&format!(
+            "kept heads in {file_arg} all found in their chains"
+        )),
+        "{out}"
+    );
 
     // The newest entry of tenant default removed by hand, with the server stopped: the chain is
     // still whole, but the kept head is gone from it.
     s2.kill();
     let newest = *default_audit_ids(&s2).last().unwrap();
-    sql(&s2, &[&format!("DELETE FROM audit_log WHERE id = {newest}")]);
+    sql(
+        &s2,
+        &[&format!("DELETE FROM audit_log WHERE id = {newest}")],
+    );
     assert_eq!(verify(&s2).0, 0, "the chain alone looks whole");
     let (code, out, err) = cli(&s2, &["audit", "verify", "--heads", file_arg], "");
     assert_ne!(code, 0, "{out}");
@@ -587,7 +595,10 @@ fn kept_heads_show_newest_entries_removed(backend: Backend) {
     let (code, _, err) = cli(&s2, &["audit", "verify", "--heads", file_arg], "");
     assert_ne!(code, 0);
     assert!(
-        err.contains(&format!("line {}: \"not-a-hash\" is not a sha256 hash", line + 1)),
+        err.contains(&format!(
+            "line {}: \"not-a-hash\" is not a sha256 hash",
+            line + 1
+        )),
         "{err}"
     );
 }

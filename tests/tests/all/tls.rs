@@ -87,7 +87,10 @@ fn the_server_speaks_https_with_its_certificate_and_reads_it_again_on_sighup() {
         &["pipeline", "list", "--ca-cert", empty.to_str().unwrap()],
     );
     assert_ne!(code, 0);
-    assert!(err.contains("empty.pem: no certificate in the file"), "{err}");
+    assert!(
+        err.contains("empty.pem: no certificate in the file"),
+        "{err}"
+    );
 
     // Plain HTTP on the HTTPS port: a GET is sent to https://, a POST is refused.
     let get = plain(&s, "GET /v1/pipelines?x=1 HTTP/1.1\r\nHost: HOST\r\n\r\n");
@@ -119,17 +122,17 @@ fn the_server_speaks_https_with_its_certificate_and_reads_it_again_on_sighup() {
         .map(|v| v.to_str().unwrap().to_string())
         .collect();
     assert!(!cookies.is_empty());
-    assert!(cookies.iter().all(|c| c.contains("; Secure")), "{cookies:?}");
+    assert!(
+        cookies.iter().all(|c| c.contains("; Secure")),
+        "{cookies:?}"
+    );
 
     // A new certificate from another CA, then SIGHUP: new connections get it.
     let second = TestCa::new("Autoflow test CA two");
     second.issue(dir.path());
     let pid = s.pid().unwrap().to_string();
     let hup = || {
-        let status = Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .unwrap();
+        let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
         assert!(status.success());
     };
     hup();
@@ -143,11 +146,15 @@ fn the_server_speaks_https_with_its_certificate_and_reads_it_again_on_sighup() {
     std::fs::write(&issued.cert, "not a certificate\n").unwrap();
     hup();
     let log = s.data.path().join("server.log");
-    wait_for(Duration::from_secs(20), "the reload error in the log", || {
-        std::fs::read_to_string(&log)
-            .unwrap_or_default()
-            .contains("no certificate in the file")
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "the reload error in the log",
+        || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("no certificate in the file")
+        },
+    );
     assert_eq!(list(&client_trusting(&second), &s), Ok(200));
 }
 
@@ -179,7 +186,10 @@ fn wrong_certificate_files_stop_the_start_with_their_reason() {
     std::fs::write(&wrong, other_key).unwrap();
     let (code, err) = refused_start(&["--tls-cert", cert, "--tls-key", wrong.to_str().unwrap()]);
     assert_ne!(code, 0);
-    assert!(err.contains("other-key.pem does not go with --tls-cert"), "{err}");
+    assert!(
+        err.contains("other-key.pem does not go with --tls-cert"),
+        "{err}"
+    );
 
     // The certificate's file given as the key, and a missing file.
     let (code, err) = refused_start(&["--tls-cert", cert, "--tls-key", cert]);
@@ -232,7 +242,9 @@ fn the_server_and_a_worker_keep_their_database_over_verified_tls() {
         .output()
         .unwrap();
     let counts = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let (tls, plain) = counts.split_once('|').unwrap_or_else(|| panic!("{counts:?}"));
+    let (tls, plain) = counts
+        .split_once('|')
+        .unwrap_or_else(|| panic!("{counts:?}"));
     assert!(tls.parse::<u32>().unwrap() >= 2, "{counts}");
     assert_eq!(plain, "0");
     worker.kill();
@@ -247,7 +259,10 @@ fn the_server_and_a_worker_keep_their_database_over_verified_tls() {
     ));
     let (code, err) = refused_start(&["--database", &url]);
     assert_ne!(code, 0);
-    assert!(err.contains("UnknownIssuer") || err.contains("certificate"), "{err}");
+    assert!(
+        err.contains("UnknownIssuer") || err.contains("certificate"),
+        "{err}"
+    );
     // Without TLS: the database lets no plain connection in.
     let (code, err) = refused_start(&["--database", &pg.url("sslmode=disable")]);
     assert_ne!(code, 0);

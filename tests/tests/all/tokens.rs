@@ -58,7 +58,12 @@ fn every_route_lets_its_own_scope_through_and_refuses_another(s: &mut Server) {
     scopes.sort();
     scopes.dedup();
     assert!(scopes.len() >= 20, "{scopes:?}");
-    for wanted in ["runs:trigger", "runs:cancel", "pipelines:read", "secrets:write"] {
+    for wanted in [
+        "runs:trigger",
+        "runs:cancel",
+        "pipelines:read",
+        "secrets:write",
+    ] {
         assert!(scopes.iter().any(|s| s == wanted), "{wanted} in {scopes:?}");
     }
     let tokens: Vec<String> = scopes.iter().map(|sc| scoped(s, &[sc])).collect();
@@ -107,7 +112,10 @@ fn every_route_lets_its_own_scope_through_and_refuses_another(s: &mut Server) {
     );
     let (code, _, err) = cli(s, &["token", "create", "--scope", "runs:launch"], "");
     assert_ne!(code, 0);
-    assert!(err.contains("--scope: unknown scope \"runs:launch\""), "{err}");
+    assert!(
+        err.contains("--scope: unknown scope \"runs:launch\""),
+        "{err}"
+    );
 }
 
 fn a_service_account_token_only_triggers_runs(s: &mut Server) {
@@ -145,8 +153,13 @@ fn a_service_account_token_only_triggers_runs(s: &mut Server) {
     assert_eq!(listed["service_account"], "etl-bot");
     let audit = s.get("/v1/audit?limit=1000").json();
     assert!(
-        audit.as_array().unwrap().iter().any(|e| e["action"] == "token.create"
-            && e["detail"] == "role editor; scopes runs:read runs:trigger; service account etl-bot"),
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "token.create"
+                && e["detail"]
+                    == "role editor; scopes runs:read runs:trigger; service account etl-bot"),
         "{audit}"
     );
     // The CLI makes one too.
@@ -188,7 +201,9 @@ fn a_users_token_follows_the_user(s: &mut Server) {
     // Down to viewer: it reads only. Disabled: it stops.
     let (code, _, err) = cli(
         s,
-        &["user", "grant", "bea", "--role", "viewer", "--tenant", "default"],
+        &[
+            "user", "grant", "bea", "--role", "viewer", "--tenant", "default",
+        ],
         "",
     );
     assert_eq!(code, 0, "{err}");
@@ -241,7 +256,10 @@ fn a_token_carries_at_most_its_makers_rights(s: &mut Server) {
     );
     let r = make(s, &keeper, json!({"name": "same", "role": "viewer"}));
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.json()["info"]["scopes"], json!(["tokens:read", "tokens:write"]));
+    assert_eq!(
+        r.json()["info"]["scopes"],
+        json!(["tokens:read", "tokens:write"])
+    );
     // Nothing was made by the refused request.
     let names: Vec<Value> = s
         .get("/v1/tokens")
