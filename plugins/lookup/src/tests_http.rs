@@ -329,3 +329,36 @@ fn bad_configs_are_named() {
     assert_eq!(schema["oneOf"][1]["required"], json!(["http"]));
     assert_eq!(schema["properties"]["http"]["required"], json!(["url"]));
 }
+
+#[test]
+fn the_schema_accepts_the_configs_the_code_does_and_refuses_both_forms_or_neither() {
+    let schema: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
+    let v = jsonschema::validator_for(&schema).unwrap();
+    for good in [
+        r#"{"connection":"db","table":"t","key":"k","column":"c","columns":["a"],"into":"x","missing":"reject"}"#,
+        r#"{"http":{"url":"http://h/{key}"},"key":"k"}"#,
+        r#"{"http":{"url":"https://h/p","method":"POST","body_key":"skus","items":"/data","batch_size":50,
+            "headers":{"a":"b","authorization":{"secret":"t","prefix":"Bearer "}}},"key":"k","columns":["a"]}"#,
+        r#"{"http":{"url":"http://h/?ids={keys}","match":"id","separator":";"},"key":"k","cache_size":10}"#,
+    ] {
+        let config: Value = serde_json::from_str(good).unwrap();
+        assert!(v.is_valid(&config), "{good}");
+        TestHost::new()
+            .secret("t", "x")
+            .open::<Lookup>(good)
+            .unwrap();
+    }
+    for bad in [
+        r#"{"connection":"db","table":"t","http":{"url":"http://h/{key}"},"key":"k"}"#,
+        r#"{"schema":"s","http":{"url":"http://h/{key}"},"key":"k"}"#,
+        r#"{"key":"k"}"#,
+        r#"{"connection":"db","key":"k"}"#,
+        r#"{"http":{"url":"ftp://h/{key}"},"key":"k"}"#,
+        r#"{"http":{"url":"http://h/{keys}","batch_size":0},"key":"k"}"#,
+        r#"{"http":{"url":"http://h/{keys}","verb":"GET"},"key":"k"}"#,
+    ] {
+        let config: Value = serde_json::from_str(bad).unwrap();
+        assert!(!v.is_valid(&config), "{bad}");
+        assert!(TestHost::new().open::<Lookup>(bad).is_err(), "{bad}");
+    }
+}
