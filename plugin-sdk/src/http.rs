@@ -15,7 +15,8 @@
 //! operator allowed them. A refusal is an [`HttpError`] whose code is `http-request-denied` or
 //! `destination-ip-prohibited` (the run log says why). A redirect, when followed, is a new
 //! request, checked again. Bodies are capped by the host (16 MiB). In a native build (unit
-//! tests) every request fails with code `unsupported`.
+//! tests) requests are answered by the test host's [`crate::testing::FakeHttp`], if it has
+//! one, and otherwise fail with code `unsupported`.
 use std::fmt;
 
 /// The request headers a step's config gives, in order: each value a string, or
@@ -448,16 +449,20 @@ mod imp {
 mod imp {
     use super::{HttpError, Response};
 
+    /// Natively, requests go to the current test's [`crate::testing::FakeHttp`]; without
+    /// one, they fail as unsupported.
     pub fn send(
-        _: &str,
+        method: &str,
         url: &str,
-        _: &[(String, String)],
-        _: Option<&[u8]>,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
     ) -> Result<Response, HttpError> {
-        Err(HttpError::new(
-            "unsupported",
-            format!("outbound HTTP ({url}) needs the wasm32 component (wasi:http)"),
-        ))
+        crate::testing::send_http(method, url, headers, body).unwrap_or_else(|| {
+            Err(HttpError::new(
+                "unsupported",
+                format!("outbound HTTP ({url}) needs the wasm32 component (wasi:http)"),
+            ))
+        })
     }
 }
 
@@ -508,5 +513,24 @@ mod tests {
     fn native_builds_refuse() {
         let e = Request::get("http://example.com/").send().unwrap_err();
         assert_eq!(e.code, "unsupported");
+    }
+
+    #[test]
+    fn a_test_host_answers_with_its_fake_server() {
+        use crate::testing::{FakeHttp, TestHost};
+        let fake = FakeHttp::new().route("GET", "http://h/a", 200, "[1]");
+        let mut host = TestHost::new().with_http(fake);
+        let (a, b) = host.run(|| {
+            let a = Request::get("http://h/a").header("x", "1").send();
+            let b = Request::post("http://h/b").body("{}").send();
+            (a, b)
+        });
+        assert_eq!((a.unwrap().body, b.unwrap().status), (b"[1]".to_vec(), 404));
+        let calls = &host.http.as_ref().unwrap().calls;
+        assert_eq!(calls[0].headers, [("x".to_string(), "1".to_string())]);
+        assert_eq!(
+            (calls[1].method.as_str(), calls[1].body.as_deref()),
+            ("POST", Some(&b"{}"[..]))
+        );
     }
 }

@@ -19,15 +19,16 @@
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
 
+use crate::http::{HttpError, Response};
 use crate::messaging::{Message, Outgoing};
 use crate::sql::{Dialect, Rows, Value};
 use crate::{Batch, Error, Level, Processed, Record, Sink, Source, Transform, parse_config};
 
 /// A host for native tests: it records log lines and counters, keeps state in memory and
-/// serves the secrets it was given; with [`TestHost::with_sql`] and
-/// [`TestHost::with_messaging`], scripted databases and queues answer the plugin's
-/// [`crate::sql`] and [`crate::messaging`] calls (without them, those calls fail as
-/// unavailable).
+/// serves the secrets it was given; with [`TestHost::with_sql`], [`TestHost::with_messaging`]
+/// and [`TestHost::with_http`], scripted databases, queues and web servers answer the plugin's
+/// [`crate::sql`], [`crate::messaging`] and [`crate::http`] calls (without them, those calls
+/// fail as unavailable).
 #[derive(Debug, Default, Clone)]
 pub struct TestHost {
     /// Log lines written by the plugin, in order.
@@ -42,6 +43,8 @@ pub struct TestHost {
     pub sql: Option<FakeSql>,
     /// The scripted message service, if any.
     pub messaging: Option<FakeMessaging>,
+    /// The scripted web server, if any.
+    pub http: Option<FakeHttp>,
 }
 
 /// One call a plugin made to [`crate::sql`], as a [`FakeSql`] recorded it.
@@ -151,6 +154,93 @@ pub struct FakeMessaging {
     pub fail_next: Option<Error>,
 }
 
+/// One request a plugin sent through [`crate::http`], as a [`FakeHttp`] recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCall {
+    /// The method, upper case.
+    pub method: String,
+    /// The URL.
+    pub url: String,
+    /// The header fields, as given.
+    pub headers: Vec<(String, String)>,
+    /// The body, if any.
+    pub body: Option<Vec<u8>>,
+}
+
+/// A scripted web server for native tests: a request is answered by the route of its method
+/// and URL (the same answer every time), else with a 404 and an empty body; every request
+/// lands in `calls`. Answers are final: redirects are answered, not followed, unless a route
+/// for the `Location` exists.
+#[derive(Debug, Clone, Default)]
+pub struct FakeHttp {
+    /// Method, URL and answer of each route.
+    pub routes: Vec<(String, String, Result<Response, HttpError>)>,
+    /// The requests sent, in order.
+    pub calls: Vec<HttpCall>,
+}
+
+impl FakeHttp {
+    /// A server with no route.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Answers `method` `url` with `status` and `body`, builder style.
+    pub fn route(self, method: &str, url: &str, status: u16, body: impl Into<Vec<u8>>) -> Self {
+        let resp = Response {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            url: url.to_string(),
+        };
+        self.answer(method, url, Ok(resp))
+    }
+
+    /// Answers `method` `url` with `answer` (a response, or a failed request), builder style.
+    pub fn answer(mut self, method: &str, url: &str, answer: Result<Response, HttpError>) -> Self {
+        self.routes
+            .push((method.to_ascii_uppercase(), url.to_string(), answer));
+        self
+    }
+
+    /// Records a request and answers it.
+    fn send(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(String, String)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, HttpError> {
+        self.calls.push(HttpCall {
+            method: method.to_string(),
+            url: url.to_string(),
+            headers: headers.to_vec(),
+            body: body.map(<[u8]>::to_vec),
+        });
+        let route = self.routes.iter().find(|(m, u, _)| m == method && u == url);
+        match route {
+            Some((_, _, answer)) => answer.clone(),
+            None => Ok(Response {
+                status: 404,
+                headers: Vec::new(),
+                body: Vec::new(),
+                url: url.to_string(),
+            }),
+        }
+    }
+}
+
+/// Sends a request to the current test's [`FakeHttp`]; `None` without one.
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+pub(crate) fn send_http(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Option<&[u8]>,
+) -> Option<Result<Response, HttpError>> {
+    try_with_host(|h| h.http.as_mut().map(|f| f.send(method, url, headers, body))).flatten()
+}
+
 thread_local! {
     static CURRENT: RefCell<Option<TestHost>> = const { RefCell::new(None) };
 }
@@ -188,6 +278,12 @@ impl TestHost {
     /// Answers the plugin's messaging calls with `fake`, builder style.
     pub fn with_messaging(mut self, fake: FakeMessaging) -> Self {
         self.messaging = Some(fake);
+        self
+    }
+
+    /// Answers the plugin's HTTP requests with `fake`, builder style.
+    pub fn with_http(mut self, fake: FakeHttp) -> Self {
+        self.http = Some(fake);
         self
     }
 

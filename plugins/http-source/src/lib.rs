@@ -18,13 +18,12 @@
 //! `destination-ip-prohibited`) is `fatal`.
 use std::collections::VecDeque;
 
-use autoflow_plugin_sdk::http::{HttpError, Request, Response, resolve};
+use autoflow_plugin_sdk::http::{Request, Response, resolve};
 use autoflow_plugin_sdk::{Batch, Error, Metadata, Record, Source};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Redirects followed per request.
-pub const MAX_REDIRECTS: u8 = 5;
+pub use http_util::MAX_REDIRECTS;
 
 /// JSON Schema (draft 2020-12) of [`Config`].
 pub const CONFIG_SCHEMA: &str = r##"{
@@ -232,55 +231,11 @@ impl HttpSource {
 
 /// GETs `url`, following redirects; maps failures to retryable or fatal errors.
 fn get(url: &str, headers: &[(String, String)]) -> Result<Response, Error> {
-    let mut req = Request::get(url).follow_redirects(MAX_REDIRECTS);
+    let mut req = Request::get(url);
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let resp = req.send().map_err(|e| transport_error("GET", url, &e))?;
-    match resp.status {
-        200..=299 => Ok(resp),
-        429 | 500..=599 => Err(Error::Retryable(format!(
-            "GET {url}: status {}",
-            resp.status
-        ))),
-        s => Err(Error::Fatal(format!(
-            "GET {url}: status {s}{}",
-            snippet(&resp.body)
-        ))),
-    }
-}
-
-/// A failed request: refused by the host or otherwise final = fatal; else retryable.
-pub fn transport_error(method: &str, url: &str, e: &HttpError) -> Error {
-    let msg = format!("{method} {url}: {e}");
-    let fatal = e.is_refused()
-        || matches!(
-            e.code.as_str(),
-            "invalid-url"
-                | "too-many-redirects"
-                | "unsupported"
-                | "http-request-body-size"
-                | "http-response-body-size"
-                | "http-request-uri-invalid"
-                | "invalid-header"
-                | "tls-certificate-error"
-        );
-    if fatal {
-        Error::Fatal(msg)
-    } else {
-        Error::Retryable(msg)
-    }
-}
-
-fn snippet(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(&body[..body.len().min(200)])
-        .trim()
-        .to_string();
-    if text.is_empty() {
-        String::new()
-    } else {
-        format!(" ({text})")
-    }
+    http_util::send(req, "GET", url)
 }
 
 /// The `rel="next"` target of a `Link` header value.

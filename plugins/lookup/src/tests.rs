@@ -186,7 +186,12 @@ fn drop_and_keep_with_into_and_bad_configs() {
             .is_err()
     );
     let schema: Value = serde_json::from_str(CONFIG_SCHEMA).unwrap();
-    assert_eq!(schema["required"], json!(["connection", "table", "key"]));
+    // SQL needs connection and table; the HTTP form (tests_http.rs) needs http instead.
+    assert_eq!(schema["required"], json!(["key"]));
+    assert_eq!(
+        schema["oneOf"][0]["required"],
+        json!(["connection", "table"])
+    );
 }
 
 #[test]

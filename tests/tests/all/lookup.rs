@@ -2,10 +2,12 @@
 //! server: generated orders are enriched with their country's row, orders whose country has no
 //! row are dead-lettered, and what reaches the sink is compared record by record with a
 //! reference computed in the test from the generator's own output. Services as in
-//! [`super::integrations`].
+//! [`super::integrations`]. The HTTP form is run the same way against a real loopback HTTP
+//! server (allowed by the operator with `--egress-allow-private`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use autoflow_tests::server::Server;
+use autoflow_tests::http_server::{Reply, TestServer};
+use autoflow_tests::server::{Backend, Server};
 use serde_json::{Value, json};
 use sqlx::Connection;
 
@@ -126,4 +128,88 @@ fn lookup_enriches_records_from_postgres_mariadb_and_sqlite() {
     let drop = format!("DROP TABLE {table}");
     rt.block_on(sqlx::query(&drop).execute(&mut pg)).unwrap();
     rt.block_on(sqlx::query(&drop).execute(&mut my)).unwrap();
+}
+
+/// What the loopback API knows of an order: every id but the multiples of 5.
+fn order_item(id: u64) -> Option<Value> {
+    (id % 5 != 0).then(|| json!({ "order_id": id, "score": (id * 37) % 101, "note": "unused" }))
+}
+
+/// The ids a request of the API asked for: `/orders?ids=1,2,3`.
+fn asked_ids(path: &str) -> Vec<u64> {
+    let ids = path
+        .strip_prefix("/orders?ids=")
+        .unwrap_or_else(|| panic!("{path}"));
+    ids.split(',').map(|i| i.parse().unwrap()).collect()
+}
+
+#[test]
+fn lookup_enriches_records_from_an_http_api_one_request_per_batch() {
+    let api = TestServer::start(|req, _| {
+        if !req.path.starts_with("/orders?ids=") {
+            return Reply::status(404);
+        }
+        let items: Vec<Value> = asked_ids(&req.path)
+            .into_iter()
+            .filter_map(order_item)
+            .collect();
+        Reply::json(200, &Value::Array(items))
+    });
+    let host = format!("127.0.0.1:{}", api.port);
+    let s = Server::start_with(Backend::Sqlite, &["--egress-allow-private", &host]).unwrap();
+    let url = api.url("/orders?ids={keys}");
+    // Order ids are unique: every batch brings new keys, so each costs exactly one request.
+    let yaml = format!(
+        "name: enrich-http\nbatch_size: 16\nsteps:\n  - id: gen\n    plugin: generator@latest\n    \
+         config: {{ count: {N} }}\n  - id: enrich\n    plugin: lookup@latest\n    input: gen\n    \
+         allow_hosts: [\"{host}\"]\n    \
+         config: {{ http: {{ url: \"{url}\", match: order_id }}, key: id, columns: [score], into: extra, missing: reject }}\n  \
+         - id: out\n    plugin: log-sink@latest\n    input: enrich\n"
+    );
+    ok(&s.apply(&s.admin, "enrich-http", &yaml), "apply");
+    let run = run_ok(&s, "enrich-http");
+    let mut expected = Vec::new();
+    let mut unknown = 0;
+    for id in 0..N {
+        let mut text = String::new();
+        generator::write_order(&mut text, 0, id);
+        let mut order: Value = serde_json::from_str(&text).unwrap();
+        match order_item(id) {
+            Some(item) => {
+                order["extra"] = json!({ "score": item["score"] });
+                expected.push(order);
+            }
+            None => unknown += 1,
+        }
+    }
+    let logged = s.logged(run["id"].as_str().unwrap(), "out");
+    assert_eq!(logged, expected, "every known order enriched, in order");
+    let steps = run["report"]["steps"].as_array().unwrap();
+    let enrich = steps.iter().find(|s| s["id"] == "enrich").unwrap();
+    assert_eq!(enrich["rejected"], unknown, "{run}");
+    let requests = api.requests();
+    let batches = N.div_ceil(16);
+    assert_eq!(
+        requests.len() as u64,
+        batches,
+        "one request per batch: {requests:?}"
+    );
+    assert_eq!(enrich["counters"]["lookup_queries"], batches, "{run}");
+    let asked: Vec<u64> = requests.iter().flat_map(|r| asked_ids(&r.path)).collect();
+    assert_eq!(
+        asked,
+        (0..N).collect::<Vec<_>>(),
+        "each id asked once, batch by batch"
+    );
+    assert!(requests.iter().all(|r| r.method == "GET"));
+    let dead = s
+        .get(&format!(
+            "/v1/runs/{}/dead-letters",
+            run["id"].as_str().unwrap()
+        ))
+        .json();
+    assert!(
+        dead.to_string().contains("no item with order_id = 5 from "),
+        "{dead}"
+    );
 }
