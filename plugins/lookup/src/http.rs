@@ -324,7 +324,7 @@ impl Api {
             other => Err(Error::Fatal(format!(
                 "GET {url}: {} is {}, not an object",
                 self.items_name(),
-                kind(other)
+                autoflow_json_path::kind(other)
             ))),
         }
     }
@@ -347,7 +347,7 @@ impl Api {
             let Value::Object(o) = item else {
                 return Err(Error::Fatal(format!(
                     "{method} {url}: item {i} is {}, not an object",
-                    kind(item)
+                    autoflow_json_path::kind(item)
                 )));
             };
             let key = o.get(&self.match_field).and_then(key_text_of_json);
@@ -399,17 +399,5 @@ fn render(template: &[Part], value: &str) -> String {
 fn add_default(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name)) {
         headers.push((name.into(), value.into()));
-    }
-}
-
-/// What kind of JSON value `v` is, for errors.
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }

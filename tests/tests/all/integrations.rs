@@ -656,7 +656,7 @@ fn a_named_host_with_harmless_parameters_connects_to_the_checked_address() {
     let named = pg_url().replacen("@127.0.0.1:", "@localhost:", 1);
     let sep = if named.contains('?') { '&' } else { '?' };
     let url = format!(
-        "{named}{sep}sslmode=prefer&application_name={app}&connect_timeout=5&statement-cache-capacity=10"
+        "{named}{sep}sslmode=require&application_name={app}&connect_timeout=5&statement-cache-capacity=10"
     );
     let yaml = format!(
         "name: named\nconnections:\n  warehouse: {{ url: \"{url}\" }}\nsteps:\n  - id: gen\n    plugin: generator@latest\n    \
@@ -676,6 +676,15 @@ fn a_named_host_with_harmless_parameters_connects_to_the_checked_address() {
         )
         .unwrap();
     assert!(loopback >= 1, "no connection named {app} from loopback");
+    // sslmode=require: every one of them is encrypted (the machine's PostgreSQL has TLS on).
+    let plain: i64 = rt
+        .block_on(
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.application_name = $1 AND NOT s.ssl")
+                .bind(&app)
+                .fetch_one(&mut pg),
+        )
+        .unwrap();
+    assert_eq!(plain, 0, "connections named {app} without TLS");
     rt.block_on(sqlx::query(&format!("DROP TABLE {table}")).execute(&mut pg))
         .unwrap();
 }
