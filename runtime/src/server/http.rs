@@ -12,8 +12,7 @@ use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::server::graceful::Watcher;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -76,20 +75,12 @@ pub async fn serve(
                 request.map(axum::body::Body::new)
             });
         let service = TowerToHyperService::new(service);
-        let Some(tls) = tls.clone() else {
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                let _slot = slot;
-                if let Err(e) = connection.await {
-                    tracing::debug!("connection from {peer}: {e}");
-                }
-            });
-            continue;
-        };
-        let (builder, watcher) = (builder.clone(), graceful.watcher());
+        let (builder, watcher, tls) = (builder.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
             let _slot = slot;
+            let Some(tls) = tls else {
+                return serve_one(&builder, watcher, stream, service, peer).await;
+            };
             match handshake(&tls, stream, limits.header_timeout).await {
                 Ok(Some(stream)) => serve_one(&builder, watcher, stream, service, peer).await,
                 Ok(None) => {}
@@ -181,9 +172,16 @@ async fn plain_http(mut stream: TcpStream) {
             .eq_ignore_ascii_case("host")
             .then(|| value.trim().to_string())
     });
+    // Nothing the client sent may break the answer's header lines.
+    let clean = |t: &str| !t.chars().any(char::is_control);
     let message = "this server speaks HTTPS only: use https://";
     let answer = match host {
-        Some(host) if matches!(method, "GET" | "HEAD") && target.starts_with('/') => {
+        Some(host)
+            if matches!(method, "GET" | "HEAD")
+                && target.starts_with('/')
+                && clean(&host)
+                && clean(target) =>
+        {
             let location = format!("https://{host}{target}");
             format!(
                 "HTTP/1.1 308 Permanent Redirect\r\nlocation: {location}\r\ncontent-type: text/plain\r\n\
