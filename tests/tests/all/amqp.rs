@@ -268,7 +268,9 @@ fn a_server_killed_mid_run_loses_no_message_and_lands_each_once() {
         "push slow",
     );
     let steps = format!(
-        "  - id: slow\n    plugin: slow@latest\n    input: read\n    config: {{ ms: 3 }}\n  \
+        // 10 ms a record: the 600 take 6 s, time enough to read the broker's counts (rabbitmqctl
+        // takes a second or more on a loaded machine) and kill the server before the last row.
+        "  - id: slow\n    plugin: slow@latest\n    input: read\n    config: {{ ms: 10 }}\n  \
          - id: write\n    plugin: postgres-sink@latest\n    input: slow\n    connections: [warehouse]\n    \
          config: {{ connection: warehouse, table: {name}, key: [id] }}\n"
     );
